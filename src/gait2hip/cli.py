@@ -1,0 +1,156 @@
+"""The ``gait2hip`` command line: parses options and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gait2hip import runtime, settings
+from gait2hip.conventions import TARGETS, get_target
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+
+def _csv_ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[red]error:[/red] {err}")
+    raise typer.Exit(2)
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[
+        Path, typer.Option(help="folder for synthetic_MF.npz and synthetic_JM.npz")
+    ] = Path(".cache/demo"),
+    subjects: Annotated[int, typer.Option(help="number of synthetic subjects")] = 24,
+    trials_per_speed: Annotated[int, typer.Option(help="trials per cadence per subject")] = 2,
+    seed: int = 0,
+) -> None:
+    """Write a SYNTHETIC dataset in the Gait2Hip-60 NPZ format (not real biomechanics)."""
+    from gait2hip.data.synthetic import write_synthetic
+
+    paths = write_synthetic(out, n_subjects=subjects, trials_per_speed=trials_per_speed, seed=seed)
+    for target, path in paths.items():
+        console.print(f"{target}: {path}")
+
+
+@app.command()
+def benchmark(
+    data: Annotated[
+        Path, typer.Option(help="Gait2Hip-60 format NPZ (MF for forces, JM for moments)")
+    ],
+    target: Annotated[str, typer.Option(help=f"one of {', '.join(TARGETS)}")] = "forces",
+    models: Annotated[
+        str, typer.Option(help="comma list: lstm, transformer, mamba; add :causal or :bidir")
+    ] = "lstm,transformer,mamba",
+    profile: Annotated[str, typer.Option(help="paper (the study's recipe) or quick")] = "paper",
+    out: Annotated[
+        Path | None, typer.Option(help="run folder (default runs/<target>-<profile>)")
+    ] = None,
+    both_variants: Annotated[
+        bool, typer.Option(help="run causal and bidirectional variants")
+    ] = False,
+    seeds: Annotated[str, typer.Option(help="training seeds, comma list")] = "2025",
+    split_seeds: Annotated[str, typer.Option(help="holdout split seeds, comma list")] = "42",
+    test_fraction: float = 0.2,
+    max_epochs: Annotated[
+        int | None, typer.Option(help="override the profile's max epochs")
+    ] = None,
+    nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
+    loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Train and compare models under the leak-proof protocol; resumes an interrupted run."""
+    from gait2hip.benchmark import benchmark as run
+    from gait2hip.io.npz import read_npz
+    from gait2hip.training.config import make_config
+
+    runtime.configure(threads)
+    try:
+        ds = read_npz(data, expected_out=get_target(target))
+        train_overrides = {"loss_weighting": loss_weighting}
+        if max_epochs is not None:
+            train_overrides["max_epochs"] = max_epochs
+        cfg = make_config(
+            target,
+            [m for m in models.split(",") if m.strip()],
+            profile,
+            both_variants=both_variants,
+            train_overrides=train_overrides,
+            seeds=_csv_ints(seeds),
+            split_seeds=_csv_ints(split_seeds),
+            test_fraction=test_fraction,
+            nonnegative=nonnegative,
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    out = out or settings.runs_dir() / f"{target}-{profile}"
+    console.print(f"[bold]{ds.describe()}[/bold]")
+    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        summary = run(ds, cfg, out, command=command, show_progress=progress)
+    except (ValueError, RuntimeError) as err:
+        _fail(err)
+    console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
+    console.print(f"[green]run folder:[/green] {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="parent folder of the two run folders")] = Path(
+        "runs/demo"
+    ),
+    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+) -> None:
+    """SYNTHETIC DEMO: make synthetic data, run the quick benchmark for forces and moments."""
+    from gait2hip.benchmark import benchmark as run
+    from gait2hip.data.synthetic import write_synthetic
+    from gait2hip.io.npz import read_npz
+    from gait2hip.training.config import make_config
+
+    runtime.configure(threads)
+    console.print(
+        "[yellow]Synthetic demo data (not real biomechanics) until the real-data dataset "
+        "builder lands.[/yellow]"
+    )
+    paths = write_synthetic(settings.cache_dir() / "demo")
+    for target, path in paths.items():
+        ds = read_npz(path, expected_out=get_target(target))
+        console.print(f"[bold]{target}[/bold]: {ds.describe()}")
+        cfg = make_config(target, ["lstm", "transformer", "mamba"], "quick")
+        summary = run(ds, cfg, out / target, command="gait2hip demo")
+        console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
+    console.print(f"[green]run folders:[/green] {out}/forces, {out}/moments")
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered architectures with their reference sizes."""
+    from rich.table import Table
+
+    from gait2hip.models import available_models, count_parameters, create_model, default_config
+
+    table = Table("model", "default direction", "params (14 outputs)", "config")
+    for name in available_models():
+        cfg = default_config(name)
+        n = count_parameters(create_model(name))
+        table.add_row(name, "causal" if cfg.causal else "bidirectional", f"{n:,}", str(cfg))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,94 @@
+"""Column names, units and targets: the one place these conventions live.
+
+Names follow OpenSim's Rajagopal / gait2392 coordinate names and the Gait2Hip-60 study
+(see ``../shared/SPEC.md``). Angles are in degrees; files store forces in N and moments in
+N·m; models are trained on targets divided by body mass (N/kg, Nm/kg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The 10 input joint angles, in degrees, in the study's order.
+INPUT_COLS: tuple[str, ...] = (
+    "hip_flexion_r",
+    "hip_adduction_r",
+    "hip_rotation_r",
+    "hip_flexion_l",
+    "hip_adduction_l",
+    "hip_rotation_l",
+    "knee_angle_r",
+    "ankle_angle_r",
+    "knee_angle_l",
+    "ankle_angle_l",
+)
+
+#: The 14 right-side hip muscle groups (study output A), stored in N, trained in N/kg.
+FORCE_COLS: tuple[str, ...] = (
+    "addbrev_r",
+    "addlong_r",
+    "addmag_r",
+    "grac_r",
+    "iliopsoas_r",
+    "recfem_r",
+    "sart_r",
+    "glmax_r",
+    "bflh_r",
+    "hamstring_r",
+    "glmed_r",
+    "glmin_r",
+    "tfl_r",
+    "piri_r",
+)
+
+#: The 3 right-hip joint moments (study output B), stored in N·m, trained in Nm/kg.
+MOMENT_COLS: tuple[str, ...] = (
+    "hip_flexion_r_moment",
+    "hip_adduction_r_moment",
+    "hip_rotation_r_moment",
+)
+
+#: Frames per resampled gait cycle in the study.
+CYCLE_FRAMES = 180
+
+#: Cadence labels of the study (steps/min), in the order tables list them.
+SPEED_LABELS: tuple[str, ...] = ("slow", "med", "fast")
+CADENCE_STEPS_PER_MIN: dict[str, int] = {"slow": 78, "med": 115, "fast": 135}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A prediction target: its channels and units in files and in training."""
+
+    name: str
+    cols: tuple[str, ...]
+    file_unit: str
+    train_unit: str
+    nonnegative: bool  # physically non-negative (muscle forces)
+    # Lowest plausible per-trial peak |Y|/mass over channels, in train units. Walking peaks are
+    # ~10-40 N/kg for the largest muscle group and ~0.5-1.5 Nm/kg for hip moments; files whose
+    # peaks fall far below were most likely saved already divided by mass.
+    min_peak_per_kg: float
+
+
+TARGETS: dict[str, Target] = {
+    "forces": Target("forces", FORCE_COLS, "N", "N/kg", nonnegative=True, min_peak_per_kg=1.0),
+    "moments": Target(
+        "moments", MOMENT_COLS, "N·m", "Nm/kg", nonnegative=False, min_peak_per_kg=0.1
+    ),
+}
+
+
+def target_for_cols(cols: tuple[str, ...] | list[str]) -> Target | None:
+    """The study target whose channels are exactly ``cols`` (any order), else None."""
+    for target in TARGETS.values():
+        if set(cols) == set(target.cols) and len(cols) == len(target.cols):
+            return target
+    return None
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown target {name!r}; choose one of {sorted(TARGETS)}") from None

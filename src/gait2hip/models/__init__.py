@@ -1,0 +1,24 @@
+"""Sequence models: registry, factory and one module per architecture."""
+
+from gait2hip.models import lstm, mamba, transformer  # noqa: F401  (register the models)
+from gait2hip.models.registry import (
+    ModelConfig,
+    available_models,
+    config_dict,
+    count_parameters,
+    create_model,
+    default_config,
+    model_from_config,
+    register_model,
+)
+
+__all__ = [
+    "ModelConfig",
+    "available_models",
+    "config_dict",
+    "count_parameters",
+    "create_model",
+    "default_config",
+    "model_from_config",
+    "register_model",
+]

@@ -1,0 +1,83 @@
+"""Model registry and factory: adding a model is one file and one decorator.
+
+Every model maps (batch, frames, inputs) -> (batch, frames, outputs) and carries a dataclass
+config (``model.config``) from which :func:`model_from_config` rebuilds it, so a checkpoint
+holding the config and the state dict alone restores the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    """Fields shared by every architecture."""
+
+    in_dim: int = 10
+    out_dim: int = 14
+    causal: bool = False  # True: output at frame t sees inputs up to t only
+    nonnegative: bool = False  # softplus on the outputs (muscle forces cannot pull < 0)
+
+
+_REGISTRY: dict[str, tuple[type[ModelConfig], type[nn.Module]]] = {}
+
+
+def register_model(name: str, config_cls: type[ModelConfig]) -> Callable[[type], type]:
+    def deco(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = (config_cls, cls)
+        cls.model_name = name
+        return cls
+
+    return deco
+
+
+def available_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _lookup(name: str) -> tuple[type[ModelConfig], type[nn.Module]]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r}; available: {', '.join(available_models())}"
+        ) from None
+
+
+def default_config(name: str, **overrides: Any) -> ModelConfig:
+    """The model's reference-size config, with ``overrides`` applied (unknown keys raise)."""
+    config_cls, _ = _lookup(name)
+    known = {f.name for f in fields(config_cls)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"{name}: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    return config_cls(**overrides)
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """``create_model("transformer", causal=False, out_dim=3)``."""
+    return model_from_config(name, default_config(name, **overrides))
+
+
+def model_from_config(name: str, config: ModelConfig | dict[str, Any]) -> nn.Module:
+    config_cls, model_cls = _lookup(name)
+    if isinstance(config, dict):
+        config = default_config(name, **config)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"{name} needs a {config_cls.__name__}, got {type(config).__name__}")
+    return model_cls(config)
+
+
+def config_dict(model: nn.Module) -> dict[str, Any]:
+    return asdict(model.config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,128 @@
+"""Selective scan of Mamba (S6) in plain PyTorch, CPU friendly.
+
+Computes, for every batch b, channel e and state n::
+
+    h[t] = exp(delta[t] * A) * h[t-1] + delta[t] * B[t] * u[t]
+    y[t] = sum_n C[t, n] * h[t, :, n]
+
+Shapes: u, delta (B, L, E); A (E, N); Bm, Cm (B, L, N); returns y (B, L, E).
+
+Two implementations, chosen by measurement (``benchmarks/bench_scan.py``, ``docs/speed.md``):
+
+* ``scan_reference``: autograd through a per-step loop (a graph node per op per step). The
+  oracle for tests.
+* ``scan_fused``: a hand-written autograd Function looping over time with a few in-place
+  ops per step on a cache-sized (b, N, E) slice, forward and backward (the adjoint of a
+  linear recurrence is the same recurrence run backwards in time). Variants that
+  materialise (L, b, N, E) tensors and vectorise over time measured slower here: they are
+  bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SCANS = ("fused", "reference")
+
+
+def scan_reference(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    b, length, e = u.shape
+    h = u.new_zeros(b, e, A.shape[1])
+    ys = []
+    for t in range(length):
+        dA = torch.exp(delta[:, t, :, None] * A)
+        h = dA * h + (delta[:, t] * u[:, t])[:, :, None] * Bm[:, t, None, :]
+        ys.append(torch.einsum("ben,bn->be", h, Cm[:, t]))
+    return torch.stack(ys, dim=1)
+
+
+class _FusedScan(torch.autograd.Function):
+    """Per-step recurrence with a hand-written backward.
+
+    Layout (L, b, N, E): time-major so each step's slice is contiguous, the state axis
+    before the channel axis so the read-out over N is a batched matmul. Each step's working
+    set (b, N, E) stays in cache; the decays and states are kept for the backward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, u, delta, A, Bm, Cm):  # type: ignore[override]
+        uT, dT = u.transpose(0, 1).contiguous(), delta.transpose(0, 1).contiguous()
+        BT, CT = Bm.transpose(0, 1).contiguous(), Cm.transpose(0, 1).contiguous()
+        length, b, e = uT.shape
+        n = A.shape[1]
+        At = A.t().contiguous()  # (N, E)
+        du = dT * uT
+        hs = u.new_empty(length, b, n, e)
+        dA = u.new_empty(length, b, n, e)
+        y = u.new_empty(length, b, 1, e)
+        for t in range(length):
+            h = hs[t]
+            torch.mul(BT[t].unsqueeze(-1), du[t].unsqueeze(1), out=h)
+            if t:
+                a = dA[t]
+                torch.mul(dT[t].unsqueeze(1), At, out=a)
+                a.exp_()
+                h.addcmul_(a, hs[t - 1])
+            torch.bmm(CT[t].unsqueeze(1), h, out=y[t])
+        ctx.save_for_backward(uT, dT, At, BT, CT, hs, dA, du)
+        return y.view(length, b, e).transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        uT, dT, At, BT, CT, hs, dA, du = ctx.saved_tensors
+        gyT = gy.transpose(0, 1).contiguous()
+        length, b, e = uT.shape
+        g_du = uT.new_empty(length, b, 1, e)
+        g_B, g_C = torch.empty_like(BT), torch.empty_like(CT)
+        g_d, g_A = torch.empty_like(dT), torch.zeros_like(At)
+        lam = uT.new_zeros(b, At.shape[0], e)  # dL/dh[t], run backwards in time
+        gz = torch.empty_like(lam)
+        for t in range(length - 1, -1, -1):
+            # y[t] = C[t] . h[t]
+            lam.addcmul_(CT[t].unsqueeze(-1), gyT[t].unsqueeze(1))
+            torch.sum(hs[t] * gyT[t].unsqueeze(1), -1, out=g_C[t])
+            # h[t] = dA[t] h[t-1] + B[t] (d u)[t]
+            torch.bmm(BT[t].unsqueeze(1), lam, out=g_du[t])
+            torch.sum(lam * du[t].unsqueeze(1), -1, out=g_B[t])
+            if t:
+                # dA[t] = exp(d[t] A): dL/d(d[t] A) = lam[t] h[t-1] dA[t]
+                a = dA[t]
+                torch.mul(lam, hs[t - 1], out=gz)
+                gz.mul_(a)
+                torch.sum(gz * At, 1, out=g_d[t])
+                g_A.add_((gz * dT[t].unsqueeze(1)).sum(0))
+                lam.mul_(a)
+            else:
+                g_d[t].zero_()
+        g_du = g_du.view(length, b, e)
+        g_d += g_du * uT
+        return (
+            (g_du * dT).transpose(0, 1),
+            g_d.transpose(0, 1),
+            g_A.t(),
+            g_B.transpose(0, 1),
+            g_C.transpose(0, 1),
+        )
+
+
+def scan_fused(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    return _FusedScan.apply(u, delta, A, Bm, Cm)
+
+
+def selective_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    Bm: torch.Tensor,
+    Cm: torch.Tensor,
+    impl: str = "fused",
+) -> torch.Tensor:
+    if impl == "fused":
+        return scan_fused(u, delta, A, Bm, Cm)
+    if impl == "reference":
+        return scan_reference(u, delta, A, Bm, Cm)
+    raise ValueError(f"unknown scan {impl!r}; choose one of {SCANS}")

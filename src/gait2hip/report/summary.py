@@ -1,0 +1,152 @@
+"""Write a benchmark's tables (CSV, JSON) and its markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import get_target
+from gait2hip.io.atomic import write_json, write_text
+from gait2hip.training.config import BenchmarkConfig
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: subject-mean metrics (mean ± sd over runs), CI, pooled, per-channel."""
+    rows = []
+    for model, g in summary.groupby("model", sort=False):
+        row = {"model": model, "runs": len(g), "params": int(g["n_params"].iloc[0])}
+        for k in ("rmse", "mae", "r2"):
+            row[k] = g[f"subject_{k}"].mean()
+            row[f"{k}_sd"] = g[f"subject_{k}"].std(ddof=1) if len(g) > 1 else np.nan
+            row[f"{k}_ci_lo"] = g[f"subject_{k}_ci_lo"].mean()
+            row[f"{k}_ci_hi"] = g[f"subject_{k}_ci_hi"].mean()
+            row[f"pooled_{k}"] = g[f"pooled_{k}"].mean()
+        row["channel_mean_r2"] = g["channel_mean_r2"].mean()
+        row["channel_mean_nrmse_pct"] = g["channel_mean_nrmse_pct"].mean()
+        row["final_epochs"] = " / ".join(map(str, g["final_epochs"]))
+        row["folds_hit_max"] = int(g["folds_hit_max_epochs"].sum())
+        row["s_per_epoch"] = g["seconds_per_epoch"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        cells = [_fmt(v) if isinstance(v, float) else str(v) for v in r.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(
+    out_dir: Path,
+    cfg: BenchmarkConfig,
+    tables: dict[str, pd.DataFrame],
+    command: str,
+    dataset: str,
+) -> Path:
+    out_dir = Path(out_dir)
+    for name, df in tables.items():
+        tmp = df.to_csv(index=False)
+        write_text(out_dir / f"{name}.csv", tmp)
+    head = headline_table(tables["summary"])
+    write_json(
+        out_dir / "metrics.json",
+        {
+            "headline": head.to_dict(orient="records"),
+            "runs": tables["summary"].to_dict(orient="records"),
+        },
+    )
+    target = get_target(cfg.target)
+    u = target.train_unit
+    paper = pd.DataFrame(
+        {
+            "model": head["model"],
+            "params": head["params"],
+            f"RMSE ({u})": [
+                f"{_fmt(r.rmse)}" + (f" ± {_fmt(r.rmse_sd)}" if np.isfinite(r.rmse_sd) else "")
+                for r in head.itertuples()
+            ],
+            f"MAE ({u})": [
+                f"{_fmt(r.mae)}" + (f" ± {_fmt(r.mae_sd)}" if np.isfinite(r.mae_sd) else "")
+                for r in head.itertuples()
+            ],
+            "R²": [
+                f"{_fmt(r.r2)}" + (f" ± {_fmt(r.r2_sd)}" if np.isfinite(r.r2_sd) else "")
+                for r in head.itertuples()
+            ],
+            "RMSE 95% CI": [
+                f"{_fmt(r.rmse_ci_lo)}–{_fmt(r.rmse_ci_hi)}" for r in head.itertuples()
+            ],
+            "R² 95% CI": [f"{_fmt(r.r2_ci_lo)}–{_fmt(r.r2_ci_hi)}" for r in head.itertuples()],
+        }
+    )
+    honest = head[
+        [
+            "model",
+            "pooled_rmse",
+            "pooled_r2",
+            "channel_mean_r2",
+            "channel_mean_nrmse_pct",
+            "final_epochs",
+            "folds_hit_max",
+            "s_per_epoch",
+        ]
+    ]
+    pc = tables["per_channel"].groupby(["channel", "model"], sort=False)[["rmse", "r2"]].mean()
+    per_channel = pc.unstack("model")
+    per_channel.columns = [
+        f"{m} {k.upper() if k == 'rmse' else 'R²'}" for k, m in per_channel.columns
+    ]
+    per_channel = per_channel.reset_index()
+    cond = (
+        tables["per_condition"]
+        .groupby(["condition", "model"], sort=False)[["rmse", "r2"]]
+        .mean()
+        .reset_index()
+    )
+    text = f"""# gait2hip benchmark: {cfg.target} ({u})
+
+- data: `{dataset}`
+- profile: `{cfg.profile}`; models: {", ".join(m.label for m in cfg.models)}
+- protocol: {cfg.test_fraction:.0%} of subjects held out (split seeds {list(cfg.split_seeds)}),
+  GroupKFold({cfg.n_folds}) by subject on the pool with early stopping (patience
+  {cfg.train.patience}, max {cfg.train.max_epochs} epochs), final fit on the pool at the median
+  best epoch; training seeds {list(cfg.seeds)}
+- command: `{command}`
+
+## Test subjects, the study's metrics (subject-mean)
+
+Mean over runs (± sd when there are several runs); 95% CI: bootstrap over test subjects
+({cfg.n_bootstrap} resamples), averaged over runs. The study's R² pools all channels around
+one mean; see the per-channel R² below for a stricter view.
+
+{_markdown(paper)}
+
+## Pooled and per-channel summaries
+
+`channel_mean_r2`: R² of each channel around its own mean, averaged over channels.
+`channel_mean_nrmse_pct`: RMSE in % of each channel's reference range, averaged.
+`folds_hit_max`: folds whose early stopping never triggered (under-trained).
+
+{_markdown(honest)}
+
+## Per channel (RMSE in {u}, R² around the channel's own mean)
+
+{_markdown(per_channel)}
+
+## Per condition (subject-mean)
+
+{_markdown(cond)}
+
+Files: `summary.csv` (one row per run), `per_channel.csv`, `per_condition.csv`,
+`per_subject.csv`, `metrics.json`, `figures/`, checkpoints in `split*/<model>/seed*/final.pt`.
+"""
+    return write_text(out_dir / "summary.md", text)

@@ -1,0 +1,27 @@
+"""Where gait2hip finds data and writes caches and runs (environment variables)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_root() -> Path:
+    """Bundled real data: ``$GAIT2HIP_DATA``, default ``../shared/data``."""
+    root = Path(os.environ.get("GAIT2HIP_DATA", "../shared/data"))
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root.resolve()} not found; set GAIT2HIP_DATA to the folder that "
+            "holds schreiber2019/, models/, ..."
+        )
+    return root
+
+
+def cache_dir() -> Path:
+    """Caches of derived data: ``$GAIT2HIP_CACHE``, default ``.cache``."""
+    return Path(os.environ.get("GAIT2HIP_CACHE", ".cache"))
+
+
+def runs_dir() -> Path:
+    """Benchmark run folders: ``$GAIT2HIP_RUNS``, default ``runs``."""
+    return Path(os.environ.get("GAIT2HIP_RUNS", "runs"))

@@ -1,0 +1,1 @@
+"""Training: fit loop, protocol (CV -> median epoch -> final fit), metrics, checkpoints."""

@@ -1,0 +1,80 @@
+"""Checkpoints: config + weights + input scaler + column names, loadable with
+``torch.load(..., weights_only=True)`` (plain dicts, lists, numbers and tensors; no pickled
+code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gait2hip.io.atomic import atomic_path
+from gait2hip.models import config_dict, model_from_config
+from gait2hip.training.loop import predict_array
+from gait2hip.training.normalize import InputScaler
+
+FORMAT = "gait2hip-checkpoint/1"
+
+
+@dataclass
+class TrainedModel:
+    """A model ready to predict: network, input scaler and the columns it was trained on."""
+
+    model: nn.Module
+    scaler: InputScaler
+    in_cols: tuple[str, ...]
+    out_cols: tuple[str, ...]
+    target: str
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.model.model_name
+
+    def predict_per_kg(self, X_deg: np.ndarray) -> np.ndarray:
+        """(N, T, C) angles in degrees -> (N, T, K) targets per kg (N/kg or Nm/kg)."""
+        return predict_array(self.model, self.scaler.transform(X_deg))
+
+    def save(self, path: str | Path) -> Path:
+        payload = {
+            "format": FORMAT,
+            "model_name": self.name,
+            "model_config": config_dict(self.model),
+            "state_dict": self.model.state_dict(),
+            "input_mean": torch.from_numpy(self.scaler.mean),
+            "input_std": torch.from_numpy(self.scaler.std),
+            "in_cols": list(self.in_cols),
+            "out_cols": list(self.out_cols),
+            "target": self.target,
+            "meta": self.meta,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no checkpoint there; train one with `gait2hip benchmark`"
+            )
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a gait2hip checkpoint ({FORMAT})")
+        model = model_from_config(payload["model_name"], payload["model_config"])
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        scaler = InputScaler(payload["input_mean"].numpy(), payload["input_std"].numpy())
+        return cls(
+            model=model,
+            scaler=scaler,
+            in_cols=tuple(payload["in_cols"]),
+            out_cols=tuple(payload["out_cols"]),
+            target=payload["target"],
+            meta=payload["meta"],
+        )

@@ -1,0 +1,139 @@
+"""Training and protocol configs, and the named profiles (``paper``, ``quick``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from gait2hip.models import available_models
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one fit (the study's by default)."""
+
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    batch_size: int = 64
+    grad_clip: float = 0.5
+    max_epochs: int = 300
+    patience: int = 30
+    # "none": plain MSE (the study). "inverse_variance": each channel's squared error divided
+    # by its training variance, so small muscles count as much as big ones.
+    loss_weighting: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.loss_weighting not in ("none", "inverse_variance"):
+            raise ValueError(
+                f"loss_weighting must be 'none' or 'inverse_variance', not {self.loss_weighting!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture and its time direction, e.g. ``lstm`` or ``transformer:causal``."""
+
+    name: str
+    causal: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{'causal' if self.causal else 'bidir'}"
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """``name`` (the study's direction), ``name:causal`` or ``name:bidir``."""
+        from gait2hip.models import default_config
+
+        name, _, variant = text.strip().partition(":")
+        if name not in available_models():
+            raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+        if variant == "":
+            return cls(name, default_config(name).causal)
+        if variant not in ("causal", "bidir"):
+            raise ValueError(f"{text!r}: variant must be 'causal' or 'bidir'")
+        return cls(name, variant == "causal")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Everything that defines a benchmark run; saved as config.json in the run folder."""
+
+    target: str
+    models: tuple[ModelSpec, ...]
+    profile: str = "paper"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    test_fraction: float = 0.2
+    split_seeds: tuple[int, ...] = (42,)
+    seeds: tuple[int, ...] = (2025,)
+    n_folds: int = 5
+    nonnegative: bool = False  # softplus outputs (only meaningful for forces)
+    n_bootstrap: int = 2000
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["models"] = [m.label for m in self.models]
+        return d
+
+    def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:
+        return {
+            **self.model_overrides.get(spec.name, {}),
+            "in_dim": in_dim,
+            "out_dim": out_dim,
+            "causal": spec.causal,
+            "nonnegative": self.nonnegative,
+        }
+
+
+# The study's protocol (SPEC): AdamW 1e-4, wd 1e-5, batch 64, clip 0.5, MSE, patience 30,
+# max 300 epochs, 5 folds, 20% test subjects with seed 42, training seed 2025.
+PAPER = dict(train=TrainConfig(), n_folds=5, model_overrides={})
+
+# A few minutes for all three models on 2 cores on the demo data: smaller models, a higher
+# learning rate, fewer epochs and folds. For smoke tests and demos, not for results.
+QUICK = dict(
+    train=TrainConfig(lr=2e-3, max_epochs=40, patience=8),
+    n_folds=3,
+    model_overrides={
+        "lstm": {"hidden": 48},
+        "transformer": {"d_model": 48, "ff": 96, "heads": 4, "dropout": 0.0},
+        "mamba": {"d_model": 32, "d_state": 8},
+    },
+)
+
+PROFILES: dict[str, dict[str, Any]] = {"paper": PAPER, "quick": QUICK}
+
+
+def make_config(
+    target: str,
+    models: list[str] | tuple[str, ...],
+    profile: str = "paper",
+    *,
+    both_variants: bool = False,
+    train_overrides: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> BenchmarkConfig:
+    """Build a config from a profile, model names and overrides."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    base = PROFILES[profile]
+    specs: list[ModelSpec] = []
+    for text in models:
+        spec = ModelSpec.parse(text)
+        variants = (
+            [ModelSpec(spec.name, True), ModelSpec(spec.name, False)]
+            if (both_variants and ":" not in text)
+            else [spec]
+        )
+        specs += [v for v in variants if v not in specs]
+    train = replace(base["train"], **(train_overrides or {}))
+    return BenchmarkConfig(
+        target=target,
+        models=tuple(specs),
+        profile=profile,
+        train=train,
+        model_overrides=base["model_overrides"],
+        n_folds=base["n_folds"],
+        **overrides,
+    )

@@ -1,0 +1,115 @@
+"""The fit loop: AdamW, MSE (optionally channel-weighted), gradient clipping, early
+stopping. Knows nothing of files, splits or models' internals."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from gait2hip.training.config import TrainConfig
+
+
+@dataclass
+class FitResult:
+    epochs_run: int
+    best_epoch: int  # 1-based epoch with the lowest validation loss (= epochs_run if none)
+    best_val_loss: float | None
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+def channel_weights(Y: np.ndarray, mode: str) -> np.ndarray:
+    """Loss weight per output channel, mean 1."""
+    k = Y.shape[-1]
+    if mode == "none":
+        return np.ones(k, dtype=np.float32)
+    var = Y.reshape(-1, k).var(axis=0)
+    w = 1.0 / np.maximum(var, 1e-8)
+    return (w / w.mean()).astype(np.float32)
+
+
+def _weighted_mse(pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return ((pred - y).pow(2) * w).mean()
+
+
+@torch.no_grad()
+def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
+    model.eval()
+    out = [
+        model(torch.from_numpy(X[i : i + batch_size])).numpy() for i in range(0, len(X), batch_size)
+    ]
+    return np.concatenate(out, axis=0)
+
+
+def _mean_loss(model: nn.Module, X: np.ndarray, Y: np.ndarray, w: torch.Tensor) -> float:
+    pred = torch.from_numpy(predict_array(model, X))
+    return float(_weighted_mse(pred, torch.from_numpy(Y), w))
+
+
+def fit(
+    model: nn.Module,
+    X: np.ndarray,
+    Y: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    X_val: np.ndarray | None = None,
+    Y_val: np.ndarray | None = None,
+    epochs: int | None = None,
+    on_epoch: Callable[[int, float, float | None], None] | None = None,
+) -> FitResult:
+    """Train in place. With validation data: early stopping (``cfg.patience``, at most
+    ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
+    ``epochs`` epochs (the protocol's final fit at the median best epoch).
+
+    X: normalised inputs (N, T, C); Y: targets per kg (N, T, K).
+    """
+    if (X_val is None) == (epochs is None):
+        raise ValueError("give either validation data (early stopping) or a fixed epoch count")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    n_epochs = cfg.max_epochs if epochs is None else epochs
+    result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
+    best_state, since_best = None, 0
+    for epoch in range(1, n_epochs + 1):
+        model.train()
+        perm = torch.randperm(len(Xt), generator=gen)
+        total = 0.0
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = _weighted_mse(model(Xt[idx]), Yt[idx], w)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        result.train_loss.append(total / len(perm))
+        result.epochs_run = epoch
+        val = None
+        if X_val is not None and Y_val is not None:
+            val = _mean_loss(model, X_val, Y_val, w)
+            result.val_loss.append(val)
+            if result.best_val_loss is None or val < result.best_val_loss:
+                result.best_val_loss, result.best_epoch, since_best = val, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+        if on_epoch is not None:
+            on_epoch(epoch, result.train_loss[-1], val)
+        if X_val is not None and since_best >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        result.best_epoch = result.epochs_run
+    return result
