@@ -12,7 +12,7 @@ import torch
 _configured = False
 
 
-def configure(threads: int | None = None) -> None:
+def configure(threads: int | None = None, tune_malloc: bool = True) -> None:
     """Set torch threads (default: all cores) and keep freed memory in the heap.
 
     glibc serves allocations above 32 MB with fresh ``mmap`` pages and returns them on free,
@@ -22,7 +22,7 @@ def configure(threads: int | None = None) -> None:
     """
     global _configured
     torch.set_num_threads(threads or os.cpu_count() or 1)
-    if _configured:
+    if _configured or not tune_malloc:
         return
     if sys.platform.startswith("linux"):
         try:

@@ -1,0 +1,78 @@
+"""Training and inference speed of every model at the study's sizes, on CPU.
+
+Prints, per model and time direction: parameters, seconds per training epoch over 713
+trials x 180 frames x 10 angles (random values; batch 64, AdamW, grad-clip 0.5, the paper
+profile's step), and inference milliseconds per gait cycle at batch 1 and batch 256.
+
+    python benchmarks/bench_speed.py [--threads 2] [--epochs 1] [--models lstm,transformer,mamba]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from gait2hip import runtime
+from gait2hip.models import count_parameters, create_model
+from gait2hip.training.config import TrainConfig
+from gait2hip.training.loop import fit, predict_array
+
+
+def time_epoch(name: str, causal: bool, X: np.ndarray, Y: np.ndarray, epochs: int) -> float:
+    model = create_model(name, causal=causal, out_dim=Y.shape[-1])
+    cfg = TrainConfig()
+    fit(model, X[:64], Y[:64], cfg, seed=0, epochs=1)  # warm-up
+    t0 = time.perf_counter()
+    fit(model, X, Y, cfg, seed=0, epochs=epochs)
+    return (time.perf_counter() - t0) / epochs
+
+
+def time_inference(name: str, causal: bool, batch: int, frames: int, repeats: int) -> float:
+    model = create_model(name, causal=causal).eval()
+    X = np.random.default_rng(0).normal(size=(batch, frames, 10)).astype(np.float32)
+    predict_array(model, X, batch_size=batch)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        predict_array(model, X, batch_size=batch)
+    return 1000 * (time.perf_counter() - t0) / (repeats * batch)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=713)
+    ap.add_argument("--models", default="lstm,transformer,mamba")
+    ap.add_argument("--variants", default="causal,bidir")
+    ap.add_argument("--no-malloc-tuning", action="store_true")
+    args = ap.parse_args()
+    runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
+    Y = rng.normal(size=(args.trials, 180, 14)).astype(np.float32)
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
+        f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
+    )
+    print(
+        "| model | direction | params | s / epoch | ms / cycle (batch 1) | ms / cycle (batch 256) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        for variant in args.variants.split(","):
+            causal = variant == "causal"
+            n = count_parameters(create_model(name, causal=causal))
+            ep = time_epoch(name, causal, X, Y, args.epochs)
+            b1 = time_inference(name, causal, 1, 180, 20)
+            b256 = time_inference(name, causal, 256, 180, 2)
+            print(f"| {name} | {variant} | {n:,} | {ep:.2f} | {b1:.2f} | {b256:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

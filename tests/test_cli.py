@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from gait2hip.cli import app
+
+runner = CliRunner()
+
+
+def test_models_lists_registry():
+    res = runner.invoke(app, ["models"])
+    assert res.exit_code == 0, res.output
+    for name in ("lstm", "transformer", "mamba"):
+        assert name in res.output
+
+
+def test_demo_data_then_benchmark(tmp_path):
+    res = runner.invoke(
+        app,
+        ["demo-data", "--out", str(tmp_path / "d"), "--subjects", "8", "--trials-per-speed", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app,
+        [
+            "benchmark",
+            "--data",
+            str(tmp_path / "d" / "synthetic_JM.npz"),
+            "--target",
+            "moments",
+            "--models",
+            "lstm",
+            "--profile",
+            "quick",
+            "--max-epochs",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "lstm-causal" in res.output
+    assert (tmp_path / "run" / "summary.md").exists()
+
+
+def test_benchmark_bad_input_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["benchmark", "--data", str(tmp_path / "missing.npz")])
+    assert res.exit_code == 2
+    assert "file not found" in res.output
+    from gait2hip.data.synthetic import write_synthetic
+
+    paths = write_synthetic(tmp_path, n_subjects=6, trials_per_speed=1, n_frames=30)
+    res = runner.invoke(app, ["benchmark", "--data", str(paths["forces"]), "--models", "gru"])
+    assert res.exit_code == 2
+    assert "unknown model 'gru'" in res.output

@@ -1,0 +1,123 @@
+"""Contract tests run over every registered model and both time directions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gait2hip.models import available_models, count_parameters, create_model, default_config
+from gait2hip.models.scan import scan_fused, scan_reference
+from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.normalize import InputScaler
+
+SMALL = {
+    "lstm": {"hidden": 16},
+    "transformer": {"d_model": 16, "ff": 32, "heads": 2, "dropout": 0.0},
+    "mamba": {"d_model": 16, "d_state": 4},
+}
+CASES = [(name, causal) for name in available_models() for causal in (True, False)]
+
+
+def small(name: str, causal: bool, **kw):
+    torch.manual_seed(0)
+    return create_model(name, causal=causal, out_dim=5, **SMALL.get(name, {}), **kw)
+
+
+def test_registry_has_the_study_models():
+    assert {"lstm", "transformer", "mamba"} <= set(available_models())
+
+
+@pytest.mark.parametrize(
+    "name,n_forces,n_moments",
+    # the study's sizes: ~206k, ~332k, ~236k parameters
+    [("lstm", 205_582, 204_163), ("transformer", 332_174, 330_755), ("mamba", 236_558, 235_139)],
+)
+def test_reference_sizes(name, n_forces, n_moments):
+    assert count_parameters(create_model(name, out_dim=14)) == n_forces
+    assert count_parameters(create_model(name, out_dim=3)) == n_moments
+
+
+def test_reference_directions():
+    assert default_config("lstm").causal and default_config("mamba").causal
+    assert not default_config("transformer").causal
+
+
+@pytest.mark.parametrize("name,causal", CASES)
+def test_shapes_and_backward(name, causal):
+    model = small(name, causal)
+    x = torch.randn(3, 24, 10)
+    y = model(x)
+    assert y.shape == (3, 24, 5)
+    y.pow(2).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name,causal", CASES)
+def test_causality(name, causal):
+    """Causal: outputs up to t ignore inputs after t. Bidirectional: they do not."""
+    model = small(name, causal).eval()
+    x = torch.randn(2, 30, 10)
+    x2 = x.clone()
+    t = 17
+    x2[:, t + 1 :] += torch.randn_like(x2[:, t + 1 :])
+    with torch.no_grad():
+        y, y2 = model(x), model(x2)
+    past_same = torch.allclose(y[:, : t + 1], y2[:, : t + 1], atol=1e-5)
+    assert past_same == causal
+    assert not torch.allclose(y[:, t + 1 :], y2[:, t + 1 :], atol=1e-5)
+
+
+@pytest.mark.parametrize("name,causal", CASES)
+def test_nonnegative_outputs(name, causal):
+    model = small(name, causal, nonnegative=True).eval()
+    with torch.no_grad():
+        assert (model(torch.randn(2, 20, 10) * 5) >= 0).all()
+
+
+@pytest.mark.parametrize("name,causal", CASES)
+def test_checkpoint_round_trip(name, causal, tmp_path):
+    model = small(name, causal).eval()
+    scaler = InputScaler.fit(torch.randn(4, 20, 10).numpy() * 20)
+    trained = TrainedModel(
+        model,
+        scaler,
+        tuple(f"in{i}" for i in range(10)),
+        tuple(f"out{i}" for i in range(5)),
+        "forces",
+        {"note": "x"},
+    )
+    path = trained.save(tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)  # no pickled code
+    assert payload["model_name"] == name
+    loaded = TrainedModel.load(path)
+    x = torch.randn(3, 20, 10).numpy() * 20
+    assert (trained.predict_per_kg(x) == loaded.predict_per_kg(x)).all()
+    assert loaded.meta == {"note": "x"} and loaded.model.config == model.config
+
+
+def test_unknown_model_and_config_key():
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("gru")
+    with pytest.raises(ValueError, match="unknown config keys"):
+        create_model("lstm", hiden=3)
+
+
+def test_fused_scan_matches_reference_and_gradcheck():
+    torch.manual_seed(0)
+    b, length, e, n = 2, 12, 6, 3
+    args = [
+        torch.randn(b, length, e, dtype=torch.float64),
+        torch.rand(b, length, e, dtype=torch.float64),
+        -torch.rand(e, n, dtype=torch.float64) * 2,
+        torch.randn(b, length, n, dtype=torch.float64),
+        torch.randn(b, length, n, dtype=torch.float64),
+    ]
+    args = [a.requires_grad_() for a in args]
+    torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
+    assert torch.autograd.gradcheck(scan_fused, args)
+    g_fused = torch.autograd.grad(scan_fused(*args).sin().sum(), args)
+    g_ref = torch.autograd.grad(scan_reference(*args).sin().sum(), args)
+    for a, r in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(a, r)

@@ -1,0 +1,178 @@
+"""The protocol end to end on small synthetic data: outputs, leakage, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import gait2hip.training.protocol as protocol
+from gait2hip.benchmark import benchmark
+from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.config import ModelSpec, make_config
+from gait2hip.training.loop import fit
+from gait2hip.training.protocol import RunConflictError
+
+TINY = {
+    "lstm": {"hidden": 8},
+    "transformer": {"d_model": 8, "ff": 16, "heads": 2, "dropout": 0.0},
+    "mamba": {"d_model": 8, "d_state": 4},
+}
+
+
+def tiny_config(models=("lstm", "transformer", "mamba"), **kw):
+    cfg = make_config(
+        "forces",
+        list(models),
+        "quick",
+        train_overrides={"max_epochs": 3, "patience": 2, "lr": 3e-3},
+        n_bootstrap=50,
+        **kw,
+    )
+    object.__setattr__(cfg, "model_overrides", TINY)
+    return cfg
+
+
+def test_benchmark_writes_every_output(forces, tmp_path):
+    cfg = tiny_config()
+    summary = benchmark(forces, cfg, tmp_path, command="test", show_progress=False)
+    text = summary.read_text()
+    for label in ("lstm-causal", "transformer-bidir", "mamba-causal"):
+        assert label in text
+        unit = tmp_path / "split42" / label / "seed2025"
+        assert (unit / "final.pt").exists() and (unit / "predictions.npz").exists()
+        assert len(list(unit.glob("fold*.json"))) == cfg.n_folds
+        trained = TrainedModel.load(unit / "final.pt")
+        meta = trained.meta
+        assert not set(meta["train_subjects"]) & set(meta["test_subjects"])
+        with np.load(unit / "predictions.npz") as z:
+            assert set(z["subject_id"]) == set(meta["test_subjects"])
+            np.testing.assert_allclose(
+                trained.predict_per_kg(forces.X[np.isin(forces.subject_id, z["subject_id"])]),
+                z["y_pred"],
+                rtol=1e-5,
+                atol=1e-5,
+            )
+    for name in (
+        "summary.csv",
+        "per_channel.csv",
+        "per_condition.csv",
+        "per_subject.csv",
+        "metrics.json",
+        "config.json",
+        "figures/comparison.png",
+        "figures/channel_r2.png",
+        "figures/curves_mamba-causal.png",
+    ):
+        assert (tmp_path / name).exists(), name
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {r["model"] for r in metrics["headline"]} == {
+        "lstm-causal",
+        "transformer-bidir",
+        "mamba-causal",
+    }
+
+
+def test_resume_redoes_only_missing_work(forces, tmp_path, monkeypatch):
+    cfg = tiny_config(models=("lstm",))
+    benchmark(forces, cfg, tmp_path, show_progress=False)
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    before = (unit / "fold0.json").read_text()
+    (unit / "fold1.json").unlink()
+    (unit / "final.pt").unlink()
+    calls = []
+    real = protocol._fold_fit
+
+    def counting(*args, **kw):
+        calls.append(args[5] is None)  # val is None -> final fit
+        return real(*args, **kw)
+
+    monkeypatch.setattr(protocol, "_fold_fit", counting)
+    benchmark(forces, cfg, tmp_path, show_progress=False)
+    assert calls == [False, True]  # fold 1 and the final fit, nothing else
+    assert (unit / "fold0.json").read_text() == before
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_resume_refuses_other_config(forces, tmp_path):
+    benchmark(forces, tiny_config(models=("lstm",)), tmp_path, show_progress=False)
+    with pytest.raises(RunConflictError, match="another config"):
+        benchmark(forces, tiny_config(models=("mamba",)), tmp_path, show_progress=False)
+
+
+def test_repeated_seeds_and_splits_give_sd(forces, tmp_path):
+    cfg = tiny_config(models=("lstm",), seeds=(1, 2), split_seeds=(42, 7))
+    summary = benchmark(forces, cfg, tmp_path, show_progress=False)
+    assert "±" in summary.read_text()
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "summary.csv")
+    assert len(runs) == 4 and set(runs["split_seed"]) == {42, 7}
+
+
+def test_target_mismatch_refused(synthetic, tmp_path):
+    with pytest.raises(ValueError, match="not the 'forces' target"):
+        benchmark(synthetic["moments"], tiny_config(), tmp_path, show_progress=False)
+
+
+def test_early_stopping_and_fixed_epochs(forces):
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+    from gait2hip.training.normalize import InputScaler
+
+    X = InputScaler.fit(forces.X).transform(forces.X)
+    Y = forces.Y_per_kg
+    cfg = TrainConfig(lr=1e-2, max_epochs=50, patience=2)
+    model = create_model("lstm", hidden=8)
+    res = fit(model, X[:20], Y[:20], cfg, seed=0, X_val=X[20:], Y_val=Y[20:])
+    assert res.epochs_run < 50 or res.best_epoch >= 48
+    assert res.epochs_run - res.best_epoch <= 2
+    assert min(res.val_loss) == res.best_val_loss
+    res2 = fit(create_model("lstm", hidden=8), X, Y, cfg, seed=0, epochs=4)
+    assert res2.epochs_run == 4 and res2.val_loss == []
+    with pytest.raises(ValueError, match="either"):
+        fit(model, X, Y, cfg, seed=0)
+
+
+def test_training_is_deterministic(forces):
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+
+    cfg = TrainConfig(lr=1e-2)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        m = create_model("transformer", d_model=8, ff=16, heads=2, dropout=0.1)
+        fit(m, forces.X[:10] / 50, forces.Y_per_kg[:10], cfg, seed=1, epochs=2)
+        outs.append([p.detach().clone() for p in m.parameters()])
+    for a, b in zip(*outs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_loss_weighting_makes_small_channels_count():
+    from gait2hip.training.loop import channel_weights
+
+    Y = np.stack([np.random.default_rng(0).normal(0, s, (4, 30)) for s in (10.0, 1.0)], -1)
+    w = channel_weights(Y, "inverse_variance")
+    assert w.mean() == pytest.approx(1) and w[1] / w[0] == pytest.approx(
+        Y[..., 0].var() / Y[..., 1].var(), rel=1e-4
+    )
+    assert (channel_weights(Y, "none") == 1).all()
+
+
+def test_model_spec_parsing_and_variants():
+    assert ModelSpec.parse("lstm") == ModelSpec("lstm", True)
+    assert ModelSpec.parse("transformer") == ModelSpec("transformer", False)
+    assert ModelSpec.parse("mamba:bidir") == ModelSpec("mamba", False)
+    cfg = make_config("forces", ["lstm", "mamba"], "paper", both_variants=True)
+    assert [m.label for m in cfg.models] == [
+        "lstm-causal",
+        "lstm-bidir",
+        "mamba-causal",
+        "mamba-bidir",
+    ]
+    assert cfg.train.lr == 1e-4 and cfg.train.patience == 30 and cfg.n_folds == 5
+    with pytest.raises(ValueError, match="unknown model"):
+        ModelSpec.parse("gru")
