@@ -38,6 +38,11 @@ def scan_reference(
     return torch.stack(ys, dim=1)
 
 
+def _time_major(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(B, L, ...) -> contiguous (L, B, ...), so each time step is one contiguous block."""
+    return tuple(t.transpose(0, 1).contiguous() for t in tensors)
+
+
 class _FusedScan(torch.autograd.Function):
     """Per-step recurrence with a hand-written backward.
 
@@ -48,8 +53,7 @@ class _FusedScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, Bm, Cm):  # type: ignore[override]
-        uT, dT = u.transpose(0, 1).contiguous(), delta.transpose(0, 1).contiguous()
-        BT, CT = Bm.transpose(0, 1).contiguous(), Cm.transpose(0, 1).contiguous()
+        uT, dT, BT, CT = _time_major(u, delta, Bm, Cm)
         length, b, e = uT.shape
         n = A.shape[1]
         At = A.t().contiguous()  # (N, E)
@@ -72,7 +76,7 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         uT, dT, At, BT, CT, hs, dA, du = ctx.saved_tensors
-        gyT = gy.transpose(0, 1).contiguous()
+        (gyT,) = _time_major(gy)
         length, b, e = uT.shape
         g_du = uT.new_empty(length, b, 1, e)
         g_B, g_C = torch.empty_like(BT), torch.empty_like(CT)
@@ -107,9 +111,32 @@ class _FusedScan(torch.autograd.Function):
         )
 
 
+def _scan_no_grad(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    """Inference: the same recurrence keeping only the running state (b, N, E)."""
+    uT, dT, BT, CT = _time_major(u, delta, Bm, Cm)
+    length, b, e = uT.shape
+    At = A.t().contiguous()
+    du = dT * uT
+    h = u.new_zeros(b, At.shape[0], e)
+    dA, inp = torch.empty_like(h), torch.empty_like(h)
+    y = u.new_empty(length, b, 1, e)
+    for t in range(length):
+        torch.mul(dT[t].unsqueeze(1), At, out=dA)
+        h.mul_(dA.exp_())
+        torch.mul(BT[t].unsqueeze(-1), du[t].unsqueeze(1), out=inp)
+        h.add_(inp)
+        torch.bmm(CT[t].unsqueeze(1), h, out=y[t])
+    return y.view(length, b, e).transpose(0, 1)
+
+
 def scan_fused(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
+    if not needs_grad:
+        return _scan_no_grad(u, delta, A, Bm, Cm)
     return _FusedScan.apply(u, delta, A, Bm, Cm)
 
 

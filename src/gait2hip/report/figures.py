@@ -28,7 +28,9 @@ def plot_curves(
     k = len(cols)
     ncol = min(k, 4 if k > 3 else 3)
     nrow = int(np.ceil(k / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False, layout="constrained"
+    )
     pct = np.linspace(0, 100, y_true.shape[1])
     for i, ax in enumerate(axes.ravel()):
         if i >= k:
