@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -31,8 +32,7 @@ def tiny_config(models=("lstm", "transformer", "mamba"), **kw):
         n_bootstrap=50,
         **kw,
     )
-    object.__setattr__(cfg, "model_overrides", TINY)
-    return cfg
+    return dataclasses.replace(cfg, model_overrides=TINY)
 
 
 def test_benchmark_writes_every_output(forces, tmp_path):
