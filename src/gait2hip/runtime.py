@@ -17,8 +17,9 @@ def configure(threads: int | None = None, tune_malloc: bool = True) -> None:
 
     glibc serves allocations above 32 MB with fresh ``mmap`` pages and returns them on free,
     so each training step page-faults its big activation buffers in again. Raising the mmap
-    and trim thresholds makes freed buffers reusable; measured 0.26 -> 0.16 s for one
-    Mamba selective scan forward+backward at batch 64 (see docs/speed.md).
+    and trim thresholds makes freed buffers reusable; measured 0.233 -> 0.107 s for one
+    Mamba selective scan forward+backward at batch 64 (benchmarks/bench_scan.py,
+    docs/speed.md).
     """
     global _configured
     torch.set_num_threads(threads or os.cpu_count() or 1)
