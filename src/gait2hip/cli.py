@@ -22,7 +22,9 @@ def _csv_ints(text: str) -> tuple[int, ...]:
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}")
+    # soft_wrap: never break a message (or the file path in it) across lines
+    console.print("[red]error:[/red]", end=" ")
+    console.print(str(err), soft_wrap=True, markup=False)
     raise typer.Exit(2)
 
 
