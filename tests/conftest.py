@@ -39,3 +39,42 @@ def arrays(ds):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# ----------------------------------------------------------------- real data (../shared/data)
+
+
+def _data_root():
+    from gait2hip.settings import data_root
+
+    try:
+        return data_root().resolve()
+    except FileNotFoundError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    root = _data_root()
+    if root is None or not (root / "schreiber2019").is_dir():
+        pytest.skip("real data not found (set GAIT2HIP_DATA to ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def osim():
+    return pytest.importorskip("opensim")
+
+
+@pytest.fixture(scope="session")
+def labelled_trial(data_root, osim, tmp_path_factory):
+    """Subject 2014001, comfortable trial, through scale/IK/ID/SO once per session (~25 s)."""
+    from gait2hip.labeling.sources import schreiber2019
+    from gait2hip.labeling.trial import label_trial
+
+    source = schreiber2019(data_root)
+    spec = next(s for s in source.specs if (s.subject, s.trial) == ("2014001", "C4_05"))
+    cache = tmp_path_factory.mktemp("labels")
+    result = label_trial(spec, source.settings, cache)
+    assert result.ok, result.error
+    return source, spec, cache, result

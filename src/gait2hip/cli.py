@@ -112,20 +112,41 @@ def demo(
     out: Annotated[Path, typer.Option(help="parent folder of the two run folders")] = Path(
         "runs/demo"
     ),
+    synthetic: Annotated[
+        bool, typer.Option(help="use SYNTHETIC data instead of the bundled real walking data")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="parallel trials while labelling")] = 2,
     threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
 ) -> None:
-    """SYNTHETIC DEMO: make synthetic data, run the quick benchmark for forces and moments."""
+    """The main job: build the bundled walking dataset (Schreiber 2019, OpenSim labels,
+    cached) and run the quick benchmark of LSTM, Transformer and Mamba on forces and moments.
+    """
     from gait2hip.benchmark import benchmark as run
-    from gait2hip.data.synthetic import write_synthetic
     from gait2hip.io.npz import read_npz
     from gait2hip.training.config import make_config
 
     runtime.configure(threads)
-    console.print(
-        "[yellow]Synthetic demo data (not real biomechanics) until the real-data dataset "
-        "builder lands.[/yellow]"
-    )
-    paths = write_synthetic(settings.cache_dir() / "demo")
+    if synthetic:
+        from gait2hip.data.synthetic import write_synthetic
+
+        console.print("[yellow]Synthetic demo data (not real biomechanics).[/yellow]")
+        paths = write_synthetic(settings.cache_dir() / "demo")
+    else:
+        from gait2hip.labeling.build import build_dataset as build
+        from gait2hip.labeling.sources import SourceError, schreiber2019
+
+        try:
+            source = schreiber2019(settings.data_root())
+            report = build(
+                source,
+                settings.cache_dir() / "datasets" / source.name,
+                settings.cache_dir() / "labels",
+                workers=workers,
+            )
+        except (ValueError, FileNotFoundError, SourceError) as err:
+            _fail(err)
+        console.print(report.summary(), soft_wrap=True, markup=False)
+        paths = {"forces": report.paths["forces"], "moments": report.paths["moments"]}
     for target, path in paths.items():
         ds = read_npz(path, expected_out=get_target(target))
         console.print(f"[bold]{target}[/bold]: {ds.describe()}")
@@ -133,6 +154,68 @@ def demo(
         summary = run(ds, cfg, out / target, command="gait2hip demo")
         console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
     console.print(f"[green]run folders:[/green] {out}/forces, {out}/moments")
+
+
+@app.command("build-dataset")
+def build_dataset(
+    dataset: Annotated[
+        str | None, typer.Argument(help="bundled dataset: schreiber2019 or hamner2013")
+    ] = None,
+    from_folder: Annotated[
+        Path | None,
+        typer.Option("--from", help="your own lab folder (layout: docs/labeling.md)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default .cache/datasets/<name>)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="parallel trials (processes)")] = 2,
+    subjects: Annotated[
+        str | None, typer.Option(help="comma list of subject ids (default: all)")
+    ] = None,
+    strength_scale: Annotated[
+        float | None, typer.Option(help="multiply muscles' max isometric force in SO")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Label raw motion capture with OpenSim (scale, IK, ID, SO) into study-format NPZ files.
+
+    Results are cached per trial (keyed by input files and settings): a rerun redoes only what
+    changed.
+    """
+    from dataclasses import replace
+
+    from gait2hip.labeling.build import build_dataset as build
+    from gait2hip.labeling.sources import SOURCES, SourceError
+    from gait2hip.labeling.sources import from_folder as folder_source
+
+    try:
+        if (dataset is None) == (from_folder is None):
+            raise ValueError(
+                f"give a bundled dataset ({', '.join(SOURCES)}) or --from PATH, not both"
+            )
+        if dataset is not None:
+            if dataset not in SOURCES:
+                raise ValueError(f"unknown dataset {dataset!r}; choose one of {list(SOURCES)}")
+            source = SOURCES[dataset](settings.data_root())
+        else:
+            source = folder_source(from_folder)
+        label_settings = source.settings
+        if strength_scale is not None:
+            label_settings = replace(label_settings, strength_scale=strength_scale)
+        report = build(
+            source,
+            out or settings.cache_dir() / "datasets" / source.name,
+            settings.cache_dir() / "labels",
+            workers=workers,
+            settings=label_settings,
+            subjects=[s for s in subjects.split(",") if s] if subjects else None,
+            show_progress=progress,
+        )
+    except (ValueError, FileNotFoundError, SourceError) as err:
+        _fail(err)
+    console.print(report.summary(), soft_wrap=True, markup=False)
+    for what, path in report.paths.items():
+        console.print(f"{what}: {path}", soft_wrap=True, markup=False)
 
 
 @app.command("models")

@@ -92,3 +92,80 @@ def get_target(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise ValueError(f"unknown target {name!r}; choose one of {sorted(TARGETS)}") from None
+
+
+# --------------------------------------------------------------------------- labelling
+
+#: Hip-moment columns of OpenSim's inverse dynamics output, per side.
+ID_HIP_MOMENTS: dict[str, tuple[str, ...]] = {
+    side: tuple(f"hip_{dof}_{side}_moment" for dof in ("flexion", "adduction", "rotation"))
+    for side in ("r", "l")
+}
+
+#: Study output group -> model muscles (right side; the left uses the same names with ``_l``).
+#: A group's force is the sum of its muscles' tendon forces. Muscles crossing the hip that have
+#: no study group are left out: gait2392/Hamner's pect, quad_fem and gem (Rajagopal has none).
+MUSCLE_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "rajagopal": {
+        "addbrev_r": ("addbrev_r",),
+        "addlong_r": ("addlong_r",),
+        "addmag_r": ("addmagDist_r", "addmagIsch_r", "addmagMid_r", "addmagProx_r"),
+        "grac_r": ("grac_r",),
+        "iliopsoas_r": ("iliacus_r", "psoas_r"),
+        "recfem_r": ("recfem_r",),
+        "sart_r": ("sart_r",),
+        "glmax_r": ("glmax1_r", "glmax2_r", "glmax3_r"),
+        "bflh_r": ("bflh_r",),
+        "hamstring_r": ("semimem_r", "semiten_r"),
+        "glmed_r": ("glmed1_r", "glmed2_r", "glmed3_r"),
+        "glmin_r": ("glmin1_r", "glmin2_r", "glmin3_r"),
+        "tfl_r": ("tfl_r",),
+        "piri_r": ("piri_r",),
+    },
+    "gait2392": {
+        "addbrev_r": ("add_brev_r",),
+        "addlong_r": ("add_long_r",),
+        "addmag_r": ("add_mag1_r", "add_mag2_r", "add_mag3_r"),
+        "grac_r": ("grac_r",),
+        "iliopsoas_r": ("iliacus_r", "psoas_r"),
+        "recfem_r": ("rect_fem_r",),
+        "sart_r": ("sar_r",),
+        "glmax_r": ("glut_max1_r", "glut_max2_r", "glut_max3_r"),
+        "bflh_r": ("bifemlh_r",),
+        "hamstring_r": ("semimem_r", "semiten_r"),
+        "glmed_r": ("glut_med1_r", "glut_med2_r", "glut_med3_r"),
+        "glmin_r": ("glut_min1_r", "glut_min2_r", "glut_min3_r"),
+        "tfl_r": ("tfl_r",),
+        "piri_r": ("peri_r",),
+    },
+}
+
+
+def muscle_family(muscle_names: list[str] | set[str]) -> str:
+    """The :data:`MUSCLE_GROUPS` family whose right-side muscles all exist in a model."""
+    names = set(muscle_names)
+    for family, groups in MUSCLE_GROUPS.items():
+        if all(m in names for members in groups.values() for m in members):
+            return family
+    raise ValueError(
+        "model muscles match no known family (Rajagopal, gait2392/Hamner); add a mapping to "
+        "gait2hip.conventions.MUSCLE_GROUPS"
+    )
+
+
+def side_name(name: str, side: str) -> str:
+    """The ``side`` (``r``/``l``) version of a right-side name: ``hip_flexion_r`` ->
+    ``hip_flexion_l``, ``hip_flexion_r_moment`` -> ``hip_flexion_l_moment``."""
+    if not (name.endswith("_r") or "_r_" in name):
+        raise ValueError(f"{name!r} has no right-side suffix")
+    return name if side == "r" else mirror_name(name)
+
+
+def mirror_name(name: str) -> str:
+    """Swap the side of a column name (``_r`` <-> ``_l``, also inside ``_r_moment``)."""
+    for a, b in (("_r", "_l"), ("_l", "_r")):
+        if name.endswith(a):
+            return name[: -len(a)] + b
+        if f"{a}_" in name:
+            return name.replace(f"{a}_", f"{b}_", 1)
+    return name

@@ -1,0 +1,1 @@
+"""Raw motion capture -> labelled gait cycles with OpenSim (scale, IK, ID, SO)."""

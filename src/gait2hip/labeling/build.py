@@ -1,0 +1,277 @@
+"""Build a labelled dataset: label every trial (in parallel, cached), apply QC, write the
+study-format NPZ files, the QC table and a plot of all cycles.
+
+Outputs in ``out_dir``: ``<name>_MF.npz`` (14 hip muscle group forces, N) and
+``<name>_JM.npz`` (3 right-hip moments, N·m), ``qc.csv`` (every cycle, kept or excluded, and
+every rejected cycle or failed trial with its reason), ``cycles.png`` and ``build.json``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import FORCE_COLS, INPUT_COLS, MOMENT_COLS, TARGETS
+from gait2hip.data.dataset import GaitDataset
+from gait2hip.io.atomic import atomic_path, write_json
+from gait2hip.io.npz import write_npz
+from gait2hip.labeling.sources import Source
+from gait2hip.labeling.trial import LabelSettings, TrialResult, TrialSpec, label_trial
+
+
+@dataclass
+class BuildReport:
+    name: str
+    out_dir: Path
+    results: list[TrialResult]
+    qc: pd.DataFrame
+    seconds: float
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def n_kept(self) -> int:
+        return int((self.qc["status"] == "kept").sum()) if len(self.qc) else 0
+
+    def summary(self) -> str:
+        failed = [r for r in self.results if not r.ok]
+        cached = sum(r.cached for r in self.results)
+        counts = self.qc["status"].value_counts().to_dict() if len(self.qc) else {}
+        lines = [
+            f"{self.name}: {len(self.results)} trials ({cached} from cache, {len(failed)} failed)"
+            f" in {self.seconds:.0f} s",
+            "cycles: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        ]
+        lines += [f"  failed {r.spec.label}: {r.error.splitlines()[0]}" for r in failed]
+        return "\n".join(lines)
+
+
+def _init_worker() -> None:
+    # one OpenSim solve per process; extra BLAS threads would only fight over the cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def run_trials(
+    specs: list[TrialSpec],
+    settings: LabelSettings,
+    cache_root: Path,
+    *,
+    workers: int = 1,
+    on_done: Callable[[TrialResult], None] | None = None,
+) -> list[TrialResult]:
+    """Label ``specs`` with a local process pool (``workers`` = 1 runs in this process)."""
+    results: list[TrialResult] = []
+    if workers <= 1:
+        for spec in specs:
+            results.append(label_trial(spec, settings, cache_root))
+            if on_done:
+                on_done(results[-1])
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+        futures = {pool.submit(label_trial, s, settings, cache_root): s for s in specs}
+        for fut in as_completed(futures):
+            try:
+                res = fut.result()
+            except Exception as err:  # a crashed worker (e.g. a segfault in OpenSim)
+                res = TrialResult(futures[fut], ok=False, error=f"worker died: {err}")
+            results.append(res)
+            if on_done:
+                on_done(res)
+    position = {(s.subject, s.trial): i for i, s in enumerate(specs)}
+    results.sort(key=lambda r: position[(r.spec.subject, r.spec.trial)])
+    return results
+
+
+def qc_table(results: list[TrialResult]) -> pd.DataFrame:
+    """One row per cycle (kept or excluded by QC), rejected cycle and failed trial."""
+    rows = []
+    for r in results:
+        base = {
+            "subject": r.spec.subject,
+            "trial": r.spec.trial,
+            "condition": r.spec.condition,
+        }
+        if not r.ok:
+            rows.append({**base, "status": "trial failed", "reason": r.error.splitlines()[0]})
+            continue
+        for c in r.cycles:
+            status = "excluded" if c["exclude"] else "kept"
+            rows.append({**base, **c, "status": status, "reason": c["exclude"]})
+        for rej in r.rejected:
+            rows.append(
+                {
+                    **base,
+                    "side": rej["side"],
+                    "t0": rej["t0"],
+                    "status": "rejected",
+                    "reason": rej["reason"],
+                }
+            )
+        if not r.cycles and not r.rejected:
+            rows.append({**base, "status": "rejected", "reason": "no gait cycle found"})
+    df = pd.DataFrame(rows)
+    if "exclude" in df:
+        df = df.drop(columns="exclude")
+    return df
+
+
+def assemble(results: list[TrialResult]) -> dict[str, GaitDataset]:
+    """The kept cycles of all trials as two validated datasets (forces, moments)."""
+    X, F, M, meta = [], [], [], []
+    for r in results:
+        if not r.ok or not r.cycles:
+            continue
+        with np.load(r.labels_path()) as z:
+            arrays = {k: z[k] for k in z.files}
+        if tuple(arrays["in_cols"]) != INPUT_COLS:
+            raise ValueError(f"{r.labels_path()}: unexpected input columns")
+        for i, c in enumerate(r.cycles):
+            if c["exclude"]:
+                continue
+            X.append(arrays["X"][i])
+            F.append(arrays["forces"][i])
+            M.append(arrays["moments"][i])
+            meta.append((r.spec, c))
+    if not X:
+        raise ValueError("no cycle passed QC; see qc.csv for the reasons")
+    spec_of = [m[0] for m in meta]
+    common = {
+        "subject_id": [s.subject for s in spec_of],
+        "weight_kg": [s.mass_kg for s in spec_of],
+        "height_m": [s.height_m for s in spec_of],
+        "speed_label": [s.condition for s in spec_of],
+    }
+    extra = {
+        "trial": np.array([s.trial for s in spec_of]),
+        "side": np.array([c["side"] for _, c in meta]),
+        "cycle_t0": np.array([c["t0"] for _, c in meta]),
+        "cycle_t1": np.array([c["t1"] for _, c in meta]),
+    }
+    out = {}
+    for target, Y, cols in (("forces", F, FORCE_COLS), ("moments", M, MOMENT_COLS)):
+        ds = GaitDataset.from_arrays(
+            np.asarray(X),
+            np.asarray(Y),
+            in_cols=INPUT_COLS,
+            out_cols=cols,
+            expected_out=TARGETS[target],
+            **common,
+        )
+        out[target] = replace(ds, extra=extra)
+    return out
+
+
+def plot_cycles(datasets: dict[str, GaitDataset], qc: pd.DataFrame, path: Path) -> Path:
+    """All kept cycles per channel (per kg) over the gait cycle; each trial's mean in grey,
+    the dataset mean in black, so outliers stand out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    channels = [("moments", c) for c in MOMENT_COLS] + [("forces", c) for c in FORCE_COLS]
+    ncols = 6
+    nrows = int(np.ceil(len(channels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.3 * nrows), sharex=True)
+    for ax, (target, col) in zip(axes.flat, channels, strict=False):
+        ds = datasets[target]
+        y = ds.Y_per_kg[:, :, ds.out_cols.index(col)]
+        pct = np.linspace(0, 100, y.shape[1])
+        ax.plot(pct, y.T, color="0.6", lw=0.6, alpha=0.7)
+        ax.plot(pct, y.mean(0), color="k", lw=1.5)
+        ax.set_title(f"{col} ({TARGETS[target].train_unit})", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(channels) :]:
+        ax.axis("off")
+    n_ex = int((qc["status"] != "kept").sum()) if len(qc) else 0
+    fig.suptitle(f"{len(ds.X)} kept cycles (% gait cycle); {n_ex} excluded/rejected: qc.csv")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def build_dataset(
+    source: Source,
+    out_dir: Path,
+    cache_root: Path,
+    *,
+    workers: int = 2,
+    settings: LabelSettings | None = None,
+    subjects: list[str] | None = None,
+    show_progress: bool = True,
+) -> BuildReport:
+    """Label, QC and write ``source`` as a study-format dataset in ``out_dir``."""
+    settings = settings or source.settings
+    specs = [s for s in source.specs if subjects is None or s.subject in subjects]
+    if not specs:
+        raise ValueError(f"{source.name}: no trials selected (subjects={subjects})")
+    t0 = time.perf_counter()
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ) as progress:
+            task = progress.add_task(f"labelling {source.name}", total=len(specs))
+            counts = {"failed": 0, "cached": 0}
+
+            def on_done(r: TrialResult) -> None:
+                counts["failed"] += not r.ok
+                counts["cached"] += r.cached
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"labelling {source.name} ({r.spec.label}; "
+                    f"{counts['cached']} cached, {counts['failed']} failed)",
+                )
+
+            results = run_trials(specs, settings, cache_root, workers=workers, on_done=on_done)
+    else:
+        results = run_trials(specs, settings, cache_root, workers=workers)
+    qc = qc_table(results)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = BuildReport(source.name, out_dir, results, qc, time.perf_counter() - t0)
+    with atomic_path(out_dir / "qc.csv") as tmp:
+        qc.to_csv(tmp, index=False)
+    report.paths["qc"] = out_dir / "qc.csv"
+    datasets = assemble(results)
+    for target, suffix in (("forces", "MF"), ("moments", "JM")):
+        report.paths[target] = write_npz(datasets[target], out_dir / f"{source.name}_{suffix}.npz")
+    report.paths["plot"] = plot_cycles(datasets, qc, out_dir / "cycles.png")
+    timings: dict[str, list[float]] = {}
+    for r in results:
+        if r.ok and not r.cached:
+            for step, sec in r.timings.items():
+                timings.setdefault(step, []).append(sec)
+    write_json(
+        out_dir / "build.json",
+        {
+            "source": source.name,
+            "description": source.description,
+            "settings": asdict(settings),
+            "trials": len(results),
+            "trials_failed": sum(not r.ok for r in results),
+            "trials_cached": sum(r.cached for r in results),
+            "cycles_kept": report.n_kept,
+            "cycles_by_status": qc["status"].value_counts().to_dict() if len(qc) else {},
+            "seconds": report.seconds,
+            "workers": workers,
+            "step_seconds_mean": {k: float(np.mean(v)) for k, v in timings.items()},
+        },
+    )
+    report.paths["build"] = out_dir / "build.json"
+    return report
