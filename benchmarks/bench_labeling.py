@@ -27,6 +27,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--subjects", default=None, help="comma list (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="keep the dataset here")
+    ap.add_argument(
+        "--cache", type=Path, default=None, help="label cache (default: a fresh temp folder)"
+    )
     args = ap.parse_args()
 
     source = SOURCES[args.dataset](settings.data_root())
@@ -34,9 +37,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="g2h-bench-") as tmp:
         out = args.out or Path(tmp) / "out"
         report = build_dataset(
-            source, out, Path(tmp) / "cache", workers=args.workers, subjects=subjects
+            source, out, args.cache or Path(tmp) / "cache", workers=args.workers, subjects=subjects
         )
-    ok = [r for r in report.results if r.ok]
+    ok = [r for r in report.results if r.ok and not r.cached]
     n_cycles = sum(len(r.cycles) for r in ok)
     steps = sorted({s for r in ok for s in r.timings}, key=["scale", "ik", "id", "so"].index)
     print(

@@ -54,3 +54,15 @@ def test_benchmark_bad_input_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["benchmark", "--data", str(paths["forces"]), "--models", "gru"])
     assert res.exit_code == 2
     assert "unknown model 'gru'" in res.output
+
+
+def test_build_dataset_argument_errors(tmp_path, monkeypatch):
+    res = runner.invoke(app, ["build-dataset"])
+    assert res.exit_code == 2 and "--from PATH" in res.output
+    res = runner.invoke(app, ["build-dataset", "nosuchdata"])
+    assert res.exit_code == 2 and "unknown dataset 'nosuchdata'" in res.output
+    res = runner.invoke(app, ["build-dataset", "--from", str(tmp_path)])
+    assert res.exit_code == 2 and "subjects.csv" in res.output
+    monkeypatch.setenv("GAIT2HIP_DATA", str(tmp_path / "nowhere"))
+    res = runner.invoke(app, ["build-dataset", "schreiber2019"])
+    assert res.exit_code == 2 and "GAIT2HIP_DATA" in res.output

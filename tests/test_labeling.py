@@ -56,6 +56,22 @@ def test_kinematic_strikes_match_c3d_events(labelled_trial):
         assert np.min(np.abs(stored - t)) < 0.04
 
 
+def test_leg_marker_errors_agree_with_opensim(labelled_trial):
+    from gait2hip.labeling import opensim_steps as st
+
+    _, spec, _, result = labelled_trial
+    ik = Path(result.folder) / "work" / "ik"
+    ours = st.marker_errors(
+        Path(result.folder) / "work/scale/scaled.osim",
+        Path(spec.trc),
+        ik / "ik_ik_model_marker_locations.sto",
+    )
+    theirs = read_motion(ik / "ik_ik_marker_errors.sto").data
+    np.testing.assert_allclose(ours["rms"], theirs["marker_error_RMS"], rtol=1e-4)
+    np.testing.assert_allclose(ours["max"], theirs["marker_error_max"], rtol=1e-4)
+    assert (ours["leg_rms"] > 0).all() and ours["leg_rms"].mean() < ours["rms"].mean()
+
+
 def test_cached_trial_is_not_recomputed(labelled_trial):
     source, spec, cache, first = labelled_trial
     t0 = time.perf_counter()
@@ -174,7 +190,7 @@ def test_qc_reasons():
     assert _qc_reason(good, s) == ""
     bad = {**good, "marker_rms_m": 0.035, "reserve_pct_max": 25.0}
     reason = _qc_reason(bad, s)
-    assert "IK marker RMS 3.5 cm" in reason and "reserve 25% at hip_flexion_r" in reason
+    assert "IK leg-marker RMS 3.5 cm" in reason and "reserve 25% at hip_flexion_r" in reason
 
 
 def test_resample_refuses_to_extrapolate():
@@ -183,3 +199,15 @@ def test_resample_refuses_to_extrapolate():
     assert y.shape == (180,) and y[0] == pytest.approx(np.sin(0.2))
     with pytest.raises(ValueError, match="cannot resample"):
         resample(t, np.sin(t), 0.5, 1.2, 180)
+
+
+def test_finished_ik_missing_a_coordinate_is_refused(labelled_trial, tmp_path):
+    from gait2hip.labeling.trial import _kinematics
+
+    _, spec, _, result = labelled_trial
+    work = Path(result.folder) / "work"
+    ik = read_motion(work / "ik" / "ik.mot").data.drop(columns=["hip_flexion_r"])
+    write_motion(tmp_path / "short_ik.mot", ik)
+    bad = replace(spec, trc=None, ik=str(tmp_path / "short_ik.mot"))
+    with pytest.raises(ValueError, match=r"short_ik\.mot.*hip_flexion_r"):
+        _kinematics(bad, work / "scale" / "scaled.osim", LabelSettings(), tmp_path, None)

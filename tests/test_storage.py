@@ -102,3 +102,16 @@ def test_external_loads_round_trip(tmp_path, data_root, osim):
     loads = osim.ExternalLoads(str(out), True)
     assert loads.getSize() == 2
     assert {loads.get(i).get_applied_to_body() for i in range(2)} == {"calcn_r", "calcn_l"}
+
+
+def test_real_files_round_trip(tmp_path, data_root, osim):
+    for src in (
+        data_root / "schreiber2019/2014001/dynamic/2014001_C4_05_grf.mot",
+        data_root / "hamner2013/subject01/ik/Run_2.mot",
+    ):
+        table = read_motion(src)
+        out = write_motion(tmp_path / src.name, table.data, in_degrees=bool(table.in_degrees))
+        back = read_motion(out)
+        assert back.columns == table.columns
+        np.testing.assert_allclose(back.data.to_numpy(), table.data.to_numpy(), rtol=1e-9)
+        assert osim.TimeSeriesTable(str(out)).getNumRows() == len(table.data)

@@ -169,30 +169,48 @@ def assemble(results: list[TrialResult]) -> dict[str, GaitDataset]:
     return out
 
 
-def plot_cycles(datasets: dict[str, GaitDataset], qc: pd.DataFrame, path: Path) -> Path:
-    """All kept cycles per channel (per kg) over the gait cycle; each trial's mean in grey,
-    the dataset mean in black, so outliers stand out."""
+def plot_cycles(results: list[TrialResult], path: Path) -> Path:
+    """Every labelled cycle per channel (per kg) over the gait cycle: kept cycles in grey with
+    their mean in black, cycles excluded by QC in red, so outliers stand out."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    channels = [("moments", c) for c in MOMENT_COLS] + [("forces", c) for c in FORCE_COLS]
+    curves: dict[str, list[np.ndarray]] = {"forces": [], "moments": []}
+    kept: list[bool] = []
+    for r in results:
+        if not r.ok or not r.cycles:
+            continue
+        with np.load(r.labels_path()) as z:
+            curves["forces"].append(z["forces"] / r.spec.mass_kg)
+            curves["moments"].append(z["moments"] / r.spec.mass_kg)
+        kept += [not c["exclude"] for c in r.cycles]
+    if not kept:
+        raise ValueError("no labelled cycle to plot")
+    data = {k: np.concatenate(v) for k, v in curves.items()}
+    keep = np.array(kept)
+    channels = [("moments", i, c) for i, c in enumerate(MOMENT_COLS)]
+    channels += [("forces", i, c) for i, c in enumerate(FORCE_COLS)]
     ncols = 6
     nrows = int(np.ceil(len(channels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.3 * nrows), sharex=True)
-    for ax, (target, col) in zip(axes.flat, channels, strict=False):
-        ds = datasets[target]
-        y = ds.Y_per_kg[:, :, ds.out_cols.index(col)]
-        pct = np.linspace(0, 100, y.shape[1])
-        ax.plot(pct, y.T, color="0.6", lw=0.6, alpha=0.7)
-        ax.plot(pct, y.mean(0), color="k", lw=1.5)
+    pct = np.linspace(0, 100, data["forces"].shape[1])
+    for ax, (target, k, col) in zip(axes.flat, channels, strict=False):
+        y = data[target][:, :, k]
+        if keep.any():
+            ax.plot(pct, y[keep].T, color="0.6", lw=0.6, alpha=0.7)
+            ax.plot(pct, y[keep].mean(0), color="k", lw=1.5)
+        if (~keep).any():
+            ax.plot(pct, y[~keep].T, color="tab:red", lw=0.7, alpha=0.7)
         ax.set_title(f"{col} ({TARGETS[target].train_unit})", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(channels) :]:
         ax.axis("off")
-    n_ex = int((qc["status"] != "kept").sum()) if len(qc) else 0
-    fig.suptitle(f"{len(ds.X)} kept cycles (% gait cycle); {n_ex} excluded/rejected: qc.csv")
+    fig.suptitle(
+        f"{int(keep.sum())} kept cycles (grey, mean black), {int((~keep).sum())} excluded by QC "
+        "(red), over % gait cycle; reasons in qc.csv"
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -251,7 +269,7 @@ def build_dataset(
     datasets = assemble(results)
     for target, suffix in (("forces", "MF"), ("moments", "JM")):
         report.paths[target] = write_npz(datasets[target], out_dir / f"{source.name}_{suffix}.npz")
-    report.paths["plot"] = plot_cycles(datasets, qc, out_dir / "cycles.png")
+    report.paths["plot"] = plot_cycles(results, out_dir / "cycles.png")
     timings: dict[str, list[float]] = {}
     for r in results:
         if r.ok and not r.cached:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def osim():
@@ -209,7 +210,8 @@ def inverse_kinematics(
     """IK over ``[t0, t1]`` (default: the whole marker file) with the task weights of
     ``task_setup`` (an IK setup XML) or weight 1 for every model marker in the file.
 
-    Returns the motion (degrees) and the marker-error report.
+    Returns the motion (degrees) and the marker-error report; the model marker locations
+    are written next to them (``ik_ik_model_marker_locations.sto``) for :func:`marker_errors`.
     """
     os_ = osim()
     work.mkdir(parents=True, exist_ok=True)
@@ -237,7 +239,7 @@ def inverse_kinematics(
     tool.setEndTime(float(trc_time[-1] if t1 is None else t1))
     tool.set_accuracy(accuracy)
     tool.set_report_errors(True)
-    tool.set_report_marker_locations(False)
+    tool.set_report_marker_locations(True)  # per-marker errors: see marker_errors()
     tool.setResultsDir(str(work))
     tool.setName("ik")
     out = work / "ik.mot"
@@ -248,6 +250,49 @@ def inverse_kinematics(
     if not ok or not out.is_file():
         raise RuntimeError(f"IK failed for {trc}; see {work / 'ik.log'}")
     return out, errors
+
+
+LEG_BODIES = ("pelvis", "femur", "patella", "tibia", "talus", "calcn", "toes")
+
+
+def marker_errors(model: Path, trc: Path, locations: Path) -> pd.DataFrame:
+    """Per-frame IK marker error (m) over all tracked markers and over the markers on the
+    pelvis and legs only (``leg_rms``): the upper body's markers do not move the hips, so
+    the leg RMS is what QC of hip labels looks at."""
+    from gait2hip.io.storage import read_motion, read_trc
+
+    os_ = osim()
+    m = os_.Model(str(model))
+    ms = m.getMarkerSet()
+    body_of = {
+        ms.get(i).getName(): ms.get(i).getParentFrameName().split("/")[-1]
+        for i in range(ms.getSize())
+    }
+    loc = read_motion(locations).data
+    exp = read_trc(trc)
+    exp_m = exp.in_metres()
+    t = loc["time"].to_numpy()
+    idx = np.searchsorted(exp.time, t - 1e-6)
+    sq_all, sq_leg = [], []
+    for name, body in body_of.items():
+        cols = [f"{name}_tx", f"{name}_ty", f"{name}_tz"]
+        if name not in exp_m or not all(c in loc for c in cols):
+            continue
+        err2 = ((loc[cols].to_numpy() - exp_m[name][idx]) ** 2).sum(axis=1)
+        sq_all.append(err2)
+        if body.startswith(LEG_BODIES):
+            sq_leg.append(err2)
+    all_ = np.array(sq_all)
+    leg = np.array(sq_leg) if sq_leg else all_
+    return pd.DataFrame(
+        {
+            "time": t,
+            "rms": np.sqrt(np.nanmean(all_, axis=0)),
+            "max": np.sqrt(np.nanmax(all_, axis=0)),
+            "leg_rms": np.sqrt(np.nanmean(leg, axis=0)),
+            "leg_max": np.sqrt(np.nanmax(leg, axis=0)),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- ID

@@ -132,6 +132,9 @@ def hamner2013(data_root: Path) -> Source:
         min_contact_peak_bw=0.8,
         no_double_support=True,
         kinematic_events=False,  # the treadmill measures every contact
+        # strength x3: x1 saturated up to 21 hip muscles per cycle at 4-5 m/s, x2 still 8;
+        # x3 none, and hip/knee reserves ~0% (docs/labeling.md, "Muscle strength")
+        strength_scale=3.0,
         qc_hip_moment_nm_per_kg=(0.2, 8.0),
     )
     return Source(
