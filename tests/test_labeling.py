@@ -12,7 +12,7 @@ import pytest
 from gait2hip.conventions import FORCE_COLS, MOMENT_COLS
 from gait2hip.io.npz import read_npz
 from gait2hip.io.storage import read_motion, write_motion
-from gait2hip.labeling.build import assemble, build_dataset, qc_table, run_trials
+from gait2hip.labeling.build import assemble, build_dataset, load_cycles, qc_table, run_trials
 from gait2hip.labeling.trial import LabelSettings, _qc_reason, label_trial, resample
 
 pytestmark = pytest.mark.realdata
@@ -120,7 +120,7 @@ def test_batch_survives_a_failing_trial_and_assembles(labelled_trial, tmp_path):
     assert not results[1].ok and "missing.trc" in results[1].error
     qc = qc_table(results)
     assert list(qc["status"]) == ["kept", "kept", "trial failed"]
-    datasets = assemble(results)
+    datasets = assemble(load_cycles(results))
     ds = datasets["moments"]
     assert ds.X.shape == (2, 180, 10) and ds.out_cols == MOMENT_COLS
     assert list(ds.extra["side"]) == ["r", "l"]

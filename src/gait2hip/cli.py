@@ -139,8 +139,8 @@ def demo(
             source = schreiber2019(settings.data_root())
             report = build(
                 source,
-                settings.cache_dir() / "datasets" / source.name,
-                settings.cache_dir() / "labels",
+                settings.dataset_dir(source.name),
+                settings.labels_dir(),
                 workers=workers,
             )
         except (ValueError, FileNotFoundError, SourceError) as err:
@@ -204,8 +204,8 @@ def build_dataset(
             label_settings = replace(label_settings, strength_scale=strength_scale)
         report = build(
             source,
-            out or settings.cache_dir() / "datasets" / source.name,
-            settings.cache_dir() / "labels",
+            out or settings.dataset_dir(source.name),
+            settings.labels_dir(),
             workers=workers,
             settings=label_settings,
             subjects=[s for s in subjects.split(",") if s] if subjects else None,

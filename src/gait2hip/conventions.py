@@ -7,6 +7,7 @@ N·m; models are trained on targets divided by body mass (N/kg, Nm/kg).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: The 10 input joint angles, in degrees, in the study's order.
@@ -47,6 +48,10 @@ MOMENT_COLS: tuple[str, ...] = (
     "hip_adduction_r_moment",
     "hip_rotation_r_moment",
 )
+
+#: Joint angles whose largest |value| stays below this are taken for radians: walking and
+#: running hip/knee angles span tens of degrees, while in radians every angle is below 2π.
+RADIAN_SUSPECT_MAX_ABS = 2.0 * math.pi
 
 #: Frames per resampled gait cycle in the study.
 CYCLE_FRAMES = 180

@@ -25,3 +25,13 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Benchmark run folders: ``$GAIT2HIP_RUNS``, default ``runs``."""
     return Path(os.environ.get("GAIT2HIP_RUNS", "runs"))
+
+
+def labels_dir() -> Path:
+    """Per-trial OpenSim labels (the dataset builder's cache)."""
+    return cache_dir() / "labels"
+
+
+def dataset_dir(name: str) -> Path:
+    """Where ``gait2hip build-dataset`` writes dataset ``name`` by default."""
+    return cache_dir() / "datasets" / name

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gait2hip.conventions import INPUT_COLS, Target, target_for_cols
+from gait2hip.conventions import INPUT_COLS, RADIAN_SUSPECT_MAX_ABS, Target, target_for_cols
 
 
 class DataError(ValueError):
@@ -23,7 +23,6 @@ class DataError(ValueError):
 
 # A walking hip or knee flexion angle spans tens of degrees; in radians the same motion spans
 # about one unit. If no angle in the whole file exceeds this many units, they are radians.
-_RADIAN_SUSPECT_MAX_ABS = 2.0 * np.pi
 # Plausible ranges of per-trial metadata.
 _MASS_RANGE_KG = (10.0, 300.0)
 _HEIGHT_RANGE_M = (0.5, 2.5)
@@ -286,7 +285,7 @@ def _check_absolute_units(
 
 def _check_degrees(X: np.ndarray, source: str) -> None:
     peak = float(np.max(np.abs(X)))
-    if peak < _RADIAN_SUSPECT_MAX_ABS:
+    if peak < RADIAN_SUSPECT_MAX_ABS:
         raise DataError(
             f"{source}: joint angles peak at {peak:.2f}, which looks like radians (walking "
             "hip/knee angles span tens of degrees); convert with np.degrees() or "

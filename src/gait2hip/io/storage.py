@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gait2hip.conventions import RADIAN_SUSPECT_MAX_ABS
 from gait2hip.io.atomic import atomic_path
 
 
@@ -42,17 +43,11 @@ class MotionTable:
     def columns(self) -> list[str]:
         return [c for c in self.data.columns if c != "time"]
 
-    def window(self, t0: float, t1: float) -> MotionTable:
-        """Rows with ``t0 <= time <= t1`` (inclusive, with a 1e-9 s tolerance)."""
-        t = self.time
-        keep = (t >= t0 - 1e-9) & (t <= t1 + 1e-9)
-        return MotionTable(
-            self.data.loc[keep].reset_index(drop=True),
-            self.name,
-            self.in_degrees,
-            dict(self.header),
-            self.path,
-        )
+
+def time_window(data: pd.DataFrame, t0: float, t1: float) -> pd.DataFrame:
+    """Rows of a table with a ``time`` column where ``t0 <= time <= t1`` (1e-9 s tolerance)."""
+    t = data["time"].to_numpy(dtype=float)
+    return data.loc[(t >= t0 - 1e-9) & (t <= t1 + 1e-9)]
 
 
 def _split_header(path: Path) -> tuple[list[str], list[str]]:
@@ -208,4 +203,4 @@ def guess_in_degrees(table: MotionTable, cols: list[str] | None = None) -> bool:
         return table.in_degrees
     cols = cols or angle_columns(table.columns)
     peak = float(np.nanmax(np.abs(table.data[cols].to_numpy()))) if cols else 0.0
-    return peak > 2 * np.pi
+    return peak >= RADIAN_SUSPECT_MAX_ABS

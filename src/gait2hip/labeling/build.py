@@ -123,9 +123,24 @@ def qc_table(results: list[TrialResult]) -> pd.DataFrame:
     return df
 
 
-def assemble(results: list[TrialResult]) -> dict[str, GaitDataset]:
-    """The kept cycles of all trials as two validated datasets (forces, moments)."""
-    X, F, M, meta = [], [], [], []
+@dataclass(frozen=True)
+class LabelledCycle:
+    """One labelled cycle: its trial, its QC row and its arrays (N, N·m, degrees)."""
+
+    spec: TrialSpec
+    qc: dict
+    X: np.ndarray  # (T, 10)
+    forces: np.ndarray  # (T, 14)
+    moments: np.ndarray  # (T, 3)
+
+    @property
+    def kept(self) -> bool:
+        return not self.qc["exclude"]
+
+
+def load_cycles(results: list[TrialResult]) -> list[LabelledCycle]:
+    """Every labelled cycle of the successful trials, kept or excluded by QC."""
+    cycles = []
     for r in results:
         if not r.ok or not r.cycles:
             continue
@@ -134,32 +149,37 @@ def assemble(results: list[TrialResult]) -> dict[str, GaitDataset]:
         if tuple(arrays["in_cols"]) != INPUT_COLS:
             raise ValueError(f"{r.labels_path()}: unexpected input columns")
         for i, c in enumerate(r.cycles):
-            if c["exclude"]:
-                continue
-            X.append(arrays["X"][i])
-            F.append(arrays["forces"][i])
-            M.append(arrays["moments"][i])
-            meta.append((r.spec, c))
-    if not X:
+            cycles.append(
+                LabelledCycle(r.spec, c, arrays["X"][i], arrays["forces"][i], arrays["moments"][i])
+            )
+    return cycles
+
+
+def assemble(cycles: list[LabelledCycle]) -> dict[str, GaitDataset]:
+    """The kept cycles as two validated datasets (forces, moments)."""
+    kept = [c for c in cycles if c.kept]
+    if not kept:
         raise ValueError("no cycle passed QC; see qc.csv for the reasons")
-    spec_of = [m[0] for m in meta]
     common = {
-        "subject_id": [s.subject for s in spec_of],
-        "weight_kg": [s.mass_kg for s in spec_of],
-        "height_m": [s.height_m for s in spec_of],
-        "speed_label": [s.condition for s in spec_of],
+        "subject_id": [c.spec.subject for c in kept],
+        "weight_kg": [c.spec.mass_kg for c in kept],
+        "height_m": [c.spec.height_m for c in kept],
+        "speed_label": [c.spec.condition for c in kept],
     }
     extra = {
-        "trial": np.array([s.trial for s in spec_of]),
-        "side": np.array([c["side"] for _, c in meta]),
-        "cycle_t0": np.array([c["t0"] for _, c in meta]),
-        "cycle_t1": np.array([c["t1"] for _, c in meta]),
+        "trial": np.array([c.spec.trial for c in kept]),
+        "side": np.array([c.qc["side"] for c in kept]),
+        "cycle_t0": np.array([c.qc["t0"] for c in kept]),
+        "cycle_t1": np.array([c.qc["t1"] for c in kept]),
     }
+    X = np.stack([c.X for c in kept])
+    F = np.stack([c.forces for c in kept])
+    M = np.stack([c.moments for c in kept])
     out = {}
     for target, Y, cols in (("forces", F, FORCE_COLS), ("moments", M, MOMENT_COLS)):
         ds = GaitDataset.from_arrays(
-            np.asarray(X),
-            np.asarray(Y),
+            X,
+            Y,
             in_cols=INPUT_COLS,
             out_cols=cols,
             expected_out=TARGETS[target],
@@ -169,7 +189,7 @@ def assemble(results: list[TrialResult]) -> dict[str, GaitDataset]:
     return out
 
 
-def plot_cycles(results: list[TrialResult], path: Path) -> Path:
+def plot_cycles(cycles: list[LabelledCycle], path: Path) -> Path:
     """Every labelled cycle per channel (per kg) over the gait cycle: kept cycles in grey with
     their mean in black, cycles excluded by QC in red, so outliers stand out."""
     import matplotlib
@@ -177,19 +197,13 @@ def plot_cycles(results: list[TrialResult], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves: dict[str, list[np.ndarray]] = {"forces": [], "moments": []}
-    kept: list[bool] = []
-    for r in results:
-        if not r.ok or not r.cycles:
-            continue
-        with np.load(r.labels_path()) as z:
-            curves["forces"].append(z["forces"] / r.spec.mass_kg)
-            curves["moments"].append(z["moments"] / r.spec.mass_kg)
-        kept += [not c["exclude"] for c in r.cycles]
-    if not kept:
+    if not cycles:
         raise ValueError("no labelled cycle to plot")
-    data = {k: np.concatenate(v) for k, v in curves.items()}
-    keep = np.array(kept)
+    data = {
+        "forces": np.stack([c.forces / c.spec.mass_kg for c in cycles]),
+        "moments": np.stack([c.moments / c.spec.mass_kg for c in cycles]),
+    }
+    keep = np.array([c.kept for c in cycles])
     channels = [("moments", i, c) for i, c in enumerate(MOMENT_COLS)]
     channels += [("forces", i, c) for i, c in enumerate(FORCE_COLS)]
     ncols = 6
@@ -266,10 +280,11 @@ def build_dataset(
     with atomic_path(out_dir / "qc.csv") as tmp:
         qc.to_csv(tmp, index=False)
     report.paths["qc"] = out_dir / "qc.csv"
-    datasets = assemble(results)
+    cycles = load_cycles(results)
+    datasets = assemble(cycles)
     for target, suffix in (("forces", "MF"), ("moments", "JM")):
         report.paths[target] = write_npz(datasets[target], out_dir / f"{source.name}_{suffix}.npz")
-    report.paths["plot"] = plot_cycles(results, out_dir / "cycles.png")
+    report.paths["plot"] = plot_cycles(cycles, out_dir / "cycles.png")
     timings: dict[str, list[float]] = {}
     for r in results:
         if r.ok and not r.cached:

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gait2hip.io.atomic import atomic_path
+from gait2hip.io.storage import read_motion, read_trc
+
 
 def osim():
     """Import OpenSim lazily (the package works without it for training and prediction).
@@ -138,8 +141,6 @@ def add_markers(muscle_model: Path, marker_model: Path, out: Path) -> Path:
         marker.set_fixed(m.get_fixed())
         model.addMarker(marker)
     model.finalizeConnections()
-    from gait2hip.io.atomic import atomic_path
-
     with atomic_path(out) as tmp:
         tmp_osim = tmp.with_suffix(".osim")
         model.printToXML(str(tmp_osim))
@@ -217,11 +218,10 @@ def inverse_kinematics(
     work.mkdir(parents=True, exist_ok=True)
     tool = os_.InverseKinematicsTool(str(task_setup)) if task_setup else os_.InverseKinematicsTool()
     m = os_.Model(str(model))
+    markers = read_trc(trc)
     if task_setup is None:
         tasks = tool.getIKTaskSet()
-        from gait2hip.io.storage import read_trc
-
-        names = set(read_trc(trc).names)
+        names = set(markers.names)
         for i in range(m.getMarkerSet().getSize()):
             name = m.getMarkerSet().get(i).getName()
             if name in names:
@@ -232,9 +232,7 @@ def inverse_kinematics(
     tool.setModel(m)
     tool.set_model_file(str(model))
     tool.setMarkerDataFileName(str(trc))
-    from gait2hip.io.storage import read_trc
-
-    trc_time = read_trc(trc).time
+    trc_time = markers.time
     tool.setStartTime(float(trc_time[0] if t0 is None else t0))
     tool.setEndTime(float(trc_time[-1] if t1 is None else t1))
     tool.set_accuracy(accuracy)
@@ -259,8 +257,6 @@ def marker_errors(model: Path, trc: Path, locations: Path) -> pd.DataFrame:
     """Per-frame IK marker error (m) over all tracked markers and over the markers on the
     pelvis and legs only (``leg_rms``): the upper body's markers do not move the hips, so
     the leg RMS is what QC of hip labels looks at."""
-    from gait2hip.io.storage import read_motion, read_trc
-
     os_ = osim()
     m = os_.Model(str(model))
     ms = m.getMarkerSet()

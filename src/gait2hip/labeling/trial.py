@@ -34,6 +34,7 @@ from gait2hip.io.storage import (
     angle_columns,
     guess_in_degrees,
     read_motion,
+    time_window,
     write_motion,
 )
 from gait2hip.labeling import events as ev
@@ -288,10 +289,12 @@ def _find_cycles(spec: TrialSpec, grf: pd.DataFrame, loads, settings, span, mode
             continue
         fy = grf[f.force_id + "y"].to_numpy(dtype=float)
         all_contacts[side] = contacts(time, fy, settings.grf_threshold_n, drop_truncated=False)
-        clean[side] = [
+        clean[side] = [  # strikes: contacts not cut by the file's ends, no blips
             c
-            for c in contacts(time, fy, settings.grf_threshold_n)
-            if c.duration >= settings.min_contact_s
+            for c in all_contacts[side]
+            if time[0] < c.start
+            and c.end < time[-1]
+            and c.duration >= settings.min_contact_s
             and c.peak_n >= settings.min_contact_peak_bw * spec.mass_kg * G
         ]
     cycles, rejected = [], []
@@ -461,26 +464,33 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
 def _cut_cycles(cycles, ik, id_data, so_forces, so_acts, marker_errors, family, spec, settings):
     n = settings.cycle_frames
     groups = MUSCLE_GROUPS[family]
-    # inputs: IK angles low-pass filtered as OpenSim filtered them for ID/SO
     ik_time = ik.time
+    t_so = so_forces["time"].to_numpy(dtype=float)
+    t_id = id_data["time"].to_numpy(dtype=float)
     rate = 1.0 / float(np.median(np.diff(ik_time)))
+    # per side, over the whole trial: inputs (IK angles low-pass filtered as OpenSim filtered
+    # them for ID/SO; a left side's columns mirrored onto the right names), group forces and
+    # hip moments; each cycle then only cuts and resamples
+    series = {}
+    for s in {c.side for c in cycles}:
+        in_cols = INPUT_COLS if s == "r" else tuple(mirror_columns(INPUT_COLS))
+        series[s] = (
+            lowpass(ik.data[list(in_cols)].to_numpy(), rate, settings.lowpass_hz),
+            np.stack(
+                [
+                    so_forces[[side_name(m, s) for m in groups[g]]].to_numpy().sum(axis=1)
+                    for g in FORCE_COLS
+                ],
+                axis=1,
+            ),
+            id_data[list(ID_HIP_MOMENTS[s])].to_numpy(),
+        )
     X, F, M, qc = [], [], [], []
     for cyc in cycles:
-        s = cyc.side
-        in_cols = INPUT_COLS if s == "r" else tuple(mirror_columns(INPUT_COLS))
-        angles = lowpass(ik.data[list(in_cols)].to_numpy(), rate, settings.lowpass_hz)
+        angles, group_force, moments = series[cyc.side]
         X.append(resample(ik_time, angles, cyc.t0, cyc.t1, n))
-        t_so = so_forces["time"].to_numpy(dtype=float)
-        group_force = np.stack(
-            [
-                so_forces[[side_name(m, s) for m in groups[g]]].to_numpy().sum(axis=1)
-                for g in FORCE_COLS
-            ],
-            axis=1,
-        )
         F.append(resample(t_so, group_force, cyc.t0, cyc.t1, n))
-        t_id = id_data["time"].to_numpy(dtype=float)
-        M.append(resample(t_id, id_data[list(ID_HIP_MOMENTS[s])].to_numpy(), cyc.t0, cyc.t1, n))
+        M.append(resample(t_id, moments, cyc.t0, cyc.t1, n))
         qc.append(
             _cycle_qc(
                 cyc,
@@ -509,11 +519,6 @@ def _cut_cycles(cycles, ik, id_data, so_forces, so_acts, marker_errors, family, 
     return arrays, qc
 
 
-def _window(df: pd.DataFrame, t0: float, t1: float) -> pd.DataFrame:
-    t = df["time"].to_numpy(dtype=float)
-    return df.loc[(t >= t0 - 1e-9) & (t <= t1 + 1e-9)]
-
-
 def _cycle_qc(cyc, id_data, so_forces, so_acts, marker_errors, groups, spec, F, M, settings):
     s = cyc.side
     mass = spec.mass_kg
@@ -526,19 +531,19 @@ def _cycle_qc(cyc, id_data, so_forces, so_acts, marker_errors, groups, spec, F, 
         "mirrored": s == "l",
     }
     if marker_errors is not None:  # pelvis and leg markers (QC) and all markers (reported)
-        w = _window(marker_errors, cyc.t0, cyc.t1)
+        w = time_window(marker_errors, cyc.t0, cyc.t1)
         q["marker_rms_m"] = float(w["leg_rms"].mean())
         q["marker_max_m"] = float(w["leg_max"].max())
         q["all_marker_rms_m"] = float(w["rms"].mean())
     else:
         q["marker_rms_m"] = q["marker_max_m"] = q["all_marker_rms_m"] = float("nan")
-    idw = _window(id_data, cyc.t0, cyc.t1)
+    idw = time_window(id_data, cyc.t0, cyc.t1)
     res_f = [c for c in ("pelvis_tx_force", "pelvis_ty_force", "pelvis_tz_force") if c in idw]
     q["pelvis_residual_force_bw"] = (
         float(np.abs(idw[res_f].to_numpy()).max() / (mass * G)) if res_f else float("nan")
     )
-    fw = _window(so_forces, cyc.t0, cyc.t1)
-    aw = _window(so_acts, cyc.t0, cyc.t1)
+    fw = time_window(so_forces, cyc.t0, cyc.t1)
+    aw = time_window(so_acts, cyc.t0, cyc.t1)
     reserve_pct = {}
     for coord in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"):
         c = f"{coord}_{s}"
