@@ -81,8 +81,9 @@ def schreiber2019(data_root: Path) -> Source:
     return Source(
         "schreiber2019",
         specs,
-        # strength x2: with the model's own max isometric forces, 3 hip muscles per cycle hit
-        # activation 1 and reserves took up to 6% (docs/labeling.md, "Muscle strength")
+        # strength x2: with the model's own max isometric forces, 1.5 (comfortable) and 4.5
+        # (fast) hip muscles per cycle hit activation 1; x2 none (docs/labeling.md, "Muscle
+        # strength", benchmarks/bench_strength.py)
         LabelSettings(lowpass_hz=6.0, grf_threshold_n=20.0, strength_scale=2.0),
         "walking, 18 adults x 2 speeds (Schreiber & Moissenet 2019), Rajagopal 2016 model",
     )
@@ -132,8 +133,8 @@ def hamner2013(data_root: Path) -> Source:
         min_contact_peak_bw=0.8,
         no_double_support=True,
         kinematic_events=False,  # the treadmill measures every contact
-        # strength x3: x1 saturated up to 21 hip muscles per cycle at 4-5 m/s, x2 still 8;
-        # x3 none, and hip/knee reserves ~0% (docs/labeling.md, "Muscle strength")
+        # strength x3: x1 saturated 21 hip muscles per cycle at 4-5 m/s, x2 still 7.6 at
+        # 5 m/s, x3 0.2; hip/knee reserves < 0.1 % (docs/labeling.md, "Muscle strength")
         strength_scale=3.0,
         qc_hip_moment_nm_per_kg=(0.2, 8.0),
     )
