@@ -8,7 +8,7 @@ runner = CliRunner()
 
 
 def test_models_lists_registry():
-    res = runner.invoke(app, ["models"])
+    res = runner.invoke(app, ["architectures"])
     assert res.exit_code == 0, res.output
     for name in ("lstm", "transformer", "mamba"):
         assert name in res.output

@@ -218,8 +218,8 @@ def build_dataset(
         console.print(f"{what}: {path}", soft_wrap=True, markup=False)
 
 
-@app.command("models")
-def list_models() -> None:
+@app.command("architectures")
+def architectures() -> None:
     """List the registered architectures with their reference sizes."""
     from rich.table import Table
 
@@ -231,6 +231,142 @@ def list_models() -> None:
         n = count_parameters(create_model(name))
         table.add_row(name, "causal" if cfg.causal else "bidirectional", f"{n:,}", str(cfg))
     console.print(table)
+
+
+@app.command("models")
+def list_models(
+    runs: Annotated[Path | None, typer.Argument(help="folder to search (default: runs/)")] = None,
+) -> None:
+    """List trained models (for `gait2hip predict`) with their training data and test metrics."""
+    from gait2hip.inference.predictor import list_trained
+
+    root = runs or settings.runs_dir()
+    rows = list_trained(root) if root.exists() else []
+    if not rows:
+        console.print(
+            f"no trained models under {root}; train with `gait2hip demo` or `gait2hip benchmark`"
+            " (architectures: `gait2hip architectures`)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    for r in rows:
+        metrics = (
+            f"test RMSE {r['subject_rmse']:.3f}, R² {r['subject_r2']:.3f}"
+            if "subject_rmse" in r
+            else "no test metrics"
+        )
+        console.print(
+            f"[bold]{r['target']}[/bold] {r['model']} ({r['profile']} profile): "
+            f"{Path(r['dataset']).name}, {r['train_subjects']} training subjects, "
+            f"{r['members']} ensemble member(s), "
+            f"{'calibrated' if r['calibrated'] else 'not calibrated'}, {metrics}\n  {r['path']}",
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def predict(
+    angles: Annotated[
+        list[Path], typer.Argument(help="IK .mot/.sto, .csv/.parquet (time + angles) or .npz")
+    ],
+    mass: Annotated[float | None, typer.Option(help="body mass in kg (adds N and N·m)")] = None,
+    height: Annotated[float | None, typer.Option(help="body height in m")] = None,
+    subject: Annotated[
+        Path | None, typer.Option(help="subject file: .json/.csv with mass_kg, or a scaled .osim")
+    ] = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="checkpoint, unit/run folder or folder of runs (default runs/demo)"),
+    ] = None,
+    architecture: Annotated[
+        str | None, typer.Option(help="model of a run folder, e.g. lstm or transformer-bidir")
+    ] = None,
+    side: Annotated[str, typer.Option(help="r, l or both (left by mirroring)")] = "r",
+    grf: Annotated[Path | None, typer.Option(help="GRF .mot (or its ExternalLoads .xml)")] = None,
+    c3d: Annotated[Path | None, typer.Option(help="c3d file with gait events")] = None,
+    strikes: Annotated[
+        str | None, typer.Option(help="heel-strike times in s of the predicted side, comma list")
+    ] = None,
+    angle_units: Annotated[str, typer.Option(help="auto, deg or rad")] = "auto",
+    flip_sign: Annotated[
+        list[str] | None, typer.Option(help="negate an angle column (repeatable)")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="prediction interval coverage")] = 0.9,
+    table_format: Annotated[str, typer.Option("--format", help="csv, parquet or both")] = "csv",
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/predictions"),
+    no_ensemble: Annotated[
+        bool, typer.Option("--no-ensemble", help="final model only (fastest)")
+    ] = False,
+) -> None:
+    """Predict hip muscle forces and moments for trials; writes .sto, a table and a figure."""
+    import time as _time
+
+    from gait2hip.inference.api import predict as run_predict
+    from gait2hip.inference.predictor import ModelNotFoundError, find_predictors
+
+    formats = {"csv": ("csv",), "parquet": ("parquet",), "both": ("csv", "parquet")}
+    sides = {"r": ("r",), "l": ("l",), "both": ("r", "l")}
+    try:
+        if table_format not in formats:
+            raise ValueError(f"--format must be one of {list(formats)}")
+        if side not in sides:
+            raise ValueError(f"--side must be one of {list(sides)}")
+        if strikes and (len(angles) > 1 or side == "both"):
+            raise ValueError("--strikes applies to one trial and one side")
+        t0 = _time.perf_counter()
+        predictors = find_predictors(
+            model or settings.runs_dir() / "demo", model=architecture, ensemble=not no_ensemble
+        )
+    except (ValueError, ModelNotFoundError) as err:
+        _fail(err)
+    for name, p in predictors.items():
+        console.print(
+            f"[bold]{name}[/bold]: {p.label}, {len(p.members)} member(s), {p.source}",
+            soft_wrap=True,
+        )
+    failed = 0
+    for path in angles:
+        for s in sides[side]:
+            try:
+                pred = run_predict(
+                    path,
+                    mass_kg=mass,
+                    height_m=height,
+                    subject=subject,
+                    side=s,
+                    grf=grf,
+                    c3d=c3d,
+                    strikes=[float(v) for v in strikes.split(",")] if strikes else None,
+                    angle_units=angle_units,
+                    flip_sign=tuple(flip_sign or ()),
+                    interval=interval,
+                    predictors=predictors,
+                )
+                stem = f"{path.stem}_{s}"
+                written = pred.save(out, stem, formats[table_format])
+            except (ValueError, FileNotFoundError) as err:
+                console.print("[red]error:[/red]", end=" ")
+                console.print(str(err), soft_wrap=True, markup=False)
+                failed += 1
+                continue
+            table = pred.cycles_table()
+            console.print(
+                f"[green]{path.name} ({s})[/green]: {len(pred.kept)} cycles predicted, "
+                f"{(table.status == 'rejected').sum()} rejected, "
+                f"{(table.status == 'partial').sum()} partial",
+                soft_wrap=True,
+            )
+            for note in pred.notes:
+                console.print(f"  note: {note}", soft_wrap=True, markup=False)
+            for warning in pred.warnings:
+                console.print("  [yellow]warning:[/yellow]", end=" ")
+                console.print(warning, soft_wrap=True, markup=False)
+            for what, p in written.items():
+                files = p if isinstance(p, list) else [p]
+                console.print(f"  {what}: {', '.join(map(str, files))}", soft_wrap=True)
+    console.print(f"done in {_time.perf_counter() - t0:.2f} s")
+    if failed:
+        raise typer.Exit(2)
 
 
 def main() -> None:  # pragma: no cover

@@ -40,6 +40,7 @@ from gait2hip.io.storage import (
 from gait2hip.labeling import events as ev
 from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.grf import contacts, lowpass, prepare_grf
+from gait2hip.timeseries import resample
 
 G = 9.80665
 RESULT_VERSION = 3
@@ -170,19 +171,6 @@ class TrialResult:
 
     def labels_path(self) -> Path:
         return Path(self.folder) / "labels.npz"
-
-
-def resample(time: np.ndarray, values: np.ndarray, t0: float, t1: float, n: int) -> np.ndarray:
-    """Values at ``n`` evenly spaced times from ``t0`` to ``t1`` inclusive (linear)."""
-    grid = np.linspace(t0, t1, n)
-    if grid[0] < time[0] - 1e-6 or grid[-1] > time[-1] + 1e-6:
-        raise ValueError(
-            f"cannot resample {t0:.3f}-{t1:.3f} s from data covering {time[0]:.3f}-{time[-1]:.3f} s"
-        )
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        return np.interp(grid, time, values)
-    return np.stack([np.interp(grid, time, values[:, k]) for k in range(values.shape[1])], 1)
 
 
 def mirror_columns(cols: tuple[str, ...]) -> list[str]:

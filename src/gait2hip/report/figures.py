@@ -76,3 +76,60 @@ def plot_comparison(head: pd.DataFrame, unit: str, path: Path) -> Path:
         ax.set_ylabel(label)
     fig.suptitle("test subjects: subject-mean with bootstrap 95% CI", fontsize=10)
     return _save(fig, path)
+
+
+def plot_prediction(pred, path: str | Path | None = None):
+    """Figure of a :class:`gait2hip.inference.result.Prediction` (see its ``plot``): one
+    panel per channel of every target over the gait cycle. Returns the path when saved,
+    else the figure."""
+    panels = [(t, j) for t in pred.targets.values() for j in range(len(t.cols))]
+    ncol = 5 if len(panels) > 6 else 3
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3.0 * ncol, 2.3 * nrow), squeeze=False, layout="constrained"
+    )
+    pct_label = f"{round(100 * pred.interval)}% interval"
+    flags = pred.ood_flags
+    for i, ax in enumerate(axes.ravel()):
+        if i >= len(panels):
+            ax.axis("off")
+            continue
+        t, j = panels[i]
+        x = np.linspace(0, 100, t.mean.shape[1])
+        if t.norm_mean is not None and t.norm_sd is not None:
+            m, s = t.norm_mean[:, j], t.norm_sd[:, j]
+            ax.fill_between(x, m - s, m + s, color="0.8", lw=0, label="training mean ± sd")
+        for k in range(t.mean.shape[0]):
+            ax.plot(
+                x,
+                t.mean[k, :, j],
+                lw=0.6,
+                color="tab:orange" if flags[k] else "tab:blue",
+                alpha=0.5,
+            )
+        lo, hi = t.bounds(pred.interval)
+        ax.fill_between(
+            x,
+            lo[..., j].mean(0),
+            hi[..., j].mean(0),
+            color="tab:red",
+            alpha=0.2,
+            lw=0,
+            label=pct_label,
+        )
+        ax.plot(x, t.mean[..., j].mean(0), color="tab:red", lw=1.4, label="predicted mean")
+        ax.set_title(t.cols[j], fontsize=9)
+        ax.tick_params(labelsize=7)
+        if i % ncol == 0:
+            ax.set_ylabel(t.unit, fontsize=8)
+        if i >= len(panels) - ncol:
+            ax.set_xlabel("gait cycle (%)", fontsize=8)
+    axes.ravel()[0].legend(fontsize=6, frameon=False)
+    n_ood = int(flags.sum())
+    title = f"{Path(pred.source).name} ({pred.side}): {len(pred.kept)} cycles"
+    if n_ood:
+        title += f", {n_ood} outside the training distribution (orange)"
+    fig.suptitle(title, fontsize=10)
+    if path is None:
+        return fig
+    return _save(fig, Path(path))

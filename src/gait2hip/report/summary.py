@@ -36,11 +36,12 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as a markdown table, floats with ``digits`` decimals."""
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
-        cells = [_fmt(v) if isinstance(v, float) else str(v) for v in r.tolist()]
+        cells = [_fmt(v, digits) if isinstance(v, float) else str(v) for v in r.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -128,7 +129,7 @@ Mean over runs (± sd when there are several runs); 95% CI: bootstrap over test 
 ({cfg.n_bootstrap} resamples), averaged over runs. The study's R² pools all channels around
 one mean; see the per-channel R² below for a stricter view.
 
-{_markdown(paper)}
+{markdown_table(paper)}
 
 ## Pooled and per-channel summaries
 
@@ -136,15 +137,15 @@ one mean; see the per-channel R² below for a stricter view.
 `channel_mean_nrmse_pct`: RMSE in % of each channel's reference range, averaged.
 `folds_hit_max`: folds whose early stopping never triggered (under-trained).
 
-{_markdown(honest)}
+{markdown_table(honest)}
 
 ## Per channel (RMSE in {u}, R² around the channel's own mean)
 
-{_markdown(per_channel)}
+{markdown_table(per_channel)}
 
 ## Per condition (subject-mean)
 
-{_markdown(cond)}
+{markdown_table(cond)}
 
 Files: `summary.csv` (one row per run), `per_channel.csv`, `per_condition.csv`,
 `per_subject.csv`, `metrics.json`, `figures/`, checkpoints in `split*/<model>/seed*/final.pt`.

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import Split, assert_no_leak, group_kfold, holdout_subjects
+from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.models import count_parameters, create_model
 from gait2hip.training.checkpoint import TrainedModel
@@ -98,6 +99,24 @@ def _fold_fit(
         meta={},
     )
     return trained, result, time.perf_counter() - t0
+
+
+def _model_meta(
+    ds: GaitDataset, cfg: BenchmarkConfig, split_seed: int, seed: int, train: np.ndarray, role: str
+) -> dict[str, Any]:
+    """What a checkpoint records about its training: data, protocol, subjects, cycle length."""
+    return {
+        "dataset": ds.source,
+        "target": cfg.target,
+        "train_unit": ds.target.train_unit if ds.target else "",
+        "profile": cfg.profile,
+        "split_seed": split_seed,
+        "seed": seed,
+        "role": role,
+        "n_frames": ds.n_frames,
+        "train_subjects": sorted(set(ds.subject_id[train].tolist())),
+        "n_train_cycles": len(train),
+    }
 
 
 def _check_run_folder(out_dir: Path, cfg: BenchmarkConfig, fingerprint: str) -> None:
@@ -187,10 +206,10 @@ def _run_unit(
     fold_info = []
     for k, fold in enumerate(folds):
         path = unit_dir / f"fold{k}.json"
-        if path.exists():
+        train, val = pool[fold.train], pool[fold.test]
+        if path.exists() and (unit_dir / f"fold{k}.pt").exists():
             fold_info.append(json.loads(path.read_text()))
         else:
-            train, val = pool[fold.train], pool[fold.test]
             assert_no_leak(ds.subject_id[train], ds.subject_id[val], f"{name} fold {k}")
             assert_no_leak(ds.subject_id[train], ds.subject_id[split.test], f"{name} fold {k}")
             progress.update(
@@ -199,7 +218,9 @@ def _run_unit(
                 completed=0,
                 total=cfg.train.max_epochs,
             )
-            _, res, secs = _fold_fit(ds, cfg, spec, seed, train, val, None, on_epoch)
+            trained, res, secs = _fold_fit(ds, cfg, spec, seed, train, val, None, on_epoch)
+            trained.meta = _model_meta(ds, cfg, split_seed, seed, train, f"fold {k}")
+            trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
             info = {
                 "fold": k,
                 "best_epoch": res.best_epoch,
@@ -228,15 +249,9 @@ def _run_unit(
         trained, res, secs = _fold_fit(ds, cfg, spec, seed, pool, None, final_epochs, on_epoch)
         n_params = count_parameters(trained.model)
         trained.meta = {
-            "dataset": ds.source,
-            "target": cfg.target,
-            "train_unit": ds.target.train_unit if ds.target else "",
-            "split_seed": split_seed,
-            "seed": seed,
-            "profile": cfg.profile,
+            **_model_meta(ds, cfg, split_seed, seed, pool, "final"),
             "epochs": final_epochs,
             "fold_best_epochs": best_epochs,
-            "train_subjects": sorted(set(ds.subject_id[pool].tolist())),
             "test_subjects": sorted(set(ds.subject_id[test].tolist())),
             "n_params": n_params,
         }
@@ -266,6 +281,21 @@ def _run_unit(
                 "inference_ms_per_cycle": infer_ms,
             },
         )
+    cal_path = unit_dir / CALIBRATION_FILE
+    fold_paths = [unit_dir / f"fold{k}.pt" for k in range(len(folds))]
+    if not cal_path.exists() and all(p.exists() for p in fold_paths):
+        cal = calibrate(
+            ds.X,
+            ds.Y_per_kg,
+            pool,
+            [(pool[f.train], pool[f.test]) for f in folds],
+            [TrainedModel.load(p) for p in fold_paths],
+            TrainedModel.load(ckpt_path),
+            test,
+            ds.out_cols,
+        )
+        cal.save(cal_path)
+        write_json(unit_dir / "calibration.json", cal.summary())
     progress.advance(overall)
     progress.remove_task(epoch_task)
 

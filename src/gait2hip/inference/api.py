@@ -1,0 +1,279 @@
+"""``gait2hip.predict``: joint angles of a trial in, hip muscle forces and moments out.
+
+Pipeline: read and check the angles -> heel strikes (given, GRF, c3d, else from the angles)
+-> cycles (partial ones at the ends and bad ones reported with why) -> resample each kept
+cycle to the model's frame count -> ensemble prediction with a calibrated interval, an
+out-of-distribution score per cycle -> back to the trial's own time base.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import mirror_name
+from gait2hip.data.dataset import _decode, order_columns
+from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
+from gait2hip.inference.events import CycleWindow, find_strikes, segment
+from gait2hip.inference.inputs import InputError, read_angles
+from gait2hip.inference.predictor import Predictor, find_predictors
+from gait2hip.inference.result import Prediction, TargetResult
+from gait2hip.settings import runs_dir
+from gait2hip.timeseries import resample
+
+_MASS_RANGE_KG = (10.0, 300.0)
+
+
+def read_subject(path: str | Path) -> tuple[float | None, float | None]:
+    """Body mass (kg) and height (m) from a subject file: ``.json`` (``mass_kg``,
+    ``height_m``), a one-row ``.csv`` with those columns, or a scaled OpenSim ``.osim``
+    (mass = sum of its bodies' masses; no height)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: subject file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".osim":
+        import xml.etree.ElementTree as ET
+
+        root = ET.parse(path).getroot()
+        masses = [float(b.findtext("mass", "0")) for b in root.iter("Body")]
+        if not masses or sum(masses) <= 0:
+            raise InputError(f"{path}: no body masses in this model")
+        return float(sum(masses)), None
+    if suffix == ".json":
+        data = json.loads(path.read_text())
+    elif suffix == ".csv":
+        df = pd.read_csv(path)
+        if len(df) != 1:
+            raise InputError(f"{path}: expected one row (one subject), found {len(df)}")
+        data = df.iloc[0].to_dict()
+    else:
+        raise InputError(f"{path}: subject file must be .json, .csv or .osim")
+    if "mass_kg" not in data:
+        raise InputError(f"{path}: no 'mass_kg' field; add the body mass in kg")
+    height = data.get("height_m")
+    return float(data["mass_kg"]), None if height is None else float(height)
+
+
+def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
+    if mass_kg is not None and not (_MASS_RANGE_KG[0] <= mass_kg <= _MASS_RANGE_KG[1]):
+        raise InputError(
+            f"body mass {mass_kg:g} kg is outside {_MASS_RANGE_KG[0]:g}-{_MASS_RANGE_KG[1]:g} kg;"
+            " give the mass in kg (not lb or g)"
+        )
+    if height_m is not None and not (0.5 <= height_m <= 2.5):
+        raise InputError(f"height {height_m:g} m is implausible; give the height in metres")
+
+
+def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], source: str) -> None:
+    """Refuse angles whose sign convention differs from the training data's (e.g. a
+    flexion-negative gait2392 knee for a model trained on Rajagopal's flexion-positive one)."""
+    mean, std = pred.final.scaler.mean, pred.final.scaler.std
+    m = X.reshape(-1, X.shape[-1]).mean(0)
+    flipped = []
+    for j, col in enumerate(cols):
+        z, z_flipped = (m[j] - mean[j]) / std[j], (-m[j] - mean[j]) / std[j]
+        # only channels whose training mean is clearly signed (knee flexion), so an offset
+        # of a near-zero channel (hip rotation) is not mistaken for a flip
+        signed = abs(mean[j]) >= max(10.0, 0.75 * std[j])
+        if signed and abs(z) > 1.5 and abs(z_flipped) < abs(z) / 3:
+            flipped.append(
+                f"{col} averages {m[j]:.1f} deg vs {mean[j]:.1f} ± {std[j]:.1f} in training"
+            )
+    if flipped:
+        names = [f.split()[0] for f in flipped]
+        raise InputError(
+            f"{source}: the sign convention looks opposite to the model's training data "
+            f"({'; '.join(flipped)}), e.g. gait2392 knees are flexion-negative, Rajagopal's "
+            f"flexion-positive. If so, pass flip_sign={names} "
+            f"(CLI: {' '.join('--flip-sign ' + n for n in names)})"
+        )
+
+
+def _target_result(pred: Predictor, X: np.ndarray, side: str) -> TargetResult:
+    mean, sd, ens_sd = pred.predict(X)
+    ood = pred.ood_scores(X)
+    cal = pred.calibration
+    return TargetResult(
+        target=pred.target,
+        cols=tuple(c if side == "r" else mirror_name(c) for c in pred.out_cols),
+        mean=mean,
+        sd=sd,
+        ensemble_sd=ens_sd,
+        model=pred.label,
+        model_source=str(pred.source),
+        calibrated=cal is not None,
+        norm_mean=None if cal is None else cal.norm_mean,
+        norm_sd=None if cal is None else cal.norm_sd,
+        ood_score=None if ood is None else ood[0],
+        ood_percentile=None if ood is None else ood[1],
+    )
+
+
+def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
+    """Cycles of a study-format NPZ: (N, T, C) degrees, masses, and cycle windows."""
+    with np.load(path, allow_pickle=False) as z:
+        if "X" not in z.files or "in_cols" not in z.files:
+            raise InputError(f"{path}: a study-format NPZ needs 'X' and 'in_cols'")
+        X = z["X"].astype(np.float32)
+        cols = [str(c) for c in _decode(z["in_cols"])]
+        mass = z["weight_kg"] if "weight_kg" in z.files else None
+        t0 = z["cycle_t0"] if "cycle_t0" in z.files else np.arange(len(X), dtype=float)
+        t1 = z["cycle_t1"] if "cycle_t1" in z.files else t0 + 1.0
+    idx = order_columns(cols, in_cols, "angle", str(path))
+    if idx is not None:
+        X = X[..., idx]
+    if not np.all(np.isfinite(X)):
+        raise InputError(f"{path}: NaN/inf in X; fill or drop those cycles")
+    if float(np.max(np.abs(X))) < 2 * math.pi:
+        raise InputError(f"{path}: angles look like radians; convert X to degrees")
+    windows = [
+        CycleWindow(float(a), float(b), ("npz", "npz"), "ok") for a, b in zip(t0, t1, strict=True)
+    ]
+    return X, mass, windows
+
+
+def predict(
+    angles: str | Path | pd.DataFrame,
+    *,
+    mass_kg: float | None = None,
+    height_m: float | None = None,
+    subject: str | Path | None = None,
+    model: str | Path | Sequence[str | Path] | None = None,
+    architecture: str | None = None,
+    side: str = "r",
+    strikes: Sequence[float] | None = None,
+    grf: str | Path | None = None,
+    c3d: str | Path | None = None,
+    angle_units: str = "auto",
+    flip_sign: Sequence[str] = (),
+    max_gap_s: float | None = None,
+    interval: float = DEFAULT_INTERVAL,
+    ensemble: bool = True,
+    predictors: dict[str, Predictor] | None = None,
+) -> Prediction:
+    """Predict right- (``side="r"``) or left-hip (``"l"``, by mirroring) muscle forces and
+    moments for a trial.
+
+    ``angles``: an IK ``.mot``/``.sto``, ``.csv``/``.parquet`` (time + angle columns), a
+    DataFrame, or a study-format ``.npz`` of cycles. ``model``: checkpoint(s), unit or run
+    folder(s), or a folder of runs (default: ``runs/demo``, written by ``gait2hip demo``);
+    ``architecture`` picks one model of a run folder (default: its best). Body mass from
+    ``mass_kg`` or a ``subject`` file adds N and N·m to N/kg and Nm/kg. Heel strikes from
+    ``strikes`` (s), else ``grf``/``c3d``, else the angles.
+    """
+    if side not in ("r", "l"):
+        raise ValueError(f"side must be 'r' or 'l', not {side!r}")
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be a coverage in (0, 1), e.g. 0.9, not {interval}")
+    if subject is not None:
+        s_mass, s_height = read_subject(subject)
+        mass_kg = mass_kg if mass_kg is not None else s_mass
+        height_m = height_m if height_m is not None else s_height
+    _check_mass(mass_kg, height_m)
+    if predictors is None:
+        predictors = find_predictors(
+            model if model is not None else runs_dir() / "demo",
+            model=architecture,
+            ensemble=ensemble,
+        )
+    first = next(iter(predictors.values()))
+    in_cols = first.in_cols
+    for p in predictors.values():
+        if p.in_cols != in_cols or p.n_frames != first.n_frames:
+            raise ValueError(
+                f"models {first.source} and {p.source} use different inputs or cycle lengths"
+            )
+    # columns to read: the model's names for the right side, mirrored for the left
+    file_cols = [c if side == "r" else mirror_name(c) for c in in_cols]
+    warnings: list[str] = []
+    notes: list[str] = []
+    is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
+    if is_npz:
+        X, masses, windows = _cycles_from_npz(Path(angles), file_cols)
+        if mass_kg is None and masses is not None and len(np.unique(masses)) == 1:
+            mass_kg = float(masses[0])
+        time = np.array([])
+        source = str(angles)
+        if X.shape[1] != first.n_frames:
+            grid = np.linspace(0, 1, X.shape[1])
+            X = np.stack([resample(grid, x, 0.0, 1.0, first.n_frames) for x in X]).astype(
+                np.float32
+            )
+    else:
+        from gait2hip.inference.inputs import MAX_GAP_S
+
+        trial = read_angles(
+            angles,
+            file_cols,
+            angle_units=angle_units,
+            flip_sign=flip_sign,
+            max_gap_s=MAX_GAP_S if max_gap_s is None else max_gap_s,
+        )
+        source, time, notes = trial.source, trial.time, list(trial.notes)
+        found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)
+        if any(s == "kinematics" for _, s in found):
+            notes.append(
+                "heel strikes from joint angles (no GRF/c3d/strikes given or not covering the "
+                "trial): about ±15 ms from force plates, see docs/predict.md"
+            )
+        windows = segment(trial, found)
+        ok = [w for w in windows if w.status == "ok"]
+        if not ok:
+            why = "; ".join(f"{w.t0:.2f}-{w.t1:.2f} s {w.status}: {w.reason}" for w in windows)
+            raise InputError(
+                f"{source}: no complete gait cycle of the {'right' if side == 'r' else 'left'} "
+                f"leg ({why}). A cycle needs two heel strikes of the same foot inside the data; "
+                "give a longer trial, or the strike times (strikes=..., CLI --strikes)"
+            )
+        values = trial.angles[file_cols].to_numpy(dtype=float)
+        X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
+        X = X.astype(np.float32)
+        for w in windows:
+            if w.status == "rejected":
+                warnings.append(f"cycle {w.t0:.3f}-{w.t1:.3f} s rejected: {w.reason}")
+            elif w.status == "partial":
+                notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
+    for p in predictors.values():
+        _check_conventions(X, p, file_cols, source)
+    targets = {name: _target_result(p, X, side) for name, p in predictors.items()}
+    pred = Prediction(
+        source=source,
+        side=side,
+        time=time,
+        cycles=windows,
+        targets=targets,
+        mass_kg=mass_kg,
+        height_m=height_m,
+        interval=interval,
+        warnings=warnings,
+        notes=notes,
+    )
+    flags = pred.ood_flags
+    if flags.any():
+        k = np.flatnonzero(flags)
+        worst = max(
+            float(t.ood_percentile[k].max())
+            for t in targets.values()
+            if t.ood_percentile is not None
+        )
+        warnings.append(
+            f"{len(k)} of {len(flags)} cycles lie outside the training kinematics (OOD score "
+            f"above the {OOD_WARN_PERCENTILE:.0f}th percentile of unseen healthy subjects, up "
+            f"to the {worst:.0f}th; cycles {k.tolist()}): treat their predictions with caution"
+        )
+    for name, t in targets.items():
+        if not t.calibrated:
+            warnings.append(
+                f"{name}: model {t.model_source} has no calibration (fold models and "
+                "calibration.npz); intervals show the ensemble spread only and no OOD score. "
+                "Retrain with `gait2hip benchmark` to get them"
+            )
+    if mass_kg is None:
+        notes.append("no body mass given: outputs in N/kg and Nm/kg only (pass mass_kg)")
+    return pred

@@ -1,0 +1,236 @@
+"""Uncertainty and out-of-distribution calibration of a trained model, made at training time.
+
+A benchmark unit (one architecture, split seed and training seed) trains one model per
+cross-validation fold and a final model on the whole pool. Used together at prediction:
+
+- **Ensemble**: the fold models and the final model; the point prediction is their mean and
+  their spread (sd) is the epistemic part of the uncertainty.
+- **Residual sd**: each fold model predicts its own validation subjects, which it never saw:
+  these out-of-fold residuals over the whole pool give, per gait-cycle frame and channel, how
+  far predictions for *unseen healthy subjects* typically are from OpenSim's labels.
+- **Interval**: ``mean ± z(p) · sqrt(sd_ensemble² + sd_residual²)``, a nominal ``p`` interval.
+  Its coverage is checked once on the held-out test subjects, who took no part in fitting
+  anything (models, residuals or the OOD reference) — the calibration table.
+- **OOD score**: the Mahalanobis distance of a cycle's z-scored angles (resampled to
+  :data:`OOD_POINTS` points per channel) from the training cycles, with a Ledoit-Wolf
+  shrunk covariance. It is reported as a percentile of the scores of unseen healthy cycles
+  (out-of-fold, per fold a reference fitted on the fold's training subjects); a cycle above
+  :data:`OOD_WARN_PERCENTILE` of them is flagged.
+- **Normative band**: mean ± sd of the training pool's labels per frame and channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from gait2hip.io.atomic import atomic_path
+
+#: Nominal coverages of the prediction intervals reported and checked.
+NOMINAL: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+#: The interval drawn and written by default.
+DEFAULT_INTERVAL = 0.9
+#: Points per channel of the cycle features used for the OOD score.
+OOD_POINTS = 20
+#: A cycle whose OOD score exceeds this percentile of unseen healthy cycles is flagged.
+OOD_WARN_PERCENTILE = 95.0
+
+CALIBRATION_FILE = "calibration.npz"
+
+
+def z_value(coverage: float) -> float:
+    """Two-sided standard-normal quantile of a central interval of ``coverage``."""
+    return float(norm.ppf(0.5 + coverage / 2.0))
+
+
+def cycle_features(X_norm: np.ndarray, points: int = OOD_POINTS) -> np.ndarray:
+    """(N, T, C) z-scored cycles -> (N, points * C): each channel resampled to ``points``."""
+    n, t, c = X_norm.shape
+    src, dst = np.linspace(0.0, 1.0, t), np.linspace(0.0, 1.0, points)
+    out = np.empty((n, points, c), dtype=np.float64)
+    for j in range(c):
+        out[:, :, j] = np.stack([np.interp(dst, src, x) for x in X_norm[:, :, j]])
+    return out.reshape(n, points * c)
+
+
+@dataclass
+class OODReference:
+    """Location and precision of training-cycle features (Ledoit-Wolf shrinkage)."""
+
+    location: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> OODReference:
+        from sklearn.covariance import LedoitWolf
+
+        lw = LedoitWolf().fit(features)
+        return cls(lw.location_.astype(np.float64), lw.get_precision().astype(np.float64))
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        d = features - self.location
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
+
+
+def interval_sd(ens_sd: np.ndarray, resid_sd: np.ndarray | None) -> np.ndarray:
+    """Total predictive sd per frame and channel (see module doc)."""
+    if resid_sd is None:
+        return ens_sd
+    return np.sqrt(ens_sd**2 + resid_sd[None] ** 2)
+
+
+@dataclass
+class Calibration:
+    """What a predictor needs besides its models; saved as ``calibration.npz``."""
+
+    resid_sd: np.ndarray  # (T, K) out-of-fold residual sd, per kg units
+    norm_mean: np.ndarray  # (T, K) training labels per kg
+    norm_sd: np.ndarray  # (T, K)
+    ood: OODReference
+    ood_reference_scores: np.ndarray  # sorted out-of-fold OOD scores of unseen healthy cycles
+    coverage: np.ndarray  # (len(NOMINAL), K) measured coverage on the test subjects
+    coverage_all: np.ndarray  # (len(NOMINAL),) over all channels
+    test_ood_flagged: float  # fraction of test cycles above the warning percentile
+    test_rmse_ensemble: np.ndarray  # (K,) per channel, test subjects
+    test_rmse_final: np.ndarray  # (K,)
+    n_members: int
+    out_cols: tuple[str, ...]
+
+    @property
+    def ood_threshold(self) -> float:
+        return float(np.percentile(self.ood_reference_scores, OOD_WARN_PERCENTILE))
+
+    def ood_percentile(self, scores: np.ndarray) -> np.ndarray:
+        """Percent of unseen healthy cycles with a lower score than each of ``scores``."""
+        ref = self.ood_reference_scores
+        return 100.0 * np.searchsorted(ref, scores, side="right") / len(ref)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "n_members": self.n_members,
+            "nominal": list(NOMINAL),
+            "coverage_all_channels": [round(float(c), 4) for c in self.coverage_all],
+            "coverage_per_channel": {
+                col: [round(float(c), 4) for c in self.coverage[:, k]]
+                for k, col in enumerate(self.out_cols)
+            },
+            "ood_threshold": self.ood_threshold,
+            "ood_warn_percentile": OOD_WARN_PERCENTILE,
+            "test_cycles_flagged_ood": round(self.test_ood_flagged, 4),
+            "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
+            "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        arrays = {
+            "resid_sd": self.resid_sd,
+            "norm_mean": self.norm_mean,
+            "norm_sd": self.norm_sd,
+            "ood_location": self.ood.location,
+            "ood_precision": self.ood.precision,
+            "ood_reference_scores": self.ood_reference_scores,
+            "coverage": self.coverage,
+            "coverage_all": self.coverage_all,
+            "test_ood_flagged": np.array(self.test_ood_flagged),
+            "test_rmse_ensemble": self.test_rmse_ensemble,
+            "test_rmse_final": self.test_rmse_final,
+            "n_members": np.array(self.n_members),
+            "out_cols": np.array(self.out_cols),
+        }
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                resid_sd=z["resid_sd"],
+                norm_mean=z["norm_mean"],
+                norm_sd=z["norm_sd"],
+                ood=OODReference(z["ood_location"], z["ood_precision"]),
+                ood_reference_scores=z["ood_reference_scores"],
+                coverage=z["coverage"],
+                coverage_all=z["coverage_all"],
+                test_ood_flagged=float(z["test_ood_flagged"]),
+                test_rmse_ensemble=z["test_rmse_ensemble"],
+                test_rmse_final=z["test_rmse_final"],
+                n_members=int(z["n_members"]),
+                out_cols=tuple(str(c) for c in z["out_cols"]),
+            )
+
+
+def ensemble_predict(members: Sequence, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd over ``members`` (TrainedModel) of per-kg predictions for (N, T, C)."""
+    preds = np.stack([m.predict_per_kg(X_deg) for m in members])
+    return preds.mean(0), preds.std(0)
+
+
+def coverage_of(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, nominal: Sequence[float] = NOMINAL
+) -> np.ndarray:
+    """(len(nominal), K): fraction of frames of each channel inside ``mean ± z·sd``."""
+    err = np.abs(y - mean).reshape(-1, y.shape[-1])
+    s = sd.reshape(-1, y.shape[-1])
+    return np.stack([(err <= z_value(p) * s).mean(0) for p in nominal])
+
+
+def calibrate(
+    X: np.ndarray,
+    Y_per_kg: np.ndarray,
+    pool: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    fold_models: Sequence,
+    final,
+    test: np.ndarray,
+    out_cols: tuple[str, ...],
+) -> Calibration:
+    """Build the calibration of one unit (see module doc).
+
+    ``folds`` are (train, val) index arrays into the dataset (subsets of ``pool``);
+    ``fold_models[k]`` was trained on ``folds[k][0]``; ``final`` on ``pool``; ``test`` holds
+    subjects none of them saw.
+    """
+    resid = np.zeros_like(Y_per_kg[pool])
+    ref_scores = []
+    pos = {int(i): j for j, i in enumerate(pool)}
+    for (train, val), model in zip(folds, fold_models, strict=True):
+        rows = [pos[int(i)] for i in val]
+        resid[rows] = Y_per_kg[val] - model.predict_per_kg(X[val])
+        feats = lambda idx, m=model: cycle_features(m.scaler.transform(X[idx]))  # noqa: E731
+        ref_scores.append(OODReference.fit(feats(train)).score(feats(val)))
+    resid_sd = np.sqrt((resid**2).mean(0))
+
+    members = [*fold_models, final]
+    mean, ens_sd = ensemble_predict(members, X[test])
+    sd = interval_sd(ens_sd, resid_sd)
+    cov = coverage_of(Y_per_kg[test], mean, sd)
+    err_all = np.abs(Y_per_kg[test] - mean).ravel()
+    sd_all = np.broadcast_to(sd, mean.shape).ravel()
+    cov_all = np.array([(err_all <= z_value(p) * sd_all).mean() for p in NOMINAL])
+
+    ood = OODReference.fit(cycle_features(final.scaler.transform(X[pool])))
+    ref = np.sort(np.concatenate(ref_scores))
+    test_scores = ood.score(cycle_features(final.scaler.transform(X[test])))
+    threshold = float(np.percentile(ref, OOD_WARN_PERCENTILE))
+    final_pred = final.predict_per_kg(X[test])
+    rmse = lambda p: np.sqrt(((Y_per_kg[test] - p) ** 2).reshape(-1, len(out_cols)).mean(0))  # noqa: E731
+    return Calibration(
+        resid_sd=resid_sd.astype(np.float32),
+        norm_mean=Y_per_kg[pool].mean(0).astype(np.float32),
+        norm_sd=Y_per_kg[pool].std(0).astype(np.float32),
+        ood=ood,
+        ood_reference_scores=ref,
+        coverage=cov,
+        coverage_all=cov_all,
+        test_ood_flagged=float((test_scores > threshold).mean()),
+        test_rmse_ensemble=rmse(mean),
+        test_rmse_final=rmse(final_pred),
+        n_members=len(members),
+        out_cols=tuple(out_cols),
+    )

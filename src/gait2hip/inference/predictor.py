@@ -1,0 +1,234 @@
+"""Trained models ready to predict: found from a checkpoint, a unit folder, a run folder or
+a folder of runs, with their ensemble members and calibration.
+
+Run-folder layout (written by the benchmark protocol)::
+
+    <run>/config.json, summary.csv, ...
+    <run>/split<S>/<model-label>/seed<N>/final.pt, fold<k>.pt, calibration.npz, final.json
+
+A *unit* folder (``seed<N>``) gives an ensemble of its final and fold models; a ``.pt`` file
+gives that model alone; a run folder gives its best unit by subject-mean RMSE on the test
+subjects (or the one named with ``model=``); a folder holding run folders (``runs/demo``)
+gives one predictor per target.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import CYCLE_FRAMES, get_target
+from gait2hip.inference.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    cycle_features,
+    interval_sd,
+)
+from gait2hip.training.checkpoint import TrainedModel
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No trained model where one was asked for; the message says how to get one."""
+
+
+@dataclass
+class Predictor:
+    """One target's ensemble (``members[0]`` is the final model) and its calibration."""
+
+    members: list[TrainedModel]
+    calibration: Calibration | None
+    source: Path
+    metrics: dict[str, Any]
+
+    @property
+    def final(self) -> TrainedModel:
+        return self.members[0]
+
+    @property
+    def target(self) -> str:
+        return self.final.target
+
+    @property
+    def unit(self) -> str:
+        return get_target(self.target).train_unit
+
+    @property
+    def in_cols(self) -> tuple[str, ...]:
+        return self.final.in_cols
+
+    @property
+    def out_cols(self) -> tuple[str, ...]:
+        return self.final.out_cols
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.final.meta.get("n_frames", CYCLE_FRAMES))
+
+    @property
+    def label(self) -> str:
+        direction = "causal" if self.final.model.config.causal else "bidir"
+        return f"{self.final.name}-{direction}"
+
+    def predict(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K)."""
+        preds = np.stack([m.predict_per_kg(X_deg) for m in self.members])
+        mean, ens_sd = preds.mean(0), preds.std(0)
+        resid = None if self.calibration is None else self.calibration.resid_sd
+        return mean, interval_sd(ens_sd, resid), ens_sd
+
+    def ood_scores(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """OOD score and its percentile among unseen healthy cycles, per cycle (or None
+        without calibration)."""
+        if self.calibration is None:
+            return None
+        scores = self.calibration.ood.score(cycle_features(self.final.scaler.transform(X_deg)))
+        return scores, self.calibration.ood_percentile(scores)
+
+    def describe(self) -> dict[str, Any]:
+        meta = self.final.meta
+        return {
+            "target": self.target,
+            "model": self.label,
+            "source": str(self.source),
+            "ensemble_members": len(self.members),
+            "calibrated": self.calibration is not None,
+            "dataset": meta.get("dataset", ""),
+            "profile": meta.get("profile", ""),
+            "train_subjects": len(meta.get("train_subjects", [])),
+            "epochs": meta.get("epochs"),
+            "n_params": meta.get("n_params"),
+            "in_cols": list(self.in_cols),
+            **{f"test_{k}": v for k, v in self.metrics.items()},
+        }
+
+
+def _unit_metrics(unit: Path) -> dict[str, Any]:
+    """The unit's test metrics from its run folder's summary.csv (empty if none)."""
+    run = unit.parents[2] if len(unit.parents) > 2 else unit
+    path = run / "summary.csv"
+    if not path.is_file():
+        return {}
+    df = pd.read_csv(path)
+    split, label, seed = unit.parent.parent.name, unit.parent.name, unit.name
+    rows = df[
+        (df["model"] == label)
+        & (df["split_seed"].astype(str) == split.removeprefix("split"))
+        & (df["seed"].astype(str) == seed.removeprefix("seed"))
+    ]
+    if rows.empty:
+        return {}
+    r = rows.iloc[0]
+    return {k: float(r[k]) for k in ("subject_rmse", "subject_r2", "pooled_r2") if k in r}
+
+
+def _load_unit(unit: Path, ensemble: bool) -> Predictor:
+    final = TrainedModel.load(unit / "final.pt")
+    members = [final]
+    if ensemble:
+        members += [TrainedModel.load(p) for p in sorted(unit.glob("fold*.pt"))]
+    cal_path = unit / CALIBRATION_FILE
+    cal = Calibration.load(cal_path) if cal_path.is_file() else None
+    return Predictor(members, cal, unit, _unit_metrics(unit))
+
+
+def _units(run: Path) -> list[Path]:
+    return sorted(p.parent for p in run.glob("split*/*/seed*/final.pt"))
+
+
+def _pick_unit(run: Path, model: str | None) -> Path:
+    units = _units(run)
+    if model:
+        units = [u for u in units if u.parent.name == model or u.parent.name.split("-")[0] == model]
+    if not units:
+        what = f" of model {model!r}" if model else ""
+        raise ModelNotFoundError(
+            f"{run}: no trained model{what} (final.pt) in this run folder; train with "
+            "`gait2hip benchmark` or `gait2hip demo`"
+        )
+    scored = [(_unit_metrics(u).get("subject_rmse", np.inf), str(u), u) for u in units]
+    return min(scored)[2]
+
+
+def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool = True):
+    """A :class:`Predictor` from a ``.pt`` file, a unit folder or a run folder."""
+    path = Path(path)
+    if path.is_file():
+        trained = TrainedModel.load(path)
+        cal_path = path.parent / CALIBRATION_FILE
+        cal = Calibration.load(cal_path) if path.name == "final.pt" and cal_path.is_file() else None
+        return Predictor([trained], cal, path, _unit_metrics(path.parent))
+    if (path / "final.pt").is_file():
+        return _load_unit(path, ensemble)
+    if (path / "config.json").is_file():
+        return _load_unit(_pick_unit(path, model), ensemble)
+    raise ModelNotFoundError(
+        f"{path}: not a checkpoint, a unit folder (with final.pt) or a run folder (with "
+        "config.json); train models with `gait2hip demo` or `gait2hip benchmark`"
+    )
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Run folders at or below ``root`` (folders with config.json and trained units)."""
+    if (root / "config.json").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("config.json") if _units(p.parent))
+
+
+def find_predictors(
+    paths: str | Path | Sequence[str | Path], *, model: str | None = None, ensemble: bool = True
+) -> dict[str, Predictor]:
+    """One predictor per target from checkpoints / unit / run folders / folders of runs."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    found: dict[str, Predictor] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ModelNotFoundError(
+                f"{path}: no such model path; train models with `gait2hip demo` (writes "
+                "runs/demo) or `gait2hip benchmark`, or pass --model"
+            )
+        is_model = (
+            path.is_file() or (path / "final.pt").is_file() or (path / "config.json").is_file()
+        )
+        candidates = [path] if is_model else run_folders(path)
+        if not candidates:
+            raise ModelNotFoundError(f"{path}: holds no trained models (no run folders below it)")
+        for cand in candidates:
+            pred = load_predictor(cand, model=model, ensemble=ensemble)
+            if pred.target in found:
+                raise ValueError(
+                    f"two models for {pred.target!r}: {found[pred.target].source} and "
+                    f"{pred.source}; pass one model per target"
+                )
+            found[pred.target] = pred
+    return found
+
+
+def list_trained(root: str | Path) -> list[dict[str, Any]]:
+    """Every trained unit below ``root``: its model, data, protocol and test metrics."""
+    rows = []
+    for run in run_folders(Path(root)):
+        cfg = json.loads((run / "config.json").read_text()).get("config", {})
+        for unit in _units(run):
+            final = TrainedModel.load(unit / "final.pt")
+            rows.append(
+                {
+                    "path": str(unit),
+                    "target": final.target,
+                    "model": unit.parent.name,
+                    "profile": cfg.get("profile", ""),
+                    "dataset": final.meta.get("dataset", ""),
+                    "train_subjects": len(final.meta.get("train_subjects", [])),
+                    "members": 1 + len(list(unit.glob("fold*.pt"))),
+                    "calibrated": (unit / CALIBRATION_FILE).is_file(),
+                    **_unit_metrics(unit),
+                }
+            )
+    return rows

@@ -1,0 +1,235 @@
+"""A prediction for one trial and one side: tables, OpenSim ``.sto`` files and a figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import get_target
+from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE, z_value
+from gait2hip.inference.events import CycleWindow
+from gait2hip.io.atomic import atomic_path
+from gait2hip.io.storage import write_motion
+from gait2hip.timeseries import to_time_base
+
+#: Column-name suffixes of the two unit systems, per target.
+UNIT_SUFFIX = {
+    "forces": ("N_per_kg", "N"),
+    "moments": ("Nm_per_kg", "Nm"),
+}
+
+
+@dataclass
+class TargetResult:
+    """One target's predictions for the kept cycles, per kg, on the model's cycle grid."""
+
+    target: str
+    cols: tuple[str, ...]  # output names for the predicted side (e.g. iliopsoas_l)
+    mean: np.ndarray  # (n, T, K)
+    sd: np.ndarray  # (n, T, K) total predictive sd (ensemble + calibrated residual)
+    ensemble_sd: np.ndarray  # (n, T, K)
+    model: str
+    model_source: str
+    calibrated: bool
+    norm_mean: np.ndarray | None = None  # (T, K) training labels, normative band
+    norm_sd: np.ndarray | None = None
+    ood_score: np.ndarray | None = None  # (n,)
+    ood_percentile: np.ndarray | None = None  # (n,)
+
+    @property
+    def unit(self) -> str:
+        return get_target(self.target).train_unit
+
+    def bounds(self, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+        half = z_value(coverage) * self.sd
+        lo = self.mean - half
+        if get_target(self.target).nonnegative:  # muscle forces cannot be negative
+            lo = np.maximum(lo, 0.0)
+        return lo, self.mean + half
+
+
+@dataclass
+class Prediction:
+    """Predicted hip muscle forces and/or moments of one trial side.
+
+    ``cycles`` lists every cycle window of the trial (kept, rejected and the partial pieces
+    at the ends, each with why); ``targets`` holds predictions for the kept ones, in order.
+    """
+
+    source: str
+    side: str
+    time: np.ndarray  # the trial's own time base (empty for cycle-only input)
+    cycles: list[CycleWindow]
+    targets: dict[str, TargetResult]
+    mass_kg: float | None = None
+    height_m: float | None = None
+    interval: float = DEFAULT_INTERVAL
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[CycleWindow]:
+        return [c for c in self.cycles if c.status == "ok"]
+
+    @property
+    def ood_flags(self) -> np.ndarray:
+        """Per kept cycle: True if any target's OOD percentile exceeds the warning level."""
+        flags = np.zeros(len(self.kept), dtype=bool)
+        for t in self.targets.values():
+            if t.ood_percentile is not None:
+                flags |= t.ood_percentile > OOD_WARN_PERCENTILE
+        return flags
+
+    # ------------------------------------------------------------------ tables
+    def cycles_table(self) -> pd.DataFrame:
+        """One row per cycle window: times, status, reason, and for kept cycles the OOD
+        percentile per target and the mean ensemble spread."""
+        rows, k = [], 0
+        for c in self.cycles:
+            row = {
+                "cycle": k if c.status == "ok" else None,
+                "t0": c.t0,
+                "t1": c.t1,
+                "duration_s": c.duration,
+                "status": c.status,
+                "reason": c.reason,
+                "strike_sources": "/".join(c.sources),
+            }
+            if c.status == "ok":
+                for name, t in self.targets.items():
+                    if t.ood_percentile is not None:
+                        row[f"ood_pct_{name}"] = float(t.ood_percentile[k])
+                    row[f"ensemble_sd_{name}"] = float(t.ensemble_sd[k].mean())
+                row["ood_flag"] = bool(self.ood_flags[k])
+                k += 1
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _columns(self, t: TargetResult, mean, lo, hi, sd) -> dict[str, np.ndarray]:
+        per_kg, absolute = UNIT_SUFFIX[t.target]
+        pct = round(100 * self.interval)
+        out: dict[str, np.ndarray] = {}
+        for j, col in enumerate(t.cols):
+            out[f"{col}_{per_kg}"] = mean[:, j]
+            out[f"{col}_{per_kg}_lo{pct}"] = lo[:, j]
+            out[f"{col}_{per_kg}_hi{pct}"] = hi[:, j]
+            out[f"{col}_{per_kg}_sd"] = sd[:, j]
+            if self.mass_kg is not None:
+                out[f"{col}_{absolute}"] = mean[:, j] * self.mass_kg
+                out[f"{col}_{absolute}_lo{pct}"] = lo[:, j] * self.mass_kg
+                out[f"{col}_{absolute}_hi{pct}"] = hi[:, j] * self.mass_kg
+        return out
+
+    def to_dataframe(self, per: str = "frame") -> pd.DataFrame:
+        """``per="frame"``: the trial's own frames inside kept cycles (time, cycle, phase %,
+        every channel per kg and, with a body mass, in N / N·m, with the interval bounds).
+        ``per="cycle"``: the model's cycle grid (cycle, phase %), same columns."""
+        if per not in ("frame", "cycle"):
+            raise ValueError("per must be 'frame' or 'cycle'")
+        blocks = []
+        for k, c in enumerate(self.kept):
+            if per == "cycle" or self.time.size == 0:
+                n = next(iter(self.targets.values())).mean.shape[1]
+                phase = np.linspace(0.0, 100.0, n)
+                base = {"cycle": np.full(n, k), "phase_pct": phase}
+                if per == "frame":
+                    base["time"] = c.t0 + phase / 100.0 * c.duration
+                values = {}
+                for t in self.targets.values():
+                    lo, hi = t.bounds(self.interval)
+                    values |= self._columns(t, t.mean[k], lo[k], hi[k], t.sd[k])
+            else:
+                last = k == len(self.kept) - 1 or self.kept[k + 1].t0 > c.t1
+                sel = (self.time >= c.t0) & ((self.time <= c.t1) if last else (self.time < c.t1))
+                tt = self.time[sel]
+                base = {
+                    "time": tt,
+                    "cycle": np.full(len(tt), k),
+                    "phase_pct": 100.0 * (tt - c.t0) / c.duration,
+                }
+                values = {}
+                for t in self.targets.values():
+                    lo, hi = t.bounds(self.interval)
+                    back = [to_time_base(a[k], c.t0, c.t1, tt) for a in (t.mean, lo, hi, t.sd)]
+                    values |= self._columns(t, *back)
+            blocks.append(pd.DataFrame({**base, **values}))
+        if not blocks:
+            return pd.DataFrame()
+        df = pd.concat(blocks, ignore_index=True)
+        first = ["time", "cycle", "phase_pct"] if "time" in df else ["cycle", "phase_pct"]
+        return df[first + [c for c in df.columns if c not in first]]
+
+    # ------------------------------------------------------------------ files
+    def to_csv(self, path: str | Path, per: str = "frame") -> Path:
+        with atomic_path(path) as tmp:
+            self.to_dataframe(per).to_csv(tmp, index=False, float_format="%.6g")
+        return Path(path)
+
+    def to_parquet(self, path: str | Path, per: str = "frame") -> Path:
+        with atomic_path(path) as tmp:
+            self.to_dataframe(per).to_parquet(tmp, index=False)
+        return Path(path)
+
+    def to_sto(self, folder: str | Path, stem: str = "prediction") -> list[Path]:
+        """One OpenSim ``.sto`` per target on the trial's frames inside kept cycles: forces
+        per muscle group (N, like SO's forces file) and hip moments (N·m, named like ID's
+        output); per kg, named ``*_per_kg.sto``, when no body mass is known."""
+        df = self.to_dataframe("frame")
+        if df.empty:
+            raise ValueError(f"{self.source}: no kept gait cycle, nothing to write")
+        paths = []
+        for name, t in self.targets.items():
+            per_kg, absolute = UNIT_SUFFIX[name]
+            suffix = absolute if self.mass_kg is not None else per_kg
+            unit = get_target(name).file_unit if self.mass_kg is not None else t.unit
+            data = pd.DataFrame({"time": df["time"]})
+            for col in t.cols:
+                data[col] = df[f"{col}_{suffix}"]
+            tag = "" if self.mass_kg is not None else "_per_kg"
+            path = Path(folder) / f"{stem}_{name}{tag}.sto"
+            header = {
+                "units": unit,
+                "side": self.side,
+                "model": t.model,
+                "source": Path(self.source).name,
+                "gait2hip": "predicted; frames outside kept gait cycles are absent",
+            }
+            if self.mass_kg is not None:
+                header["body_mass_kg"] = f"{self.mass_kg:g}"
+            paths.append(
+                write_motion(
+                    path, data, in_degrees=False, name=f"{stem}_{name}", extra_header=header
+                )
+            )
+        return paths
+
+    def plot(self, path: str | Path | None = None):
+        """Each channel over the gait cycle: every kept cycle (thin lines), their mean with
+        the prediction interval, and the training data's normative band (mean ± sd)."""
+        from gait2hip.report.figures import plot_prediction
+
+        return plot_prediction(self, path)
+
+    def save(self, out_dir: str | Path, stem: str, formats: tuple[str, ...] = ("csv",)) -> dict:
+        """Write .sto per target, the frame table (csv and/or parquet), the cycle table and
+        the figure into ``out_dir``; returns what was written."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path | list[Path]] = {}
+        if self.time.size:
+            written["sto"] = self.to_sto(out_dir, stem)
+        for fmt in formats:
+            if fmt == "csv":
+                written["csv"] = self.to_csv(out_dir / f"{stem}.csv")
+            elif fmt == "parquet":
+                written["parquet"] = self.to_parquet(out_dir / f"{stem}.parquet")
+            else:
+                raise ValueError(f"unknown table format {fmt!r}; use csv or parquet")
+        with atomic_path(out_dir / f"{stem}_cycles.csv") as tmp:
+            self.cycles_table().to_csv(tmp, index=False, float_format="%.6g")
+        written["cycles"] = out_dir / f"{stem}_cycles.csv"
+        written["figure"] = self.plot(out_dir / f"{stem}.png")
+        return written

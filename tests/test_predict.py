@@ -1,0 +1,382 @@
+"""Prediction for new trials: inputs and their errors, events, ensemble and calibration,
+outputs (.sto readable by OpenSim, tables, figure), the API and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import gait2hip
+from gait2hip.benchmark import benchmark
+from gait2hip.cli import app
+from gait2hip.conventions import FORCE_COLS, INPUT_COLS, mirror_name
+from gait2hip.inference.calibration import (
+    Calibration,
+    OODReference,
+    coverage_of,
+    cycle_features,
+    z_value,
+)
+from gait2hip.inference.events import KINEMATIC_DELAY_S, segment, strikes_from_angles
+from gait2hip.inference.inputs import InputError, read_angles
+from gait2hip.inference.predictor import ModelNotFoundError, find_predictors, load_predictor
+from gait2hip.io.storage import write_motion
+from gait2hip.training.checkpoint import TrainedModel
+from tests.test_protocol import tiny_config
+
+RATE = 100.0
+STRIDE = 1.1
+
+
+@pytest.fixture(scope="session")
+def runs(synthetic, tmp_path_factory):
+    """A folder of two tiny trained runs (forces, moments) with fold models + calibration."""
+    root = tmp_path_factory.mktemp("runs")
+    for target in ("forces", "moments"):
+        cfg = dataclasses.replace(tiny_config(models=("lstm",)), target=target, n_folds=3)
+        benchmark(synthetic[target], cfg, root / target, show_progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def predictors(runs):
+    return find_predictors(runs)
+
+
+def make_trial(ds, n_cycles=4, start=0.3, subject_index=0):
+    """A continuous trial at 100 Hz from consecutive synthetic cycles; returns the table and
+    the heel-strike times that bound the cycles."""
+    X = ds.X[subject_index * 3 : subject_index * 3 + n_cycles]
+    T = X.shape[1]
+    strikes = start + STRIDE * np.arange(n_cycles + 1)
+    time = np.round(np.arange(0.0, strikes[-1] + 0.3, 1 / RATE), 6)
+    cols = {}
+    for j, c in enumerate(ds.in_cols):
+        cyc_t = np.concatenate([np.linspace(s, s + STRIDE, T) for s in strikes[:-1]])
+        cyc_v = np.concatenate([x[:, j] for x in X])
+        cols[c] = np.interp(time, cyc_t, cyc_v)  # constant before/after (partial pieces)
+    return pd.DataFrame({"time": time, **cols}), strikes
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def test_coverage_and_z_by_hand():
+    assert z_value(0.9) == pytest.approx(1.6449, abs=1e-4)
+    y = np.array([0.0, 1.0, 2.0, 3.0]).reshape(1, 4, 1)
+    mean = np.zeros_like(y)
+    sd = np.ones_like(y)
+    cov = coverage_of(y, mean, sd, nominal=(0.5, 0.9, 0.99))
+    # |err| <= 0.674: {0}; <= 1.645: {0, 1}; <= 2.576: {0, 1, 2}
+    np.testing.assert_allclose(cov[:, 0], [0.25, 0.5, 0.75])
+
+
+def test_ood_score_grows_with_distance(rng):
+    X = rng.normal(size=(60, 30, 4)).cumsum(1)
+    feats = cycle_features(X, points=10)
+    assert feats.shape == (60, 40)
+    ref = OODReference.fit(feats)
+    near = ref.score(cycle_features(X[:5], points=10)).mean()
+    far = ref.score(cycle_features(X[:5] + 3 * X.std(), points=10)).mean()
+    assert far > 3 * near
+
+
+def test_protocol_writes_fold_models_and_calibration(runs, synthetic):
+    unit = runs / "forces" / "split42" / "lstm-causal" / "seed2025"
+    assert sorted(p.name for p in unit.glob("fold*.pt")) == ["fold0.pt", "fold1.pt", "fold2.pt"]
+    cal = Calibration.load(unit / "calibration.npz")
+    T, K = synthetic["forces"].X.shape[1], len(synthetic["forces"].out_cols)
+    assert cal.resid_sd.shape == (T, K) and (cal.resid_sd > 0).all()
+    assert cal.coverage.shape == (4, K) and cal.n_members == 4
+    assert np.all(np.diff(cal.coverage_all) >= 0)  # wider intervals cover more
+    summary = json.loads((unit / "calibration.json").read_text())
+    assert summary["nominal"] == [0.5, 0.8, 0.9, 0.95]
+    # OOD reference: one out-of-fold score per pool cycle (test subjects never used)
+    meta = TrainedModel.load(unit / "final.pt").meta
+    n_test = int(np.isin(synthetic["forces"].subject_id, meta["test_subjects"]).sum())
+    assert len(cal.ood_reference_scores) == len(synthetic["forces"]) - n_test
+
+
+# ----------------------------------------------------------------------------- predictors
+
+
+def test_find_predictors_per_target_and_errors(runs, tmp_path):
+    found = find_predictors(runs)
+    assert set(found) == {"forces", "moments"}
+    assert len(found["forces"].members) == 4 and found["forces"].calibration is not None
+    single = load_predictor(runs / "forces" / "split42" / "lstm-causal" / "seed2025" / "fold0.pt")
+    assert len(single.members) == 1 and single.calibration is None
+    with pytest.raises(ModelNotFoundError, match="gait2hip demo"):
+        find_predictors(tmp_path / "nothing")
+    with pytest.raises(ModelNotFoundError, match="no trained model of model 'mamba'"):
+        load_predictor(runs / "forces", model="mamba")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def test_missing_column_suggests_near_name(synthetic, tmp_path):
+    df, _ = make_trial(synthetic["forces"])
+    df = df.rename(columns={"knee_angle_r": "knee_angle_r_beta"})
+    with pytest.raises(InputError, match=r"'knee_angle_r' \(did you mean 'knee_angle_r_beta'"):
+        read_angles(df, INPUT_COLS)
+
+
+def test_radians_refused_without_units_and_converted_with_them(synthetic, tmp_path):
+    df, _ = make_trial(synthetic["forces"])
+    rad = df.copy()
+    rad[list(INPUT_COLS)] = np.radians(rad[list(INPUT_COLS)])
+    path = tmp_path / "rad.csv"
+    rad.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"rad\.csv.*look like radians.*--angle-units rad"):
+        read_angles(path, INPUT_COLS)
+    trial = read_angles(path, INPUT_COLS, angle_units="rad")
+    np.testing.assert_allclose(trial.angles["hip_flexion_r"], df["hip_flexion_r"], atol=1e-9)
+    # a .mot that says inDegrees=no is converted; one that says yes over radians is refused
+    write_motion(tmp_path / "rad.mot", rad, in_degrees=False)
+    assert read_angles(tmp_path / "rad.mot", INPUT_COLS).angles["knee_angle_r"].max() > 30
+    write_motion(tmp_path / "lie.mot", rad, in_degrees=True)
+    with pytest.raises(InputError, match="inDegrees=yes"):
+        read_angles(tmp_path / "lie.mot", INPUT_COLS)
+
+
+def test_time_errors_name_rows(synthetic, tmp_path):
+    df, _ = make_trial(synthetic["forces"])
+    dup = pd.concat([df.iloc[:50], df.iloc[49:]], ignore_index=True)
+    with pytest.raises(InputError, match=r"duplicated time 0\.4900 s at rows \[50\]"):
+        read_angles(dup, INPUT_COLS)
+    back = df.copy()
+    back.loc[100, "time"] = 0.5
+    with pytest.raises(InputError, match="time goes backwards at row 100"):
+        read_angles(back, INPUT_COLS)
+    with pytest.raises(InputError, match="only 10 frames"):
+        read_angles(df.iloc[:10], INPUT_COLS)
+    with pytest.raises(InputError, match="no time column"):
+        read_angles(df.drop(columns="time"), INPUT_COLS)
+    bad = df.astype({"hip_flexion_r": object})
+    bad.loc[3, "hip_flexion_r"] = "n/a"
+    with pytest.raises(InputError, match="non-numeric"):
+        read_angles(bad, INPUT_COLS)
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(InputError, match="unsupported file type"):
+        read_angles(tmp_path / "x.xlsx", INPUT_COLS)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        read_angles(tmp_path / "missing.mot", INPUT_COLS)
+
+
+def test_nan_gaps_short_filled_long_reject_their_cycle(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    df.loc[40:44, "hip_adduction_r"] = np.nan  # 60 ms, inside cycle 0: interpolated
+    df.loc[260:300, "knee_angle_l"] = np.nan  # 0.42 s, inside cycle 2: that cycle rejected
+    trial = read_angles(df, INPUT_COLS)
+    assert np.isfinite(trial.angles["hip_adduction_r"]).all()
+    assert [(g.first, g.last, g.filled) for g in trial.gaps] == [(40, 44, True), (260, 300, False)]
+    pred = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    table = pred.cycles_table()
+    rejected = table[table.status == "rejected"]
+    assert len(rejected) == 1 and "frames 260-300" in rejected.reason.iloc[0]
+    assert len(pred.kept) == 3
+    assert any("rejected" in w for w in pred.warnings)
+
+
+# ----------------------------------------------------------------------------- events
+
+
+def test_strikes_from_angles_on_a_known_signal():
+    t = np.arange(0, 5, 0.01)
+    hip = 20 * np.sin(2 * np.pi * t / 1.2)  # peaks at 0.3 + 1.2 k
+    found = strikes_from_angles(t, hip, np.zeros_like(t))
+    expected = 0.3 + 1.2 * np.arange(4) + KINEMATIC_DELAY_S
+    np.testing.assert_allclose(found, expected, atol=0.003)
+    # gait2392 knees (flexion negative) give the same strikes as Rajagopal's
+    knee = 30 * np.clip(np.sin(2 * np.pi * (t - 0.6) / 1.2), 0, None)
+    np.testing.assert_allclose(
+        strikes_from_angles(t, hip, knee), strikes_from_angles(t, hip, -knee)
+    )
+
+
+def test_segment_reports_partial_and_implausible(synthetic):
+    df, strikes = make_trial(synthetic["forces"])
+    trial = read_angles(df, INPUT_COLS)
+    windows = segment(trial, [(float(s), "given") for s in strikes])
+    assert [w.status for w in windows] == ["partial", "ok", "ok", "ok", "ok", "partial"]
+    odd = [(float(s), "given") for s in [*strikes[:3], strikes[2] + 0.2, *strikes[3:]]]
+    statuses = [(w.status, w.reason[:10]) for w in segment(trial, odd)]
+    assert ("rejected", "stride of ") in statuses
+
+
+# ----------------------------------------------------------------------------- predict API
+
+
+def test_predict_maps_back_to_the_trial_time_base(synthetic, predictors, tmp_path):
+    ds = synthetic["forces"]
+    df, strikes = make_trial(ds)
+    pred = gait2hip.predict(df, mass_kg=70.0, strikes=strikes, predictors=predictors)
+    assert len(pred.kept) == 4
+    assert sum(c.status == "partial" for c in pred.cycles) == 2
+    frames = pred.to_dataframe()
+    inside = (df.time >= strikes[0]) & (df.time <= strikes[-1])
+    np.testing.assert_allclose(frames.time, df.time[inside])
+    assert frames.groupby("cycle").phase_pct.is_monotonic_increasing.all()
+    np.testing.assert_allclose(frames["iliopsoas_r_N"], 70.0 * frames["iliopsoas_r_N_per_kg"])
+    assert {"hip_flexion_r_moment_Nm", "hip_flexion_r_moment_Nm_per_kg_lo90"} <= set(frames)
+    # on its own cycle grid the prediction equals the ensemble's for the resampled cycles
+    cyc = pred.to_dataframe("cycle")
+    X = ds.X[:4]
+    mean, _, _ = predictors["forces"].predict(X)
+    got = cyc[cyc.cycle == 1]["glmed_r_N_per_kg"].to_numpy()
+    np.testing.assert_allclose(got, mean[1, :, FORCE_COLS.index("glmed_r")], atol=0.02)
+    lo, hi = cyc["glmed_r_N_per_kg_lo90"], cyc["glmed_r_N_per_kg_hi90"]
+    assert (lo <= cyc["glmed_r_N_per_kg"]).all() and (hi >= cyc["glmed_r_N_per_kg"]).all()
+
+
+def test_sto_outputs_load_in_opensim(synthetic, predictors, tmp_path):
+    osim = pytest.importorskip("opensim")
+    df, strikes = make_trial(synthetic["forces"])
+    pred = gait2hip.predict(df, mass_kg=70.0, strikes=strikes, predictors=predictors)
+    written = pred.save(tmp_path, "trial", ("csv", "parquet"))
+    names = sorted(p.name for p in written["sto"])
+    assert names == ["trial_forces.sto", "trial_moments.sto"]
+    table = osim.TimeSeriesTable(str(tmp_path / "trial_moments.sto"))
+    assert list(table.getColumnLabels()) == [
+        "hip_flexion_r_moment",
+        "hip_adduction_r_moment",
+        "hip_rotation_r_moment",
+    ]
+    assert table.getNumRows() == len(pred.to_dataframe())
+    forces = osim.TimeSeriesTable(str(tmp_path / "trial_forces.sto"))
+    col = forces.getDependentColumn("iliopsoas_r").to_numpy()
+    np.testing.assert_allclose(col, pred.to_dataframe()["iliopsoas_r_N"], rtol=1e-6, atol=1e-6)
+    back = pd.read_parquet(written["parquet"])
+    assert back.shape == pd.read_csv(written["csv"]).shape
+    assert (tmp_path / "trial.png").stat().st_size > 10_000
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_no_mass_gives_per_kg_only(synthetic, predictors, tmp_path):
+    df, strikes = make_trial(synthetic["forces"])
+    pred = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    assert not any(c.endswith("_N") for c in pred.to_dataframe().columns)
+    paths = pred.to_sto(tmp_path, "x")
+    assert sorted(p.name for p in paths) == ["x_forces_per_kg.sto", "x_moments_per_kg.sto"]
+    assert any("no body mass" in n for n in pred.notes)
+
+
+def test_left_side_by_mirroring(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    swapped = df.rename(columns={c: mirror_name(c) for c in INPUT_COLS})
+    right = gait2hip.predict(df, strikes=strikes, predictors=predictors).to_dataframe()
+    left = gait2hip.predict(swapped, side="l", strikes=strikes, predictors=predictors)
+    frame = left.to_dataframe()
+    assert "iliopsoas_l_N_per_kg" in frame and "hip_flexion_l_moment_Nm_per_kg" in frame
+    np.testing.assert_allclose(frame["iliopsoas_l_N_per_kg"], right["iliopsoas_r_N_per_kg"])
+
+
+def test_kinematic_events_find_the_cycles(synthetic, predictors):
+    # the fixture holds the angles constant before the first and after the last strike, so
+    # those two strikes are not peaks: the 4 inner cycles of 6 are found
+    df, strikes = make_trial(synthetic["forces"], n_cycles=6)
+    pred = gait2hip.predict(df, predictors=predictors)
+    kept = pred.kept
+    assert len(kept) >= 4
+    assert all(c.sources == ("kinematics", "kinematics") for c in kept)
+    assert any("heel strikes from joint angles" in n for n in pred.notes)
+    starts = np.array([c.t0 for c in kept])
+    assert np.min(np.abs(starts[:, None] - strikes[None]), axis=1).max() < 0.06
+
+
+def test_ood_cycles_flagged(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    odd = df.copy()
+    odd["hip_flexion_r"] += 35.0
+    odd["knee_angle_r"] *= 1.8
+    normal = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    shifted = gait2hip.predict(odd, strikes=strikes, predictors=predictors)
+    assert shifted.ood_flags.all()
+    assert any("outside the training kinematics" in w for w in shifted.warnings)
+    p_norm = normal.targets["forces"].ood_percentile
+    assert (shifted.targets["forces"].ood_score > normal.targets["forces"].ood_score).all()
+    assert p_norm.max() <= 100
+
+
+def test_opposite_sign_convention_refused(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    df["knee_angle_r"] *= -1
+    with pytest.raises(InputError, match=r"knee_angle_r averages .*--flip-sign knee_angle_r\)"):
+        gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    fixed = gait2hip.predict(df, strikes=strikes, predictors=predictors, flip_sign=["knee_angle_r"])
+    assert len(fixed.kept) == 4
+
+
+def test_model_trained_on_other_columns(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    with pytest.raises(InputError, match="missing angle columns: 'ankle_angle_l'"):
+        gait2hip.predict(df.drop(columns="ankle_angle_l"), strikes=strikes, predictors=predictors)
+
+
+def test_too_short_and_bad_mass(synthetic, predictors, tmp_path):
+    df, strikes = make_trial(synthetic["forces"])
+    short = df[df.time < 1.0]
+    with pytest.raises(InputError, match="no complete gait cycle of the right leg"):
+        gait2hip.predict(short, predictors=predictors)
+    with pytest.raises(InputError, match="not lb or g"):
+        gait2hip.predict(df, mass_kg=70000, strikes=strikes, predictors=predictors)
+    subject = tmp_path / "s.json"
+    subject.write_text(json.dumps({"mass_kg": 61.5, "height_m": 1.7}))
+    pred = gait2hip.predict(df, subject=subject, strikes=strikes, predictors=predictors)
+    assert pred.mass_kg == 61.5 and pred.height_m == 1.7
+
+
+def test_npz_cycles_input(synthetic, predictors, tmp_path):
+    from gait2hip.io.npz import write_npz
+
+    path = write_npz(synthetic["forces"], tmp_path / "cycles.npz")
+    pred = gait2hip.predict(path, predictors=predictors)
+    assert len(pred.kept) == len(synthetic["forces"])
+    assert pred.to_dataframe("cycle").shape[0] == len(synthetic["forces"]) * 40
+
+
+# ----------------------------------------------------------------------------- CLI
+
+runner = CliRunner()
+
+
+def test_cli_predict_and_models(synthetic, runs, tmp_path):
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "trial.mot", df, in_degrees=True)
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "trial.mot"),
+            "--model",
+            str(runs),
+            "--mass",
+            "70",
+            "--side",
+            "both",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    for name in (
+        "trial_r_forces.sto",
+        "trial_l_moments.sto",
+        "trial_r.csv",
+        "trial_r.png",
+        "trial_r_cycles.csv",
+    ):
+        assert (out / name).exists(), name
+    res = runner.invoke(app, ["predict", str(tmp_path / "nope.mot"), "--model", str(runs)])
+    assert res.exit_code == 2 and "not found" in res.output
+    res = runner.invoke(app, ["models", str(runs)])
+    assert res.exit_code == 0 and "lstm-causal" in res.output
+    res = runner.invoke(app, ["predict", str(tmp_path / "trial.mot"), "--model", str(tmp_path)])
+    assert res.exit_code == 2 and "no trained models" in res.output
