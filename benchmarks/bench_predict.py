@@ -82,7 +82,7 @@ def opensim_so_seconds(n_trials: int) -> list[float]:
     for result in labelled_trials()[:n_trials]:
         res = json.loads(result.read_text())
         cyc = next((c for c in res.get("cycles", []) if c.get("side") == "r"), None)
-        work = result.parent / "work"
+        work = (result.parent / "work").resolve()
         if cyc is None or not (work / "so_model.osim").exists():
             continue
         with tempfile.TemporaryDirectory() as tmp:

@@ -380,3 +380,53 @@ def test_cli_predict_and_models(synthetic, runs, tmp_path):
     assert res.exit_code == 0 and "lstm-causal" in res.output
     res = runner.invoke(app, ["predict", str(tmp_path / "trial.mot"), "--model", str(tmp_path)])
     assert res.exit_code == 2 and "no trained models" in res.output
+
+
+# ----------------------------------------------------------------------------- real data
+
+HAMNER = "hamner2013/subject03"
+
+
+@pytest.mark.realdata
+def test_grf_strikes_match_the_bundled_events(data_root):
+    from gait2hip.inference.events import strikes_from_grf
+
+    events = pd.read_csv(data_root / HAMNER / "gait_events.csv")
+    ref = events[(events.run == "Run_3") & (events.leg == "R")].initial_time_s.to_numpy()
+    # the .mot alone: the side comes from the ExternalLoads .xml found next to it
+    found = strikes_from_grf(data_root / HAMNER / "expData" / "Run_3_grf.mot", "r")
+    assert len(found) >= len(ref)
+    assert np.abs(found[:, None] - ref[None]).min(0).max() < 0.01
+
+
+@pytest.mark.realdata
+def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
+    """Running IK (gait2392 knees) through models trained on other data: the knee sign is
+    refused until flipped, cycles come from the GRF, outputs load in OpenSim."""
+    osim = pytest.importorskip("opensim")
+    base = data_root / HAMNER
+    args = [
+        "predict",
+        str(base / "ik" / "Run_3.mot"),
+        "--model",
+        str(runs),
+        "--out",
+        str(tmp_path),
+        "--grf",
+        str(base / "expData" / "Run_3_grf.mot"),
+        "--subject",
+        str(base / "model" / "subject03_adjusted_scaled.osim"),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "--flip-sign knee_angle_r --flip-sign knee_angle_l" in res.output
+    res = runner.invoke(app, [*args, "--flip-sign", "knee_angle_r", "--flip-sign", "knee_angle_l"])
+    assert res.exit_code == 0, res.output
+    cycles = pd.read_csv(tmp_path / "Run_3_r_cycles.csv")
+    kept = cycles[cycles.status == "ok"]
+    assert len(kept) == 7 and set(kept.strike_sources) <= {"grf/grf", "grf/kinematics"}
+    table = osim.TimeSeriesTable(str(tmp_path / "Run_3_r_forces.sto"))
+    assert table.getNumColumns() == 14
+    frame = pd.read_csv(tmp_path / "Run_3_r.csv")
+    mass = float(frame["glmed_r_N"].iloc[10] / frame["glmed_r_N_per_kg"].iloc[10])
+    assert 50 < mass < 100  # from the scaled model's bodies
+    assert (tmp_path / "Run_3_r.png").exists()

@@ -154,6 +154,18 @@ def demo(
         summary = run(ds, cfg, out / target, command="gait2hip demo")
         console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
     console.print(f"[green]run folders:[/green] {out}/forces, {out}/moments")
+    if not synthetic:
+        from gait2hip.inference.api import predict_held_out_trial
+
+        pred, written = predict_held_out_trial(report.results, out, out / "predictions")
+        files = [p for v in written.values() for p in (v if isinstance(v, list) else [v])]
+        console.print(
+            f"[bold]prediction[/bold] for a held-out subject's trial ({pred.source}): "
+            f"{len(pred.kept)} cycle(s) -> {', '.join(map(str, files))}",
+            soft_wrap=True,
+        )
+        for warning in pred.warnings:
+            console.print(f"  warning: {warning}", soft_wrap=True, markup=False)
 
 
 @app.command("build-dataset")

@@ -21,7 +21,7 @@ from gait2hip.data.dataset import _decode, order_columns
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import InputError, read_angles
-from gait2hip.inference.predictor import Predictor, find_predictors
+from gait2hip.inference.predictor import ModelNotFoundError, Predictor, find_predictors
 from gait2hip.inference.result import Prediction, TargetResult
 from gait2hip.settings import runs_dir
 from gait2hip.timeseries import resample
@@ -75,16 +75,24 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
     flexion-negative gait2392 knee for a model trained on Rajagopal's flexion-positive one)."""
     mean, std = pred.final.scaler.mean, pred.final.scaler.std
     m = X.reshape(-1, X.shape[-1]).mean(0)
-    flipped = []
-    for j, col in enumerate(cols):
+    flipped: list = []
+    for j in range(len(cols)):
         z, z_flipped = (m[j] - mean[j]) / std[j], (-m[j] - mean[j]) / std[j]
         # only channels whose training mean is clearly signed (knee flexion), so an offset
         # of a near-zero channel (hip rotation) is not mistaken for a flip
         signed = abs(mean[j]) >= max(10.0, 0.75 * std[j])
-        if signed and abs(z) > 1.5 and abs(z_flipped) < abs(z) / 3:
-            flipped.append(
-                f"{col} averages {m[j]:.1f} deg vs {mean[j]:.1f} ± {std[j]:.1f} in training"
-            )
+        if signed and abs(z) > 1.5 and abs(z_flipped) < abs(z) / 2:
+            flipped.append(j)
+    # a convention holds for both sides: add the other side's column when it is also signed
+    # opposite to its training mean
+    for j in list(flipped):
+        other = cols.index(mirror_name(cols[j])) if mirror_name(cols[j]) in cols else None
+        if other is not None and other not in flipped and m[other] * mean[other] < 0:
+            flipped.append(other)
+    flipped = [
+        f"{cols[j]} averages {m[j]:.1f} deg vs {mean[j]:.1f} ± {std[j]:.1f} in training"
+        for j in sorted(flipped)
+    ]
     if flipped:
         names = [f.split()[0] for f in flipped]
         raise InputError(
@@ -277,3 +285,23 @@ def predict(
     if mass_kg is None:
         notes.append("no body mass given: outputs in N/kg and Nm/kg only (pass mass_kg)")
     return pred
+
+
+def predict_held_out_trial(results: Sequence, model: str | Path, out_dir: str | Path):
+    """Predict one labelled trial of a subject the models never saw (the first test subject
+    of ``model``'s moments run that has a labelled trial), from its whole-trial IK with c3d
+    events, as a user would: returns (Prediction, written files). Used by ``gait2hip demo``."""
+    predictors = find_predictors(model)
+    test = set(next(iter(predictors.values())).final.meta.get("test_subjects", []))
+    for r in results:
+        ik = Path(r.folder) / "work" / "ik" / "ik.mot"
+        if r.ok and r.spec.subject in test and ik.is_file():
+            pred = predict(
+                ik,
+                mass_kg=r.spec.mass_kg,
+                c3d=r.spec.c3d,
+                predictors=predictors,
+            )
+            stem = f"{r.spec.subject}_{r.spec.trial}_r"
+            return pred, pred.save(out_dir, stem)
+    raise ModelNotFoundError(f"{model}: no labelled trial of a test subject to predict")
