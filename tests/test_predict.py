@@ -430,3 +430,17 @@ def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
     mass = float(frame["glmed_r_N"].iloc[10] / frame["glmed_r_N_per_kg"].iloc[10])
     assert 50 < mass < 100  # from the scaled model's bodies
     assert (tmp_path / "Run_3_r.png").exists()
+
+
+@pytest.mark.realdata
+def test_predict_walking_ik_with_c3d_events(labelled_trial, predictors):
+    """A whole-trial IK of the labelled Schreiber trial: strikes from its c3d events give the
+    same right cycle the labelling used; the rest is reported as partial."""
+    _, spec, _, result = labelled_trial
+    ik = result.labels_path().parent / "work" / "ik" / "ik.mot"
+    pred = gait2hip.predict(ik, c3d=spec.c3d, mass_kg=spec.mass_kg, predictors=predictors)
+    (kept,) = pred.kept
+    labelled = next(c for c in result.cycles if c["side"] == "r")
+    assert kept.sources == ("c3d", "c3d")
+    assert abs(kept.t0 - labelled["t0"]) < 0.02 and abs(kept.t1 - labelled["t1"]) < 0.02
+    assert [c.status for c in pred.cycles] == ["partial", "ok", "partial"]
