@@ -21,11 +21,9 @@ class DataError(ValueError):
     """Bad input data; the message names the source and how to fix it."""
 
 
-# A walking hip or knee flexion angle spans tens of degrees; in radians the same motion spans
-# about one unit. If no angle in the whole file exceeds this many units, they are radians.
-# Plausible ranges of per-trial metadata.
-_MASS_RANGE_KG = (10.0, 300.0)
-_HEIGHT_RANGE_M = (0.5, 2.5)
+# Plausible ranges of per-trial metadata (also checked for prediction input).
+MASS_RANGE_KG = (10.0, 300.0)
+HEIGHT_RANGE_M = (0.5, 2.5)
 
 
 def _closest(name: str, options: Sequence[str]) -> str:
@@ -172,14 +170,14 @@ class GaitDataset:
         _check_finite(Y, "Y (targets)", source)
         _check_finite(weight_kg, "weight_kg", source)
         _check_degrees(X, source)
-        lo, hi = _MASS_RANGE_KG
+        lo, hi = MASS_RANGE_KG
         if np.any((weight_kg < lo) | (weight_kg > hi)):
             bad = np.flatnonzero((weight_kg < lo) | (weight_kg > hi))[:5]
             raise DataError(
                 f"{source}: weight_kg outside {lo}-{hi} kg for trials {bad.tolist()} "
                 f"(values {weight_kg[bad].tolist()}); give body mass in kg"
             )
-        lo, hi = _HEIGHT_RANGE_M
+        lo, hi = HEIGHT_RANGE_M
         known = np.isfinite(height_m)
         if np.any(known & ((height_m < lo) | (height_m > hi))):
             bad = np.flatnonzero(known & ((height_m < lo) | (height_m > hi)))[:5]

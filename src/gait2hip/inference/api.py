@@ -9,7 +9,6 @@ out-of-distribution score per cycle -> back to the trial's own time base.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,16 +16,21 @@ import numpy as np
 import pandas as pd
 
 from gait2hip.conventions import mirror_name
-from gait2hip.data.dataset import _decode, order_columns
+from gait2hip.data.dataset import (
+    HEIGHT_RANGE_M,
+    MASS_RANGE_KG,
+    _check_degrees,
+    _check_finite,
+    _decode,
+    order_columns,
+)
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
-from gait2hip.inference.inputs import InputError, read_angles
+from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles
 from gait2hip.inference.predictor import ModelNotFoundError, Predictor, find_predictors
 from gait2hip.inference.result import Prediction, TargetResult
 from gait2hip.settings import runs_dir
 from gait2hip.timeseries import resample
-
-_MASS_RANGE_KG = (10.0, 300.0)
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
@@ -61,12 +65,12 @@ def read_subject(path: str | Path) -> tuple[float | None, float | None]:
 
 
 def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
-    if mass_kg is not None and not (_MASS_RANGE_KG[0] <= mass_kg <= _MASS_RANGE_KG[1]):
+    if mass_kg is not None and not (MASS_RANGE_KG[0] <= mass_kg <= MASS_RANGE_KG[1]):
         raise InputError(
-            f"body mass {mass_kg:g} kg is outside {_MASS_RANGE_KG[0]:g}-{_MASS_RANGE_KG[1]:g} kg;"
+            f"body mass {mass_kg:g} kg is outside {MASS_RANGE_KG[0]:g}-{MASS_RANGE_KG[1]:g} kg;"
             " give the mass in kg (not lb or g)"
         )
-    if height_m is not None and not (0.5 <= height_m <= 2.5):
+    if height_m is not None and not (HEIGHT_RANGE_M[0] <= height_m <= HEIGHT_RANGE_M[1]):
         raise InputError(f"height {height_m:g} m is implausible; give the height in metres")
 
 
@@ -136,10 +140,8 @@ def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
     idx = order_columns(cols, in_cols, "angle", str(path))
     if idx is not None:
         X = X[..., idx]
-    if not np.all(np.isfinite(X)):
-        raise InputError(f"{path}: NaN/inf in X; fill or drop those cycles")
-    if float(np.max(np.abs(X))) < 2 * math.pi:
-        raise InputError(f"{path}: angles look like radians; convert X to degrees")
+    _check_finite(X, "X (angles)", str(path))
+    _check_degrees(X, str(path))
     windows = [
         CycleWindow(float(a), float(b), ("npz", "npz"), "ok") for a, b in zip(t0, t1, strict=True)
     ]
@@ -160,7 +162,7 @@ def predict(
     c3d: str | Path | None = None,
     angle_units: str = "auto",
     flip_sign: Sequence[str] = (),
-    max_gap_s: float | None = None,
+    max_gap_s: float = MAX_GAP_S,
     interval: float = DEFAULT_INTERVAL,
     ensemble: bool = True,
     predictors: dict[str, Predictor] | None = None,
@@ -214,14 +216,12 @@ def predict(
                 np.float32
             )
     else:
-        from gait2hip.inference.inputs import MAX_GAP_S
-
         trial = read_angles(
             angles,
             file_cols,
             angle_units=angle_units,
             flip_sign=flip_sign,
-            max_gap_s=MAX_GAP_S if max_gap_s is None else max_gap_s,
+            max_gap_s=max_gap_s,
         )
         source, time, notes = trial.source, trial.time, list(trial.notes)
         found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)

@@ -165,10 +165,10 @@ class Calibration:
             )
 
 
-def ensemble_predict(members: Sequence, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd over ``members`` (TrainedModel) of per-kg predictions for (N, T, C)."""
-    preds = np.stack([m.predict_per_kg(X_deg) for m in members])
-    return preds.mean(0), preds.std(0)
+def member_predictions(members: Sequence, X_deg: np.ndarray) -> np.ndarray:
+    """(M, N, T, K): per-kg predictions of each member (TrainedModel) for (N, T, C) cycles;
+    the ensemble is their mean, its spread their sd over axis 0."""
+    return np.stack([m.predict_per_kg(X_deg) for m in members])
 
 
 def coverage_of(
@@ -207,18 +207,18 @@ def calibrate(
     resid_sd = np.sqrt((resid**2).mean(0))
 
     members = [*fold_models, final]
-    mean, ens_sd = ensemble_predict(members, X[test])
-    sd = interval_sd(ens_sd, resid_sd)
+    preds = member_predictions(members, X[test])
+    mean, final_pred = preds.mean(0), preds[-1]
+    sd = interval_sd(preds.std(0), resid_sd)
     cov = coverage_of(Y_per_kg[test], mean, sd)
-    err_all = np.abs(Y_per_kg[test] - mean).ravel()
-    sd_all = np.broadcast_to(sd, mean.shape).ravel()
-    cov_all = np.array([(err_all <= z_value(p) * sd_all).mean() for p in NOMINAL])
+    # all channels and frames pooled: the same rule on one flattened channel
+    flat = lambda a: np.broadcast_to(a, mean.shape).reshape(-1, 1)  # noqa: E731
+    cov_all = coverage_of(flat(Y_per_kg[test]), flat(mean), flat(sd))[:, 0]
 
     ood = OODReference.fit(cycle_features(final.scaler.transform(X[pool])))
     ref = np.sort(np.concatenate(ref_scores))
     test_scores = ood.score(cycle_features(final.scaler.transform(X[test])))
     threshold = float(np.percentile(ref, OOD_WARN_PERCENTILE))
-    final_pred = final.predict_per_kg(X[test])
     rmse = lambda p: np.sqrt(((Y_per_kg[test] - p) ** 2).reshape(-1, len(out_cols)).mean(0))  # noqa: E731
     return Calibration(
         resid_sd=resid_sd.astype(np.float32),

@@ -86,23 +86,23 @@ def _grf_vertical(path: Path, side: str) -> tuple[np.ndarray, np.ndarray]:
     from gait2hip.io.external_loads import read_external_loads
     from gait2hip.io.storage import read_motion
 
-    xml = path if path.suffix.lower() == ".xml" else None
+    loads = None  # the ExternalLoads spec that names which force acts on which foot
     mot = path
-    if xml is None:
-        candidates = [path.with_suffix(".xml"), *sorted(path.parent.glob("*.xml"))]
-        for cand in candidates:
+    if path.suffix.lower() == ".xml":
+        loads = read_external_loads(path)
+        mot = loads.datafile_path()
+    else:
+        for cand in [path.with_suffix(".xml"), *sorted(path.parent.glob("*.xml"))]:
             try:
                 spec = read_external_loads(cand)
             except (FileNotFoundError, ValueError, OSError):
                 continue
             if spec.datafile_path().name == path.name:
-                xml = cand
+                loads = spec
                 break
-    else:
-        mot = read_external_loads(xml).datafile_path()
     table = read_motion(mot)
-    if xml is not None:
-        col = read_external_loads(xml).for_side(side).force_id + "y"
+    if loads is not None:
+        col = loads.for_side(side).force_id + "y"
     else:
         names = [c for c in table.columns if c.lower().endswith("vy")]
         tagged = [

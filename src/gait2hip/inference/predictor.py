@@ -29,6 +29,7 @@ from gait2hip.inference.calibration import (
     Calibration,
     cycle_features,
     interval_sd,
+    member_predictions,
 )
 from gait2hip.training.checkpoint import TrainedModel
 
@@ -77,7 +78,7 @@ class Predictor:
 
     def predict(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K)."""
-        preds = np.stack([m.predict_per_kg(X_deg) for m in self.members])
+        preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd
         return mean, interval_sd(ens_sd, resid), ens_sd

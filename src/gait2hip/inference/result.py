@@ -88,6 +88,7 @@ class Prediction:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
         percentile per target and the mean ensemble spread."""
         rows, k = [], 0
+        flags = self.ood_flags
         for c in self.cycles:
             row = {
                 "cycle": k if c.status == "ok" else None,
@@ -103,7 +104,7 @@ class Prediction:
                     if t.ood_percentile is not None:
                         row[f"ood_pct_{name}"] = float(t.ood_percentile[k])
                     row[f"ensemble_sd_{name}"] = float(t.ensemble_sd[k].mean())
-                row["ood_flag"] = bool(self.ood_flags[k])
+                row["ood_flag"] = bool(flags[k])
                 k += 1
             rows.append(row)
         return pd.DataFrame(rows)
@@ -130,6 +131,7 @@ class Prediction:
         if per not in ("frame", "cycle"):
             raise ValueError("per must be 'frame' or 'cycle'")
         blocks = []
+        bounds = {name: t.bounds(self.interval) for name, t in self.targets.items()}
         for k, c in enumerate(self.kept):
             if per == "cycle" or self.time.size == 0:
                 n = next(iter(self.targets.values())).mean.shape[1]
@@ -138,8 +140,8 @@ class Prediction:
                 if per == "frame":
                     base["time"] = c.t0 + phase / 100.0 * c.duration
                 values = {}
-                for t in self.targets.values():
-                    lo, hi = t.bounds(self.interval)
+                for name, t in self.targets.items():
+                    lo, hi = bounds[name]
                     values |= self._columns(t, t.mean[k], lo[k], hi[k], t.sd[k])
             else:
                 last = k == len(self.kept) - 1 or self.kept[k + 1].t0 > c.t1
@@ -151,8 +153,8 @@ class Prediction:
                     "phase_pct": 100.0 * (tt - c.t0) / c.duration,
                 }
                 values = {}
-                for t in self.targets.values():
-                    lo, hi = t.bounds(self.interval)
+                for name, t in self.targets.items():
+                    lo, hi = bounds[name]
                     back = [to_time_base(a[k], c.t0, c.t1, tt) for a in (t.mean, lo, hi, t.sd)]
                     values |= self._columns(t, *back)
             blocks.append(pd.DataFrame({**base, **values}))
