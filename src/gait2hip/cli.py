@@ -187,6 +187,13 @@ def build_dataset(
     strength_scale: Annotated[
         float | None, typer.Option(help="multiply muscles' max isometric force in SO")
     ] = None,
+    so_solver: Annotated[
+        str | None,
+        typer.Option(
+            help="static optimization: opensim (default) or fast (same problem, all frames at "
+            "once; Millard2012 muscles; docs/fast_so.md)"
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Label raw motion capture with OpenSim (scale, IK, ID, SO) into study-format NPZ files.
@@ -214,6 +221,8 @@ def build_dataset(
         label_settings = source.settings
         if strength_scale is not None:
             label_settings = replace(label_settings, strength_scale=strength_scale)
+        if so_solver is not None:
+            label_settings = replace(label_settings, so_solver=so_solver)
         report = build(
             source,
             out or settings.dataset_dir(source.name),

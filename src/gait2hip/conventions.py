@@ -42,6 +42,9 @@ FORCE_COLS: tuple[str, ...] = (
     "piri_r",
 )
 
+#: The right hip's coordinates: the moments' and the group moment arms' axes.
+HIP_COORDS: tuple[str, ...] = ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r")
+
 #: The 3 right-hip joint moments (study output B), stored in N·m, trained in Nm/kg.
 MOMENT_COLS: tuple[str, ...] = (
     "hip_flexion_r_moment",

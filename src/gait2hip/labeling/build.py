@@ -132,6 +132,7 @@ class LabelledCycle:
     X: np.ndarray  # (T, 10)
     forces: np.ndarray  # (T, 14)
     moments: np.ndarray  # (T, 3)
+    moment_arms: np.ndarray | None = None  # (T, 14, 3) group moment arms about the hip, m
 
     @property
     def kept(self) -> bool:
@@ -149,8 +150,11 @@ def load_cycles(results: list[TrialResult]) -> list[LabelledCycle]:
         if tuple(arrays["in_cols"]) != INPUT_COLS:
             raise ValueError(f"{r.labels_path()}: unexpected input columns")
         for i, c in enumerate(r.cycles):
+            arms = arrays["moment_arms"][i] if "moment_arms" in arrays else None
             cycles.append(
-                LabelledCycle(r.spec, c, arrays["X"][i], arrays["forces"][i], arrays["moments"][i])
+                LabelledCycle(
+                    r.spec, c, arrays["X"][i], arrays["forces"][i], arrays["moments"][i], arms
+                )
             )
     return cycles
 
@@ -172,6 +176,9 @@ def assemble(cycles: list[LabelledCycle]) -> dict[str, GaitDataset]:
         "cycle_t0": np.array([c.qc["t0"] for c in kept]),
         "cycle_t1": np.array([c.qc["t1"] for c in kept]),
     }
+    # trials labelled before moment arms were recorded have none: then the dataset has none
+    if all(c.moment_arms is not None for c in kept):
+        extra["moment_arms"] = np.stack([c.moment_arms for c in kept])
     X = np.stack([c.X for c in kept])
     F = np.stack([c.forces for c in kept])
     M = np.stack([c.moments for c in kept])

@@ -20,6 +20,7 @@ import pandas as pd
 
 from gait2hip.conventions import (
     FORCE_COLS,
+    HIP_COORDS,
     ID_HIP_MOMENTS,
     INPUT_COLS,
     MOMENT_COLS,
@@ -38,12 +39,17 @@ from gait2hip.io.storage import (
     write_motion,
 )
 from gait2hip.labeling import events as ev
+from gait2hip.labeling import fast_so
 from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.grf import contacts, lowpass, prepare_grf
 from gait2hip.timeseries import resample
 
 G = 9.80665
 RESULT_VERSION = 3
+SO_SOLVERS = ("opensim", "fast")
+#: Settings added after caches existed: at these values they stay out of the cache key, so
+#: trials labelled before the setting existed are not relabelled.
+_KEY_COMPAT_DEFAULTS: dict[str, Any] = {"so_solver": "opensim"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class LabelSettings:
     other_optimal_force: float = 100.0  # actuators on free coordinates without muscles
     activation_exponent: float = 2.0
     so_convergence: float = 1e-4
+    # "opensim" (AnalyzeTool + StaticOptimization) or "fast" (gait2hip.labeling.fast_so: the
+    # same problem solved for all frames at once; Millard2012 muscle models only)
+    so_solver: str = "opensim"
     ik_accuracy: float = 1e-5
     pad_s: float = 0.03  # ID/SO run this far past each cycle so resampling never extrapolates
     # QC thresholds (a failing cycle is excluded with its reason). They are applied when a
@@ -73,6 +82,10 @@ class LabelSettings:
     qc_reserve_pct: float = 10.0  # peak reserve / peak |ID moment|, hip and knee coordinates
     qc_hip_moment_nm_per_kg: tuple[float, float] = (0.2, 6.0)  # peak |hip flexion moment|
     qc_group_force_n_per_kg: float = 100.0  # peak of any muscle group
+
+    def __post_init__(self) -> None:
+        if self.so_solver not in SO_SOLVERS:
+            raise ValueError(f"so_solver must be one of {SO_SOLVERS}, got {self.so_solver!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +157,7 @@ def cache_key(spec: TrialSpec, settings: LabelSettings) -> str:
     h = hashlib.sha1()
     h.update(
         json.dumps(
-            [asdict(spec), settings.as_dict(), RESULT_VERSION], sort_keys=True, default=str
+            [asdict(spec), _key_settings(settings), RESULT_VERSION], sort_keys=True, default=str
         ).encode()
     )
     for f in spec.input_files():
@@ -152,6 +165,14 @@ def cache_key(spec: TrialSpec, settings: LabelSettings) -> str:
             raise FileNotFoundError(f"{spec.label}: input file {f} not found")
         h.update(_file_digest(f).encode())
     return h.hexdigest()[:16]
+
+
+def _key_settings(settings: LabelSettings) -> dict[str, Any]:
+    d = settings.as_dict()
+    for k, v in _KEY_COMPAT_DEFAULTS.items():
+        if d.get(k) == v:
+            del d[k]
+    return d
 
 
 def trial_dir(spec: TrialSpec, cache_root: Path) -> Path:
@@ -403,17 +424,44 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
             model, plan, work / "so_model.osim", strength_scale=settings.strength_scale
         )
         with timer("so"):
-            f_path, a_path = st.static_optimization(
-                so_model,
-                ik_path,
-                work / "grf.xml",
-                work / "so",
-                t0=a,
-                t1=b,
-                lowpass_hz=settings.lowpass_hz,
-                activation_exponent=settings.activation_exponent,
-                convergence=settings.so_convergence,
-            )
+            if settings.so_solver == "fast":
+                fast = fast_so.fast_static_optimization(
+                    so_model,
+                    ik_path,
+                    id_path,
+                    work / "so",
+                    t0=a,
+                    t1=b,
+                    lowpass_hz=settings.lowpass_hz,
+                    activation_exponent=settings.activation_exponent,
+                )
+                f_path, a_path, geometry_path = fast.forces, fast.activations, fast.geometry
+            else:
+                f_path, a_path = st.static_optimization(
+                    so_model,
+                    ik_path,
+                    work / "grf.xml",
+                    work / "so",
+                    t0=a,
+                    t1=b,
+                    lowpass_hz=settings.lowpass_hz,
+                    activation_exponent=settings.activation_exponent,
+                    convergence=settings.so_convergence,
+                )
+        if settings.so_solver != "fast":
+            with timer("moment_arms"):
+                geometry_path = fast_so.write_geometry(
+                    fast_so.muscle_geometry(
+                        so_model,
+                        ik_path,
+                        id_path,
+                        t0=a,
+                        t1=b,
+                        lowpass_hz=settings.lowpass_hz,
+                        with_capacity=False,
+                    ),
+                    work / "so" / fast_so.GEOMETRY_FILE,
+                )
         family = muscle_family(_muscle_names(model))
         arrays, qc = _cut_cycles(
             cycles,
@@ -425,6 +473,7 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
             family,
             spec,
             settings,
+            geometry=dict(np.load(geometry_path)),
         )
         qc_extra = {
             "so_failed_frames": _so_log_failures(work / "so" / "so.log"),
@@ -449,7 +498,9 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
     return result
 
 
-def _cut_cycles(cycles, ik, id_data, so_forces, so_acts, marker_errors, family, spec, settings):
+def _cut_cycles(
+    cycles, ik, id_data, so_forces, so_acts, marker_errors, family, spec, settings, geometry
+):
     n = settings.cycle_frames
     groups = MUSCLE_GROUPS[family]
     ik_time = ik.time
@@ -472,13 +523,22 @@ def _cut_cycles(cycles, ik, id_data, so_forces, so_acts, marker_errors, family, 
                 axis=1,
             ),
             id_data[list(ID_HIP_MOMENTS[s])].to_numpy(),
+            fast_so.group_moment_arms(
+                geometry,
+                so_forces,
+                {side_name(g, s): tuple(side_name(m, s) for m in groups[g]) for g in FORCE_COLS},
+                [side_name(c, s) for c in HIP_COORDS],
+            ),
         )
-    X, F, M, qc = [], [], [], []
+    t_geo = geometry["time"]
+    X, F, M, R, qc = [], [], [], [], []
     for cyc in cycles:
-        angles, group_force, moments = series[cyc.side]
+        angles, group_force, moments, arms = series[cyc.side]
         X.append(resample(ik_time, angles, cyc.t0, cyc.t1, n))
         F.append(resample(t_so, group_force, cyc.t0, cyc.t1, n))
         M.append(resample(t_id, moments, cyc.t0, cyc.t1, n))
+        flat = resample(t_geo, arms.reshape(len(t_geo), -1), cyc.t0, cyc.t1, n)
+        R.append(flat.reshape(n, *arms.shape[1:]))
         qc.append(
             _cycle_qc(
                 cyc,
@@ -497,6 +557,7 @@ def _cut_cycles(cycles, ik, id_data, so_forces, so_acts, marker_errors, family, 
         "X": np.asarray(X, np.float32),
         "forces": np.asarray(F, np.float32),
         "moments": np.asarray(M, np.float32),
+        "moment_arms": np.asarray(R, np.float32),  # (cycles, T, groups, hip coordinates), m
         "side": np.array([c.side for c in cycles]),
         "t0": np.array([c.t0 for c in cycles]),
         "t1": np.array([c.t1 for c in cycles]),

@@ -1,0 +1,104 @@
+"""Batched solver for OpenSim's static-optimization problem (activation exponent 2).
+
+Every frame ``b`` is the quadratic programme OpenSim's ``StaticOptimization`` solves with
+IPOPT, one frame at a time::
+
+    minimise   sum_i x_i**2
+    subject to A[b] @ x = tau[b]          (one row per free coordinate)
+               lower <= x <= upper        (muscle activation bounds; reserves unbounded)
+
+where column ``i`` of ``A`` is the generalized force of actuator ``i`` at unit control
+(``moment arm x active force capacity`` for a muscle, the optimal force for a coordinate
+actuator). The problem is strictly convex, so its dual is a smooth concave function of one
+multiplier per coordinate (a handful of numbers per frame)::
+
+    x(lam) = clip(A.T @ lam, lower, upper),    grad = tau - A @ x(lam)
+
+and a semismooth Newton method on the multipliers with a backtracking line search on the dual
+solves all frames at once with small dense ``(m, m)`` systems. It starts from the
+unconstrained least-norm solution, which is already optimal whenever no bound is active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SOSolution:
+    """Controls ``x`` (frames, actuators) and how well each frame was solved."""
+
+    x: np.ndarray
+    residual: np.ndarray  # (frames,) max |A x - tau| (generalized-force units)
+    iterations: int
+    converged: np.ndarray  # (frames,) bool
+
+
+def _dual(lam, A, tau, lower, upper):
+    v = (lam[:, None, :] @ A)[:, 0]
+    x = np.clip(v, lower, upper)
+    # g(lam) = lam.tau + min_x (1/2 |x|^2 - v.x) over the box
+    g = (lam * tau).sum(axis=1) + (x * (0.5 * x - v)).sum(axis=1)
+    return g, v, x
+
+
+def solve_so(
+    A: np.ndarray,
+    tau: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> SOSolution:
+    """Solve ``min |x|^2  s.t.  A x = tau, lower <= x <= upper`` for every frame at once.
+
+    ``A``: (frames, coordinates, actuators); ``tau``: (frames, coordinates); ``lower`` and
+    ``upper``: (actuators,) or (frames, actuators), ``-inf``/``inf`` allowed. ``tol`` is on the
+    generalized-force residual (N·m). Frames whose constraints cannot be met within the bounds
+    come back with ``converged=False`` and their best effort.
+    """
+    A = np.asarray(A, dtype=float)
+    tau = np.asarray(tau, dtype=float)
+    if A.ndim != 3 or tau.shape != A.shape[:2]:
+        raise ValueError(f"A must be (frames, m, n), tau (frames, m); got {A.shape}, {tau.shape}")
+    B, m, n = A.shape
+    lower = np.broadcast_to(np.asarray(lower, dtype=float), (B, n))
+    upper = np.broadcast_to(np.asarray(upper, dtype=float), (B, n))
+    if np.any(lower > upper):
+        raise ValueError("a lower bound exceeds its upper bound")
+    eye = np.eye(m)
+    # start: least-norm solution of A x = tau (ridge-regularised), as multipliers
+    At = A.transpose(0, 2, 1)
+    gram = A @ At + 1e-12 * eye
+    lam = np.linalg.solve(gram, tau[..., None])[..., 0]
+    g, v, x = _dual(lam, A, tau, lower, upper)
+    iterations = 0
+    while iterations < max_iter:
+        r = tau - (A @ x[..., None])[..., 0]
+        res = np.abs(r).max(axis=1)
+        todo = res > tol
+        if not todo.any():
+            break
+        iterations += 1
+        free = ((v > lower) & (v < upper)).astype(float)
+        H = (A * free[:, None, :]) @ At + 1e-12 * eye
+        # a frame whose every actuator is at a bound has a singular H: take a gradient step
+        step_dir = np.linalg.solve(
+            H + 1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * eye, r[..., None]
+        )[..., 0]
+        slope = (r * step_dir).sum(axis=1)
+        t = np.where(todo, 1.0, 0.0)
+        for _ in range(40):
+            g_new = _dual(lam + t[:, None] * step_dir, A, tau, lower, upper)[0]
+            ok = (g_new >= g + 1e-4 * t * slope - 1e-12 * (1 + np.abs(g))) | (t == 0)
+            if ok.all():
+                break
+            t = np.where(ok, t, 0.5 * t)
+        lam = lam + t[:, None] * step_dir
+        g, v, x = _dual(lam, A, tau, lower, upper)
+    r = tau - (A @ x[..., None])[..., 0]
+    res = np.abs(r).max(axis=1)
+    return SOSolution(x=x, residual=res, iterations=iterations, converged=res <= max(tol, 1e-6))
