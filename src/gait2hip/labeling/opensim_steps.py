@@ -437,6 +437,10 @@ def static_optimization(
     """
     os_ = osim()
     work.mkdir(parents=True, exist_ok=True)
+    # the tool is reloaded from its setup file, which resolves relative paths against itself
+    model, coordinates, external_loads = (
+        Path(p).resolve() for p in (model, coordinates, external_loads)
+    )
     tool = os_.AnalyzeTool()
     tool.setName("so")
     # let the tool load model, coordinates and external loads itself (as from a setup file)
