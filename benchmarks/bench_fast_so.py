@@ -76,7 +76,6 @@ def main() -> None:
             )
             elapsed = time.perf_counter() - tic
             fast = read_motion(out.forces).data
-            geo = dict(np.load(out.geometry))
         failed += out.failed_frames
         n_cycles = len(res["cycles"])
         fast_t += elapsed
@@ -111,14 +110,14 @@ def main() -> None:
                 b = ref.loc[inside, cols].sum(axis=1).to_numpy() / mass
                 diffs[g].append(a - b)
                 refs[g].append(b)
-            coords = list(geo["coordinates"])
-            muscles = list(geo["muscles"])
+            # moment balance of the fast solution: muscles through their moment arms plus the
+            # reserve against the inverse-dynamics generalized force it was solved for
+            geo = out.inputs
             for c in HIP_COORDS:
                 cs = side_name(c, s)
-                ci = coords.index(cs)
-                id_m = read_motion(work / "id" / "id.sto").data
-                tau = np.interp(t, id_m["time"], id_m[f"{cs}_moment"])[inside]
-                gen = (geo["moment_arm"][inside][:, :, ci] * fast.loc[inside, muscles]).sum(axis=1)
+                ci = geo.coordinates.index(cs)
+                tau = geo.tau[inside, ci]
+                gen = (geo.moment_arm[inside, :, ci] * fast.loc[inside, geo.muscles]).sum(axis=1)
                 gen = gen.to_numpy() + fast.loc[inside, f"reserve_{cs}"].to_numpy()
                 balance[c].append(np.abs(gen - tau).max() / max(np.abs(tau).max(), 1e-9))
         if first is None:

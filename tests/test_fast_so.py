@@ -120,7 +120,7 @@ def test_fast_so_matches_opensim_on_a_real_trial(labelled_trial, tmp_path):
     from gait2hip.conventions import FORCE_COLS, MUSCLE_GROUPS
     from gait2hip.io.storage import read_motion
     from gait2hip.labeling import opensim_steps as st
-    from gait2hip.labeling.fast_so import fast_static_optimization, muscle_geometry
+    from gait2hip.labeling.fast_so import fast_static_optimization
 
     source, spec, _, result = labelled_trial
     work = Path(result.folder) / "work"
@@ -176,15 +176,8 @@ def test_fast_so_matches_opensim_on_a_real_trial(labelled_trial, tmp_path):
         a = per_kg(fast, rows, g, kept[0]["side"])
         b = per_kg(tight, tight.index, g, kept[0]["side"])
         assert np.sqrt(np.mean((a - b) ** 2)) < 0.02, g
-    # moment balance with the solver's own geometry
-    geo = muscle_geometry(
-        work / "so_model.osim",
-        work / "ik" / "ik.mot",
-        work / "id" / "id.sto",
-        t0=t[0],
-        t1=t[-1],
-        lowpass_hz=source.settings.lowpass_hz,
-    )
+    # moment balance with the solver's own geometry and generalized forces
+    geo = out.inputs
     for c in ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r", "knee_angle_r"):
         ci = geo.coordinates.index(c)
         total = (geo.moment_arm[:, :, ci] * fast[geo.muscles].to_numpy()).sum(axis=1)

@@ -15,9 +15,9 @@ read from its source (``StaticOptimizationTarget``):
   dynamics generalized forces, which is how this module writes it.
 
 Here the inputs of that problem are computed in one pass over the frames with OpenSim (muscle
-capacities at the frame's state, muscle-tendon lengths, and moment arms as forward differences
-of lengths — coordinates that share no muscle are perturbed together), the generalized forces
-come from OpenSim's inverse dynamics of the same kinematics, and
+capacities at the frame's state, muscle-tendon lengths, and moment arms as the generalized
+forces of a unit tension along each path, as OpenSim's dynamics applies them), the generalized
+forces come from OpenSim's inverse dynamics of the same kinematics, and
 :func:`gait2hip.labeling.so_solver.solve_so` solves every frame at once. Kinematics are
 prepared exactly as OpenSim's AnalyzeTool prepares them (pad, IIR low-pass, radians,
 quintic GCV splines for speeds).
@@ -145,7 +145,7 @@ class _Poser:
     """Sets coordinate values on one state, moving coupled coordinates with them."""
 
     def __init__(self, model, state):
-        self.model, self.state = model, state
+        self.state = state
         cs = model.getCoordinateSet()
         self.coord = {cs.get(i).getName(): cs.get(i) for i in range(cs.getSize())}
         self.coupled = _coupled(model, state)
@@ -394,6 +394,7 @@ class FastSOResult:
     failed_frames: int
     max_residual: float
     timings: dict[str, float]
+    inputs: SOInputs  # the solved problem (moment arms, capacities, generalized forces)
 
 
 def solve_inputs(inputs: SOInputs, *, activation_exponent: float = 2.0):
@@ -452,4 +453,5 @@ def fast_static_optimization(
         failed_frames=failed,
         max_residual=float(sol.residual.max()),
         timings=timings,
+        inputs=inputs,
     )
