@@ -112,6 +112,42 @@ def test_repeated_seeds_and_splits_give_sd(forces, tmp_path):
     assert len(runs) == 4 and set(runs["split_seed"]) == {42, 7}
 
 
+def test_input_subset_recorded_and_enforced(forces, tmp_path):
+    from gait2hip.conventions import INPUT_SETS
+    from gait2hip.data.dataset import DataError
+
+    ipsi = INPUT_SETS["ipsilateral"]
+    cfg = tiny_config(models=("lstm",), inputs=ipsi)
+    summary = benchmark(forces, cfg, tmp_path, show_progress=False)
+    assert "inputs: `ipsilateral`" in summary.read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["inputs"] == list(ipsi)
+    trained = TrainedModel.load(tmp_path / "split42" / "lstm-causal" / "seed2025" / "final.pt")
+    assert trained.in_cols == ipsi and trained.model.config.in_dim == 5
+    # named data: channels picked by name in any order; data lacking one is refused
+    cols = list(forces.in_cols)[::-1]
+    X = forces.X[:3][..., ::-1]
+    ref = trained.predict_per_kg(forces.select_inputs(ipsi).X[:3])
+    np.testing.assert_allclose(trained.predict_named(X, cols, "x.npz"), ref, rtol=1e-6)
+    with pytest.raises(DataError, match=r"x\.npz: lacks input channels \['hip_flexion_r'\]"):
+        trained.predict_named(X[..., :-1], cols[:-1], "x.npz")
+    with pytest.raises(ValueError, match="takes \\(cycles, frames, 5\\)"):
+        trained.predict_per_kg(forces.X[:3])
+
+
+def test_all_inputs_keep_old_run_folders_resumable():
+    cfg = tiny_config(models=("lstm",))
+    assert "inputs" not in cfg.to_dict()  # config.json of runs made before input subsets
+
+
+def test_resolve_inputs():
+    from gait2hip.conventions import INPUT_COLS, resolve_inputs
+
+    assert resolve_inputs("all") == INPUT_COLS
+    assert resolve_inputs("knee_angle_r, hip_flexion_r") == ("hip_flexion_r", "knee_angle_r")
+    with pytest.raises(ValueError, match="unknown input channels"):
+        resolve_inputs("hip_flexion")
+
+
 def test_target_mismatch_refused(synthetic, tmp_path):
     with pytest.raises(ValueError, match="not the 'forces' target"):
         benchmark(synthetic["moments"], tiny_config(), tmp_path, show_progress=False)

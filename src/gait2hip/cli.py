@@ -11,7 +11,14 @@ import typer
 from rich.console import Console
 
 from gait2hip import runtime, settings
-from gait2hip.conventions import TARGETS, get_target
+from gait2hip.conventions import (
+    INPUT_COLS,
+    INPUT_SETS,
+    TARGETS,
+    get_target,
+    input_set_name,
+    resolve_inputs,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
@@ -69,6 +76,13 @@ def benchmark(
     ] = None,
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
     loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    inputs: Annotated[
+        str,
+        typer.Option(
+            help=f"input channels: a set ({', '.join(INPUT_SETS)}) or a comma list of angles; "
+            "'ipsilateral' = right hip, knee, ankle (for one-leg cohorts)"
+        ),
+    ] = "all",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
@@ -93,10 +107,12 @@ def benchmark(
             split_seeds=_csv_ints(split_seeds),
             test_fraction=test_fraction,
             nonnegative=nonnegative,
+            inputs=resolve_inputs(inputs),
         )
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
-    out = out or settings.runs_dir() / f"{target}-{profile}"
+    suffix = "" if cfg.inputs == INPUT_COLS else f"-{input_set_name(cfg.inputs)}"
+    out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:

@@ -24,6 +24,51 @@ INPUT_COLS: tuple[str, ...] = (
     "ankle_angle_l",
 )
 
+#: Named subsets of :data:`INPUT_COLS` a model can be trained on (``--inputs``). External
+#: cohorts often hold one leg only: ``ipsilateral`` is the predicted (right) leg's hip, knee
+#: and ankle, which a cohort's analysed leg maps onto once left legs are mirrored.
+INPUT_SETS: dict[str, tuple[str, ...]] = {
+    "all": INPUT_COLS,
+    "ipsilateral": (
+        "hip_flexion_r",
+        "hip_adduction_r",
+        "hip_rotation_r",
+        "knee_angle_r",
+        "ankle_angle_r",
+    ),
+    "hip": ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r"),
+}
+
+
+def resolve_inputs(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """An input set by name (:data:`INPUT_SETS`) or as a comma list / sequence of
+    :data:`INPUT_COLS` names; returned in :data:`INPUT_COLS` order."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text in INPUT_SETS:
+            return INPUT_SETS[text]
+        names = [c.strip() for c in text.split(",") if c.strip()]
+    else:
+        names = [str(c) for c in spec]
+    unknown = [c for c in names if c not in INPUT_COLS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown input channels {unknown or names!r}: give an input set "
+            f"({', '.join(INPUT_SETS)}) or a comma list of {', '.join(INPUT_COLS)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"input channels named twice in {names}")
+    return tuple(c for c in INPUT_COLS if c in names)
+
+
+def input_set_name(cols: tuple[str, ...]) -> str:
+    """The :data:`INPUT_SETS` name of ``cols``, else the comma list."""
+    for name, members in INPUT_SETS.items():
+        if tuple(cols) == members:
+            return name
+    return ",".join(cols)
+
+
 #: The 14 right-side hip muscle groups (study output A), stored in N, trained in N/kg.
 FORCE_COLS: tuple[str, ...] = (
     "addbrev_r",

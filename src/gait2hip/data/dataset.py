@@ -56,6 +56,29 @@ def order_columns(
     return np.array([cols.index(c) for c in expected])
 
 
+def input_columns_for(
+    model_cols: Sequence[str], data_cols: Sequence[str], source: str
+) -> np.ndarray:
+    """Indices of a model's input channels among the data's; refuses data that lacks one."""
+    data_cols = list(data_cols)
+    missing = [c for c in model_cols if c not in data_cols]
+    if missing:
+        from gait2hip.conventions import input_set_name
+
+        usable = [c for c in data_cols if c in INPUT_COLS]
+        raise DataError(
+            f"{source}: lacks input channels {missing} that the model was trained on "
+            f"({input_set_name(tuple(model_cols))}: {list(model_cols)}); the data has "
+            f"{data_cols}. Use a model trained on channels the data has"
+            + (
+                f", e.g. `gait2hip benchmark ... --inputs {','.join(usable)}`"
+                if usable
+                else ""
+            )
+        )
+    return np.array([data_cols.index(c) for c in model_cols])
+
+
 @dataclass(frozen=True)
 class GaitDataset:
     """Gait cycles resampled to T frames.
@@ -236,6 +259,30 @@ class GaitDataset:
             out_cols=self.out_cols,
             source=self.source,
             extra={k: v[idx] for k, v in self.extra.items()},
+        )
+
+    def select_inputs(self, cols: Sequence[str]) -> GaitDataset:
+        """The same cycles with only the input channels ``cols`` (in that order)."""
+        cols = tuple(cols)
+        if cols == self.in_cols:
+            return self
+        missing = [c for c in cols if c not in self.in_cols]
+        if missing:
+            raise DataError(
+                f"{self.source}: no input channels {missing} (it has {list(self.in_cols)})"
+            )
+        idx = [self.in_cols.index(c) for c in cols]
+        return GaitDataset(
+            X=np.ascontiguousarray(self.X[:, :, idx]),
+            Y=self.Y,
+            subject_id=self.subject_id,
+            weight_kg=self.weight_kg,
+            height_m=self.height_m,
+            speed_label=self.speed_label,
+            in_cols=cols,
+            out_cols=self.out_cols,
+            source=self.source,
+            extra=self.extra,
         )
 
     def describe(self) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target
+from gait2hip.conventions import get_target, input_set_name
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import BenchmarkConfig
 
@@ -117,6 +117,7 @@ def write_report(
 
 - data: `{dataset}`
 - profile: `{cfg.profile}`; models: {", ".join(m.label for m in cfg.models)}
+- inputs: `{input_set_name(cfg.inputs)}` ({len(cfg.inputs)} angles: {", ".join(cfg.inputs)})
 - protocol: {cfg.test_fraction:.0%} of subjects held out (split seeds {list(cfg.split_seeds)}),
   GroupKFold({cfg.n_folds}) by subject on the pool with early stopping (patience
   {cfg.train.patience}, max {cfg.train.max_epochs} epochs), final fit on the pool at the median

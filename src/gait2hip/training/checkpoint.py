@@ -4,6 +4,7 @@ code)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
 from gait2hip.models import config_dict, model_from_config
 from gait2hip.training.loop import predict_array
@@ -36,8 +38,22 @@ class TrainedModel:
         return self.model.model_name
 
     def predict_per_kg(self, X_deg: np.ndarray) -> np.ndarray:
-        """(N, T, C) angles in degrees -> (N, T, K) targets per kg (N/kg or Nm/kg)."""
+        """(N, T, C) angles in degrees, C = ``in_cols`` in order -> (N, T, K) targets per kg
+        (N/kg or Nm/kg)."""
+        if X_deg.ndim != 3 or X_deg.shape[-1] != len(self.in_cols):
+            raise ValueError(
+                f"{self.name} takes (cycles, frames, {len(self.in_cols)}) angles "
+                f"{list(self.in_cols)}, got shape {X_deg.shape}; use predict_named() for data "
+                "with other channels"
+            )
         return predict_array(self.model, self.scaler.transform(X_deg))
+
+    def predict_named(
+        self, X_deg: np.ndarray, cols: Sequence[str], source: str = "<data>"
+    ) -> np.ndarray:
+        """Like :meth:`predict_per_kg` for data whose channels ``cols`` include (in any order)
+        the model's ``in_cols``; refuses data that lacks one, naming it."""
+        return self.predict_per_kg(X_deg[..., input_columns_for(self.in_cols, cols, source)])
 
     def save(self, path: str | Path) -> Path:
         payload = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gait2hip.conventions import INPUT_COLS
 from gait2hip.models import available_models
 
 
@@ -70,10 +71,16 @@ class BenchmarkConfig:
     n_folds: int = 5
     nonnegative: bool = False  # softplus outputs (only meaningful for forces)
     n_bootstrap: int = 2000
+    # input channels the models see (a subset of INPUT_COLS, e.g. one leg for cohorts that
+    # only have the analysed leg); recorded in every checkpoint
+    inputs: tuple[str, ...] = INPUT_COLS
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["models"] = [m.label for m in self.models]
+        d["inputs"] = list(self.inputs)
+        if self.inputs == INPUT_COLS:  # run folders from before input subsets stay resumable
+            del d["inputs"]
         return d
 
     def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def run_benchmark(
             f"{ds.source}: its outputs {list(ds.out_cols)[:3]}... are not the {cfg.target!r} "
             "target; pass the matching file (MF for forces, JM for moments)"
         )
+    ds = ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out_dir, cfg, dataset_fingerprint(ds))
 
