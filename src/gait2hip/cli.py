@@ -255,6 +255,103 @@ def build_dataset(
         console.print(f"{what}: {path}", soft_wrap=True, markup=False)
 
 
+@app.command("evaluate-external")
+def evaluate_external(
+    models: Annotated[
+        list[Path],
+        typer.Option(
+            "--models",
+            help="run folder(s) of models trained on healthy data (repeatable), e.g. "
+            "runs/moments-quick-ipsilateral",
+        ),
+    ],
+    cohort: Annotated[
+        str,
+        typer.Option(help="bundled cohort (spina_bifida_lee) or a cohort file (.npz/.csv)"),
+    ] = "spina_bifida_lee",
+    target: Annotated[str, typer.Option(help="moments or forces")] = "moments",
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default runs/external/<cohort>-<target>)")
+    ] = None,
+    moment_unit: Annotated[
+        str | None, typer.Option(help="unit of the cohort's moments if its file does not say")
+    ] = None,
+    force_unit: Annotated[
+        str | None, typer.Option(help="unit of the cohort's forces if its file does not say")
+    ] = None,
+    healthy_data: Annotated[
+        Path | None,
+        typer.Option(help="the models' healthy dataset (default: the path in the checkpoint)"),
+    ] = None,
+    healthy: Annotated[
+        bool, typer.Option(help="also evaluate on the models' held-out healthy subjects")
+    ] = True,
+    few_shot: Annotated[bool, typer.Option(help="run the few-shot adaptation")] = True,
+    k: Annotated[str, typer.Option(help="few-shot: adaptation subjects per draw, comma list")] = (
+        "1,2,4,8"
+    ),
+    draws: Annotated[int, typer.Option(help="few-shot: random draws per k")] = 10,
+    groups: Annotated[
+        str | None, typer.Option(help="few-shot: cohort groups, comma list (default: each)")
+    ] = None,
+    finetune_epochs: int = 100,
+    finetune_lr: float = 3e-4,
+    scratch_epochs: int = 300,
+    scratch_lr: float = 2e-3,
+    n_bootstrap: int = 2000,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Zero-shot and few-shot evaluation of healthy-trained models on an external cohort (e.g.
+    children with spina bifida): tables, learning curve, domain shift and figures."""
+    from gait2hip.data.cohort import load_cohort
+    from gait2hip.data.dataset import DataError
+    from gait2hip.external.few_shot import FewShotConfig
+    from gait2hip.external.run import evaluate_external as run
+    from gait2hip.inference.predictor import ModelNotFoundError
+
+    runtime.configure(threads)
+    try:
+        get_target(target)
+        data = load_cohort(cohort, moment_unit=moment_unit, force_unit=force_unit)
+        cfg = (
+            FewShotConfig(
+                ks=_csv_ints(k),
+                draws=draws,
+                groups=tuple(g for g in groups.split(",") if g) if groups else None,
+                finetune_epochs=finetune_epochs,
+                finetune_lr=finetune_lr,
+                scratch_epochs=scratch_epochs,
+                scratch_lr=scratch_lr,
+            )
+            if few_shot
+            else None
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    console.print(f"[bold]{data.describe()}[/bold]", soft_wrap=True)
+    out = out or settings.runs_dir() / "external" / f"{data.name}-{target}"
+    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        summary = run(
+            models,
+            data,
+            out,
+            target=target,
+            healthy=healthy,
+            healthy_data=healthy_data,
+            few_shot_cfg=cfg,
+            n_boot=n_bootstrap,
+            command=command,
+            show_progress=progress,
+        )
+    except (DataError, ModelNotFoundError, ValueError) as err:
+        _fail(err)
+    text = summary.read_text()
+    console.print(text.split("## Domain shift")[0], soft_wrap=True, markup=False)
+    console.print(f"[green]results:[/green] {out}")
+
+
 @app.command("architectures")
 def architectures() -> None:
     """List the registered architectures with their reference sizes."""

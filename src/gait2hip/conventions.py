@@ -122,13 +122,14 @@ class Target:
     # ~10-40 N/kg for the largest muscle group and ~0.5-1.5 Nm/kg for hip moments; files whose
     # peaks fall far below were most likely saved already divided by mass.
     min_peak_per_kg: float
+    # Highest plausible such peak: above it, values per kg were most likely given in file
+    # units (hip moments stay below ~5 Nm/kg even in sprinting).
+    max_peak_per_kg: float
 
 
 TARGETS: dict[str, Target] = {
-    "forces": Target("forces", FORCE_COLS, "N", "N/kg", nonnegative=True, min_peak_per_kg=1.0),
-    "moments": Target(
-        "moments", MOMENT_COLS, "N·m", "Nm/kg", nonnegative=False, min_peak_per_kg=0.1
-    ),
+    "forces": Target("forces", FORCE_COLS, "N", "N/kg", True, 1.0, 150.0),
+    "moments": Target("moments", MOMENT_COLS, "N·m", "Nm/kg", False, 0.1, 10.0),
 }
 
 

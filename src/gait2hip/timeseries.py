@@ -28,3 +28,15 @@ def to_time_base(cycle_values: np.ndarray, t0: float, t1: float, time: np.ndarra
     grid = np.linspace(0.0, 1.0, n)
     cols = [np.interp(phase, grid, cycle_values[:, k]) for k in range(cycle_values.shape[1])]
     return np.stack(cols, 1)
+
+
+def resample_cycles(cycles: np.ndarray, n: int) -> np.ndarray:
+    """(N, T, K) time-normalised cycles (both ends included) -> (N, n, K), linear in phase."""
+    cycles = np.asarray(cycles)
+    t = cycles.shape[1]
+    if t == n:
+        return cycles
+    src, dst = np.linspace(0.0, 1.0, t), np.linspace(0.0, 1.0, n)
+    flat = cycles.transpose(0, 2, 1).reshape(-1, t)
+    out = np.stack([np.interp(dst, src, row) for row in flat])
+    return out.reshape(cycles.shape[0], cycles.shape[2], n).transpose(0, 2, 1).astype(cycles.dtype)

@@ -70,11 +70,7 @@ def input_columns_for(
             f"{source}: lacks input channels {missing} that the model was trained on "
             f"({input_set_name(tuple(model_cols))}: {list(model_cols)}); the data has "
             f"{data_cols}. Use a model trained on channels the data has"
-            + (
-                f", e.g. `gait2hip benchmark ... --inputs {','.join(usable)}`"
-                if usable
-                else ""
-            )
+            + (f", e.g. `gait2hip benchmark ... --inputs {','.join(usable)}`" if usable else "")
         )
     return np.array([data_cols.index(c) for c in model_cols])
 

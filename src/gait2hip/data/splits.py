@@ -71,3 +71,34 @@ def group_kfold(subject_id: np.ndarray, n_folds: int = 5) -> list[Split]:
         assert_no_leak(subject_id[tr], subject_id[va], f"fold {k}")
         folds.append(Split(train=tr, test=va))
     return folds
+
+
+def few_shot_splits(subject_id: np.ndarray, k: int, n_draws: int, seed: int = 0) -> list[Split]:
+    """``n_draws`` random draws of ``k`` whole subjects for adaptation, the rest for testing.
+
+    Draws are distinct where the subjects allow (fewer when ``n_subjects choose k`` is
+    smaller), each checked for leakage.
+    """
+    from math import comb
+
+    subject_id = np.asarray(subject_id)
+    subjects = np.unique(subject_id)
+    if not 1 <= k <= len(subjects) - 1:
+        raise SplitError(
+            f"k = {k} adaptation subjects leaves no test subject among {len(subjects)}; "
+            f"choose k from 1 to {len(subjects) - 1}"
+        )
+    n_draws = min(n_draws, comb(len(subjects), k))
+    rng = np.random.default_rng(seed)
+    drawn: list[frozenset] = []
+    while len(drawn) < n_draws:
+        pick = frozenset(rng.choice(subjects, size=k, replace=False).tolist())
+        if pick not in drawn:
+            drawn.append(pick)
+    splits = []
+    for d, pick in enumerate(drawn):
+        is_train = np.isin(subject_id, list(pick))
+        split = Split(train=np.flatnonzero(is_train), test=np.flatnonzero(~is_train))
+        assert_no_leak(subject_id[split.train], subject_id[split.test], f"few-shot k={k} draw {d}")
+        splits.append(split)
+    return splits

@@ -138,12 +138,13 @@ def _load_unit(unit: Path, ensemble: bool) -> Predictor:
     return Predictor(members, cal, unit, _unit_metrics(unit))
 
 
-def _units(run: Path) -> list[Path]:
+def unit_folders(run: Path) -> list[Path]:
+    """Trained unit folders (split*/<model>/seed*, with final.pt) of a run folder."""
     return sorted(p.parent for p in run.glob("split*/*/seed*/final.pt"))
 
 
 def _pick_unit(run: Path, model: str | None) -> Path:
-    units = _units(run)
+    units = unit_folders(run)
     if model:
         units = [u for u in units if u.parent.name == model or u.parent.name.split("-")[0] == model]
     if not units:
@@ -178,7 +179,7 @@ def run_folders(root: Path) -> list[Path]:
     """Run folders at or below ``root`` (folders with config.json and trained units)."""
     if (root / "config.json").is_file():
         return [root]
-    return sorted(p.parent for p in root.rglob("config.json") if _units(p.parent))
+    return sorted(p.parent for p in root.rglob("config.json") if unit_folders(p.parent))
 
 
 def find_predictors(
@@ -217,7 +218,7 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
     rows = []
     for run in run_folders(Path(root)):
         cfg = json.loads((run / "config.json").read_text()).get("config", {})
-        for unit in _units(run):
+        for unit in unit_folders(run):
             final = TrainedModel.load(unit / "final.pt")
             rows.append(
                 {

@@ -133,3 +133,64 @@ def plot_prediction(pred, path: str | Path | None = None):
     if path is None:
         return fig
     return _save(fig, Path(path))
+
+
+def _model_panels(n: int, width: float = 3.6, height: float = 2.8):
+    fig, axes = plt.subplots(
+        1, n, figsize=(width * n, height), squeeze=False, layout="constrained", sharey=True
+    )
+    return fig, axes.ravel()
+
+
+METHOD_COLORS = {"zero-shot": "k", "fine-tune": "tab:red", "scratch": "tab:blue"}
+
+
+def plot_learning_curve(curve: pd.DataFrame, group: str, unit: str, path: Path) -> Path:
+    """Few-shot learning curve of one cohort group: subject-mean RMSE on the held-out
+    subjects against k adaptation subjects, per method, mean and 95% CI over draws; one panel
+    per model."""
+    d = curve[curve["group"] == group]
+    models = list(dict.fromkeys(d["model"]))
+    fig, axes = _model_panels(len(models))
+    for ax, model in zip(axes, models, strict=True):
+        dm = d[d["model"] == model]
+        for method, color in METHOD_COLORS.items():
+            m = dm[dm["method"] == method].sort_values("k")
+            if m.empty:
+                continue
+            ax.plot(m["k"], m["rmse"], "o-", color=color, lw=1.4, ms=4, label=method)
+            ax.fill_between(m["k"], m["rmse_ci_lo"], m["rmse_ci_hi"], color=color, alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(dm["k"].unique()), [str(k) for k in sorted(dm["k"].unique())])
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel(f"k {group} subjects used for adaptation", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel(f"subject-mean RMSE ({unit}), other subjects", fontsize=8)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle(f"few-shot adaptation, {group}: mean and 95% CI over draws", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_ood_vs_error(cycles: pd.DataFrame, threshold: dict[str, float], unit: str, path: Path):
+    """Per-cycle OOD score against per-cycle RMSE, coloured by group; one panel per model,
+    the dashed line at the model's OOD warning threshold."""
+    models = list(dict.fromkeys(cycles["model"]))
+    fig, axes = _model_panels(len(models))
+    groups = sorted(cycles["group"].unique())
+    colors = dict(zip(groups, plt.get_cmap("tab10").colors, strict=False))
+    for ax, model in zip(axes, models, strict=True):
+        dm = cycles[cycles["model"] == model]
+        for g in groups:
+            d = dm[dm["group"] == g]
+            ax.scatter(d["ood_score"], d["rmse"], s=12, alpha=0.7, color=colors[g], label=g)
+        if model in threshold:
+            ax.axvline(threshold[model], color="0.4", ls="--", lw=0.8)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("OOD score (Mahalanobis)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel(f"per-cycle RMSE ({unit})", fontsize=8)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle(
+        "domain shift: OOD score vs error (dashed: 95th pct of unseen healthy)", fontsize=10
+    )
+    return _save(fig, path)

@@ -12,7 +12,7 @@ from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import BenchmarkConfig
 
 
-def _fmt(x: float, digits: int = 3) -> str:
+def fmt(x: float, digits: int = 3) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
@@ -41,7 +41,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
-        cells = [_fmt(v, digits) if isinstance(v, float) else str(v) for v in r.tolist()]
+        cells = [fmt(v, digits) if isinstance(v, float) else str(v) for v in r.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -72,21 +72,19 @@ def write_report(
             "model": head["model"],
             "params": head["params"],
             f"RMSE ({u})": [
-                f"{_fmt(r.rmse)}" + (f" ± {_fmt(r.rmse_sd)}" if np.isfinite(r.rmse_sd) else "")
+                f"{fmt(r.rmse)}" + (f" ± {fmt(r.rmse_sd)}" if np.isfinite(r.rmse_sd) else "")
                 for r in head.itertuples()
             ],
             f"MAE ({u})": [
-                f"{_fmt(r.mae)}" + (f" ± {_fmt(r.mae_sd)}" if np.isfinite(r.mae_sd) else "")
+                f"{fmt(r.mae)}" + (f" ± {fmt(r.mae_sd)}" if np.isfinite(r.mae_sd) else "")
                 for r in head.itertuples()
             ],
             "R²": [
-                f"{_fmt(r.r2)}" + (f" ± {_fmt(r.r2_sd)}" if np.isfinite(r.r2_sd) else "")
+                f"{fmt(r.r2)}" + (f" ± {fmt(r.r2_sd)}" if np.isfinite(r.r2_sd) else "")
                 for r in head.itertuples()
             ],
-            "RMSE 95% CI": [
-                f"{_fmt(r.rmse_ci_lo)}–{_fmt(r.rmse_ci_hi)}" for r in head.itertuples()
-            ],
-            "R² 95% CI": [f"{_fmt(r.r2_ci_lo)}–{_fmt(r.r2_ci_hi)}" for r in head.itertuples()],
+            "RMSE 95% CI": [f"{fmt(r.rmse_ci_lo)}–{fmt(r.rmse_ci_hi)}" for r in head.itertuples()],
+            "R² 95% CI": [f"{fmt(r.r2_ci_lo)}–{fmt(r.r2_ci_hi)}" for r in head.itertuples()],
         }
     )
     honest = head[

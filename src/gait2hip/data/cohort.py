@@ -1,0 +1,421 @@
+"""External cohorts given as gait cycles: a user's patients, or a bundled clinical cohort.
+
+A cohort is a set of time-normalised gait cycles of one leg or both: joint angles in
+degrees, optionally reference hip moments and/or muscle forces, and per-cycle subject,
+group and body mass. Models trained on the bundled healthy datasets are evaluated on it
+zero-shot or fine-tuned on a few of its subjects (:mod:`gait2hip.external`).
+
+File formats (``docs/external.md`` documents them with examples):
+
+* NPZ: ``angles`` (N, T, C) degrees with ``angle_channels`` (C,); ``subject`` (N,);
+  optional ``group`` (N,), ``mass_kg`` (N,), ``moments`` (N, T, 3) with ``moment_channels``
+  and ``moment_unit``, ``forces`` (N, T, 14) with ``force_channels`` and ``force_unit``. Other
+  (N,) arrays are kept as per-cycle metadata.
+* CSV: one row per frame, columns ``subject``, ``cycle``, optional ``group`` and ``mass_kg``,
+  then the channels; every cycle with the same number of frames, in order.
+
+Channel names are gait2hip's (``hip_flexion_r``, ``hip_flexion_r_moment``, ``glmed_r``) or
+side-less (``hip_flexion``, ``hip_flexion_moment``, ``glmed``): a side-less name is the
+analysed leg, in right-side conventions (left legs mirrored, as OpenSim's left-side
+coordinates already are), so it maps onto the ``_r`` channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import INPUT_COLS, TARGETS, Target
+from gait2hip.data.dataset import (
+    MASS_RANGE_KG,
+    DataError,
+    _check_degrees,
+    _check_finite,
+    _decode,
+    order_columns,
+)
+from gait2hip.timeseries import resample_cycles
+
+#: Accepted unit spellings per target: per kg, or in file units (then divided by mass).
+UNITS: dict[str, dict[str, bool]] = {
+    "moments": {"N·m/kg": True, "Nm/kg": True, "N.m/kg": True, "N·m": False, "Nm": False},
+    "forces": {"N/kg": True, "N": False},
+}
+#: The NPZ keys of each target's array, channel names and unit.
+TARGET_KEYS: dict[str, tuple[str, str, str]] = {
+    "moments": ("moments", "moment_channels", "moment_unit"),
+    "forces": ("forces", "force_channels", "force_unit"),
+}
+RESERVED = {"angles", "angle_channels", "subject", "group", "mass_kg"} | {
+    k for keys in TARGET_KEYS.values() for k in keys
+}
+MIN_FRAMES = 10
+
+
+def _strip_side(name: str) -> str:
+    if name.endswith("_r"):
+        return name[:-2]
+    return name.replace("_r_", "_", 1)
+
+
+def canonical_names(names: Sequence[str], known: Sequence[str]) -> list[str]:
+    """Map side-less names (the analysed leg) onto the ``_r`` names in ``known``."""
+    side_less = {_strip_side(k): k for k in known}
+    return [n if n in known else side_less.get(n, n) for n in (str(x).strip() for x in names)]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Validated external gait cycles. ``targets`` hold references per kg (N/kg, Nm/kg),
+    columns of the study target (:data:`gait2hip.conventions.TARGETS`)."""
+
+    name: str
+    angles: np.ndarray  # (N, T, C) degrees
+    angle_cols: tuple[str, ...]
+    subject: np.ndarray
+    group: np.ndarray
+    mass_kg: np.ndarray  # NaN where unknown
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source: str = "<memory>"
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_arrays(
+        cls,
+        angles: np.ndarray,
+        angle_channels: Sequence[str],
+        subject: Sequence,
+        *,
+        group: Sequence | None = None,
+        mass_kg: Sequence[float] | None = None,
+        targets: dict[str, tuple[np.ndarray, Sequence[str], str]] | None = None,
+        meta: pd.DataFrame | None = None,
+        name: str = "cohort",
+        source: str = "<memory>",
+    ) -> Cohort:
+        """Validate and build. ``targets`` maps ``moments``/``forces`` to (array, channel
+        names, unit), units as in :data:`UNITS`."""
+        angles = np.asarray(angles, dtype=np.float32)
+        if angles.ndim != 3:
+            raise DataError(
+                f"{source}: angles must be (cycles, frames, channels), got {angles.shape}"
+            )
+        n, t, c = angles.shape
+        if n == 0:
+            raise DataError(f"{source}: the cohort holds no cycles")
+        if t < MIN_FRAMES:
+            raise DataError(
+                f"{source}: only {t} frames per cycle; time-normalise each cycle to at least "
+                f"{MIN_FRAMES} samples (e.g. 101, 0-100 %)"
+            )
+        cols = canonical_names(angle_channels, INPUT_COLS)
+        if len(cols) != c:
+            raise DataError(f"{source}: angles have {c} channels but {len(cols)} names")
+        if len(set(cols)) != c:
+            raise DataError(f"{source}: duplicated angle channels {cols}")
+        if not set(cols) & set(INPUT_COLS):
+            raise DataError(
+                f"{source}: no known angle channel among {cols}; name them as OpenSim "
+                f"coordinates ({', '.join(INPUT_COLS)}) or side-less for the analysed leg "
+                "(hip_flexion, knee_angle, ...)"
+            )
+        _check_finite(angles, "angles", source)
+        _check_degrees(angles, source)
+
+        def per_cycle(values, what, dtype, default):
+            if values is None:
+                return np.full(n, default, dtype=dtype)
+            arr = np.asarray(_decode(values))
+            if arr.shape != (n,):
+                raise DataError(
+                    f"{source}: {what} needs one value per cycle ({n}), got {arr.shape}"
+                )
+            return arr.astype(dtype)
+
+        subject = per_cycle(subject, "subject", str, "")
+        group = per_cycle(group, "group", str, "all")
+        mass = per_cycle(mass_kg, "mass_kg", np.float64, np.nan)
+        known = np.isfinite(mass)
+        lo, hi = MASS_RANGE_KG
+        if np.any(known & ((mass < lo) | (mass > hi))):
+            bad = np.flatnonzero(known & ((mass < lo) | (mass > hi)))[:5]
+            raise DataError(
+                f"{source}: mass_kg outside {lo}-{hi} kg for cycles {bad.tolist()}; give body "
+                "mass in kg"
+            )
+
+        per_kg: dict[str, np.ndarray] = {}
+        for tname, (values, channels, unit) in (targets or {}).items():
+            target = TARGETS[tname]
+            per_kg[tname] = _target_per_kg(values, channels, unit, target, mass, (n, t), source)
+        meta = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True)
+        if len(meta) != n:
+            raise DataError(f"{source}: metadata has {len(meta)} rows for {n} cycles")
+        return cls(
+            name=name,
+            angles=angles,
+            angle_cols=tuple(cols),
+            subject=subject,
+            group=group,
+            mass_kg=mass,
+            targets=per_kg,
+            meta=meta,
+            source=source,
+        )
+
+    # ---------------------------------------------------------------- views
+    def __len__(self) -> int:
+        return int(self.angles.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.angles.shape[1])
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(set(self.group.tolist()))
+
+    def subjects(self, group: str | None = None) -> np.ndarray:
+        m = np.ones(len(self), bool) if group is None else self.group == group
+        return np.unique(self.subject[m])
+
+    def reference(self, target: str) -> np.ndarray:
+        """Reference values per kg of ``target``; refuses a cohort without them."""
+        if target not in self.targets:
+            have = ", ".join(self.targets) or "none"
+            raise DataError(
+                f"{self.source}: the cohort has no reference {target} (it has: {have}); "
+                f"evaluate a model of a target the cohort has"
+            )
+        return self.targets[target]
+
+    def subset(self, idx: np.ndarray) -> Cohort:
+        idx = np.asarray(idx)
+        return replace(
+            self,
+            angles=self.angles[idx],
+            subject=self.subject[idx],
+            group=self.group[idx],
+            mass_kg=self.mass_kg[idx],
+            targets={k: v[idx] for k, v in self.targets.items()},
+            meta=self.meta.iloc[idx].reset_index(drop=True),
+        )
+
+    def resampled(self, n_frames: int) -> Cohort:
+        """Every cycle resampled to ``n_frames`` samples (linear in gait-cycle phase)."""
+        if n_frames == self.n_frames:
+            return self
+        return replace(
+            self,
+            angles=resample_cycles(self.angles, n_frames),
+            targets={k: resample_cycles(v, n_frames) for k, v in self.targets.items()},
+        )
+
+    def describe(self) -> str:
+        per_group = ", ".join(
+            f"{g}: {int((self.group == g).sum())} cycles of {len(self.subjects(g))} subjects"
+            for g in self.groups
+        )
+        return (
+            f"{self.name}: {len(self)} cycles, {self.n_frames} frames, angles "
+            f"{list(self.angle_cols)}, references {list(self.targets) or 'none'} ({per_group})"
+        )
+
+
+def _target_per_kg(
+    values: np.ndarray,
+    channels: Sequence[str],
+    unit: str | None,
+    target: Target,
+    mass: np.ndarray,
+    shape: tuple[int, int],
+    source: str,
+) -> np.ndarray:
+    what = target.name
+    units = UNITS[target.name]
+    if unit is None or str(unit) not in units:
+        raise DataError(
+            f"{source}: say the unit of the {what} ({' or '.join(units)}): the NPZ key "
+            f"'{TARGET_KEYS[what][2]}' or the loader's {TARGET_KEYS[what][2]}= option"
+        )
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[:2] != shape:
+        raise DataError(f"{source}: {what} must be {(*shape, len(target.cols))}, got {arr.shape}")
+    cols = canonical_names(channels, target.cols)
+    idx = order_columns(cols, target.cols, what, source)
+    if idx is not None:
+        arr = arr[:, :, idx]
+    _check_finite(arr, what, source)
+    if not units[str(unit)]:
+        if not np.all(np.isfinite(mass)):
+            raise DataError(
+                f"{source}: {what} in {unit} need mass_kg for every cycle to be normalised per kg"
+            )
+        arr = arr / mass[:, None, None]
+    peak = float(np.median(np.max(np.abs(arr), axis=(1, 2))))
+    if peak > target.max_peak_per_kg:
+        raise DataError(
+            f"{source}: {what} peak at a median {peak:.3g} {target.train_unit} per kg, "
+            f"implausibly large: were they given in {target.file_unit}, not per kg? Check the "
+            "unit"
+        )
+    if peak < target.min_peak_per_kg:
+        raise DataError(
+            f"{source}: {what} peak at a median {peak:.3g} {target.train_unit}, implausibly "
+            "small: were they already divided by mass? Check the unit"
+        )
+    return arr.astype(np.float32)
+
+
+# ----------------------------------------------------------------------- readers
+
+
+def read_cohort_npz(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    moment_unit: str | None = None,
+    force_unit: str | None = None,
+) -> Cohort:
+    """Load a cohort NPZ (module doc); ``*_unit`` options override or supply the units."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: cohort file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as err:  # ValueError (object arrays), BadZipFile, OSError
+        raise DataError(f"{path}: not a readable cohort .npz without pickle ({err})") from err
+    missing = [k for k in ("angles", "angle_channels", "subject") if k not in data]
+    if missing:
+        raise DataError(
+            f"{path}: missing keys {missing}; a cohort NPZ holds angles, angle_channels, subject "
+            "and optionally group, mass_kg, moments(+moment_channels, moment_unit), forces(...)"
+        )
+    n = data["angles"].shape[0] if data["angles"].ndim else 0
+    units = {"moments": moment_unit, "forces": force_unit}
+    targets = {}
+    for tname, (key, ckey, ukey) in TARGET_KEYS.items():
+        if key not in data:
+            continue
+        if ckey not in data:
+            raise DataError(f"{path}: '{key}' needs '{ckey}' naming its channels")
+        unit = units[tname] or (str(data[ukey]) if ukey in data else None)
+        targets[tname] = (data[key], [str(c) for c in _decode(data[ckey])], unit)
+    meta = pd.DataFrame(
+        {
+            k: _decode(v)
+            for k, v in data.items()
+            if k not in RESERVED and v.ndim == 1 and v.shape[0] == n
+        }
+    )
+    return Cohort.from_arrays(
+        data["angles"],
+        [str(c) for c in _decode(data["angle_channels"])],
+        data["subject"],
+        group=data.get("group"),
+        mass_kg=data.get("mass_kg"),
+        targets=targets,
+        meta=meta,
+        name=name or path.stem,
+        source=str(path),
+    )
+
+
+def read_cohort_csv(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    moment_unit: str | None = None,
+    force_unit: str | None = None,
+) -> Cohort:
+    """Load a long CSV cohort: one row per frame (module doc)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: cohort file not found")
+    df = pd.read_csv(path)
+    df.columns = [str(c).strip() for c in df.columns]
+    for col in ("subject", "cycle"):
+        if col not in df.columns:
+            raise DataError(f"{path}: needs a '{col}' column (one row per frame of each cycle)")
+    df["subject"] = df["subject"].astype(str)
+    keys = ["subject", "cycle"]
+    groups = list(df.groupby(keys, sort=False))
+    sizes = {len(g) for _, g in groups}
+    if len(sizes) != 1:
+        raise DataError(
+            f"{path}: cycles have different frame counts {sorted(sizes)}; time-normalise every "
+            "cycle to the same number of samples (e.g. 101)"
+        )
+    per_cycle_cols = [c for c in ("group", "mass_kg") if c in df.columns]
+    angle_cols = canonical_names(df.columns, INPUT_COLS)
+    in_angles = [df.columns[i] for i, c in enumerate(angle_cols) if c in INPUT_COLS]
+    stack = lambda cols: np.stack([g[cols].to_numpy(float) for _, g in groups])  # noqa: E731
+    targets = {}
+    units = {"moments": moment_unit, "forces": force_unit}
+    for tname, target in TARGETS.items():
+        mapped = canonical_names(df.columns, target.cols)
+        cols = [df.columns[i] for i, c in enumerate(mapped) if c in target.cols]
+        if cols:
+            targets[tname] = (stack(cols), cols, units[tname])
+    first = pd.DataFrame([g.iloc[0] for _, g in groups])
+    return Cohort.from_arrays(
+        stack(in_angles),
+        in_angles,
+        first["subject"].to_numpy(),
+        group=first["group"].astype(str).to_numpy() if "group" in per_cycle_cols else None,
+        mass_kg=first["mass_kg"].to_numpy(float) if "mass_kg" in per_cycle_cols else None,
+        targets=targets,
+        meta=first[["cycle"]].reset_index(drop=True),
+        name=name or path.stem,
+        source=str(path),
+    )
+
+
+@dataclass(frozen=True)
+class BundledCohort:
+    """A cohort shipped in the data folder, with what its files do not say."""
+
+    path: str  # relative to the data root
+    moment_unit: str | None
+    description: str
+
+
+BUNDLED: dict[str, BundledCohort] = {
+    "spina_bifida_lee": BundledCohort(
+        "spina_bifida_lee/cycles.npz",
+        "N·m/kg",
+        "Lee et al. 2022: 16 children with spina bifida (SB) and 16 typically developing (TD), "
+        "one leg per cycle (left legs mirrored), 100 samples, RRA hip moments per kg",
+    ),
+}
+
+
+def load_cohort(
+    spec: str | Path,
+    *,
+    data_root: Path | None = None,
+    moment_unit: str | None = None,
+    force_unit: str | None = None,
+) -> Cohort:
+    """A bundled cohort by name (:data:`BUNDLED`) or a cohort file (.npz or .csv)."""
+    if isinstance(spec, str) and spec in BUNDLED:
+        from gait2hip.settings import data_root as default_root
+
+        bundled = BUNDLED[spec]
+        path = (data_root or default_root()) / bundled.path
+        return read_cohort_npz(
+            path, name=spec, moment_unit=moment_unit or bundled.moment_unit, force_unit=force_unit
+        )
+    path = Path(spec)
+    if not path.exists():
+        raise DataError(
+            f"{path}: no such cohort file, and not a bundled cohort ({', '.join(BUNDLED)})"
+        )
+    reader = read_cohort_csv if path.suffix.lower() == ".csv" else read_cohort_npz
+    return reader(path, moment_unit=moment_unit, force_unit=force_unit)

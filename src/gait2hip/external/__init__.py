@@ -1,0 +1,1 @@
+"""Evaluation on external cohorts: zero-shot, domain shift, few-shot adaptation."""

@@ -1,0 +1,268 @@
+"""Zero-shot evaluation of trained models on an external cohort, and its domain shift.
+
+Every trained unit (model x split seed x seed) of the given run folders predicts every cohort
+cycle with its final model, unchanged. Cycles are resampled to the model's frame count for
+prediction and the predictions back to the cohort's, so metrics compare against the cohort's
+own reference samples (never interpolated ones). Metrics are the benchmark's
+(:func:`gait2hip.training.metrics.evaluate`): subject-mean (the study's), pooled and
+per-channel, with bootstrap CIs over subjects, separately per cohort group, beside the same
+model on its own held-out healthy test subjects.
+
+Domain shift: the out-of-distribution score of the prediction API (Mahalanobis distance of
+the cycle's z-scored angle curves from the training cycles, and its percentile among unseen
+healthy cycles) per cycle, against that cycle's RMSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import Cohort
+from gait2hip.data.dataset import DataError, input_columns_for
+from gait2hip.inference.calibration import OOD_WARN_PERCENTILE
+from gait2hip.inference.predictor import (
+    ModelNotFoundError,
+    Predictor,
+    load_predictor,
+    run_folders,
+    unit_folders,
+)
+from gait2hip.timeseries import resample_cycles
+from gait2hip.training.metrics import evaluate
+
+#: The group name of the models' own held-out healthy test subjects in every table.
+HEALTHY = "healthy held-out"
+
+
+@dataclass
+class EvalUnit:
+    """A trained unit to evaluate: its predictor (final model + calibration) and identity."""
+
+    predictor: Predictor
+
+    @property
+    def label(self) -> str:
+        return self.predictor.label
+
+    @property
+    def split_seed(self) -> int:
+        return int(self.predictor.final.meta.get("split_seed", -1))
+
+    @property
+    def seed(self) -> int:
+        return int(self.predictor.final.meta.get("seed", -1))
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}_split{self.split_seed}_seed{self.seed}"
+
+    def ids(self) -> dict[str, object]:
+        return {"model": self.label, "split_seed": self.split_seed, "seed": self.seed}
+
+
+def find_units(
+    paths: str | Path | Sequence[str | Path], target: str | None = None
+) -> list[EvalUnit]:
+    """Every trained unit in run folders / folders of runs / unit folders / checkpoints,
+    optionally only those of ``target``."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    units: list[EvalUnit] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ModelNotFoundError(f"{path}: no such model path")
+        if path.is_file() or (path / "final.pt").is_file():
+            found = [path]
+        else:
+            found = [u for run in run_folders(path) for u in unit_folders(run)]
+        units += [EvalUnit(load_predictor(u, ensemble=False)) for u in found]
+    if target is not None:
+        units = [u for u in units if u.predictor.target == target]
+    if not units:
+        what = f" for {target}" if target else ""
+        raise ModelNotFoundError(
+            f"no trained model{what} in {', '.join(map(str, paths))}; train one on the healthy "
+            "data first, e.g. `gait2hip benchmark --data .cache/datasets/schreiber2019/"
+            "schreiber2019_JM.npz --target moments --inputs ipsilateral --profile quick`"
+        )
+    return units
+
+
+def predict_cohort(pred: Predictor, cohort: Cohort) -> np.ndarray:
+    """The final model's per-kg predictions of every cohort cycle, at the cohort's frames."""
+    at_model = cohort.resampled(pred.n_frames)
+    y = pred.final.predict_named(at_model.angles, at_model.angle_cols, cohort.source)
+    return resample_cycles(y, cohort.n_frames)
+
+
+def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
+    """OOD score and percentile per cohort cycle (None for an uncalibrated model)."""
+    at_model = cohort.resampled(pred.n_frames)
+    idx = input_columns_for(pred.in_cols, at_model.angle_cols, cohort.source)
+    return pred.ood_scores(at_model.angles[..., idx])
+
+
+@dataclass
+class HealthyTest:
+    """A unit's own held-out healthy test cycles (per kg), the benchmark's test set."""
+
+    X: np.ndarray  # (N, T, C) in the model's in_cols
+    y_true: np.ndarray
+    subject: np.ndarray
+    source: str
+
+
+def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest:
+    """Read the unit's training dataset (from its checkpoint, or ``data``) and keep its test
+    subjects."""
+    from gait2hip.io.npz import read_npz
+
+    meta = pred.final.meta
+    path = Path(data or meta.get("dataset", ""))
+    if not path.is_file():
+        raise DataError(
+            f"{path}: the healthy dataset this model was trained on is not there; pass it "
+            "with --healthy-data, or --no-healthy"
+        )
+    ds = read_npz(path, expected_out=get_target(pred.target))
+    test = np.isin(ds.subject_id, meta.get("test_subjects", []))
+    if not test.any():
+        raise DataError(f"{path}: none of the model's test subjects is in this dataset")
+    idx = input_columns_for(pred.in_cols, ds.in_cols, str(path))
+    return HealthyTest(ds.X[test][..., idx], ds.Y_per_kg[test], ds.subject_id[test], str(path))
+
+
+def per_cycle_rmse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((np.asarray(y_pred) - np.asarray(y_true)) ** 2, axis=(1, 2)))
+
+
+@dataclass
+class ZeroShot:
+    """Zero-shot tables over units and groups, and the predictions."""
+
+    summary: pd.DataFrame
+    per_channel: pd.DataFrame
+    per_subject: pd.DataFrame
+    cycles: pd.DataFrame  # one row per cycle: group, subject, OOD score, RMSE
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # unit key -> cohort preds
+    notes: list[str] = field(default_factory=list)
+
+
+def zero_shot(
+    units: list[EvalUnit],
+    cohort: Cohort,
+    *,
+    healthy: bool = True,
+    healthy_data: str | Path | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ZeroShot:
+    """Evaluate every unit on every cohort group (and its healthy test subjects)."""
+    rows, channels, subjects, cycles = [], [], [], []
+    out = ZeroShot(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    for unit in units:
+        pred = unit.predictor
+        target = get_target(pred.target)
+        if tuple(pred.out_cols) != target.cols:
+            raise DataError(f"{pred.source}: outputs {pred.out_cols} are not the study's")
+        y_true = cohort.reference(pred.target)
+        y_pred = predict_cohort(pred, cohort)
+        out.predictions[unit.key] = y_pred
+        ood = cohort_ood(pred, cohort)
+        sets = [(g, cohort.group == g, y_true, y_pred, cohort.subject) for g in cohort.groups]
+        cyc = pd.DataFrame(
+            {
+                **unit.ids(),
+                "group": cohort.group,
+                "subject": cohort.subject,
+                "cycle": np.arange(len(cohort)),
+                "rmse": per_cycle_rmse(y_true, y_pred),
+            }
+        )
+        if ood is not None:
+            cyc["ood_score"], cyc["ood_percentile"] = ood
+        cycles.append(cyc)
+        if healthy:
+            try:
+                h = healthy_test(pred, healthy_data)
+            except DataError as err:
+                out.notes.append(f"{unit.key}: no healthy comparison ({err})")
+            else:
+                hp = pred.final.predict_per_kg(h.X)
+                sets.append((HEALTHY, np.ones(len(h.X), bool), h.y_true, hp, h.subject))
+                hc = pd.DataFrame(
+                    {
+                        **unit.ids(),
+                        "group": HEALTHY,
+                        "subject": h.subject,
+                        "cycle": np.arange(len(h.X)),
+                        "rmse": per_cycle_rmse(h.y_true, hp),
+                    }
+                )
+                if pred.calibration is not None:
+                    hc["ood_score"], hc["ood_percentile"] = pred.ood_scores(h.X)
+                cycles.append(hc)
+        for group, m, yt, yp, subj in sets:
+            res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
+                           n_boot=n_boot, seed=seed)  # fmt: skip
+            ids = {**unit.ids(), "group": group}
+            pc = res["per_channel"]
+            rows.append(
+                {
+                    **ids,
+                    "n_subjects": len(np.unique(subj[m])),
+                    "n_cycles": int(m.sum()),
+                    **res["summary"],
+                    **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
+                }
+            )
+            channels.append(pc.assign(**ids))
+            subjects.append(res["per_subject"].assign(**ids))
+    out.summary = pd.DataFrame(rows)
+    out.per_channel = pd.concat(channels, ignore_index=True)
+    out.per_subject = pd.concat(subjects, ignore_index=True)
+    out.cycles = pd.concat(cycles, ignore_index=True)
+    return out
+
+
+def domain_shift_table(cycles: pd.DataFrame) -> pd.DataFrame:
+    """Per unit and group: OOD scores (median, share flagged) and the Spearman correlation of
+    OOD score with per-cycle RMSE; ``all cohort`` pools the cohort's groups, ``all`` adds the
+    healthy test cycles."""
+    if "ood_score" not in cycles:
+        return pd.DataFrame()
+    rows = []
+    for keys, unit in cycles.groupby(["model", "split_seed", "seed"], sort=False):
+        ids = dict(zip(["model", "split_seed", "seed"], keys, strict=True))
+        cohort = unit[unit["group"] != HEALTHY]
+        parts = [(g, d) for g, d in unit.groupby("group", sort=True)]
+        parts += [("all cohort", cohort), ("all", unit)]
+        for group, d in parts:
+            d = d.dropna(subset=["ood_score"])
+            if d.empty:
+                continue
+            rho, p = (np.nan, np.nan)
+            if len(d) >= 3 and d["ood_score"].nunique() > 1 and d["rmse"].nunique() > 1:
+                rho, p = spearmanr(d["ood_score"], d["rmse"])
+            rows.append(
+                {
+                    **ids,
+                    "group": group,
+                    "n_cycles": len(d),
+                    "ood_score_median": float(d["ood_score"].median()),
+                    "ood_percentile_median": float(d["ood_percentile"].median()),
+                    "flagged_pct": float(100 * (d["ood_percentile"] > OOD_WARN_PERCENTILE).mean()),
+                    "rmse_median": float(d["rmse"].median()),
+                    "spearman_rho": float(rho),
+                    "spearman_p": float(p),
+                }
+            )
+    return pd.DataFrame(rows)
