@@ -74,6 +74,10 @@ def benchmark(
     max_epochs: Annotated[
         int | None, typer.Option(help="override the profile's max epochs")
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="override the profile's batch size (64; smaller for small datasets)"),
+    ] = None,
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
     loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
     inputs: Annotated[
@@ -97,6 +101,8 @@ def benchmark(
         train_overrides = {"loss_weighting": loss_weighting}
         if max_epochs is not None:
             train_overrides["max_epochs"] = max_epochs
+        if batch_size is not None:
+            train_overrides["batch_size"] = batch_size
         cfg = make_config(
             target,
             [m for m in models.split(",") if m.strip()],

@@ -237,7 +237,7 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
             "",
             "First k at which fine-tuning beats zero-shot:",
             "",
-            markdown_table(first_k.fillna("none")),
+            markdown_table(first_k.astype(object).fillna("none")),
             "",
         ]
     if zs.notes:

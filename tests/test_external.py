@@ -1,0 +1,268 @@
+"""External cohorts: the loader, few-shot splits, zero-/few-shot evaluation end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gait2hip.benchmark import benchmark
+from gait2hip.conventions import INPUT_SETS, MOMENT_COLS
+from gait2hip.data.cohort import load_cohort, read_cohort_csv, read_cohort_npz
+from gait2hip.data.dataset import DataError
+from gait2hip.data.splits import LeakageError, SplitError, assert_no_leak, few_shot_splits
+from gait2hip.external.evaluate import HEALTHY, find_units, zero_shot
+from gait2hip.external.few_shot import FewShotConfig, learning_curve
+from gait2hip.external.run import evaluate_external
+from gait2hip.timeseries import resample_cycles
+from gait2hip.training.config import make_config
+from gait2hip.training.metrics import subject_mean_metrics
+
+SIDE_LESS = ["hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"]
+IPSI = INPUT_SETS["ipsilateral"]
+
+
+def cohort_arrays(moments_ds, n_frames=30):
+    """A two-group cohort from a synthetic moments dataset: the analysed leg's angles under
+    side-less names, moments per kg, resampled to ``n_frames``."""
+    ds = moments_ds.select_inputs(IPSI)
+    subjects = ds.subjects
+    group = np.where(np.isin(ds.subject_id, subjects[::2]), "PAT", "CTL")
+    return {
+        "angles": resample_cycles(ds.X, n_frames),
+        "angle_channels": np.array(SIDE_LESS),
+        "subject": ds.subject_id,
+        "group": group,
+        "mass_kg": ds.weight_kg,
+        "moments": resample_cycles(ds.Y_per_kg, n_frames),
+        "moment_channels": np.array([c.replace("_r_", "_") for c in MOMENT_COLS]),
+        "moment_unit": np.array("N·m/kg"),
+        "age_years": np.full(len(ds), 9.0),
+    }
+
+
+def save_npz(path, arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+# ------------------------------------------------------------------------------- loader
+
+
+def test_npz_cohort_maps_side_less_names_and_units(synthetic, tmp_path):
+    arrays = cohort_arrays(synthetic["moments"])
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", arrays))
+    assert cohort.angle_cols == IPSI
+    assert cohort.groups == ["CTL", "PAT"] and cohort.n_frames == 30
+    np.testing.assert_allclose(cohort.reference("moments"), arrays["moments"], rtol=1e-6)
+    assert "age_years" in cohort.meta and len(cohort.meta) == len(cohort)
+    # the same moments in N·m, normalised by the loader
+    absolute = {**arrays, "moments": arrays["moments"] * arrays["mass_kg"][:, None, None]}
+    absolute["moment_unit"] = np.array("N·m")
+    again = read_cohort_npz(save_npz(tmp_path / "abs.npz", absolute))
+    np.testing.assert_allclose(again.reference("moments"), cohort.reference("moments"), rtol=1e-5)
+    with pytest.raises(DataError, match="no reference forces"):
+        cohort.reference("forces")
+    res = cohort.resampled(60)
+    assert res.angles.shape == (len(cohort), 60, 5)
+    np.testing.assert_allclose(res.angles[:, [0, -1]], cohort.angles[:, [0, -1]], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.pop("moment_unit"), "say the unit of the moments"),
+        (lambda a: a.update(angles=np.radians(a["angles"])), "looks like radians"),
+        (lambda a: a.update(angles=a["angles"][:, :5]), "only 5 frames"),
+        (lambda a: a.update(subject=a["subject"][:-1]), "one value per cycle"),
+        (lambda a: a.pop("subject"), r"missing keys \['subject'\]"),
+        (
+            lambda a: a.update(moments=a["moments"] * a["mass_kg"][:, None, None]),
+            "implausibly large",
+        ),
+        (lambda a: a.update(moment_unit=np.array("N·m"), mass_kg=None), "need mass_kg"),
+        (lambda a: a.update(moment_channels=np.array(["a", "b", "c"])), "columns do not match"),
+        (lambda a: a.update(angle_channels=np.array(list("vwxyz"))), "no known angle channel"),
+    ],
+)
+def test_bad_cohorts_refused_with_the_file_named(synthetic, tmp_path, change, message):
+    arrays = cohort_arrays(synthetic["moments"])
+    change(arrays)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    path = save_npz(tmp_path / "bad.npz", arrays)
+    with pytest.raises(DataError, match=message) as err:
+        read_cohort_npz(path)
+    assert "bad.npz" in str(err.value)
+
+
+def test_nan_angles_refused(synthetic, tmp_path):
+    arrays = cohort_arrays(synthetic["moments"])
+    arrays["angles"][2, 5, 1] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        read_cohort_npz(save_npz(tmp_path / "nan.npz", arrays))
+
+
+def test_csv_cohort_equals_npz(synthetic, tmp_path):
+    arrays = cohort_arrays(synthetic["moments"])
+    n, t, _ = arrays["angles"].shape
+    rows = {
+        "subject": np.repeat(arrays["subject"], t),
+        "cycle": np.repeat(np.arange(n), t),
+        "group": np.repeat(arrays["group"], t),
+        "mass_kg": np.repeat(arrays["mass_kg"], t),
+    }
+    for j, c in enumerate(arrays["angle_channels"]):
+        rows[str(c)] = arrays["angles"][:, :, j].ravel()
+    for j, c in enumerate(arrays["moment_channels"]):
+        rows[str(c)] = arrays["moments"][:, :, j].ravel()
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    from_csv = load_cohort(str(tmp_path / "c.csv"), moment_unit="N·m/kg")
+    from_npz = read_cohort_npz(save_npz(tmp_path / "c.npz", arrays))
+    np.testing.assert_allclose(from_csv.angles, from_npz.angles, rtol=1e-6)
+    np.testing.assert_allclose(
+        from_csv.reference("moments"), from_npz.reference("moments"), rtol=1e-6
+    )
+    assert (from_csv.subject == from_npz.subject).all()
+    assert (from_csv.group == from_npz.group).all()
+    # uneven cycles are refused
+    df = pd.read_csv(tmp_path / "c.csv").iloc[:-1]
+    df.to_csv(tmp_path / "uneven.csv", index=False)
+    with pytest.raises(DataError, match="different frame counts"):
+        read_cohort_csv(tmp_path / "uneven.csv", moment_unit="N·m/kg")
+
+
+def test_bundled_spina_bifida_cohort(data_root):
+    if not (data_root / "spina_bifida_lee" / "cycles.npz").is_file():
+        pytest.skip("spina_bifida_lee not in the data folder")
+    cohort = load_cohort("spina_bifida_lee", data_root=data_root)
+    assert len(cohort) == 69 and cohort.n_frames == 100
+    assert cohort.angle_cols == IPSI
+    assert len(cohort.subjects("SB")) == 16 and len(cohort.subjects("TD")) == 16
+    m = cohort.reference("moments").mean(0)
+    # internal moments, + flexor: extensor early in stance, flexor near 50 % (data README)
+    assert m[7, 0] < -0.4 and m[50, 0] > 0.4
+
+
+# ------------------------------------------------------------------------------- splits
+
+
+def test_few_shot_splits_are_leak_free_and_distinct():
+    subject = np.repeat([f"S{i}" for i in range(6)], 3)
+    splits = few_shot_splits(subject, 2, 10, seed=1)
+    assert len(splits) == 10
+    picks = {frozenset(subject[s.train]) for s in splits}
+    assert len(picks) == 10 and all(len(p) == 2 for p in picks)
+    for s in splits:
+        assert not set(subject[s.train]) & set(subject[s.test])
+        assert len(s.train) + len(s.test) == len(subject)
+    assert len(few_shot_splits(subject, 5, 10)) == 6  # only 6 ways to choose 5 of 6
+    with pytest.raises(SplitError, match="no test subject"):
+        few_shot_splits(subject, 6, 3)
+    with pytest.raises(LeakageError):
+        assert_no_leak(["S1", "S2"], ["S2"], "x")
+
+
+# ------------------------------------------------------------------------ end to end
+
+TINY = {"lstm": {"hidden": 8}, "mamba": {"d_model": 8, "d_state": 4}}
+
+
+@pytest.fixture(scope="module")
+def ipsi_run(tmp_path_factory, synthetic):
+    """Tiny LSTM and Mamba moment models on the ipsilateral angles of synthetic data."""
+    out = tmp_path_factory.mktemp("ipsi")
+    ds = synthetic["moments"]
+    path = out / "synthetic_JM.npz"
+    from gait2hip.io.npz import write_npz
+
+    write_npz(ds, path)
+    ds = dataclasses.replace(ds, source=str(path))
+    cfg = make_config(
+        "moments",
+        ["lstm", "mamba"],
+        "quick",
+        train_overrides={"max_epochs": 3, "patience": 2, "lr": 3e-3},
+        n_bootstrap=50,
+        inputs=IPSI,
+    )
+    cfg = dataclasses.replace(cfg, model_overrides=TINY)
+    benchmark(ds, cfg, out / "run", show_progress=False)
+    return out / "run"
+
+
+def test_zero_shot_metrics_match_direct_computation(ipsi_run, synthetic, tmp_path):
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", cohort_arrays(synthetic["moments"])))
+    units = find_units(ipsi_run, "moments")
+    assert {u.label for u in units} == {"lstm-causal", "mamba-causal"}
+    zs = zero_shot(units, cohort, n_boot=20)
+    assert set(zs.summary["group"]) == {"CTL", "PAT", HEALTHY}
+    unit = units[0]
+    final = unit.predictor.final
+    pat = cohort.group == "PAT"
+    at_model = resample_cycles(cohort.angles[pat], unit.predictor.n_frames)
+    expected_pred = resample_cycles(final.predict_per_kg(at_model), cohort.n_frames)
+    expected = subject_mean_metrics(
+        cohort.reference("moments")[pat], expected_pred, cohort.subject[pat]
+    )
+    row = zs.summary[(zs.summary["model"] == unit.label) & (zs.summary["group"] == "PAT")]
+    assert row["subject_rmse"].item() == pytest.approx(expected["rmse"], rel=1e-5)
+    assert row["subject_r2"].item() == pytest.approx(expected["r2"], rel=1e-5)
+    healthy = zs.summary[zs.summary["group"] == HEALTHY]
+    assert (healthy["n_subjects"] == len(final.meta["test_subjects"])).all()
+    assert zs.cycles["ood_score"].notna().all()
+
+
+def test_evaluate_external_writes_every_output(ipsi_run, synthetic, tmp_path):
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", cohort_arrays(synthetic["moments"])))
+    cfg = FewShotConfig(ks=(1, 2), draws=2, finetune_epochs=2, scratch_epochs=2)
+    out = tmp_path / "ext"
+    summary = evaluate_external(
+        ipsi_run, cohort, out, few_shot_cfg=cfg, n_boot=20, show_progress=False, command="t"
+    )
+    text = summary.read_text()
+    assert "## Zero-shot" in text and "## Few-shot adaptation" in text
+    assert "## Domain shift" in text
+    for name in (
+        "zero_shot.csv",
+        "zero_shot_per_channel.csv",
+        "zero_shot_per_subject.csv",
+        "cycles.csv",
+        "domain_shift.csv",
+        "few_shot_draws.csv",
+        "few_shot.csv",
+        "few_shot_first_k.csv",
+        "results.json",
+        "figures/few_shot_PAT.png",
+        "figures/few_shot_CTL.png",
+        "figures/domain_shift.png",
+        "figures/zero_shot_lstm-causal_PAT.png",
+    ):
+        assert (out / name).is_file(), name
+    assert len(list((out / "predictions").glob("*.npz"))) == 2
+    draws = pd.read_csv(out / "few_shot_draws.csv")
+    # 2 models x 2 groups x 2 k x 2 draws x 3 methods
+    assert len(draws) == 2 * 2 * 2 * 2 * 3
+    for _, d in draws.iterrows():  # the adaptation subjects never appear among the tested
+        train = set(d["train_subjects"].split())
+        tested = set(cohort.subject[cohort.group == d["group"]]) - train
+        assert len(train) == d["k"] and len(tested) == d["n_test_subjects"]
+    curve = learning_curve(draws)
+    assert set(curve["method"]) == {"zero-shot", "fine-tune", "scratch"}
+    zero = curve[curve["method"] == "zero-shot"]
+    assert np.allclose(zero["rmse_vs_zero_shot"], 0.0)
+    assert not zero["beats_zero_shot"].any()
+    assert json.loads((out / "results.json").read_text())["few_shot_config"]["draws"] == 2
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_model_on_inputs_the_cohort_lacks_is_refused(synthetic, tmp_path):
+    ds = synthetic["moments"]
+    cfg = make_config("moments", ["lstm"], "quick", train_overrides={"max_epochs": 1})
+    cfg = dataclasses.replace(cfg, model_overrides=TINY, n_bootstrap=10)
+    benchmark(ds, cfg, tmp_path / "all", show_progress=False)
+    cohort = read_cohort_npz(save_npz(tmp_path / "one_leg.npz", cohort_arrays(ds)))
+    with pytest.raises(DataError, match=r"one_leg\.npz: lacks input channels .*--inputs"):
+        zero_shot(find_units(tmp_path / "all"), cohort)
