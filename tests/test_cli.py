@@ -34,6 +34,10 @@ def test_demo_data_then_benchmark(tmp_path):
             "quick",
             "--max-epochs",
             "2",
+            "--batch-size",
+            "8",
+            "--inputs",
+            "ipsilateral",
             "--out",
             str(tmp_path / "run"),
             "--no-progress",
@@ -42,6 +46,27 @@ def test_demo_data_then_benchmark(tmp_path):
     assert res.exit_code == 0, res.output
     assert "lstm-causal" in res.output
     assert (tmp_path / "run" / "summary.md").exists()
+
+    # the one-leg models, zero-shot on a cohort file of the same data's analysed leg
+    import numpy as np
+
+    from gait2hip.io.npz import read_npz
+    from tests.test_external import cohort_arrays
+
+    ds = read_npz(tmp_path / "d" / "synthetic_JM.npz")
+    np.savez(tmp_path / "cohort.npz", **cohort_arrays(ds))
+    base = ["evaluate-external", "--models", str(tmp_path / "run"), "--no-progress"]
+    res = runner.invoke(
+        app,
+        [*base, "--cohort", str(tmp_path / "cohort.npz"), "--no-few-shot", "--n-bootstrap",
+         "20", "--out", str(tmp_path / "ext")],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Zero-shot" in res.output and (tmp_path / "ext" / "zero_shot.csv").is_file()
+    res = runner.invoke(app, [*base, "--cohort", str(tmp_path / "nope.npz")])
+    assert res.exit_code == 2 and "nope.npz: no such cohort file" in res.output
+    res = runner.invoke(app, [*base, "--cohort", str(tmp_path / "cohort.npz"), "--k", "40"])
+    assert res.exit_code == 2 and "leaves no test subject" in res.output
 
 
 def test_benchmark_bad_input_is_a_clear_error(tmp_path):

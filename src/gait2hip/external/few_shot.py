@@ -56,6 +56,21 @@ class FewShotConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def check(self, cohort: Cohort) -> None:
+        """Refuse groups the cohort lacks and any k that leaves a group no test subject."""
+        from gait2hip.data.splits import SplitError
+
+        for g in self.groups or cohort.groups:
+            n = len(cohort.subjects(g))
+            if n == 0:
+                raise SplitError(f"{cohort.source}: no group {g!r} (has {cohort.groups})")
+            bad = [k for k in self.ks if not 1 <= k < n]
+            if bad:
+                raise SplitError(
+                    f"few-shot k = {bad} leaves no test subject among the {n} subjects of "
+                    f"group {g!r}; choose k from 1 to {n - 1} (--k) or other --groups"
+                )
+
     def n_fits(self, cohort: Cohort, n_units: int) -> int:
         """Trainings this config runs (two per draw: fine-tune and scratch)."""
         from math import comb
@@ -63,7 +78,7 @@ class FewShotConfig:
         total = 0
         for g in self.groups or cohort.groups:
             n = len(cohort.subjects(g))
-            total += sum(min(self.draws, comb(n, k)) for k in self.ks if 1 <= k < n)
+            total += sum(min(self.draws, comb(n, k)) for k in self.ks)
         return 2 * total * n_units
 
 
@@ -82,6 +97,7 @@ def few_shot(
 ) -> pd.DataFrame:
     """One row per unit, group, k, draw and method: subject-mean and pooled metrics on the
     draw's test subjects (per kg, at the cohort's frames)."""
+    cfg.check(cohort)
     rows = []
     for unit in units:
         pred = unit.predictor
@@ -94,12 +110,8 @@ def few_shot(
         zs = zero_shot_predictions[unit.key]
         for group in cfg.groups or cohort.groups:
             in_group = np.flatnonzero(cohort.group == group)
-            if in_group.size == 0:
-                raise ValueError(f"{cohort.source}: no group {group!r} (has {cohort.groups})")
             subj = cohort.subject[in_group]
             for k in cfg.ks:
-                if not 1 <= k < len(np.unique(subj)):
-                    continue
                 for d, split in enumerate(few_shot_splits(subj, k, cfg.draws, cfg.seed + k)):
                     train, test = in_group[split.train], in_group[split.test]
                     seed = cfg.seed + 1000 * k + d

@@ -58,6 +58,8 @@ def evaluate_external(
     out_dir = Path(out_dir)
     tgt = get_target(target)
     cohort.reference(target)  # refuse early when the cohort has no reference for the target
+    if few_shot_cfg is not None:
+        few_shot_cfg.check(cohort)
     units = find_units(models, target)
     zs = zero_shot(units, cohort, healthy=healthy, healthy_data=healthy_data, n_boot=n_boot)
     shift = domain_shift_table(zs.cycles)
