@@ -397,7 +397,8 @@ def list_models(
         )
         console.print(
             f"[bold]{r['target']}[/bold] {r['model']} ({r['profile']} profile): "
-            f"{Path(r['dataset']).name}, {r['train_subjects']} training subjects, "
+            f"{Path(r['dataset']).name}, inputs {r['inputs']}, {r['train_subjects']} training "
+            "subjects, "
             f"{r['members']} ensemble member(s), "
             f"{'calibrated' if r['calibrated'] else 'not calibrated'}, {metrics}\n  {r['path']}",
             soft_wrap=True,

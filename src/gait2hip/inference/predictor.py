@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import CYCLE_FRAMES, get_target
+from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
 from gait2hip.inference.calibration import (
     CALIBRATION_FILE,
     Calibration,
@@ -227,6 +227,7 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
                     "model": unit.parent.name,
                     "profile": cfg.get("profile", ""),
                     "dataset": final.meta.get("dataset", ""),
+                    "inputs": input_set_name(final.in_cols),
                     "train_subjects": len(final.meta.get("train_subjects", [])),
                     "members": 1 + len(list(unit.glob("fold*.pt"))),
                     "calibrated": (unit / CALIBRATION_FILE).is_file(),
