@@ -15,7 +15,7 @@ from gait2hip.data.cohort import load_cohort, read_cohort_csv, read_cohort_npz
 from gait2hip.data.dataset import DataError
 from gait2hip.data.splits import LeakageError, SplitError, assert_no_leak, few_shot_splits
 from gait2hip.external.evaluate import HEALTHY, find_units, zero_shot
-from gait2hip.external.few_shot import FewShotConfig, learning_curve
+from gait2hip.external.few_shot import FewShotConfig, first_k_beating, learning_curve
 from gait2hip.external.run import evaluate_external
 from gait2hip.timeseries import resample_cycles
 from gait2hip.training.config import make_config
@@ -254,8 +254,42 @@ def test_evaluate_external_writes_every_output(ipsi_run, synthetic, tmp_path):
     zero = curve[curve["method"] == "zero-shot"]
     assert np.allclose(zero["rmse_vs_zero_shot"], 0.0)
     assert not zero["beats_zero_shot"].any()
+    scratch = curve[curve["method"] == "scratch"]
+    assert np.allclose(scratch["rmse_vs_scratch"], 0.0) and not scratch["beats_scratch"].any()
+    tuned = curve[curve["method"] == "fine-tune"].iloc[0]
+    keys = ["model", "group", "k"]
+    pick = draws.set_index(keys).loc[tuple(tuned[keys])]
+    paired = (
+        pick[pick["method"] == "fine-tune"].set_index("draw")["subject_rmse"]
+        - pick[pick["method"] == "scratch"].set_index("draw")["subject_rmse"]
+    )
+    assert np.isclose(tuned["rmse_vs_scratch"], paired.mean())
     assert json.loads((out / "results.json").read_text())["few_shot_config"]["draws"] == 2
     assert not list(out.rglob("*.tmp"))
+
+
+def test_first_k_beating_per_method():
+    rows = [
+        ("fine-tune", 1, False),
+        ("fine-tune", 2, True),
+        ("fine-tune", 4, True),
+        ("scratch", 1, False),
+        ("scratch", 2, False),
+        ("scratch", 4, False),
+        ("zero-shot", 1, False),
+        ("zero-shot", 2, False),
+        ("zero-shot", 4, False),
+    ]
+    curve = pd.DataFrame(
+        [
+            {"model": "m", "group": "SB", "method": m, "k": k, "beats_zero_shot": b}
+            for m, k, b in rows
+        ]
+    )
+    first = first_k_beating(curve).set_index("method")["first_k_beating_zero_shot"]
+    assert first["fine-tune"] == 2
+    assert first["scratch"] is None or pd.isna(first["scratch"])
+    assert "zero-shot" not in first.index
 
 
 def test_model_on_inputs_the_cohort_lacks_is_refused(synthetic, tmp_path):

@@ -173,12 +173,16 @@ def _mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, flo
 
 def learning_curve(draws: pd.DataFrame) -> pd.DataFrame:
     """Per model, group, k and method: mean and 95% CI over draws (t-interval) of
-    subject-mean RMSE and R², and the paired RMSE difference to zero-shot on the same test
-    subjects; ``beats_zero_shot`` when that difference's CI lies below 0."""
+    subject-mean RMSE and R², and the paired RMSE differences to zero-shot and to training
+    from scratch on the same draws (same test subjects); ``beats_zero_shot`` /
+    ``beats_scratch`` when that difference's CI lies below 0."""
     if draws.empty:
         return pd.DataFrame()
     keys = ["model", "split_seed", "seed", "group", "k", "draw"]
-    zs = draws[draws["method"] == "zero-shot"].set_index(keys)["subject_rmse"]
+    refs = {
+        name: draws[draws["method"] == method].set_index(keys)["subject_rmse"]
+        for name, method in (("zero_shot", "zero-shot"), ("scratch", "scratch"))
+    }
     rows = []
     for (model, split_seed, seed, group, k, method), d in draws.groupby(
         ["model", "split_seed", "seed", "group", "k", "method"], sort=False
@@ -195,19 +199,27 @@ def learning_curve(draws: pd.DataFrame) -> pd.DataFrame:
         for metric in ("rmse", "r2"):
             m, lo, hi = _mean_ci(d[f"subject_{metric}"].to_numpy())
             row.update({metric: m, f"{metric}_ci_lo": lo, f"{metric}_ci_hi": hi})
-        diff = d.set_index(keys)["subject_rmse"] - zs.loc[d.set_index(keys).index]
-        m, lo, hi = _mean_ci(diff.to_numpy())
-        row.update(rmse_vs_zero_shot=m, rmse_vs_zero_shot_ci_lo=lo, rmse_vs_zero_shot_ci_hi=hi)
-        row["beats_zero_shot"] = bool(method != "zero-shot" and np.isfinite(hi) and hi < 0)
+        own = d.set_index(keys)["subject_rmse"]
+        for name, ref in refs.items():
+            common = own.index.intersection(ref.index)
+            diff = (own.loc[common] - ref.loc[common]).to_numpy()
+            m, lo, hi = _mean_ci(diff) if len(diff) else (float("nan"),) * 3
+            row.update(
+                {f"rmse_vs_{name}": m, f"rmse_vs_{name}_ci_lo": lo, f"rmse_vs_{name}_ci_hi": hi}
+            )
+            other = name.replace("_", "-")
+            row[f"beats_{name}"] = bool(method != other and np.isfinite(hi) and hi < 0)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def first_k_beating(curve: pd.DataFrame, method: str = "fine-tune") -> pd.DataFrame:
-    """Per model and group: the smallest k at which ``method`` beats zero-shot (or none)."""
+def first_k_beating(
+    curve: pd.DataFrame, methods: tuple[str, ...] = ("fine-tune", "scratch")
+) -> pd.DataFrame:
+    """Per model, group and method: the smallest k at which it beats zero-shot (or none)."""
     rows = []
-    for (model, group), d in curve[curve["method"] == method].groupby(
-        ["model", "group"], sort=False
+    for (model, group, method), d in curve[curve["method"].isin(methods)].groupby(
+        ["model", "group", "method"], sort=False
     ):
         beating = d[d["beats_zero_shot"]]["k"]
         rows.append(

@@ -220,6 +220,14 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
                     _ci(r, "rmse_vs_zero_shot") for _, r in piv.iterrows()
                 ],
                 "beats zero-shot": piv["beats_zero_shot"].map({True: "yes", False: "no"}),
+                "Δ RMSE vs scratch (95% CI)": [
+                    _ci(r, "rmse_vs_scratch") if r["method"] != "scratch" else "—"
+                    for _, r in piv.iterrows()
+                ],
+                "beats scratch": [
+                    ("yes" if r["beats_scratch"] else "no") if r["method"] != "scratch" else "—"
+                    for _, r in piv.iterrows()
+                ],
             }
         )
         lines += [
@@ -237,7 +245,7 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
             "",
             markdown_table(table),
             "",
-            "First k at which fine-tuning beats zero-shot:",
+            "First k at which each method beats zero-shot (`none`: at no k tried):",
             "",
             markdown_table(first_k.astype(object).fillna("none")),
             "",
