@@ -8,6 +8,7 @@ import numpy as np
 
 from gait2hip.conventions import get_target
 from gait2hip.data.dataset import GaitDataset
+from gait2hip.executor import Executor
 from gait2hip.report.figures import plot_channel_r2, plot_comparison, plot_curves
 from gait2hip.report.summary import headline_table, write_report
 from gait2hip.training.config import BenchmarkConfig
@@ -21,10 +22,12 @@ def benchmark(
     *,
     command: str = "",
     show_progress: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
-    """Run (or resume) ``cfg`` on ``ds`` into ``out_dir``; returns the summary.md path."""
+    """Run (or resume) ``cfg`` on ``ds`` into ``out_dir``; returns the summary.md path.
+    ``executor``: where the folds and final fits run (default: here, one after another)."""
     out_dir = Path(out_dir)
-    results = run_benchmark(ds, cfg, out_dir, show_progress=show_progress)
+    results = run_benchmark(ds, cfg, out_dir, show_progress=show_progress, executor=executor)
     tables = results_tables(results)
     summary = write_report(out_dir, cfg, tables, command=command, dataset=ds.source)
     unit = get_target(cfg.target).train_unit

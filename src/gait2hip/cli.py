@@ -35,6 +35,38 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="where tasks run: local (default) or ray")
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="--executor ray: auto (the running cluster), ray://host:port, or local (a fresh "
+        "instance); default $GAIT2HIP_RAY_ADDRESS, else local"
+    ),
+]
+RetriesOpt = Annotated[int, typer.Option(help="retries of a task that raised or whose worker died")]
+CpusPerTaskOpt = Annotated[
+    int, typer.Option(help="CPUs (torch threads) per task in pool or Ray workers")
+]
+
+
+def _executor(kind: str, workers: int, address, retries: int, cpus: int, progress: bool):
+    from gait2hip.executor import ExecutorError, make_executor
+
+    try:
+        return make_executor(
+            kind,
+            workers=workers,
+            address=address,
+            retries=retries,
+            cpus_per_task=cpus,
+            show_progress=progress,
+        )
+    except ExecutorError as err:
+        _fail(err)
+
+
 @app.command("demo-data")
 def demo_data(
     out: Annotated[
@@ -89,8 +121,22 @@ def benchmark(
     ] = "all",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    executor: ExecutorOpt = "local",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="local: parallel processes (1 = this process, all threads); ray: CPUs of a "
+            "fresh local instance"
+        ),
+    ] = 1,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 2,
+    cpus_per_task: CpusPerTaskOpt = 1,
 ) -> None:
-    """Train and compare models under the leak-proof protocol; resumes an interrupted run."""
+    """Train and compare models under the leak-proof protocol; resumes an interrupted run.
+
+    Every fold and final fit is a task: --workers N or --executor ray run them in parallel
+    with the same results (docs/ray.md)."""
     from gait2hip.benchmark import benchmark as run
     from gait2hip.io.npz import read_npz
     from gait2hip.training.config import make_config
@@ -121,8 +167,10 @@ def benchmark(
     out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
     try:
-        summary = run(ds, cfg, out, command=command, show_progress=progress)
+        with ex:
+            summary = run(ds, cfg, out, command=command, show_progress=progress, executor=ex)
     except (ValueError, RuntimeError) as err:
         _fail(err)
     console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
@@ -202,7 +250,10 @@ def build_dataset(
     out: Annotated[
         Path | None, typer.Option(help="output folder (default .cache/datasets/<name>)")
     ] = None,
-    workers: Annotated[int, typer.Option(help="parallel trials (processes)")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(help="parallel trials (local processes; ray: CPUs of a fresh instance)"),
+    ] = 2,
     subjects: Annotated[
         str | None, typer.Option(help="comma list of subject ids (default: all)")
     ] = None,
@@ -217,6 +268,9 @@ def build_dataset(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 2,
 ) -> None:
     """Label raw motion capture with OpenSim (scale, IK, ID, SO) into study-format NPZ files.
 
@@ -245,15 +299,17 @@ def build_dataset(
             label_settings = replace(label_settings, strength_scale=strength_scale)
         if so_solver is not None:
             label_settings = replace(label_settings, so_solver=so_solver)
-        report = build(
-            source,
-            out or settings.dataset_dir(source.name),
-            settings.labels_dir(),
-            workers=workers,
-            settings=label_settings,
-            subjects=[s for s in subjects.split(",") if s] if subjects else None,
-            show_progress=progress,
-        )
+        with _executor(executor, workers, ray_address, retries, 1, progress) as ex:
+            report = build(
+                source,
+                out or settings.dataset_dir(source.name),
+                settings.labels_dir(),
+                workers=workers,
+                settings=label_settings,
+                subjects=[s for s in subjects.split(",") if s] if subjects else None,
+                show_progress=progress,
+                executor=ex,
+            )
     except (ValueError, FileNotFoundError, SourceError) as err:
         _fail(err)
     console.print(report.summary(), soft_wrap=True, markup=False)

@@ -8,11 +8,7 @@ every rejected cycle or failed trial with its reason), ``cycles.png`` and ``buil
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -21,10 +17,18 @@ import pandas as pd
 
 from gait2hip.conventions import FORCE_COLS, INPUT_COLS, MOMENT_COLS, TARGETS
 from gait2hip.data.dataset import GaitDataset
+from gait2hip.executor import Executor, Task
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.io.npz import write_npz
 from gait2hip.labeling.sources import Source
-from gait2hip.labeling.trial import LabelSettings, TrialResult, TrialSpec, label_trial
+from gait2hip.labeling.trial import (
+    LabelSettings,
+    TrialResult,
+    TrialSpec,
+    cache_key,
+    label_trial,
+    trial_dir,
+)
 
 
 @dataclass
@@ -53,9 +57,13 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _init_worker() -> None:
-    # one OpenSim solve per process; extra BLAS threads would only fight over the cores
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+def _result_file(spec: TrialSpec, settings: LabelSettings, cache_root: Path) -> tuple[Path, ...]:
+    """The file whose presence means the trial is labelled (none when its inputs are
+    missing: the task then runs and reports why)."""
+    try:
+        return (trial_dir(spec, cache_root) / cache_key(spec, settings) / "result.json",)
+    except Exception:
+        return ()
 
 
 def run_trials(
@@ -64,29 +72,36 @@ def run_trials(
     cache_root: Path,
     *,
     workers: int = 1,
-    on_done: Callable[[TrialResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[TrialResult]:
-    """Label ``specs`` with a local process pool (``workers`` = 1 runs in this process)."""
-    results: list[TrialResult] = []
-    if workers <= 1:
-        for spec in specs:
-            results.append(label_trial(spec, settings, cache_root))
-            if on_done:
-                on_done(results[-1])
-        return results
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-        futures = {pool.submit(label_trial, s, settings, cache_root): s for s in specs}
-        for fut in as_completed(futures):
-            try:
-                res = fut.result()
-            except Exception as err:  # a crashed worker (e.g. a segfault in OpenSim)
-                res = TrialResult(futures[fut], ok=False, error=f"worker died: {err}")
-            results.append(res)
-            if on_done:
-                on_done(res)
-    position = {(s.subject, s.trial): i for i, s in enumerate(specs)}
-    results.sort(key=lambda r: position[(r.spec.subject, r.spec.trial)])
+    """Label ``specs`` through ``executor`` (default: a local pool of ``workers`` processes;
+    1 = this process). Trials already in the cache are read here, not sent to a worker; a
+    trial whose worker died or raised (after the executor's retries) comes back failed."""
+    cache_root = Path(cache_root).resolve()  # every worker and node sees the same folder
+    executor = executor or Executor(workers=workers, show_progress=False)
+    tasks = [
+        Task(
+            f"{s.dataset} {s.label}",
+            label_trial,
+            (s, settings, cache_root),
+            _result_file(s, settings, cache_root),
+        )
+        for s in specs
+    ]
+    results = []
+    for spec, outcome in zip(specs, executor.run(tasks, "labelling"), strict=True):
+        if outcome.status == "done":
+            results.append(outcome.value)
+        elif outcome.status == "skipped":
+            results.append(label_trial(spec, settings, cache_root))  # reads the cache
+        else:
+            results.append(
+                TrialResult(
+                    spec,
+                    ok=False,
+                    error=f"worker failed {outcome.attempts} time(s): {outcome.error}",
+                )
+            )
     return results
 
 
@@ -248,38 +263,17 @@ def build_dataset(
     settings: LabelSettings | None = None,
     subjects: list[str] | None = None,
     show_progress: bool = True,
+    executor: Executor | None = None,
 ) -> BuildReport:
-    """Label, QC and write ``source`` as a study-format dataset in ``out_dir``."""
+    """Label, QC and write ``source`` as a study-format dataset in ``out_dir``.
+    ``executor``: where trials are labelled (default: a local pool of ``workers``)."""
     settings = settings or source.settings
     specs = [s for s in source.specs if subjects is None or s.subject in subjects]
     if not specs:
         raise ValueError(f"{source.name}: no trials selected (subjects={subjects})")
     t0 = time.perf_counter()
-    if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        ) as progress:
-            task = progress.add_task(f"labelling {source.name}", total=len(specs))
-            counts = {"failed": 0, "cached": 0}
-
-            def on_done(r: TrialResult) -> None:
-                counts["failed"] += not r.ok
-                counts["cached"] += r.cached
-                progress.update(
-                    task,
-                    advance=1,
-                    description=f"labelling {source.name} ({r.spec.label}; "
-                    f"{counts['cached']} cached, {counts['failed']} failed)",
-                )
-
-            results = run_trials(specs, settings, cache_root, workers=workers, on_done=on_done)
-    else:
-        results = run_trials(specs, settings, cache_root, workers=workers)
+    executor = executor or Executor(workers=workers, show_progress=show_progress)
+    results = run_trials(specs, settings, cache_root, executor=executor)
     qc = qc_table(results)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +303,7 @@ def build_dataset(
             "cycles_kept": report.n_kept,
             "cycles_by_status": qc["status"].value_counts().to_dict() if len(qc) else {},
             "seconds": report.seconds,
-            "workers": workers,
+            "executor": executor.describe(),
             "step_seconds_mean": {k: float(np.mean(v)) for k, v in timings.items()},
         },
     )

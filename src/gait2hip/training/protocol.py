@@ -9,8 +9,10 @@ For each holdout split seed, model and training seed:
 3. train on the whole pool (inputs z-scored with pool statistics) for the median best
    epoch, save the checkpoint, and predict the test subjects once.
 
-Every finished fold and final fit is written to the run folder as it completes, so an
-interrupted run resumes without redoing them. The run folder's ``config.json`` pins the
+Every fold and every final fit is a task (:mod:`gait2hip.executor`): run here one after
+another by default, or in a process pool or on a Ray cluster, with the same results. Each is
+written to the run folder as it completes, so an interrupted run resumes without redoing
+them. The run folder's ``config.json`` pins the
 config and the data fingerprint: resuming with anything else is refused.
 """
 
@@ -26,10 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gait2hip import runtime
 from gait2hip.data.dataset import GaitDataset
-from gait2hip.data.splits import Split, assert_no_leak, group_kfold, holdout_subjects
+from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
+from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.models import count_parameters, create_model
@@ -133,121 +136,248 @@ def _check_run_folder(out_dir: Path, cfg: BenchmarkConfig, fingerprint: str) -> 
         write_json(path, stored)
 
 
+@dataclass(frozen=True)
+class DataRef:
+    """How a task finds the run's data: a study-format NPZ every node can read, the input
+    set to select and the fingerprint the selected data must have."""
+
+    path: str
+    target: str
+    inputs: tuple[str, ...]
+    fingerprint: str
+
+
+_LOADED: dict[str, GaitDataset] = {}  # fingerprint -> dataset, per process
+
+
+def load_data(ref: DataRef) -> GaitDataset:
+    """The run's dataset in a task (read once per process, checked against the run)."""
+    ds = _LOADED.get(ref.fingerprint)
+    if ds is None:
+        from gait2hip.conventions import get_target
+        from gait2hip.io.npz import read_npz
+
+        ds = read_npz(ref.path, expected_out=get_target(ref.target)).select_inputs(ref.inputs)
+        if dataset_fingerprint(ds) != ref.fingerprint:
+            raise RunConflictError(
+                f"{ref.path}: the data changed since this run started (fingerprint "
+                f"{dataset_fingerprint(ds)} != {ref.fingerprint}); start a new --out folder"
+            )
+        _LOADED.clear()
+        _LOADED[ref.fingerprint] = ds
+    return ds
+
+
+def _data_ref(full: GaitDataset, ds: GaitDataset, cfg: BenchmarkConfig, out_dir: Path) -> DataRef:
+    """A path to the data for tasks in other processes or nodes: the dataset's own file when
+    it reads back identical, else a copy in the run folder."""
+    from gait2hip.io.npz import read_npz, write_npz
+
+    fp = _memory_ref(ds, cfg).fingerprint  # tasks in this process use it directly
+    candidates = [Path(full.source), out_dir / "dataset.npz"]
+    for path in candidates:
+        if path.is_file():
+            try:
+                back = read_npz(path, expected_out=full.target).select_inputs(cfg.inputs)
+            except (ValueError, OSError):
+                continue
+            if dataset_fingerprint(back) == fp:
+                return DataRef(str(path.resolve()), cfg.target, cfg.inputs, fp)
+    path = write_npz(full, out_dir / "dataset.npz")  # float32, as the data are held
+    return DataRef(str(path.resolve()), cfg.target, cfg.inputs, fp)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    split_seed: int
+    spec: ModelSpec
+    seed: int
+    unit_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.label} split{self.split_seed} seed{self.seed}"
+
+
 def run_benchmark(
     ds: GaitDataset,
     cfg: BenchmarkConfig,
     out_dir: str | Path,
     *,
     show_progress: bool = True,
+    executor: Executor | None = None,
 ) -> list[UnitResult]:
-    """Run (or resume) the protocol for every split seed x model x seed; see module doc."""
-    out_dir = Path(out_dir)
+    """Run (or resume) the protocol for every split seed x model x seed; see module doc.
+
+    Folds of every unit are independent tasks; a unit's final fit follows once its folds are
+    done. ``executor`` decides where tasks run (default: one after another in this process).
+    """
+    out_dir = Path(out_dir).resolve()
     if ds.target is None or ds.target.name != cfg.target:
         raise ValueError(
             f"{ds.source}: its outputs {list(ds.out_cols)[:3]}... are not the {cfg.target!r} "
             "target; pass the matching file (MF for forces, JM for moments)"
         )
-    ds = ds.select_inputs(cfg.inputs)
+    full, ds = ds, ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out_dir, cfg, dataset_fingerprint(ds))
+    executor = executor or Executor(show_progress=show_progress)
+    ref = _data_ref(full, ds, cfg, out_dir) if not executor.inline else _memory_ref(ds, cfg)
+    threads = executor.task_threads()
 
     splits = {s: holdout_subjects(ds.subject_id, cfg.test_fraction, s) for s in cfg.split_seeds}
     folds = {s: group_kfold(ds.subject_id[sp.train], cfg.n_folds) for s, sp in splits.items()}
-    units = [(s, spec, seed) for s in cfg.split_seeds for spec in cfg.models for seed in cfg.seeds]
-    results: list[UnitResult] = []
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        disable=not show_progress,
-    )
-    with progress:
-        overall = progress.add_task("benchmark", total=len(units) * (cfg.n_folds + 1), status="")
-        for split_seed, spec, seed in units:
-            unit_dir = out_dir / f"split{split_seed}" / spec.label / f"seed{seed}"
-            results.append(
-                _run_unit(
-                    ds,
+    units = [
+        _Unit(s, spec, seed, out_dir / f"split{s}" / spec.label / f"seed{seed}")
+        for s in cfg.split_seeds
+        for spec in cfg.models
+        for seed in cfg.seeds
+    ]
+    fold_tasks: dict[_Unit, list[Task]] = {}
+    for u in units:
+        pool, test = splits[u.split_seed].train, splits[u.split_seed].test
+        fold_tasks[u] = [
+            Task(
+                f"{u.name} fold {k}",
+                fold_task,
+                (
+                    ref,
                     cfg,
-                    spec,
-                    seed,
-                    split_seed,
-                    splits[split_seed],
-                    folds[split_seed],
-                    unit_dir,
-                    progress,
-                    overall,
-                )
+                    u.spec,
+                    u.seed,
+                    u.split_seed,
+                    k,
+                    pool[f.train],
+                    pool[f.test],
+                    test,
+                    u.unit_dir,
+                    threads,
+                ),
+                (u.unit_dir / f"fold{k}.json", u.unit_dir / f"fold{k}.pt"),
             )
-    return results
+            for k, f in enumerate(folds[u.split_seed])
+        ]
+    outcomes = executor.run([t for u in units for t in fold_tasks[u]], "benchmark folds")
+    failed = [o for o in outcomes if not o.ok]
+    bad = {o.key for o in failed}
+    ready = [u for u in units if not any(t.key in bad for t in fold_tasks[u])]
+    final_tasks = [
+        Task(
+            f"{u.name} final",
+            final_task,
+            (
+                ref,
+                cfg,
+                u.spec,
+                u.seed,
+                u.split_seed,
+                splits[u.split_seed].train,
+                splits[u.split_seed].test,
+                [
+                    (splits[u.split_seed].train[f.train], splits[u.split_seed].train[f.test])
+                    for f in folds[u.split_seed]
+                ],
+                u.unit_dir,
+                threads,
+            ),
+            tuple(u.unit_dir / f for f in FINAL_FILES),
+        )
+        for u in ready
+    ]
+    failed += [o for o in executor.run(final_tasks, "benchmark final fits") if not o.ok]
+    if failed:
+        raise TaskFailures("benchmark", failed)
+    return [_unit_result(ds, cfg, u, len(folds[u.split_seed])) for u in units]
 
 
-def _run_unit(
-    ds: GaitDataset,
+FINAL_FILES = ("final.pt", "predictions.npz", "final.json", CALIBRATION_FILE)
+
+
+def _memory_ref(ds: GaitDataset, cfg: BenchmarkConfig) -> DataRef:
+    """Tasks in this process: the dataset in memory, no file needed."""
+    fp = dataset_fingerprint(ds)
+    _LOADED.clear()
+    _LOADED[fp] = ds
+    return DataRef(ds.source, cfg.target, cfg.inputs, fp)
+
+
+def fold_task(
+    ref: DataRef,
     cfg: BenchmarkConfig,
     spec: ModelSpec,
     seed: int,
     split_seed: int,
-    split: Split,
-    folds: list[Split],
+    k: int,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
     unit_dir: Path,
-    progress: Progress,
-    overall,
-) -> UnitResult:
-    pool = split.train
-    name = f"{spec.label} split{split_seed} seed{seed}"
-    epoch_task = progress.add_task(name, total=cfg.train.max_epochs, status="")
+    threads: int,
+) -> dict[str, Any]:
+    """One cross-validation fold: fit with early stopping on ``val``; writes fold{k}.pt and
+    fold{k}.json (last, as the done marker) in ``unit_dir``."""
+    runtime.configure(threads)
+    ds = load_data(ref)
+    name = f"{spec.label} split{split_seed} seed{seed} fold {k}"
+    assert_no_leak(ds.subject_id[train], ds.subject_id[val], name)
+    assert_no_leak(ds.subject_id[train], ds.subject_id[test], name)
+    trained, res, secs = _fold_fit(
+        ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs)
+    )
+    trained.meta = _model_meta(ds, cfg, split_seed, seed, train, f"fold {k}")
+    trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
+    info = {
+        "fold": k,
+        "best_epoch": res.best_epoch,
+        "epochs_run": res.epochs_run,
+        "hit_max_epochs": res.epochs_run >= cfg.train.max_epochs,
+        "best_val_loss": res.best_val_loss,
+        "train_loss": res.train_loss,
+        "val_loss": res.val_loss,
+        "seconds": secs,
+        "val_subjects": sorted(set(ds.subject_id[val].tolist())),
+    }
+    write_json(unit_dir / f"fold{k}.json", info)
+    return info
 
+
+def _epoch_reporter(total: int):
     def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> None:
         status = f"train {train_loss:.4g}" + ("" if val_loss is None else f" val {val_loss:.4g}")
-        progress.update(epoch_task, completed=epoch, status=status)
+        report(epoch, total, status)
 
-    fold_info = []
-    for k, fold in enumerate(folds):
-        path = unit_dir / f"fold{k}.json"
-        train, val = pool[fold.train], pool[fold.test]
-        if path.exists() and (unit_dir / f"fold{k}.pt").exists():
-            fold_info.append(json.loads(path.read_text()))
-        else:
-            assert_no_leak(ds.subject_id[train], ds.subject_id[val], f"{name} fold {k}")
-            assert_no_leak(ds.subject_id[train], ds.subject_id[split.test], f"{name} fold {k}")
-            progress.update(
-                epoch_task,
-                description=f"{name} fold {k + 1}/{len(folds)}",
-                completed=0,
-                total=cfg.train.max_epochs,
-            )
-            trained, res, secs = _fold_fit(ds, cfg, spec, seed, train, val, None, on_epoch)
-            trained.meta = _model_meta(ds, cfg, split_seed, seed, train, f"fold {k}")
-            trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
-            info = {
-                "fold": k,
-                "best_epoch": res.best_epoch,
-                "epochs_run": res.epochs_run,
-                "hit_max_epochs": res.epochs_run >= cfg.train.max_epochs,
-                "best_val_loss": res.best_val_loss,
-                "train_loss": res.train_loss,
-                "val_loss": res.val_loss,
-                "seconds": secs,
-                "val_subjects": sorted(set(ds.subject_id[val].tolist())),
-            }
-            write_json(path, info)
-            fold_info.append(info)
-        progress.advance(overall)
+    return on_epoch
 
+
+def final_task(
+    ref: DataRef,
+    cfg: BenchmarkConfig,
+    spec: ModelSpec,
+    seed: int,
+    split_seed: int,
+    pool: np.ndarray,
+    test: np.ndarray,
+    fold_splits: list[tuple[np.ndarray, np.ndarray]],
+    unit_dir: Path,
+    threads: int,
+) -> None:
+    """A unit's final fit on the whole pool for the folds' median best epoch, its one
+    prediction of the test subjects, and the calibration of its uncertainty from the folds.
+    Each output is skipped when present, so older run folders gain only what they lack."""
+    runtime.configure(threads)
+    ds = load_data(ref)
+    name = f"{spec.label} split{split_seed} seed{seed}"
+    n_folds = len(fold_splits)
+    fold_info = [json.loads((unit_dir / f"fold{k}.json").read_text()) for k in range(n_folds)]
     best_epochs = [f["best_epoch"] for f in fold_info]
     final_epochs = max(1, round(float(np.median(best_epochs))))
     ckpt_path, pred_path = unit_dir / "final.pt", unit_dir / "predictions.npz"
     info_path = unit_dir / "final.json"
-    test = split.test
     if not (ckpt_path.exists() and pred_path.exists() and info_path.exists()):
         assert_no_leak(ds.subject_id[pool], ds.subject_id[test], f"{name} final")
-        progress.update(
-            epoch_task, description=f"{name} final fit", completed=0, total=final_epochs
+        trained, _, secs = _fold_fit(
+            ds, cfg, spec, seed, pool, None, final_epochs, _epoch_reporter(final_epochs)
         )
-        trained, res, secs = _fold_fit(ds, cfg, spec, seed, pool, None, final_epochs, on_epoch)
         n_params = count_parameters(trained.model)
         trained.meta = {
             **_model_meta(ds, cfg, split_seed, seed, pool, "final"),
@@ -283,35 +413,35 @@ def _run_unit(
             },
         )
     cal_path = unit_dir / CALIBRATION_FILE
-    fold_paths = [unit_dir / f"fold{k}.pt" for k in range(len(folds))]
-    if not cal_path.exists() and all(p.exists() for p in fold_paths):
+    if not cal_path.exists():
         cal = calibrate(
             ds.X,
             ds.Y_per_kg,
             pool,
-            [(pool[f.train], pool[f.test]) for f in folds],
-            [TrainedModel.load(p) for p in fold_paths],
+            fold_splits,
+            [TrainedModel.load(unit_dir / f"fold{k}.pt") for k in range(n_folds)],
             TrainedModel.load(ckpt_path),
             test,
             ds.out_cols,
         )
         cal.save(cal_path)
         write_json(unit_dir / "calibration.json", cal.summary())
-    progress.advance(overall)
-    progress.remove_task(epoch_task)
 
-    with np.load(pred_path) as z:
+
+def _unit_result(ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int) -> UnitResult:
+    fold_info = [json.loads((u.unit_dir / f"fold{k}.json").read_text()) for k in range(n_folds)]
+    with np.load(u.unit_dir / "predictions.npz") as z:
         y_pred, y_true = z["y_pred"], z["y_true"]
         subj, cond = z["subject_id"], z["speed_label"]
     metrics = evaluate(
-        y_true, y_pred, subj, cond, ds.out_cols, n_boot=cfg.n_bootstrap, seed=split_seed
+        y_true, y_pred, subj, cond, ds.out_cols, n_boot=cfg.n_bootstrap, seed=u.split_seed
     )
-    info = json.loads(info_path.read_text())
+    info = json.loads((u.unit_dir / "final.json").read_text())
     info.update(
-        fold_best_epochs=best_epochs,
+        fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
     )
-    return UnitResult(spec, split_seed, seed, unit_dir, metrics, info)
+    return UnitResult(u.spec, u.split_seed, u.seed, u.unit_dir, metrics, info)
 
 
 def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
