@@ -53,6 +53,10 @@ def task_times(run_dir: Path) -> list[tuple[str, float, str]]:
     return out
 
 
+def _widen(tasks: list[tuple[str, float, str]], k: int) -> list[tuple[str, float, str]]:
+    return [(f"{unit}#{i}", sec, kind) for i in range(k) for unit, sec, kind in tasks]
+
+
 def project(tasks: list[tuple[str, float, str]], n: int, overhead: float) -> float:
     """Makespan of list scheduling (longest first) on ``n`` workers; a unit's final fit starts
     when its folds are done and a worker is free."""
@@ -84,6 +88,12 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=40)
     ap.add_argument("--configs", default="local1x2,local1x1,local2x1,ray2x1")
     ap.add_argument("--project", default="1,2,4,8,16,32,64")
+    ap.add_argument(
+        "--widen",
+        default="1,9",
+        help="also project grids K times wider (K x the units, the same task times), e.g. 9 = "
+        "3 holdout splits x 3 times the seeds",
+    )
     ap.add_argument("--figure", type=Path, default=Path("runs/bench_executor/scaling.png"))
     args = ap.parse_args()
 
@@ -140,13 +150,20 @@ def main() -> None:
             text, w, _, wall, _ = ray_rows[0]
             overhead = max(0.0, (wall - project(one_thread, w, 0.0)) / (n_tasks / w))
         print(f"\nprojection from local1x1 task times (+ {overhead:.2f} s Ray overhead per task)")
-        print("\n| workers (1 thread each) | projected wall s | speed-up vs 1 |")
-        print("|---|---|---|")
-        one = project(one_thread, 1, overhead)
+        widen = [int(v) for v in args.widen.split(",")]
+        grids = {k: _widen(one_thread, k) for k in widen}
+        head = " | ".join(f"grid x{k}: wall s (speed-up)" for k in widen)
+        print(f"\n| workers (1 thread each) | {head} |")
+        print("|---|" + "---|" * len(widen))
+        ones = {k: project(g, 1, overhead) for k, g in grids.items()}
         for n in (int(v) for v in args.project.split(",")):
-            p = project(one_thread, n, overhead)
-            proj.append((n, p))
-            print(f"| {n} | {p:.1f} | {one / p:.2f} |")
+            cells = []
+            for k, g in grids.items():
+                p = project(g, n, overhead)
+                cells.append(f"{p:.1f} ({ones[k] / p:.2f})")
+                if k == widen[0]:
+                    proj.append((n, p))
+            print(f"| {n} | " + " | ".join(cells) + " |")
         print(
             f"\n(at most {sum(t[2] == 'fold' for t in one_thread)} fold tasks run at once; "
             "more seeds or holdout splits widen the grid)"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 from typer.testing import CliRunner
 
 from gait2hip.cli import app
@@ -91,3 +93,20 @@ def test_build_dataset_argument_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("GAIT2HIP_DATA", str(tmp_path / "nowhere"))
     res = runner.invoke(app, ["build-dataset", "schreiber2019"])
     assert res.exit_code == 2 and "GAIT2HIP_DATA" in res.output
+
+
+def test_benchmark_executor_options(tmp_path, monkeypatch):
+    from gait2hip.data.synthetic import write_synthetic
+
+    paths = write_synthetic(tmp_path, n_subjects=6, trials_per_speed=1, n_frames=30)
+    base = ["benchmark", "--data", str(paths["forces"]), "--models", "lstm", "--profile", "quick"]
+    base += ["--max-epochs", "2", "--no-progress"]
+    res = runner.invoke(app, [*base, "--workers", "2", "--out", str(tmp_path / "pool")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "pool" / "split42" / "lstm-causal" / "seed2025" / "final.pt").exists()
+    monkeypatch.setitem(sys.modules, "ray", None)
+    res = runner.invoke(app, [*base, "--executor", "ray", "--out", str(tmp_path / "ray")])
+    assert res.exit_code == 2 and "pip install 'gait2hip[ray]'" in res.output
+    assert not (tmp_path / "ray").exists()
+    res = runner.invoke(app, [*base, "--executor", "spark"])
+    assert res.exit_code == 2 and "unknown executor 'spark'" in res.output

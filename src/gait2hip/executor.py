@@ -235,7 +235,12 @@ class Executor:
         if not ray.is_initialized():
             address = self.address or os.environ.get(RAY_ADDRESS_ENV) or None
             if address in (None, "", "local"):
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                ray.init(  # "local": a fresh instance even if one runs on this machine
+                    address="local",
+                    num_cpus=self.workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
             else:
                 ray.init(address=address, log_to_driver=False)
             self._ray_started = True
