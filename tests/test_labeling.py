@@ -126,6 +126,15 @@ def test_batch_survives_a_failing_trial_and_assembles(labelled_trial, tmp_path):
     assert ds.X.shape == (2, 180, 10) and ds.out_cols == MOMENT_COLS
     assert list(ds.extra["side"]) == ["r", "l"]
     assert set(ds.subject_id) == {"2014001"} and ds.weight_kg[0] == 67.0
+    # the forces dataset carries moment arms and the hip moments of the same cycles: the
+    # labelled forces reproduce the inverse-dynamics hip moment (reserves aside)
+    from gait2hip.training.physics import has_physics, held_out_residuals
+
+    f = datasets["forces"]
+    assert has_physics(f) and f.extra["hip_moments"].shape == (2, 180, 3)
+    np.testing.assert_array_equal(f.extra["hip_moments"], ds.Y)
+    labels = held_out_residuals(f, np.arange(2), f.Y_per_kg).set_index(["source", "dof"])
+    assert (labels.loc["labels", "rmse_pct_range"] < 2.0).all(), labels
 
 
 def test_build_from_a_lab_folder(labelled_trial, tmp_path):

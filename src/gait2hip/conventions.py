@@ -97,6 +97,13 @@ MOMENT_COLS: tuple[str, ...] = (
     "hip_rotation_r_moment",
 )
 
+#: Per-cycle extras of a built dataset (NPZ keys beside X/Y): the 14 groups' moment arms
+#: about the 3 hip coordinates, (N, T, 14, 3) in m, and, in the forces dataset, the labelled
+#: hip moments of the same cycles, (N, T, 3) in N·m (columns MOMENT_COLS). Together they give
+#: the physical check sum_g arm_g * force_g = hip moment.
+EXTRA_MOMENT_ARMS = "moment_arms"
+EXTRA_HIP_MOMENTS = "hip_moments"
+
 #: Joint angles whose largest |value| stays below this are taken for radians: walking and
 #: running hip/knee angles span tens of degrees, while in radians every angle is below 2π.
 RADIAN_SUSPECT_MAX_ABS = 2.0 * math.pi

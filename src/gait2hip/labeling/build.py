@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import FORCE_COLS, INPUT_COLS, MOMENT_COLS, TARGETS
+from gait2hip.conventions import (
+    EXTRA_HIP_MOMENTS,
+    EXTRA_MOMENT_ARMS,
+    FORCE_COLS,
+    INPUT_COLS,
+    MOMENT_COLS,
+    TARGETS,
+)
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor, Task
 from gait2hip.io.atomic import atomic_path, write_json
@@ -165,7 +172,7 @@ def load_cycles(results: list[TrialResult]) -> list[LabelledCycle]:
         if tuple(arrays["in_cols"]) != INPUT_COLS:
             raise ValueError(f"{r.labels_path()}: unexpected input columns")
         for i, c in enumerate(r.cycles):
-            arms = arrays["moment_arms"][i] if "moment_arms" in arrays else None
+            arms = arrays[EXTRA_MOMENT_ARMS][i] if EXTRA_MOMENT_ARMS in arrays else None
             cycles.append(
                 LabelledCycle(
                     r.spec, c, arrays["X"][i], arrays["forces"][i], arrays["moments"][i], arms
@@ -193,10 +200,12 @@ def assemble(cycles: list[LabelledCycle]) -> dict[str, GaitDataset]:
     }
     # trials labelled before moment arms were recorded have none: then the dataset has none
     if all(c.moment_arms is not None for c in kept):
-        extra["moment_arms"] = np.stack([c.moment_arms for c in kept])
+        extra[EXTRA_MOMENT_ARMS] = np.stack([c.moment_arms for c in kept])
     X = np.stack([c.X for c in kept])
     F = np.stack([c.forces for c in kept])
     M = np.stack([c.moments for c in kept])
+    # the forces dataset carries the same cycles' hip moments for the physical check
+    extras = {"forces": {**extra, EXTRA_HIP_MOMENTS: M}, "moments": extra}
     out = {}
     for target, Y, cols in (("forces", F, FORCE_COLS), ("moments", M, MOMENT_COLS)):
         ds = GaitDataset.from_arrays(
@@ -207,7 +216,7 @@ def assemble(cycles: list[LabelledCycle]) -> dict[str, GaitDataset]:
             expected_out=TARGETS[target],
             **common,
         )
-        out[target] = replace(ds, extra=extra)
+        out[target] = replace(ds, extra=extras[target])
     return out
 
 

@@ -111,6 +111,7 @@ def write_report(
         .mean()
         .reset_index()
     )
+    physics = _physics_section(tables.get("physics"))
     text = f"""# gait2hip benchmark: {cfg.target} ({u})
 
 - data: `{dataset}`
@@ -145,8 +146,42 @@ one mean; see the per-channel R² below for a stricter view.
 ## Per condition (subject-mean)
 
 {markdown_table(cond)}
-
+{physics}
 Files: `summary.csv` (one row per run), `per_channel.csv`, `per_condition.csv`,
 `per_subject.csv`, `metrics.json`, `figures/`, checkpoints in `split*/<model>/seed*/final.pt`.
 """
     return write_text(out_dir / "summary.md", text)
+
+
+def _physics_section(physics: pd.DataFrame | None) -> str:
+    """Σ moment arm × force against the labelled hip moment on the test cycles, per model,
+    beside the labels' own residual (empty when the dataset has no moment arms)."""
+    if physics is None or physics.empty:
+        return ""
+    physics = physics.assign(
+        who=np.where(
+            physics["source"] == "labels", "labels (static optimization)", physics["model"]
+        )
+    )
+    mean = physics.groupby(["who", "dof"], sort=False)[["rmse", "rmse_pct_range"]].mean()
+    rmse = mean["rmse"].unstack("dof")
+    table = pd.DataFrame({"forces from": rmse.index})
+    for dof in rmse.columns:
+        if dof != "all":
+            table[f"{dof} (Nm/kg)"] = rmse[dof].to_numpy()
+    table["all DOFs (Nm/kg)"] = rmse["all"].to_numpy()
+    table["% of moment range"] = mean["rmse_pct_range"].unstack("dof")["all"].to_numpy()
+    order = ["labels (static optimization)"] + [
+        w for w in table["forces from"] if not w.startswith("labels")
+    ]
+    table = table.set_index("forces from").loc[order].reset_index()
+    return f"""
+## Physical consistency (test cycles)
+
+RMSE of the hip moment the forces produce, Σ over the 14 groups of moment arm × force (the
+dataset's per-frame arms), against the labelled hip moment (inverse dynamics), mean over runs.
+The labels' own residual is the floor: reserve actuators, force-weighted group arms and
+resampling. `physics.csv` has every run.
+
+{markdown_table(table)}
+"""

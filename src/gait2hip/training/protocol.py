@@ -41,6 +41,7 @@ from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
 from gait2hip.training.metrics import evaluate
 from gait2hip.training.normalize import InputScaler
+from gait2hip.training.physics import has_physics, held_out_residuals
 
 
 class RunConflictError(RuntimeError):
@@ -287,7 +288,9 @@ def run_benchmark(
     failed += [o for o in executor.run(final_tasks, "benchmark final fits") if not o.ok]
     if failed:
         raise TaskFailures("benchmark", failed)
-    return [_unit_result(ds, cfg, u, len(folds[u.split_seed])) for u in units]
+    return [
+        _unit_result(ds, cfg, u, len(folds[u.split_seed]), splits[u.split_seed].test) for u in units
+    ]
 
 
 FINAL_FILES = ("final.pt", "predictions.npz", "final.json", CALIBRATION_FILE)
@@ -428,7 +431,9 @@ def final_task(
         write_json(unit_dir / "calibration.json", cal.summary())
 
 
-def _unit_result(ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int) -> UnitResult:
+def _unit_result(
+    ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int, test: np.ndarray
+) -> UnitResult:
     fold_info = [json.loads((u.unit_dir / f"fold{k}.json").read_text()) for k in range(n_folds)]
     with np.load(u.unit_dir / "predictions.npz") as z:
         y_pred, y_true = z["y_pred"], z["y_true"]
@@ -436,6 +441,8 @@ def _unit_result(ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int) 
     metrics = evaluate(
         y_true, y_pred, subj, cond, ds.out_cols, n_boot=cfg.n_bootstrap, seed=u.split_seed
     )
+    if cfg.target == "forces" and has_physics(ds):
+        metrics["physics"] = held_out_residuals(ds, test, y_pred)
     info = json.loads((u.unit_dir / "final.json").read_text())
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
@@ -473,4 +480,7 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
         tables[name] = pd.concat(
             [r.metrics[name].assign(**keys(r)) for r in results], ignore_index=True
         )
+    physics = [r.metrics["physics"].assign(**keys(r)) for r in results if "physics" in r.metrics]
+    if physics:
+        tables["physics"] = pd.concat(physics, ignore_index=True)
     return tables

@@ -1,0 +1,59 @@
+"""The physical check: sum of group moment arm x force against the hip moment."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gait2hip.benchmark import benchmark
+from gait2hip.conventions import EXTRA_HIP_MOMENTS, EXTRA_MOMENT_ARMS, HIP_COORDS
+from gait2hip.training.physics import has_physics, muscle_hip_moment, residual_table
+from tests.test_protocol import tiny_config
+
+
+def test_muscle_hip_moment_by_hand():
+    forces = np.array([[[10.0, 20.0]]])  # 1 cycle, 1 frame, 2 groups (N/kg)
+    arms = np.array([[[[0.05, 0.0, -0.01], [-0.02, 0.03, 0.0]]]])  # m, about 3 hip DOFs
+    # flexion 10*0.05 + 20*-0.02 = 0.1; adduction 0 + 0.6; rotation -0.1 + 0
+    np.testing.assert_allclose(muscle_hip_moment(forces, arms)[0, 0], [0.1, 0.6, -0.1])
+    with pytest.raises(ValueError, match="do not match"):
+        muscle_hip_moment(forces, arms[:, :, :1])
+
+
+def test_residual_table_zero_for_consistent_labels_and_known_error(rng):
+    F = rng.uniform(0, 5, size=(4, 30, 14))
+    arms = rng.normal(0, 0.03, size=(4, 30, 14, 3))
+    M = muscle_hip_moment(F, arms)
+    off = F.copy()
+    off[..., 0] += 1.0  # +1 N/kg on group 0 moves each DOF's moment by arm_0
+    table = residual_table({"labels": F, "model": off}, arms, M).set_index(["source", "dof"])
+    assert np.allclose(table.loc["labels", "rmse"], 0.0, atol=1e-12)
+    for k, dof in enumerate(HIP_COORDS):
+        expected = np.sqrt((arms[..., 0, k] ** 2).mean())
+        assert table.loc[("model", dof), "rmse"] == pytest.approx(expected)
+        span = M[..., k].max() - M[..., k].min()
+        assert table.loc[("model", dof), "rmse_pct_range"] == pytest.approx(100 * expected / span)
+
+
+def test_benchmark_reports_physical_residual(forces, tmp_path, rng):
+    """A forces dataset with moment arms and hip moments (made consistent with its labels)
+    gets a physics table: the labels' residual is 0, the models' is not."""
+    arms = rng.normal(0, 0.03, size=(*forces.Y.shape, 3)).astype(np.float32)
+    moments = muscle_hip_moment(forces.Y, arms).astype(np.float32)  # N·m, as the labels
+    ds = dataclasses.replace(
+        forces, extra={**forces.extra, EXTRA_MOMENT_ARMS: arms, EXTRA_HIP_MOMENTS: moments}
+    )
+    assert has_physics(ds) and not has_physics(forces)
+    summary = benchmark(ds, tiny_config(models=("lstm",)), tmp_path, show_progress=False)
+    assert "## Physical consistency" in summary.read_text()
+    phys = pd.read_csv(tmp_path / "physics.csv").set_index(["source", "dof"])
+    assert phys.loc[("labels", "all"), "rmse"] < 1e-4  # float32 storage
+    assert phys.loc[("model", "all"), "rmse"] > 10 * phys.loc[("labels", "all"), "rmse"]
+    # without the extras: no section, no file
+    other = tmp_path / "plain"
+    text = benchmark(forces, tiny_config(models=("lstm",)), other, show_progress=False)
+    assert "Physical consistency" not in text.read_text()
+    assert not (other / "physics.csv").exists()
