@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -49,6 +50,28 @@ RetriesOpt = Annotated[int, typer.Option(help="retries of a task that raised or 
 CpusPerTaskOpt = Annotated[
     int, typer.Option(help="CPUs (torch threads) per task in pool or Ray workers")
 ]
+
+
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        help="local: parallel processes (1 = this process, all threads); ray: CPUs of a fresh "
+        "local instance"
+    ),
+]
+
+
+def _with_params(cfg, path: Path):
+    """``cfg`` with a tuned architecture's settings (best.json of `gait2hip tune`)."""
+    from gait2hip.training.tune import load_params, trial_config
+
+    names = {m.name for m in cfg.models}
+    if len(names) != 1:
+        raise ValueError(
+            f"--params tunes one architecture; give only it in --models (got {sorted(names)})"
+        )
+    params = load_params(path)
+    return dataclasses.replace(trial_config(cfg, cfg.models[0], params), models=cfg.models)
 
 
 def _executor(kind: str, workers: int, address, retries: int, cpus: int, progress: bool):
@@ -121,14 +144,15 @@ def benchmark(
     ] = "all",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
-    executor: ExecutorOpt = "local",
-    workers: Annotated[
-        int,
+    params: Annotated[
+        Path | None,
         typer.Option(
-            help="local: parallel processes (1 = this process, all threads); ray: CPUs of a "
-            "fresh local instance"
+            help="best.json of `gait2hip tune` (or a JSON of train.*/model.* settings) for the "
+            "one architecture in --models"
         ),
-    ] = 1,
+    ] = None,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 2,
     cpus_per_task: CpusPerTaskOpt = 1,
@@ -161,9 +185,12 @@ def benchmark(
             nonnegative=nonnegative,
             inputs=resolve_inputs(inputs),
         )
+        if params is not None:
+            cfg = _with_params(cfg, params)
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
     suffix = "" if cfg.inputs == INPUT_COLS else f"-{input_set_name(cfg.inputs)}"
+    suffix += "-tuned" if params is not None else ""
     out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -175,6 +202,77 @@ def benchmark(
         _fail(err)
     console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
     console.print(f"[green]run folder:[/green] {out}")
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Option(help="study-format NPZ (MF for forces, JM for moments)")],
+    target: Annotated[str, typer.Option(help=f"one of {', '.join(TARGETS)}")] = "forces",
+    model: Annotated[
+        str, typer.Option(help="one architecture: lstm, transformer or mamba (:causal/:bidir)")
+    ] = "transformer",
+    trials: Annotated[int, typer.Option(help="trials in the study (a rerun adds up to it)")] = 20,
+    parallel: Annotated[int, typer.Option(help="trials evaluated at once")] = 2,
+    profile: Annotated[
+        str, typer.Option(help="base settings (folds, epochs, patience): paper or quick")
+    ] = "paper",
+    max_epochs: Annotated[int | None, typer.Option(help="override the profile's")] = None,
+    split_seed: Annotated[int, typer.Option(help="the benchmark's holdout split seed")] = 42,
+    test_fraction: float = 0.2,
+    seed: Annotated[int, typer.Option(help="training seed of every trial")] = 2025,
+    inputs: Annotated[str, typer.Option(help="input set or comma list (as in benchmark)")] = "all",
+    loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    out: Annotated[
+        Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 2,
+    cpus_per_task: CpusPerTaskOpt = 1,
+) -> None:
+    """Search one architecture's hyper-parameters with Optuna, by cross-validation inside the
+    training pool (the benchmark's test subjects never enter); writes best.json for
+    `benchmark --params`. Resumes an interrupted study."""
+    from gait2hip.io.npz import read_npz
+    from gait2hip.training.config import ModelSpec, make_config
+    from gait2hip.training.tune import TuneConfig
+    from gait2hip.training.tune import tune as run
+
+    runtime.configure(threads)
+    try:
+        ds = read_npz(data, expected_out=get_target(target))
+        spec = ModelSpec.parse(model)
+        overrides = {"loss_weighting": loss_weighting}
+        if max_epochs is not None:
+            overrides["max_epochs"] = max_epochs
+        cfg = make_config(
+            target,
+            [model],
+            profile,
+            train_overrides=overrides,
+            seeds=(seed,),
+            split_seeds=(split_seed,),
+            test_fraction=test_fraction,
+            inputs=resolve_inputs(inputs),
+        )
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    out = out or settings.runs_dir() / f"tune-{target}-{spec.label}"
+    console.print(f"[bold]{ds.describe()}[/bold]")
+    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
+    try:
+        with ex:
+            best = run(
+                ds, cfg, spec, out, TuneConfig(trials, parallel), executor=ex, command=command
+            )
+    except (ValueError, RuntimeError) as err:
+        _fail(err)
+    console.print((out / "summary.md").read_text(), soft_wrap=True, markup=False)
+    console.print(f"[green]best settings:[/green] {best}")
 
 
 @app.command()

@@ -169,12 +169,18 @@ def load_data(ref: DataRef) -> GaitDataset:
     return ds
 
 
-def _data_ref(full: GaitDataset, ds: GaitDataset, cfg: BenchmarkConfig, out_dir: Path) -> DataRef:
-    """A path to the data for tasks in other processes or nodes: the dataset's own file when
-    it reads back identical, else a copy in the run folder."""
+def task_data(
+    full: GaitDataset, ds: GaitDataset, cfg: BenchmarkConfig, out_dir: Path, executor: Executor
+) -> DataRef:
+    """How tasks find ``ds`` (= ``full`` with the config's inputs): in memory when they run
+    in this process; else a path every worker can read — the dataset's own file when it reads
+    back identical, or a copy in ``out_dir``."""
     from gait2hip.io.npz import read_npz, write_npz
 
-    fp = _memory_ref(ds, cfg).fingerprint  # tasks in this process use it directly
+    ref = _memory_ref(ds, cfg)  # tasks in this process use it directly
+    if executor.inline:
+        return ref
+    fp = ref.fingerprint
     candidates = [Path(full.source), out_dir / "dataset.npz"]
     for path in candidates:
         if path.is_file():
@@ -223,7 +229,7 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_run_folder(out_dir, cfg, dataset_fingerprint(ds))
     executor = executor or Executor(show_progress=show_progress)
-    ref = _data_ref(full, ds, cfg, out_dir) if not executor.inline else _memory_ref(ds, cfg)
+    ref = task_data(full, ds, cfg, out_dir, executor)
     threads = executor.task_threads()
 
     splits = {s: holdout_subjects(ds.subject_id, cfg.test_fraction, s) for s in cfg.split_seeds}
