@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -54,10 +56,11 @@ def test_shapes_and_backward(name, causal):
     assert any(g.abs().sum() > 0 for g in grads)
 
 
+@pytest.mark.parametrize("velocities", [False, True])
 @pytest.mark.parametrize("name,causal", CASES)
-def test_causality(name, causal):
+def test_causality(name, causal, velocities):
     """Causal: outputs up to t ignore inputs after t. Bidirectional: they do not."""
-    model = small(name, causal).eval()
+    model = small(name, causal, velocities=velocities).eval()
     x = torch.randn(2, 30, 10)
     x2 = x.clone()
     t = 17
@@ -78,7 +81,7 @@ def test_nonnegative_outputs(name, causal):
 
 @pytest.mark.parametrize("name,causal", CASES)
 def test_checkpoint_round_trip(name, causal, tmp_path):
-    model = small(name, causal).eval()
+    model = small(name, causal, velocities=causal).eval()  # the derived inputs travel too
     scaler = InputScaler.fit(torch.randn(4, 20, 10).numpy() * 20)
     trained = TrainedModel(
         model,
@@ -95,6 +98,20 @@ def test_checkpoint_round_trip(name, causal, tmp_path):
     x = torch.randn(3, 20, 10).numpy() * 20
     assert (trained.predict_per_kg(x) == loaded.predict_per_kg(x)).all()
     assert loaded.meta == {"note": "x"} and loaded.model.config == model.config
+
+
+def test_velocity_features_by_hand():
+    from gait2hip.models.heads import InputFeatures
+
+    frames = 11
+    ramp = torch.arange(frames, dtype=torch.float32).view(1, frames, 1) * 0.5  # +0.5 / frame
+    rate = 0.5 * (frames - 1) / (2 * math.pi)
+    both = InputFeatures(1, velocities=True, causal=False)(ramp)
+    assert both.shape == (1, frames, 2) and torch.allclose(both[0, :, 0], ramp[0, :, 0])
+    assert torch.allclose(both[0, :, 1], torch.full((frames,), rate))
+    causal = InputFeatures(1, velocities=True, causal=True)(ramp)
+    assert causal[0, 0, 1] == 0 and torch.allclose(causal[0, 1:, 1], torch.full((10,), rate))
+    assert InputFeatures(3, velocities=False, causal=True).out_dim == 3
 
 
 def test_unknown_model_and_config_key():

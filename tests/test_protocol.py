@@ -212,3 +212,38 @@ def test_model_spec_parsing_and_variants():
     assert cfg.train.lr == 1e-4 and cfg.train.patience == 30 and cfg.n_folds == 5
     with pytest.raises(ValueError, match="unknown model"):
         ModelSpec.parse("gru")
+
+
+def test_recipe_options_recorded_and_old_configs_unchanged(forces, tmp_path):
+    plain = tiny_config(models=("lstm",))
+    d = plain.to_dict()  # settings added later stay out at their defaults (resumable folders)
+    assert "velocities" not in d and "lr_schedule" not in d["train"]
+    cfg = dataclasses.replace(
+        plain, velocities=True, train=dataclasses.replace(plain.train, lr_schedule="cosine")
+    )
+    summary = benchmark(forces, cfg, tmp_path, show_progress=False)
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert stored["velocities"] is True and stored["train"]["lr_schedule"] == "cosine"
+    assert "rates of change" in summary.read_text() and "(cosine)" in summary.read_text()
+    model = TrainedModel.load(tmp_path / "split42" / "lstm-causal" / "seed2025" / "final.pt")
+    assert model.model.config.velocities and model.model.features.out_dim == 20
+    with pytest.raises(ValueError, match="lr_schedule"):
+        dataclasses.replace(plain.train, lr_schedule="step")
+
+
+def test_cosine_schedule_changes_only_later_epochs(forces):
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+
+    X = (forces.X - forces.X.mean()) / forces.X.std()
+    Y = forces.Y_per_kg
+
+    def weights(schedule: str, epochs: int):
+        torch.manual_seed(0)
+        model = create_model("lstm", causal=True, hidden=8, out_dim=Y.shape[-1])
+        cfg = TrainConfig(lr=1e-2, max_epochs=4, lr_schedule=schedule)
+        fit(model, X, Y, cfg, seed=0, epochs=epochs)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(weights("constant", 1), weights("cosine", 1))  # epoch 1 at full lr
+    assert not torch.allclose(weights("constant", 2), weights("cosine", 2))

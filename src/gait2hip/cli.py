@@ -135,6 +135,10 @@ def benchmark(
     ] = None,
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
     loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    lr_schedule: Annotated[str, typer.Option(help="constant (the study) or cosine")] = "constant",
+    velocities: Annotated[
+        bool, typer.Option(help="also feed the angles' rates of change (derived in the model)")
+    ] = False,
     inputs: Annotated[
         str,
         typer.Option(
@@ -168,7 +172,7 @@ def benchmark(
     runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
-        train_overrides = {"loss_weighting": loss_weighting}
+        train_overrides = {"loss_weighting": loss_weighting, "lr_schedule": lr_schedule}
         if max_epochs is not None:
             train_overrides["max_epochs"] = max_epochs
         if batch_size is not None:
@@ -184,6 +188,7 @@ def benchmark(
             test_fraction=test_fraction,
             nonnegative=nonnegative,
             inputs=resolve_inputs(inputs),
+            velocities=velocities,
         )
         if params is not None:
             cfg = _with_params(cfg, params)

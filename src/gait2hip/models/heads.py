@@ -1,10 +1,39 @@
-"""Output heads shared by every architecture."""
+"""Input features and output heads shared by every architecture."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+class InputFeatures(nn.Module):
+    """The (normalised) inputs, optionally followed by their rate of change per gait cycle.
+
+    Velocities are finite differences along the frames scaled by ``(T - 1) / 2π`` (a unit
+    sinusoid over the cycle gets rates of order 1): backward differences for causal models
+    (frame t sees t and t - 1 only; frame 0 gets 0), central differences otherwise. Derived
+    inside the model, so checkpoints and prediction need nothing else.
+    """
+
+    def __init__(self, in_dim: int, velocities: bool, causal: bool) -> None:
+        super().__init__()
+        self.velocities = velocities
+        self.causal = causal
+        self.out_dim = in_dim * (2 if velocities else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.velocities:
+            return x
+        frames = x.shape[1]
+        scale = max(frames - 1, 1) / (2 * math.pi)
+        if self.causal or frames < 3:
+            d = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+        else:
+            d = torch.gradient(x, dim=1)[0]
+        return torch.cat([x, d * scale], dim=-1)
 
 
 class OutputHead(nn.Module):

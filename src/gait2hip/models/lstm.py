@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gait2hip.models.heads import OutputHead
+from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
 
@@ -26,8 +26,9 @@ class LSTMModel(nn.Module):
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()
         self.config = config
+        self.features = InputFeatures(config.in_dim, config.velocities, config.causal)
         self.rnn = nn.LSTM(
-            input_size=config.in_dim,
+            input_size=self.features.out_dim,
             hidden_size=config.hidden,
             num_layers=config.layers,
             batch_first=True,
@@ -38,5 +39,5 @@ class LSTMModel(nn.Module):
         self.head = OutputHead(width, config.out_dim, config.nonnegative)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, _ = self.rnn(x)
+        h, _ = self.rnn(self.features(x))
         return self.head(h)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gait2hip.models.heads import OutputHead
+from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 from gait2hip.models.scan import selective_scan
 
@@ -108,13 +108,14 @@ class MambaModel(nn.Module):
     def __init__(self, config: MambaConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed = nn.Linear(config.in_dim, config.d_model)
+        self.features = InputFeatures(config.in_dim, config.velocities, config.causal)
+        self.embed = nn.Linear(self.features.out_dim, config.d_model)
         self.blocks = nn.ModuleList(MambaBlock(config) for _ in range(config.layers))
         self.norm = RMSNorm(config.d_model)
         self.head = OutputHead(config.d_model, config.out_dim, config.nonnegative)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x)
+        h = self.embed(self.features(x))
         for block in self.blocks:
             h = block(h)
         return self.head(self.norm(h))

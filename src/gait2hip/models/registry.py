@@ -22,6 +22,8 @@ class ModelConfig:
     out_dim: int = 14
     causal: bool = False  # True: output at frame t sees inputs up to t only
     nonnegative: bool = False  # softplus on the outputs (muscle forces cannot pull < 0)
+    # also feed each input's rate of change (gait2hip.models.heads.InputFeatures)
+    velocities: bool = False
 
 
 _REGISTRY: dict[str, tuple[type[ModelConfig], type[nn.Module]]] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gait2hip.models.heads import OutputHead
+from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
 
@@ -30,7 +30,8 @@ class TransformerModel(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed = nn.Linear(config.in_dim, config.d_model)
+        self.features = InputFeatures(config.in_dim, config.velocities, config.causal)
+        self.embed = nn.Linear(self.features.out_dim, config.d_model)
         self.pos = nn.Parameter(torch.zeros(config.max_len, config.d_model))
         nn.init.normal_(self.pos, std=0.02)
         layer = nn.TransformerEncoderLayer(
@@ -47,7 +48,7 @@ class TransformerModel(nn.Module):
         t = x.shape[1]
         if t > self.config.max_len:
             raise ValueError(f"sequence of {t} frames exceeds max_len {self.config.max_len}")
-        h = self.embed(x) + self.pos[:t]
+        h = self.embed(self.features(x)) + self.pos[:t]
         mask = None
         if self.config.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device)

@@ -22,11 +22,17 @@ class TrainConfig:
     # "none": plain MSE (the study). "inverse_variance": each channel's squared error divided
     # by its training variance, so small muscles count as much as big ones.
     loss_weighting: str = "none"
+    # "constant" (the study) or "cosine": cosine decay to 0 over max_epochs
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.loss_weighting not in ("none", "inverse_variance"):
             raise ValueError(
                 f"loss_weighting must be 'none' or 'inverse_variance', not {self.loss_weighting!r}"
+            )
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}"
             )
 
 
@@ -74,13 +80,20 @@ class BenchmarkConfig:
     # input channels the models see (a subset of INPUT_COLS, e.g. one leg for cohorts that
     # only have the analysed leg); recorded in every checkpoint
     inputs: tuple[str, ...] = INPUT_COLS
+    # also feed every model the inputs' rates of change (derived inside the model)
+    velocities: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["models"] = [m.label for m in self.models]
         d["inputs"] = list(self.inputs)
-        if self.inputs == INPUT_COLS:  # run folders from before input subsets stay resumable
+        # settings added later are left out at their defaults, so older run folders resume
+        if self.inputs == INPUT_COLS:
             del d["inputs"]
+        if not self.velocities:
+            del d["velocities"]
+        if self.train.lr_schedule == "constant":
+            del d["train"]["lr_schedule"]
         return d
 
     def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:
@@ -90,6 +103,7 @@ class BenchmarkConfig:
             "out_dim": out_dim,
             "causal": spec.causal,
             "nonnegative": self.nonnegative,
+            "velocities": self.velocities,
         }
 
 

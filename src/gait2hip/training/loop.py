@@ -76,6 +76,13 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # cosine decay over max_epochs in every fit, so the final fit's first E epochs follow the
+    # same learning rates as the cross-validation folds whose best epochs chose E
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs)
+        if cfg.lr_schedule == "cosine"
+        else None
+    )
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     n_epochs = cfg.max_epochs if epochs is None else epochs
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
@@ -94,6 +101,8 @@ def fit(
             opt.step()
             total += float(loss.detach()) * len(idx)
         result.train_loss.append(total / len(perm))
+        if sched is not None:
+            sched.step()
         result.epochs_run = epoch
         val = None
         if X_val is not None and Y_val is not None:

@@ -1,0 +1,136 @@
+"""Ablation of training-recipe options: each variant is the baseline with one option switched
+on, run through the same protocol, splits and seeds; prints a table of test metrics with the
+paired difference to the baseline (same split, seed and model).
+
+    python benchmarks/bench_ablation.py --data .cache/datasets/schreiber2019/schreiber2019_MF.npz \\
+        --target forces --split-seeds 42,7 --batch-size 8 --max-epochs 100 --workers 2
+
+Variants: ``baseline``, ``velocities`` (angular velocities as extra inputs), ``cosine``
+(cosine learning-rate decay), ``inverse_variance`` (per-channel loss weighting),
+``nonnegative`` (softplus outputs). Run folders go to ``--out`` (default
+``runs/ablation/<data>-<target>/<variant>``) and resume. Markdown table on stdout and
+``ablation.csv`` in the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gait2hip import runtime
+from gait2hip.benchmark import benchmark
+from gait2hip.conventions import get_target
+from gait2hip.executor import Executor
+from gait2hip.io.npz import read_npz
+from gait2hip.training.config import BenchmarkConfig, make_config
+
+VARIANTS = ("baseline", "velocities", "cosine", "inverse_variance", "nonnegative")
+
+
+def variant_config(base: BenchmarkConfig, name: str) -> BenchmarkConfig:
+    if name == "baseline":
+        return base
+    if name == "velocities":
+        return dataclasses.replace(base, velocities=True)
+    if name == "cosine":
+        return dataclasses.replace(
+            base, train=dataclasses.replace(base.train, lr_schedule="cosine")
+        )
+    if name == "inverse_variance":
+        return dataclasses.replace(
+            base, train=dataclasses.replace(base.train, loss_weighting="inverse_variance")
+        )
+    if name == "nonnegative":
+        return dataclasses.replace(base, nonnegative=True)
+    raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS}")
+
+
+def paired(delta: np.ndarray) -> tuple[float, float, float]:
+    m = float(delta.mean())
+    if len(delta) < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(delta) - 1) * delta.std(ddof=1) / np.sqrt(len(delta)))
+    return m, m - half, m + half
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--target", default="forces")
+    ap.add_argument("--models", default="lstm,transformer,mamba")
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--variants", default=",".join(VARIANTS[:4]))
+    ap.add_argument("--split-seeds", default="42,7")
+    ap.add_argument("--seeds", default="2025")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+
+    runtime.configure()
+    ds = read_npz(args.data, expected_out=get_target(args.target))
+    train = {}
+    if args.batch_size:
+        train["batch_size"] = args.batch_size
+    if args.max_epochs:
+        train["max_epochs"] = args.max_epochs
+    base = make_config(
+        args.target,
+        args.models.split(","),
+        args.profile,
+        train_overrides=train,
+        split_seeds=tuple(int(s) for s in args.split_seeds.split(",")),
+        seeds=tuple(int(s) for s in args.seeds.split(",")),
+    )
+    out = args.out or Path("runs/ablation") / f"{args.data.stem}-{args.target}"
+    executor = Executor(workers=args.workers, show_progress=True)
+    rows = []
+    for name in args.variants.split(","):
+        t0 = time.perf_counter()
+        benchmark(ds, variant_config(base, name), out / name, executor=executor)
+        summary = pd.read_csv(out / name / "summary.csv").assign(variant=name)
+        rows.append(summary)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    table = pd.concat(rows, ignore_index=True)
+    table.to_csv(out / "ablation.csv", index=False)
+
+    keys = ["model", "split_seed", "seed"]
+    baseline = table[table["variant"] == "baseline"].set_index(keys)
+    unit = get_target(args.target).train_unit
+    print(
+        f"\n{ds.describe()}\nsplits {base.split_seeds}, seeds {base.seeds}, profile "
+        f"{args.profile}, {train or 'profile training settings'}\n"
+    )
+    print(
+        f"| model | variant | subject RMSE ({unit}) | Δ RMSE vs baseline (95% CI) | R² | "
+        "channel-mean R² | Δ channel R² (95% CI) | folds at max epochs |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (model, variant), d in table.groupby(["model", "variant"], sort=False):
+        d = d.set_index(keys)
+        common = d.index.intersection(baseline.index)
+        dr = paired(
+            (d.loc[common, "subject_rmse"] - baseline.loc[common, "subject_rmse"]).to_numpy()
+        )
+        dc = paired(
+            (d.loc[common, "channel_mean_r2"] - baseline.loc[common, "channel_mean_r2"]).to_numpy()
+        )
+        ci = lambda m: f"{m[0]:+.3f} ({m[1]:+.3f} to {m[2]:+.3f})"  # noqa: E731
+        print(
+            f"| {model} | {variant} | {d['subject_rmse'].mean():.3f} | "
+            f"{'—' if variant == 'baseline' else ci(dr)} | {d['subject_r2'].mean():.3f} | "
+            f"{d['channel_mean_r2'].mean():.3f} | {'—' if variant == 'baseline' else ci(dc)} | "
+            f"{int(d['folds_hit_max_epochs'].sum())} |"
+        )
+    print(f"\n{out / 'ablation.csv'}")
+
+
+if __name__ == "__main__":
+    main()
