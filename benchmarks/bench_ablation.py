@@ -8,7 +8,8 @@ paired difference to the baseline (same split, seed and model).
 Variants: ``baseline``, ``velocities`` (angular velocities as extra inputs), ``cosine``
 (cosine learning-rate decay), ``inverse_variance`` (per-channel loss weighting),
 ``nonnegative`` (softplus outputs). Run folders go to ``--out`` (default
-``runs/ablation/<data>-<target>/<variant>``) and resume. Markdown table on stdout and
+``runs/ablation/<data>-<target>/<variant>/split<seed>``) and resume, so adding split seeds
+only runs the new ones. Markdown table on stdout and
 ``ablation.csv`` in the output folder.
 """
 
@@ -94,9 +95,12 @@ def main() -> None:
     rows = []
     for name in args.variants.split(","):
         t0 = time.perf_counter()
-        benchmark(ds, variant_config(base, name), out / name, executor=executor)
-        summary = pd.read_csv(out / name / "summary.csv").assign(variant=name)
-        rows.append(summary)
+        cfg = variant_config(base, name)
+        for split_seed in cfg.split_seeds:  # one run folder per split: more splits resume
+            one = dataclasses.replace(cfg, split_seeds=(split_seed,))
+            folder = out / name / f"split{split_seed}"
+            benchmark(ds, one, folder, executor=executor)
+            rows.append(pd.read_csv(folder / "summary.csv").assign(variant=name))
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.concat(rows, ignore_index=True)
     table.to_csv(out / "ablation.csv", index=False)
