@@ -5,11 +5,14 @@ trials x 180 frames x 10 angles (random values; batch 64, AdamW, grad-clip 0.5, 
 profile's step), and inference milliseconds per gait cycle at batch 1 and batch 256.
 
     python benchmarks/bench_speed.py [--threads 2] [--epochs 1] [--models lstm,transformer,mamba]
+    python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
+                                               # by gait2hip; see docs/speed.md)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import time
@@ -50,7 +53,13 @@ def main() -> None:
     ap.add_argument("--models", default="lstm,transformer,mamba")
     ap.add_argument("--variants", default="causal,bidir")
     ap.add_argument("--no-malloc-tuning", action="store_true")
+    ap.add_argument(
+        "--bf16", action="store_true", help="run training and inference under bf16 autocast"
+    )
     args = ap.parse_args()
+    precision = (
+        torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    )
     runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
@@ -59,6 +68,7 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
+        f"{', bf16 autocast' if args.bf16 else ''}"
     )
     print(
         "| model | direction | params | s / epoch | ms / cycle (batch 1) | ms / cycle (batch 256) |"
@@ -68,9 +78,10 @@ def main() -> None:
         for variant in args.variants.split(","):
             causal = variant == "causal"
             n = count_parameters(create_model(name, causal=causal))
-            ep = time_epoch(name, causal, X, Y, args.epochs)
-            b1 = time_inference(name, causal, 1, 180, 20)
-            b256 = time_inference(name, causal, 256, 180, 2)
+            with precision:
+                ep = time_epoch(name, causal, X, Y, args.epochs)
+                b1 = time_inference(name, causal, 1, 180, 20)
+                b256 = time_inference(name, causal, 256, 180, 2)
             print(f"| {name} | {variant} | {n:,} | {ep:.2f} | {b1:.2f} | {b256:.3f} |", flush=True)
 
 

@@ -42,7 +42,9 @@ def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.
     """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
     model.eval()
     out = [
-        model(torch.from_numpy(X[i : i + batch_size])).numpy() for i in range(0, len(X), batch_size)
+        # .float(): float32 even when run under a bfloat16 autocast
+        model(torch.from_numpy(X[i : i + batch_size])).float().numpy()
+        for i in range(0, len(X), batch_size)
     ]
     return np.concatenate(out, axis=0)
 
