@@ -34,6 +34,7 @@ from gait2hip.labeling.trial import (
     TrialSpec,
     cache_key,
     label_trial,
+    read_cached,
     trial_dir,
 )
 
@@ -96,11 +97,11 @@ def run_trials(
         for s in specs
     ]
     results = []
-    for spec, outcome in zip(specs, executor.run(tasks, "labelling"), strict=True):
+    for spec, task, outcome in zip(specs, tasks, executor.run(tasks, "labelling"), strict=True):
         if outcome.status == "done":
             results.append(outcome.value)
-        elif outcome.status == "skipped":
-            results.append(label_trial(spec, settings, cache_root))  # reads the cache
+        elif outcome.status == "skipped":  # read here from the cache folder found above
+            results.append(read_cached(spec, settings, task.outputs[0].parent))
         else:
             results.append(
                 TrialResult(

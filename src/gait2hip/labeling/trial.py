@@ -338,6 +338,26 @@ def _so_log_failures(log: Path) -> int:
     return text.count("could not find a solution") + text.count("failed to converge")
 
 
+def read_cached(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResult | None:
+    """The trial's labels from its cache ``folder`` (QC with the current thresholds), or None
+    when it holds no finished result."""
+    done = Path(folder) / "result.json"
+    if not done.is_file():
+        return None
+    saved = json.loads(done.read_text())
+    for c in saved["cycles"]:
+        c["exclude"] = _qc_reason(c, settings)
+    return TrialResult(
+        spec,
+        ok=True,
+        cached=True,
+        folder=str(folder),
+        cycles=saved["cycles"],
+        rejected=saved["rejected"],
+        timings=saved["timings"],
+    )
+
+
 def label_trial(spec: TrialSpec, settings: LabelSettings, cache_root: str | Path) -> TrialResult:
     """Label one trial (or load it from the cache). Never raises: failures come back as
     ``ok=False`` with the error, so one bad trial does not stop a batch."""
@@ -346,20 +366,9 @@ def label_trial(spec: TrialSpec, settings: LabelSettings, cache_root: str | Path
     except Exception as err:
         return TrialResult(spec, ok=False, error=f"{type(err).__name__}: {err}")
     folder = trial_dir(spec, Path(cache_root).resolve()) / key
-    done = folder / "result.json"
-    if done.is_file():
-        saved = json.loads(done.read_text())
-        for c in saved["cycles"]:  # QC with the current thresholds
-            c["exclude"] = _qc_reason(c, settings)
-        return TrialResult(
-            spec,
-            ok=True,
-            cached=True,
-            folder=str(folder),
-            cycles=saved["cycles"],
-            rejected=saved["rejected"],
-            timings=saved["timings"],
-        )
+    cached = read_cached(spec, settings, folder)
+    if cached is not None:
+        return cached
     try:
         return _label(spec, settings, folder)
     except Exception as err:

@@ -123,15 +123,14 @@ def _model_meta(
     }
 
 
-def _check_run_folder(out_dir: Path, cfg: BenchmarkConfig, fingerprint: str) -> None:
-    stored = {"config": cfg.to_dict(), "data_fingerprint": fingerprint}
-    path = out_dir / "config.json"
+def pin_folder(path: Path, stored: dict[str, Any], what: str) -> None:
+    """Write ``stored`` to ``path`` the first time; later, refuse to go on with anything else
+    (an output folder resumes only the run that created it)."""
     if path.exists():
-        previous = json.loads(path.read_text())
-        if previous != json.loads(json.dumps(stored)):
+        if json.loads(path.read_text()) != json.loads(json.dumps(stored)):
             raise RunConflictError(
-                f"{out_dir} holds a run with another config or other data; choose a new "
-                "--out folder, or delete this one to start over"
+                f"{path.parent} holds {what}; choose a new --out folder, or delete this one "
+                "to start over"
             )
     else:
         write_json(path, stored)
@@ -227,47 +226,49 @@ def run_benchmark(
         )
     full, ds = ds, ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_folder(out_dir, cfg, dataset_fingerprint(ds))
+    pin_folder(
+        out_dir / "config.json",
+        {"config": cfg.to_dict(), "data_fingerprint": dataset_fingerprint(ds)},
+        "a run with another config or other data",
+    )
     executor = executor or Executor(show_progress=show_progress)
     ref = task_data(full, ds, cfg, out_dir, executor)
     threads = executor.task_threads()
 
     splits = {s: holdout_subjects(ds.subject_id, cfg.test_fraction, s) for s in cfg.split_seeds}
-    folds = {s: group_kfold(ds.subject_id[sp.train], cfg.n_folds) for s, sp in splits.items()}
+    # per split: each fold's (train, validation) indices into the dataset
+    fold_index = {
+        s: [
+            (sp.train[f.train], sp.train[f.test])
+            for f in group_kfold(ds.subject_id[sp.train], cfg.n_folds)
+        ]
+        for s, sp in splits.items()
+    }
     units = [
         _Unit(s, spec, seed, out_dir / f"split{s}" / spec.label / f"seed{seed}")
         for s in cfg.split_seeds
         for spec in cfg.models
         for seed in cfg.seeds
     ]
-    fold_tasks: dict[_Unit, list[Task]] = {}
-    for u in units:
-        pool, test = splits[u.split_seed].train, splits[u.split_seed].test
-        fold_tasks[u] = [
-            Task(
-                f"{u.name} fold {k}",
-                fold_task,
-                (
-                    ref,
-                    cfg,
-                    u.spec,
-                    u.seed,
-                    u.split_seed,
-                    k,
-                    pool[f.train],
-                    pool[f.test],
-                    test,
-                    u.unit_dir,
-                    threads,
-                ),
-                (u.unit_dir / f"fold{k}.json", u.unit_dir / f"fold{k}.pt"),
-            )
-            for k, f in enumerate(folds[u.split_seed])
-        ]
-    outcomes = executor.run([t for u in units for t in fold_tasks[u]], "benchmark folds")
+    unit_folds = {
+        u: fold_tasks(
+            ref,
+            cfg,
+            u.spec,
+            u.seed,
+            u.split_seed,
+            fold_index[u.split_seed],
+            splits[u.split_seed].test,
+            u.unit_dir,
+            threads,
+            u.name,
+        )
+        for u in units
+    }
+    outcomes = executor.run([t for u in units for t in unit_folds[u]], "benchmark folds")
     failed = [o for o in outcomes if not o.ok]
     bad = {o.key for o in failed}
-    ready = [u for u in units if not any(t.key in bad for t in fold_tasks[u])]
+    ready = [u for u in units if not any(t.key in bad for t in unit_folds[u])]
     final_tasks = [
         Task(
             f"{u.name} final",
@@ -280,10 +281,7 @@ def run_benchmark(
                 u.split_seed,
                 splits[u.split_seed].train,
                 splits[u.split_seed].test,
-                [
-                    (splits[u.split_seed].train[f.train], splits[u.split_seed].train[f.test])
-                    for f in folds[u.split_seed]
-                ],
+                fold_index[u.split_seed],
                 u.unit_dir,
                 threads,
             ),
@@ -295,7 +293,8 @@ def run_benchmark(
     if failed:
         raise TaskFailures("benchmark", failed)
     return [
-        _unit_result(ds, cfg, u, len(folds[u.split_seed]), splits[u.split_seed].test) for u in units
+        _unit_result(ds, cfg, u, len(fold_index[u.split_seed]), splits[u.split_seed].test)
+        for u in units
     ]
 
 
@@ -308,6 +307,30 @@ def _memory_ref(ds: GaitDataset, cfg: BenchmarkConfig) -> DataRef:
     _LOADED.clear()
     _LOADED[fp] = ds
     return DataRef(ds.source, cfg.target, cfg.inputs, fp)
+
+
+def fold_tasks(
+    ref: DataRef,
+    cfg: BenchmarkConfig,
+    spec: ModelSpec,
+    seed: int,
+    split_seed: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    test: np.ndarray,
+    unit_dir: Path,
+    threads: int,
+    name: str,
+) -> list[Task]:
+    """One :func:`fold_task` per (train, validation) fold, done when its files exist."""
+    return [
+        Task(
+            f"{name} fold {k}",
+            fold_task,
+            (ref, cfg, spec, seed, split_seed, k, train, val, test, unit_dir, threads),
+            (unit_dir / f"fold{k}.json", unit_dir / f"fold{k}.pt"),
+        )
+        for k, (train, val) in enumerate(folds)
+    ]
 
 
 def fold_task(

@@ -26,10 +26,10 @@ import pandas as pd
 
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
-from gait2hip.executor import Executor, Task
+from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
-from gait2hip.training.protocol import fold_task, task_data
+from gait2hip.training.protocol import fold_tasks, pin_folder, task_data
 
 # name -> ("float", low, high, log) | ("int", low, high, step) | ("cat", choices)
 TRAIN_SPACE: dict[str, tuple] = {
@@ -123,10 +123,15 @@ def tune(
     split_seed = base.split_seeds[0]
     split = holdout_subjects(ds.subject_id, base.test_fraction, split_seed)
     pool, test = split.train, split.test
-    folds = group_kfold(ds.subject_id[pool], base.n_folds)
-    for f in folds:  # the test subjects never enter any trial
-        assert_no_leak(ds.subject_id[pool[f.train]], ds.subject_id[test], "tuning fold")
-        assert_no_leak(ds.subject_id[pool[f.test]], ds.subject_id[test], "tuning fold")
+    folds = [(pool[f.train], pool[f.test]) for f in group_kfold(ds.subject_id[pool], base.n_folds)]
+    for train, val in folds:  # the test subjects never enter any trial
+        assert_no_leak(ds.subject_id[train], ds.subject_id[test], "tuning fold")
+        assert_no_leak(ds.subject_id[val], ds.subject_id[test], "tuning fold")
+    pin_folder(
+        out_dir / "tune_config.json",
+        {"config": base.to_dict(), "model": spec.label},
+        "a search with another config",
+    )
     seed = base.seeds[0]
     ref = task_data(full, ds, base, out_dir, executor)
     threads = executor.task_threads()
@@ -147,7 +152,6 @@ def tune(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=tcfg.sampler_seed + previous),
     )
-    _check_study(study, out_dir, base, spec)
     # trials asked before an interruption and never told: run them again with their params
     pending = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     while True:
@@ -172,27 +176,10 @@ def tune(
                 cfg = trial_config(base, spec, params)
             configs[trial.number] = (trial, cfg)
             unit_dir = out_dir / "trials" / f"{trial.number:04d}"
-            for k, f in enumerate(folds):
-                tasks.append(
-                    Task(
-                        f"trial {trial.number} fold {k}",
-                        fold_task,
-                        (
-                            ref,
-                            cfg,
-                            spec,
-                            seed,
-                            split_seed,
-                            k,
-                            pool[f.train],
-                            pool[f.test],
-                            test,
-                            unit_dir,
-                            threads,
-                        ),
-                        (unit_dir / f"fold{k}.json", unit_dir / f"fold{k}.pt"),
-                    )
-                )
+            tasks += fold_tasks(
+                ref, cfg, spec, seed, split_seed, folds, test, unit_dir, threads,
+                f"trial {trial.number}",
+            )  # fmt: skip
         if not tasks:
             continue
         outcomes = executor.run(tasks, f"tuning {spec.label} ({done}/{tcfg.n_trials} done)")
@@ -212,18 +199,6 @@ def tune(
             else:
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     return _write_results(study, out_dir, base, spec, split, ds, command)
-
-
-def _check_study(study, out_dir: Path, base: BenchmarkConfig, spec: ModelSpec) -> None:
-    stored = {"config": base.to_dict(), "model": spec.label}
-    path = out_dir / "tune_config.json"
-    if path.exists():
-        if json.loads(path.read_text()) != json.loads(json.dumps(stored)):
-            raise RuntimeError(
-                f"{out_dir} holds a search with another config; choose a new --out folder"
-            )
-    else:
-        write_json(path, stored)
 
 
 def _write_results(study, out_dir, base, spec, split, ds, command) -> Path:
