@@ -68,11 +68,17 @@ def osim():
 
 @pytest.fixture(scope="session")
 def labelled_trial(data_root, osim, tmp_path_factory):
-    """Subject 2014001, comfortable trial, through scale/IK/ID/SO once per session (~25 s)."""
+    """Subject 2014001, comfortable trial, through scale/IK/ID/SO once per session (~25 s).
+
+    Labelled with OpenSim's own SO (``so_solver="opensim"``, also in the returned source's
+    settings), the reference the fast solver is checked against."""
+    from dataclasses import replace
+
     from gait2hip.labeling.sources import schreiber2019
     from gait2hip.labeling.trial import label_trial
 
     source = schreiber2019(data_root)
+    source = replace(source, settings=replace(source.settings, so_solver="opensim"))
     spec = next(s for s in source.specs if (s.subject, s.trial) == ("2014001", "C4_05"))
     cache = tmp_path_factory.mktemp("labels")
     result = label_trial(spec, source.settings, cache)

@@ -99,8 +99,9 @@ def test_so_solver_setting():
 
     with pytest.raises(ValueError, match="so_solver"):
         LabelSettings(so_solver="ipopt")
-    # the default stays out of the cache key (trials labelled before the setting are reused)
-    assert "so_solver" not in _key_settings(LabelSettings())
+    # "opensim" stays out of the cache key (trials labelled before the setting are reused)
+    assert LabelSettings().so_solver == "auto"
+    assert "so_solver" not in _key_settings(replace(LabelSettings(), so_solver="opensim"))
     assert _key_settings(replace(LabelSettings(), so_solver="fast"))["so_solver"] == "fast"
 
 
@@ -227,6 +228,47 @@ def test_moment_arms_are_opensims(labelled_trial, osim):
 
 
 @pytest.mark.realdata
+def test_auto_picks_the_fast_solver_where_it_reproduces_opensim(data_root, osim):
+    from dataclasses import replace
+
+    from gait2hip.labeling.sources import hamner2013, schreiber2019
+    from gait2hip.labeling.trial import LabelSettings, cache_key, resolve_settings
+
+    walk = schreiber2019(data_root).specs[0]  # Rajagopal 2016: Millard2012 muscles
+    run = hamner2013(data_root).specs[0]  # gait2392: Thelen2003 muscles
+    auto = LabelSettings()
+    assert resolve_settings(walk, auto).so_solver == "fast"
+    assert resolve_settings(run, auto).so_solver == "opensim"
+    assert resolve_settings(walk, replace(auto, so_solver="opensim")).so_solver == "opensim"
+    # the cache key is the resolved solver's: "auto" shares its trials' labels
+    assert cache_key(walk, auto) == cache_key(walk, replace(auto, so_solver="fast"))
+    assert cache_key(run, auto) == cache_key(run, replace(auto, so_solver="opensim"))
+    assert cache_key(walk, auto) != cache_key(walk, replace(auto, so_solver="opensim"))
+
+
+@pytest.mark.realdata
+def test_default_labels_match_opensims(labelled_trial, tmp_path):
+    """The default (auto -> fast) labels the reference trial like OpenSim's SO does: the same
+    cycles and QC, hip muscle group forces within 0.05 N/kg RMSE per group, identical hip
+    moments (inverse dynamics is the same), and moment arms recorded."""
+    from dataclasses import replace
+
+    from gait2hip.labeling.trial import label_trial
+
+    source, spec, _, reference = labelled_trial
+    result = label_trial(spec, replace(source.settings, so_solver="auto"), tmp_path)
+    assert result.ok, result.error
+    assert [c["t0"] for c in result.cycles] == [c["t0"] for c in reference.cycles]
+    assert [c["exclude"] for c in result.cycles] == [c["exclude"] for c in reference.cycles]
+    with np.load(result.labels_path()) as fast, np.load(reference.labels_path()) as ref:
+        np.testing.assert_array_equal(fast["moments"], ref["moments"])
+        assert fast["moment_arms"].shape == ref["moment_arms"].shape
+        per_kg = (fast["forces"] - ref["forces"]) / spec.mass_kg  # labels are in N
+        rmse = np.sqrt(np.mean(per_kg**2, axis=(0, 1)))
+        assert rmse.max() < 0.05, rmse
+
+
+@pytest.mark.realdata
 def test_fast_solver_refuses_other_muscle_models(data_root, osim, tmp_path):
     from gait2hip.labeling.fast_so import UnsupportedModelError, muscle_geometry
 
@@ -249,3 +291,41 @@ def test_labelled_cycles_carry_group_moment_arms(labelled_trial):
     via_groups = np.einsum("ntg,ntgk->ntk", forces, arms)
     peak = np.abs(moments).max(axis=(0, 1))
     assert np.all(np.abs(via_groups - moments).max(axis=(0, 1)) < 0.03 * peak)
+
+
+@pytest.mark.realdata
+def test_geometry_shortcuts_change_nothing(labelled_trial, osim):
+    """Splining only the speeds muscles use gives those speeds unchanged, and should a muscle
+    act on a coordinate left out, the pass redoes itself with every speed splined."""
+    from pathlib import Path
+
+    from gait2hip.labeling import fast_so
+
+    source, _, _, result = labelled_trial
+    work = Path(result.folder) / "work"
+    t = np.loadtxt(work / "id" / "id.sto", skiprows=7, usecols=0)
+    args = (work / "so_model.osim", work / "ik" / "ik.mot", work / "id" / "id.sto")
+    kw = dict(t0=t[0] + 0.2, t1=t[0] + 0.4, lowpass_hz=source.settings.lowpass_hz)
+    model = osim.Model(str(args[0]))
+    model.initSystem()  # the engine converts degrees only once the system exists
+    _, _, u_all = fast_so.so_kinematics(model, args[1], kw["lowpass_hz"], kw["t0"], kw["t1"])
+    some = {"hip_flexion_r", "knee_angle_r"}
+    _, _, u_some = fast_so.so_kinematics(
+        model, args[1], kw["lowpass_hz"], kw["t0"], kw["t1"], speeds_of=some
+    )
+    assert set(u_some.columns) == some
+    np.testing.assert_array_equal(u_some.to_numpy(), u_all[list(u_some.columns)].to_numpy())
+
+    sm = fast_so._so_model(args[0])
+    assert {"hip_flexion_r", "knee_angle_r", "ankle_angle_l"} <= sm.spanned
+    assert not {"pelvis_tx", "lumbar_extension", "arm_flex_r"} & sm.spanned
+    normal = fast_so.muscle_geometry(*args, **kw)
+    spanned = sm.spanned
+    try:
+        sm.spanned = {"hip_flexion_r"}  # as if the others had looked unused
+        redone = fast_so.muscle_geometry(*args, **kw)
+    finally:
+        sm.spanned = spanned
+    for name in ("capacity", "length", "speed", "moment_arm"):
+        a, b = getattr(normal, name), getattr(redone, name)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)

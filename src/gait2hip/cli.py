@@ -366,8 +366,9 @@ def build_dataset(
     so_solver: Annotated[
         str | None,
         typer.Option(
-            help="static optimization: opensim (default) or fast (same problem, all frames at "
-            "once; Millard2012 muscles; docs/fast_so.md)"
+            help="static optimization: auto (default: fast where the model's muscles allow it, "
+            "else opensim), opensim, or fast (same problem, all frames at once; Millard2012 "
+            "muscles; docs/fast_so.md)"
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,

@@ -40,6 +40,23 @@ def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
+def write_npz_fast(path: str | Path, **arrays: Any) -> Path:
+    """An NPZ (``np.load`` reads it) deflated at zlib level 1: several times faster to write
+    than ``np.savez_compressed`` (level 6) for a few percent more bytes."""
+    import zipfile
+
+    import numpy as np
+
+    with (
+        atomic_path(path) as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+    ):
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
+    return Path(path)
+
+
 def _jsonable(obj: Any) -> Any:
     import numpy as np
 

@@ -9,6 +9,7 @@ every rejected cycle or failed trial with its reason), ``cycles.png`` and ``buil
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from gait2hip.labeling.trial import (
     cache_key,
     label_trial,
     read_cached,
+    resolve_settings,
     trial_dir,
 )
 
@@ -307,6 +309,9 @@ def build_dataset(
             "source": source.name,
             "description": source.description,
             "settings": asdict(settings),
+            "so_solver_trials": dict(
+                Counter(resolve_settings(r.spec, settings).so_solver for r in results if r.ok)
+            ),
             "trials": len(results),
             "trials_failed": sum(not r.ok for r in results),
             "trials_cached": sum(r.cached for r in results),

@@ -25,7 +25,10 @@ quintic GCV splines for speeds).
 
 from __future__ import annotations
 
-import tempfile
+import atexit
+import functools
+import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.io.atomic import atomic_path
+from gait2hip.io.atomic import write_npz_fast
 from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.so_solver import solve_so
@@ -87,11 +90,19 @@ class SOInputs:
 
 
 def so_kinematics(
-    model, coordinates: Path, lowpass_hz: float, t0: float, t1: float
+    model,
+    coordinates: Path,
+    lowpass_hz: float,
+    t0: float,
+    t1: float,
+    speeds_of: set[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """(time, q, u) at the coordinate file's frames over ``[t0, t1]``, prepared as OpenSim's
     AnalyzeTool prepares them for SO: pad by half the length, IIR low-pass, degrees to
-    radians, q = the filtered values, u = derivative of a quintic GCV spline through them."""
+    radians, q = the filtered values, u = derivative of a quintic GCV spline through them.
+
+    ``speeds_of`` splines only those columns (a column's spline depends on that column alone,
+    so their speeds are unchanged); ``u`` then holds just them."""
     os_ = st.osim()
     sto = os_.Storage(str(coordinates))
     if lowpass_hz >= 0:
@@ -99,9 +110,10 @@ def so_kinematics(
         sto.lowpassIIR(lowpass_hz)
     if sto.isInDegrees():
         model.getSimbodyEngine().convertDegreesToRadians(sto)
-    with tempfile.TemporaryDirectory() as tmp:
-        q = _table(sto, Path(tmp) / "q.sto")
-        u = _table(os_.GCVSplineSet(5, sto).constructStorage(1), Path(tmp) / "u.sto")
+    q = _frame(sto)
+    if speeds_of is not None:
+        sto = _storage(q[[c for c in q.columns if c in speeds_of]])
+    u = _frame(os_.GCVSplineSet(5, sto).constructStorage(1))
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
     t = q.index.to_numpy()
@@ -111,12 +123,34 @@ def so_kinematics(
     return q.index.to_numpy(), q, u
 
 
-def _table(storage, path: Path) -> pd.DataFrame:
-    """An OpenSim Storage as a DataFrame indexed by time (through a file: the Python bindings
-    give no array view of a Storage)."""
-    storage.printToFile(str(path), "w")
-    data = read_motion(path).data
-    return data.set_index("time")
+def _frame(storage) -> pd.DataFrame:
+    """An OpenSim Storage as a DataFrame indexed by time (row by row: ``getDataColumn`` is
+    unreliable on a padded Storage)."""
+    times, rows = [], []
+    for i in range(storage.getSize()):
+        row = storage.getStateVector(i)
+        data = row.getData()
+        times.append(row.getTime())
+        rows.append(data.getAsVector().to_numpy()[: data.getSize()].copy())
+    labels = storage.getColumnLabels()
+    return pd.DataFrame(
+        np.array(rows),
+        columns=[labels.get(i) for i in range(1, labels.getSize())],
+        index=pd.Index(np.array(times), name="time"),
+    )
+
+
+def _storage(frame: pd.DataFrame):
+    """A DataFrame indexed by time as an OpenSim Storage."""
+    os_ = st.osim()
+    sto = os_.Storage(len(frame) + 1)
+    labels = os_.ArrayStr()
+    for name in ("time", *frame.columns):
+        labels.append(str(name))
+    sto.setColumnLabels(labels)
+    for t, row in zip(frame.index.to_numpy(dtype=float), frame.to_numpy(dtype=float), strict=True):
+        sto.append(float(t), os_.Vector.createFromMat(row))
+    return sto
 
 
 # --------------------------------------------------------------------------- geometry
@@ -164,6 +198,160 @@ class _Poser:
         return (f(self.os.Vector(1, value + h)) - f(self.os.Vector(1, value - h))) / (2 * h)
 
 
+def unsupported(model, *, muscles: bool = True) -> str | None:
+    """Why the fast solver cannot reproduce OpenSim's SO for ``model`` (an OpenSim Model), or
+    None: it handles coordinate actuators and, with ``muscles``, the muscle models in
+    :data:`SUPPORTED_MUSCLES` (``muscles=False``: geometry only, any muscle model)."""
+    os_ = st.osim()
+    forces = model.getForceSet()
+    for i in range(forces.getSize()):
+        f = forces.get(i)
+        if not f.get_appliesForce():
+            continue
+        kind = f.getConcreteClassName()
+        muscle = os_.Muscle.safeDownCast(f) is not None
+        if muscle and muscles and kind not in SUPPORTED_MUSCLES:
+            return (
+                f"muscle {f.getName()} is a {kind}; the fast static optimization reproduces "
+                f"OpenSim's only for {', '.join(SUPPORTED_MUSCLES)} (rigid-tendon capacity)"
+            )
+        actuator = os_.Actuator.safeDownCast(f) is not None
+        if actuator and not muscle and os_.CoordinateActuator.safeDownCast(f) is None:
+            return (
+                f"actuator {f.getName()} is a {kind}; the fast static optimization handles "
+                "muscles and coordinate actuators only"
+            )
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _supports(path: str, mtime_ns: int) -> bool:
+    return unsupported(st.osim().Model(path)) is None
+
+
+def supports(model_path: str | Path) -> bool:
+    """Whether the fast solver reproduces OpenSim's SO for the model file (by its muscle and
+    actuator classes; scaling and added reserve actuators do not change the answer)."""
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model {path} not found")
+    return _supports(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+class _SOModel:
+    """An SO model ready for the geometry pass: OpenSim's Model with an initialized state, its
+    muscles and coordinate actuators, where each coordinate sits in the state's Q and U, its
+    couplers, and the coordinates muscles act on."""
+
+    def __init__(self, path: Path):
+        os_ = st.osim()
+        self.model = os_.Model(str(path))
+        self.state = self.model.initSystem()
+        self.geometry_problem = unsupported(self.model, muscles=False)
+        self.so_problem = unsupported(self.model)
+        if self.geometry_problem:
+            raise UnsupportedModelError(f"{path}: {self.geometry_problem}")
+        self.poser = _Poser(self.model, self.state)
+        muscles = self.model.getMuscles()
+        self.muscle_objs = [
+            muscles.get(i) for i in range(muscles.getSize()) if muscles.get(i).get_appliesForce()
+        ]
+        self.muscles = [mu.getName() for mu in self.muscle_objs]
+        self.paths = [mu.getGeometryPath() for mu in self.muscle_objs]
+        self.order: list[str] = []
+        self.actuators: list[str] = []
+        self.act_coord: list[str] = []
+        self.act_force: list[float] = []
+        self.a_lo: list[float] = []
+        self.a_hi: list[float] = []
+        acts = self.model.getActuators()
+        for i in range(acts.getSize()):
+            a = acts.get(i)
+            if not a.get_appliesForce():
+                continue
+            self.order.append(a.getName())
+            if os_.Muscle.safeDownCast(a) is not None:
+                continue
+            ca = os_.CoordinateActuator.safeDownCast(a)
+            self.actuators.append(ca.getName())
+            self.act_coord.append(ca.get_coordinate())
+            self.act_force.append(ca.getOptimalForce())
+            self.a_lo.append(ca.getMinControl())
+            self.a_hi.append(ca.getMaxControl())
+        self.m_lo = [mu.getMinControl() for mu in self.muscle_objs]
+        self.m_hi = [mu.getMaxControl() for mu in self.muscle_objs]
+        cs = self.model.getCoordinateSet()
+        self.coordinates = [cs.get(i).getName() for i in range(cs.getSize())]
+        self.free = [c for c in self.coordinates if not cs.get(c).isConstrained(self.state)]
+        self.dependent = {dep for deps in self.poser.coupled.values() for dep, _ in deps}
+        # Coordinate.setValue leaves a locked coordinate where it is; so does the pass
+        self.locked = {c for c in self.coordinates if cs.get(c).getLocked(self.state)}
+        self.q_index = _state_indices(self.poser, self.state, "Q")
+        self.u_index = _state_indices(self.poser, self.state, "U")
+        self.q0 = self.state.getQ().to_numpy().copy()
+        self.matter = self.model.getMatterSubsystem()
+        self.n_bodies = self.model.getBodySet().getSize() + 1  # + ground
+        # plain path points only: no path applies mobility forces (moving points would)
+        self.mobility_free = all(
+            p.getPathPointSet().get(k).getConcreteClassName() == "PathPoint"
+            for p in self.paths
+            for k in range(p.getPathPointSet().getSize())
+        )
+        self.spanned = self._spanned()
+
+    def release(self) -> None:
+        """Drop the handles into the model before the model itself (a state or component
+        handle that outlives its model crashes the interpreter when it is freed)."""
+        for name in ("paths", "muscle_objs", "poser", "matter", "state"):
+            self.__dict__.pop(name, None)
+        self.__dict__.pop("model", None)
+
+    def _spanned(self) -> set[str]:
+        """Coordinates some muscle's unit tension acts on at the default pose, with their
+        dependent coordinates (their speeds are the ones muscle lengthening speeds use)."""
+        os_ = st.osim()
+        self.model.realizePosition(self.state)
+        zero = os_.SpatialVec(os_.Vec3(0, 0, 0), os_.Vec3(0, 0, 0))
+        general = os_.Vector(self.state.getNU(), 0.0)
+        mobility = os_.Vector(self.state.getNU(), 0.0)
+        acted = np.zeros(self.state.getNU(), dtype=bool)
+        for path in self.paths:
+            bodies = os_.VectorOfSpatialVec(self.n_bodies, zero)
+            mobility.setToZero()
+            path.addInEquivalentForces(self.state, 1.0, bodies, mobility)
+            self.matter.multiplyBySystemJacobianTranspose(self.state, bodies, general)
+            acted |= np.abs(general.to_numpy() + mobility.to_numpy()) > SPANNED_M
+        out = {c for c in self.coordinates if acted[self.u_index[c]]}
+        for c, deps in self.poser.coupled.items():
+            if c in out:
+                out.update(dep for dep, _ in deps)
+        return out
+
+
+#: A moment arm below this (m) counts as "the muscle does not cross the coordinate".
+SPANNED_M = 1e-9
+_MODELS: dict[str, _SOModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _so_model(path: Path) -> _SOModel:
+    """The loaded model of ``path``; a process keeps the last two (by file content: the trials
+    of one subject share their scaled model, and loading costs ~60 ms)."""
+    key = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    if key not in _MODELS:
+        while len(_MODELS) >= 2:
+            _MODELS.pop(next(iter(_MODELS))).release()
+        _MODELS[key] = _SOModel(Path(path))
+    return _MODELS[key]
+
+
+@atexit.register
+def _release_models() -> None:
+    """Free the kept models before the interpreter tears OpenSim down (in arbitrary order)."""
+    while _MODELS:
+        _MODELS.popitem()[1].release()
+
+
 def muscle_geometry(
     model_path: Path,
     coordinates: Path,
@@ -178,53 +366,39 @@ def muscle_geometry(
 
     ``with_capacity=False`` skips the muscle capacities (and the muscle-model check): moment arms,
     lengths and speeds only, for any muscle model."""
-    os_ = st.osim()
+    with _MODELS_LOCK:  # one loaded model, one state: one pass at a time per process
+        return _muscle_geometry(
+            model_path,
+            coordinates,
+            id_path,
+            t0=t0,
+            t1=t1,
+            lowpass_hz=lowpass_hz,
+            with_capacity=with_capacity,
+        )
+
+
+def _muscle_geometry(
+    model_path: Path,
+    coordinates: Path,
+    id_path: Path,
+    *,
+    t0: float,
+    t1: float,
+    lowpass_hz: float,
+    with_capacity: bool,
+) -> SOInputs:
     timings: dict[str, float] = {}
     tic = time.perf_counter()
-    model = os_.Model(str(model_path))
-    state = model.initSystem()
-    muscles_set = model.getMuscles()
-    muscles, paths, mobj = [], [], []
-    for i in range(muscles_set.getSize()):
-        mu = muscles_set.get(i)
-        if not mu.get_appliesForce():
-            continue
-        kind = mu.getConcreteClassName()
-        if with_capacity and kind not in SUPPORTED_MUSCLES:
-            raise UnsupportedModelError(
-                f"{model_path}: muscle {mu.getName()} is a {kind}; the fast static optimization "
-                f"reproduces OpenSim's only for {', '.join(SUPPORTED_MUSCLES)} (rigid-tendon "
-                "capacity). Label this model with so_solver='opensim'."
-            )
-        muscles.append(mu.getName())
-        mobj.append(mu)
-        paths.append(mu.getGeometryPath())
-    acts = model.getActuators()
-    order, actuators, act_coord, act_force, a_lo, a_hi = [], [], [], [], [], []
-    m_lo = [mu.getMinControl() for mu in mobj]
-    m_hi = [mu.getMaxControl() for mu in mobj]
-    for i in range(acts.getSize()):
-        a = acts.get(i)
-        if not a.get_appliesForce():
-            continue
-        order.append(a.getName())
-        if os_.Muscle.safeDownCast(a) is not None:
-            continue
-        ca = os_.CoordinateActuator.safeDownCast(a)
-        if ca is None:
-            raise UnsupportedModelError(
-                f"{model_path}: actuator {a.getName()} is a {a.getConcreteClassName()}; the fast "
-                "static optimization handles muscles and coordinate actuators only"
-            )
-        actuators.append(ca.getName())
-        act_coord.append(ca.get_coordinate())
-        act_force.append(ca.getOptimalForce())
-        a_lo.append(ca.getMinControl())
-        a_hi.append(ca.getMaxControl())
-    cs = model.getCoordinateSet()
-    free = [cs.get(i).getName() for i in range(cs.getSize()) if not cs.get(i).isConstrained(state)]
-    times, q, u = so_kinematics(model, coordinates, lowpass_hz, t0, t1)
-    missing = [c for c in (cs.get(i).getName() for i in range(cs.getSize())) if c not in q]
+    sm = _so_model(model_path)
+    if with_capacity and sm.so_problem:
+        raise UnsupportedModelError(
+            f"{model_path}: {sm.so_problem}. Label this model with so_solver='opensim'."
+        )
+    timings["model"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    times, q, u = so_kinematics(sm.model, coordinates, lowpass_hz, t0, t1, speeds_of=sm.spanned)
+    missing = [c for c in sm.coordinates if c not in q]
     if missing:
         raise ValueError(f"{coordinates}: no column for coordinates {missing}")
     timings["kinematics"] = time.perf_counter() - tic
@@ -246,114 +420,162 @@ def muscle_geometry(
                 return np.interp(times, t_id, id_data[coord + suffix].to_numpy(dtype=float))
         raise ValueError(f"{id_path}: no generalized force for coordinate {coord}")
 
-    poser = _Poser(model, state)
+    poser, free = sm.poser, sm.free
     tau = np.stack([id_column(c) for c in free], axis=1)
-    for ci, c in enumerate(free):
-        for dep, fn in poser.coupled.get(c, ()):
-            slope = np.array([poser.coupling_slope(fn, v) for v in q[c].to_numpy()])
-            tau[:, ci] += slope * id_column(dep)
+    slopes = {}  # (independent, dependent) -> per-frame coupling slope
+    for c, deps in poser.coupled.items():
+        for dep, fn in deps:
+            slopes[c, dep] = np.array([poser.coupling_slope(fn, v) for v in q[c].to_numpy()])
+            if c in free:
+                tau[:, free.index(c)] += slopes[c, dep] * id_column(dep)
     timings["inverse_dynamics_read"] = time.perf_counter() - tic
 
+    tic = time.perf_counter()
+    Q, U = _state_values(sm, q, u)
+    capacity, length, speed, general = _geometry_pass(sm, Q, U, with_capacity)
+    # speeds were splined only where muscles act at the default pose; should a muscle act
+    # elsewhere at some frame, its lengthening speed may depend on them: spline all, redo
+    unsplined = [sm.u_index[c] for c in sm.coordinates if c not in u]
+    if unsplined and np.abs(general[:, :, unsplined]).max() > SPANNED_M:
+        times, q, u = so_kinematics(sm.model, coordinates, lowpass_hz, t0, t1)
+        Q, U = _state_values(sm, q, u)
+        capacity, length, speed, general = _geometry_pass(sm, Q, U, with_capacity)
     # a muscle's moment arms are the generalized forces of a unit tension along its path
     # (GeometryPath.addInEquivalentForces, then J^T): what OpenSim's computeMomentArm and its
-    # dynamics use, for every coordinate in one call. (-dL/dq differs for paths over several
+    # dynamics use, for every coordinate at once. (-dL/dq differs for paths over several
     # wrap objects, e.g. Rajagopal's gastrocnemii at the knee and adductors at the hip.)
     # A dependent coordinate's generalized force acts on its independent one (chain rule).
-    tic = time.perf_counter()
-    independent = [c for c in q.columns if c in poser.coord and not _is_dependent(poser, c)]
-    u_index = _speed_indices(poser, state)
-    free_u = np.array([u_index[c] for c in free])
-    couplings = [
-        (free.index(c), u_index[dep], fn) for c in free for dep, fn in poser.coupled.get(c, ())
-    ]
-    matter = model.getMatterSubsystem()
-    zero = os_.SpatialVec(os_.Vec3(0, 0, 0), os_.Vec3(0, 0, 0))
-    n_bodies = model.getBodySet().getSize() + 1  # + ground
-    general = os_.Vector(state.getNU(), 0.0)
-    mobility = os_.Vector(state.getNU(), 0.0)
-    T, M, C = len(times), len(muscles), len(free)
-    capacity = np.zeros((T, M))
-    length = np.zeros((T, M))
-    speed = np.zeros((T, M))
-    moment_arm = np.zeros((T, M, C))
-    qv = {c: q[c].to_numpy() for c in independent}
-    uv = {c: u[c].to_numpy() for c in q.columns if c in u and c in poser.coord}
-    for k in range(T):
-        poser.set({c: qv[c][k] for c in independent})
-        for c, vals in uv.items():
-            poser.coord[c].setSpeedValue(state, float(vals[k]))
-        model.realizeVelocity(state)
-        slopes = [(ci, ui, poser.coupling_slope(fn, qv[free[ci]][k])) for ci, ui, fn in couplings]
-        for j, mu in enumerate(mobj):
-            if with_capacity:
-                capacity[k, j] = mu.calcInextensibleTendonActiveFiberForce(state, 1.0)
-            length[k, j] = paths[j].getLength(state)
-            speed[k, j] = paths[j].getLengtheningSpeed(state)
-            bodies = os_.VectorOfSpatialVec(n_bodies, zero)
-            mobility.setToZero()
-            paths[j].addInEquivalentForces(state, 1.0, bodies, mobility)
-            matter.multiplyBySystemJacobianTranspose(state, bodies, general)
-            g = general.to_numpy() + mobility.to_numpy()
-            moment_arm[k, j] = g[free_u]
-            for ci, ui, slope in slopes:
-                moment_arm[k, j, ci] += slope * g[ui]
+    moment_arm = general[:, :, [sm.u_index[c] for c in free]]
+    for (c, dep), slope in slopes.items():
+        if c in free:
+            moment_arm[:, :, free.index(c)] += slope[:, None] * general[:, :, sm.u_index[dep]]
     timings["geometry"] = time.perf_counter() - tic
     return SOInputs(
         time=times,
         coordinates=free,
-        muscles=muscles,
-        actuators=actuators,
-        actuator_coordinate=act_coord,
-        actuator_force=np.array(act_force, dtype=float),
+        muscles=list(sm.muscles),
+        actuators=list(sm.actuators),
+        actuator_coordinate=list(sm.act_coord),
+        actuator_force=np.array(sm.act_force, dtype=float),
         capacity=capacity,
         moment_arm=moment_arm,
         length=length,
         speed=speed,
         tau=tau,
-        lower=np.array(m_lo + a_lo, dtype=float),
-        upper=np.array(m_hi + a_hi, dtype=float),
-        order=order,
+        lower=np.array(sm.m_lo + sm.a_lo, dtype=float),
+        upper=np.array(sm.m_hi + sm.a_hi, dtype=float),
+        order=list(sm.order),
         timings=timings,
     )
 
 
-def _speed_indices(poser: _Poser, state) -> dict[str, int]:
-    """coordinate -> its index in the state's U (found by setting one speed at a time)."""
+def _state_values(sm: _SOModel, q: pd.DataFrame, u: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """(frames, NQ) and (frames, NU) state values: coordinates from the kinematics (locked ones
+    stay put, dependent ones follow their coupler), speeds from the splines (zero where none
+    was splined: no muscle acts there)."""
     os_ = st.osim()
-    nu = state.getNU()
+    T = len(q)
+    Q = np.tile(sm.q0, (T, 1))
+    U = np.zeros((T, len(sm.u_index)))
+    for c in sm.coordinates:
+        if c in sm.locked or c in sm.dependent:
+            continue
+        Q[:, sm.q_index[c]] = q[c].to_numpy()
+        for dep, fn in sm.poser.coupled.get(c, ()):
+            if dep not in sm.locked:
+                Q[:, sm.q_index[dep]] = [fn.calcValue(os_.Vector(1, float(v))) for v in q[c]]
+    for c in u.columns:
+        if c in sm.u_index:
+            U[:, sm.u_index[c]] = u[c].to_numpy()
+    return Q, U
+
+
+def _geometry_pass(sm: _SOModel, Q: np.ndarray, U: np.ndarray, with_capacity: bool):
+    """Per frame and muscle: capacity (N at full activation), path length (m), lengthening speed
+    (m/s) and the generalized forces (over U) of a unit tension along the path.
+
+    The hot loop of the fast path (~80 muscles x frames OpenSim calls): body forces accumulate
+    over the muscles of a frame and each muscle's generalized forces are the difference of two
+    consecutive J^T products (exact up to rounding, ~1e-15 m), which saves a fresh force
+    vector per muscle; moving path points would add mobility forces, read only then."""
+    os_ = st.osim()
+    state, model = sm.state, sm.model
+    T, M, NU = len(Q), len(sm.paths), U.shape[1]
+    zero = os_.SpatialVec(os_.Vec3(0, 0, 0), os_.Vec3(0, 0, 0))
+    general = os_.Vector(NU, 0.0)
+    mobility = os_.Vector(NU, 0.0)
+    lengths = [p.getLength for p in sm.paths]
+    speeds = [p.getLengtheningSpeed for p in sm.paths]
+    adds = [p.addInEquivalentForces for p in sm.paths]
+    caps = [mu.calcInextensibleTendonActiveFiberForce for mu in sm.muscle_objs]
+    jt = sm.matter.multiplyBySystemJacobianTranspose
+    with_mobility = not sm.mobility_free
+    cap, length, speed, gen, mob = [], [], [], [], []
+    for k in range(T):
+        state.setQ(os_.Vector.createFromMat(Q[k]))
+        state.setU(os_.Vector.createFromMat(U[k]))
+        model.realizeVelocity(state)
+        bodies = os_.VectorOfSpatialVec(sm.n_bodies, zero)
+        mobility.setToZero()
+        for j in range(M):
+            if with_capacity:
+                cap.append(caps[j](state, 1.0))
+            length.append(lengths[j](state))
+            speed.append(speeds[j](state))
+            adds[j](state, 1.0, bodies, mobility)
+            jt(state, bodies, general)
+            gen.append(general.to_numpy())
+            if with_mobility:
+                mob.append(mobility.to_numpy())
+    cumulative = np.array(gen).reshape(T, M, NU)
+    if with_mobility:
+        cumulative = cumulative + np.array(mob).reshape(T, M, NU)
+    forces = np.diff(cumulative, axis=1, prepend=0.0)
+    capacity = np.array(cap).reshape(T, M) if with_capacity else np.zeros((T, M))
+    return capacity, np.array(length).reshape(T, M), np.array(speed).reshape(T, M), forces
+
+
+def _state_indices(poser: _Poser, state, which: str) -> dict[str, int]:
+    """coordinate -> its index in the state's Q or U (found by moving one at a time)."""
+    os_ = st.osim()
+    get, put = (state.getQ, state.setQ) if which == "Q" else (state.getU, state.setU)
+    base = get().to_numpy().copy()
     out = {}
     for name, coord in poser.coord.items():
-        state.setU(os_.Vector(nu, 0.0))
-        coord.setSpeedValue(state, 1.0)
-        hits = np.nonzero(state.getU().to_numpy())[0]
+        put(os_.Vector.createFromMat(base))
+        if which == "Q":
+            coord.setValue(state, coord.getValue(state) + 0.1, False)
+            if coord.getLocked(state):  # setValue leaves it: find it through its speed's slot
+                continue
+        else:
+            coord.setSpeedValue(state, 1.0)
+        hits = np.nonzero(get().to_numpy() != base)[0]
         if len(hits) != 1:
-            raise UnsupportedModelError(f"coordinate {name} does not map to one generalized speed")
+            raise UnsupportedModelError(
+                f"coordinate {name} does not map to one generalized {which.lower()}"
+            )
         out[name] = int(hits[0])
-    state.setU(os_.Vector(nu, 0.0))
+    put(os_.Vector.createFromMat(base))
     return out
-
-
-def _is_dependent(poser: _Poser, coord: str) -> bool:
-    return any(coord == dep for deps in poser.coupled.values() for dep, _ in deps)
 
 
 # --------------------------------------------------------------------------- solve + write
 
 
 def write_geometry(inputs: SOInputs, path: Path) -> Path:
-    """Per-frame moment arms (m), lengths (m), speeds (m/s) and capacities (N) as NPZ."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            time=inputs.time,
-            coordinates=np.array(inputs.coordinates),
-            muscles=np.array(inputs.muscles),
-            moment_arm=inputs.moment_arm.astype(np.float32),
-            capacity=inputs.capacity.astype(np.float32),
-            length=inputs.length.astype(np.float32),
-            speed=inputs.speed.astype(np.float32),
-        )
-    return path
+    """Per-frame moment arms (m), lengths (m), speeds (m/s) and capacities (N) as NPZ; moment
+    arms about the coordinates some muscle acts on (others are zero and left out)."""
+    acted = np.abs(inputs.moment_arm).max(axis=(0, 1)) > SPANNED_M
+    return write_npz_fast(
+        path,
+        time=inputs.time,
+        coordinates=np.array(inputs.coordinates)[acted],
+        muscles=np.array(inputs.muscles),
+        moment_arm=inputs.moment_arm[:, :, acted].astype(np.float32),
+        capacity=inputs.capacity.astype(np.float32),
+        length=inputs.length.astype(np.float32),
+        speed=inputs.speed.astype(np.float32),
+    )
 
 
 def group_moment_arms(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from gait2hip.timeseries import resample
 
 G = 9.80665
 RESULT_VERSION = 3
-SO_SOLVERS = ("opensim", "fast")
+SO_SOLVERS = ("auto", "opensim", "fast")
 #: Settings added after caches existed: at these values they stay out of the cache key, so
 #: trials labelled before the setting existed are not relabelled.
 _KEY_COMPAT_DEFAULTS: dict[str, Any] = {"so_solver": "opensim"}
@@ -71,9 +71,10 @@ class LabelSettings:
     other_optimal_force: float = 100.0  # actuators on free coordinates without muscles
     activation_exponent: float = 2.0
     so_convergence: float = 1e-4
-    # "opensim" (AnalyzeTool + StaticOptimization) or "fast" (gait2hip.labeling.fast_so: the
-    # same problem solved for all frames at once; Millard2012 muscle models only)
-    so_solver: str = "opensim"
+    # "opensim" (AnalyzeTool + StaticOptimization), "fast" (gait2hip.labeling.fast_so: the
+    # same problem solved for all frames at once; Millard2012 muscle models only) or "auto":
+    # fast where it reproduces the trial's model, opensim otherwise (resolve_settings)
+    so_solver: str = "auto"
     ik_accuracy: float = 1e-5
     pad_s: float = 0.03  # ID/SO run this far past each cycle so resampling never extrapolates
     # QC thresholds (a failing cycle is excluded with its reason). They are applied when a
@@ -152,8 +153,18 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def resolve_settings(spec: TrialSpec, settings: LabelSettings) -> LabelSettings:
+    """The settings a trial is labelled with: ``so_solver="auto"`` becomes "fast" where the fast
+    solver reproduces OpenSim's SO for the trial's model (Millard2012 muscles, coordinate
+    actuators: docs/fast_so.md) and "opensim" otherwise (e.g. Thelen2003 muscles)."""
+    if settings.so_solver != "auto":
+        return settings
+    return replace(settings, so_solver="fast" if fast_so.supports(spec.model) else "opensim")
+
+
 def cache_key(spec: TrialSpec, settings: LabelSettings) -> str:
-    """Hash of the input files' contents, the spec and the settings."""
+    """Hash of the input files' contents, the spec and the (resolved) settings."""
+    settings = resolve_settings(spec, settings)
     h = hashlib.sha1()
     h.update(
         json.dumps(
@@ -362,6 +373,7 @@ def label_trial(spec: TrialSpec, settings: LabelSettings, cache_root: str | Path
     """Label one trial (or load it from the cache). Never raises: failures come back as
     ``ok=False`` with the error, so one bad trial does not stop a batch."""
     try:
+        settings = resolve_settings(spec, settings)
         key = cache_key(spec, settings)
     except Exception as err:
         return TrialResult(spec, ok=False, error=f"{type(err).__name__}: {err}")
