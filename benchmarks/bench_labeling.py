@@ -2,6 +2,7 @@
 build of a bundled dataset, labelled from scratch in a fresh cache.
 
     python benchmarks/bench_labeling.py schreiber2019 --workers 2
+    python benchmarks/bench_labeling.py schreiber2019 --workers 2 --so-solver opensim
     python benchmarks/bench_labeling.py hamner2013 --workers 2 --subjects subject01,subject02
 
 Step times are measured inside each worker (CPU of one process); the build time is wall
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,14 @@ def main() -> None:
     ap.add_argument(
         "--cache", type=Path, default=None, help="label cache (default: a fresh temp folder)"
     )
+    ap.add_argument(
+        "--so-solver", default=None, help="auto (the default), opensim or fast (docs/fast_so.md)"
+    )
     args = ap.parse_args()
 
     source = SOURCES[args.dataset](settings.data_root())
+    if args.so_solver:
+        source = replace(source, settings=replace(source.settings, so_solver=args.so_solver))
     subjects = args.subjects.split(",") if args.subjects else None
     with tempfile.TemporaryDirectory(prefix="g2h-bench-") as tmp:
         out = args.out or Path(tmp) / "out"

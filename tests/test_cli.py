@@ -110,3 +110,15 @@ def test_benchmark_executor_options(tmp_path, monkeypatch):
     assert not (tmp_path / "ray").exists()
     res = runner.invoke(app, [*base, "--executor", "spark"])
     assert res.exit_code == 2 and "unknown executor 'spark'" in res.output
+
+
+def test_move_aside_keeps_the_old_run(tmp_path):
+    from gait2hip.cli import move_aside
+
+    run = tmp_path / "forces"
+    for n in (1, 2):
+        run.mkdir()
+        (run / "config.json").write_text(str(n))
+        assert move_aside(run) == tmp_path / f"forces.previous-{n}"
+        assert not run.exists()
+    assert (tmp_path / "forces.previous-2" / "config.json").read_text() == "2"

@@ -97,7 +97,12 @@ def test_resume_redoes_only_missing_work(forces, tmp_path, monkeypatch):
 
 
 def test_resume_refuses_other_config(forces, tmp_path):
+    from gait2hip.training.protocol import holds_other_run
+
+    assert not holds_other_run(tmp_path, forces, tiny_config(models=("lstm",)))  # empty folder
     benchmark(forces, tiny_config(models=("lstm",)), tmp_path, show_progress=False)
+    assert not holds_other_run(tmp_path, forces, tiny_config(models=("lstm",)))
+    assert holds_other_run(tmp_path, forces, tiny_config(models=("mamba",)))
     with pytest.raises(RunConflictError, match="another config"):
         benchmark(forces, tiny_config(models=("mamba",)), tmp_path, show_progress=False)
 

@@ -293,10 +293,12 @@ def demo(
 ) -> None:
     """The main job: build the bundled walking dataset (Schreiber 2019, OpenSim labels,
     cached) and run the quick benchmark of LSTM, Transformer and Mamba on forces and moments.
+    Demo runs left by other data or settings are moved aside (``runs/demo.previous-N``).
     """
     from gait2hip.benchmark import benchmark as run
     from gait2hip.io.npz import read_npz
     from gait2hip.training.config import make_config
+    from gait2hip.training.protocol import holds_other_run
 
     runtime.configure(threads)
     if synthetic:
@@ -320,10 +322,18 @@ def demo(
             _fail(err)
         console.print(report.summary(), soft_wrap=True, markup=False)
         paths = {"forces": report.paths["forces"], "moments": report.paths["moments"]}
+    jobs = {}
     for target, path in paths.items():
         ds = read_npz(path, expected_out=get_target(target))
+        jobs[target] = (ds, make_config(target, ["lstm", "transformer", "mamba"], "quick"))
+    if any(holds_other_run(out / t, ds, cfg) for t, (ds, cfg) in jobs.items()):
+        moved = move_aside(out)  # e.g. the data were relabelled since the last demo
+        console.print(
+            f"[yellow]{out} held demo runs on other data or settings: moved to {moved}, "
+            "starting over[/yellow]"
+        )
+    for target, (ds, cfg) in jobs.items():
         console.print(f"[bold]{target}[/bold]: {ds.describe()}")
-        cfg = make_config(target, ["lstm", "transformer", "mamba"], "quick")
         summary = run(ds, cfg, out / target, command="gait2hip demo")
         console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
     console.print(f"[green]run folders:[/green] {out}/forces, {out}/moments")
@@ -339,6 +349,16 @@ def demo(
         )
         for warning in pred.warnings:
             console.print(f"  warning: {warning}", soft_wrap=True, markup=False)
+
+
+def move_aside(folder: Path) -> Path:
+    """Rename ``folder`` to the first free ``<name>.previous-<n>`` beside it (kept, not
+    deleted: it may hold results someone wants)."""
+    n = 1
+    while (target := folder.with_name(f"{folder.name}.previous-{n}")).exists():
+        n += 1
+    folder.rename(target)
+    return target
 
 
 @app.command("build-dataset")

@@ -136,6 +136,21 @@ def pin_folder(path: Path, stored: dict[str, Any], what: str) -> None:
         write_json(path, stored)
 
 
+def _run_pin(ds: GaitDataset, cfg: BenchmarkConfig) -> dict[str, Any]:
+    """What a run folder is pinned to (``ds`` with the config's inputs selected)."""
+    return {"config": cfg.to_dict(), "data_fingerprint": dataset_fingerprint(ds)}
+
+
+def holds_other_run(out_dir: str | Path, ds: GaitDataset, cfg: BenchmarkConfig) -> bool:
+    """Whether ``out_dir`` holds a run of another config or other data (which
+    :func:`run_benchmark` would refuse to resume)."""
+    path = Path(out_dir) / "config.json"
+    if not path.exists():
+        return False
+    stored = _run_pin(ds.select_inputs(cfg.inputs), cfg)
+    return json.loads(path.read_text()) != json.loads(json.dumps(stored))
+
+
 @dataclass(frozen=True)
 class DataRef:
     """How a task finds the run's data: a study-format NPZ every node can read, the input
@@ -227,9 +242,7 @@ def run_benchmark(
     full, ds = ds, ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     pin_folder(
-        out_dir / "config.json",
-        {"config": cfg.to_dict(), "data_fingerprint": dataset_fingerprint(ds)},
-        "a run with another config or other data",
+        out_dir / "config.json", _run_pin(ds, cfg), "a run with another config or other data"
     )
     executor = executor or Executor(show_progress=show_progress)
     ref = task_data(full, ds, cfg, out_dir, executor)
