@@ -48,6 +48,13 @@ def test_tune_searches_the_pool_only_and_resumes(forces, tmp_path):
     cols = [c for c in again.columns if c.startswith(("train.", "model."))]
     assert not again[cols].duplicated().any()
     assert "never used" in (tmp_path / "summary.md").read_text()
+    # the study folder is pinned to its data: other data (one cycle's labels changed) refuse
+    from gait2hip.training.protocol import RunConflictError
+
+    other = dataclasses.replace(forces, Y=forces.Y.copy())
+    other.Y[0] *= 1.01
+    with pytest.raises(RunConflictError, match="other data"):
+        tune(other, base, spec, tmp_path, TuneConfig(n_trials=4, parallel=2), executor=ex)
 
 
 def test_params_apply_and_are_checked(forces, tmp_path):

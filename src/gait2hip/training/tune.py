@@ -29,7 +29,7 @@ from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
 from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
-from gait2hip.training.protocol import fold_tasks, pin_folder, task_data
+from gait2hip.training.protocol import dataset_fingerprint, fold_tasks, pin_folder, task_data
 
 # name -> ("float", low, high, log) | ("int", low, high, step) | ("cat", choices)
 TRAIN_SPACE: dict[str, tuple] = {
@@ -127,10 +127,14 @@ def tune(
     for train, val in folds:  # the test subjects never enter any trial
         assert_no_leak(ds.subject_id[train], ds.subject_id[test], "tuning fold")
         assert_no_leak(ds.subject_id[val], ds.subject_id[test], "tuning fold")
-    pin_folder(
+    pin_folder(  # a resumed study must search the same problem on the same data
         out_dir / "tune_config.json",
-        {"config": base.to_dict(), "model": spec.label},
-        "a search with another config",
+        {
+            "config": base.to_dict(),
+            "model": spec.label,
+            "data_fingerprint": dataset_fingerprint(ds),
+        },
+        "a search with another config or other data",
     )
     seed = base.seeds[0]
     ref = task_data(full, ds, base, out_dir, executor)
