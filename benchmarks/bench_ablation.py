@@ -7,7 +7,9 @@ paired difference to the baseline (same split, seed and model).
 
 Variants: ``baseline``, ``velocities`` (angular velocities as extra inputs), ``cosine``
 (cosine learning-rate decay), ``inverse_variance`` (per-channel loss weighting),
-``nonnegative`` (softplus outputs). Run folders go to ``--out`` (default
+``nonnegative`` (softplus outputs), ``physics:<w>`` (physical-consistency loss of weight w,
+forces datasets with moment arms; the table then adds the hip-moment residual of the
+predicted forces). Run folders go to ``--out`` (default
 ``runs/ablation/<data>-<target>/<variant>/split<seed>``) and resume, so adding split seeds
 only runs the new ones. Markdown table on stdout and
 ``ablation.csv`` in the output folder.
@@ -49,7 +51,12 @@ def variant_config(base: BenchmarkConfig, name: str) -> BenchmarkConfig:
         )
     if name == "nonnegative":
         return dataclasses.replace(base, nonnegative=True)
-    raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS}")
+    if name.startswith("physics:"):
+        weight = float(name.partition(":")[2])
+        return dataclasses.replace(
+            base, train=dataclasses.replace(base.train, physics_weight=weight)
+        )
+    raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS} or physics:<weight>")
 
 
 def paired(delta: np.ndarray) -> tuple[float, float, float]:
@@ -100,7 +107,17 @@ def main() -> None:
             one = dataclasses.replace(cfg, split_seeds=(split_seed,))
             folder = out / name / f"split{split_seed}"
             benchmark(ds, one, folder, executor=executor)
-            rows.append(pd.read_csv(folder / "summary.csv").assign(variant=name))
+            summary = pd.read_csv(folder / "summary.csv").assign(variant=name)
+            if (folder / "physics.csv").exists():  # residual of the model's forces, all DOFs
+                phys = pd.read_csv(folder / "physics.csv")
+                phys = phys[(phys["source"] == "model") & (phys["dof"] == "all")]
+                summary = summary.merge(
+                    phys[["model", "split_seed", "seed", "rmse_pct_range"]].rename(
+                        columns={"rmse_pct_range": "physics_pct"}
+                    ),
+                    on=["model", "split_seed", "seed"],
+                )
+            rows.append(summary)
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.concat(rows, ignore_index=True)
     table.to_csv(out / "ablation.csv", index=False)
@@ -112,11 +129,13 @@ def main() -> None:
         f"\n{ds.describe()}\nsplits {base.split_seeds}, seeds {base.seeds}, profile "
         f"{args.profile}, {train or 'profile training settings'}\n"
     )
+    has_phys = "physics_pct" in table
     print(
         f"| model | variant | subject RMSE ({unit}) | Δ RMSE vs baseline (95% CI) | R² | "
         "channel-mean R² | Δ channel R² (95% CI) | folds at max epochs |"
+        + (" hip-moment residual (% range) | Δ residual (95% CI) |" if has_phys else "")
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + ("---|---|" if has_phys else ""))
     for (model, variant), d in table.groupby(["model", "variant"], sort=False):
         d = d.set_index(keys)
         common = d.index.intersection(baseline.index)
@@ -131,8 +150,17 @@ def main() -> None:
             f"| {model} | {variant} | {d['subject_rmse'].mean():.3f} | "
             f"{'—' if variant == 'baseline' else ci(dr)} | {d['subject_r2'].mean():.3f} | "
             f"{d['channel_mean_r2'].mean():.3f} | {'—' if variant == 'baseline' else ci(dc)} | "
-            f"{int(d['folds_hit_max_epochs'].sum())} |"
+            f"{int(d['folds_hit_max_epochs'].sum())} |",
+            end="",
         )
+        if has_phys:
+            phys_delta = d.loc[common, "physics_pct"] - baseline.loc[common, "physics_pct"]
+            dp = paired(phys_delta.to_numpy())
+            print(
+                f" {d['physics_pct'].mean():.1f} | {'—' if variant == 'baseline' else ci(dp)} |",
+                end="",
+            )
+        print()
     print(f"\n{out / 'ablation.csv'}")
 
 

@@ -57,3 +57,57 @@ def test_benchmark_reports_physical_residual(forces, tmp_path, rng):
     text = benchmark(forces, tiny_config(models=("lstm",)), other, show_progress=False)
     assert "Physical consistency" not in text.read_text()
     assert not (other / "physics.csv").exists()
+
+
+def _consistent(forces, rng):
+    """``forces`` with moment arms (one per group and DOF, as structured as real arms, which
+    change smoothly and alike from cycle to cycle) and hip moments consistent with its labels.
+    (Arms drawn afresh for every frame would make the residual a random projection of the
+    force error, which the MSE alone already minimises.)"""
+    per_group = rng.normal(0, 0.03, size=(1, 1, forces.Y.shape[-1], 3))
+    arms = np.broadcast_to(per_group, (*forces.Y.shape, 3)).astype(np.float32)
+    moments = muscle_hip_moment(forces.Y, arms).astype(np.float32)  # N·m, as the labels
+    return dataclasses.replace(
+        forces, extra={**forces.extra, EXTRA_MOMENT_ARMS: arms, EXTRA_HIP_MOMENTS: moments}
+    )
+
+
+def test_consistency_loss_by_hand():
+    import torch
+
+    from gait2hip.training.loop import _loss
+
+    pred = torch.tensor([[[10.0, 20.0]]])
+    y = torch.tensor([[[11.0, 20.0]]])
+    arms = torch.tensor([[[[0.05, 0.0, -0.01], [-0.02, 0.03, 0.0]]]])
+    moments = torch.tensor([[[0.0, 0.6, 0.2]]])  # the forces give (0.1, 0.6, -0.1)
+    mse = (1.0**2 + 0.0) / 2
+    resid = (0.1**2 + 0.0 + 0.3**2) / 3
+    w = torch.ones(2)
+    assert float(_loss(pred, y, w, (arms, moments), 0.0)) == pytest.approx(mse)
+    assert float(_loss(pred, y, w, (arms, moments), 4.0)) == pytest.approx(mse + 4 * resid)
+
+
+def test_physics_loss_lowers_the_residual_and_is_checked(forces, tmp_path, rng):
+    from gait2hip.training.loop import fit
+
+    ds = _consistent(forces, rng)
+    base = tiny_config(models=("lstm",))
+    small = dataclasses.replace(base.train, max_epochs=25, patience=25, batch_size=4)
+    base = dataclasses.replace(base, train=small)
+    strong = dataclasses.replace(base, train=dataclasses.replace(small, physics_weight=1e3))
+    assert "physics_weight" not in base.to_dict()["train"]  # older run folders still resume
+    assert strong.to_dict()["train"]["physics_weight"] == 1e3
+    residual = {}
+    for name, cfg in (("plain", base), ("physics", strong)):
+        summary = benchmark(ds, cfg, tmp_path / name, show_progress=False)
+        phys = pd.read_csv(tmp_path / name / "physics.csv").set_index(["source", "dof"])
+        residual[name] = phys.loc[("model", "all"), "rmse"]
+    assert "physical-consistency weight 1000" in summary.read_text()
+    assert residual["physics"] < 0.75 * residual["plain"], residual  # measured 0.61
+    with pytest.raises(ValueError, match="physics-loss needs a forces dataset"):
+        benchmark(forces, strong, tmp_path / "no-arms", show_progress=False)
+    with pytest.raises(ValueError, match="moment arms and hip moments"):
+        fit(None, ds.X, ds.Y_per_kg, strong.train, seed=0, epochs=1)
+    with pytest.raises(ValueError, match="physics_weight"):
+        dataclasses.replace(base.train, physics_weight=-1.0)

@@ -136,6 +136,13 @@ def benchmark(
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
     loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
     lr_schedule: Annotated[str, typer.Option(help="constant (the study) or cosine")] = "constant",
+    physics_loss: Annotated[
+        float,
+        typer.Option(
+            help="forces: weight of the consistency term, mean squared (Nm/kg) of Σ moment arm × "
+            "predicted force - labelled hip moment (needs a built MF dataset; docs/physics.md)"
+        ),
+    ] = 0.0,
     velocities: Annotated[
         bool, typer.Option(help="also feed the angles' rates of change (derived in the model)")
     ] = False,
@@ -172,7 +179,11 @@ def benchmark(
     runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
-        train_overrides = {"loss_weighting": loss_weighting, "lr_schedule": lr_schedule}
+        train_overrides = {
+            "loss_weighting": loss_weighting,
+            "lr_schedule": lr_schedule,
+            "physics_weight": physics_loss,
+        }
         if max_epochs is not None:
             train_overrides["max_epochs"] = max_epochs
         if batch_size is not None:

@@ -120,7 +120,11 @@ def write_report(
         " + their rates of change" if cfg.velocities else ""
     }
 - training: lr {cfg.train.lr:g} ({cfg.train.lr_schedule}), batch {cfg.train.batch_size}, loss
-  weighting {cfg.train.loss_weighting}{", non-negative outputs" if cfg.nonnegative else ""}
+  weighting {cfg.train.loss_weighting}{", non-negative outputs" if cfg.nonnegative else ""}{
+        f", physical-consistency weight {cfg.train.physics_weight:g}"
+        if cfg.train.physics_weight
+        else ""
+    }
 - protocol: {cfg.test_fraction:.0%} of subjects held out (split seeds {list(cfg.split_seeds)}),
   GroupKFold({cfg.n_folds}) by subject on the pool with early stopping (patience
   {cfg.train.patience}, max {cfg.train.max_epochs} epochs), final fit on the pool at the median

@@ -24,12 +24,17 @@ class TrainConfig:
     loss_weighting: str = "none"
     # "constant" (the study) or "cosine": cosine decay to 0 over max_epochs
     lr_schedule: str = "constant"
+    # weight of the physical-consistency term (forces datasets with moment arms): mean squared
+    # (Nm/kg)^2 of sum_g arm_g x predicted force_g - labelled hip moment, added to the MSE
+    physics_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss_weighting not in ("none", "inverse_variance"):
             raise ValueError(
                 f"loss_weighting must be 'none' or 'inverse_variance', not {self.loss_weighting!r}"
             )
+        if not self.physics_weight >= 0:
+            raise ValueError(f"physics_weight must be >= 0, not {self.physics_weight!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}"
@@ -94,6 +99,8 @@ class BenchmarkConfig:
             del d["velocities"]
         if self.train.lr_schedule == "constant":
             del d["train"]["lr_schedule"]
+        if self.train.physics_weight == 0:
+            del d["train"]["physics_weight"]
         return d
 
     def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:

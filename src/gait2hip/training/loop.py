@@ -1,5 +1,6 @@
-"""The fit loop: AdamW, MSE (optionally channel-weighted), gradient clipping, early
-stopping. Knows nothing of files, splits or models' internals."""
+"""The fit loop: AdamW, MSE (optionally channel-weighted, optionally plus a physical-
+consistency term), gradient clipping, early stopping. Knows nothing of files, splits or
+models' internals."""
 
 from __future__ import annotations
 
@@ -37,6 +38,27 @@ def _weighted_mse(pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch
     return ((pred - y).pow(2) * w).mean()
 
 
+#: (moment arms (N, T, G, 3) m, labelled hip moments per kg (N, T, 3)) of a fit's cycles
+Physics = tuple[np.ndarray, np.ndarray]
+
+
+def _loss(
+    pred: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    physics: tuple[torch.Tensor, torch.Tensor] | None,
+    weight: float,
+) -> torch.Tensor:
+    """Channel-weighted MSE, plus ``weight`` x the mean squared hip-moment residual of the
+    predicted forces, ``sum_g arm_g F_g - M`` (Nm/kg), when ``physics`` is given."""
+    loss = _weighted_mse(pred, y, w)
+    if physics is not None and weight > 0:
+        arms, moments = physics
+        resid = torch.einsum("ntg,ntgc->ntc", pred, arms) - moments
+        loss = loss + weight * resid.pow(2).mean()
+    return loss
+
+
 @torch.no_grad()
 def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
@@ -49,9 +71,25 @@ def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.
     return np.concatenate(out, axis=0)
 
 
-def _mean_loss(model: nn.Module, X: np.ndarray, Y: np.ndarray, w: torch.Tensor) -> float:
+def _mean_loss(
+    model: nn.Module,
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: torch.Tensor,
+    physics: Physics | None = None,
+    weight: float = 0.0,
+) -> float:
     pred = torch.from_numpy(predict_array(model, X))
-    return float(_weighted_mse(pred, torch.from_numpy(Y), w))
+    return float(_loss(pred, torch.from_numpy(Y), w, _tensors(physics), weight))
+
+
+def _tensors(physics: Physics | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if physics is None:
+        return None
+    arms, moments = physics
+    return torch.from_numpy(np.asarray(arms, np.float32)), torch.from_numpy(
+        np.asarray(moments, np.float32)
+    )
 
 
 def fit(
@@ -65,13 +103,20 @@ def fit(
     Y_val: np.ndarray | None = None,
     epochs: int | None = None,
     on_epoch: Callable[[int, float, float | None], None] | None = None,
+    physics: Physics | None = None,
+    physics_val: Physics | None = None,
 ) -> FitResult:
     """Train in place. With validation data: early stopping (``cfg.patience``, at most
     ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
     ``epochs`` epochs (the protocol's final fit at the median best epoch).
 
-    X: normalised inputs (N, T, C); Y: targets per kg (N, T, K).
+    X: normalised inputs (N, T, C); Y: targets per kg (N, T, K). ``physics`` (and
+    ``physics_val`` for the validation cycles): the cycles' moment arms and hip moments, for
+    the consistency term weighted by ``cfg.physics_weight`` (forces only; needed when > 0).
     """
+    lam = cfg.physics_weight
+    if lam > 0 and (physics is None or (X_val is not None and physics_val is None)):
+        raise ValueError("physics_weight > 0 needs the cycles' moment arms and hip moments")
     if (X_val is None) == (epochs is None):
         raise ValueError("give either validation data (early stopping) or a fixed epoch count")
     torch.manual_seed(seed)
@@ -86,6 +131,7 @@ def fit(
         else None
     )
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    Pt = _tensors(physics) if lam > 0 else None
     n_epochs = cfg.max_epochs if epochs is None else epochs
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
     best_state, since_best = None, 0
@@ -96,7 +142,8 @@ def fit(
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = _weighted_mse(model(Xt[idx]), Yt[idx], w)
+            batch_physics = None if Pt is None else (Pt[0][idx], Pt[1][idx])
+            loss = _loss(model(Xt[idx]), Yt[idx], w, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -108,7 +155,7 @@ def fit(
         result.epochs_run = epoch
         val = None
         if X_val is not None and Y_val is not None:
-            val = _mean_loss(model, X_val, Y_val, w)
+            val = _mean_loss(model, X_val, Y_val, w, physics_val if lam > 0 else None, lam)
             result.val_loss.append(val)
             if result.best_val_loss is None or val < result.best_val_loss:
                 result.best_val_loss, result.best_epoch, since_best = val, epoch, 0

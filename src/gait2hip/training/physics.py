@@ -27,6 +27,20 @@ def muscle_hip_moment(forces: np.ndarray, arms: np.ndarray) -> np.ndarray:
     return np.einsum("ntg,ntgc->ntc", forces.astype(np.float64), arms.astype(np.float64))
 
 
+def physics_arrays(ds: GaitDataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(moment arms (n, T, G, 3) m, labelled hip moments per kg (n, T, 3)) of cycles ``idx``,
+    float32, for the consistency term of training (:func:`gait2hip.training.loop.fit`)."""
+    if not has_physics(ds):
+        raise ValueError(
+            f"{ds.source}: a physics-consistency loss needs a forces dataset with per-frame "
+            f"'{EXTRA_MOMENT_ARMS}' and '{EXTRA_HIP_MOMENTS}' (gait2hip build-dataset writes "
+            "them); this file has neither"
+        )
+    mass = ds.weight_kg[idx][:, None, None]
+    arms = ds.extra[EXTRA_MOMENT_ARMS][idx].astype(np.float32)
+    return arms, (ds.extra[EXTRA_HIP_MOMENTS][idx] / mass).astype(np.float32)
+
+
 def has_physics(ds: GaitDataset) -> bool:
     """Whether ``ds`` (a forces dataset) carries moment arms and hip moments."""
     return EXTRA_MOMENT_ARMS in ds.extra and EXTRA_HIP_MOMENTS in ds.extra

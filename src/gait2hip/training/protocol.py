@@ -41,7 +41,7 @@ from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
 from gait2hip.training.metrics import evaluate
 from gait2hip.training.normalize import InputScaler
-from gait2hip.training.physics import has_physics, held_out_residuals
+from gait2hip.training.physics import has_physics, held_out_residuals, physics_arrays
 
 
 class RunConflictError(RuntimeError):
@@ -80,6 +80,7 @@ def _fold_fit(
 ) -> tuple[TrainedModel, FitResult, float]:
     scaler = InputScaler.fit(ds.X[train])
     Y = ds.Y_per_kg
+    physics = cfg.train.physics_weight > 0
     torch.manual_seed(seed)
     model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))
     t0 = time.perf_counter()
@@ -93,6 +94,8 @@ def _fold_fit(
         Y_val=None if val is None else Y[val],
         epochs=epochs,
         on_epoch=on_epoch,
+        physics=physics_arrays(ds, train) if physics else None,
+        physics_val=physics_arrays(ds, val) if physics and val is not None else None,
     )
     trained = TrainedModel(
         model=model,
@@ -238,6 +241,11 @@ def run_benchmark(
         raise ValueError(
             f"{ds.source}: its outputs {list(ds.out_cols)[:3]}... are not the {cfg.target!r} "
             "target; pass the matching file (MF for forces, JM for moments)"
+        )
+    if cfg.train.physics_weight > 0 and (cfg.target != "forces" or not has_physics(ds)):
+        raise ValueError(
+            f"{ds.source}: --physics-loss needs a forces dataset with per-frame moment arms and "
+            "hip moments (the MF file gait2hip build-dataset writes)"
         )
     full, ds = ds, ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
