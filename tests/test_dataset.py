@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,23 @@ def test_synthetic_has_subject_structure(synthetic):
     assert (ds.Y >= 0).all()  # forces
     peaks = ds.Y_per_kg.max(axis=(1, 2))
     assert 5 < np.median(peaks) < 60
+
+
+def test_joint_target_from_a_forces_file_with_hip_moments(synthetic, tmp_path):
+    from gait2hip.conventions import EXTRA_HIP_MOMENTS
+
+    forces, moments = synthetic["forces"], synthetic["moments"]
+    path = write_npz(forces, tmp_path / "mf.npz")
+    joint = read_npz(path, expected_out=TARGETS["joint"])
+    assert joint.target.name == "joint" and joint.out_cols == FORCE_COLS + MOMENT_COLS
+    np.testing.assert_array_equal(joint.Y[..., :14], forces.Y)
+    np.testing.assert_allclose(joint.Y[..., 14:], moments.Y)
+    assert EXTRA_HIP_MOMENTS in joint.extra
+    # a joint file written by the benchmark for its workers reads back as joint
+    again = read_npz(write_npz(joint, tmp_path / "joint.npz"), expected_out=TARGETS["joint"])
+    np.testing.assert_array_equal(again.Y, joint.Y)
+    bare = dataclasses.replace(forces, extra={})
+    with pytest.raises(DataError, match="hip_moments"):
+        read_npz(write_npz(bare, tmp_path / "bare.npz"), expected_out=TARGETS["joint"])
+    with pytest.raises(DataError, match="from a forces dataset"):
+        moments.joint()

@@ -22,7 +22,7 @@ CASES = [(name, causal) for name in available_models() for causal in (True, Fals
 
 def small(name: str, causal: bool, **kw):
     torch.manual_seed(0)
-    return create_model(name, causal=causal, out_dim=5, **SMALL.get(name, {}), **kw)
+    return create_model(name, causal=causal, **{"out_dim": 5, **SMALL.get(name, {}), **kw})
 
 
 def test_registry_has_the_study_models():
@@ -77,6 +77,11 @@ def test_nonnegative_outputs(name, causal):
     model = small(name, causal, nonnegative=True).eval()
     with torch.no_grad():
         assert (model(torch.randn(2, 20, 10) * 5) >= 0).all()
+    # a joint model: the first 14 outputs (forces) only, its moments keep their sign
+    joint = small(name, causal, nonnegative=True, out_dim=17, nonnegative_outputs=14).eval()
+    with torch.no_grad():
+        y = joint(torch.randn(8, 20, 10) * 5)
+    assert (y[..., :14] >= 0).all() and (y[..., 14:] < 0).any()
 
 
 @pytest.mark.parametrize("name,causal", CASES)

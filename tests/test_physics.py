@@ -111,3 +111,15 @@ def test_physics_loss_lowers_the_residual_and_is_checked(forces, tmp_path, rng):
         fit(None, ds.X, ds.Y_per_kg, strong.train, seed=0, epochs=1)
     with pytest.raises(ValueError, match="physics_weight"):
         dataclasses.replace(base.train, physics_weight=-1.0)
+
+
+def test_joint_model_checks_its_forces_against_both_moments(forces, tmp_path, rng):
+    ds = _consistent(forces, rng).joint()  # the labels' moments are the arms' sum exactly
+    cfg = tiny_config(models=("lstm",))
+    train = dataclasses.replace(cfg.train, loss_weighting="balanced", physics_weight=1.0)
+    joint_cfg = dataclasses.replace(cfg, target="joint", train=train)
+    summary = benchmark(ds, joint_cfg, tmp_path, show_progress=False)
+    phys = pd.read_csv(tmp_path / "physics.csv")
+    assert set(phys["source"]) == {"labels", "model", "model_vs_own_moments"}
+    assert set(phys["model"]) == {"lstm-causal [forces]"}
+    assert "vs its own predicted moments" in summary.read_text()

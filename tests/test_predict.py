@@ -341,6 +341,26 @@ def test_npz_cycles_input(synthetic, predictors, tmp_path):
     assert pred.to_dataframe("cycle").shape[0] == len(synthetic["forces"]) * 40
 
 
+def test_joint_model_gives_forces_and_moments(synthetic, runs, tmp_path):
+    """A joint model's prediction is split into its forces and its moments (each with its
+    unit and .sto file, non-negative forces); with a forces model beside it, refused."""
+    from gait2hip.inference.predictor import find_predictors
+    from gait2hip.io.npz import write_npz
+
+    cfg = dataclasses.replace(tiny_config(models=("lstm",)), target="joint", n_folds=3)
+    benchmark(synthetic["forces"].joint(), cfg, tmp_path / "joint", show_progress=False)
+    path = write_npz(synthetic["forces"], tmp_path / "cycles.npz")
+    pred = gait2hip.predict(path, model=tmp_path / "joint", mass_kg=70)
+    assert set(pred.targets) == {"forces", "moments"}
+    assert pred.targets["forces"].mean.shape[-1] == 14 and pred.targets["moments"].unit == "Nm/kg"
+    assert (pred.targets["forces"].mean >= 0).all()
+    columns = " ".join(pred.to_dataframe("cycle").columns)
+    assert "iliopsoas_r" in columns and "hip_flexion_r_moment" in columns
+    both = {**find_predictors(runs / "forces"), **find_predictors(tmp_path / "joint")}
+    with pytest.raises(InputError, match="two models predict forces"):
+        gait2hip.predict(path, predictors=both, mass_kg=70)
+
+
 # ----------------------------------------------------------------------------- CLI
 
 runner = CliRunner()

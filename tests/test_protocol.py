@@ -252,3 +252,33 @@ def test_cosine_schedule_changes_only_later_epochs(forces):
 
     assert torch.equal(weights("constant", 1), weights("cosine", 1))  # epoch 1 at full lr
     assert not torch.allclose(weights("constant", 2), weights("cosine", 2))
+
+
+def test_joint_model_predicts_both_and_reports_each_part(forces, tmp_path):
+    """One model for forces and hip moments: non-negative forces by construction, the loss
+    balanced between the parts by default, metrics per part in the report."""
+    import pandas as pd
+
+    from gait2hip.training.loop import channel_weights
+
+    joint = forces.joint()
+    cfg = tiny_config(models=("lstm",))
+    balanced = dataclasses.replace(cfg.train, loss_weighting="balanced")
+    cfg = dataclasses.replace(cfg, target="joint", train=balanced)
+    assert make_config("joint", ["lstm"], "quick").train.loss_weighting == "balanced"
+    summary = benchmark(joint, cfg, tmp_path, show_progress=False).read_text()
+    assert "lstm-causal [forces]" in summary and "lstm-causal [moments]" in summary
+    table = pd.read_csv(tmp_path / "summary.csv").set_index("part")
+    assert table.loc["moments", "subject_rmse"] < 1.0 < table.loc["forces", "subject_rmse"]
+    per_channel = pd.read_csv(tmp_path / "per_channel.csv")
+    assert set(per_channel["model"]) == {"lstm-causal"} and len(per_channel) == 17
+    with np.load(tmp_path / "split42" / "lstm-causal" / "seed2025" / "predictions.npz") as z:
+        assert z["y_pred"].shape[-1] == 17 and (z["y_pred"][..., :14] >= 0).all()
+    assert (tmp_path / "figures" / "curves_lstm-causal_moments.png").is_file()
+    # balanced weights: each part divided by its mean channel variance (mean weight 1)
+    Y = np.concatenate([np.full((2, 3, 2), 0.0), np.full((2, 3, 1), 0.0)], axis=2)
+    Y[0, :, :2], Y[1, :, :2] = 10.0, -10.0  # variance 100 in the first part
+    Y[0, :, 2], Y[1, :, 2] = 1.0, -1.0  # variance 1 in the second
+    w = channel_weights(Y, "balanced", [(0, 1), (2,)])
+    np.testing.assert_allclose(w / w[0], [1, 1, 100])
+    np.testing.assert_allclose(channel_weights(Y, "balanced"), channel_weights(Y, "none"))

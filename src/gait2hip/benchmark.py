@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gait2hip.conventions import get_target
+from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor
 from gait2hip.report.figures import plot_channel_r2, plot_comparison, plot_curves
@@ -30,20 +30,23 @@ def benchmark(
     results = run_benchmark(ds, cfg, out_dir, show_progress=show_progress, executor=executor)
     tables = results_tables(results)
     summary = write_report(out_dir, cfg, tables, command=command, dataset=ds.source)
-    unit = get_target(cfg.target).train_unit
+    target = get_target(cfg.target)
+    parts = target_parts(target)
     figs = out_dir / "figures"
     first_split, first_seed = cfg.split_seeds[0], cfg.seeds[0]
     for r in results:
         if r.split_seed == first_split and r.seed == first_seed:
+            idx = list(parts[r.part or target.name])
+            name = r.spec.label + (f"_{r.part}" if r.part else "")
             with np.load(r.unit_dir / "predictions.npz") as z:
                 plot_curves(
-                    z["y_true"],
-                    z["y_pred"],
-                    list(ds.out_cols),
-                    unit,
-                    f"{r.spec.label}: test subjects, mean ± sd",
-                    figs / f"curves_{r.spec.label}.png",
+                    z["y_true"][..., idx],
+                    z["y_pred"][..., idx],
+                    [ds.out_cols[i] for i in idx],
+                    get_target(r.part).train_unit if r.part else target.train_unit,
+                    f"{r.label}: test subjects, mean ± sd",
+                    figs / f"curves_{name}.png",
                 )
     plot_channel_r2(tables["per_channel"], figs / "channel_r2.png")
-    plot_comparison(headline_table(tables["summary"]), unit, figs / "comparison.png")
+    plot_comparison(headline_table(tables["summary"]), target.train_unit, figs / "comparison.png")
     return summary

@@ -134,7 +134,13 @@ def benchmark(
         typer.Option(help="override the profile's batch size (64; smaller for small datasets)"),
     ] = None,
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
-    loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    loss_weighting: Annotated[
+        str | None,
+        typer.Option(
+            help="none (the study), inverse_variance or balanced (default: none; balanced for "
+            "the joint target)"
+        ),
+    ] = None,
     lr_schedule: Annotated[str, typer.Option(help="constant (the study) or cosine")] = "constant",
     physics_loss: Annotated[
         float,
@@ -179,11 +185,9 @@ def benchmark(
     runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
-        train_overrides = {
-            "loss_weighting": loss_weighting,
-            "lr_schedule": lr_schedule,
-            "physics_weight": physics_loss,
-        }
+        train_overrides = {"lr_schedule": lr_schedule, "physics_weight": physics_loss}
+        if loss_weighting is not None:
+            train_overrides["loss_weighting"] = loss_weighting
         if max_epochs is not None:
             train_overrides["max_epochs"] = max_epochs
         if batch_size is not None:
@@ -237,7 +241,13 @@ def tune(
     test_fraction: float = 0.2,
     seed: Annotated[int, typer.Option(help="training seed of every trial")] = 2025,
     inputs: Annotated[str, typer.Option(help="input set or comma list (as in benchmark)")] = "all",
-    loss_weighting: Annotated[str, typer.Option(help="none or inverse_variance")] = "none",
+    loss_weighting: Annotated[
+        str | None,
+        typer.Option(
+            help="none (the study), inverse_variance or balanced (default: none; balanced for "
+            "the joint target)"
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
     ] = None,
@@ -261,7 +271,7 @@ def tune(
     try:
         ds = read_npz(data, expected_out=get_target(target))
         spec = ModelSpec.parse(model)
-        overrides = {"loss_weighting": loss_weighting}
+        overrides = {} if loss_weighting is None else {"loss_weighting": loss_weighting}
         if max_epochs is not None:
             overrides["max_epochs"] = max_epochs
         cfg = make_config(

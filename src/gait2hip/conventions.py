@@ -137,7 +137,24 @@ class Target:
 TARGETS: dict[str, Target] = {
     "forces": Target("forces", FORCE_COLS, "N", "N/kg", True, 1.0, 150.0),
     "moments": Target("moments", MOMENT_COLS, "N·m", "Nm/kg", False, 0.1, 10.0),
+    # one model for both: the 14 forces then the 3 hip moments of the same cycles (a forces
+    # dataset carrying EXTRA_HIP_MOMENTS provides it); metrics are reported per part
+    "joint": Target(
+        "joint", FORCE_COLS + MOMENT_COLS, "N | N·m", "N/kg | Nm/kg", False, 1.0, 150.0
+    ),
 }
+JOINT = "joint"
+#: The targets a file or cohort holds on their own (the joint target combines them).
+SINGLE_TARGETS: dict[str, Target] = {k: v for k, v in TARGETS.items() if k != JOINT}
+
+
+def target_parts(target: Target) -> dict[str, tuple[int, ...]]:
+    """The single targets a target's channels belong to, with their channel indices: the
+    joint target has a forces part and a moments part, the others one part (themselves)."""
+    if target.name != JOINT:
+        return {target.name: tuple(range(len(target.cols)))}
+    nf = len(FORCE_COLS)
+    return {"forces": tuple(range(nf)), "moments": tuple(range(nf, nf + len(MOMENT_COLS)))}
 
 
 def target_for_cols(cols: tuple[str, ...] | list[str]) -> Target | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import INPUT_COLS, TARGETS, Target
+from gait2hip.conventions import INPUT_COLS, SINGLE_TARGETS, TARGETS, Target
 from gait2hip.data.dataset import (
     MASS_RANGE_KG,
     DataError,
@@ -358,7 +358,7 @@ def read_cohort_csv(
     stack = lambda cols: np.stack([g[cols].to_numpy(float) for _, g in groups])  # noqa: E731
     targets = {}
     units = {"moments": moment_unit, "forces": force_unit}
-    for tname, target in TARGETS.items():
+    for tname, target in SINGLE_TARGETS.items():
         mapped = canonical_names(df.columns, target.cols)
         cols = [df.columns[i] for i, c in enumerate(mapped) if c in target.cols]
         if cols:

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gait2hip.conventions import INPUT_COLS, RADIAN_SUSPECT_MAX_ABS, Target, target_for_cols
+from gait2hip.conventions import (
+    EXTRA_HIP_MOMENTS,
+    INPUT_COLS,
+    MOMENT_COLS,
+    RADIAN_SUSPECT_MAX_ABS,
+    TARGETS,
+    Target,
+    target_for_cols,
+)
 
 
 class DataError(ValueError):
@@ -280,6 +288,33 @@ class GaitDataset:
             source=self.source,
             extra=self.extra,
         )
+
+    def joint(self) -> GaitDataset:
+        """This forces dataset with its cycles' hip moments (``EXTRA_HIP_MOMENTS``) appended as
+        outputs: the ``joint`` target (forces then moments, N and N·m)."""
+        if self.target is None or self.target.name != "forces":
+            raise DataError(f"{self.source}: the joint target is built from a forces dataset")
+        if EXTRA_HIP_MOMENTS not in self.extra:
+            raise DataError(
+                f"{self.source}: no '{EXTRA_HIP_MOMENTS}' beside the forces, so no joint target; "
+                "datasets built by `gait2hip build-dataset` carry them (rebuild older ones)"
+            )
+        moments = np.asarray(self.extra[EXTRA_HIP_MOMENTS], dtype=np.float32)
+        ds = GaitDataset.from_arrays(
+            X=self.X,
+            Y=np.concatenate([self.Y, moments], axis=2),
+            subject_id=self.subject_id,
+            weight_kg=self.weight_kg,
+            height_m=self.height_m,
+            speed_label=self.speed_label,
+            in_cols=self.in_cols,
+            out_cols=self.out_cols + MOMENT_COLS,
+            source=self.source,
+            expected_in_cols=None,
+            expected_out=TARGETS["joint"],
+        )
+        ds.extra.update(self.extra)
+        return ds
 
     def describe(self) -> str:
         return (

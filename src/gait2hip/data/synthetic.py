@@ -8,12 +8,14 @@ leaking a subject into training would flatter the test score).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from gait2hip.conventions import (
     CYCLE_FRAMES,
+    EXTRA_HIP_MOMENTS,
     FORCE_COLS,
     INPUT_COLS,
     MOMENT_COLS,
@@ -124,7 +126,10 @@ def make_synthetic(
         source=f"synthetic(seed={seed})",
     )
     return {
-        "forces": GaitDataset.from_arrays(Y=np.stack(F_all), out_cols=FORCE_COLS, **common),
+        "forces": dataclasses.replace(
+            GaitDataset.from_arrays(Y=np.stack(F_all), out_cols=FORCE_COLS, **common),
+            extra={EXTRA_HIP_MOMENTS: np.stack(M_all).astype(np.float32)},  # joint target
+        ),
         "moments": GaitDataset.from_arrays(Y=np.stack(M_all), out_cols=MOMENT_COLS, **common),
     }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import mirror_name
+from gait2hip.conventions import get_target, mirror_name, target_parts
 from gait2hip.data.dataset import (
     HEIGHT_RANGE_M,
     MASS_RANGE_KG,
@@ -107,24 +107,31 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
         )
 
 
-def _target_result(pred: Predictor, X: np.ndarray, side: str) -> TargetResult:
+def _target_results(pred: Predictor, X: np.ndarray, side: str) -> dict[str, TargetResult]:
+    """The predictor's results by target: one, or a joint model's forces and moments apart
+    (each with its unit, files and figure, as if two models had made them)."""
     mean, sd, ens_sd = pred.predict(X)
     ood = pred.ood_scores(X)
     cal = pred.calibration
-    return TargetResult(
-        target=pred.target,
-        cols=tuple(c if side == "r" else mirror_name(c) for c in pred.out_cols),
-        mean=mean,
-        sd=sd,
-        ensemble_sd=ens_sd,
-        model=pred.label,
-        model_source=str(pred.source),
-        calibrated=cal is not None,
-        norm_mean=None if cal is None else cal.norm_mean,
-        norm_sd=None if cal is None else cal.norm_sd,
-        ood_score=None if ood is None else ood[0],
-        ood_percentile=None if ood is None else ood[1],
-    )
+    cols = [c if side == "r" else mirror_name(c) for c in pred.out_cols]
+    out = {}
+    for part, idx in target_parts(get_target(pred.target)).items():
+        idx = list(idx)
+        out[part] = TargetResult(
+            target=part,
+            cols=tuple(cols[i] for i in idx),
+            mean=mean[..., idx],
+            sd=sd[..., idx],
+            ensemble_sd=ens_sd[..., idx],
+            model=pred.label,
+            model_source=str(pred.source),
+            calibrated=cal is not None,
+            norm_mean=None if cal is None else cal.norm_mean[..., idx],
+            norm_sd=None if cal is None else cal.norm_sd[..., idx],
+            ood_score=None if ood is None else ood[0],
+            ood_percentile=None if ood is None else ood[1],
+        )
+    return out
 
 
 def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
@@ -249,7 +256,15 @@ def predict(
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
     for p in predictors.values():
         _check_conventions(X, p, file_cols, source)
-    targets = {name: _target_result(p, X, side) for name, p in predictors.items()}
+    targets: dict[str, TargetResult] = {}
+    for p in predictors.values():
+        for part, result in _target_results(p, X, side).items():
+            if part in targets:
+                raise InputError(
+                    f"two models predict {part}: {targets[part].model_source} and {p.source}; "
+                    "pass one model per target"
+                )
+            targets[part] = result
     pred = Prediction(
         source=source,
         side=side,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gait2hip.conventions import INPUT_COLS, Target
+from gait2hip.conventions import INPUT_COLS, JOINT, Target
 from gait2hip.data.dataset import DataError, GaitDataset, _decode
 from gait2hip.io.atomic import atomic_path
 
@@ -26,8 +26,12 @@ def read_npz(
     expected_out: Target | None = None,
     y_per_kg: bool = False,
 ) -> GaitDataset:
-    """Load and validate a study-format NPZ. See :meth:`GaitDataset.from_arrays`."""
+    """Load and validate a study-format NPZ. See :meth:`GaitDataset.from_arrays`. The
+    ``joint`` target also reads a forces file whose cycles carry their hip moments."""
     path = Path(path)
+    if expected_out is not None and expected_out.name == JOINT:
+        ds = read_npz(path, expected_in_cols=expected_in_cols, y_per_kg=y_per_kg)
+        return ds if ds.target is not None and ds.target.name == JOINT else ds.joint()
     if not path.is_file():
         raise DataError(
             f"{path}: file not found. Give the path of a Gait2Hip-60 format NPZ "

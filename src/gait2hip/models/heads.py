@@ -37,13 +37,29 @@ class InputFeatures(nn.Module):
 
 
 class OutputHead(nn.Module):
-    """Per-frame linear read-out; softplus makes outputs non-negative when asked."""
+    """Per-frame linear read-out; softplus makes outputs non-negative when asked (the first
+    ``n_nonnegative`` of them, or all when 0)."""
 
-    def __init__(self, d_model: int, out_dim: int, nonnegative: bool = False) -> None:
+    def __init__(
+        self, d_model: int, out_dim: int, nonnegative: bool = False, n_nonnegative: int = 0
+    ) -> None:
         super().__init__()
+        if not 0 <= n_nonnegative <= out_dim:
+            raise ValueError(f"n_nonnegative must be 0..{out_dim}, got {n_nonnegative}")
         self.proj = nn.Linear(d_model, out_dim)
         self.nonnegative = nonnegative
+        self.n_nonnegative = n_nonnegative if 0 < n_nonnegative < out_dim else out_dim
+
+    @classmethod
+    def for_config(cls, d_model: int, config) -> OutputHead:
+        """The head a model's config asks for (``out_dim``, ``nonnegative[_outputs]``)."""
+        return cls(d_model, config.out_dim, config.nonnegative, config.nonnegative_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         y = self.proj(h)
-        return F.softplus(y) if self.nonnegative else y
+        if not self.nonnegative:
+            return y
+        n = self.n_nonnegative
+        if n == y.shape[-1]:
+            return F.softplus(y)
+        return torch.cat([F.softplus(y[..., :n]), y[..., n:]], dim=-1)

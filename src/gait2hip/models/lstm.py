@@ -36,7 +36,7 @@ class LSTMModel(nn.Module):
             bidirectional=not config.causal,
         )
         width = config.hidden * (1 if config.causal else 2)
-        self.head = OutputHead(width, config.out_dim, config.nonnegative)
+        self.head = OutputHead.for_config(width, config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.rnn(self.features(x))

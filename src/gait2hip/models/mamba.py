@@ -112,7 +112,7 @@ class MambaModel(nn.Module):
         self.embed = nn.Linear(self.features.out_dim, config.d_model)
         self.blocks = nn.ModuleList(MambaBlock(config) for _ in range(config.layers))
         self.norm = RMSNorm(config.d_model)
-        self.head = OutputHead(config.d_model, config.out_dim, config.nonnegative)
+        self.head = OutputHead.for_config(config.d_model, config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.embed(self.features(x))

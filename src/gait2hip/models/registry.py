@@ -22,6 +22,9 @@ class ModelConfig:
     out_dim: int = 14
     causal: bool = False  # True: output at frame t sees inputs up to t only
     nonnegative: bool = False  # softplus on the outputs (muscle forces cannot pull < 0)
+    # with nonnegative: softplus on the first this many outputs only (0: all), e.g. the
+    # forces of a joint forces + moments model
+    nonnegative_outputs: int = 0
     # also feed each input's rate of change (gait2hip.models.heads.InputFeatures)
     velocities: bool = False
 

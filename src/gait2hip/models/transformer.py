@@ -42,7 +42,7 @@ class TransformerModel(nn.Module):
             batch_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
-        self.head = OutputHead(config.d_model, config.out_dim, config.nonnegative)
+        self.head = OutputHead.for_config(config.d_model, config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]

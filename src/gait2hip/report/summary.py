@@ -166,11 +166,9 @@ def _physics_section(physics: pd.DataFrame | None) -> str:
     beside the labels' own residual (empty when the dataset has no moment arms)."""
     if physics is None or physics.empty:
         return ""
-    physics = physics.assign(
-        who=np.where(
-            physics["source"] == "labels", "labels (static optimization)", physics["model"]
-        )
-    )
+    who = np.where(physics["source"] == "labels", "labels (static optimization)", physics["model"])
+    own = physics["source"] == "model_vs_own_moments"  # a joint model's forces vs its moments
+    physics = physics.assign(who=np.where(own, who + " vs its own predicted moments", who))
     mean = physics.groupby(["who", "dof"], sort=False)[["rmse", "rmse_pct_range"]].mean()
     rmse = mean["rmse"].unstack("dof")
     table = pd.DataFrame({"forces from": rmse.index})
@@ -187,7 +185,8 @@ def _physics_section(physics: pd.DataFrame | None) -> str:
 ## Physical consistency (test cycles)
 
 RMSE of the hip moment the forces produce, Σ over the 14 groups of moment arm × force (the
-dataset's per-frame arms), against the labelled hip moment (inverse dynamics), mean over runs.
+dataset's per-frame arms), against the labelled hip moment (inverse dynamics), mean over runs
+(a joint model's forces also against its own predicted moments).
 The labels' own residual is the floor: reserve actuators, force-weighted group arms and
 resampling. `physics.csv` has every run.
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gait2hip.conventions import INPUT_COLS
+from gait2hip.conventions import FORCE_COLS, INPUT_COLS, JOINT
 from gait2hip.models import available_models
+
+LOSS_WEIGHTINGS = ("none", "inverse_variance", "balanced")
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,10 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 30
     # "none": plain MSE (the study). "inverse_variance": each channel's squared error divided
-    # by its training variance, so small muscles count as much as big ones.
+    # by its training variance, so small muscles count as much as big ones. "balanced": each
+    # part of a joint target (forces, moments) divided by its mean channel variance, so N/kg
+    # do not drown Nm/kg while channels keep their relative scale within a part (= "none"
+    # for a single target; the joint target's default).
     loss_weighting: str = "none"
     # "constant" (the study) or "cosine": cosine decay to 0 over max_epochs
     lr_schedule: str = "constant"
@@ -29,9 +34,9 @@ class TrainConfig:
     physics_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.loss_weighting not in ("none", "inverse_variance"):
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(
-                f"loss_weighting must be 'none' or 'inverse_variance', not {self.loss_weighting!r}"
+                f"loss_weighting must be one of {LOSS_WEIGHTINGS}, not {self.loss_weighting!r}"
             )
         if not self.physics_weight >= 0:
             raise ValueError(f"physics_weight must be >= 0, not {self.physics_weight!r}")
@@ -104,12 +109,14 @@ class BenchmarkConfig:
         return d
 
     def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:
+        joint = self.target == JOINT  # its forces are non-negative by construction
         return {
             **self.model_overrides.get(spec.name, {}),
             "in_dim": in_dim,
             "out_dim": out_dim,
             "causal": spec.causal,
-            "nonnegative": self.nonnegative,
+            "nonnegative": self.nonnegative or joint,
+            **({"nonnegative_outputs": len(FORCE_COLS)} if joint else {}),
             "velocities": self.velocities,
         }
 
@@ -156,6 +163,8 @@ def make_config(
         )
         specs += [v for v in variants if v not in specs]
     train = replace(base["train"], **(train_overrides or {}))
+    if target == JOINT and "loss_weighting" not in (train_overrides or {}):
+        train = replace(train, loss_weighting="balanced")
     return BenchmarkConfig(
         target=target,
         models=tuple(specs),

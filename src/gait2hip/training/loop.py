@@ -5,7 +5,7 @@ models' internals."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,13 +24,21 @@ class FitResult:
     val_loss: list[float] = field(default_factory=list)
 
 
-def channel_weights(Y: np.ndarray, mode: str) -> np.ndarray:
-    """Loss weight per output channel, mean 1."""
+def channel_weights(
+    Y: np.ndarray, mode: str, parts: Sequence[Sequence[int]] | None = None
+) -> np.ndarray:
+    """Loss weight per output channel, mean 1 (``parts``: the channel indices of each part of
+    a joint target, for ``balanced``)."""
     k = Y.shape[-1]
     if mode == "none":
         return np.ones(k, dtype=np.float32)
-    var = Y.reshape(-1, k).var(axis=0)
-    w = 1.0 / np.maximum(var, 1e-8)
+    var = np.maximum(Y.reshape(-1, k).var(axis=0), 1e-8)
+    if mode == "balanced":
+        w = np.ones(k)
+        for idx in parts or [range(k)]:
+            w[list(idx)] = 1.0 / var[list(idx)].mean()
+    else:
+        w = 1.0 / var
     return (w / w.mean()).astype(np.float32)
 
 
@@ -53,8 +61,8 @@ def _loss(
     predicted forces, ``sum_g arm_g F_g - M`` (Nm/kg), when ``physics`` is given."""
     loss = _weighted_mse(pred, y, w)
     if physics is not None and weight > 0:
-        arms, moments = physics
-        resid = torch.einsum("ntg,ntgc->ntc", pred, arms) - moments
+        arms, moments = physics  # the forces are the first G outputs (all, or a joint's)
+        resid = torch.einsum("ntg,ntgc->ntc", pred[..., : arms.shape[2]], arms) - moments
         loss = loss + weight * resid.pow(2).mean()
     return loss
 
@@ -105,6 +113,7 @@ def fit(
     on_epoch: Callable[[int, float, float | None], None] | None = None,
     physics: Physics | None = None,
     physics_val: Physics | None = None,
+    parts: Sequence[Sequence[int]] | None = None,
 ) -> FitResult:
     """Train in place. With validation data: early stopping (``cfg.patience``, at most
     ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
@@ -121,7 +130,7 @@ def fit(
         raise ValueError("give either validation data (early stopping) or a fixed epoch count")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting))
+    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # cosine decay over max_epochs in every fit, so the final fit's first E epochs follow the
     # same learning rates as the cross-validation folds whose best epochs chose E

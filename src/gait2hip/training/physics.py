@@ -78,10 +78,22 @@ def residual_table(
     return pd.DataFrame(rows)
 
 
-def held_out_residuals(ds: GaitDataset, test: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+def held_out_residuals(
+    ds: GaitDataset,
+    test: np.ndarray,
+    y_pred: np.ndarray,
+    own_moments: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The physical residual of predicted forces ``y_pred`` (per kg) on the cycles ``test`` of
-    the forces dataset ``ds``, beside that of the labels on the same cycles."""
+    the forces (or joint) dataset ``ds``, beside that of the labels on the same cycles. A
+    joint model also gives ``own_moments`` (its predicted hip moments, per kg): the residual
+    of its forces against them is added as source ``model_vs_own_moments``."""
     mass = ds.weight_kg[test][:, None, None]
     arms = ds.extra[EXTRA_MOMENT_ARMS][test]
     moments = ds.extra[EXTRA_HIP_MOMENTS][test] / mass
-    return residual_table({"labels": ds.Y_per_kg[test], "model": y_pred}, arms, moments)
+    labels = ds.Y_per_kg[test][..., : arms.shape[2]]  # a joint dataset's forces come first
+    table = residual_table({"labels": labels, "model": y_pred}, arms, moments)
+    if own_moments is None:
+        return table
+    own = residual_table({"model_vs_own_moments": y_pred}, arms, own_moments)
+    return pd.concat([table, own], ignore_index=True)

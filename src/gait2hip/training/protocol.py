@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from gait2hip import runtime
+from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
 from gait2hip.executor import Executor, Task, TaskFailures, report
@@ -66,6 +67,13 @@ class UnitResult:
     unit_dir: Path
     metrics: dict[str, Any]
     info: dict[str, Any]
+    # the part of a joint target these metrics cover ("forces" or "moments"; "" otherwise)
+    part: str = ""
+
+    @property
+    def label(self) -> str:
+        """The model's label, with the part for a joint model, e.g. ``lstm-causal [forces]``."""
+        return f"{self.spec.label} [{self.part}]" if self.part else self.spec.label
 
 
 def _fold_fit(
@@ -96,6 +104,7 @@ def _fold_fit(
         on_epoch=on_epoch,
         physics=physics_arrays(ds, train) if physics else None,
         physics_val=physics_arrays(ds, val) if physics and val is not None else None,
+        parts=list(target_parts(get_target(cfg.target)).values()),
     )
     trained = TrainedModel(
         model=model,
@@ -172,7 +181,6 @@ def load_data(ref: DataRef) -> GaitDataset:
     """The run's dataset in a task (read once per process, checked against the run)."""
     ds = _LOADED.get(ref.fingerprint)
     if ds is None:
-        from gait2hip.conventions import get_target
         from gait2hip.io.npz import read_npz
 
         ds = read_npz(ref.path, expected_out=get_target(ref.target)).select_inputs(ref.inputs)
@@ -242,10 +250,10 @@ def run_benchmark(
             f"{ds.source}: its outputs {list(ds.out_cols)[:3]}... are not the {cfg.target!r} "
             "target; pass the matching file (MF for forces, JM for moments)"
         )
-    if cfg.train.physics_weight > 0 and (cfg.target != "forces" or not has_physics(ds)):
+    if cfg.train.physics_weight > 0 and (cfg.target == "moments" or not has_physics(ds)):
         raise ValueError(
             f"{ds.source}: --physics-loss needs a forces dataset with per-frame moment arms and "
-            "hip moments (the MF file gait2hip build-dataset writes)"
+            "hip moments (the MF file gait2hip build-dataset writes; target forces or joint)"
         )
     full, ds = ds, ds.select_inputs(cfg.inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -314,8 +322,9 @@ def run_benchmark(
     if failed:
         raise TaskFailures("benchmark", failed)
     return [
-        _unit_result(ds, cfg, u, len(fold_index[u.split_seed]), splits[u.split_seed].test)
+        r
         for u in units
+        for r in _unit_results(ds, cfg, u, len(fold_index[u.split_seed]), splits[u.split_seed].test)
     ]
 
 
@@ -481,34 +490,50 @@ def final_task(
         write_json(unit_dir / "calibration.json", cal.summary())
 
 
-def _unit_result(
+def _unit_results(
     ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int, test: np.ndarray
-) -> UnitResult:
+) -> list[UnitResult]:
+    """The unit's test metrics: one result, or one per part for a joint model (its forces
+    and its moments are measured on their own, each in its unit)."""
     fold_info = [json.loads((u.unit_dir / f"fold{k}.json").read_text()) for k in range(n_folds)]
     with np.load(u.unit_dir / "predictions.npz") as z:
         y_pred, y_true = z["y_pred"], z["y_true"]
         subj, cond = z["subject_id"], z["speed_label"]
-    metrics = evaluate(
-        y_true, y_pred, subj, cond, ds.out_cols, n_boot=cfg.n_bootstrap, seed=u.split_seed
-    )
-    if cfg.target == "forces" and has_physics(ds):
-        metrics["physics"] = held_out_residuals(ds, test, y_pred)
     info = json.loads((u.unit_dir / "final.json").read_text())
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
     )
-    return UnitResult(u.spec, u.split_seed, u.seed, u.unit_dir, metrics, info)
+    parts = target_parts(get_target(cfg.target))
+    out = []
+    for part, idx in parts.items():
+        idx = list(idx)
+        metrics = evaluate(
+            y_true[..., idx],
+            y_pred[..., idx],
+            subj,
+            cond,
+            [ds.out_cols[i] for i in idx],
+            n_boot=cfg.n_bootstrap,
+            seed=u.split_seed,
+        )
+        if part == "forces" and has_physics(ds):
+            own = y_pred[..., list(parts["moments"])] if "moments" in parts else None
+            metrics["physics"] = held_out_residuals(ds, test, y_pred[..., idx], own)
+        label = part if len(parts) > 1 else ""
+        out.append(UnitResult(u.spec, u.split_seed, u.seed, u.unit_dir, metrics, info, label))
+    return out
 
 
 def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
     """Long tables over all units: summary, per_channel, per_condition, per_subject."""
     keys = lambda r: {  # noqa: E731
-        "model": r.spec.label,
+        "model": r.label,
         "architecture": r.spec.name,
         "causal": r.spec.causal,
         "split_seed": r.split_seed,
         "seed": r.seed,
+        **({"part": r.part} if r.part else {}),
     }
     summary = pd.DataFrame(
         [
@@ -530,6 +555,10 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
         tables[name] = pd.concat(
             [r.metrics[name].assign(**keys(r)) for r in results], ignore_index=True
         )
+    # channels are unique across a joint model's parts: one column per model
+    tables["per_channel"]["model"] = [
+        label.split(" [")[0] for label in tables["per_channel"]["model"]
+    ]
     physics = [r.metrics["physics"].assign(**keys(r)) for r in results if "physics" in r.metrics]
     if physics:
         tables["physics"] = pd.concat(physics, ignore_index=True)
