@@ -71,15 +71,7 @@ def main() -> None:
         t = ref["time"].to_numpy()
         with tempfile.TemporaryDirectory() as tmp:
             tic = time.perf_counter()
-            out = fast_so.fast_static_optimization(
-                work / "so_model.osim",
-                work / "ik" / "ik.mot",
-                work / "id" / "id.sto",
-                Path(tmp),
-                t0=t[0],
-                t1=t[-1],
-                lowpass_hz=lowpass,
-            )
+            out = fast_solve(work, t, lowpass, Path(tmp))
             elapsed = time.perf_counter() - tic
             fast = read_motion(out.forces).data
         failed += out.failed_frames
@@ -168,6 +160,19 @@ def main() -> None:
         print(f"overlay: {args.plot}")
 
 
+def fast_solve(work: Path, t, lowpass_hz: float, out: Path):
+    """The fast solver on a labelled trial's work folder, over the OpenSim SO frames ``t``."""
+    return fast_so.fast_static_optimization(
+        work / "so_model.osim",
+        work / "ik" / "ik.mot",
+        work / "id" / "id.sto",
+        out,
+        t0=t[0],
+        t1=t[-1],
+        lowpass_hz=lowpass_hz,
+    )
+
+
 def _warm_up(folder: Path) -> float:
     """One untimed fast solve: the process's first call pays one-time costs (imports, OpenSim's
     libraries); its duration is reported. The kept model is dropped, so the first trial
@@ -177,15 +182,7 @@ def _warm_up(folder: Path) -> float:
     t = read_motion(work / "so" / fast_so.FORCE_FILE).data["time"].to_numpy()
     tic = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        fast_so.fast_static_optimization(
-            work / "so_model.osim",
-            work / "ik" / "ik.mot",
-            work / "id" / "id.sto",
-            Path(tmp),
-            t0=t[0],
-            t1=t[-1],
-            lowpass_hz=res["settings"]["lowpass_hz"],
-        )
+        fast_solve(work, t, res["settings"]["lowpass_hz"], Path(tmp))
     fast_so._release_models()
     return time.perf_counter() - tic
 

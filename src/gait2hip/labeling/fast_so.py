@@ -352,6 +352,18 @@ def _release_models() -> None:
         _MODELS.popitem()[1].release()
 
 
+def _one_pass_at_a_time(fn):
+    """Serialise calls in a process: they share one loaded model and its state."""
+
+    @functools.wraps(fn)
+    def locked(*args, **kwargs):
+        with _MODELS_LOCK:
+            return fn(*args, **kwargs)
+
+    return locked
+
+
+@_one_pass_at_a_time
 def muscle_geometry(
     model_path: Path,
     coordinates: Path,
@@ -366,28 +378,6 @@ def muscle_geometry(
 
     ``with_capacity=False`` skips the muscle capacities (and the muscle-model check): moment arms,
     lengths and speeds only, for any muscle model."""
-    with _MODELS_LOCK:  # one loaded model, one state: one pass at a time per process
-        return _muscle_geometry(
-            model_path,
-            coordinates,
-            id_path,
-            t0=t0,
-            t1=t1,
-            lowpass_hz=lowpass_hz,
-            with_capacity=with_capacity,
-        )
-
-
-def _muscle_geometry(
-    model_path: Path,
-    coordinates: Path,
-    id_path: Path,
-    *,
-    t0: float,
-    t1: float,
-    lowpass_hz: float,
-    with_capacity: bool,
-) -> SOInputs:
     timings: dict[str, float] = {}
     tic = time.perf_counter()
     sm = _so_model(model_path)
