@@ -9,7 +9,8 @@ Variants: ``baseline``, ``velocities`` (angular velocities as extra inputs), ``c
 (cosine learning-rate decay), ``inverse_variance`` (per-channel loss weighting),
 ``nonnegative`` (softplus outputs), ``physics:<w>`` (physical-consistency loss of weight w,
 forces datasets with moment arms; the table then adds the hip-moment residual of the
-predicted forces). Run folders go to ``--out`` (default
+predicted forces), ``timewarp:<a>`` (random smooth time warps of the training cycles, frames
+moved by up to a of the cycle). Run folders go to ``--out`` (default
 ``runs/ablation/<data>-<target>/<variant>/split<seed>``) and resume, so adding split seeds
 only runs the new ones. Markdown table on stdout and
 ``ablation.csv`` in the output folder.
@@ -56,7 +57,12 @@ def variant_config(base: BenchmarkConfig, name: str) -> BenchmarkConfig:
         return dataclasses.replace(
             base, train=dataclasses.replace(base.train, physics_weight=weight)
         )
-    raise ValueError(f"unknown variant {name!r}; choose from {VARIANTS} or physics:<weight>")
+    if name.startswith("timewarp:"):
+        amount = float(name.partition(":")[2])
+        return dataclasses.replace(base, train=dataclasses.replace(base.train, time_warp=amount))
+    raise ValueError(
+        f"unknown variant {name!r}; choose from {VARIANTS}, physics:<weight> or timewarp:<a>"
+    )
 
 
 def paired(delta: np.ndarray) -> tuple[float, float, float]:

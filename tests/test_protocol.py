@@ -282,3 +282,38 @@ def test_joint_model_predicts_both_and_reports_each_part(forces, tmp_path):
     w = channel_weights(Y, "balanced", [(0, 1), (2,)])
     np.testing.assert_allclose(w / w[0], [1, 1, 100])
     np.testing.assert_allclose(channel_weights(Y, "balanced"), channel_weights(Y, "none"))
+
+
+def test_time_warp_moves_inputs_and_labels_together():
+    from gait2hip.training.config import TrainConfig
+    from gait2hip.training.loop import time_warp
+
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.linspace(0, 1, 50)
+    X = torch.stack([torch.sin(2 * torch.pi * frames)] * 6)[..., None].repeat(1, 1, 2)
+    Y = 3 * X[..., :1] + 1  # a frame-wise mapping the warp must keep
+    arms = X[..., None].repeat(1, 1, 1, 3)  # 4-D extras (moment arms) warp alike
+    same = time_warp([X, Y, arms], 0.0, gen)
+    for a, b in zip(same, (X, Y, arms), strict=True):
+        torch.testing.assert_close(a, b)
+    wx, wy, wa = time_warp([X, Y, arms], 0.2, gen)
+    torch.testing.assert_close(wy, 3 * wx[..., :1] + 1)
+    torch.testing.assert_close(wa, wx[..., None].repeat(1, 1, 1, 3))
+    assert not torch.allclose(wx, X)  # it did move frames
+    torch.testing.assert_close(wx[:, [0, -1]], X[:, [0, -1]])  # the cycle's ends stay
+    # the warp is monotone: a rising ramp stays rising
+    ramp = frames.repeat(6, 1)[..., None]
+    (warped,) = time_warp([ramp], 0.29, gen)
+    assert (warped.diff(dim=1) > 0).all()
+    with pytest.raises(ValueError, match="monotone"):
+        TrainConfig(time_warp=0.4)
+
+
+def test_time_warp_option_trains_and_is_recorded(forces, tmp_path):
+    cfg = tiny_config(models=("lstm",))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, time_warp=0.05))
+    assert "time_warp" not in tiny_config().to_dict()["train"]  # older folders still resume
+    summary = benchmark(forces, cfg, tmp_path, show_progress=False).read_text()
+    assert "time warps up to 0.05 of the cycle" in summary
+    stored = json.loads((tmp_path / "config.json").read_text())["config"]
+    assert stored["train"]["time_warp"] == 0.05

@@ -149,6 +149,13 @@ def benchmark(
             "predicted force - labelled hip moment (needs a built MF dataset; docs/physics.md)"
         ),
     ] = 0.0,
+    time_warp: Annotated[
+        float,
+        typer.Option(
+            help="augmentation: random smooth time warps of training cycles, frames moved by "
+            "up to this fraction of the cycle (e.g. 0.05; 0 = off)"
+        ),
+    ] = 0.0,
     velocities: Annotated[
         bool, typer.Option(help="also feed the angles' rates of change (derived in the model)")
     ] = False,
@@ -185,7 +192,11 @@ def benchmark(
     runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
-        train_overrides = {"lr_schedule": lr_schedule, "physics_weight": physics_loss}
+        train_overrides = {
+            "lr_schedule": lr_schedule,
+            "physics_weight": physics_loss,
+            "time_warp": time_warp,
+        }
         if loss_weighting is not None:
             train_overrides["loss_weighting"] = loss_weighting
         if max_epochs is not None:

@@ -124,7 +124,7 @@ def write_report(
         f", physical-consistency weight {cfg.train.physics_weight:g}"
         if cfg.train.physics_weight
         else ""
-    }
+    }{f", time warps up to {cfg.train.time_warp:g} of the cycle" if cfg.train.time_warp else ""}
 - protocol: {cfg.test_fraction:.0%} of subjects held out (split seeds {list(cfg.split_seeds)}),
   GroupKFold({cfg.n_folds}) by subject on the pool with early stopping (patience
   {cfg.train.patience}, max {cfg.train.max_epochs} epochs), final fit on the pool at the median

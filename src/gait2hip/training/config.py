@@ -9,6 +9,7 @@ from gait2hip.conventions import FORCE_COLS, INPUT_COLS, JOINT
 from gait2hip.models import available_models
 
 LOSS_WEIGHTINGS = ("none", "inverse_variance", "balanced")
+MAX_TIME_WARP = 0.3  # u + a sin(pi u) is monotone for a < 1/pi
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,20 @@ class TrainConfig:
     # weight of the physical-consistency term (forces datasets with moment arms): mean squared
     # (Nm/kg)^2 of sum_g arm_g x predicted force_g - labelled hip moment, added to the MSE
     physics_weight: float = 0.0
+    # augmentation: each training cycle (inputs and labels alike) is time-warped by a smooth
+    # monotone map u -> u + a s sin(pi u), s ~ U(-1, 1), fresh every epoch: frames move by up
+    # to a (a fraction of the cycle), the cycle's ends stay put. 0: off (the study)
+    time_warp: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(
                 f"loss_weighting must be one of {LOSS_WEIGHTINGS}, not {self.loss_weighting!r}"
+            )
+        if not 0 <= self.time_warp < MAX_TIME_WARP:
+            raise ValueError(
+                f"time_warp must be in [0, {MAX_TIME_WARP:.2f}) to keep the warp monotone, "
+                f"not {self.time_warp!r}"
             )
         if not self.physics_weight >= 0:
             raise ValueError(f"physics_weight must be >= 0, not {self.physics_weight!r}")
@@ -106,6 +116,8 @@ class BenchmarkConfig:
             del d["train"]["lr_schedule"]
         if self.train.physics_weight == 0:
             del d["train"]["physics_weight"]
+        if self.train.time_warp == 0:
+            del d["train"]["time_warp"]
         return d
 
     def model_config(self, spec: ModelSpec, in_dim: int, out_dim: int) -> dict[str, Any]:

@@ -67,6 +67,25 @@ def _loss(
     return loss
 
 
+def time_warp(tensors: Sequence[torch.Tensor], amount: float, gen: torch.Generator):
+    """The same random smooth time warp per cycle applied to every tensor (cycles first,
+    frames second): frame u of the warped cycle reads the original at u + a s sin(pi u)
+    (u in [0, 1], s ~ U(-1, 1) per cycle), linearly interpolated. Ends fixed, monotone."""
+    n, frames = tensors[0].shape[:2]
+    s = torch.rand(n, 1, generator=gen) * 2 - 1
+    u = torch.linspace(0, 1, frames).unsqueeze(0)
+    pos = (u + amount * s * torch.sin(torch.pi * u)).clamp(0, 1) * (frames - 1)
+    lo = pos.floor().long().clamp(max=frames - 2)
+    frac = pos - lo
+    out = []
+    for t in tensors:
+        shape = (n, frames) + (1,) * (t.dim() - 2)
+        i0 = lo.reshape(shape).expand_as(t)
+        f = frac.reshape(shape).to(t.dtype)
+        out.append(t.gather(1, i0) * (1 - f) + t.gather(1, i0 + 1) * f)
+    return out
+
+
 @torch.no_grad()
 def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
@@ -151,8 +170,12 @@ def fit(
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
             opt.zero_grad(set_to_none=True)
-            batch_physics = None if Pt is None else (Pt[0][idx], Pt[1][idx])
-            loss = _loss(model(Xt[idx]), Yt[idx], w, batch_physics, lam)
+            batch = [Xt[idx], Yt[idx]] + ([] if Pt is None else [Pt[0][idx], Pt[1][idx]])
+            if cfg.time_warp > 0:
+                batch = time_warp(batch, cfg.time_warp, gen)
+            xb, yb = batch[:2]
+            batch_physics = None if Pt is None else (batch[2], batch[3])
+            loss = _loss(model(xb), yb, w, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
