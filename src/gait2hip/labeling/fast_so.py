@@ -247,10 +247,10 @@ class _SOModel:
         os_ = st.osim()
         self.model = os_.Model(str(path))
         self.state = self.model.initSystem()
-        self.geometry_problem = unsupported(self.model, muscles=False)
+        geometry_problem = unsupported(self.model, muscles=False)
+        if geometry_problem:
+            raise UnsupportedModelError(f"{path}: {geometry_problem}")
         self.so_problem = unsupported(self.model)
-        if self.geometry_problem:
-            raise UnsupportedModelError(f"{path}: {self.geometry_problem}")
         self.poser = _Poser(self.model, self.state)
         muscles = self.model.getMuscles()
         self.muscle_objs = [
@@ -309,18 +309,9 @@ class _SOModel:
     def _spanned(self) -> set[str]:
         """Coordinates some muscle's unit tension acts on at the default pose, with their
         dependent coordinates (their speeds are the ones muscle lengthening speeds use)."""
-        os_ = st.osim()
-        self.model.realizePosition(self.state)
-        zero = os_.SpatialVec(os_.Vec3(0, 0, 0), os_.Vec3(0, 0, 0))
-        general = os_.Vector(self.state.getNU(), 0.0)
-        mobility = os_.Vector(self.state.getNU(), 0.0)
-        acted = np.zeros(self.state.getNU(), dtype=bool)
-        for path in self.paths:
-            bodies = os_.VectorOfSpatialVec(self.n_bodies, zero)
-            mobility.setToZero()
-            path.addInEquivalentForces(self.state, 1.0, bodies, mobility)
-            self.matter.multiplyBySystemJacobianTranspose(self.state, bodies, general)
-            acted |= np.abs(general.to_numpy() + mobility.to_numpy()) > SPANNED_M
+        zero_speeds = np.zeros((1, self.state.getNU()))
+        *_, general = _geometry_pass(self, self.q0[None], zero_speeds, False)
+        acted = np.abs(general[0]).max(axis=0) > SPANNED_M
         out = {c for c in self.coordinates if acted[self.u_index[c]]}
         for c, deps in self.poser.coupled.items():
             if c in out:
