@@ -50,6 +50,13 @@ RetriesOpt = Annotated[int, typer.Option(help="retries of a task that raised or 
 CpusPerTaskOpt = Annotated[
     int, typer.Option(help="CPUs (torch threads) per task in pool or Ray workers")
 ]
+LossWeightingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="none (the study), inverse_variance or balanced (default: none; balanced for "
+        "the joint target)"
+    ),
+]
 
 
 WorkersOpt = Annotated[
@@ -134,13 +141,7 @@ def benchmark(
         typer.Option(help="override the profile's batch size (64; smaller for small datasets)"),
     ] = None,
     nonnegative: Annotated[bool, typer.Option(help="softplus outputs (forces >= 0)")] = False,
-    loss_weighting: Annotated[
-        str | None,
-        typer.Option(
-            help="none (the study), inverse_variance or balanced (default: none; balanced for "
-            "the joint target)"
-        ),
-    ] = None,
+    loss_weighting: LossWeightingOpt = None,
     lr_schedule: Annotated[str, typer.Option(help="constant (the study) or cosine")] = "constant",
     physics_loss: Annotated[
         float,
@@ -252,13 +253,7 @@ def tune(
     test_fraction: float = 0.2,
     seed: Annotated[int, typer.Option(help="training seed of every trial")] = 2025,
     inputs: Annotated[str, typer.Option(help="input set or comma list (as in benchmark)")] = "all",
-    loss_weighting: Annotated[
-        str | None,
-        typer.Option(
-            help="none (the study), inverse_variance or balanced (default: none; balanced for "
-            "the joint target)"
-        ),
-    ] = None,
+    loss_weighting: LossWeightingOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
     ] = None,

@@ -101,13 +101,13 @@ def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.
 def _mean_loss(
     model: nn.Module,
     X: np.ndarray,
-    Y: np.ndarray,
+    Y: torch.Tensor,
     w: torch.Tensor,
-    physics: Physics | None = None,
+    physics: tuple[torch.Tensor, torch.Tensor] | None = None,
     weight: float = 0.0,
 ) -> float:
     pred = torch.from_numpy(predict_array(model, X))
-    return float(_loss(pred, torch.from_numpy(Y), w, _tensors(physics), weight))
+    return float(_loss(pred, Y, w, physics, weight))
 
 
 def _tensors(physics: Physics | None) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -160,6 +160,9 @@ def fit(
     )
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     Pt = _tensors(physics) if lam > 0 else None
+    # validation targets and physics arrays as tensors once, not every epoch
+    Yv = None if Y_val is None else torch.from_numpy(Y_val)
+    Pv = _tensors(physics_val) if lam > 0 else None
     n_epochs = cfg.max_epochs if epochs is None else epochs
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
     best_state, since_best = None, 0
@@ -186,8 +189,8 @@ def fit(
             sched.step()
         result.epochs_run = epoch
         val = None
-        if X_val is not None and Y_val is not None:
-            val = _mean_loss(model, X_val, Y_val, w, physics_val if lam > 0 else None, lam)
+        if X_val is not None and Yv is not None:
+            val = _mean_loss(model, X_val, Yv, w, Pv, lam)
             result.val_loss.append(val)
             if result.best_val_loss is None or val < result.best_val_loss:
                 result.best_val_loss, result.best_epoch, since_best = val, epoch, 0

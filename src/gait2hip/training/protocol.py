@@ -139,13 +139,18 @@ def pin_folder(path: Path, stored: dict[str, Any], what: str) -> None:
     """Write ``stored`` to ``path`` the first time; later, refuse to go on with anything else
     (an output folder resumes only the run that created it)."""
     if path.exists():
-        if json.loads(path.read_text()) != json.loads(json.dumps(stored)):
+        if _pinned_to_other(path, stored):
             raise RunConflictError(
                 f"{path.parent} holds {what}; choose a new --out folder, or delete this one "
                 "to start over"
             )
     else:
         write_json(path, stored)
+
+
+def _pinned_to_other(path: Path, stored: dict[str, Any]) -> bool:
+    """Whether the pin file ``path`` holds something other than ``stored`` (as JSON)."""
+    return json.loads(path.read_text()) != json.loads(json.dumps(stored))
 
 
 def _run_pin(ds: GaitDataset, cfg: BenchmarkConfig) -> dict[str, Any]:
@@ -157,10 +162,7 @@ def holds_other_run(out_dir: str | Path, ds: GaitDataset, cfg: BenchmarkConfig) 
     """Whether ``out_dir`` holds a run of another config or other data (which
     :func:`run_benchmark` would refuse to resume)."""
     path = Path(out_dir) / "config.json"
-    if not path.exists():
-        return False
-    stored = _run_pin(ds.select_inputs(cfg.inputs), cfg)
-    return json.loads(path.read_text()) != json.loads(json.dumps(stored))
+    return path.exists() and _pinned_to_other(path, _run_pin(ds.select_inputs(cfg.inputs), cfg))
 
 
 @dataclass(frozen=True)
