@@ -73,6 +73,16 @@ def paired(delta: np.ndarray) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def train_overrides(args: argparse.Namespace) -> dict[str, int]:
+    """The profile's training settings a script's --batch-size / --max-epochs override."""
+    train = {}
+    if args.batch_size:
+        train["batch_size"] = args.batch_size
+    if args.max_epochs:
+        train["max_epochs"] = args.max_epochs
+    return train
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -90,11 +100,7 @@ def main() -> None:
 
     runtime.configure()
     ds = read_npz(args.data, expected_out=get_target(args.target))
-    train = {}
-    if args.batch_size:
-        train["batch_size"] = args.batch_size
-    if args.max_epochs:
-        train["max_epochs"] = args.max_epochs
+    train = train_overrides(args)
     base = make_config(
         args.target,
         args.models.split(","),

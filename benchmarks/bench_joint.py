@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from bench_ablation import paired
+from bench_ablation import paired, train_overrides
 
 from gait2hip import runtime
 from gait2hip.benchmark import benchmark
@@ -40,16 +40,8 @@ KEYS = ["model", "split_seed", "seed"]
 
 def moments_of(forces: GaitDataset) -> GaitDataset:
     """The moments dataset of the same cycles (the forces file's hip moments as outputs)."""
-    return GaitDataset.from_arrays(
-        X=forces.X,
-        Y=forces.extra[EXTRA_HIP_MOMENTS],
-        subject_id=forces.subject_id,
-        weight_kg=forces.weight_kg,
-        height_m=forces.height_m,
-        speed_label=forces.speed_label,
-        in_cols=forces.in_cols,
-        out_cols=MOMENT_COLS,
-        source=f"{forces.source} (hip_moments)",
+    return forces.with_outputs(
+        forces.extra[EXTRA_HIP_MOMENTS], MOMENT_COLS, source=f"{forces.source} (hip_moments)"
     )
 
 
@@ -91,11 +83,7 @@ def main() -> None:
     runtime.configure()
     forces = read_npz(args.data, expected_out=TARGETS["forces"])
     data = {"forces": forces, "moments": moments_of(forces), "joint": forces.joint()}
-    train = {}
-    if args.batch_size:
-        train["batch_size"] = args.batch_size
-    if args.max_epochs:
-        train["max_epochs"] = args.max_epochs
+    train = train_overrides(args)
     common = dict(
         split_seeds=tuple(int(s) for s in args.split_seeds.split(",")),
         seeds=tuple(int(s) for s in args.seeds.split(",")),

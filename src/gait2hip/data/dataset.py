@@ -300,21 +300,37 @@ class GaitDataset:
                 "datasets built by `gait2hip build-dataset` carry them (rebuild older ones)"
             )
         moments = np.asarray(self.extra[EXTRA_HIP_MOMENTS], dtype=np.float32)
-        ds = GaitDataset.from_arrays(
+        ds = self.with_outputs(
+            np.concatenate([self.Y, moments], axis=2),
+            self.out_cols + MOMENT_COLS,
+            expected_out=TARGETS["joint"],
+        )
+        ds.extra.update(self.extra)
+        return ds
+
+    def with_outputs(
+        self,
+        Y: np.ndarray,
+        out_cols: Sequence[str],
+        *,
+        expected_out: Target | None = None,
+        source: str | None = None,
+    ) -> GaitDataset:
+        """The same cycles (inputs, subjects, metadata) with other outputs ``Y`` (file units),
+        validated as any dataset; no extras."""
+        return GaitDataset.from_arrays(
             X=self.X,
-            Y=np.concatenate([self.Y, moments], axis=2),
+            Y=Y,
             subject_id=self.subject_id,
             weight_kg=self.weight_kg,
             height_m=self.height_m,
             speed_label=self.speed_label,
             in_cols=self.in_cols,
-            out_cols=self.out_cols + MOMENT_COLS,
-            source=self.source,
+            out_cols=out_cols,
+            source=self.source if source is None else source,
             expected_in_cols=None,
-            expected_out=TARGETS["joint"],
+            expected_out=expected_out,
         )
-        ds.extra.update(self.extra)
-        return ds
 
     def describe(self) -> str:
         return (
