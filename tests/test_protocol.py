@@ -317,3 +317,29 @@ def test_time_warp_option_trains_and_is_recorded(forces, tmp_path):
     assert "time warps up to 0.05 of the cycle" in summary
     stored = json.loads((tmp_path / "config.json").read_text())["config"]
     assert stored["train"]["time_warp"] == 0.05
+
+
+def test_steps_per_epoch_sets_the_batch(forces, monkeypatch):
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+
+    cfg = TrainConfig(batch_size=64, steps_per_epoch=4)
+    assert [cfg.batch_for(n) for n in (10, 46, 100, 455, 1000)] == [8, 12, 25, 64, 64]
+    assert TrainConfig(batch_size=64).batch_for(46) == 64  # off: the study's fixed batch
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        TrainConfig(steps_per_epoch=-1)
+    # the recipe profile sets it; an explicit batch size switches it off
+    recipe = make_config("forces", ["lstm"], "recipe")
+    assert recipe.train.steps_per_epoch == 8 and recipe.train.lr == 1e-3
+    explicit = make_config("forces", ["lstm"], "recipe", train_overrides={"batch_size": 16})
+    assert explicit.train.steps_per_epoch == 0 and explicit.train.batch_for(400) == 16
+    assert "steps_per_epoch" not in make_config("forces", ["lstm"], "paper").to_dict()["train"]
+
+    steps = []
+    real_step = torch.optim.AdamW.step
+    monkeypatch.setattr(
+        torch.optim.AdamW, "step", lambda self, *a, **k: steps.append(1) or real_step(self, *a, **k)
+    )
+    X = (forces.X[:40] - forces.X.mean()) / forces.X.std()
+    fit(create_model("lstm", hidden=8, out_dim=14), X, forces.Y_per_kg[:40], cfg, seed=0, epochs=2)
+    assert len(steps) == 2 * 4  # batch 10: four steps per epoch

@@ -58,6 +58,10 @@ LossWeightingOpt = Annotated[
     ),
 ]
 
+PROFILE_HELP = (
+    "paper (the study's recipe), recipe (its models and protocol, batch and learning rate "
+    "set for the data's size; docs/compare.md) or quick (small models, minutes)"
+)
 
 WorkersOpt = Annotated[
     int,
@@ -123,7 +127,7 @@ def benchmark(
     models: Annotated[
         str, typer.Option(help="comma list: lstm, transformer, mamba; add :causal or :bidir")
     ] = "lstm,transformer,mamba",
-    profile: Annotated[str, typer.Option(help="paper (the study's recipe) or quick")] = "paper",
+    profile: Annotated[str, typer.Option(help=PROFILE_HELP)] = "paper",
     out: Annotated[
         Path | None, typer.Option(help="run folder (default runs/<target>-<profile>)")
     ] = None,
@@ -246,7 +250,7 @@ def tune(
     trials: Annotated[int, typer.Option(help="trials in the study (a rerun adds up to it)")] = 20,
     parallel: Annotated[int, typer.Option(help="trials evaluated at once")] = 2,
     profile: Annotated[
-        str, typer.Option(help="base settings (folds, epochs, patience): paper or quick")
+        str, typer.Option(help="base settings (folds, epochs, patience): paper, recipe or quick")
     ] = "paper",
     max_epochs: Annotated[int | None, typer.Option(help="override the profile's")] = None,
     split_seed: Annotated[int, typer.Option(help="the benchmark's holdout split seed")] = 42,

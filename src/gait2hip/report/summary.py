@@ -9,7 +9,7 @@ import pandas as pd
 
 from gait2hip.conventions import get_target, input_set_name
 from gait2hip.io.atomic import write_json, write_text
-from gait2hip.training.config import BenchmarkConfig
+from gait2hip.training.config import MIN_AUTO_BATCH, BenchmarkConfig
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -119,7 +119,11 @@ def write_report(
 - inputs: `{input_set_name(cfg.inputs)}` ({len(cfg.inputs)} angles: {", ".join(cfg.inputs)}){
         " + their rates of change" if cfg.velocities else ""
     }
-- training: lr {cfg.train.lr:g} ({cfg.train.lr_schedule}), batch {cfg.train.batch_size}, loss
+- training: lr {cfg.train.lr:g} ({cfg.train.lr_schedule}), batch {cfg.train.batch_size}{
+        f" or less, >= {cfg.train.steps_per_epoch} steps per epoch (at least {MIN_AUTO_BATCH})"
+        if cfg.train.steps_per_epoch
+        else ""
+    }, loss
   weighting {cfg.train.loss_weighting}{", non-negative outputs" if cfg.nonnegative else ""}{
         f", physical-consistency weight {cfg.train.physics_weight:g}"
         if cfg.train.physics_weight

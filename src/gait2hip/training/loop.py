@@ -164,14 +164,15 @@ def fit(
     Yv = None if Y_val is None else torch.from_numpy(Y_val)
     Pv = _tensors(physics_val) if lam > 0 else None
     n_epochs = cfg.max_epochs if epochs is None else epochs
+    batch_size = cfg.batch_for(len(Xt))
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
     best_state, since_best = None, 0
     for epoch in range(1, n_epochs + 1):
         model.train()
         perm = torch.randperm(len(Xt), generator=gen)
         total = 0.0
-        for i in range(0, len(perm), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i : i + batch_size]
             opt.zero_grad(set_to_none=True)
             batch = [Xt[idx], Yt[idx]] + ([] if Pt is None else [Pt[0][idx], Pt[1][idx]])
             if cfg.time_warp > 0:

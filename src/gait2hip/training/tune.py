@@ -28,7 +28,7 @@ from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
 from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_json, write_text
-from gait2hip.training.config import BenchmarkConfig, ModelSpec
+from gait2hip.training.config import BenchmarkConfig, ModelSpec, explicit_batch
 from gait2hip.training.protocol import dataset_fingerprint, fold_tasks, pin_folder, task_data
 
 # name -> ("float", low, high, log) | ("int", low, high, step) | ("cat", choices)
@@ -99,7 +99,7 @@ def trial_config(base: BenchmarkConfig, spec: ModelSpec, params: dict[str, Any])
     return dataclasses.replace(
         base,
         models=(spec,),
-        train=dataclasses.replace(base.train, **train),
+        train=dataclasses.replace(base.train, **explicit_batch(train)),
         model_overrides=overrides,
     )
 
