@@ -392,6 +392,93 @@ def move_aside(folder: Path) -> Path:
     return target
 
 
+@app.command()
+def compare(
+    setting: Annotated[
+        str,
+        typer.Option(
+            help="full: the comparison (both datasets and targets, 6 models, 3 seeds x 3 "
+            "splits; hours on 2 cores, docs/compare.md); ci: the same pipeline in minutes "
+            "(small models, 3 epochs, part of the running subjects; numbers mean nothing)"
+        ),
+    ] = "full",
+    profiles: Annotated[
+        str | None,
+        typer.Option(help="comma list, the baseline first (default paper,recipe)"),
+    ] = None,
+    datasets: Annotated[
+        str | None, typer.Option(help="bundled datasets (default schreiber2019,hamner2013)")
+    ] = None,
+    targets: Annotated[str | None, typer.Option(help="default forces,moments")] = None,
+    models: Annotated[str | None, typer.Option(help="default lstm,transformer,mamba")] = None,
+    both_variants: Annotated[
+        bool | None,
+        typer.Option(help="causal and bidirectional variants (default: the setting's)"),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="training seeds (default: the setting's)")
+    ] = None,
+    split_seeds: Annotated[
+        str | None, typer.Option(help="holdout split seeds (default: the setting's)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 2,
+    cpus_per_task: CpusPerTaskOpt = 1,
+) -> None:
+    """Compare training profiles (the study's `paper` recipe first) on the bundled walking and
+    running data under one protocol: same splits and seeds, paired differences with 95%
+    intervals, per-channel changes, physical residuals; writes report.md. Resumes."""
+    from dataclasses import replace
+
+    from gait2hip.compare import SETTINGS, build_datasets, run_comparison
+    from gait2hip.labeling.sources import SourceError
+
+    runtime.configure(threads)
+    try:
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
+        given = {
+            "profiles": profiles,
+            "datasets": datasets,
+            "targets": targets,
+            "models": models,
+        }
+        chosen = replace(
+            SETTINGS[setting],
+            **{k: tuple(x for x in v.split(",") if x) for k, v in given.items() if v},
+            **({"seeds": _csv_ints(seeds)} if seeds else {}),
+            **({"split_seeds": _csv_ints(split_seeds)} if split_seeds else {}),
+            **({"both_variants": both_variants} if both_variants is not None else {}),
+        )
+    except ValueError as err:
+        _fail(err)
+    out = out or settings.runs_dir() / ("compare" if setting == "full" else f"compare-{setting}")
+    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
+    try:
+        with ex:
+            paths = build_datasets(chosen, executor=ex, workers=workers, show_progress=progress)
+            report = run_comparison(
+                chosen,
+                paths,
+                out,
+                executor=ex,
+                command=command,
+                show_progress=progress,
+                log=lambda m: console.print(m, soft_wrap=True, markup=False),
+            )
+    except (ValueError, RuntimeError, FileNotFoundError, SourceError) as err:
+        _fail(err)
+    console.print(f"[green]report:[/green] {report}")
+
+
 @app.command("build-dataset")
 def build_dataset(
     dataset: Annotated[

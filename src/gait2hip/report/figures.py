@@ -194,3 +194,29 @@ def plot_ood_vs_error(cycles: pd.DataFrame, threshold: dict[str, float], unit: s
         "domain shift: OOD score vs error (dashed: 95th pct of unseen healthy)", fontsize=10
     )
     return _save(fig, path)
+
+
+def plot_profiles(metrics: pd.DataFrame, unit: str, title: str, path: Path) -> Path:
+    """Grouped bars: each model's subject-mean RMSE per profile with its 95% interval."""
+    models = list(dict.fromkeys(metrics["model"]))
+    profiles = list(dict.fromkeys(metrics["profile"]))
+    width = 0.8 / len(profiles)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(models), 3.6))
+    for i, profile in enumerate(profiles):
+        d = metrics[metrics["profile"] == profile].set_index("model").reindex(models)
+        err = np.vstack(
+            [d["subject_rmse"] - d["subject_rmse_lo"], d["subject_rmse_hi"] - d["subject_rmse"]]
+        )
+        ax.bar(
+            np.arange(len(models)) + (i - (len(profiles) - 1) / 2) * width,
+            d["subject_rmse"],
+            width,
+            yerr=np.nan_to_num(err),
+            capsize=3,
+            label=profile,
+        )
+    ax.set_xticks(np.arange(len(models)), models, rotation=20, ha="right")
+    ax.set_ylabel(f"subject-mean RMSE ({unit})")
+    ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False)
+    return _save(fig, path)

@@ -1,0 +1,110 @@
+"""The profile comparison: paired tables by hand, and the whole command on synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gait2hip.compare import SETTINGS, CompareSetting, run_comparison
+from gait2hip.data.synthetic import write_synthetic
+from gait2hip.report.compare import comparison_tables, paired
+
+
+def _runs(profile: str, rmse: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": "lstm-causal",
+            "split_seed": [1, 2, 3],
+            "seed": 1,
+            "subject_rmse": rmse,
+            "subject_r2": 0.9,
+            "channel_mean_r2": 0.5,
+            "folds_hit_max_epochs": [5, 5, 4],
+            "profile": profile,
+        }
+    )
+
+
+def _channels(profile: str, a: list[float], b: list[float]) -> pd.DataFrame:
+    rows = [
+        {"model": "lstm-causal", "split_seed": s, "seed": 1, "channel": c, "rmse": v}
+        for c, vals in (("a", a), ("b", b))
+        for s, v in zip((1, 2, 3), vals, strict=True)
+    ]
+    return pd.DataFrame(rows).assign(profile=profile)
+
+
+def test_paired_interval_by_hand():
+    m, lo, hi = paired(np.array([1.0, 2.0, 3.0]))
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
+    assert (m, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert np.isnan(paired(np.array([1.0]))[1])
+
+
+@pytest.mark.parametrize(
+    ("b_recipe", "goal", "worse"),
+    [([0.9, 1.8, 2.7], True, []), ([1.1, 2.2, 3.3], False, ["b"])],  # b: -10 % or +10 %
+)
+def test_goal_needs_ten_percent_and_no_worse_channel(b_recipe, goal, worse):
+    runs = pd.concat([_runs("paper", [1.0, 2.0, 1.5]), _runs("recipe", [0.8, 1.6, 1.2])])
+    channels = pd.concat(
+        [
+            _channels("paper", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]),
+            _channels("recipe", [0.8, 1.6, 2.4], b_recipe),
+        ]
+    )
+    tables = comparison_tables(runs, channels, "paper", {"paper": 5, "recipe": 5})
+    row = tables["paired"].iloc[0]
+    assert row["delta_pct"] == pytest.approx(-20) and row["delta_rmse"] == pytest.approx(-0.3)
+    assert bool(row["goal_met"]) is goal and row["worse_channels"] == worse
+    metrics = tables["metrics"].set_index("profile")
+    assert metrics.loc["paper", "folds_hit_max"] == 14 and metrics.loc["paper", "folds"] == 15
+    assert metrics.loc["recipe", "subject_rmse"] == pytest.approx(3.6 / 3)
+    chans = tables["channels"].set_index("channel")
+    assert chans.loc["a", "delta_pct"] == pytest.approx(-20)
+
+
+def test_setting_validates_profiles_and_targets():
+    with pytest.raises(ValueError, match="baseline and at least one other"):
+        CompareSetting(profiles=("paper",))
+    with pytest.raises(ValueError, match="baseline and at least one other"):
+        CompareSetting(profiles=("paper", "fancy"))
+    with pytest.raises(ValueError, match="target"):
+        CompareSetting(targets=("torques",))
+    ci = SETTINGS["ci"]
+    assert ci.config("forces", "recipe", 2).train.max_epochs == 3
+    assert ci.config("forces", "recipe", 2).train.steps_per_epoch == 8  # the profile's own
+    full = SETTINGS["full"]
+    assert len(full.seeds) >= 3 and len(full.split_seeds) >= 3 and full.both_variants
+    assert full.config("moments", "paper", 1).train.lr == 1e-4
+
+
+def test_comparison_runs_reports_and_resumes(tmp_path):
+    paths = write_synthetic(tmp_path / "data", n_subjects=10, trials_per_speed=1, n_frames=40)
+    setting = CompareSetting(
+        datasets=("synthetic",),
+        targets=("forces", "moments"),
+        models=("lstm",),
+        both_variants=False,
+        seeds=(1,),
+        split_seeds=(1, 2),
+        max_epochs=2,
+        patience=1,
+        n_folds=2,
+        small_models=True,
+    )
+    out = tmp_path / "cmp"
+    report = run_comparison(setting, {"synthetic": paths}, out, show_progress=False, log=str)
+    text = report.read_text()
+    assert "Paired against the baseline" in text and "| lstm-causal | recipe | 2 |" in text
+    assert "hip-moment residual" not in text  # synthetic data carry no moment arms
+    assert (out / "figures" / "synthetic-forces.png").exists()
+    assert (out / "figures" / "synthetic-moments.png").exists()
+    paired_csv = pd.read_csv(out / "paired.csv")
+    assert set(paired_csv["section"]) == {"synthetic, forces", "synthetic, moments"}
+    finals = sorted(out.rglob("final.pt"))
+    assert len(finals) == 2 * 2 * 2  # targets x profiles x splits (one model, one seed)
+    stamps = [p.stat().st_mtime_ns for p in finals]
+    run_comparison(setting, {"synthetic": paths}, out, show_progress=False, log=str)
+    assert [p.stat().st_mtime_ns for p in finals] == stamps  # resumed, nothing retrained
