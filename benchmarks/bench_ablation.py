@@ -10,7 +10,8 @@ Variants: ``baseline``, ``velocities`` (angular velocities as extra inputs), ``c
 ``nonnegative`` (softplus outputs), ``physics:<w>`` (physical-consistency loss of weight w,
 forces datasets with moment arms; the table then adds the hip-moment residual of the
 predicted forces), ``timewarp:<a>`` (random smooth time warps of the training cycles, frames
-moved by up to a of the cycle). Run folders go to ``--out`` (default
+moved by up to a of the cycle), ``static:<a>+<b>`` (per-cycle scalars as extra inputs:
+``body_height_m``, ``cycle_duration_s``). Run folders go to ``--out`` (default
 ``runs/ablation/<data>-<target>/<variant>/split<seed>``) and resume, so adding split seeds
 only runs the new ones. Markdown table on stdout and
 ``ablation.csv`` in the output folder.
@@ -23,15 +24,14 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from gait2hip import runtime
 from gait2hip.benchmark import benchmark
-from gait2hip.conventions import get_target
+from gait2hip.conventions import get_target, resolve_inputs
 from gait2hip.executor import Executor
 from gait2hip.io.npz import read_npz
+from gait2hip.report.compare import paired
 from gait2hip.training.config import BenchmarkConfig, make_config
 
 VARIANTS = ("baseline", "velocities", "cosine", "inverse_variance", "nonnegative")
@@ -57,20 +57,16 @@ def variant_config(base: BenchmarkConfig, name: str) -> BenchmarkConfig:
         return dataclasses.replace(
             base, train=dataclasses.replace(base.train, physics_weight=weight)
         )
+    if name.startswith("static:"):  # e.g. static:cycle_duration_s+body_height_m
+        extra = tuple(n for n in name.partition(":")[2].split("+") if n)
+        return dataclasses.replace(base, inputs=resolve_inputs((*base.inputs, *extra)))
     if name.startswith("timewarp:"):
         amount = float(name.partition(":")[2])
         return dataclasses.replace(base, train=dataclasses.replace(base.train, time_warp=amount))
     raise ValueError(
-        f"unknown variant {name!r}; choose from {VARIANTS}, physics:<weight> or timewarp:<a>"
+        f"unknown variant {name!r}; choose from {VARIANTS}, physics:<weight>, timewarp:<a> or "
+        "static:<name>+<name> (per-cycle inputs: body_height_m, cycle_duration_s)"
     )
-
-
-def paired(delta: np.ndarray) -> tuple[float, float, float]:
-    m = float(delta.mean())
-    if len(delta) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(delta) - 1) * delta.std(ddof=1) / np.sqrt(len(delta)))
-    return m, m - half, m + half
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, int]:

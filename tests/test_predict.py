@@ -464,3 +464,44 @@ def test_predict_walking_ik_with_c3d_events(labelled_trial, predictors):
     assert kept.sources == ("c3d", "c3d")
     assert abs(kept.t0 - labelled["t0"]) < 0.02 and abs(kept.t1 - labelled["t1"]) < 0.02
     assert [c.status for c in pred.cycles] == ["partial", "ok", "partial"]
+
+
+def test_static_inputs_train_and_predict(synthetic, tmp_path):
+    from gait2hip.conventions import resolve_inputs
+    from gait2hip.data.dataset import DataError
+
+    ds = synthetic["forces"]
+    cols = resolve_inputs("all,body_height_m,cycle_duration_s")
+    assert cols == (*INPUT_COLS, "body_height_m", "cycle_duration_s")
+    with pytest.raises(DataError, match="no cycle times"):
+        ds.select_inputs(cols)  # synthetic cycles carry no heel-strike times
+    t0 = np.arange(len(ds), dtype=float) * 2.0
+    durations = 1.0 + 0.05 * (np.arange(len(ds)) % 4)  # as build-dataset records them
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + durations})
+    sel = ds.select_inputs(cols)
+    np.testing.assert_array_equal(sel.X[..., :10], ds.X)
+    np.testing.assert_allclose(sel.X[:, 7, 11], durations, rtol=1e-6)  # constant per cycle
+    np.testing.assert_allclose(sel.X[:, 0, 10], ds.height_m, rtol=1e-6)
+
+    cfg = dataclasses.replace(tiny_config(models=("lstm",)), inputs=cols, n_folds=2)
+    benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    final = TrainedModel.load(
+        tmp_path / "run" / "split42" / "lstm-causal" / "seed2025" / "final.pt"
+    )
+    assert final.in_cols == cols
+    predictors = find_predictors(tmp_path / "run")
+    df, strikes = make_trial(ds)
+    with pytest.raises(InputError, match="body height"):
+        gait2hip.predict(df, mass_kg=70.0, strikes=strikes, predictors=predictors)
+    pred = gait2hip.predict(df, mass_kg=70.0, height_m=1.8, strikes=strikes, predictors=predictors)
+    # the cycles' own durations (the trial's strides) and the given height are the inputs
+    X = np.concatenate(
+        [ds.X[:4], np.broadcast_to(np.array([1.8, STRIDE], np.float32), (4, 40, 2))], axis=-1
+    )
+    mean, _, _ = predictors["forces"].predict(X)
+    got = pred.to_dataframe("cycle")
+    got = got[got.cycle == 1]["glmed_r_N_per_kg"].to_numpy()
+    np.testing.assert_allclose(got, mean[1, :, FORCE_COLS.index("glmed_r")], atol=0.02)
+    other = gait2hip.predict(df, mass_kg=70.0, height_m=1.5, strikes=strikes, predictors=predictors)
+    other = other.to_dataframe("cycle")
+    assert np.abs(other[other.cycle == 1]["glmed_r_N_per_kg"].to_numpy() - got).max() > 1e-4

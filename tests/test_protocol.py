@@ -343,3 +343,16 @@ def test_steps_per_epoch_sets_the_batch(forces, monkeypatch):
     X = (forces.X[:40] - forces.X.mean()) / forces.X.std()
     fit(create_model("lstm", hidden=8, out_dim=14), X, forces.Y_per_kg[:40], cfg, seed=0, epochs=2)
     assert len(steps) == 2 * 4  # batch 10: four steps per epoch
+
+
+def test_input_names_with_per_cycle_scalars():
+    from gait2hip.conventions import input_set_name, resolve_inputs
+
+    cols = resolve_inputs("cycle_duration_s,ipsilateral")
+    assert cols[-1] == "cycle_duration_s" and len(cols) == 6
+    assert input_set_name(cols) == "ipsilateral,cycle_duration_s"
+    assert resolve_inputs("all") == resolve_inputs(",".join(resolve_inputs("all")))
+    with pytest.raises(ValueError, match="at least one angle"):
+        resolve_inputs("body_height_m")
+    with pytest.raises(ValueError, match="unknown input channels"):
+        resolve_inputs("all,cadence")

@@ -15,6 +15,7 @@ from gait2hip import runtime, settings
 from gait2hip.conventions import (
     INPUT_COLS,
     INPUT_SETS,
+    STATIC_INPUTS,
     TARGETS,
     get_target,
     input_set_name,
@@ -168,7 +169,8 @@ def benchmark(
         str,
         typer.Option(
             help=f"input channels: a set ({', '.join(INPUT_SETS)}) or a comma list of angles; "
-            "'ipsilateral' = right hip, knee, ankle (for one-leg cohorts)"
+            "'ipsilateral' = right hip, knee, ankle (for one-leg cohorts); add per-cycle "
+            f"scalars as constant channels: {', '.join(STATIC_INPUTS)} (e.g. all,cycle_duration_s)"
         ),
     ] = "all",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
@@ -709,7 +711,10 @@ def predict(
         list[Path], typer.Argument(help="IK .mot/.sto, .csv/.parquet (time + angles) or .npz")
     ],
     mass: Annotated[float | None, typer.Option(help="body mass in kg (adds N and N·m)")] = None,
-    height: Annotated[float | None, typer.Option(help="body height in m")] = None,
+    height: Annotated[
+        float | None,
+        typer.Option(help="body height in m (needed by models trained with body_height_m)"),
+    ] = None,
     subject: Annotated[
         Path | None, typer.Option(help="subject file: .json/.csv with mass_kg, or a scaled .osim")
     ] = None,

@@ -39,33 +39,47 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
     "hip": ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r"),
 }
 
+#: Per-cycle scalars a model may take besides the angles (``--inputs all,cycle_duration_s``):
+#: each is a channel constant over the cycle's frames, after the angles, z-scored like them.
+STATIC_INPUTS: dict[str, str] = {
+    "body_height_m": "body height (m)",
+    "cycle_duration_s": "duration of the gait cycle, heel strike to heel strike (s)",
+}
+
 
 def resolve_inputs(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """An input set by name (:data:`INPUT_SETS`) or as a comma list / sequence of
-    :data:`INPUT_COLS` names; returned in :data:`INPUT_COLS` order."""
+    :data:`INPUT_COLS` names, optionally with :data:`STATIC_INPUTS`; returned in
+    :data:`INPUT_COLS` order, the per-cycle scalars last."""
     if isinstance(spec, str):
         text = spec.strip()
         if text in INPUT_SETS:
             return INPUT_SETS[text]
         names = [c.strip() for c in text.split(",") if c.strip()]
+        # a set plus per-cycle scalars, e.g. "all,cycle_duration_s"
+        names = [n for x in names for n in (INPUT_SETS.get(x) or (x,))]
     else:
         names = [str(c) for c in spec]
-    unknown = [c for c in names if c not in INPUT_COLS]
-    if unknown or not names:
+    unknown = [c for c in names if c not in INPUT_COLS and c not in STATIC_INPUTS]
+    if unknown or not [c for c in names if c in INPUT_COLS]:
         raise ValueError(
             f"unknown input channels {unknown or names!r}: give an input set "
-            f"({', '.join(INPUT_SETS)}) or a comma list of {', '.join(INPUT_COLS)}"
+            f"({', '.join(INPUT_SETS)}) or a comma list of {', '.join(INPUT_COLS)}, "
+            f"with at least one angle, optionally plus {', '.join(STATIC_INPUTS)}"
         )
     if len(set(names)) != len(names):
         raise ValueError(f"input channels named twice in {names}")
-    return tuple(c for c in INPUT_COLS if c in names)
+    return tuple(c for c in (*INPUT_COLS, *STATIC_INPUTS) if c in names)
 
 
 def input_set_name(cols: tuple[str, ...]) -> str:
-    """The :data:`INPUT_SETS` name of ``cols``, else the comma list."""
+    """The :data:`INPUT_SETS` name of ``cols`` (then any per-cycle scalars: ``all,
+    cycle_duration_s``), else the comma list."""
+    angles = tuple(c for c in cols if c not in STATIC_INPUTS)
+    static = [c for c in cols if c in STATIC_INPUTS]
     for name, members in INPUT_SETS.items():
-        if tuple(cols) == members:
-            return name
+        if angles == members:
+            return ",".join([name, *static])
     return ",".join(cols)
 
 

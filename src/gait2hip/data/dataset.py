@@ -19,6 +19,7 @@ from gait2hip.conventions import (
     INPUT_COLS,
     MOMENT_COLS,
     RADIAN_SUSPECT_MAX_ABS,
+    STATIC_INPUTS,
     TARGETS,
     Target,
     target_for_cols,
@@ -265,19 +266,43 @@ class GaitDataset:
             extra={k: v[idx] for k, v in self.extra.items()},
         )
 
+    def static_input(self, name: str) -> np.ndarray:
+        """(N,) values of the per-cycle scalar ``name`` (:data:`STATIC_INPUTS`)."""
+        if name == "body_height_m":
+            return self.height_m.astype(np.float32)
+        if name == "cycle_duration_s":
+            if "cycle_t0" not in self.extra or "cycle_t1" not in self.extra:
+                raise DataError(
+                    f"{self.source}: no cycle times ('cycle_t0', 'cycle_t1': each cycle's heel "
+                    "strikes in s), so no cycle_duration_s input; datasets built by `gait2hip "
+                    "build-dataset` carry them, or drop cycle_duration_s from --inputs"
+                )
+            duration = np.asarray(self.extra["cycle_t1"], float) - self.extra["cycle_t0"]
+            if not (np.isfinite(duration).all() and (duration > 0).all()):
+                raise DataError(f"{self.source}: cycle_t1 - cycle_t0 must be finite and > 0")
+            return duration.astype(np.float32)
+        raise DataError(f"unknown per-cycle input {name!r}; choose from {list(STATIC_INPUTS)}")
+
     def select_inputs(self, cols: Sequence[str]) -> GaitDataset:
-        """The same cycles with only the input channels ``cols`` (in that order)."""
+        """The same cycles with only the input channels ``cols`` (in that order); names of
+        :data:`STATIC_INPUTS` become channels constant over each cycle's frames."""
         cols = tuple(cols)
         if cols == self.in_cols:
             return self
-        missing = [c for c in cols if c not in self.in_cols]
+        missing = [c for c in cols if c not in self.in_cols and c not in STATIC_INPUTS]
         if missing:
             raise DataError(
                 f"{self.source}: no input channels {missing} (it has {list(self.in_cols)})"
             )
-        idx = [self.in_cols.index(c) for c in cols]
+        T = self.n_frames
+        channels = [
+            self.X[:, :, self.in_cols.index(c)]
+            if c in self.in_cols
+            else np.repeat(self.static_input(c)[:, None], T, axis=1)
+            for c in cols
+        ]
         return GaitDataset(
-            X=np.ascontiguousarray(self.X[:, :, idx]),
+            X=np.ascontiguousarray(np.stack(channels, axis=-1), dtype=np.float32),
             Y=self.Y,
             subject_id=self.subject_id,
             weight_kg=self.weight_kg,

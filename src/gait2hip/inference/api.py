@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target, mirror_name, target_parts
+from gait2hip.conventions import STATIC_INPUTS, get_target, mirror_name, target_parts
 from gait2hip.data.dataset import (
     HEIGHT_RANGE_M,
     MASS_RANGE_KG,
@@ -142,8 +142,9 @@ def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
         X = z["X"].astype(np.float32)
         cols = [str(c) for c in _decode(z["in_cols"])]
         mass = z["weight_kg"] if "weight_kg" in z.files else None
-        t0 = z["cycle_t0"] if "cycle_t0" in z.files else np.arange(len(X), dtype=float)
-        t1 = z["cycle_t1"] if "cycle_t1" in z.files else t0 + 1.0
+        timed = "cycle_t0" in z.files and "cycle_t1" in z.files
+        t0 = z["cycle_t0"] if timed else np.arange(len(X), dtype=float)
+        t1 = z["cycle_t1"] if timed else t0 + 1.0
     idx = order_columns(cols, in_cols, "angle", str(path))
     if idx is not None:
         X = X[..., idx]
@@ -152,7 +153,37 @@ def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
     windows = [
         CycleWindow(float(a), float(b), ("npz", "npz"), "ok") for a, b in zip(t0, t1, strict=True)
     ]
-    return X, mass, windows
+    return X, mass, windows, timed
+
+
+def _with_static(
+    X: np.ndarray,
+    names: Sequence[str],
+    durations: np.ndarray | None,
+    height_m: float | None,
+    source: str,
+) -> np.ndarray:
+    """``X`` (N, T, angles) with the model's per-cycle scalar inputs appended as constant
+    channels (:data:`STATIC_INPUTS`: body height, cycle duration)."""
+    columns = []
+    for name in names:
+        if name == "body_height_m":
+            if height_m is None:
+                raise InputError(
+                    f"{source}: the model takes the body height as an input; give height_m "
+                    "(CLI --height, in m) or the subject's scaled model (--subject)"
+                )
+            values = np.full(len(X), height_m)
+        else:  # cycle_duration_s
+            if durations is None:
+                raise InputError(
+                    f"{source}: the model takes each cycle's duration as an input, but the file "
+                    "has no cycle times ('cycle_t0', 'cycle_t1'); give the trial's angles over "
+                    "time instead (.mot/.sto/.csv) so the cycles are found in it"
+                )
+            values = durations
+        columns.append(np.repeat(np.asarray(values, np.float32)[:, None], X.shape[1], axis=1))
+    return np.concatenate([X, np.stack(columns, axis=-1)], axis=-1) if columns else X
 
 
 def predict(
@@ -206,13 +237,16 @@ def predict(
             raise ValueError(
                 f"models {first.source} and {p.source} use different inputs or cycle lengths"
             )
-    # columns to read: the model's names for the right side, mirrored for the left
-    file_cols = [c if side == "r" else mirror_name(c) for c in in_cols]
+    # columns to read: the model's angle names for the right side, mirrored for the left;
+    # its per-cycle scalars (body height, cycle duration) come from the subject and cycles
+    static = [c for c in in_cols if c in STATIC_INPUTS]
+    file_cols = [c if side == "r" else mirror_name(c) for c in in_cols if c not in static]
     warnings: list[str] = []
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     if is_npz:
-        X, masses, windows = _cycles_from_npz(Path(angles), file_cols)
+        X, masses, windows, timed = _cycles_from_npz(Path(angles), file_cols)
+        durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
         if mass_kg is None and masses is not None and len(np.unique(masses)) == 1:
             mass_kg = float(masses[0])
         time = np.array([])
@@ -249,6 +283,7 @@ def predict(
         values = trial.angles[file_cols].to_numpy(dtype=float)
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)
+        durations = np.array([w.t1 - w.t0 for w in ok])
         for w in windows:
             if w.status == "rejected":
                 warnings.append(f"cycle {w.t0:.3f}-{w.t1:.3f} s rejected: {w.reason}")
@@ -256,6 +291,7 @@ def predict(
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
     for p in predictors.values():
         _check_conventions(X, p, file_cols, source)
+    X = _with_static(X, static, durations, height_m, source)
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():
         for part, result in _target_results(p, X, side).items():
