@@ -28,7 +28,7 @@ def _runs(profile: str, rmse: list[float]) -> pd.DataFrame:
 
 def _channels(profile: str, a: list[float], b: list[float]) -> pd.DataFrame:
     rows = [
-        {"model": "lstm-causal", "split_seed": s, "seed": 1, "channel": c, "rmse": v}
+        {"model": "lstm-causal", "split_seed": s, "seed": 1, "channel": c, "rmse": v, "r2": 1 - v}
         for c, vals in (("a", a), ("b", b))
         for s, v in zip((1, 2, 3), vals, strict=True)
     ]
@@ -63,6 +63,8 @@ def test_goal_needs_ten_percent_and_no_worse_channel(b_recipe, goal, worse):
     assert metrics.loc["recipe", "subject_rmse"] == pytest.approx(3.6 / 3)
     chans = tables["channels"].set_index("channel")
     assert chans.loc["a", "delta_pct"] == pytest.approx(-20)
+    r2 = tables["channel_r2"].set_index(["profile", "channel"])["r2"]
+    assert r2["paper", "b"] == pytest.approx(1 - 2.0)  # mean over the runs
 
 
 def test_setting_validates_profiles_and_targets():

@@ -199,17 +199,18 @@ def write_comparison_report(
     command: str = "",
     seconds: float | None = None,
 ) -> Path:
-    """report.md, comparison.csv / paired.csv / channels.csv and one figure per section, from
+    """report.md, comparison / paired / channels / channel_r2 .csv and a figure per section, from
     the run folders finished so far."""
     baseline = setting.profiles[0]
-    parts, frames = [], {"metrics": [], "paired": [], "channels": []}
+    parts: list[str] = []
+    frames: dict[str, list[pd.DataFrame]] = {}
     for section in sections:
         runs, channels = collect(section.folders)
         if runs.empty:
             continue
         tables = comparison_tables(runs, channels, baseline, section.n_folds)
         for name, frame in tables.items():
-            frames[name].append(frame.assign(section=section.title))
+            frames.setdefault(name, []).append(frame.assign(section=section.title))
         slug = section.title.replace(", ", "-")
         fig = plot_profiles(
             tables["metrics"],
@@ -222,10 +223,9 @@ def write_comparison_report(
             + f"\n{section.data.describe()}\n\n![{section.title}](figures/{fig.name})\n"
         )
     for name, chunks in frames.items():
-        if chunks:
-            pd.concat(chunks, ignore_index=True).to_csv(
-                out / f"{'comparison' if name == 'metrics' else name}.csv", index=False
-            )
+        pd.concat(chunks, ignore_index=True).to_csv(
+            out / f"{'comparison' if name == 'metrics' else name}.csv", index=False
+        )
     header = f"""# gait2hip comparison: {", ".join(setting.profiles[1:])} against `{baseline}`
 
 - command: `{command or "(library call)"}`{

@@ -78,7 +78,8 @@ def comparison_tables(
     """``metrics``: each model and profile's mean test metrics over its runs with 95%
     intervals; ``paired``: each profile against the baseline (Δ RMSE in % of the baseline's,
     whether the goal is met, the channels that got significantly worse); ``channels``: the
-    paired Δ of every channel's RMSE in % of the baseline's."""
+    paired Δ of every channel's RMSE in % of the baseline's; ``channel_r2``: each channel's
+    R² per model and profile, mean over runs."""
     metrics = []
     for (model, profile), d in runs.groupby(["model", "profile"], sort=False):
         row = {"model": model, "profile": profile, "runs": len(d)}
@@ -133,7 +134,15 @@ def comparison_tables(
                 if (row["model"], row["profile"]) == (model, profile):
                     row |= {"delta_residual": m[0], "delta_residual_lo": m[1]}
                     row["delta_residual_hi"] = m[2]
-    return {"metrics": pd.DataFrame(metrics), "paired": pd.DataFrame(rows), "channels": chans}
+    channel_r2 = (
+        channels.groupby(["model", "profile", "channel"], sort=False)["r2"].mean().reset_index()
+    )
+    return {
+        "metrics": pd.DataFrame(metrics),
+        "paired": pd.DataFrame(rows),
+        "channels": chans,
+        "channel_r2": channel_r2,
+    }
 
 
 def _verdict(row: pd.Series) -> str:
@@ -148,6 +157,19 @@ def _verdict(row: pd.Series) -> str:
     if row["delta_pct_lo"] > 0:
         return "worse"
     return "no significant difference"
+
+
+def _channel_table(frame: pd.DataFrame, cells: list[str]) -> list[str]:
+    """Markdown rows: one per channel, one column per model and profile."""
+    columns = frame["model"] + " " + frame["profile"]
+    wide = frame.assign(cell=cells, column=columns).pivot(
+        index="channel", columns="column", values="cell"
+    )
+    wide = wide.reindex(
+        index=list(dict.fromkeys(frame["channel"])), columns=list(dict.fromkeys(columns))
+    )
+    rows = ["| channel | " + " | ".join(wide.columns) + " |", "|---|" + "---|" * wide.shape[1]]
+    return rows + [f"| {ch} | " + " | ".join(r.fillna("—")) + " |" for ch, r in wide.iterrows()]
 
 
 def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -> str:
@@ -206,24 +228,24 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
                 )
             )
     if len(chans):
+        cells = [
+            f"{d:+.1f}{'*' if (lo > 0 or hi < 0) else ''}"
+            for d, lo, hi in zip(
+                chans["delta_pct"], chans["delta_pct_lo"], chans["delta_pct_hi"], strict=True
+            )
+        ]
         lines += [
             "",
             "Per channel: Δ RMSE in % of the baseline's (paired mean; * the 95% interval "
             "excludes 0):",
             "",
+            *_channel_table(chans, cells),
         ]
-        wide = chans.assign(
-            cell=[
-                f"{d:+.1f}{'*' if (lo > 0 or hi < 0) else ''}"
-                for d, lo, hi in zip(
-                    chans["delta_pct"], chans["delta_pct_lo"], chans["delta_pct_hi"], strict=True
-                )
-            ],
-            column=chans["model"] + " " + chans["profile"],
-        ).pivot(index="channel", columns="column", values="cell")
-        wide = wide.reindex(list(dict.fromkeys(chans["channel"])))
-        lines.append("| channel | " + " | ".join(wide.columns) + " |")
-        lines.append("|---|" + "---|" * len(wide.columns))
-        for channel, row in wide.iterrows():
-            lines.append(f"| {channel} | " + " | ".join(row.fillna("—")) + " |")
+    r2 = tables["channel_r2"]
+    lines += [
+        "",
+        "Per-channel R² (each channel around its own mean; mean over runs):",
+        "",
+        *_channel_table(r2, [f"{v:.2f}" for v in r2["r2"]]),
+    ]
     return "\n".join(lines) + "\n"
