@@ -29,6 +29,8 @@ def paired(delta: np.ndarray) -> tuple[float, float, float]:
 
 
 def _fmt_ci(m: tuple[float, float, float], digits: int = 3, unit: str = "") -> str:
+    if np.isnan(m[1]):  # one run: no interval
+        return f"{m[0]:+.{digits}f}{unit}"
     return f"{m[0]:+.{digits}f}{unit} ({m[1]:+.{digits}f} to {m[2]:+.{digits}f})"
 
 
