@@ -484,7 +484,8 @@ def test_static_inputs_train_and_predict(synthetic, tmp_path):
     np.testing.assert_allclose(sel.X[:, 0, 10], ds.height_m, rtol=1e-6)
 
     cfg = dataclasses.replace(tiny_config(models=("lstm",)), inputs=cols, n_folds=2)
-    benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    summary = benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    assert "(10 angles + 2 per-cycle scalars:" in summary.read_text()
     final = TrainedModel.load(
         tmp_path / "run" / "split42" / "lstm-causal" / "seed2025" / "final.pt"
     )

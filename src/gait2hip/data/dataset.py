@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -301,17 +301,10 @@ class GaitDataset:
             else np.repeat(self.static_input(c)[:, None], T, axis=1)
             for c in cols
         ]
-        return GaitDataset(
+        return replace(
+            self,
             X=np.ascontiguousarray(np.stack(channels, axis=-1), dtype=np.float32),
-            Y=self.Y,
-            subject_id=self.subject_id,
-            weight_kg=self.weight_kg,
-            height_m=self.height_m,
-            speed_label=self.speed_label,
             in_cols=cols,
-            out_cols=self.out_cols,
-            source=self.source,
-            extra=self.extra,
         )
 
     def joint(self) -> GaitDataset:

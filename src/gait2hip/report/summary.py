@@ -7,9 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target, input_set_name
+from gait2hip.conventions import STATIC_INPUTS, get_target, input_set_name
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import MIN_AUTO_BATCH, BenchmarkConfig
+
+
+def _input_counts(cols: tuple[str, ...]) -> str:
+    """ "10 angles" or "10 angles + 1 per-cycle scalar"."""
+    n_static = sum(c in STATIC_INPUTS for c in cols)
+    text = f"{len(cols) - n_static} angles"
+    return text + (f" + {n_static} per-cycle scalar{'s' * (n_static > 1)}" if n_static else "")
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -116,7 +123,7 @@ def write_report(
 
 - data: `{dataset}`
 - profile: `{cfg.profile}`; models: {", ".join(m.label for m in cfg.models)}
-- inputs: `{input_set_name(cfg.inputs)}` ({len(cfg.inputs)} angles: {", ".join(cfg.inputs)}){
+- inputs: `{input_set_name(cfg.inputs)}` ({_input_counts(cfg.inputs)}: {", ".join(cfg.inputs)}){
         " + their rates of change" if cfg.velocities else ""
     }
 - training: lr {cfg.train.lr:g} ({cfg.train.lr_schedule}), batch {cfg.train.batch_size}{
