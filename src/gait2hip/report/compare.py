@@ -28,10 +28,16 @@ def paired(delta: np.ndarray) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def _fmt_ci(m: tuple[float, float, float], digits: int = 3, unit: str = "") -> str:
-    if np.isnan(m[1]):  # one run: no interval
-        return f"{m[0]:+.{digits}f}{unit}"
-    return f"{m[0]:+.{digits}f}{unit} ({m[1]:+.{digits}f} to {m[2]:+.{digits}f})"
+def _fmt_ci(
+    m: tuple[float, float, float], digits: int = 3, unit: str = "", signed: bool = True
+) -> str:
+    """``mean (lo to hi)``; the mean alone for one run (no interval), "—" without a value."""
+    if np.isnan(m[0]):
+        return "—"
+    f = f"{'+' if signed else ''}.{digits}f"
+    if np.isnan(m[1]):
+        return f"{m[0]:{f}}{unit}"
+    return f"{m[0]:{f}}{unit} ({m[1]:{f}} to {m[2]:{f}})"
 
 
 def collect(folders: dict[str, list[Path]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,16 +67,24 @@ def collect(folders: dict[str, list[Path]]) -> tuple[pd.DataFrame, pd.DataFrame]
     return pd.concat(runs, ignore_index=True), pd.concat(channels, ignore_index=True)
 
 
-def _paired_rows(table: pd.DataFrame, baseline: str, column: str) -> dict:
-    """{(model, profile): paired (mean, lo, hi) of ``column`` against the baseline runs}."""
-    base = table[table["profile"] == baseline].set_index(KEYS)[column]
+def _paired_rows(
+    table: pd.DataFrame, baseline: str, column: str, by: tuple[str, ...] = ()
+) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """{(model, profile, *by): (differences, baseline values)} of ``column`` for every run
+    of a non-baseline profile that has a baseline run with the same keys (model, split
+    seed, seed, *by)."""
+    keys = [*KEYS, *by]
+    base = table[table["profile"] == baseline].set_index(keys)[column]
     out = {}
     others = table[table["profile"] != baseline]
-    for (model, profile), d in others.groupby(["model", "profile"], sort=False):
-        d = d.set_index(KEYS)[column]
+    for group, d in others.groupby(["model", "profile", *by], sort=False):
+        d = d.set_index(keys)[column]
         common = d.index.intersection(base.index)
         if len(common):
-            out[model, profile] = (d.loc[common] - base.loc[common]).to_numpy(), base.loc[common]
+            out[group] = (
+                (d.loc[common] - base.loc[common]).to_numpy(),
+                base.loc[common].to_numpy(),
+            )
     return out
 
 
@@ -94,25 +108,20 @@ def comparison_tables(
         metrics.append(row)
 
     chan_rows = []
-    base_ch = channels[channels["profile"] == baseline].set_index([*KEYS, "channel"])["rmse"]
-    for (model, profile, channel), d in channels[channels["profile"] != baseline].groupby(
-        ["model", "profile", "channel"], sort=False
-    ):
-        d = d.set_index([*KEYS, "channel"])["rmse"]
-        common = d.index.intersection(base_ch.index)
-        if not len(common):
-            continue
-        pct = 100 * (d.loc[common] - base_ch.loc[common]) / base_ch.loc[common]
-        m = paired(pct.to_numpy())
+    for (model, profile, channel), (delta, base) in _paired_rows(
+        channels, baseline, "rmse", ("channel",)
+    ).items():
+        m = paired(100 * delta / base)
         chan_rows.append(
-            {"model": model, "profile": profile, "channel": channel, "runs": len(common)}
+            {"model": model, "profile": profile, "channel": channel, "runs": len(delta)}
             | {"delta_pct": m[0], "delta_pct_lo": m[1], "delta_pct_hi": m[2]}
         )
     chans = pd.DataFrame(chan_rows)
 
+    residuals = _paired_rows(runs, baseline, "residual_pct") if "residual_pct" in runs else {}
     rows = []
     for (model, profile), (delta, base) in _paired_rows(runs, baseline, "subject_rmse").items():
-        pct = paired(100 * delta / base.to_numpy())
+        pct = paired(100 * delta / base)
         worse = (
             chans[
                 (chans["model"] == model)
@@ -122,20 +131,17 @@ def comparison_tables(
             if len(chans)
             else []
         )
-        rows.append(
+        row = (
             {"model": model, "profile": profile, "runs": len(delta)}
             | {"delta_rmse": paired(delta)[0]}
             | {"delta_pct": pct[0], "delta_pct_lo": pct[1], "delta_pct_hi": pct[2]}
             | {"goal_met": bool(pct[2] < GOAL_PCT) and not worse, "worse_channels": worse}
         )
-    residuals = _paired_rows(runs, baseline, "residual_pct") if "residual_pct" in runs else {}
-    for (model, profile), (delta, _) in residuals.items():
-        if not np.isnan(delta).all():
-            m = paired(delta[~np.isnan(delta)])
-            for row in rows:
-                if (row["model"], row["profile"]) == (model, profile):
-                    row |= {"delta_residual": m[0], "delta_residual_lo": m[1]}
-                    row["delta_residual_hi"] = m[2]
+        res = residuals.get((model, profile), (np.array([np.nan]), None))[0]
+        if not np.isnan(res).all():
+            m = paired(res[~np.isnan(res)])
+            row |= {"delta_residual": m[0], "delta_residual_lo": m[1], "delta_residual_hi": m[2]}
+        rows.append(row)
     channel_r2 = (
         channels.groupby(["model", "profile", "channel"], sort=False)["r2"].mean().reset_index()
     )
@@ -189,13 +195,9 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
         "|---|---|---|---|---|---|---|" + ("---|" if has_res else ""),
     ]
 
-    def ci(row: pd.Series, col: str, digits: int = 3) -> str:
-        if col not in row or np.isnan(row[col]):
-            return "—"
-        if np.isnan(row[f"{col}_lo"]):
-            return f"{row[col]:.{digits}f}"
-        lo, hi = row[f"{col}_lo"], row[f"{col}_hi"]
-        return f"{row[col]:.{digits}f} ({lo:.{digits}f} to {hi:.{digits}f})"
+    def ci(row: pd.Series, col: str, digits: int = 3, unit: str = "") -> str:
+        values = tuple(row.get(c, np.nan) for c in (col, f"{col}_lo", f"{col}_hi"))
+        return _fmt_ci(values, digits, unit, signed=col.startswith("delta"))
 
     for _, r in metrics.iterrows():
         lines.append(
@@ -215,19 +217,10 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
             "|---|---|---|---|---|---|" + ("---|" if res else ""),
         ]
         for _, r in paired_t.iterrows():
-            pct = (r["delta_pct"], r["delta_pct_lo"], r["delta_pct_hi"])
             lines.append(
                 f"| {r['model']} | {r['profile']} | {r['runs']} | {r['delta_rmse']:+.3f} | "
-                f"{_fmt_ci(pct, 1, ' %')} | {_verdict(r)} |"
-                + (
-                    " "
-                    + _fmt_ci(
-                        (r["delta_residual"], r["delta_residual_lo"], r["delta_residual_hi"]), 1
-                    )
-                    + " |"
-                    if res and not np.isnan(r.get("delta_residual", np.nan))
-                    else (" — |" if res else "")
-                )
+                f"{ci(r, 'delta_pct', 1, ' %')} | {_verdict(r)} |"
+                + (f" {ci(r, 'delta_residual', 1)} |" if res else "")
             )
     if len(chans):
         cells = [
