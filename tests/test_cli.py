@@ -81,6 +81,13 @@ def test_benchmark_bad_input_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["benchmark", "--data", str(paths["forces"]), "--models", "gru"])
     assert res.exit_code == 2
     assert "unknown model 'gru'" in res.output
+    # a profile's own inputs apply without --inputs: synthetic data has no cycle times
+    res = runner.invoke(
+        app,
+        ["benchmark", "--data", str(paths["forces"]), "--profile", "recipe-duration"]
+        + ["--out", str(tmp_path / "run"), "--no-progress"],
+    )
+    assert res.exit_code == 2 and "no cycle_duration_s input" in res.output
 
 
 def test_build_dataset_argument_errors(tmp_path, monkeypatch):

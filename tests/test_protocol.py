@@ -11,6 +11,7 @@ import torch
 
 import gait2hip.training.protocol as protocol
 from gait2hip.benchmark import benchmark
+from gait2hip.conventions import INPUT_COLS
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import ModelSpec, make_config
 from gait2hip.training.loop import fit
@@ -145,7 +146,7 @@ def test_all_inputs_keep_old_run_folders_resumable():
 
 
 def test_resolve_inputs():
-    from gait2hip.conventions import INPUT_COLS, resolve_inputs
+    from gait2hip.conventions import resolve_inputs
 
     assert resolve_inputs("all") == INPUT_COLS
     assert resolve_inputs("knee_angle_r, hip_flexion_r") == ("hip_flexion_r", "knee_angle_r")
@@ -334,6 +335,15 @@ def test_steps_per_epoch_sets_the_batch(forces, monkeypatch):
     explicit = make_config("forces", ["lstm"], "recipe", train_overrides={"batch_size": 16})
     assert explicit.train.steps_per_epoch == 0 and explicit.train.batch_for(400) == 16
     assert "steps_per_epoch" not in make_config("forces", ["lstm"], "paper").to_dict()["train"]
+    # a profile may carry its inputs; given inputs win; the others keep the study's
+    with_duration = make_config("forces", ["lstm"], "recipe-duration")
+    assert with_duration.inputs == (*INPUT_COLS, "cycle_duration_s")
+    assert with_duration.train == recipe.train
+    assert with_duration.to_dict()["inputs"][-1] == "cycle_duration_s"
+    assert (
+        make_config("forces", ["lstm"], "recipe-duration", inputs=INPUT_COLS).inputs == INPUT_COLS
+    )
+    assert recipe.inputs == INPUT_COLS and "inputs" not in recipe.to_dict()
 
     steps = []
     real_step = torch.optim.AdamW.step

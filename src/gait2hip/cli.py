@@ -13,7 +13,6 @@ from rich.console import Console
 
 from gait2hip import runtime, settings
 from gait2hip.conventions import (
-    INPUT_COLS,
     INPUT_SETS,
     STATIC_INPUTS,
     TARGETS,
@@ -28,6 +27,11 @@ console = Console()
 
 def _csv_ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _inputs(spec: str | None) -> dict[str, tuple[str, ...]]:
+    """``inputs=`` for make_config from an --inputs option; none given: the profile's."""
+    return {} if spec is None else {"inputs": resolve_inputs(spec)}
 
 
 def _fail(err: Exception) -> None:
@@ -61,7 +65,8 @@ LossWeightingOpt = Annotated[
 
 PROFILE_HELP = (
     "paper (the study's recipe), recipe (its models and protocol, batch and learning rate "
-    "set for the data's size; docs/compare.md) or quick (small models, minutes)"
+    "set for the data's size; docs/compare.md), recipe-duration (recipe + each cycle's "
+    "duration as an input; docs/recipe.md) or quick (small models, minutes)"
 )
 
 WorkersOpt = Annotated[
@@ -166,13 +171,14 @@ def benchmark(
         bool, typer.Option(help="also feed the angles' rates of change (derived in the model)")
     ] = False,
     inputs: Annotated[
-        str,
+        str | None,
         typer.Option(
             help=f"input channels: a set ({', '.join(INPUT_SETS)}) or a comma list of angles; "
             "'ipsilateral' = right hip, knee, ankle (for one-leg cohorts); add per-cycle "
             f"scalars as constant channels: {', '.join(STATIC_INPUTS)} (e.g. all,cycle_duration_s)"
+            "; default: the profile's (all angles, recipe-duration adds cycle_duration_s)"
         ),
-    ] = "all",
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     params: Annotated[
@@ -194,7 +200,7 @@ def benchmark(
     with the same results (docs/ray.md)."""
     from gait2hip.benchmark import benchmark as run
     from gait2hip.io.npz import read_npz
-    from gait2hip.training.config import make_config
+    from gait2hip.training.config import make_config, profile_inputs
 
     runtime.configure(threads)
     try:
@@ -220,14 +226,14 @@ def benchmark(
             split_seeds=_csv_ints(split_seeds),
             test_fraction=test_fraction,
             nonnegative=nonnegative,
-            inputs=resolve_inputs(inputs),
             velocities=velocities,
+            **_inputs(inputs),
         )
         if params is not None:
             cfg = _with_params(cfg, params)
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
-    suffix = "" if cfg.inputs == INPUT_COLS else f"-{input_set_name(cfg.inputs)}"
+    suffix = "" if cfg.inputs == profile_inputs(profile) else f"-{input_set_name(cfg.inputs)}"
     suffix += "-tuned" if params is not None else ""
     out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
@@ -252,13 +258,15 @@ def tune(
     trials: Annotated[int, typer.Option(help="trials in the study (a rerun adds up to it)")] = 20,
     parallel: Annotated[int, typer.Option(help="trials evaluated at once")] = 2,
     profile: Annotated[
-        str, typer.Option(help="base settings (folds, epochs, patience): paper, recipe or quick")
+        str, typer.Option(help="base settings (folds, epochs, patience): a --profile of benchmark")
     ] = "paper",
     max_epochs: Annotated[int | None, typer.Option(help="override the profile's")] = None,
     split_seed: Annotated[int, typer.Option(help="the benchmark's holdout split seed")] = 42,
     test_fraction: float = 0.2,
     seed: Annotated[int, typer.Option(help="training seed of every trial")] = 2025,
-    inputs: Annotated[str, typer.Option(help="input set or comma list (as in benchmark)")] = "all",
+    inputs: Annotated[
+        str | None, typer.Option(help="input set or comma list (as in benchmark)")
+    ] = None,
     loss_weighting: LossWeightingOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
@@ -294,7 +302,7 @@ def tune(
             seeds=(seed,),
             split_seeds=(split_seed,),
             test_fraction=test_fraction,
-            inputs=resolve_inputs(inputs),
+            **_inputs(inputs),
         )
     except (ValueError, FileNotFoundError) as err:
         _fail(err)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from gait2hip import settings
 from gait2hip.benchmark import benchmark
-from gait2hip.conventions import get_target
+from gait2hip.conventions import INPUT_COLS, get_target, input_set_name
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_text
@@ -265,10 +265,12 @@ def _ints(values: tuple[int, ...]) -> str:
 
 
 def _profile_text(setting: CompareSetting, profile: str) -> str:
-    t = setting.config(setting.targets[0], profile, 0).train
+    cfg = setting.config(setting.targets[0], profile, 0)
+    t = cfg.train
     batch = (
         f"batch <= {t.batch_size} with >= {t.steps_per_epoch} steps per epoch"
         if t.steps_per_epoch
         else f"batch {t.batch_size}"
     )
-    return f"(lr {t.lr:g}, {batch}, max {t.max_epochs} epochs, patience {t.patience})"
+    inputs = "" if cfg.inputs == INPUT_COLS else f", inputs {input_set_name(cfg.inputs)}"
+    return f"(lr {t.lr:g}, {batch}, max {t.max_epochs} epochs, patience {t.patience}{inputs})"
