@@ -21,6 +21,7 @@ def _runs(profile: str, rmse: list[float]) -> pd.DataFrame:
             "subject_r2": 0.9,
             "channel_mean_r2": 0.5,
             "folds_hit_max_epochs": [5, 5, 4],
+            "train_seconds": [60.0, 120.0, 90.0],
             "profile": profile,
         }
     )
@@ -61,6 +62,7 @@ def test_goal_needs_ten_percent_and_no_worse_channel(b_recipe, goal, worse):
     metrics = tables["metrics"].set_index("profile")
     assert metrics.loc["paper", "folds_hit_max"] == 14 and metrics.loc["paper", "folds"] == 15
     assert metrics.loc["recipe", "subject_rmse"] == pytest.approx(3.6 / 3)
+    assert metrics.loc["recipe", "train_min"] == pytest.approx(4.5)  # summed over the runs
     chans = tables["channels"].set_index("channel")
     assert chans.loc["a", "delta_pct"] == pytest.approx(-20)
     r2 = tables["channel_r2"].set_index(["profile", "channel"])["r2"]
@@ -100,6 +102,7 @@ def test_comparison_runs_reports_and_resumes(tmp_path):
     report = run_comparison(setting, {"synthetic": paths}, out, show_progress=False, log=str)
     text = report.read_text()
     assert "Paired against the baseline" in text and "| lstm-causal | recipe | 2 |" in text
+    assert "training (min) |" in text
     assert (out / "figures" / "synthetic-moments.png").exists()
     paired_csv = pd.read_csv(out / "paired.csv")
     assert set(paired_csv["section"]) == {"synthetic, moments"} and len(paired_csv) == 1

@@ -105,6 +105,8 @@ def comparison_tables(
                 row |= {col: m[0], f"{col}_lo": m[1], f"{col}_hi": m[2]}
         row["folds_hit_max"] = int(d["folds_hit_max_epochs"].sum())
         row["folds"] = len(d) * n_folds[profile]
+        if "train_seconds" in d:  # every fold and final fit of the runs, as the tasks timed them
+            row["train_min"] = float(d["train_seconds"].sum() / 60)
         metrics.append(row)
 
     chan_rows = []
@@ -185,14 +187,25 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
     unit = get_target(target).train_unit
     metrics, paired_t, chans = tables["metrics"], tables["paired"], tables["channels"]
     has_res = "residual_pct" in metrics
+    has_time = "train_min" in metrics
     lines = [
         f"## {title}",
         "",
-        "Test subjects, mean over runs (model × split seed × seed) with 95% t-intervals:",
+        "Test subjects, mean over runs (model × split seed × seed) with 95% t-intervals"
+        + (
+            "; training time summed over every fold and final fit (one thread each)"
+            if has_time
+            else ""
+        )
+        + ":",
         "",
         f"| model | profile | runs | subject RMSE ({unit}) | R² | channel-mean R² | "
-        "folds at max epochs |" + (" hip-moment residual (% range) |" if has_res else ""),
-        "|---|---|---|---|---|---|---|" + ("---|" if has_res else ""),
+        "folds at max epochs |"
+        + (" hip-moment residual (% range) |" if has_res else "")
+        + (" training (min) |" if has_time else ""),
+        "|---|---|---|---|---|---|---|"
+        + ("---|" if has_res else "")
+        + ("---|" if has_time else ""),
     ]
 
     def ci(row: pd.Series, col: str, digits: int = 3, unit: str = "") -> str:
@@ -205,6 +218,7 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
             f"{ci(r, 'subject_r2')} | {ci(r, 'channel_mean_r2')} | "
             f"{r['folds_hit_max']}/{r['folds']} |"
             + (f" {ci(r, 'residual_pct', 1)} |" if has_res else "")
+            + (f" {r['train_min']:.1f} |" if has_time else "")
         )
     if len(paired_t):
         res = "delta_residual" in paired_t
