@@ -2,7 +2,10 @@
 
 Prints, per model and time direction: parameters, seconds per training epoch over 713
 trials x 180 frames x 10 angles (random values; batch 64, AdamW, grad-clip 0.5, the paper
-profile's step), and inference milliseconds per gait cycle at batch 1 and batch 256.
+profile's step), and inference milliseconds per gait cycle at batch 1 and batch 256; then the
+matrix-multiply work of a training epoch, the rate it ran at, and that rate against this
+machine's float32 matrix-multiply rate (a large sgemm), which bounds what any implementation
+of the same models could reach here.
 
     python benchmarks/bench_speed.py [--threads 2] [--epochs 1] [--models lstm,transformer,mamba]
     python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
@@ -19,6 +22,8 @@ import time
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from gait2hip import runtime
 from gait2hip.models import count_parameters, create_model
@@ -43,6 +48,34 @@ def time_inference(name: str, causal: bool, batch: int, frames: int, repeats: in
     for _ in range(repeats):
         predict_array(model, X, batch_size=batch)
     return 1000 * (time.perf_counter() - t0) / (repeats * batch)
+
+
+def train_flops(name: str, causal: bool, frames: int = 180, batch: int = 64) -> float:
+    """Matrix-multiply FLOPs of one training step (forward + backward) per cycle. PyTorch's
+    counter sees the matmuls of the Transformer and Mamba; the CPU LSTM is one fused op it
+    does not see, counted here as 2 FLOPs per weight per frame, x3 for the backward pass."""
+    model = create_model(name, causal=causal, out_dim=14).train()
+    X, Y = torch.randn(batch, frames, 10), torch.randn(batch, frames, 14)
+    with FlopCounterMode(display=False) as counter:
+        ((model(X) - Y) ** 2).mean().backward()
+    lstm = sum(
+        2 * p.numel()
+        for m in model.modules()
+        if isinstance(m, nn.LSTM)
+        for n, p in m.named_parameters()
+        if n.startswith("weight_")
+    )
+    return counter.get_total_flops() / batch + 3 * frames * lstm
+
+
+def sgemm_rate(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's float32 matrix-multiply rate (FLOP/s) at the current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -70,10 +103,14 @@ def main() -> None:
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
         f"{', bf16 autocast' if args.bf16 else ''}"
     )
+    peak = sgemm_rate()
+    print(f"# float32 sgemm 2048x2048: {peak / 1e9:.0f} GFLOP/s")
     print(
-        "| model | direction | params | s / epoch | ms / cycle (batch 1) | ms / cycle (batch 256) |"
+        "| model | direction | params | s / epoch | ms / cycle (batch 1) | ms / cycle (batch 256) "
+        "| GFLOP / epoch | GFLOP/s (% of sgemm) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
+    total = 0.0
     for name in args.models.split(","):
         for variant in args.variants.split(","):
             causal = variant == "causal"
@@ -82,7 +119,24 @@ def main() -> None:
                 ep = time_epoch(name, causal, X, Y, args.epochs)
                 b1 = time_inference(name, causal, 1, 180, 20)
                 b256 = time_inference(name, causal, 256, 180, 2)
-            print(f"| {name} | {variant} | {n:,} | {ep:.2f} | {b1:.2f} | {b256:.3f} |", flush=True)
+            work = train_flops(name, causal) * args.trials
+            rate = work / ep
+            total += work
+            print(
+                f"| {name} | {variant} | {n:,} | {ep:.2f} | {b1:.2f} | {b256:.3f} "
+                f"| {work / 1e9:.0f} | {rate / 1e9:.0f} ({100 * rate / peak:.0f} %) |",
+                flush=True,
+            )
+    # the paper profile at its cap, in epochs of all the trials: 5 folds x 300 epochs of
+    # training on 4/5 of the 80 % pool plus a validation pass on the other 1/5 (forward only,
+    # ~1/3 of a training step's work), then the final fit of 300 epochs on the pool
+    epochs = 5 * 300 * (0.8 * 0.8 + 0.8 * 0.2 / 3) + 300 * 0.8
+    print(
+        f"# paper profile, every model above, every fold at 300 epochs: {epochs:.0f} epochs of "
+        f"{args.trials} trials, {total * epochs / 1e12:.0f} TFLOP of matrix multiplies: "
+        f"{total * epochs / 3600 / 1e9:.0f} GFLOP/s needed for 60 min, "
+        f"{total * epochs / peak / 3600:.1f} h at the sgemm rate"
+    )
 
 
 if __name__ == "__main__":
