@@ -82,11 +82,8 @@ def test_benchmark_bad_input_is_a_clear_error(tmp_path):
     assert res.exit_code == 2
     assert "unknown model 'gru'" in res.output
     # a profile's own inputs apply without --inputs: synthetic data has no cycle times
-    res = runner.invoke(
-        app,
-        ["benchmark", "--data", str(paths["forces"]), "--profile", "recipe-duration"]
-        + ["--out", str(tmp_path / "run"), "--no-progress"],
-    )
+    args = ["benchmark", "--data", str(paths["forces"]), "--profile", "recipe-duration"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "run"), "--no-progress"])
     assert res.exit_code == 2 and "no cycle_duration_s input" in res.output
 
 
