@@ -223,8 +223,7 @@ def make_config(
         )
         specs += [v for v in variants if v not in specs]
     train = replace(base["train"], **explicit_batch(train_overrides or {}))
-    if "inputs" in base:  # the profile's inputs unless given
-        overrides.setdefault("inputs", base["inputs"])
+    overrides.setdefault("inputs", profile_inputs(profile))  # the profile's unless given
     if target == JOINT and "loss_weighting" not in (train_overrides or {}):
         train = replace(train, loss_weighting="balanced")
     return BenchmarkConfig(
