@@ -113,20 +113,14 @@ def so_kinematics(
     q = _frame(sto)
     if speeds_of is not None:
         sto = _storage(q[[c for c in q.columns if c in speeds_of]])
-    splines = os_.GCVSplineSet(5, sto)  # fitted to the whole padded trial, as AnalyzeTool does
+    u = _frame(os_.GCVSplineSet(5, sto).constructStorage(1))
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
     t = q.index.to_numpy()
     first = t[t <= t0 + 1e-9].max(initial=t[0])
     q = q[(t >= first - 1e-12) & (t <= t1 + 1e-9)]
-    # speeds: the splines' first derivative at those frames only (the same values as
-    # constructStorage(1), which evaluates every padded frame)
-    values, rows = os_.ArrayDouble(), []
-    for time_ in q.index.to_numpy(dtype=float):
-        splines.evaluate(values, 1, float(time_))
-        rows.append(values.getAsVector().to_numpy()[: values.getSize()].copy())
-    names = [splines.get(i).getName() for i in range(splines.getSize())]
-    return q.index.to_numpy(), q, pd.DataFrame(np.array(rows), columns=names, index=q.index)
+    u = u.reindex(q.index, method="nearest", tolerance=1e-9)
+    return q.index.to_numpy(), q, u
 
 
 def _frame(storage) -> pd.DataFrame:
