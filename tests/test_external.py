@@ -300,3 +300,44 @@ def test_model_on_inputs_the_cohort_lacks_is_refused(synthetic, tmp_path):
     cohort = read_cohort_npz(save_npz(tmp_path / "one_leg.npz", cohort_arrays(ds)))
     with pytest.raises(DataError, match=r"one_leg\.npz: lacks input channels .*--inputs"):
         zero_shot(find_units(tmp_path / "all"), cohort)
+
+
+def test_joint_model_is_evaluated_and_adapted_on_its_moment_outputs(ipsi_run, synthetic, tmp_path):
+    """A joint (forces + moments) model on a cohort with moments only: its moment outputs are
+    compared, beside a moments model, and few-shot fits only those outputs."""
+    from gait2hip.io.npz import write_npz
+
+    path = write_npz(synthetic["forces"], tmp_path / "synthetic_MF.npz")
+    ds = dataclasses.replace(synthetic["forces"], source=str(path)).joint()
+    cfg = make_config(
+        "joint", ["lstm"], "quick", train_overrides={"max_epochs": 2, "patience": 2},
+        n_bootstrap=20, inputs=IPSI,
+    )  # fmt: skip
+    benchmark(ds, dataclasses.replace(cfg, model_overrides=TINY), tmp_path / "joint",
+              show_progress=False)  # fmt: skip
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", cohort_arrays(synthetic["moments"])))
+    units = find_units([ipsi_run, tmp_path / "joint"], "moments")
+    joint = next(u for u in units if u.predictor.target == "joint")
+    assert joint.label == "lstm-causal-joint" and joint.channels == [14, 15, 16]
+    assert {u.label for u in units} == {"lstm-causal", "mamba-causal", "lstm-causal-joint"}
+    assert find_units(tmp_path / "joint", "forces")[0].channels == list(range(14))
+    zs = zero_shot(units, cohort, healthy=False, n_boot=20)
+    final = joint.predictor.final
+    at_model = resample_cycles(cohort.angles, joint.predictor.n_frames)
+    expected = resample_cycles(final.predict_per_kg(at_model)[..., 14:], cohort.n_frames)
+    np.testing.assert_allclose(zs.predictions[joint.key], expected, rtol=1e-5, atol=1e-6)
+    few = FewShotConfig(ks=(1,), draws=1, groups=("PAT",), finetune_epochs=2, scratch_epochs=2)
+    out = tmp_path / "ext"
+    evaluate_external(tmp_path / "joint", cohort, out, few_shot_cfg=few, n_boot=20,
+                      show_progress=False)  # fmt: skip
+    draws = pd.read_csv(out / "few_shot_draws.csv")
+    assert set(draws["model"]) == {"lstm-causal-joint"}
+    assert set(draws["method"]) == {"zero-shot", "fine-tune", "scratch"}
+    assert draws["subject_rmse"].notna().all()
+    channels = pd.read_csv(out / "zero_shot_per_channel.csv")
+    healthy = channels[channels["group"] == HEALTHY]  # the joint model's own test subjects
+    assert len(healthy) == 3 and set(channels["channel"]) == set(MOMENT_COLS)
+    with pytest.raises(DataError, match="a moments model has no forces outputs"):
+        from gait2hip.external.evaluate import EvalUnit
+
+        EvalUnit(units[0].predictor, "forces")

@@ -583,7 +583,12 @@ def evaluate_external(
         str,
         typer.Option(help="bundled cohort (spina_bifida_lee) or a cohort file (.npz/.csv)"),
     ] = "spina_bifida_lee",
-    target: Annotated[str, typer.Option(help="moments or forces")] = "moments",
+    target: Annotated[
+        str,
+        typer.Option(
+            help="moments or forces: models of it, and joint models on that part of their outputs"
+        ),
+    ] = "moments",
     out: Annotated[
         Path | None, typer.Option(help="output folder (default runs/external/<cohort>-<target>)")
     ] = None,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gait2hip.conventions import get_target
+from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
 from gait2hip.inference.calibration import OOD_WARN_PERCENTILE
@@ -43,13 +43,32 @@ HEALTHY = "healthy held-out"
 
 @dataclass
 class EvalUnit:
-    """A trained unit to evaluate: its predictor (final model + calibration) and identity."""
+    """A trained unit to evaluate: its predictor (final model + calibration), identity and the
+    target it is evaluated on: its own, or one part of a joint model's (a joint model on a
+    cohort with moments only is evaluated on its moment outputs, labelled ``<model>-joint``)."""
 
     predictor: Predictor
+    target: str = ""  # default: the model's own
+
+    def __post_init__(self) -> None:
+        own = get_target(self.predictor.target)
+        self.target = self.target or own.name
+        parts = target_parts(own)
+        if self.target not in parts:
+            raise DataError(
+                f"{self.predictor.source}: a {own.name} model has no {self.target} outputs "
+                f"(it has {', '.join(parts)})"
+            )
+
+    @property
+    def channels(self) -> list[int]:
+        """The model's output channels of the evaluated target."""
+        return list(target_parts(get_target(self.predictor.target))[self.target])
 
     @property
     def label(self) -> str:
-        return self.predictor.label
+        base = self.predictor.label
+        return base if self.predictor.target == self.target else f"{base}-{self.predictor.target}"
 
     @property
     def split_seed(self) -> int:
@@ -71,7 +90,8 @@ def find_units(
     paths: str | Path | Sequence[str | Path], target: str | None = None
 ) -> list[EvalUnit]:
     """Every trained unit in run folders / folders of runs / unit folders / checkpoints,
-    optionally only those of ``target``."""
+    optionally only those with ``target`` outputs (models of it, and joint models evaluated on
+    their ``target`` part)."""
     if isinstance(paths, str | Path):
         paths = [paths]
     units: list[EvalUnit] = []
@@ -83,9 +103,12 @@ def find_units(
             found = [path]
         else:
             found = [u for run in run_folders(path) for u in unit_folders(run)]
-        units += [EvalUnit(load_predictor(u, ensemble=False)) for u in found]
-    if target is not None:
-        units = [u for u in units if u.predictor.target == target]
+        predictors = [load_predictor(u, ensemble=False) for u in found]
+        units += [
+            EvalUnit(p, target or "")
+            for p in predictors
+            if target is None or target in target_parts(get_target(p.target))
+        ]
     if not units:
         what = f" for {target}" if target else ""
         raise ModelNotFoundError(
@@ -96,11 +119,13 @@ def find_units(
     return units
 
 
-def predict_cohort(pred: Predictor, cohort: Cohort) -> np.ndarray:
-    """The final model's per-kg predictions of every cohort cycle, at the cohort's frames."""
+def predict_cohort(unit: EvalUnit, cohort: Cohort) -> np.ndarray:
+    """The final model's per-kg predictions of the unit's target for every cohort cycle, at
+    the cohort's frames."""
+    pred = unit.predictor
     at_model = cohort.resampled(pred.n_frames)
     y = pred.final.predict_named(at_model.angles, at_model.angle_cols, cohort.source)
-    return resample_cycles(y, cohort.n_frames)
+    return resample_cycles(y[..., unit.channels], cohort.n_frames)
 
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
@@ -170,11 +195,11 @@ def zero_shot(
     out = ZeroShot(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     for unit in units:
         pred = unit.predictor
-        target = get_target(pred.target)
-        if tuple(pred.out_cols) != target.cols:
+        if tuple(pred.out_cols) != get_target(pred.target).cols:
             raise DataError(f"{pred.source}: outputs {pred.out_cols} are not the study's")
-        y_true = cohort.reference(pred.target)
-        y_pred = predict_cohort(pred, cohort)
+        target, ch = get_target(unit.target), unit.channels
+        y_true = cohort.reference(unit.target)
+        y_pred = predict_cohort(unit, cohort)
         out.predictions[unit.key] = y_pred
         ood = cohort_ood(pred, cohort)
         sets = [(g, cohort.group == g, y_true, y_pred, cohort.subject) for g in cohort.groups]
@@ -196,15 +221,15 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp = pred.final.predict_per_kg(h.X)
-                sets.append((HEALTHY, np.ones(len(h.X), bool), h.y_true, hp, h.subject))
+                hp, ht = pred.final.predict_per_kg(h.X)[..., ch], h.y_true[..., ch]
+                sets.append((HEALTHY, np.ones(len(h.X), bool), ht, hp, h.subject))
                 hc = pd.DataFrame(
                     {
                         **unit.ids(),
                         "group": HEALTHY,
                         "subject": h.subject,
                         "cycle": np.arange(len(h.X)),
-                        "rmse": per_cycle_rmse(h.y_true, hp),
+                        "rmse": per_cycle_rmse(ht, hp),
                     }
                 )
                 if pred.calibration is not None:

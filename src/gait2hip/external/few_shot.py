@@ -8,6 +8,9 @@ subjects, no subject on both sides), three predictions of the same test subjects
 * ``scratch``: the same architecture and size, freshly initialised, input scaler fitted on the
   k subjects, trained on their cycles only.
 
+A joint (forces + moments) model is fitted through the outputs the cohort has labels for
+(e.g. its moments; its shared layers change with them), its scratch twin likewise.
+
 There is no validation data to early-stop on with k = 1, so both recipes run a fixed number
 of epochs with fixed learning rates (:class:`FewShotConfig`), chosen before looking at any
 result and the same for every k. Draws use the same seed for every model, so models are
@@ -30,6 +33,7 @@ from gait2hip.data.dataset import input_columns_for
 from gait2hip.data.splits import few_shot_splits
 from gait2hip.external.evaluate import EvalUnit
 from gait2hip.models import config_dict, model_from_config
+from gait2hip.models.heads import OutputSubset
 from gait2hip.timeseries import resample_cycles
 from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import fit, predict_array
@@ -105,8 +109,8 @@ def few_shot(
         at_model = cohort.resampled(pred.n_frames)
         idx = input_columns_for(final.in_cols, cohort.angle_cols, cohort.source)
         X_all = at_model.angles[..., idx]
-        Y_all = at_model.reference(pred.target)  # training targets at the model's frames
-        ref = cohort.reference(pred.target)  # test references at the cohort's own frames
+        Y_all = at_model.reference(unit.target)  # training targets at the model's frames
+        ref = cohort.reference(unit.target)  # test references at the cohort's own frames
         zs = zero_shot_predictions[unit.key]
         for group in cfg.groups or cohort.groups:
             in_group = np.flatnonzero(cohort.group == group)
@@ -116,13 +120,14 @@ def few_shot(
                     train, test = in_group[split.train], in_group[split.test]
                     seed = cfg.seed + 1000 * k + d
                     tuned = _train(
-                        copy.deepcopy(final.model), final.scaler, X_all[train], Y_all[train],
-                        cfg.finetune_epochs, cfg.finetune_lr, cfg.weight_decay, seed,
+                        _outputs(copy.deepcopy(final.model), unit), final.scaler, X_all[train],
+                        Y_all[train], cfg.finetune_epochs, cfg.finetune_lr, cfg.weight_decay,
+                        seed,
                     )  # fmt: skip
                     if on_fit:
                         on_fit(f"{unit.label} {group} k={k} draw {d + 1}: fine-tune")
                     torch.manual_seed(seed)
-                    fresh = model_from_config(final.name, config_dict(final.model))
+                    fresh = _outputs(model_from_config(final.name, config_dict(final.model)), unit)
                     scaler = InputScaler.fit(X_all[train])
                     fresh = _train(
                         fresh, scaler, X_all[train], Y_all[train],
@@ -156,6 +161,14 @@ def few_shot(
                             }
                         )
     return pd.DataFrame(rows)
+
+
+def _outputs(model: torch.nn.Module, unit: EvalUnit) -> torch.nn.Module:
+    """The model as trained and tested on the unit's target (a joint model: on that part of
+    its outputs, the only labels the cohort has)."""
+    if unit.target == unit.predictor.target:
+        return model
+    return OutputSubset(model, unit.channels)
 
 
 def _predict(model, scaler: InputScaler, X: np.ndarray, n_frames: int) -> np.ndarray:

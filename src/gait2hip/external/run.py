@@ -52,9 +52,9 @@ def evaluate_external(
     command: str = "",
     show_progress: bool = True,
 ) -> Path:
-    """Evaluate every trained ``target`` model under ``models`` on ``cohort`` (few-shot too
-    when ``few_shot_cfg`` is given); returns the path of ``summary.md`` in ``out_dir`` (see
-    docs/external.md for every file)."""
+    """Evaluate every trained ``target`` model under ``models`` on ``cohort``, and every joint
+    model on its ``target`` outputs (few-shot too when ``few_shot_cfg`` is given); returns the
+    path of ``summary.md`` in ``out_dir`` (see docs/external.md for every file)."""
     out_dir = Path(out_dir)
     tgt = get_target(target)
     cohort.reference(target)  # refuse early when the cohort has no reference for the target

@@ -63,3 +63,17 @@ class OutputHead(nn.Module):
         if n == y.shape[-1]:
             return F.softplus(y)
         return torch.cat([F.softplus(y[..., :n]), y[..., n:]], dim=-1)
+
+
+class OutputSubset(nn.Module):
+    """A trained model seen through some of its outputs: ``model(x)[..., channels]``, so a
+    joint (forces + moments) model can be trained further on, or compared with, data that
+    has only one of its parts. Training the subset trains the shared layers too."""
+
+    def __init__(self, model: nn.Module, channels: tuple[int, ...] | list[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.channels = list(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[..., self.channels]
