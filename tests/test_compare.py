@@ -82,6 +82,9 @@ def test_setting_validates_profiles_and_targets():
     full = SETTINGS["full"]
     assert len(full.seeds) >= 3 and len(full.split_seeds) >= 3 and full.both_variants
     assert full.config("moments", "paper", 1).train.lr == 1e-4
+    assert full.profiles[0] == "paper" and "recipe-duration" in full.profiles
+    assert "cycle_duration_s" in full.config("moments", "recipe-duration", 1).inputs
+    assert "cycle_duration_s" not in full.config("moments", "recipe", 1).inputs
 
 
 def test_comparison_runs_reports_and_resumes(tmp_path):
@@ -89,6 +92,7 @@ def test_comparison_runs_reports_and_resumes(tmp_path):
     setting = CompareSetting(
         datasets=("synthetic",),
         targets=("moments",),  # one target keeps it quick; forces go through the same code
+        profiles=("paper", "recipe"),  # the synthetic data has no cycle times for the duration
         models=("lstm",),
         both_variants=False,
         seeds=(1,),

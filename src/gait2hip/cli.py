@@ -414,7 +414,7 @@ def compare(
     ] = "full",
     profiles: Annotated[
         str | None,
-        typer.Option(help="comma list, the baseline first (default paper,recipe)"),
+        typer.Option(help="comma list, the baseline first (default paper,recipe,recipe-duration)"),
     ] = None,
     datasets: Annotated[
         str | None, typer.Option(help="bundled datasets (default schreiber2019,hamner2013)")
