@@ -54,6 +54,38 @@ def test_matches_a_general_qp_solver_on_random_frames(rng):
     assert np.all(sol.x >= lower - 1e-12) and np.all(sol.x <= upper + 1e-12)
 
 
+def test_rows_met_by_one_actuator_are_solved_apart(rng):
+    """A coordinate only its reserve acts on (no muscle crosses it) is solved on its own, a
+    muscle acting nowhere stays at its lower bound, and the rest is the coupled QP: the
+    solution is the general solver's, frame by frame."""
+    B, n = 4, 7  # actuators: 4 muscles, reserves of rows 0 and 1, reserve of row 2
+    A = np.zeros((B, 3, n))
+    A[:, :2, :3] = rng.uniform(1, 10, size=(B, 2, 3))  # muscle 3 acts on no row
+    A[:, 0, 4], A[:, 1, 5] = 1.0, 1.0
+    A[:, 2, 6] = [2.0, 2.0, 0.0, 2.0]  # a frame where the lone reserve has no arm
+    tau = rng.normal(size=(B, 3)) * 5
+    tau[2, 2] = 0.0
+    lower = np.r_[np.full(4, 0.01), np.full(3, -np.inf)]
+    upper = np.r_[np.ones(4), np.full(3, np.inf)]
+    sol = solve_so(A, tau, lower, upper)
+    assert sol.converged.all()
+    np.testing.assert_allclose(sol.x[:, 6], [tau[0, 2] / 2, tau[1, 2] / 2, 0.0, tau[3, 2] / 2])
+    np.testing.assert_allclose(sol.x[:, 3], 0.01)
+    for b in range(B):
+        rows = np.abs(A[b]).max(axis=1) > 0  # SLSQP fails on an all-zero constraint row
+        ref = minimize(
+            lambda x: x @ x,
+            np.clip(np.zeros(n), lower, upper),
+            jac=lambda x: 2 * x,
+            bounds=list(zip(lower, upper, strict=True)),
+            constraints={"type": "eq", "fun": lambda x, b=b, r=rows: A[b, r] @ x - tau[b, r]},
+            method="SLSQP",
+            options={"ftol": 1e-12, "maxiter": 1000},
+        )
+        assert ref.success
+        np.testing.assert_allclose(sol.x[b], ref.x, atol=1e-4)
+
+
 def test_infeasible_frame_is_reported_not_hidden():
     # one muscle, no reserve, asked for more than it can give
     sol = solve_so(np.array([[[10.0]], [[10.0]]]), np.array([[5.0], [50.0]]), 0.0, 1.0)
@@ -329,3 +361,62 @@ def test_geometry_shortcuts_change_nothing(labelled_trial, osim):
     for name in ("capacity", "length", "speed", "moment_arm"):
         a, b = getattr(normal, name), getattr(redone, name)
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.realdata
+def test_capacities_and_speeds_are_opensims(labelled_trial, osim):
+    """The pass computes capacities from lengths and speeds with OpenSim's tabulated curves, and
+    single-wrap paths' speeds as the power of their unit tension: both equal OpenSim's own
+    calcInextensibleTendonActiveFiberForce and getLengtheningSpeed at every frame and muscle.
+    Muscle-frames the tables do not cover are computed by OpenSim."""
+    from pathlib import Path
+
+    from gait2hip.labeling import fast_so
+
+    source, _, _, result = labelled_trial
+    work = Path(result.folder) / "work"
+    t = np.loadtxt(work / "id" / "id.sto", skiprows=7, usecols=0)
+    sm = fast_so._so_model(work / "so_model.osim")
+    _, q, u = fast_so.so_kinematics(
+        sm.model, work / "ik" / "ik.mot", source.settings.lowpass_hz, t[0], t[-1], sm.spanned
+    )
+    Q, U = fast_so._state_values(sm, q, u)
+    capacity, _, speed, _ = fast_so._geometry_pass(sm, Q, U, True)
+    assert sm.speed_by_power.sum() > 60 and not sm.speed_by_power.all()  # gastrocnemii: 2 wraps
+    exact_cap, exact_speed = np.zeros_like(capacity), np.zeros_like(speed)
+    for k in range(len(Q)):
+        fast_so._set_state(sm, Q[k], U[k])
+        for j, muscle in enumerate(sm.muscle_objs):
+            exact_cap[k, j] = muscle.calcInextensibleTendonActiveFiberForce(sm.state, 1.0)
+            exact_speed[k, j] = sm.paths[j].getLengtheningSpeed(sm.state)
+    np.testing.assert_allclose(capacity, exact_cap, rtol=0, atol=1e-8 * exact_cap.max())
+    np.testing.assert_allclose(speed, exact_speed, rtol=0, atol=1e-12)
+
+    # where the tables give up (NaN), OpenSim fills in the same numbers
+    tables = sm.capacity
+    try:
+        sm.capacity = lambda length, speed: np.where(
+            np.arange(length.shape[1]) % 7 == 0, np.nan, tables(length, speed)
+        )
+        patched, *_ = fast_so._geometry_pass(sm, Q[:5], U[:5], True)
+    finally:
+        sm.capacity = tables
+    np.testing.assert_allclose(patched, exact_cap[:5], rtol=0, atol=1e-8 * exact_cap.max())
+
+
+def test_capacity_tables_leave_clamped_fibres_to_opensim():
+    """A fibre at (or below) its minimum length, or outside a curve's domain, is not computed
+    from the tables: OpenSim clamps there."""
+    from gait2hip.labeling.fast_so import _RigidTendonCapacity
+
+    cap = object.__new__(_RigidTendonCapacity)  # one muscle, parameters by hand
+    cap.f_iso, cap.l_opt = np.array([1000.0]), np.array([0.1])
+    cap.l_ts, cap.v_max = np.array([0.2]), np.array([10.0])
+    cap.height, cap.l_min = np.array([0.0]), np.array([0.01])
+    flat = (0.0, 2.0, lambda x: np.ones_like(x))
+    cap.curves = [((0.5, 1.5, lambda x: np.ones_like(x)), (-1.0, 1.0, flat[2]))]
+    length = np.array([[0.3], [0.2 + 0.005], [0.2 + 0.3], [0.3]])
+    speed = np.array([[0.0], [0.0], [0.0], [5.0]])  # the last: 5 fibre lengths per second
+    out = cap(length, speed)
+    assert out[0, 0] == pytest.approx(1000.0)
+    assert np.isnan(out[1:, 0]).all()

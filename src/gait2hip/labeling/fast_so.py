@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import CubicHermiteSpline
 
 from gait2hip.io.atomic import write_npz_fast
 from gait2hip.io.storage import read_motion, write_motion
@@ -113,14 +114,26 @@ def so_kinematics(
     q = _frame(sto)
     if speeds_of is not None:
         sto = _storage(q[[c for c in q.columns if c in speeds_of]])
-    u = _frame(os_.GCVSplineSet(5, sto).constructStorage(1))
+    splines = os_.GCVSplineSet(5, sto)
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
     t = q.index.to_numpy()
     first = t[t <= t0 + 1e-9].max(initial=t[0])
     q = q[(t >= first - 1e-12) & (t <= t1 + 1e-9)]
-    u = u.reindex(q.index, method="nearest", tolerance=1e-9)
-    return q.index.to_numpy(), q, u
+    # the splines' first derivatives at those frames only (what constructStorage(1) gives
+    # there, without evaluating the padding)
+    times = q.index.to_numpy()
+    order, x = os_.StdVectorInt(), os_.Vector(1, 0.0)
+    order.push_back(0)
+    u = {}
+    for i in range(splines.getSize()):
+        derivative = splines.get(i).calcDerivative
+        column = np.empty(len(times))
+        for k, tk in enumerate(times):
+            x.set(0, float(tk))
+            column[k] = derivative(order, x)
+        u[splines.get(i).getName()] = column
+    return times, q, pd.DataFrame(u, index=q.index)
 
 
 def _frame(storage) -> pd.DataFrame:
@@ -238,6 +251,80 @@ def supports(model_path: str | Path) -> bool:
     return _supports(str(path.resolve()), path.stat().st_mtime_ns)
 
 
+#: Points of a tabulated muscle curve over its domain (Hermite cubic through OpenSim's values
+#: and slopes: within ~1e-10 of ``calcValue`` for Millard's default curves).
+CURVE_POINTS = 4097
+_CURVES: dict[tuple, tuple[float, float, CubicHermiteSpline]] = {}
+
+
+def _tabulated(curve) -> tuple[float, float, CubicHermiteSpline]:
+    """(lower, upper, interpolant) of one of a muscle's normalized curves, built once per process
+    for each distinct curve (by class and property values: a model's muscles share a few)."""
+    props = curve.getPropertyByIndex
+    key = (
+        curve.getConcreteClassName(),
+        tuple(props(i).toString() for i in range(curve.getNumProperties())),
+    )
+    if key not in _CURVES:
+        domain = curve.getCurveDomain()
+        lo, hi = domain.get(0), domain.get(1)
+        x = np.linspace(lo, hi, CURVE_POINTS)
+        y = [curve.calcValue(float(v)) for v in x]
+        dy = [curve.calcDerivative(float(v), 1) for v in x]
+        _CURVES[key] = (lo, hi, CubicHermiteSpline(x, y, dy))
+    return _CURVES[key]
+
+
+class _RigidTendonCapacity:
+    """Muscle capacities (N at full activation) from path lengths and lengthening speeds, for all
+    frames at once: what ``Millard2012EquilibriumMuscle.calcInextensibleTendonActiveFiberForce(s,
+    1)`` computes from the same two numbers (rigid tendon, fixed-width pennation):
+
+    ``l_f = sqrt(h^2 + (l_mt - l_ts)^2)``, ``cos(phi) = (l_mt - l_ts) / l_f``,
+    ``v_f = v_mt cos(phi)``, capacity ``= F_iso f_L(l_f / l_opt) f_V(v_f / (l_opt v_max)) c``
+
+    with ``h = l_opt sin(phi_opt)``, OpenSim's own curves tabulated once (:func:`_tabulated`)
+    and ``c = cos(asin(h / (l_f / l_opt)))``: OpenSim 4.6 returns the pennation factor of the
+    *normalized* fibre length there (found by matching its output to 1e-10; ~1 for these
+    muscles, not ``cos(phi)``). A muscle-frame this does not cover exactly (fibre within 0.1 %
+    of its minimum length, where OpenSim clamps; a normalized length or velocity outside a
+    curve's domain) is NaN: the caller asks OpenSim there."""
+
+    def __init__(self, muscles):
+        os_ = st.osim()
+        millard = [os_.Millard2012EquilibriumMuscle.safeDownCast(m) for m in muscles]
+        self.f_iso = np.array([m.getMaxIsometricForce() for m in millard])
+        self.l_opt = np.array([m.getOptimalFiberLength() for m in millard])
+        self.l_ts = np.array([m.getTendonSlackLength() for m in millard])
+        self.v_max = np.array([m.getMaxContractionVelocity() for m in millard])
+        pennation = np.array([m.getPennationAngleAtOptimalFiberLength() for m in millard])
+        self.height = self.l_opt * np.sin(pennation)
+        self.l_min = np.array([m.getMinimumFiberLength() for m in millard])
+        self.curves = [  # (active force-length, force-velocity) per muscle
+            (_tabulated(m.get_ActiveForceLengthCurve()), _tabulated(m.get_ForceVelocityCurve()))
+            for m in millard
+        ]
+
+    def __call__(self, length: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        along = length - self.l_ts  # fibre length along the tendon
+        fibre = np.sqrt(self.height**2 + along**2)
+        cos_phi = along / fibre
+        norm_length = fibre / self.l_opt
+        norm_speed = speed * cos_phi / (self.l_opt * self.v_max)
+        # the pennation factor as OpenSim 4.6 computes it (see the class docstring): within
+        # 0.2 % of 1 for Rajagopal's muscles (tests/test_fast_so.py checks every frame)
+        cos_force = np.sqrt(1.0 - np.minimum((self.height / norm_length) ** 2, 1.0))
+        out = np.full(length.shape, np.nan)
+        exact = (along > 0) & (fibre > 1.001 * self.l_min)
+        for j, ((l_lo, l_hi, f_l), (v_lo, v_hi, f_v)) in enumerate(self.curves):
+            ok = exact[:, j] & (norm_length[:, j] >= l_lo) & (norm_length[:, j] <= l_hi)
+            ok &= (norm_speed[:, j] >= v_lo) & (norm_speed[:, j] <= v_hi)
+            out[ok, j] = (
+                self.f_iso[j] * f_l(norm_length[ok, j]) * f_v(norm_speed[ok, j]) * cos_force[ok, j]
+            )
+        return out
+
+
 class _SOModel:
     """An SO model ready for the geometry pass: OpenSim's Model with an initialized state, its
     muscles and coordinate actuators, where each coordinate sits in the state's Q and U, its
@@ -257,6 +344,7 @@ class _SOModel:
             muscles.get(i) for i in range(muscles.getSize()) if muscles.get(i).get_appliesForce()
         ]
         self.muscles = [mu.getName() for mu in self.muscle_objs]
+        self.capacity = None if self.so_problem else _RigidTendonCapacity(self.muscle_objs)
         self.paths = [mu.getGeometryPath() for mu in self.muscle_objs]
         self.order: list[str] = []
         self.actuators: list[str] = []
@@ -296,6 +384,13 @@ class _SOModel:
             p.getPathPointSet().get(k).getConcreteClassName() == "PathPoint"
             for p in self.paths
             for k in range(p.getPathPointSet().getSize())
+        )
+        # a muscle's lengthening speed is the power of its unit tension, -(generalized forces)
+        # . u, where its path has plain points and at most one wrap object (equal to
+        # getLengtheningSpeed within 1e-14 m/s); OpenSim computes it otherwise (over two wrap
+        # objects, e.g. Rajagopal's gastrocnemii, the two differ by up to 9 mm/s)
+        self.speed_by_power = np.array(
+            [self.mobility_free and p.getWrapSet().getSize() <= 1 for p in self.paths]
         )
         self.spanned = self._spanned()
 
@@ -478,42 +573,72 @@ def _geometry_pass(sm: _SOModel, Q: np.ndarray, U: np.ndarray, with_capacity: bo
     The hot loop of the fast path (~80 muscles x frames OpenSim calls): body forces accumulate
     over the muscles of a frame and each muscle's generalized forces are the difference of two
     consecutive J^T products (exact up to rounding, ~1e-15 m), which saves a fresh force
-    vector per muscle; moving path points would add mobility forces, read only then."""
+    vector per muscle; moving path points would add mobility forces, read only then.
+    Capacities follow from lengths and speeds for all frames at once
+    (:class:`_RigidTendonCapacity`); OpenSim computes the few muscle-frames that covers not."""
     os_ = st.osim()
-    state, model = sm.state, sm.model
+    state = sm.state
     T, M, NU = len(Q), len(sm.paths), U.shape[1]
     zero = os_.SpatialVec(os_.Vec3(0, 0, 0), os_.Vec3(0, 0, 0))
     general = os_.Vector(NU, 0.0)
     mobility = os_.Vector(NU, 0.0)
-    lengths = [p.getLength for p in sm.paths]
-    speeds = [p.getLengtheningSpeed for p in sm.paths]
-    adds = [p.addInEquivalentForces for p in sm.paths]
-    caps = [mu.calcInextensibleTendonActiveFiberForce for mu in sm.muscle_objs]
-    jt = sm.matter.multiplyBySystemJacobianTranspose
+    lengths = [_direct(p, "getLength") for p in sm.paths]
+    by_path = np.nonzero(~sm.speed_by_power)[0]
+    speeds = [_direct(sm.paths[j], "getLengtheningSpeed") for j in by_path]
+    adds = [_direct(p, "addInEquivalentForces") for p in sm.paths]
+    jt = _direct(sm.matter, "multiplyBySystemJacobianTranspose")
+    read_general = functools.partial(_direct(general, "_to_numpy"), NU)
     with_mobility = not sm.mobility_free
-    cap, length, speed, gen, mob = [], [], [], [], []
+    length, speed_of_path, gen, mob = [], [], [], []
     for k in range(T):
-        state.setQ(os_.Vector.createFromMat(Q[k]))
-        state.setU(os_.Vector.createFromMat(U[k]))
-        model.realizeVelocity(state)
+        _set_state(sm, Q[k], U[k])
         bodies = os_.VectorOfSpatialVec(sm.n_bodies, zero)
         mobility.setToZero()
         for j in range(M):
-            if with_capacity:
-                cap.append(caps[j](state, 1.0))
             length.append(lengths[j](state))
-            speed.append(speeds[j](state))
             adds[j](state, 1.0, bodies, mobility)
             jt(state, bodies, general)
-            gen.append(general.to_numpy())
+            gen.append(read_general())
             if with_mobility:
                 mob.append(mobility.to_numpy())
+        for get_speed in speeds:
+            speed_of_path.append(get_speed(state))
     cumulative = np.array(gen).reshape(T, M, NU)
     if with_mobility:
         cumulative = cumulative + np.array(mob).reshape(T, M, NU)
     forces = np.diff(cumulative, axis=1, prepend=0.0)
-    capacity = np.array(cap).reshape(T, M) if with_capacity else np.zeros((T, M))
-    return capacity, np.array(length).reshape(T, M), np.array(speed).reshape(T, M), forces
+    length = np.array(length).reshape(T, M)
+    speed = -(forces * U[:, None, :]).sum(axis=2)
+    speed[:, by_path] = np.array(speed_of_path).reshape(T, len(by_path))
+    capacity = sm.capacity(length, speed) if with_capacity else np.zeros((T, M))
+    for k in np.nonzero(np.isnan(capacity).any(axis=1))[0]:
+        _set_state(sm, Q[k], U[k])
+        for j in np.nonzero(np.isnan(capacity[k]))[0]:
+            capacity[k, j] = sm.muscle_objs[j].calcInextensibleTendonActiveFiberForce(state, 1.0)
+    return capacity, length, speed, forces
+
+
+def _direct(obj, method: str):
+    """``obj.method`` as a direct call into OpenSim's SWIG extension, skipping the Python
+    wrapper (a wrapper adds ~0.3-2 us per call; the hot loop makes ~50,000 calls per trial):
+    the extension function ``<Class>_<method>`` of the class that defines the method, bound
+    to ``obj``. The bound method where the wheel is laid out otherwise."""
+    import sys
+
+    for cls in type(obj).__mro__:
+        if method in vars(cls):
+            wrapper_module = sys.modules.get(cls.__module__)
+            ext = getattr(wrapper_module, "_" + cls.__module__.rsplit(".", 1)[-1], None)
+            fn = getattr(ext, f"{cls.__name__}_{method}", None)
+            return functools.partial(fn, obj) if callable(fn) else getattr(obj, method)
+    return getattr(obj, method)
+
+
+def _set_state(sm: _SOModel, q: np.ndarray, u: np.ndarray) -> None:
+    os_ = st.osim()
+    sm.state.setQ(os_.Vector.createFromMat(q))
+    sm.state.setU(os_.Vector.createFromMat(u))
+    sm.model.realizeVelocity(sm.state)
 
 
 def _state_indices(poser: _Poser, state, which: str) -> dict[str, int]:
@@ -549,6 +674,7 @@ def write_geometry(inputs: SOInputs, path: Path) -> Path:
     acted = np.abs(inputs.moment_arm).max(axis=(0, 1)) > SPANNED_M
     return write_npz_fast(
         path,
+        compress=False,  # deflating halves the file (~0.4 MB a trial) at ~10 ms a trial
         time=inputs.time,
         coordinates=np.array(inputs.coordinates)[acted],
         muscles=np.array(inputs.muscles),

@@ -69,6 +69,35 @@ def solve_so(
     upper = np.broadcast_to(np.asarray(upper, dtype=float), (B, n))
     if np.any(lower > upper):
         raise ValueError("a lower bound exceeds its upper bound")
+    # a row met by one actuator that acts on no other row (a reserve on a coordinate no muscle
+    # crosses) decouples: its control is tau / a there; the batched QP solves the rest
+    acts = np.abs(A).max(axis=0) > 0  # (m, n): actuator acts on the row at some frame
+    own = acts & (acts.sum(axis=0) == 1)[None, :]
+    alone = np.nonzero((acts.sum(axis=1) == 1) & own.any(axis=1))[0]
+    cols = acts[alone].argmax(axis=1)
+    x = np.clip(np.zeros((B, n)), lower, upper)
+    a = A[:, alone, cols]
+    x[:, cols] = np.clip(
+        np.divide(tau[:, alone], a, out=np.zeros_like(a), where=a != 0),
+        lower[:, cols],
+        upper[:, cols],
+    )
+    rows = np.setdiff1d(np.arange(m), alone)
+    rest = np.setdiff1d(np.arange(n), cols)
+    iterations = 0
+    if len(rows):
+        sub = np.ix_(np.arange(B), rows, rest)
+        x[:, rest], iterations = _solve_coupled(
+            A[sub], tau[:, rows], lower[:, rest], upper[:, rest], tol, max_iter
+        )
+    r = tau - (A @ x[..., None])[..., 0]
+    res = np.abs(r).max(axis=1)
+    return SOSolution(x=x, residual=res, iterations=iterations, converged=res <= max(tol, 1e-6))
+
+
+def _solve_coupled(A, tau, lower, upper, tol: float, max_iter: int) -> tuple[np.ndarray, int]:
+    """The semismooth Newton method of the module docstring on (frames, m, n) problems."""
+    m = A.shape[1]
     eye = np.eye(m)
     # start: least-norm solution of A x = tau (ridge-regularised), as multipliers
     At = A.transpose(0, 2, 1)
@@ -99,6 +128,4 @@ def solve_so(
             t = np.where(ok, t, 0.5 * t)
         lam = lam + t[:, None] * step_dir
         g, v, x = _dual(lam, A, tau, lower, upper)
-    r = tau - (A @ x[..., None])[..., 0]
-    res = np.abs(r).max(axis=1)
-    return SOSolution(x=x, residual=res, iterations=iterations, converged=res <= max(tol, 1e-6))
+    return x, iterations
