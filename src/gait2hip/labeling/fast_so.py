@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -623,8 +624,6 @@ def _direct(obj, method: str):
     wrapper (a wrapper adds ~0.3-2 us per call; the hot loop makes ~50,000 calls per trial):
     the extension function ``<Class>_<method>`` of the class that defines the method, bound
     to ``obj``. The bound method where the wheel is laid out otherwise."""
-    import sys
-
     for cls in type(obj).__mro__:
         if method in vars(cls):
             wrapper_module = sys.modules.get(cls.__module__)
