@@ -413,8 +413,8 @@ def test_capacity_tables_leave_clamped_fibres_to_opensim():
     cap.f_iso, cap.l_opt = np.array([1000.0]), np.array([0.1])
     cap.l_ts, cap.v_max = np.array([0.2]), np.array([10.0])
     cap.height, cap.l_min = np.array([0.0]), np.array([0.01])
-    flat = (0.0, 2.0, lambda x: np.ones_like(x))
-    cap.curves = [((0.5, 1.5, lambda x: np.ones_like(x)), (-1.0, 1.0, flat[2]))]
+    ones = np.ones_like
+    cap.curves = [((0.5, 1.5, ones), (-1.0, 1.0, ones))]  # (force-length, force-velocity)
     length = np.array([[0.3], [0.2 + 0.005], [0.2 + 0.3], [0.3]])
     speed = np.array([[0.0], [0.0], [0.0], [5.0]])  # the last: 5 fibre lengths per second
     out = cap(length, speed)

@@ -176,8 +176,9 @@ RECIPE = dict(train=TrainConfig(lr=1e-3, steps_per_epoch=8), n_folds=5, model_ov
 
 # The recipe plus each cycle's duration as a constant input channel. An ablation chose it on
 # test splits earlier comparisons share; on fresh split seeds (11-13) it beat `paper` on walking
-# moments by 12-29 % but lowered the forces' subject RMSE for Mamba only (docs/recipe.md),
-# so it is a profile of its own in the default comparison rather than part of `recipe`.
+# moments by 12-29 % and on forces by 33-44 % (docs/compare.md), but against `recipe` it
+# lowered the forces' subject RMSE for Mamba only (docs/recipe.md), so it is a profile of its
+# own in the default comparison rather than part of `recipe`.
 RECIPE_DURATION = dict(RECIPE, inputs=resolve_inputs("all,cycle_duration_s"))
 
 PROFILES: dict[str, dict[str, Any]] = {
