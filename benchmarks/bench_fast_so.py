@@ -8,6 +8,7 @@ first ``--opensim-trials`` trials in this same process.
 
     python benchmarks/bench_fast_so.py                      # all cached schreiber2019 trials
     python benchmarks/bench_fast_so.py --opensim-trials 5 --plot runs/bench_fast_so.png
+    python benchmarks/bench_fast_so.py --labels .cache/labels/hamner2013   # running, Thelen
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gait2hip import runtime, settings
-from gait2hip.conventions import FORCE_COLS, HIP_COORDS, MUSCLE_GROUPS, side_name
+from gait2hip.conventions import FORCE_COLS, HIP_COORDS, MUSCLE_GROUPS, muscle_family, side_name
 from gait2hip.io.storage import read_motion
 from gait2hip.labeling import fast_so
 from gait2hip.labeling import opensim_steps as st
@@ -53,7 +54,6 @@ def main() -> None:
     folders = trials(root)[: args.limit]
     if not folders:
         raise SystemExit(f"no labelled trial with OpenSim SO outputs under {root}")
-    groups = MUSCLE_GROUPS["rajagopal"]
     diffs = {g: [] for g in FORCE_COLS}
     refs = {g: [] for g in FORCE_COLS}
     balance = {c: [] for c in HIP_COORDS}
@@ -74,6 +74,7 @@ def main() -> None:
             out = fast_solve(work, t, lowpass, Path(tmp))
             elapsed = time.perf_counter() - tic
             fast = read_motion(out.forces).data
+        groups = MUSCLE_GROUPS[muscle_family(out.inputs.muscles)]
         failed += out.failed_frames
         n_cycles = len(res["cycles"])
         fast_t += elapsed
@@ -197,7 +198,7 @@ def plot_overlay(first, path: Path) -> None:
     cyc = next(c for c in res["cycles"] if not c["exclude"])
     inside = (t >= cyc["t0"]) & (t <= cyc["t1"])
     pct = 100 * (t[inside] - cyc["t0"]) / (cyc["t1"] - cyc["t0"])
-    groups = MUSCLE_GROUPS["rajagopal"]
+    groups = MUSCLE_GROUPS[muscle_family(list(fast.columns))]
     fig, axes = plt.subplots(3, 5, figsize=(16, 8), sharex=True)
     for ax, g in zip(axes.flat, FORCE_COLS, strict=False):
         cols = [side_name(m, cyc["side"]) for m in groups[g]]

@@ -84,3 +84,19 @@ def labelled_trial(data_root, osim, tmp_path_factory):
     result = label_trial(spec, source.settings, cache)
     assert result.ok, result.error
     return source, spec, cache, result
+
+
+@pytest.fixture(scope="session")
+def running_trial(data_root, osim, tmp_path_factory):
+    """Hamner 2013 subject01 at 2 m/s (gait2392 family: Thelen2003 muscles) labelled once per
+    session with the default settings (``so_solver="auto"``, which picks the fast solver; ~10 s)."""
+    from gait2hip.labeling.sources import hamner2013
+    from gait2hip.labeling.trial import label_trial
+
+    if not (data_root / "hamner2013").is_dir():
+        pytest.skip("hamner2013 not found under the data root")
+    source = hamner2013(data_root)
+    spec = next(s for s in source.specs if (s.subject, s.trial) == ("subject01", "Run_2"))
+    result = label_trial(spec, source.settings, tmp_path_factory.mktemp("running"))
+    assert result.ok, result.error
+    return source, spec, result

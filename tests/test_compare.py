@@ -115,3 +115,29 @@ def test_comparison_runs_reports_and_resumes(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in finals]
     run_comparison(setting, {"synthetic": paths}, out, show_progress=False, log=str)
     assert [p.stat().st_mtime_ns for p in finals] == stamps  # resumed, nothing retrained
+
+
+def test_datasets_are_labelled_with_the_chosen_solver(monkeypatch, tmp_path):
+    """``compare --so-solver`` reaches the labelling of every dataset; without it the sources'
+    own settings (``auto``) apply."""
+    from types import SimpleNamespace
+
+    import gait2hip.labeling.build as build
+    from gait2hip import compare
+    from gait2hip.labeling.sources import SOURCES
+    from gait2hip.labeling.trial import LabelSettings
+
+    seen = []
+
+    def fake_build(source, out_dir, cache_root, *, settings=None, **kw):
+        seen.append((source.name, (settings or source.settings).so_solver))
+        return SimpleNamespace(paths={"forces": out_dir / "f.npz", "moments": out_dir / "m.npz"})
+
+    monkeypatch.setenv("GAIT2HIP_DATA", str(tmp_path))
+    monkeypatch.setattr(build, "build_dataset", fake_build)
+    walk = SimpleNamespace(name="walk", settings=LabelSettings())
+    monkeypatch.setitem(SOURCES, "walk", lambda root: walk)
+    setting = CompareSetting(datasets=("walk",))
+    compare.build_datasets(setting, workers=1, show_progress=False)
+    compare.build_datasets(setting, workers=1, show_progress=False, so_solver="opensim")
+    assert seen == [("walk", "auto"), ("walk", "opensim")]

@@ -267,14 +267,14 @@ def test_auto_picks_the_fast_solver_where_it_reproduces_opensim(data_root, osim)
     from gait2hip.labeling.trial import LabelSettings, cache_key, resolve_settings
 
     walk = schreiber2019(data_root).specs[0]  # Rajagopal 2016: Millard2012 muscles
-    run = hamner2013(data_root).specs[0]  # gait2392: Thelen2003 muscles
+    run = hamner2013(data_root).specs[0]  # gait2392: Thelen2003 muscles (fast since 2026-12-02)
     auto = LabelSettings()
     assert resolve_settings(walk, auto).so_solver == "fast"
-    assert resolve_settings(run, auto).so_solver == "opensim"
+    assert resolve_settings(run, auto).so_solver == "fast"
     assert resolve_settings(walk, replace(auto, so_solver="opensim")).so_solver == "opensim"
     # the cache key is the resolved solver's: "auto" shares its trials' labels
     assert cache_key(walk, auto) == cache_key(walk, replace(auto, so_solver="fast"))
-    assert cache_key(run, auto) == cache_key(run, replace(auto, so_solver="opensim"))
+    assert cache_key(run, auto) == cache_key(run, replace(auto, so_solver="fast"))
     assert cache_key(walk, auto) != cache_key(walk, replace(auto, so_solver="opensim"))
 
 
@@ -298,17 +298,6 @@ def test_default_labels_match_opensims(labelled_trial, tmp_path):
         per_kg = (fast["forces"] - ref["forces"]) / spec.mass_kg  # labels are in N
         rmse = np.sqrt(np.mean(per_kg**2, axis=(0, 1)))
         assert rmse.max() < 0.05, rmse
-
-
-@pytest.mark.realdata
-def test_fast_solver_refuses_other_muscle_models(data_root, osim, tmp_path):
-    from gait2hip.labeling.fast_so import UnsupportedModelError, muscle_geometry
-
-    model = data_root / "hamner2013" / "subject01" / "model" / "subject01_adjusted_scaled.osim"
-    with pytest.raises(UnsupportedModelError, match=r"Thelen2003Muscle.*so_solver='opensim'"):
-        muscle_geometry(
-            model, tmp_path / "none.mot", tmp_path / "none.sto", t0=0, t1=1, lowpass_hz=6
-        )
 
 
 @pytest.mark.realdata
@@ -407,9 +396,9 @@ def test_capacities_and_speeds_are_opensims(labelled_trial, osim):
 def test_capacity_tables_leave_clamped_fibres_to_opensim():
     """A fibre at (or below) its minimum length, or outside a curve's domain, is not computed
     from the tables: OpenSim clamps there."""
-    from gait2hip.labeling.fast_so import _RigidTendonCapacity
+    from gait2hip.labeling.fast_so import _MillardCapacity
 
-    cap = object.__new__(_RigidTendonCapacity)  # one muscle, parameters by hand
+    cap = object.__new__(_MillardCapacity)  # one muscle, parameters by hand
     cap.f_iso, cap.l_opt = np.array([1000.0]), np.array([0.1])
     cap.l_ts, cap.v_max = np.array([0.2]), np.array([10.0])
     cap.height, cap.l_min = np.array([0.0]), np.array([0.01])
@@ -420,3 +409,133 @@ def test_capacity_tables_leave_clamped_fibres_to_opensim():
     out = cap(length, speed)
     assert out[0, 0] == pytest.approx(1000.0)
     assert np.isnan(out[1:, 0]).all()
+
+
+def _one_muscle_model(osim, muscle):
+    """A body on a slider from the ground with ``muscle`` from the ground's origin to the body's:
+    the muscle-tendon length is the slider's coordinate and its lengthening speed the speed."""
+    model = osim.Model()
+    body = osim.Body("block", 1.0, osim.Vec3(0), osim.Inertia(1))
+    model.addBody(body)
+    zero = osim.Vec3(0)
+    model.addJoint(osim.SliderJoint("slider", model.getGround(), zero, zero, body, zero, zero))
+    muscle.addNewPathPoint("origin", model.getGround(), zero)
+    muscle.addNewPathPoint("insertion", body, zero)
+    model.addForce(muscle)
+    return model
+
+
+@pytest.mark.parametrize("af, flen", [(0.25, 1.4), (0.3, 1.8)])  # OpenSim's defaults, gait2392's
+def test_thelen_capacity_is_opensims(osim, af, flen):
+    """Thelen2003 capacities in closed form equal OpenSim's own (Newton-inverted) rigid-tendon
+    capacity over every branch of its force-velocity curve: fast shortening past the concentric
+    asymptote (0), concentric, eccentric, the linear extrapolation past the threshold, and
+    fibres at their minimum length (left to OpenSim: NaN here, 0 there)."""
+    from gait2hip.labeling.fast_so import _ThelenCapacity
+
+    muscle = osim.Thelen2003Muscle("probe", 1000.0, 0.1, 0.2, 0.3)
+    muscle.set_Af(af)
+    muscle.set_Flen(flen)
+    model = _one_muscle_model(osim, muscle)
+    state = model.initSystem()
+    coord = model.getCoordinateSet().get(0)
+    lengths = 0.2 + np.r_[0.0005, np.linspace(0.02, 0.2, 12)]
+    speeds = np.linspace(-2.5, 2.5, 41)  # normalized fibre speeds of about -2.5 ... 2.5
+    L, V = (a.ravel()[:, None] for a in np.meshgrid(lengths, speeds))
+    exact = np.empty(len(L))
+    for k, (length, speed) in enumerate(zip(L[:, 0], V[:, 0], strict=True)):
+        coord.setValue(state, float(length))
+        coord.setSpeedValue(state, float(speed))
+        model.realizeVelocity(state)
+        assert muscle.getLength(state) == pytest.approx(length, abs=1e-12)
+        exact[k] = muscle.calcInextensibleTendonActiveFiberForce(state, 1.0)
+    ours = _ThelenCapacity([muscle])(L, V)[:, 0]
+    at_minimum = np.isnan(ours)
+    assert at_minimum.sum() == len(speeds)  # the shortest length only: its fibre is at minimum
+    assert np.all(exact[at_minimum] == 0.0)
+    assert (exact == 0).sum() > len(speeds)  # the concentric clamp is reached too
+    assert exact.max() > 0.95 * flen * 1000.0 * np.cos(0.3)  # and the eccentric extrapolation
+    np.testing.assert_allclose(ours[~at_minimum], exact[~at_minimum], rtol=0, atol=1e-7 * 1000)
+
+
+def test_other_muscle_models_are_refused(osim, tmp_path):
+    """A muscle class without a capacity formula here: the fast solver refuses it with the fix,
+    and ``auto`` labels such a model with OpenSim's SO."""
+    from gait2hip.labeling import fast_so
+
+    muscle = osim.DeGrooteFregly2016Muscle()
+    muscle.setName("probe")
+    path = tmp_path / "degroote.osim"
+    model = _one_muscle_model(osim, muscle)
+    model.finalizeConnections()
+    model.printToXML(str(path))
+    assert not fast_so.supports(path)
+    with pytest.raises(
+        fast_so.UnsupportedModelError, match=r"DeGrooteFregly2016Muscle.*so_solver='opensim'"
+    ):
+        fast_so.muscle_geometry(
+            path, tmp_path / "none.mot", tmp_path / "none.sto", t0=0, t1=1, lowpass_hz=6
+        )
+
+
+@pytest.mark.realdata
+def test_fast_so_matches_opensim_on_a_running_trial(running_trial, tmp_path):
+    """Running, Thelen2003 muscles: the default labels come from the fast solver, and OpenSim's
+    SO converged tightly (1e-8) over 0.3 s of a cycle gives the same hip muscle group forces
+    (RMSE < 0.005 N/kg per group); OpenSim at its default tolerance (1e-4, what
+    ``--so-solver opensim`` labels with) stays within 0.06 N/kg of both. The capacities in that
+    window equal OpenSim's own at every frame and muscle."""
+    import json
+    from pathlib import Path
+
+    from gait2hip.conventions import FORCE_COLS, MUSCLE_GROUPS
+    from gait2hip.io.storage import read_motion
+    from gait2hip.labeling import fast_so
+    from gait2hip.labeling import opensim_steps as st
+
+    source, spec, result = running_trial
+    folder = Path(result.folder)
+    assert json.loads((folder / "result.json").read_text())["settings"]["so_solver"] == "fast"
+    work = folder / "work"
+    fast = read_motion(work / "so" / fast_so.FORCE_FILE).data
+    t = fast["time"].to_numpy()
+    w0 = next(c for c in result.cycles if not c["exclude"] and c["side"] == "r")["t0"] + 0.1
+    opensim = {}
+    for tol in (1e-8, 1e-4):
+        forces, _ = st.static_optimization(
+            work / "so_model.osim",
+            work / "ik" / "ik.mot",
+            work / "grf.xml",
+            tmp_path / str(tol),
+            t0=w0,
+            t1=w0 + 0.3,
+            lowpass_hz=source.settings.lowpass_hz,
+            convergence=tol,
+            max_iterations=2000,
+        )
+        opensim[tol] = read_motion(forces).data
+    window = np.isin(np.round(t, 6), np.round(opensim[1e-8]["time"].to_numpy(), 6))
+    assert window.sum() == len(opensim[1e-8]) > 25
+    groups = MUSCLE_GROUPS["gait2392"]
+
+    def per_kg(frame, g):
+        return frame[list(groups[g])].sum(axis=1).to_numpy() / spec.mass_kg
+
+    for g in FORCE_COLS:
+        ours = per_kg(fast[window], g)
+        tight, loose = per_kg(opensim[1e-8], g), per_kg(opensim[1e-4], g)
+        assert np.sqrt(np.mean((ours - tight) ** 2)) < 0.005, g
+        assert np.sqrt(np.mean((ours - loose) ** 2)) < 0.06, g
+
+    sm = fast_so._so_model(work / "so_model.osim")
+    _, q, u = fast_so.so_kinematics(
+        sm.model, work / "ik" / "ik.mot", source.settings.lowpass_hz, t[window][0], t[window][-1]
+    )
+    Q, U = fast_so._state_values(sm, q, u)
+    capacity, *_ = fast_so._geometry_pass(sm, Q, U, True)
+    exact = np.zeros_like(capacity)
+    for k in range(len(Q)):
+        fast_so._set_state(sm, Q[k], U[k])
+        for j, muscle in enumerate(sm.muscle_objs):
+            exact[k, j] = muscle.calcInextensibleTendonActiveFiberForce(sm.state, 1.0)
+    np.testing.assert_allclose(capacity, exact, rtol=0, atol=1e-9 * exact.max())

@@ -52,6 +52,14 @@ RayAddressOpt = Annotated[
     ),
 ]
 RetriesOpt = Annotated[int, typer.Option(help="retries of a task that raised or whose worker died")]
+SoSolverOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="static optimization: auto (default: fast where the model's muscles allow it, "
+        "else opensim), opensim, or fast (same problem, all frames at once; Millard2012 and "
+        "Thelen2003 muscles; docs/fast_so.md)"
+    ),
+]
 CpusPerTaskOpt = Annotated[
     int, typer.Option(help="CPUs (torch threads) per task in pool or Ray workers")
 ]
@@ -435,6 +443,7 @@ def compare(
         Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    so_solver: SoSolverOpt = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = 1,
@@ -474,7 +483,9 @@ def compare(
     ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
     try:
         with ex:
-            paths = build_datasets(chosen, executor=ex, workers=workers, show_progress=progress)
+            paths = build_datasets(
+                chosen, executor=ex, workers=workers, show_progress=progress, so_solver=so_solver
+            )
             report = run_comparison(
                 chosen,
                 paths,
@@ -511,14 +522,7 @@ def build_dataset(
     strength_scale: Annotated[
         float | None, typer.Option(help="multiply muscles' max isometric force in SO")
     ] = None,
-    so_solver: Annotated[
-        str | None,
-        typer.Option(
-            help="static optimization: auto (default: fast where the model's muscles allow it, "
-            "else opensim), opensim, or fast (same problem, all frames at once; Millard2012 "
-            "muscles; docs/fast_so.md)"
-        ),
-    ] = None,
+    so_solver: SoSolverOpt = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,

@@ -107,8 +107,12 @@ def build_datasets(
     executor: Executor | None = None,
     workers: int = 2,
     show_progress: bool = True,
+    so_solver: str | None = None,
 ) -> dict[str, dict[str, Path]]:
-    """Label the setting's bundled datasets (cached per trial); {dataset: {target: NPZ}}."""
+    """Label the setting's bundled datasets (cached per trial); {dataset: {target: NPZ}}.
+    ``so_solver`` overrides the sources' static optimization (default: theirs, ``auto``)."""
+    from dataclasses import replace
+
     from gait2hip.labeling.build import build_dataset
     from gait2hip.labeling.sources import SOURCES
 
@@ -118,11 +122,13 @@ def build_datasets(
             raise ValueError(f"unknown dataset {name!r}; choose from {list(SOURCES)}")
         subjects = setting.subjects.get(name)
         folder = settings.dataset_dir(name + ("-subset" if subjects else ""))
+        source = SOURCES[name](settings.data_root())
         report = build_dataset(
-            SOURCES[name](settings.data_root()),
+            source,
             folder,
             settings.labels_dir(),
             workers=workers,
+            settings=replace(source.settings, so_solver=so_solver) if so_solver else None,
             subjects=list(subjects) if subjects else None,
             show_progress=show_progress,
             executor=executor,

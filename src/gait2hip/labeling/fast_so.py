@@ -4,9 +4,10 @@ What OpenSim's ``StaticOptimization`` (4.x, ``use_muscle_physiology``) solves at
 read from its source (``StaticOptimizationTarget``):
 
 * every actuator's force is ``control x capacity``; a muscle's capacity is
-  ``Muscle::calcInextensibleTendonActiveFiberForce(s, 1)`` = max isometric force x active
-  force-length x force-velocity x cos(pennation) with a rigid tendon, evaluated at the frame's
-  coordinates and speeds; a coordinate actuator's is its optimal force;
+  ``calcInextensibleTendonActiveFiberForce(s, 1)`` = max isometric force x active
+  force-length x force-velocity x a pennation factor with a rigid tendon, evaluated at the
+  frame's coordinates and speeds (each muscle class has its own curves: Millard2012's and
+  Thelen2003's, :class:`_Capacity`); a coordinate actuator's is its optimal force;
 * the actuation *overrides* the muscle's force, so passive fibre force is not applied;
 * the cost is ``sum |control|^p`` (p = activation exponent, 2 by default) with bounds from
   each actuator's min/max control (Rajagopal's muscles: 0.01..1);
@@ -43,10 +44,10 @@ from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.so_solver import solve_so
 
-#: Muscle models whose SO capacity depends only on the frame's coordinates and speeds
-#: (rigid tendon). Others (e.g. Thelen2003Muscle) read fibre-length and activation *states*
-#: inside OpenSim's SO, which carry over from frame to frame; the fast solver refuses them.
-SUPPORTED_MUSCLES = ("Millard2012EquilibriumMuscle",)
+#: Muscle models whose SO capacity (``calcInextensibleTendonActiveFiberForce``) the fast solver
+#: computes exactly from path length and lengthening speed: each has its own rigid-tendon
+#: formula in OpenSim 4.6 and reads no muscle state (see :class:`_Capacity`). Others are refused.
+SUPPORTED_MUSCLES = ("Millard2012EquilibriumMuscle", "Thelen2003Muscle")
 FORCE_FILE = "so_StaticOptimization_force.sto"
 ACTIVATION_FILE = "so_StaticOptimization_activation.sto"
 GEOMETRY_FILE = "so_geometry.npz"
@@ -276,7 +277,7 @@ def _tabulated(curve) -> tuple[float, float, CubicHermiteSpline]:
     return _CURVES[key]
 
 
-class _RigidTendonCapacity:
+class _MillardCapacity:
     """Muscle capacities (N at full activation) from path lengths and lengthening speeds, for all
     frames at once: what ``Millard2012EquilibriumMuscle.calcInextensibleTendonActiveFiberForce(s,
     1)`` computes from the same two numbers (rigid tendon, fixed-width pennation):
@@ -326,6 +327,96 @@ class _RigidTendonCapacity:
         return out
 
 
+class _ThelenCapacity:
+    """Muscle capacities (N at full activation) of ``Thelen2003Muscle`` s from path lengths and
+    lengthening speeds, for all frames at once: what OpenSim 4.6's
+    ``Thelen2003Muscle.calcInextensibleTendonActiveFiberForce(s, 1)`` computes from the same two
+    numbers (a rigid-tendon formula of its own; it reads no muscle state):
+
+    ``l_f = sqrt(h^2 + (l_mt - l_ts)^2)``, ``cos(phi) = sqrt(1 - (h / l_f)^2)``,
+    ``v = v_mt cos(phi) / (l_opt v_max)``, capacity ``= F_iso f_L(l_f / l_opt) f_V(v) cos(phi)``
+
+    with Thelen's Gaussian ``f_L = exp(-(l - 1)^2 / KshapeActive)`` and ``f_V`` the inverse of
+    Thelen's (2003) eqs. 6-7 at activation 1 (linearly extrapolated past
+    ``fv_linear_extrap_threshold x Flen``; 0 at or past the concentric asymptote, as OpenSim
+    clamps it). OpenSim inverts those equations by
+    Newton's method to 1e-6 in normalized velocity; the closed form here is their exact inverse
+    (the two agree to ~1e-9 relative, see tests/test_fast_so.py). A fibre within 0.1 % of the
+    pennation model's minimum length (where OpenSim returns 0) is NaN: the caller asks OpenSim.
+    """
+
+    def __init__(self, muscles):
+        os_ = st.osim()
+        thelen = [os_.Thelen2003Muscle.safeDownCast(m) for m in muscles]
+
+        def each(get) -> np.ndarray:
+            return np.array([get(m) for m in thelen], dtype=float)
+
+        self.f_iso = each(lambda m: m.getMaxIsometricForce())
+        self.l_opt = each(lambda m: m.getOptimalFiberLength())
+        self.l_ts = each(lambda m: m.getTendonSlackLength())
+        self.v_max = each(lambda m: m.getMaxContractionVelocity())
+        self.height = each(lambda m: m.getPennationModel().getParallelogramHeight())
+        self.l_min = each(lambda m: m.getPennationModel().getMinimumFiberLength())
+        self.k_active = each(lambda m: m.get_KshapeActive())
+        self.af = each(lambda m: m.get_Af())
+        self.flen = each(lambda m: m.get_Flen())
+        self.threshold = each(lambda m: m.get_fv_linear_extrap_threshold())
+
+    def force_velocity(self, v: np.ndarray) -> np.ndarray:
+        """Thelen's force-velocity multiplier at activation 1 (so at ``0.25 + 0.75 a = 1``) for
+        normalized fibre velocity ``v`` (lengthening positive): eq. 6-7 inverted in closed form,
+        with OpenSim's linear extrapolation past the eccentric threshold."""
+        af, flen, thr = self.af, self.flen, self.threshold
+        k = (2.0 + 2.0 / af) / (flen - 1.0)  # eccentric: b = k (flen - fv)
+        concentric = (1.0 + v) / (1.0 - v / af)
+        eccentric = (1.0 + v * k * flen) / (1.0 + v * k)
+        # above fv = thr x flen: eq. 6's value and slope there, extended linearly
+        f0 = thr * flen
+        b0 = k * (flen - f0)
+        v0 = (f0 - 1.0) / b0
+        slope = 1.0 / b0 + k * (f0 - 1.0) / b0**2
+        fast = f0 + (v - v0) / slope
+        # at or past the concentric asymptote (v <= -1) OpenSim's extrapolation goes negative
+        # and it returns max(0, fv)
+        return np.where(
+            v <= -1.0, 0.0, np.where(v <= 0.0, concentric, np.where(v < v0, eccentric, fast))
+        )
+
+    def __call__(self, length: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        along = length - self.l_ts
+        fibre = np.sqrt(self.height**2 + along**2)
+        cos_phi = np.sqrt(1.0 - np.minimum((self.height / fibre) ** 2, 1.0))
+        norm_speed = speed * cos_phi / (self.l_opt * self.v_max)
+        f_l = np.exp(-((fibre / self.l_opt - 1.0) ** 2) / self.k_active)
+        out = self.f_iso * f_l * self.force_velocity(norm_speed) * cos_phi
+        return np.where(fibre > 1.001 * self.l_min, out, np.nan)
+
+
+#: Muscle class -> its rigid-tendon capacity (see each class).
+_CAPACITY = {
+    "Millard2012EquilibriumMuscle": _MillardCapacity,
+    "Thelen2003Muscle": _ThelenCapacity,
+}
+
+
+class _Capacity:
+    """Capacities of a model's muscles, each by its class's formula."""
+
+    def __init__(self, muscles):
+        kinds = [m.getConcreteClassName() for m in muscles]
+        self.parts = []
+        for kind in sorted(set(kinds)):
+            index = np.array([j for j, k in enumerate(kinds) if k == kind])
+            self.parts.append((index, _CAPACITY[kind]([muscles[j] for j in index])))
+
+    def __call__(self, length: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        out = np.empty(length.shape)
+        for index, part in self.parts:
+            out[:, index] = part(length[:, index], speed[:, index])
+        return out
+
+
 class _SOModel:
     """An SO model ready for the geometry pass: OpenSim's Model with an initialized state, its
     muscles and coordinate actuators, where each coordinate sits in the state's Q and U, its
@@ -345,7 +436,7 @@ class _SOModel:
             muscles.get(i) for i in range(muscles.getSize()) if muscles.get(i).get_appliesForce()
         ]
         self.muscles = [mu.getName() for mu in self.muscle_objs]
-        self.capacity = None if self.so_problem else _RigidTendonCapacity(self.muscle_objs)
+        self.capacity = None if self.so_problem else _Capacity(self.muscle_objs)
         self.paths = [mu.getGeometryPath() for mu in self.muscle_objs]
         self.order: list[str] = []
         self.actuators: list[str] = []
@@ -576,7 +667,7 @@ def _geometry_pass(sm: _SOModel, Q: np.ndarray, U: np.ndarray, with_capacity: bo
     consecutive J^T products (exact up to rounding, ~1e-15 m), which saves a fresh force
     vector per muscle; moving path points would add mobility forces, read only then.
     Capacities follow from lengths and speeds for all frames at once
-    (:class:`_RigidTendonCapacity`); OpenSim computes the few muscle-frames that covers not."""
+    (:class:`_MillardCapacity`); OpenSim computes the few muscle-frames that covers not."""
     os_ = st.osim()
     state = sm.state
     T, M, NU = len(Q), len(sm.paths), U.shape[1]

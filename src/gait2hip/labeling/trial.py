@@ -155,8 +155,8 @@ def _file_digest(path: Path) -> str:
 
 def resolve_settings(spec: TrialSpec, settings: LabelSettings) -> LabelSettings:
     """The settings a trial is labelled with: ``so_solver="auto"`` becomes "fast" where the fast
-    solver reproduces OpenSim's SO for the trial's model (Millard2012 muscles, coordinate
-    actuators: docs/fast_so.md) and "opensim" otherwise (e.g. Thelen2003 muscles)."""
+    solver reproduces OpenSim's SO for the trial's model (Millard2012 or Thelen2003 muscles,
+    coordinate actuators: docs/fast_so.md) and "opensim" otherwise (other muscle models)."""
     if settings.so_solver != "auto":
         return settings
     return replace(settings, so_solver="fast" if fast_so.supports(spec.model) else "opensim")
