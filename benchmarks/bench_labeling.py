@@ -48,7 +48,11 @@ def main() -> None:
         )
     ok = [r for r in report.results if r.ok and not r.cached]
     n_cycles = sum(len(r.cycles) for r in ok)
-    steps = sorted({s for r in ok for s in r.timings}, key=["scale", "ik", "id", "so"].index)
+    order = ["scale", "ik", "id", "so", "moment_arms"]  # then any other step, by name
+    steps = sorted(
+        {s for r in ok for s in r.timings},
+        key=lambda s: (order.index(s), "") if s in order else (len(order), s),
+    )
     print(
         f"\n{args.dataset}: {len(report.results)} trials, {n_cycles} cycles labelled, "
         f"{report.n_kept} kept, {args.workers} workers\n"

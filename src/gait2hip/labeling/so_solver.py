@@ -51,7 +51,7 @@ def solve_so(
     upper: np.ndarray,
     *,
     tol: float = 1e-9,
-    max_iter: int = 100,
+    max_iter: int = 500,
 ) -> SOSolution:
     """Solve ``min |x|^2  s.t.  A x = tau, lower <= x <= upper`` for every frame at once.
 
@@ -107,25 +107,28 @@ def _solve_coupled(A, tau, lower, upper, tol: float, max_iter: int) -> tuple[np.
     iterations = 0
     while iterations < max_iter:
         r = tau - (A @ x[..., None])[..., 0]
-        res = np.abs(r).max(axis=1)
-        todo = res > tol
-        if not todo.any():
+        todo = np.nonzero(np.abs(r).max(axis=1) > tol)[0]
+        if not len(todo):
             break
         iterations += 1
-        free = ((v > lower) & (v < upper)).astype(float)
-        H = (A * free[:, None, :]) @ At + 1e-12 * eye
+        # only the frames not yet solved take a step (most frames need a few; a hard one, e.g.
+        # with reserves far from their optimal force, may need a hundred)
+        Ak, Atk, rk = A[todo], At[todo], r[todo]
+        free = ((v[todo] > lower[todo]) & (v[todo] < upper[todo])).astype(float)
+        H = (Ak * free[:, None, :]) @ Atk + 1e-12 * eye
         # a frame whose every actuator is at a bound has a singular H: take a gradient step
         step_dir = np.linalg.solve(
-            H + 1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * eye, r[..., None]
+            H + 1e-9 * np.trace(gram[todo], axis1=1, axis2=2)[:, None, None] * eye, rk[..., None]
         )[..., 0]
-        slope = (r * step_dir).sum(axis=1)
-        t = np.where(todo, 1.0, 0.0)
+        slope = (rk * step_dir).sum(axis=1)
+        args = (Ak, tau[todo], lower[todo], upper[todo])
+        t = np.ones(len(todo))
         for _ in range(40):
-            g_new = _dual(lam + t[:, None] * step_dir, A, tau, lower, upper)[0]
-            ok = (g_new >= g + 1e-4 * t * slope - 1e-12 * (1 + np.abs(g))) | (t == 0)
+            g_new = _dual(lam[todo] + t[:, None] * step_dir, *args)[0]
+            ok = g_new >= g[todo] + 1e-4 * t * slope - 1e-12 * (1 + np.abs(g[todo]))
             if ok.all():
                 break
             t = np.where(ok, t, 0.5 * t)
-        lam = lam + t[:, None] * step_dir
-        g, v, x = _dual(lam, A, tau, lower, upper)
+        lam[todo] += t[:, None] * step_dir
+        g[todo], v[todo], x[todo] = _dual(lam[todo], *args)
     return x, iterations
