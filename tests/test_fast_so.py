@@ -352,6 +352,19 @@ def test_geometry_shortcuts_change_nothing(labelled_trial, osim):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+def _opensims_capacities_and_speeds(sm, Q, U) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, muscles) capacity and lengthening speed by OpenSim's own calls, frame by frame."""
+    from gait2hip.labeling import fast_so
+
+    capacity, speed = np.zeros((len(Q), len(sm.muscle_objs))), np.zeros((len(Q), len(sm.paths)))
+    for k in range(len(Q)):
+        fast_so._set_state(sm, Q[k], U[k])
+        for j, muscle in enumerate(sm.muscle_objs):
+            capacity[k, j] = muscle.calcInextensibleTendonActiveFiberForce(sm.state, 1.0)
+            speed[k, j] = sm.paths[j].getLengtheningSpeed(sm.state)
+    return capacity, speed
+
+
 @pytest.mark.realdata
 def test_capacities_and_speeds_are_opensims(labelled_trial, osim):
     """The pass computes capacities from lengths and speeds with OpenSim's tabulated curves, and
@@ -372,12 +385,7 @@ def test_capacities_and_speeds_are_opensims(labelled_trial, osim):
     Q, U = fast_so._state_values(sm, q, u)
     capacity, _, speed, _ = fast_so._geometry_pass(sm, Q, U, True)
     assert sm.speed_by_power.sum() > 60 and not sm.speed_by_power.all()  # gastrocnemii: 2 wraps
-    exact_cap, exact_speed = np.zeros_like(capacity), np.zeros_like(speed)
-    for k in range(len(Q)):
-        fast_so._set_state(sm, Q[k], U[k])
-        for j, muscle in enumerate(sm.muscle_objs):
-            exact_cap[k, j] = muscle.calcInextensibleTendonActiveFiberForce(sm.state, 1.0)
-            exact_speed[k, j] = sm.paths[j].getLengtheningSpeed(sm.state)
+    exact_cap, exact_speed = _opensims_capacities_and_speeds(sm, Q, U)
     np.testing.assert_allclose(capacity, exact_cap, rtol=0, atol=1e-8 * exact_cap.max())
     np.testing.assert_allclose(speed, exact_speed, rtol=0, atol=1e-12)
 
@@ -533,9 +541,5 @@ def test_fast_so_matches_opensim_on_a_running_trial(running_trial, tmp_path):
     )
     Q, U = fast_so._state_values(sm, q, u)
     capacity, *_ = fast_so._geometry_pass(sm, Q, U, True)
-    exact = np.zeros_like(capacity)
-    for k in range(len(Q)):
-        fast_so._set_state(sm, Q[k], U[k])
-        for j, muscle in enumerate(sm.muscle_objs):
-            exact[k, j] = muscle.calcInextensibleTendonActiveFiberForce(sm.state, 1.0)
+    exact, _ = _opensims_capacities_and_speeds(sm, Q, U)
     np.testing.assert_allclose(capacity, exact, rtol=0, atol=1e-9 * exact.max())

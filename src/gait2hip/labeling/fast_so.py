@@ -44,10 +44,6 @@ from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.so_solver import solve_so
 
-#: Muscle models whose SO capacity (``calcInextensibleTendonActiveFiberForce``) the fast solver
-#: computes exactly from path length and lengthening speed: each has its own rigid-tendon
-#: formula in OpenSim 4.6 and reads no muscle state (see :class:`_Capacity`). Others are refused.
-SUPPORTED_MUSCLES = ("Millard2012EquilibriumMuscle", "Thelen2003Muscle")
 FORCE_FILE = "so_StaticOptimization_force.sto"
 ACTIVATION_FILE = "so_StaticOptimization_activation.sto"
 GEOMETRY_FILE = "so_geometry.npz"
@@ -398,6 +394,10 @@ _CAPACITY = {
     "Millard2012EquilibriumMuscle": _MillardCapacity,
     "Thelen2003Muscle": _ThelenCapacity,
 }
+#: Muscle models whose SO capacity (``calcInextensibleTendonActiveFiberForce``) the fast solver
+#: computes exactly from path length and lengthening speed: each has its own rigid-tendon
+#: formula in OpenSim 4.6 and reads no muscle state. Others are refused.
+SUPPORTED_MUSCLES = tuple(_CAPACITY)
 
 
 class _Capacity:
@@ -667,7 +667,7 @@ def _geometry_pass(sm: _SOModel, Q: np.ndarray, U: np.ndarray, with_capacity: bo
     consecutive J^T products (exact up to rounding, ~1e-15 m), which saves a fresh force
     vector per muscle; moving path points would add mobility forces, read only then.
     Capacities follow from lengths and speeds for all frames at once
-    (:class:`_MillardCapacity`); OpenSim computes the few muscle-frames that covers not."""
+    (:class:`_Capacity`); OpenSim computes the few muscle-frames that covers not."""
     os_ = st.osim()
     state = sm.state
     T, M, NU = len(Q), len(sm.paths), U.shape[1]
