@@ -1,6 +1,6 @@
 """Executors: local (in process, process pool) and Ray give the same results; finished tasks
 are skipped, failing ones retried a bounded number of times and reported without stopping
-the rest, a killed worker's task is retried."""
+the rest, a killed worker's task is retried; stopping the driver stops its workers."""
 
 from __future__ import annotations
 
@@ -82,6 +82,65 @@ def test_process_pool_retries_a_killed_worker(tmp_path):
     out = Executor(workers=2, retries=1, show_progress=False).run(tasks, "t")
     assert [o.value for o in out] == [0, 1, 4, 9, 42]
     assert all(o.status == "done" for o in out)
+
+
+_SLOW_TASKS = """
+import os, sys, time
+from pathlib import Path
+
+def sleep_long(folder):
+    Path(folder, f"{os.getpid()}.pid").write_text("")
+    time.sleep(120)
+"""
+_DRIVER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from slow_tasks import sleep_long
+from gait2hip.executor import Executor, Task
+
+if __name__ == "__main__":
+    tasks = [Task(f"t{i}", sleep_long, (sys.argv[1],)) for i in range(4)]
+    Executor(workers=2, retries=0, show_progress=False).run(tasks, "t")
+"""
+
+
+def _running(pid: int) -> bool:
+    try:  # an orphan is reaped by init eventually; a zombie is not running
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_stopping_the_driver_stops_its_workers(tmp_path, sig):
+    """SIGTERM to the driver alone (a job scheduler, `kill PID`) and even SIGKILL leave no
+    worker running its task on (before, they trained to the end of their queue)."""
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "slow_tasks.py").write_text(_SLOW_TASKS)
+    (tmp_path / "driver.py").write_text(_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(pids := [int(f.stem) for f in tmp_path.glob("*.pid")]) < 2:
+            assert time.monotonic() < deadline and driver.poll() is None, "workers never started"
+            time.sleep(0.2)
+        driver.send_signal(getattr(signal, sig))
+        rc = driver.wait(timeout=30)  # not the tasks' 120 s
+        assert rc == (128 + signal.SIGTERM if sig == "SIGTERM" else -signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_running(p) for p in pids):
+            assert time.monotonic() < deadline, f"workers {pids} still running after {sig}"
+            time.sleep(0.1)
+        assert len(list(tmp_path.glob("*.pid"))) == 2  # the queued tasks never started
+    finally:
+        driver.kill()
+        for p in pids if "pids" in locals() else []:
+            if _running(p):
+                os.kill(p, 9)
 
 
 def test_task_keys_must_be_unique():

@@ -9,7 +9,8 @@ reported as failed without stopping the others.
 Executors:
 
 - ``local`` (default): ``workers=1`` runs the tasks one after another in this process (all
-  torch threads, per-epoch progress); ``workers>1`` uses a process pool of that size.
+  torch threads, per-epoch progress); ``workers>1`` uses a process pool of that size, whose
+  workers stop with this process (Ctrl-C, SIGTERM, or its death: see ``_stop_workers``).
 - ``ray``: tasks become Ray tasks (``num_cpus=cpus_per_task``). ``address`` ``auto`` joins the
   running cluster (``ray start --head`` / ``ray start --address=...``), ``ray://host:port``
   connects through Ray Client, and ``None`` / ``local`` starts a fresh local instance with
@@ -21,12 +22,17 @@ from __future__ import annotations
 import contextvars
 import multiprocessing
 import os
+import signal
+import threading
+import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -182,19 +188,27 @@ class Executor:
                     bar.sub_done()
                 yield i, ok, value
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             self.workers,
-            mp_context=ctx,
+            mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.cpus_per_task,),
-        ) as pool:
-            futures = {pool.submit(t.fn, *t.args): i for i, t in pending.items()}
-            for fut in as_completed(futures):
-                try:
-                    yield futures[fut], True, fut.result()
-                except Exception as err:  # raised in the task, or its worker died
-                    yield futures[fut], False, f"{type(err).__name__}: {err}"
+            initargs=(self.cpus_per_task, os.getpid()),
+        )
+        _live_pools.add(pool)
+        try:
+            with _stop_pools_on_sigterm():
+                futures = {pool.submit(t.fn, *t.args): i for i, t in pending.items()}
+                for fut in as_completed(futures):
+                    try:
+                        yield futures[fut], True, fut.result()
+                    except Exception as err:  # raised in the task, or its worker died
+                        yield futures[fut], False, f"{type(err).__name__}: {err}"
+        except BaseException:  # Ctrl-C, SIGTERM, or the caller stopped: no task runs on
+            _stop_workers(pool)
+            raise
+        finally:
+            _live_pools.discard(pool)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _run_ray(self, tasks: list[Task], index: list[int], bar: _Bar) -> Iterator:
         ray = self._ray()
@@ -309,9 +323,58 @@ class _Bar:
             self.row = None
 
 
-def _init_worker(threads: int) -> None:
+# Stopping a run stops its workers. SIGINT (Ctrl-C) reaches the whole process group; a
+# SIGTERM sent to this process alone (job schedulers, `kill PID`) would otherwise leave the
+# pool's workers training to the end of their queued tasks, so while a pool runs, SIGTERM
+# terminates its workers and then exits (or calls the handler that was installed before).
+# A worker also exits by itself when this process dies in a way no handler sees (SIGKILL).
+_live_pools: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+_PARENT_POLL_S = 0.5
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor.terminate_workers() exists from Python 3.14; before, the
+    # executor's process table is the only handle on its workers
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+
+
+@contextmanager
+def _stop_pools_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        for pool in list(_live_pools):
+            _stop_workers(pool)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _init_worker(threads: int, parent: int) -> None:
     # one task per process: extra BLAS / OpenMP threads would only fight over the cores
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)  # orphaned: the parent died without stopping this worker
 
 
 def _ray_call(fn: Callable[..., Any], args: tuple[Any, ...], threads: int) -> Any:
