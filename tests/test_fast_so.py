@@ -314,6 +314,67 @@ def test_labelled_cycles_carry_group_moment_arms(labelled_trial):
     assert np.all(np.abs(via_groups - moments).max(axis=(0, 1)) < 0.03 * peak)
 
 
+def _gcv_derivatives(osim, storage, times, order: int) -> np.ndarray:
+    """OpenSim's ``GCVSplineSet(5, storage)`` (AnalyzeTool's splines) differentiated ``order``
+    times at ``times``: frames x columns."""
+    splines, x, derivative = osim.GCVSplineSet(5, storage), osim.Vector(1, 0.0), osim.StdVectorInt()
+    for _ in range(order):
+        derivative.push_back(0)
+    out = np.empty((len(times), splines.getSize()))
+    for i in range(splines.getSize()):
+        for k, tk in enumerate(times):
+            x.set(0, float(tk))
+            out[k, i] = splines.get(i).calcDerivative(derivative, x)
+    return out
+
+
+def test_the_quintic_spline_is_opensims_gcv_spline(osim, rng):
+    """At zero error variance OpenSim's degree-5 GCV spline is the natural quintic
+    interpolating spline: same values and derivatives everywhere, ends included, on uneven
+    sampling (other end conditions differ by hundreds near the ends)."""
+    from gait2hip.labeling.fast_so import natural_quintic_spline
+
+    t = np.r_[0.0, np.sort(rng.uniform(0, 1, 23)), 1.0]
+    y = np.cumsum(rng.normal(size=(len(t), 3)), axis=0)
+    storage = osim.Storage(len(t) + 1)
+    labels = osim.ArrayStr()
+    for name in ("time", "a", "b", "c"):
+        labels.append(name)
+    storage.setColumnLabels(labels)
+    for tk, row in zip(t, y, strict=True):
+        storage.append(float(tk), osim.Vector.createFromMat(row))
+    ours, at = natural_quintic_spline(t, y), np.linspace(0, 1, 41)
+    for order in (1, 2, 3):
+        ref = _gcv_derivatives(osim, storage, at, order)
+        np.testing.assert_allclose(ours(at, order), ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+    np.testing.assert_allclose(ours(t), y, atol=1e-10)
+
+
+@pytest.mark.realdata
+def test_so_speeds_are_analyzetools(labelled_trial, osim):
+    """The speeds the fast path uses are AnalyzeTool's: OpenSim's GCV splines through the
+    padded, filtered kinematics, differentiated at the solved frames."""
+    from pathlib import Path
+
+    from gait2hip.labeling import fast_so
+
+    source, _, _, result = labelled_trial
+    work = Path(result.folder) / "work"
+    t = np.loadtxt(work / "id" / "id.sto", skiprows=7, usecols=0)
+    model = osim.Model(str(work / "so_model.osim"))
+    model.initSystem()
+    times, q, u = fast_so.so_kinematics(
+        model, work / "ik" / "ik.mot", source.settings.lowpass_hz, t[0], t[-1]
+    )
+    storage = osim.Storage(str(work / "ik" / "ik.mot"))
+    storage.pad(storage.getSize() // 2)
+    storage.lowpassIIR(source.settings.lowpass_hz)
+    model.getSimbodyEngine().convertDegreesToRadians(storage)
+    ref = _gcv_derivatives(osim, storage, times, 1)
+    assert list(u.columns) == list(q.columns) and ref.shape == u.shape
+    np.testing.assert_allclose(u.to_numpy(), ref, rtol=0, atol=1e-9)
+
+
 @pytest.mark.realdata
 def test_geometry_shortcuts_change_nothing(labelled_trial, osim):
     """Splining only the speeds muscles use gives those speeds unchanged, and should a muscle

@@ -21,7 +21,7 @@ forces of a unit tension along each path, as OpenSim's dynamics applies them), t
 forces come from OpenSim's inverse dynamics of the same kinematics, and
 :func:`gait2hip.labeling.so_solver.solve_so` solves every frame at once. Kinematics are
 prepared exactly as OpenSim's AnalyzeTool prepares them (pad, IIR low-pass, radians,
-quintic GCV splines for speeds).
+speeds from the quintic spline OpenSim's GCV spline is at zero error variance).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import CubicHermiteSpline
+from scipy.interpolate import BSpline, CubicHermiteSpline, make_interp_spline
 
 from gait2hip.io.atomic import write_npz_fast
 from gait2hip.io.storage import read_motion, write_motion
@@ -100,8 +100,14 @@ def so_kinematics(
     AnalyzeTool prepares them for SO: pad by half the length, IIR low-pass, degrees to
     radians, q = the filtered values, u = derivative of a quintic GCV spline through them.
 
-    ``speeds_of`` splines only those columns (a column's spline depends on that column alone,
-    so their speeds are unchanged); ``u`` then holds just them."""
+    AnalyzeTool's ``GCVSplineSet(5, ·)`` has zero error variance, so each spline interpolates:
+    it is the natural quintic interpolating spline (3rd and 4th derivatives zero at both
+    ends), which scipy builds for all columns in one banded solve: equal to OpenSim's
+    derivatives (tested against ``GCVSplineSet`` in ``tests/test_fast_so.py``) without
+    OpenSim's per-spline fit and first-evaluation cost (docs/fast_so.md).
+
+    ``speeds_of`` returns speeds for those columns only (a column's spline depends on that
+    column alone); ``u`` then holds just them."""
     os_ = st.osim()
     sto = os_.Storage(str(coordinates))
     if lowpass_hz >= 0:
@@ -110,28 +116,23 @@ def so_kinematics(
     if sto.isInDegrees():
         model.getSimbodyEngine().convertDegreesToRadians(sto)
     q = _frame(sto)
-    if speeds_of is not None:
-        sto = _storage(q[[c for c in q.columns if c in speeds_of]])
-    splines = os_.GCVSplineSet(5, sto)
+    splined = [c for c in q.columns if speeds_of is None or c in speeds_of]
+    t = q.index.to_numpy()
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
-    t = q.index.to_numpy()
     first = t[t <= t0 + 1e-9].max(initial=t[0])
-    q = q[(t >= first - 1e-12) & (t <= t1 + 1e-9)]
-    # the splines' first derivatives at those frames only (what constructStorage(1) gives
-    # there, without evaluating the padding)
-    times = q.index.to_numpy()
-    order, x = os_.StdVectorInt(), os_.Vector(1, 0.0)
-    order.push_back(0)
-    u = {}
-    for i in range(splines.getSize()):
-        derivative = splines.get(i).calcDerivative
-        column = np.empty(len(times))
-        for k, tk in enumerate(times):
-            x.set(0, float(tk))
-            column[k] = derivative(order, x)
-        u[splines.get(i).getName()] = column
-    return times, q, pd.DataFrame(u, index=q.index)
+    keep = (t >= first - 1e-12) & (t <= t1 + 1e-9)
+    u = natural_quintic_spline(t, q[splined].to_numpy())(t[keep], 1)
+    q = q[keep]
+    return q.index.to_numpy(), q, pd.DataFrame(u, index=q.index, columns=splined)
+
+
+def natural_quintic_spline(t: np.ndarray, y: np.ndarray) -> BSpline:
+    """The quintic spline through ``(t, y)`` (columns of ``y`` splined independently) with
+    natural end conditions: what OpenSim's ``GCVSpline`` of degree 5 is at zero error
+    variance (Woltring's natural spline of half-order 3)."""
+    ends = [(3, np.zeros(y.shape[1:])), (4, np.zeros(y.shape[1:]))]
+    return make_interp_spline(t, y, k=5, bc_type=(ends, ends))
 
 
 def _frame(storage) -> pd.DataFrame:
@@ -149,19 +150,6 @@ def _frame(storage) -> pd.DataFrame:
         columns=[labels.get(i) for i in range(1, labels.getSize())],
         index=pd.Index(np.array(times), name="time"),
     )
-
-
-def _storage(frame: pd.DataFrame):
-    """A DataFrame indexed by time as an OpenSim Storage."""
-    os_ = st.osim()
-    sto = os_.Storage(len(frame) + 1)
-    labels = os_.ArrayStr()
-    for name in ("time", *frame.columns):
-        labels.append(str(name))
-    sto.setColumnLabels(labels)
-    for t, row in zip(frame.index.to_numpy(dtype=float), frame.to_numpy(dtype=float), strict=True):
-        sto.append(float(t), os_.Vector.createFromMat(row))
-    return sto
 
 
 # --------------------------------------------------------------------------- geometry
