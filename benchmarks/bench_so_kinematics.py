@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_fast_so import trials
 
 from gait2hip.io.storage import read_motion
 from gait2hip.labeling import fast_so
@@ -57,11 +58,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     for root in args.labels:
-        folders = [
-            r.parent
-            for r in sorted(root.glob("*/*/*/result.json"))
-            if json.loads(r.read_text())["settings"].get("so_solver") == "opensim"
-        ][: args.limit]
+        folders = trials(root)[: args.limit]
         t_old = t_new = err = 0.0
         cycles = 0
         for folder in folders:
