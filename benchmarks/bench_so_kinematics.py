@@ -1,9 +1,12 @@
-"""SO kinematics, speeds from OpenSim's ``GCVSplineSet`` (before 2026-12-02) against the
-natural quintic spline the fast path now uses, on cached trials labelled with OpenSim's SO.
+"""SO kinematics by OpenSim's own calls (the fast path before 2026-12-02) against the numpy
+path the fast solver now uses, on cached trials labelled with OpenSim's SO.
 
-Both read, pad and low-pass the same coordinates with OpenSim; the table gives each path's
-time per trial (the new one includes the reading and filtering; the old one repeats them) and
-the largest difference of the speeds.
+OpenSim's path: ``Storage`` pad, ``lowpassIIR`` (which resamples through GCV splines when the
+time steps are not uniform), ``convertDegreesToRadians``, then speeds from
+``GCVSplineSet(5, ·)``. Ours: ``fast_so.so_kinematics`` (the same file read by OpenSim, then
+``opensim_signal``'s pad, resampling and filter, and scipy's natural quintic spline). The
+table gives each path's time per trial, how many trials OpenSim resampled, and the largest
+differences of the coordinates and speeds at the solved frames.
 
     python benchmarks/bench_so_kinematics.py .cache/labels/hamner2013 .cache/labels/schreiber2019
 """
@@ -22,29 +25,36 @@ from gait2hip.io.storage import read_motion
 from gait2hip.labeling import fast_so
 
 
-def gcv_speeds(model, ik: Path, lowpass_hz: float, times: np.ndarray, columns: list[str]):
-    """The speeds as computed before 2026-12-02: OpenSim's GCVSplineSet(5, ·)."""
+def opensim_kinematics(model, ik: Path, lowpass_hz: float, times: np.ndarray, columns: list[str]):
+    """Coordinates and speeds at ``times`` by OpenSim's calls, as the fast path computed them
+    before 2026-12-02."""
     os_ = fast_so.st.osim()
     sto = os_.Storage(str(ik))
     sto.pad(sto.getSize() // 2)
     sto.lowpassIIR(lowpass_hz)
     model.getSimbodyEngine().convertDegreesToRadians(sto)
     q = fast_so._frame(sto)[columns]
-    sub, labels = os_.Storage(len(q) + 1), os_.ArrayStr()
-    for name in ("time", *columns):
-        labels.append(name)
-    sub.setColumnLabels(labels)
-    for t, row in zip(q.index.to_numpy(), q.to_numpy(), strict=True):
-        sub.append(float(t), os_.Vector.createFromMat(row))
-    splines, order, x = os_.GCVSplineSet(5, sub), os_.StdVectorInt(), os_.Vector(1, 0.0)
+    splines, order, x = os_.GCVSplineSet(5, sto), os_.StdVectorInt(), os_.Vector(1, 0.0)
     order.push_back(0)
-    out = np.empty((len(times), len(columns)))
-    for i in range(splines.getSize()):
-        derivative = splines.get(i).calcDerivative
+    labels = sto.getColumnLabels()
+    index = {labels.get(i + 1): i for i in range(splines.getSize())}
+    u = np.empty((len(times), len(columns)))
+    for j, name in enumerate(columns):
+        derivative = splines.get(index[name]).calcDerivative
         for k, tk in enumerate(times):
             x.set(0, float(tk))
-            out[k, i] = derivative(order, x)
-    return out
+            u[k, j] = derivative(order, x)
+    return q.reindex(times).to_numpy(), u
+
+
+def resampled_by_opensim(ik: Path, lowpass_hz: float) -> bool:
+    """Whether ``lowpassIIR`` moved the padded storage's time grid (it resampled)."""
+    sto = fast_so.st.osim().Storage(str(ik))
+    sto.pad(sto.getSize() // 2)
+    before = fast_so._frame(sto).index.to_numpy()
+    sto.lowpassIIR(lowpass_hz)
+    after = fast_so._frame(sto).index.to_numpy()
+    return len(before) != len(after) or not np.array_equal(before, after)
 
 
 def main() -> None:
@@ -53,14 +63,14 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=12, help="trials per dataset")
     args = p.parse_args()
     print(
-        "| label cache | trials | cycles | GCVSplineSet, ms per trial | scipy, ms per trial "
-        "| max speed difference (rad/s) |"
+        "| label cache | trials | cycles | resampled by OpenSim | OpenSim, ms per trial "
+        "| gait2hip, ms per trial | max q difference (rad) | max speed difference (rad/s) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for root in args.labels:
         folders = trials(root)[: args.limit]
-        t_old = t_new = err = 0.0
-        cycles = 0
+        t_old = t_new = err_q = err_u = 0.0
+        cycles = resampled = 0
         for folder in folders:
             work, result = folder / "work", json.loads((folder / "result.json").read_text())
             lowpass = result["settings"]["lowpass_hz"]
@@ -68,18 +78,22 @@ def main() -> None:
             sm = fast_so._so_model(work / "so_model.osim")
             cycles += len(result.get("cycles", []))
             tic = time.perf_counter()
-            times, _, u = fast_so.so_kinematics(
+            times, q, u = fast_so.so_kinematics(
                 sm.model, work / "ik" / "ik.mot", lowpass, t[0], t[-1], speeds_of=sm.spanned
             )
             t_new += time.perf_counter() - tic
             tic = time.perf_counter()
-            ref = gcv_speeds(sm.model, work / "ik" / "ik.mot", lowpass, times, list(u.columns))
+            ref_q, ref_u = opensim_kinematics(
+                sm.model, work / "ik" / "ik.mot", lowpass, times, list(u.columns)
+            )
             t_old += time.perf_counter() - tic
-            err = max(err, float(np.abs(ref - u.to_numpy()).max()))
+            resampled += resampled_by_opensim(work / "ik" / "ik.mot", lowpass)
+            err_q = max(err_q, float(np.abs(ref_q - q[list(u.columns)].to_numpy()).max()))
+            err_u = max(err_u, float(np.abs(ref_u - u.to_numpy()).max()))
         n = max(len(folders), 1)
         print(
-            f"| {root} | {len(folders)} | {cycles} | {1000 * t_old / n:.1f} "
-            f"| {1000 * t_new / n:.1f} | {err:.1e} |"
+            f"| {root} | {len(folders)} | {cycles} | {resampled} | {1000 * t_old / n:.1f} "
+            f"| {1000 * t_new / n:.1f} | {err_q:.1e} | {err_u:.1e} |"
         )
 
 

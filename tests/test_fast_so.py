@@ -314,6 +314,66 @@ def test_labelled_cycles_carry_group_moment_arms(labelled_trial):
     assert np.all(np.abs(via_groups - moments).max(axis=(0, 1)) < 0.03 * peak)
 
 
+def _storage(osim, t: np.ndarray, y: np.ndarray, columns: list[str]):
+    """An OpenSim Storage of rows ``y`` at times ``t``."""
+    storage, labels = osim.Storage(len(t) + 1), osim.ArrayStr()
+    for name in ("time", *columns):
+        labels.append(name)
+    storage.setColumnLabels(labels)
+    for tk, row in zip(t, y, strict=True):
+        storage.append(float(tk), osim.Vector.createFromMat(row))
+    return storage
+
+
+@pytest.mark.parametrize(
+    "jitter, cutoff_hz",
+    [(0.0, 6.0), (1e-9, 6.0), (0.3, 6.0), (0.0, 80.0)],
+    ids=["uniform", "rounding-jitter", "uneven", "cutoff-above-nyquist"],
+)
+def test_the_lowpass_is_opensims(osim, rng, jitter, cutoff_hz):
+    """AnalyzeTool's ``pad`` + ``lowpassIIR`` redone in numpy equals OpenSim's Storage methods:
+    on uniform times (filtered as they are), on times off uniform by 1e-9 s or by up to 15 % of
+    a step (OpenSim first resamples at the smallest step through quintic splines: same grid,
+    same values), and with a cut-off above half the sampling rate (lowered to 0.49 x)."""
+    from gait2hip.labeling import fast_so
+    from gait2hip.labeling.opensim_signal import analyze_tool_lowpass, pad
+
+    n, dt = 120, 1 / 128  # a binary step: uniform times are uniform to the last bit
+    t = dt * (np.arange(n) + jitter * rng.uniform(-0.5, 0.5, n)) + 2.0
+    y = np.cumsum(rng.normal(size=(n, 3)), axis=0)
+    storage = _storage(osim, t, y, ["a", "b", "c"])
+    storage.pad(storage.getSize() // 2)
+    storage.lowpassIIR(cutoff_hz)
+    ref = fast_so._frame(storage)
+    t_ours, ours = analyze_tool_lowpass(t, y, cutoff_hz)
+    assert np.array_equal(t_ours, pad(t, n // 2)) == (jitter == 0)  # resampled iff uneven
+    np.testing.assert_array_equal(t_ours, ref.index.to_numpy())
+    np.testing.assert_allclose(ours, ref.to_numpy(), rtol=0, atol=1e-12 * np.abs(y).max())
+    if cutoff_hz > 64:  # filtered (at 0.49 x 128 Hz, as OpenSim), not left alone
+        assert np.abs(ours - pad(y, n // 2)).max() > 1e-3
+
+
+def test_degrees_convert_as_opensim_does(osim):
+    """Rotational coordinates' columns, by name or path, are the ones OpenSim's
+    ``convertDegreesToRadians`` scales; translations and unknown columns stay."""
+    from gait2hip.labeling.opensim_signal import rotational_columns
+
+    model = osim.Model()
+    for name, joint in (("pin", osim.PinJoint), ("slider", osim.SliderJoint)):
+        body = osim.Body(f"{name}_body", 1.0, osim.Vec3(0), osim.Inertia(1, 1, 1))
+        model.addBody(body)
+        model.addJoint(joint(name, model.getGround(), body))
+    model.initSystem()
+    columns = ["pin_coord_0", "/jointset/pin/pin_coord_0/value", "slider_coord_0", "other"]
+    storage = _storage(osim, np.array([0.0, 0.1]), np.ones((2, 4)), columns)
+    storage.setInDegrees(True)
+    model.getSimbodyEngine().convertDegreesToRadians(storage)
+    from gait2hip.labeling.fast_so import _frame
+
+    scaled = _frame(storage).to_numpy()[0] != 1.0
+    assert rotational_columns(model, columns) == list(scaled) == [True, True, False, False]
+
+
 def _gcv_derivatives(osim, storage, times, order: int) -> np.ndarray:
     """OpenSim's ``GCVSplineSet(5, storage)`` (AnalyzeTool's splines) differentiated ``order``
     times at ``times``: frames x columns."""
@@ -332,17 +392,11 @@ def test_the_quintic_spline_is_opensims_gcv_spline(osim, rng):
     """At zero error variance OpenSim's degree-5 GCV spline is the natural quintic
     interpolating spline: same values and derivatives everywhere, ends included, on uneven
     sampling (other end conditions differ by hundreds near the ends)."""
-    from gait2hip.labeling.fast_so import natural_quintic_spline
+    from gait2hip.labeling.opensim_signal import natural_quintic_spline
 
     t = np.r_[0.0, np.sort(rng.uniform(0, 1, 23)), 1.0]
     y = np.cumsum(rng.normal(size=(len(t), 3)), axis=0)
-    storage = osim.Storage(len(t) + 1)
-    labels = osim.ArrayStr()
-    for name in ("time", "a", "b", "c"):
-        labels.append(name)
-    storage.setColumnLabels(labels)
-    for tk, row in zip(t, y, strict=True):
-        storage.append(float(tk), osim.Vector.createFromMat(row))
+    storage = _storage(osim, t, y, ["a", "b", "c"])
     ours, at = natural_quintic_spline(t, y), np.linspace(0, 1, 41)
     for order in (1, 2, 3):
         ref = _gcv_derivatives(osim, storage, at, order)
@@ -352,8 +406,9 @@ def test_the_quintic_spline_is_opensims_gcv_spline(osim, rng):
 
 @pytest.mark.realdata
 def test_so_speeds_are_analyzetools(labelled_trial, osim):
-    """The speeds the fast path uses are AnalyzeTool's: OpenSim's GCV splines through the
-    padded, filtered kinematics, differentiated at the solved frames."""
+    """The coordinates and speeds the fast path uses are AnalyzeTool's: OpenSim's padded,
+    filtered kinematics in radians, and its GCV splines through them differentiated at the
+    solved frames."""
     from pathlib import Path
 
     from gait2hip.labeling import fast_so
@@ -370,6 +425,10 @@ def test_so_speeds_are_analyzetools(labelled_trial, osim):
     storage.pad(storage.getSize() // 2)
     storage.lowpassIIR(source.settings.lowpass_hz)
     model.getSimbodyEngine().convertDegreesToRadians(storage)
+    filtered = fast_so._frame(storage)
+    at = np.isin(filtered.index.to_numpy(), times)
+    np.testing.assert_array_equal(filtered.index.to_numpy()[at], times)
+    np.testing.assert_allclose(q.to_numpy(), filtered.to_numpy()[at], rtol=0, atol=1e-12)
     ref = _gcv_derivatives(osim, storage, times, 1)
     assert list(u.columns) == list(q.columns) and ref.shape == u.shape
     np.testing.assert_allclose(u.to_numpy(), ref, rtol=0, atol=1e-9)

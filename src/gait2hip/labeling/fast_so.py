@@ -37,11 +37,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import BSpline, CubicHermiteSpline, make_interp_spline
+from scipy.interpolate import CubicHermiteSpline
 
 from gait2hip.io.atomic import write_npz_fast
 from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.labeling import opensim_steps as st
+from gait2hip.labeling.opensim_signal import (
+    analyze_tool_lowpass,
+    natural_quintic_spline,
+    rotational_columns,
+)
 from gait2hip.labeling.so_solver import solve_so
 
 FORCE_FILE = "so_StaticOptimization_force.sto"
@@ -100,24 +105,28 @@ def so_kinematics(
     AnalyzeTool prepares them for SO: pad by half the length, IIR low-pass, degrees to
     radians, q = the filtered values, u = derivative of a quintic GCV spline through them.
 
-    AnalyzeTool's ``GCVSplineSet(5, ·)`` has zero error variance, so each spline interpolates:
-    it is the natural quintic interpolating spline (3rd and 4th derivatives zero at both
-    ends), which scipy builds for all columns in one banded solve: equal to OpenSim's
-    derivatives (tested against ``GCVSplineSet`` in ``tests/test_fast_so.py``) without
-    OpenSim's per-spline fit and first-evaluation cost (docs/fast_so.md).
+    The padding and filter are OpenSim's ``Storage`` methods redone in numpy
+    (:mod:`gait2hip.labeling.opensim_signal`, resampling included where the time steps are
+    not uniform). AnalyzeTool's ``GCVSplineSet(5, ·)`` has zero error variance, so each
+    spline interpolates: it is the natural quintic interpolating spline (3rd and 4th
+    derivatives zero at both ends), which scipy builds for all columns in one banded solve:
+    equal to OpenSim's derivatives (tested against ``GCVSplineSet`` in
+    ``tests/test_fast_so.py``) without OpenSim's per-spline fit and first-evaluation cost
+    (docs/fast_so.md).
 
     ``speeds_of`` returns speeds for those columns only (a column's spline depends on that
     column alone); ``u`` then holds just them."""
     os_ = st.osim()
     sto = os_.Storage(str(coordinates))
-    if lowpass_hz >= 0:
-        sto.pad(sto.getSize() // 2)
-        sto.lowpassIIR(lowpass_hz)
-    if sto.isInDegrees():
-        model.getSimbodyEngine().convertDegreesToRadians(sto)
     q = _frame(sto)
+    t, values = q.index.to_numpy(), q.to_numpy(dtype=float, copy=True)
+    if lowpass_hz >= 0:
+        t, values = analyze_tool_lowpass(t, values, lowpass_hz)
+    if sto.isInDegrees():
+        # SimTK_DEGREE_TO_RADIAN (pi / 180 in long double) rounds to the same double
+        values[:, rotational_columns(model, list(q.columns))] *= np.pi / 180
+    q = pd.DataFrame(values, columns=q.columns, index=pd.Index(t, name="time"))
     splined = [c for c in q.columns if speeds_of is None or c in speeds_of]
-    t = q.index.to_numpy()
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
     first = t[t <= t0 + 1e-9].max(initial=t[0])
@@ -125,14 +134,6 @@ def so_kinematics(
     u = natural_quintic_spline(t, q[splined].to_numpy())(t[keep], 1)
     q = q[keep]
     return q.index.to_numpy(), q, pd.DataFrame(u, index=q.index, columns=splined)
-
-
-def natural_quintic_spline(t: np.ndarray, y: np.ndarray) -> BSpline:
-    """The quintic spline through ``(t, y)`` (columns of ``y`` splined independently) with
-    natural end conditions: what OpenSim's ``GCVSpline`` of degree 5 is at zero error
-    variance (Woltring's natural spline of half-order 3)."""
-    ends = [(3, np.zeros(y.shape[1:])), (4, np.zeros(y.shape[1:]))]
-    return make_interp_spline(t, y, k=5, bc_type=(ends, ends))
 
 
 def _frame(storage) -> pd.DataFrame:
