@@ -79,7 +79,7 @@ def main() -> None:
             cycles += len(result.get("cycles", []))
             tic = time.perf_counter()
             times, q, u = fast_so.so_kinematics(
-                sm.model, work / "ik" / "ik.mot", lowpass, t[0], t[-1], speeds_of=sm.spanned
+                sm.model, work / "ik" / "ik.mot", lowpass, t[0], t[-1]
             )
             t_new += time.perf_counter() - tic
             tic = time.perf_counter()

@@ -434,44 +434,6 @@ def test_so_speeds_are_analyzetools(labelled_trial, osim):
     np.testing.assert_allclose(u.to_numpy(), ref, rtol=0, atol=1e-9)
 
 
-@pytest.mark.realdata
-def test_geometry_shortcuts_change_nothing(labelled_trial, osim):
-    """Splining only the speeds muscles use gives those speeds unchanged, and should a muscle
-    act on a coordinate left out, the pass redoes itself with every speed splined."""
-    from pathlib import Path
-
-    from gait2hip.labeling import fast_so
-
-    source, _, _, result = labelled_trial
-    work = Path(result.folder) / "work"
-    t = np.loadtxt(work / "id" / "id.sto", skiprows=7, usecols=0)
-    args = (work / "so_model.osim", work / "ik" / "ik.mot", work / "id" / "id.sto")
-    kw = dict(t0=t[0] + 0.2, t1=t[0] + 0.4, lowpass_hz=source.settings.lowpass_hz)
-    model = osim.Model(str(args[0]))
-    model.initSystem()  # the engine converts degrees only once the system exists
-    _, _, u_all = fast_so.so_kinematics(model, args[1], kw["lowpass_hz"], kw["t0"], kw["t1"])
-    some = {"hip_flexion_r", "knee_angle_r"}
-    _, _, u_some = fast_so.so_kinematics(
-        model, args[1], kw["lowpass_hz"], kw["t0"], kw["t1"], speeds_of=some
-    )
-    assert set(u_some.columns) == some
-    np.testing.assert_array_equal(u_some.to_numpy(), u_all[list(u_some.columns)].to_numpy())
-
-    sm = fast_so._so_model(args[0])
-    assert {"hip_flexion_r", "knee_angle_r", "ankle_angle_l"} <= sm.spanned
-    assert not {"pelvis_tx", "lumbar_extension", "arm_flex_r"} & sm.spanned
-    normal = fast_so.muscle_geometry(*args, **kw)
-    spanned = sm.spanned
-    try:
-        sm.spanned = {"hip_flexion_r"}  # as if the others had looked unused
-        redone = fast_so.muscle_geometry(*args, **kw)
-    finally:
-        sm.spanned = spanned
-    for name in ("capacity", "length", "speed", "moment_arm"):
-        a, b = getattr(normal, name), getattr(redone, name)
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
-
-
 def _opensims_capacities_and_speeds(sm, Q, U) -> tuple[np.ndarray, np.ndarray]:
     """(frames, muscles) capacity and lengthening speed by OpenSim's own calls, frame by frame."""
     from gait2hip.labeling import fast_so
@@ -500,7 +462,7 @@ def test_capacities_and_speeds_are_opensims(labelled_trial, osim):
     t = np.loadtxt(work / "id" / "id.sto", skiprows=7, usecols=0)
     sm = fast_so._so_model(work / "so_model.osim")
     _, q, u = fast_so.so_kinematics(
-        sm.model, work / "ik" / "ik.mot", source.settings.lowpass_hz, t[0], t[-1], sm.spanned
+        sm.model, work / "ik" / "ik.mot", source.settings.lowpass_hz, t[0], t[-1]
     )
     Q, U = fast_so._state_values(sm, q, u)
     capacity, _, speed, _ = fast_so._geometry_pass(sm, Q, U, True)

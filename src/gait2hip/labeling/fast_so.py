@@ -99,7 +99,6 @@ def so_kinematics(
     lowpass_hz: float,
     t0: float,
     t1: float,
-    speeds_of: set[str] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """(time, q, u) at the coordinate file's frames over ``[t0, t1]``, prepared as OpenSim's
     AnalyzeTool prepares them for SO: pad by half the length, IIR low-pass, degrees to
@@ -112,10 +111,7 @@ def so_kinematics(
     derivatives zero at both ends), which scipy builds for all columns in one banded solve:
     equal to OpenSim's derivatives (tested against ``GCVSplineSet`` in
     ``tests/test_fast_so.py``) without OpenSim's per-spline fit and first-evaluation cost
-    (docs/fast_so.md).
-
-    ``speeds_of`` returns speeds for those columns only (a column's spline depends on that
-    column alone); ``u`` then holds just them."""
+    (docs/fast_so.md)."""
     os_ = st.osim()
     sto = os_.Storage(str(coordinates))
     q = _frame(sto)
@@ -126,14 +122,13 @@ def so_kinematics(
         # SimTK_DEGREE_TO_RADIAN (pi / 180 in long double) rounds to the same double
         values[:, rotational_columns(model, list(q.columns))] *= np.pi / 180
     q = pd.DataFrame(values, columns=q.columns, index=pd.Index(t, name="time"))
-    splined = [c for c in q.columns if speeds_of is None or c in speeds_of]
     # AnalyzeTool starts at the last frame at or before t0 ("the closest earlier set of
     # states is used") and records every frame up to t1
     first = t[t <= t0 + 1e-9].max(initial=t[0])
     keep = (t >= first - 1e-12) & (t <= t1 + 1e-9)
-    u = natural_quintic_spline(t, q[splined].to_numpy())(t[keep], 1)
+    u = natural_quintic_spline(t, values)(t[keep], 1)
     q = q[keep]
-    return q.index.to_numpy(), q, pd.DataFrame(u, index=q.index, columns=splined)
+    return q.index.to_numpy(), q, pd.DataFrame(u, index=q.index, columns=q.columns)
 
 
 def _frame(storage) -> pd.DataFrame:
@@ -473,7 +468,6 @@ class _SOModel:
         self.speed_by_power = np.array(
             [self.mobility_free and p.getWrapSet().getSize() <= 1 for p in self.paths]
         )
-        self.spanned = self._spanned()
 
     def release(self) -> None:
         """Drop the handles into the model before the model itself (a state or component
@@ -481,18 +475,6 @@ class _SOModel:
         for name in ("paths", "muscle_objs", "poser", "matter", "state"):
             self.__dict__.pop(name, None)
         self.__dict__.pop("model", None)
-
-    def _spanned(self) -> set[str]:
-        """Coordinates some muscle's unit tension acts on at the default pose, with their
-        dependent coordinates (their speeds are the ones muscle lengthening speeds use)."""
-        zero_speeds = np.zeros((1, self.state.getNU()))
-        *_, general = _geometry_pass(self, self.q0[None], zero_speeds, False)
-        acted = np.abs(general[0]).max(axis=0) > SPANNED_M
-        out = {c for c in self.coordinates if acted[self.u_index[c]]}
-        for c, deps in self.poser.coupled.items():
-            if c in out:
-                out.update(dep for dep, _ in deps)
-        return out
 
 
 #: A moment arm below this (m) counts as "the muscle does not cross the coordinate".
@@ -554,7 +536,7 @@ def muscle_geometry(
         )
     timings["model"] = time.perf_counter() - tic
     tic = time.perf_counter()
-    times, q, u = so_kinematics(sm.model, coordinates, lowpass_hz, t0, t1, speeds_of=sm.spanned)
+    times, q, u = so_kinematics(sm.model, coordinates, lowpass_hz, t0, t1)
     missing = [c for c in sm.coordinates if c not in q]
     if missing:
         raise ValueError(f"{coordinates}: no column for coordinates {missing}")
@@ -590,13 +572,6 @@ def muscle_geometry(
     tic = time.perf_counter()
     Q, U = _state_values(sm, q, u)
     capacity, length, speed, general = _geometry_pass(sm, Q, U, with_capacity)
-    # speeds were splined only where muscles act at the default pose; should a muscle act
-    # elsewhere at some frame, its lengthening speed may depend on them: spline all, redo
-    unsplined = [sm.u_index[c] for c in sm.coordinates if c not in u]
-    if unsplined and np.abs(general[:, :, unsplined]).max() > SPANNED_M:
-        times, q, u = so_kinematics(sm.model, coordinates, lowpass_hz, t0, t1)
-        Q, U = _state_values(sm, q, u)
-        capacity, length, speed, general = _geometry_pass(sm, Q, U, with_capacity)
     # a muscle's moment arms are the generalized forces of a unit tension along its path
     # (GeometryPath.addInEquivalentForces, then J^T): what OpenSim's computeMomentArm and its
     # dynamics use, for every coordinate at once. (-dL/dq differs for paths over several
@@ -628,8 +603,8 @@ def muscle_geometry(
 
 def _state_values(sm: _SOModel, q: pd.DataFrame, u: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """(frames, NQ) and (frames, NU) state values: coordinates from the kinematics (locked ones
-    stay put, dependent ones follow their coupler), speeds from the splines (zero where none
-    was splined: no muscle acts there)."""
+    stay put, dependent ones follow their coupler), speeds from the splines (zero for a
+    coordinate the file lacks, as a locked one)."""
     os_ = st.osim()
     T = len(q)
     Q = np.tile(sm.q0, (T, 1))
