@@ -603,8 +603,7 @@ def muscle_geometry(
 
 def _state_values(sm: _SOModel, q: pd.DataFrame, u: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """(frames, NQ) and (frames, NU) state values: coordinates from the kinematics (locked ones
-    stay put, dependent ones follow their coupler), speeds from the splines (zero for a
-    coordinate the file lacks, as a locked one)."""
+    stay put, dependent ones follow their coupler), speeds from the splines."""
     os_ = st.osim()
     T = len(q)
     Q = np.tile(sm.q0, (T, 1))
