@@ -356,6 +356,7 @@ def test_the_lowpass_is_opensims(osim, rng, jitter, cutoff_hz):
 def test_degrees_convert_as_opensim_does(osim):
     """Rotational coordinates' columns, by name or path, are the ones OpenSim's
     ``convertDegreesToRadians`` scales; translations and unknown columns stay."""
+    from gait2hip.labeling.fast_so import _frame
     from gait2hip.labeling.opensim_signal import rotational_columns
 
     model = osim.Model()
@@ -368,8 +369,6 @@ def test_degrees_convert_as_opensim_does(osim):
     storage = _storage(osim, np.array([0.0, 0.1]), np.ones((2, 4)), columns)
     storage.setInDegrees(True)
     model.getSimbodyEngine().convertDegreesToRadians(storage)
-    from gait2hip.labeling.fast_so import _frame
-
     scaled = _frame(storage).to_numpy()[0] != 1.0
     assert rotational_columns(model, columns) == list(scaled) == [True, True, False, False]
 
