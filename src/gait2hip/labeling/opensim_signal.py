@@ -97,9 +97,9 @@ def analyze_tool_lowpass(
     if dt < SIMTK_EPS:
         return t, y
     if (t[-1] - t[0]) / (len(t) - 1) - dt > SIMTK_EPS:
-        if (t.max() - t.min()) / dt > MAX_RESAMPLE_SIZE:
+        if (t[-1] - t[0]) / dt > MAX_RESAMPLE_SIZE:
             dt = (t[-1] - t[0]) / MAX_RESAMPLE_SIZE
-        grid, x, end = [], float(t.min()), float(t.max())
+        grid, x, end = [], float(t[0]), float(t[-1])
         while x <= end:
             grid.append(x)
             x += dt
@@ -114,6 +114,9 @@ def rotational_columns(model, labels: list[str]) -> list[bool]:
     """Which columns ``SimbodyEngine::convertDegreesToRadians`` scales: those naming a
     rotational coordinate of ``model`` by name, by the last part of a path, or by the part
     before it (``.../hip_flexion_r/value``)."""
+    from gait2hip.labeling.opensim_steps import osim
+
+    rotational = osim().Coordinate.Rotational
     coordinates = model.getCoordinateSet()
     out = []
     for label in labels:
@@ -123,5 +126,5 @@ def rotational_columns(model, labels: list[str]) -> list[bool]:
             index = coordinates.getIndex(parts[-1])
             if index < 0 and len(parts) > 1:
                 index = coordinates.getIndex(parts[-2])
-        out.append(index >= 0 and int(coordinates.get(index).getMotionType()) == 1)  # Rotational
+        out.append(index >= 0 and coordinates.get(index).getMotionType() == rotational)
     return out
