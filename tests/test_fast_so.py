@@ -86,6 +86,37 @@ def test_rows_met_by_one_actuator_are_solved_apart(rng):
         np.testing.assert_allclose(sol.x[b], ref.x, atol=1e-4)
 
 
+def test_independent_blocks_are_solved_apart(rng):
+    """Two "legs" (three muscles and two reserves on two rows each) and a "pelvis" row with its
+    reserve, linked only by rounding-sized entries: three blocks, each solved as if alone. A
+    real entry (a muscle acting on the pelvis row, as Rajagopal's gastrocnemii do in OpenSim)
+    joins that leg and the pelvis into one block."""
+    B, n = 5, 11  # muscles 0-2 (leg 1), 3-5 (leg 2); reserves 6, 7 (leg 1), 8, 9 (leg 2), 10
+    A = np.zeros((B, 5, n))
+    A[:, 0:2, 0:3] = rng.uniform(1, 10, size=(B, 2, 3))
+    A[:, 2:4, 3:6] = rng.uniform(1, 10, size=(B, 2, 3))
+    A[:, [0, 1, 2, 3, 4], [6, 7, 8, 9, 10]] = 1.0
+    A[:, 4, :6] = rng.normal(size=(B, 6)) * 1e-15  # the pelvis row: muscles' rounding
+    A[:, 2, 0] = 1e-16  # leg 1's muscle on leg 2, rounding
+    tau = rng.normal(size=(B, 5)) * 20  # large enough to saturate some muscles
+    lower = np.r_[np.full(6, 0.01), np.full(5, -np.inf)]
+    upper = np.r_[np.ones(6), np.full(5, np.inf)]
+    sol = solve_so(A, tau, lower, upper)
+    assert sol.blocks == 3 and sol.converged.all()
+    assert (sol.x[:, :6] >= 1 - 1e-12).any()  # some bounds are active
+    for rows, cols in (([0, 1], [0, 1, 2, 6, 7]), ([2, 3], [3, 4, 5, 8, 9])):
+        alone = solve_so(A[:, rows][:, :, cols], tau[:, rows], lower[cols], upper[cols])
+        np.testing.assert_allclose(sol.x[:, cols], alone.x, atol=1e-9)
+    np.testing.assert_allclose(sol.x[:, 10], tau[:, 4], atol=1e-9)
+
+    A[:, 4, 1] = 2.0
+    joined = solve_so(A, tau, lower, upper)
+    assert joined.blocks == 2 and joined.converged.all()
+    rows, cols = [0, 1, 4], [0, 1, 2, 6, 7, 10]
+    alone = solve_so(A[:, rows][:, :, cols], tau[:, rows], lower[cols], upper[cols])
+    np.testing.assert_allclose(joined.x[:, cols], alone.x, atol=1e-9)
+
+
 def test_infeasible_frame_is_reported_not_hidden():
     # one muscle, no reserve, asked for more than it can give
     sol = solve_so(np.array([[[10.0]], [[10.0]]]), np.array([[5.0], [50.0]]), 0.0, 1.0)

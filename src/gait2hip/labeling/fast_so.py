@@ -820,7 +820,10 @@ def fast_static_optimization(
         write_motion(path, frame, in_degrees=False, name="fast static optimization")
     geometry = write_geometry(inputs, work / GEOMETRY_FILE)
     failed = int((~sol.converged).sum())
-    lines = [f"fast static optimization: {len(inputs.time)} frames, {sol.iterations} iterations"]
+    lines = [
+        f"fast static optimization: {len(inputs.time)} frames, {sol.blocks} independent blocks, "
+        f"{sol.iterations} iterations"
+    ]
     lines += [f"{k}: {v:.3f} s" for k, v in timings.items()]
     for k in np.nonzero(~sol.converged)[0]:
         lines.append(
