@@ -17,6 +17,8 @@ import numpy as np
 from scipy.interpolate import BSpline, make_interp_spline
 from scipy.signal import lfilter
 
+from gait2hip.labeling.opensim_steps import osim
+
 #: SimTK::Eps, the tolerance ``Storage::lowpassIIR`` allows between the mean and the smallest
 #: time step before it resamples.
 SIMTK_EPS = float(np.finfo(float).eps)
@@ -114,8 +116,6 @@ def rotational_columns(model, labels: list[str]) -> list[bool]:
     """Which columns ``SimbodyEngine::convertDegreesToRadians`` scales: those naming a
     rotational coordinate of ``model`` by name, by the last part of a path, or by the part
     before it (``.../hip_flexion_r/value``)."""
-    from gait2hip.labeling.opensim_steps import osim
-
     rotational = osim().Coordinate.Rotational
     coordinates = model.getCoordinateSet()
     out = []
