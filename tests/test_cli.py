@@ -114,6 +114,10 @@ def test_benchmark_executor_options(tmp_path, monkeypatch):
     assert not (tmp_path / "ray").exists()
     res = runner.invoke(app, [*base, "--executor", "spark"])
     assert res.exit_code == 2 and "unknown executor 'spark'" in res.output
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    res = runner.invoke(app, [*base, "--device", "cuda", "--out", str(tmp_path / "gpu")])
+    assert res.exit_code == 2 and "sees no CUDA GPU" in res.output, res.output
+    assert not (tmp_path / "gpu").exists()
 
 
 def test_move_aside_keeps_the_old_run(tmp_path):

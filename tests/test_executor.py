@@ -15,6 +15,7 @@ import torch
 
 from gait2hip.benchmark import benchmark
 from gait2hip.executor import Executor, ExecutorError, Task, TaskFailures, make_executor
+from gait2hip.runtime import TaskRuntime
 from gait2hip.training.protocol import run_benchmark
 from tests.test_protocol import tiny_config
 
@@ -156,6 +157,26 @@ def test_ray_missing_is_a_clear_error(monkeypatch):
         make_executor("dask")
 
 
+def test_device_is_checked_and_resolved(monkeypatch):
+    with pytest.raises(ExecutorError, match="unknown device 'tpu'"):
+        Executor(device="tpu")
+    assert Executor().task_runtime().device == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert Executor(device="auto").device == "cpu"
+    with pytest.raises(ExecutorError, match=r"sees no CUDA GPU.*--device cpu"):
+        Executor(device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert Executor(device="auto").device == "cuda"
+    pool = Executor(workers=2, cpus_per_task=3, device="CUDA:1")
+    assert pool.task_runtime() == TaskRuntime(threads=3, device="cuda:1")
+    assert "training on cuda:1" in pool.describe()
+    with pytest.raises(ExecutorError, match="only 2 CUDA GPU"):
+        Executor(device="cuda:2")
+    with pytest.raises(ExecutorError, match="--executor ray trains on the CPU only"):
+        Executor(kind="ray", device="cuda")
+
+
 def test_pool_benchmark_equals_in_process(forces, tmp_path):
     cfg = tiny_config(models=("lstm",))
     torch.set_num_threads(1)  # pool workers use cpus_per_task = 1 thread
@@ -239,12 +260,12 @@ def test_failed_benchmark_tasks_are_reported_not_hidden(forces, tmp_path, monkey
 
     folds_seen: list[int] = []
 
-    def broken_fold_two(ds, cfg, spec, seed, train, val, epochs, on_epoch):
+    def broken_fold_two(ds, cfg, spec, seed, train, val, epochs, on_epoch, device):
         if val is not None:  # a cross-validation fold, not the final fit
             folds_seen.append(1)
             if len(folds_seen) == 2:
                 raise RuntimeError("out of memory (simulated)")
-        return real(ds, cfg, spec, seed, train, val, epochs, on_epoch)
+        return real(ds, cfg, spec, seed, train, val, epochs, on_epoch, device)
 
     monkeypatch.setattr(protocol, "_fold_fit", broken_fold_two)
     with pytest.raises(TaskFailures, match=r"fold 1: RuntimeError: out of memory"):

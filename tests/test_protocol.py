@@ -178,6 +178,26 @@ def test_early_stopping_and_fixed_epochs(forces):
         fit(model, X, Y, cfg, seed=0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_on_a_gpu_follows_the_cpu_and_leaves_the_model_on_the_cpu(forces):
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+    from gait2hip.training.normalize import InputScaler
+
+    X = InputScaler.fit(forces.X).transform(forces.X)
+    Y, cfg = forces.Y_per_kg, TrainConfig(lr=1e-2, max_epochs=4, patience=10, time_warp=0.05)
+    results = {}
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(5)
+        m = create_model("lstm", hidden=8)
+        res = fit(m, X[:20], Y[:20], cfg, seed=1, X_val=X[20:], Y_val=Y[20:], device=device)
+        assert all(p.device.type == "cpu" for p in m.parameters())
+        results[device] = res
+    # the same batches and warps (drawn on the CPU), only the kernels differ
+    np.testing.assert_allclose(results["cuda"].train_loss, results["cpu"].train_loss, rtol=1e-3)
+    np.testing.assert_allclose(results["cuda"].val_loss, results["cpu"].val_loss, rtol=1e-3)
+
+
 def test_training_is_deterministic(forces):
     from gait2hip.models import create_model
     from gait2hip.training.config import TrainConfig

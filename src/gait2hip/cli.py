@@ -77,6 +77,14 @@ PROFILE_HELP = (
     "duration as an input; docs/recipe.md) or quick (small models, minutes)"
 )
 
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        help="where models train: cpu (default; runs are deterministic there), cuda, cuda:N, "
+        "or auto (cuda when PyTorch sees a GPU); --workers processes share the GPU"
+    ),
+]
+
 WorkersOpt = Annotated[
     int,
     typer.Option(
@@ -99,7 +107,9 @@ def _with_params(cfg, path: Path):
     return dataclasses.replace(trial_config(cfg, cfg.models[0], params), models=cfg.models)
 
 
-def _executor(kind: str, workers: int, address, retries: int, cpus: int, progress: bool):
+def _executor(
+    kind: str, workers: int, address, retries: int, cpus: int, progress: bool, device: str = "cpu"
+):
     from gait2hip.executor import ExecutorError, make_executor
 
     try:
@@ -110,6 +120,7 @@ def _executor(kind: str, workers: int, address, retries: int, cpus: int, progres
             retries=retries,
             cpus_per_task=cpus,
             show_progress=progress,
+            device=device,
         )
     except ExecutorError as err:
         _fail(err)
@@ -201,6 +212,7 @@ def benchmark(
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 2,
     cpus_per_task: CpusPerTaskOpt = 1,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Train and compare models under the leak-proof protocol; resumes an interrupted run.
 
@@ -246,7 +258,7 @@ def benchmark(
     out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
     try:
         with ex:
             summary = run(ds, cfg, out, command=command, show_progress=progress, executor=ex)
@@ -286,6 +298,7 @@ def tune(
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 2,
     cpus_per_task: CpusPerTaskOpt = 1,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Search one architecture's hyper-parameters with Optuna, by cross-validation inside the
     training pool (the benchmark's test subjects never enter); writes best.json for
@@ -317,7 +330,7 @@ def tune(
     out = out or settings.runs_dir() / f"tune-{target}-{spec.label}"
     console.print(f"[bold]{ds.describe()}[/bold]")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
     try:
         with ex:
             best = run(
@@ -450,6 +463,7 @@ def compare(
     ray_address: RayAddressOpt = None,
     retries: RetriesOpt = 2,
     cpus_per_task: CpusPerTaskOpt = 1,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Compare training profiles (the study's `paper` recipe first) on the bundled walking and
     running data under one protocol: same splits and seeds, paired differences with 95%
@@ -480,7 +494,7 @@ def compare(
         _fail(err)
     out = out or settings.runs_dir() / ("compare" if setting == "full" else f"compare-{setting}")
     command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress)
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
     try:
         with ex:
             paths = build_datasets(

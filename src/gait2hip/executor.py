@@ -15,6 +15,10 @@ Executors:
   running cluster (``ray start --head`` / ``ray start --address=...``), ``ray://host:port``
   connects through Ray Client, and ``None`` / ``local`` starts a fresh local instance with
   ``workers`` CPUs. Install with ``pip install 'gait2hip[ray]'``.
+
+``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``) is where training tasks train; local
+workers share the GPU (each task's model and batches are small). Ray does not schedule GPUs
+here: ``ray`` with a GPU device is refused.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from gait2hip.runtime import TaskRuntime
 
 EXECUTORS = ("local", "ray")
 RAY_ADDRESS_ENV = "GAIT2HIP_RAY_ADDRESS"
@@ -107,6 +114,7 @@ class Executor:
     retries: int = 2
     cpus_per_task: int = 1
     show_progress: bool = True
+    device: str = "cpu"
     _ray_started: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +122,19 @@ class Executor:
             raise ExecutorError(f"unknown executor {self.kind!r}; choose one of {EXECUTORS}")
         if self.workers < 1 or self.retries < 0 or self.cpus_per_task < 1:
             raise ExecutorError("workers and cpus_per_task must be >= 1, retries >= 0")
+        if self.device != "cpu":  # torch loads only where a GPU is asked for
+            from gait2hip.runtime import resolve_device
+
+            try:
+                self.device = resolve_device(self.device)
+            except ValueError as err:
+                raise ExecutorError(str(err)) from err
+        if self.kind == "ray" and self.device != "cpu":
+            raise ExecutorError(
+                f"--executor ray trains on the CPU only (Ray's GPU scheduling is not wired in); "
+                f"for --device {self.device} use --executor local with --workers N, whose "
+                "processes share the GPU"
+            )
         if self.kind == "ray":
             _import_ray()  # fail now, with the install hint, not after the first phase
 
@@ -130,10 +151,18 @@ class Executor:
             return torch.get_num_threads()
         return self.cpus_per_task
 
+    def task_runtime(self) -> TaskRuntime:
+        """Threads and device of a training task."""
+        from gait2hip.runtime import TaskRuntime
+
+        return TaskRuntime(self.task_threads(), self.device)
+
     def describe(self) -> str:
         if self.kind == "ray":
             return f"ray ({self.address or 'fresh local instance'}, {self.cpus_per_task} CPU/task)"
-        return "local (this process)" if self.inline else f"local ({self.workers} processes)"
+        where = "this process" if self.inline else f"{self.workers} processes"
+        on = "" if self.device == "cpu" else f", training on {self.device}"
+        return f"local ({where}{on})"
 
     # ------------------------------------------------------------------ running
     def run(self, tasks: Sequence[Task], description: str) -> list[Outcome]:
@@ -401,6 +430,7 @@ def make_executor(
     retries: int = 2,
     cpus_per_task: int = 1,
     show_progress: bool = True,
+    device: str = "cpu",
 ) -> Executor:
     """The executor the CLI options describe (``address`` defaults to $GAIT2HIP_RAY_ADDRESS)."""
     return Executor(
@@ -410,4 +440,5 @@ def make_executor(
         retries=retries,
         cpus_per_task=cpus_per_task,
         show_progress=show_progress,
+        device=device,
     )

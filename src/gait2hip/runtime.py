@@ -6,10 +6,45 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from dataclasses import dataclass
 
 import torch
 
 _configured = False
+
+DEVICES = ("cpu", "cuda", "auto")  # "cuda:N" picks one GPU
+
+
+@dataclass(frozen=True)
+class TaskRuntime:
+    """How a training task runs: its torch threads and the device it trains on."""
+
+    threads: int
+    device: str = "cpu"
+
+
+def resolve_device(name: str) -> str:
+    """A checked torch device name: ``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (``cuda`` when
+    PyTorch sees a GPU, else ``cpu``). Fails with the fix when the GPU asked for is missing."""
+    name = name.strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"unknown device {name!r}; choose cpu, cuda, cuda:N or auto")
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r}: PyTorch {torch.__version__} sees no CUDA GPU (a CPU-only build, "
+            "or no driver); use --device cpu, or install a CUDA build of the same torch version"
+        )
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible "
+            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+        )
+    return name
 
 
 def configure(threads: int | None = None, tune_malloc: bool = True) -> None:

@@ -90,9 +90,10 @@ def time_warp(tensors: Sequence[torch.Tensor], amount: float, gen: torch.Generat
 def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
     model.eval()
+    device = next(model.parameters()).device
     out = [
         # .float(): float32 even when run under a bfloat16 autocast
-        model(torch.from_numpy(X[i : i + batch_size])).float().numpy()
+        model(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu().numpy()
         for i in range(0, len(X), batch_size)
     ]
     return np.concatenate(out, axis=0)
@@ -133,6 +134,7 @@ def fit(
     physics: Physics | None = None,
     physics_val: Physics | None = None,
     parts: Sequence[Sequence[int]] | None = None,
+    device: str = "cpu",
 ) -> FitResult:
     """Train in place. With validation data: early stopping (``cfg.patience``, at most
     ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
@@ -141,6 +143,8 @@ def fit(
     X: normalised inputs (N, T, C); Y: targets per kg (N, T, K). ``physics`` (and
     ``physics_val`` for the validation cycles): the cycles' moment arms and hip moments, for
     the consistency term weighted by ``cfg.physics_weight`` (forces only; needed when > 0).
+    ``device``: where the model trains (batches are drawn, and time-warped, on the CPU with
+    the same random streams whatever the device); the model is left on the CPU.
     """
     lam = cfg.physics_weight
     if lam > 0 and (physics is None or (X_val is not None and physics_val is None)):
@@ -150,6 +154,8 @@ def fit(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts))
+    w_dev = w.to(device)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # cosine decay over max_epochs in every fit, so the final fit's first E epochs follow the
     # same learning rates as the cross-validation folds whose best epochs chose E
@@ -177,9 +183,10 @@ def fit(
             batch = [Xt[idx], Yt[idx]] + ([] if Pt is None else [Pt[0][idx], Pt[1][idx]])
             if cfg.time_warp > 0:
                 batch = time_warp(batch, cfg.time_warp, gen)
+            batch = [t.to(device) for t in batch]
             xb, yb = batch[:2]
             batch_physics = None if Pt is None else (batch[2], batch[3])
-            loss = _loss(model(xb), yb, w, batch_physics, lam)
+            loss = _loss(model(xb), yb, w_dev, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -206,4 +213,5 @@ def fit(
         model.load_state_dict(best_state)
     else:
         result.best_epoch = result.epochs_run
+    model.to("cpu")
     return result

@@ -37,6 +37,7 @@ from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.models import count_parameters, create_model
+from gait2hip.runtime import TaskRuntime
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
@@ -85,6 +86,7 @@ def _fold_fit(
     val: np.ndarray | None,
     epochs: int | None,
     on_epoch,
+    device: str = "cpu",
 ) -> tuple[TrainedModel, FitResult, float]:
     scaler = InputScaler.fit(ds.X[train])
     Y = ds.Y_per_kg
@@ -105,6 +107,7 @@ def _fold_fit(
         physics=physics_arrays(ds, train) if physics else None,
         physics_val=physics_arrays(ds, val) if physics and val is not None else None,
         parts=list(target_parts(get_target(cfg.target)).values()),
+        device=device,
     )
     trained = TrainedModel(
         model=model,
@@ -264,7 +267,7 @@ def run_benchmark(
     )
     executor = executor or Executor(show_progress=show_progress)
     ref = task_data(full, ds, cfg, out_dir, executor)
-    threads = executor.task_threads()
+    rt = executor.task_runtime()
 
     splits = {s: holdout_subjects(ds.subject_id, cfg.test_fraction, s) for s in cfg.split_seeds}
     # per split: each fold's (train, validation) indices into the dataset
@@ -291,7 +294,7 @@ def run_benchmark(
             fold_index[u.split_seed],
             splits[u.split_seed].test,
             u.unit_dir,
-            threads,
+            rt,
             u.name,
         )
         for u in units
@@ -314,7 +317,7 @@ def run_benchmark(
                 splits[u.split_seed].test,
                 fold_index[u.split_seed],
                 u.unit_dir,
-                threads,
+                rt,
             ),
             tuple(u.unit_dir / f for f in FINAL_FILES),
         )
@@ -350,7 +353,7 @@ def fold_tasks(
     folds: list[tuple[np.ndarray, np.ndarray]],
     test: np.ndarray,
     unit_dir: Path,
-    threads: int,
+    rt: TaskRuntime,
     name: str,
 ) -> list[Task]:
     """One :func:`fold_task` per (train, validation) fold, done when its files exist."""
@@ -358,7 +361,7 @@ def fold_tasks(
         Task(
             f"{name} fold {k}",
             fold_task,
-            (ref, cfg, spec, seed, split_seed, k, train, val, test, unit_dir, threads),
+            (ref, cfg, spec, seed, split_seed, k, train, val, test, unit_dir, rt),
             (unit_dir / f"fold{k}.json", unit_dir / f"fold{k}.pt"),
         )
         for k, (train, val) in enumerate(folds)
@@ -376,17 +379,17 @@ def fold_task(
     val: np.ndarray,
     test: np.ndarray,
     unit_dir: Path,
-    threads: int,
+    rt: TaskRuntime,
 ) -> dict[str, Any]:
     """One cross-validation fold: fit with early stopping on ``val``; writes fold{k}.pt and
     fold{k}.json (last, as the done marker) in ``unit_dir``."""
-    runtime.configure(threads)
+    runtime.configure(rt.threads)
     ds = load_data(ref)
     name = f"{spec.label} split{split_seed} seed{seed} fold {k}"
     assert_no_leak(ds.subject_id[train], ds.subject_id[val], name)
     assert_no_leak(ds.subject_id[train], ds.subject_id[test], name)
     trained, res, secs = _fold_fit(
-        ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs)
+        ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs), rt.device
     )
     trained.meta = _model_meta(ds, cfg, split_seed, seed, train, f"fold {k}")
     trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
@@ -399,6 +402,7 @@ def fold_task(
         "train_loss": res.train_loss,
         "val_loss": res.val_loss,
         "seconds": secs,
+        "device": rt.device,
         "val_subjects": sorted(set(ds.subject_id[val].tolist())),
     }
     write_json(unit_dir / f"fold{k}.json", info)
@@ -423,12 +427,12 @@ def final_task(
     test: np.ndarray,
     fold_splits: list[tuple[np.ndarray, np.ndarray]],
     unit_dir: Path,
-    threads: int,
+    rt: TaskRuntime,
 ) -> None:
     """A unit's final fit on the whole pool for the folds' median best epoch, its one
     prediction of the test subjects, and the calibration of its uncertainty from the folds.
     Each output is skipped when present, so older run folders gain only what they lack."""
-    runtime.configure(threads)
+    runtime.configure(rt.threads)
     ds = load_data(ref)
     name = f"{spec.label} split{split_seed} seed{seed}"
     n_folds = len(fold_splits)
@@ -440,7 +444,7 @@ def final_task(
     if not (ckpt_path.exists() and pred_path.exists() and info_path.exists()):
         assert_no_leak(ds.subject_id[pool], ds.subject_id[test], f"{name} final")
         trained, _, secs = _fold_fit(
-            ds, cfg, spec, seed, pool, None, final_epochs, _epoch_reporter(final_epochs)
+            ds, cfg, spec, seed, pool, None, final_epochs, _epoch_reporter(final_epochs), rt.device
         )
         n_params = count_parameters(trained.model)
         trained.meta = {
@@ -474,6 +478,7 @@ def final_task(
                 "seconds_total": secs + fold_secs,
                 "seconds_per_epoch": (secs + fold_secs) / (final_epochs + fold_epochs),
                 "inference_ms_per_cycle": infer_ms,
+                "device": rt.device,  # of the training; inference ran on the CPU
             },
         )
     cal_path = unit_dir / CALIBRATION_FILE

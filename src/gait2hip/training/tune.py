@@ -138,7 +138,7 @@ def tune(
     )
     seed = base.seeds[0]
     ref = task_data(full, ds, base, out_dir, executor)
-    threads = executor.task_threads()
+    rt = executor.task_runtime()
 
     storage = f"sqlite:///{out_dir / 'study.db'}"
     name = f"{spec.label}-{base.target}"
@@ -181,7 +181,7 @@ def tune(
             configs[trial.number] = (trial, cfg)
             unit_dir = out_dir / "trials" / f"{trial.number:04d}"
             tasks += fold_tasks(
-                ref, cfg, spec, seed, split_seed, folds, test, unit_dir, threads,
+                ref, cfg, spec, seed, split_seed, folds, test, unit_dir, rt,
                 f"trial {trial.number}",
             )  # fmt: skip
         if not tasks:
