@@ -175,6 +175,8 @@ def test_device_is_checked_and_resolved(monkeypatch):
         Executor(device="cuda:2")
     with pytest.raises(ExecutorError, match="--executor ray trains on the CPU only"):
         Executor(kind="ray", device="cuda")
+    monkeypatch.setattr("gait2hip.executor._import_ray", lambda: None)
+    assert Executor(kind="ray", device="auto").device == "cpu"
 
 
 def test_pool_benchmark_equals_in_process(forces, tmp_path):

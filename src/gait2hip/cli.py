@@ -81,7 +81,8 @@ DeviceOpt = Annotated[
     str,
     typer.Option(
         help="where models train: cpu (default; runs are deterministic there), cuda, cuda:N, "
-        "or auto (cuda when PyTorch sees a GPU); --workers processes share the GPU"
+        "or auto (cuda when PyTorch sees a GPU; cpu under --executor ray); --workers "
+        "processes share the GPU"
     ),
 ]
 

@@ -18,7 +18,7 @@ Executors:
 
 ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``) is where training tasks train; local
 workers share the GPU (each task's model and batches are small). Ray does not schedule GPUs
-here: ``ray`` with a GPU device is refused.
+here: ``ray`` with a GPU device is refused, and ``auto`` means the CPU there.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ class Executor:
             raise ExecutorError(f"unknown executor {self.kind!r}; choose one of {EXECUTORS}")
         if self.workers < 1 or self.retries < 0 or self.cpus_per_task < 1:
             raise ExecutorError("workers and cpus_per_task must be >= 1, retries >= 0")
+        if self.kind == "ray" and self.device == "auto":
+            self.device = "cpu"  # Ray tasks train on the CPU (below)
         if self.device != "cpu":  # torch loads only where a GPU is asked for
             from gait2hip.runtime import resolve_device
 

@@ -12,8 +12,6 @@ import torch
 
 _configured = False
 
-DEVICES = ("cpu", "cuda", "auto")  # "cuda:N" picks one GPU
-
 
 @dataclass(frozen=True)
 class TaskRuntime:
