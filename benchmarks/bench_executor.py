@@ -112,7 +112,8 @@ def main() -> None:
     )
     n_tasks = len(cfg.models) * len(cfg.seeds) * (cfg.n_folds + 1)
     print(
-        f"{ds.describe()}\ngrid: {len(cfg.models)} models x {len(cfg.seeds)} seeds x "
+        f"# {runtime.machine_summary()}\n{ds.describe()}\n"
+        f"grid: {len(cfg.models)} models x {len(cfg.seeds)} seeds x "
         f"({cfg.n_folds} folds + final) = {n_tasks} tasks, quick profile, "
         f"max {args.max_epochs} epochs\n"
     )

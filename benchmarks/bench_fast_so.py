@@ -122,6 +122,7 @@ def main() -> None:
         if first is None:
             first = (folder, fast, ref, t, res, mass)
 
+    print(f"# {runtime.machine_summary()}")
     print(
         f"{len(folders)} trials, {fast_cycles} cycles (kept ones compared), {failed} failed frames"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gait2hip import settings
+from gait2hip import runtime, settings
 from gait2hip.labeling.build import build_dataset
 from gait2hip.labeling.sources import SOURCES
 
@@ -54,7 +54,8 @@ def main() -> None:
         key=lambda s: (order.index(s), "") if s in order else (len(order), s),
     )
     print(
-        f"\n{args.dataset}: {len(report.results)} trials, {n_cycles} cycles labelled, "
+        f"\n# {runtime.machine_summary()}\n"
+        f"{args.dataset}: {len(report.results)} trials, {n_cycles} cycles labelled, "
         f"{report.n_kept} kept, {args.workers} workers\n"
     )
     print("| step | s/trial (mean) | s/trial (max) | s/cycle |")

@@ -306,7 +306,10 @@ def main() -> None:
     every = not (args.speed or args.calibration or args.events)
     import torch
 
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"# {runtime.machine_summary()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     if args.events or every:
         events_table()
     if args.calibration or every:

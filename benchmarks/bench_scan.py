@@ -33,7 +33,8 @@ def main() -> None:
     Bm = torch.randn(b, length, n, requires_grad=True)
     Cm = torch.randn(b, length, n, requires_grad=True)
     print(
-        f"# batch {b}, L {length}, E {e}, N {n}, {torch.get_num_threads()} threads, "
+        f"# {runtime.machine_summary()}, batch {b}, L {length}, E {e}, N {n}, "
+        f"{torch.get_num_threads()} threads, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
     )
     print("| scan | forward s | forward+backward s |")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import time
 
 import numpy as np
@@ -98,7 +97,7 @@ def main() -> None:
     X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
     Y = rng.normal(size=(args.trials, 180, 14)).astype(np.float32)
     print(
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"# {runtime.machine_summary()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
         f"{', bf16 autocast' if args.bf16 else ''}"

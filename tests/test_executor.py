@@ -179,6 +179,20 @@ def test_device_is_checked_and_resolved(monkeypatch):
     assert Executor(kind="ray", device="auto").device == "cpu"
 
 
+def test_machine_summary_names_the_cpu(tmp_path):
+    from gait2hip.runtime import machine_summary
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC 9R14\n"
+        "flags\t\t: fpu sse avx avx2 avx512f\n\nprocessor\t: 1\nmodel name\t: other\n"
+    )
+    assert machine_summary(info).startswith("AMD EPYC 9R14 (family 25 model 17, AVX-512), ")
+    info.write_text("model name\t: Some CPU\nflags\t: sse avx2\n")
+    assert machine_summary(info).startswith("Some CPU (AVX2), ")
+    assert machine_summary(tmp_path / "missing").endswith(f"{os.cpu_count()} cores")
+
+
 def test_pool_benchmark_equals_in_process(forces, tmp_path):
     cfg = tiny_config(models=("lstm",))
     torch.set_num_threads(1)  # pool workers use cpus_per_task = 1 thread

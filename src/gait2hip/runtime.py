@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -67,3 +69,35 @@ def configure(threads: int | None = None, tune_malloc: bool = True) -> None:
         except OSError:  # not glibc (e.g. musl): keep the defaults
             pass
     _configured = True
+
+
+# /proc/cpuinfo flag -> name, widest first (x86 "flags", Arm "Features")
+SIMD = (
+    ("avx512f", "AVX-512"),
+    ("avx2", "AVX2"),
+    ("avx", "AVX"),
+    ("asimd", "NEON"),
+    ("neon", "NEON"),
+)
+
+
+def machine_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """This machine's CPU in one line for benchmark headers: model name, family/model, widest
+    SIMD, cores. The development machine's CPU has changed between days (AVX-512 on one,
+    AVX2 only on another), which moves every timing."""
+    info: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = info.get("model name") or platform.processor() or platform.machine()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    simd = next((label for flag, label in SIMD if flag in flags), "SIMD unknown")
+    family = (
+        f"family {info['cpu family']} model {info['model']}, "
+        if "cpu family" in info and "model" in info
+        else ""
+    )
+    return f"{name} ({family}{simd}), {os.cpu_count()} cores"
