@@ -1,9 +1,14 @@
 """Mamba (selective state space) in plain PyTorch, CPU only: no ``mamba-ssm`` needed.
 
-The study's Mamba: d_model 128, d_state 16, conv 4, expand 2, 2 pre-norm residual blocks,
-~236k params, causal. ``causal=False`` adds a backward-in-time SSM branch per block (as in
-Vision Mamba: shared in/out projections, its own conv, projections, A and D), so the
-bidirectional variant costs ~18k extra parameters per block, not a second model.
+The study's Mamba: d_model 128, d_state 16, conv 4, expand 2, 2 residual blocks, ~236k
+params, causal. By default each block is pre-normed (RMSNorm) and so is the read-out; the
+study's published checkpoints have no norm inside the residual, a LayerNorm before the
+read-out and dropout 0.1 on each block's output (``block_norm="none"``, ``final_norm="layer"``,
+``dropout=0.1``: :mod:`gait2hip.training.published`).
+
+``causal=False`` adds a backward-in-time SSM branch per block (as in Vision Mamba: shared
+in/out projections, its own conv, projections, A and D), so the bidirectional variant costs
+~18k extra parameters per block, not a second model.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ class MambaConfig(ModelConfig):
     dt_min: float = 0.001
     dt_max: float = 0.1
     scan: str = "fused"  # see gait2hip.models.scan
+    block_norm: str = "rms"  # norm inside each residual block: "rms" or "none"
+    final_norm: str = "rms"  # norm before the read-out: "rms" or "layer"
+    dropout: float = 0.0  # on each block's output, before the residual sum
+
+    def __post_init__(self) -> None:
+        if self.block_norm not in ("rms", "none"):
+            raise ValueError(f"block_norm must be 'rms' or 'none', not {self.block_norm!r}")
+        if self.final_norm not in ("rms", "layer"):
+            raise ValueError(f"final_norm must be 'rms' or 'layer', not {self.final_norm!r}")
 
 
 class RMSNorm(nn.Module):
@@ -96,11 +110,12 @@ class MambaMixer(nn.Module):
 class MambaBlock(nn.Module):
     def __init__(self, c: MambaConfig) -> None:
         super().__init__()
-        self.norm = RMSNorm(c.d_model)
+        self.norm = RMSNorm(c.d_model) if c.block_norm == "rms" else nn.Identity()
         self.mixer = MambaMixer(c)
+        self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mixer(self.norm(x))
+        return x + self.drop(self.mixer(self.norm(x)))
 
 
 @register_model("mamba", MambaConfig)
@@ -111,7 +126,9 @@ class MambaModel(nn.Module):
         self.features = InputFeatures(config.in_dim, config.velocities, config.causal)
         self.embed = nn.Linear(self.features.out_dim, config.d_model)
         self.blocks = nn.ModuleList(MambaBlock(config) for _ in range(config.layers))
-        self.norm = RMSNorm(config.d_model)
+        self.norm = (
+            RMSNorm(config.d_model) if config.final_norm == "rms" else nn.LayerNorm(config.d_model)
+        )
         self.head = OutputHead.for_config(config.d_model, config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

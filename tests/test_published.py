@@ -1,0 +1,171 @@
+"""The study's published checkpoints: safe loading, and our architectures reproduce the
+study's forward passes (written here from the layouts in gait2hip60/README.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gait2hip.conventions import INPUT_COLS
+from gait2hip.training import published
+from gait2hip.training.published import (
+    PublishedModelError,
+    available_published,
+    load_published,
+    parse_published,
+    read_checkpoint,
+)
+
+pytestmark = pytest.mark.realdata
+
+needs_published = pytest.mark.skipif(
+    len(available_published()) < 6, reason="needs $GAIT2HIP_DATA/gait2hip60"
+)
+
+
+def _raw(arch: str, target: str) -> dict:
+    return read_checkpoint(published.published_path(arch, target))
+
+
+def _x(n: int = 3) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(1).normal(size=(n, 180, 10)).astype(np.float32))
+
+
+def _lstm_reference(sd: dict, n_out: int) -> nn.Module:
+    class Ref(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(10, 128, num_layers=2, batch_first=True, dropout=0.1)
+            self.fc = nn.Linear(128, n_out)
+
+        def forward(self, x):
+            return self.fc(self.lstm(x)[0])
+
+    ref = Ref()
+    ref.load_state_dict(sd, strict=True)
+    return ref
+
+
+def _transformer_reference(sd: dict, n_out: int) -> nn.Module:
+    class Pos(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pos_embed = nn.Embedding(500, 128)
+
+    class Ref(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.input_proj = nn.Linear(10, 128)
+            self.pos_encoder = Pos()
+            layer = nn.TransformerEncoderLayer(128, 4, 256, 0.1, batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.output_proj = nn.Linear(128, n_out)
+
+        def forward(self, x):
+            h = self.input_proj(x)
+            h = h + self.pos_encoder.pos_embed(torch.arange(x.shape[1]))[None]
+            return self.output_proj(self.encoder(h))
+
+    ref = Ref()
+    ref.load_state_dict(sd, strict=True)
+    return ref
+
+
+def _mamba_reference(sd: dict, x: torch.Tensor) -> torch.Tensor:
+    """mamba_ssm's Mamba-1 mixer, step by step, in the study's stack (residual without a
+    norm, LayerNorm, read-out)."""
+    h = F.linear(x, sd["input_proj.weight"], sd["input_proj.bias"])
+    length = x.shape[1]
+    for i in range(2):
+        p = {k.split(".", 2)[2]: v for k, v in sd.items() if k.startswith(f"blocks.{i}.")}
+        xz = F.linear(h, p["in_proj.weight"])
+        u, z = xz.chunk(2, dim=-1)
+        u = F.conv1d(u.transpose(1, 2), p["conv1d.weight"], p["conv1d.bias"], padding=3, groups=256)
+        u = F.silu(u[..., :length]).transpose(1, 2)
+        dbc = F.linear(u, p["x_proj.weight"])
+        dt, b, c = dbc.split([8, 16, 16], dim=-1)
+        delta = F.softplus(F.linear(dt, p["dt_proj.weight"]) + p["dt_proj.bias"])
+        a = -torch.exp(p["A_log"])  # (256, 16)
+        state = torch.zeros(x.shape[0], 256, 16)
+        ys = []
+        for t in range(length):
+            state = torch.exp(delta[:, t, :, None] * a) * state + (
+                delta[:, t, :, None] * b[:, t, None, :] * u[:, t, :, None]
+            )
+            ys.append((state * c[:, t, None, :]).sum(-1))
+        y = (torch.stack(ys, 1) + u * p["D"]) * F.silu(z)
+        h = h + F.linear(y, p["out_proj.weight"])
+    h = F.layer_norm(h, (128,), sd["norm.weight"], sd["norm.bias"])
+    return F.linear(h, sd["output_proj.weight"], sd["output_proj.bias"])
+
+
+@needs_published
+@pytest.mark.parametrize("target", ["forces", "moments"])
+@pytest.mark.parametrize("arch", ["lstm", "transformer", "mamba"])
+def test_published_models_compute_what_the_study_computes(arch, target):
+    raw = _raw(arch, target)
+    trained = load_published(arch, target)
+    x = _x()
+    n_out = len(raw["out_cols"])
+    with torch.no_grad():
+        ours = trained.model.eval()(x)
+        if arch == "mamba":
+            ref = _mamba_reference(raw["state_dict"], x)
+        else:
+            build = _lstm_reference if arch == "lstm" else _transformer_reference
+            ref = build(raw["state_dict"], n_out).eval()(x)
+    assert ours.shape == (3, 180, n_out)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    # the study's input scaler and columns travel with the model
+    X_deg = np.random.default_rng(2).normal(20, 15, size=(2, 180, 10)).astype(np.float32)
+    np.testing.assert_allclose(
+        trained.scaler.transform(X_deg), (X_deg - raw["mu_x"]) / raw["sd_x"], rtol=1e-5
+    )
+    assert trained.in_cols == INPUT_COLS
+    assert trained.meta["test_subjects"] == list(raw["test_subjects"])
+
+
+@needs_published
+def test_published_model_refuses_one_leg_inputs():
+    trained = load_published("lstm", "moments")
+    one_leg = np.zeros((2, 180, 5), np.float32)
+    with pytest.raises(Exception, match="hip_flexion_l"):
+        trained.predict_named(one_leg, INPUT_COLS[:3] + INPUT_COLS[6:8], "cohort.npz")
+
+
+def test_parse_published():
+    assert parse_published("gait2hip60") == published.DEFAULT_ARCHITECTURE
+    assert parse_published("GAIT2HIP60:lstm") == "lstm"
+    assert parse_published("gait2hip60:mamba-causal") == "mamba"
+    assert parse_published("runs/demo") is None
+    with pytest.raises(PublishedModelError, match="gait2hip60:lstm"):
+        parse_published("gait2hip60:gru")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_checkpoints_load_without_running_code(tmp_path, monkeypatch, capsys):
+    """A checkpoint that would run code when unpickled is refused in one line, and nothing
+    runs; a truncated file likewise."""
+    folder = tmp_path / "gait2hip60"
+    folder.mkdir()
+    monkeypatch.setenv("GAIT2HIP_DATA", str(tmp_path))
+    path = folder / "LSTM_JM60.pt"
+    torch.save({"state_dict": {}, "hook": _Evil()}, path)
+    with pytest.raises(PublishedModelError) as err:
+        load_published("lstm", "moments")
+    assert "this ran" not in capsys.readouterr().out
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(PublishedModelError, match="not a readable"):
+        load_published("lstm", "moments")
+    (folder / "LSTM_JM60.pt").unlink()
+    with pytest.raises(PublishedModelError, match="GAIT2HIP_DATA"):
+        load_published("lstm", "moments")
+    assert available_published() == []
