@@ -169,3 +169,83 @@ def test_checkpoints_load_without_running_code(tmp_path, monkeypatch, capsys):
     with pytest.raises(PublishedModelError, match="GAIT2HIP_DATA"):
         load_published("lstm", "moments")
     assert available_published() == []
+
+
+def _resampled(ds, frames: int):
+    """``ds`` with every cycle linearly resampled to ``frames`` frames."""
+    from gait2hip.data.dataset import GaitDataset
+
+    src, dst = np.linspace(0, 1, ds.n_frames), np.linspace(0, 1, frames)
+    interp = lambda a: np.stack(  # noqa: E731
+        [np.stack([np.interp(dst, src, c) for c in cyc.T], -1) for cyc in a]
+    ).astype(np.float32)
+    return GaitDataset.from_arrays(
+        X=interp(ds.X),
+        Y=interp(ds.Y),
+        subject_id=ds.subject_id,
+        weight_kg=ds.weight_kg,
+        height_m=ds.height_m,
+        speed_label=ds.speed_label,
+        in_cols=list(ds.in_cols),
+        out_cols=list(ds.out_cols),
+    )
+
+
+@needs_published
+def test_cli_predicts_with_the_published_models_and_calibrates_them(
+    synthetic, tmp_path, monkeypatch
+):
+    """`predict --model gait2hip60:...` writes every output; without the walking data built it
+    warns that there is no interval, with it the models are calibrated (and cached)."""
+    from typer.testing import CliRunner
+
+    from gait2hip.cli import app
+    from gait2hip.io.npz import write_npz
+    from gait2hip.io.storage import write_motion
+    from gait2hip.settings import dataset_file
+    from tests.test_predict import make_trial
+
+    monkeypatch.setenv("GAIT2HIP_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "trial.mot", df, in_degrees=True)
+    args = ["predict", str(tmp_path / "trial.mot"), "--mass", "70", "--out", str(tmp_path / "o")]
+    res = runner.invoke(app, [*args, "--model", "gait2hip60:lstm"])
+    assert res.exit_code == 0, res.output
+    assert "gait2hip60:lstm" in res.output and "not calibrated yet" in res.output
+    for name in ("trial_r_forces.sto", "trial_r_moments.sto", "trial_r.csv", "trial_r.png"):
+        assert (tmp_path / "o" / name).is_file(), name
+
+    for target in ("forces", "moments"):
+        write_npz(_resampled(synthetic[target], 180), dataset_file("schreiber2019", target))
+    res = runner.invoke(app, [*args, "--model", "gait2hip60", "--architecture", "mamba"])
+    assert res.exit_code == 0, res.output
+    assert "gait2hip60:mamba" in res.output and "not calibrated" not in res.output
+    assert len(list((tmp_path / "cache" / "gait2hip60").glob("mamba_*.npz"))) == 2
+    table = __import__("pandas").read_csv(tmp_path / "o" / "trial_r.csv")
+    width = (
+        table["hip_flexion_r_moment_Nm_per_kg_hi90"] - table["hip_flexion_r_moment_Nm_per_kg_lo90"]
+    )
+    assert (width > 0).all()
+
+    res = runner.invoke(app, ["models", str(tmp_path / "no-runs")])
+    assert res.exit_code == 0, res.output
+    assert "moments gait2hip60:transformer" in res.output
+    assert "calibrated on the bundled walking data of another lab" in res.output
+
+
+@needs_published
+def test_one_leg_cohort_refused_by_the_published_models(tmp_path):
+    """The bundled cohort has the analysed leg only; the study's models need both legs."""
+    from typer.testing import CliRunner
+
+    from gait2hip.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["evaluate-external", "--models", "gait2hip60:lstm", "--no-few-shot"]
+        + ["--out", str(tmp_path / "ext")],
+    )
+    assert res.exit_code == 2, res.output
+    assert "cycles.npz: lacks input channels ['hip_flexion_l'" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "ext").exists()

@@ -709,30 +709,42 @@ def architectures() -> None:
 def list_models(
     runs: Annotated[Path | None, typer.Argument(help="folder to search (default: runs/)")] = None,
 ) -> None:
-    """List trained models (for `gait2hip predict`) with their training data and test metrics."""
-    from gait2hip.inference.predictor import list_trained
+    """List trained models (for `gait2hip predict`) with their training data and test metrics,
+    and the Gait2Hip-60 study's published models (`--model gait2hip60:<architecture>`)."""
+    from gait2hip.inference.predictor import list_published, list_trained
 
     root = runs or settings.runs_dir()
     rows = list_trained(root) if root.exists() else []
-    if not rows:
+    published = list_published()
+    if not rows and not published:
         console.print(
             f"no trained models under {root}; train with `gait2hip demo` or `gait2hip benchmark`"
             " (architectures: `gait2hip architectures`)",
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    for r in rows:
+    if not rows:
+        console.print(f"no trained models under {root} (`gait2hip demo` trains some)")
+    for r in rows + published:
+        what = "the study's test" if r["profile"] == "gait2hip60" else "test"
         metrics = (
-            f"test RMSE {r['subject_rmse']:.3f}, R² {r['subject_r2']:.3f}"
-            if "subject_rmse" in r
+            f"{what} RMSE {r['subject_rmse']:.3f}, R² {r['subject_r2']:.3f}"
+            if r.get("subject_rmse") is not None
             else "no test metrics"
         )
+        calibration = "calibrated" if r["calibrated"] else "not calibrated"
+        if r["profile"] == "gait2hip60":
+            calibration += (
+                " on the bundled walking data of another lab"
+                if r["calibrated"]
+                else " (`gait2hip build-dataset schreiber2019` calibrates it)"
+            )
         console.print(
             f"[bold]{r['target']}[/bold] {r['model']} ({r['profile']} profile): "
             f"{Path(r['dataset']).name}, inputs {r['inputs']}, {r['train_subjects']} training "
             "subjects, "
             f"{r['members']} ensemble member(s), "
-            f"{'calibrated' if r['calibrated'] else 'not calibrated'}, {metrics}\n  {r['path']}",
+            f"{calibration}, {metrics}\n  {r['path']}",
             soft_wrap=True,
         )
 
@@ -752,7 +764,10 @@ def predict(
     ] = None,
     model: Annotated[
         list[Path] | None,
-        typer.Option(help="checkpoint, unit/run folder or folder of runs (default runs/demo)"),
+        typer.Option(
+            help="checkpoint, unit/run folder or folder of runs (default runs/demo), or the "
+            "study's published models: gait2hip60 (its Transformer) or gait2hip60:lstm|mamba"
+        ),
     ] = None,
     architecture: Annotated[
         str | None, typer.Option(help="model of a run folder, e.g. lstm or transformer-bidir")

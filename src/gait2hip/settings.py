@@ -35,3 +35,13 @@ def labels_dir() -> Path:
 def dataset_dir(name: str) -> Path:
     """Where ``gait2hip build-dataset`` writes dataset ``name`` by default."""
     return cache_dir() / "datasets" / name
+
+
+#: File-name suffix of a built dataset per target (the study's MF60 / JM60 naming).
+DATASET_SUFFIX = {"forces": "MF", "moments": "JM"}
+
+
+def dataset_file(name: str, target: str, folder: Path | None = None) -> Path:
+    """The NPZ of ``target`` (forces or moments) of built dataset ``name``, in ``folder``
+    (default :func:`dataset_dir`)."""
+    return (folder or dataset_dir(name)) / f"{name}_{DATASET_SUFFIX[target]}.npz"

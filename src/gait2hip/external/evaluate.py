@@ -31,11 +31,13 @@ from gait2hip.inference.predictor import (
     ModelNotFoundError,
     Predictor,
     load_predictor,
+    published_predictors,
     run_folders,
     unit_folders,
 )
 from gait2hip.timeseries import resample_cycles
 from gait2hip.training.metrics import evaluate
+from gait2hip.training.published import ARCHITECTURES, PUBLISHED, parse_published
 
 #: The group name of the models' own held-out healthy test subjects in every table.
 HEALTHY = "healthy held-out"
@@ -96,6 +98,16 @@ def find_units(
         paths = [paths]
     units: list[EvalUnit] = []
     for raw in paths:
+        arch = parse_published(str(raw))
+        if arch is not None:  # the study's models: all three for plain "gait2hip60"
+            archs = list(ARCHITECTURES) if str(raw).lower() == PUBLISHED else [arch]
+            targets = [target] if target in ("forces", "moments") else None
+            units += [
+                EvalUnit(p, target or "")
+                for a in archs
+                for p in published_predictors(a, targets).values()
+            ]
+            continue
         path = Path(raw)
         if not path.exists():
             raise ModelNotFoundError(f"{path}: no such model path")

@@ -129,6 +129,7 @@ def _target_results(pred: Predictor, X: np.ndarray, side: str) -> dict[str, Targ
             norm_mean=None if cal is None else cal.norm_mean[..., idx],
             norm_sd=None if cal is None else cal.norm_sd[..., idx],
             ood_score=None if ood is None else ood[0],
+            **({"norm_label": "reference walking data mean ± sd"} if pred.published else {}),
             ood_percentile=None if ood is None else ood[1],
         )
     return out
@@ -326,10 +327,16 @@ def predict(
             f"above the {OOD_WARN_PERCENTILE:.0f}th percentile of unseen healthy subjects, up "
             f"to the {worst:.0f}th; cycles {k.tolist()}): treat their predictions with caution"
         )
-    for name, t in targets.items():
-        if not t.calibrated:
+    for p in predictors.values():
+        if p.calibration is None and p.published:
             warnings.append(
-                f"{name}: model {t.model_source} has no calibration (fold models and "
+                f"{p.target}: {p.label} is not calibrated yet: no interval (zero width) and no "
+                "OOD score. `gait2hip build-dataset schreiber2019` builds the walking data of "
+                "another lab it is calibrated on"
+            )
+        elif p.calibration is None:
+            warnings.append(
+                f"{p.target}: model {p.source} has no calibration (fold models and "
                 "calibration.npz); intervals show the ensemble spread only and no OOD score. "
                 "Retrain with `gait2hip benchmark` to get them"
             )

@@ -234,3 +234,52 @@ def calibrate(
         n_members=len(members),
         out_cols=tuple(out_cols),
     )
+
+
+def calibrate_elsewhere(
+    model,
+    X: np.ndarray,
+    Y_per_kg: np.ndarray,
+    subject_id: np.ndarray,
+    out_cols: tuple[str, ...],
+    n_folds: int = 5,
+) -> Calibration:
+    """Calibration of a model trained on other data (e.g. another lab's published model),
+    from labelled cycles of subjects it never saw.
+
+    Cross-fitted by subject (GroupKFold): for each fold, the residual sd and the OOD
+    reference come from the other folds' subjects only, and the fold's cycles measure the
+    coverage and give the out-of-fold OOD reference scores; the calibration kept is then fitted
+    on all of them. The model is a single member, so its interval is the residual sd alone.
+    """
+    from gait2hip.data.splits import group_kfold
+
+    pred = model.predict_per_kg(X)
+    resid = Y_per_kg - pred
+    feats = cycle_features(model.scaler.transform(X))
+    covered = np.zeros((len(NOMINAL), len(out_cols)))
+    covered_all = np.zeros(len(NOMINAL))
+    ref_scores = []
+    for split in group_kfold(subject_id, n_folds):
+        tr, te = split.train, split.test
+        sd = np.broadcast_to(np.sqrt((resid[tr] ** 2).mean(0)), pred[te].shape)
+        covered += coverage_of(Y_per_kg[te], pred[te], sd) * len(te)
+        flat = lambda a: a.reshape(-1, 1)  # noqa: E731
+        covered_all += coverage_of(flat(Y_per_kg[te]), flat(pred[te]), flat(sd))[:, 0] * len(te)
+        ref_scores.append(OODReference.fit(feats[tr]).score(feats[te]))
+    ref = np.sort(np.concatenate(ref_scores))
+    rmse = np.sqrt((resid**2).reshape(-1, len(out_cols)).mean(0))
+    return Calibration(
+        resid_sd=np.sqrt((resid**2).mean(0)).astype(np.float32),
+        norm_mean=Y_per_kg.mean(0).astype(np.float32),
+        norm_sd=Y_per_kg.std(0).astype(np.float32),
+        ood=OODReference.fit(feats),
+        ood_reference_scores=ref,
+        coverage=covered / len(X),
+        coverage_all=covered_all / len(X),
+        test_ood_flagged=float((ref > np.percentile(ref, OOD_WARN_PERCENTILE)).mean()),
+        test_rmse_ensemble=rmse,
+        test_rmse_final=rmse,
+        n_members=1,
+        out_cols=tuple(out_cols),
+    )

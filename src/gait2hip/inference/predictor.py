@@ -9,7 +9,9 @@ Run-folder layout (written by the benchmark protocol)::
 A *unit* folder (``seed<N>``) gives an ensemble of its final and fold models; a ``.pt`` file
 gives that model alone; a run folder gives its best unit by subject-mean RMSE on the test
 subjects (or the one named with ``model=``); a folder holding run folders (``runs/demo``)
-gives one predictor per target.
+gives one predictor per target. ``gait2hip60`` (or ``gait2hip60:lstm``...) gives the Gait2Hip-60
+study's published models (:mod:`gait2hip.training.published`), calibrated on the bundled
+walking data of another lab when it has been built (:func:`published_predictors`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gait2hip import settings
 from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
 from gait2hip.inference.calibration import (
     CALIBRATION_FILE,
     Calibration,
+    calibrate_elsewhere,
     cycle_features,
     interval_sd,
     member_predictions,
 )
 from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.published import (
+    PUBLISHED,
+    TARGET_FILES,
+    available_published,
+    load_published,
+    parse_published,
+    published_path,
+)
+
+#: The bundled walking dataset the published models are calibrated on (another lab's
+#: subjects, none of whom they saw), as ``gait2hip build-dataset`` writes it.
+CALIBRATION_DATASET = "schreiber2019"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -72,7 +88,14 @@ class Predictor:
         return int(self.final.meta.get("n_frames", CYCLE_FRAMES))
 
     @property
+    def published(self) -> bool:
+        """Whether this is one of the Gait2Hip-60 study's published models."""
+        return self.final.meta.get("profile") == PUBLISHED
+
+    @property
     def label(self) -> str:
+        if self.published:
+            return f"{PUBLISHED}:{self.final.name}"
         direction = "causal" if self.final.model.config.causal else "bidir"
         return f"{self.final.name}-{direction}"
 
@@ -175,6 +198,49 @@ def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool
     )
 
 
+def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, dict[str, Any]]:
+    """The calibration of a published model on the bundled walking data (built by
+    ``gait2hip build-dataset schreiber2019``), cached by the data's contents; None when the
+    data are not built. Also returns the model's metrics on those cycles."""
+    from gait2hip.io.npz import read_npz
+    from gait2hip.training.protocol import dataset_fingerprint
+
+    data = settings.dataset_file(CALIBRATION_DATASET, trained.target)
+    if not data.is_file():
+        return None, {}
+    ds = read_npz(data, expected_out=get_target(trained.target))
+    if ds.n_frames != int(trained.meta.get("n_frames", CYCLE_FRAMES)):
+        raise ValueError(
+            f"{data}: cycles of {ds.n_frames} frames cannot calibrate {PUBLISHED} models "
+            f"({trained.meta.get('n_frames')} frames); rebuild it with `gait2hip build-dataset "
+            f"{CALIBRATION_DATASET}`"
+        )
+    key = f"{trained.name}_{trained.target}_{dataset_fingerprint(ds)}"
+    cache = settings.cache_dir() / PUBLISHED / f"{key}.npz"
+    if cache.is_file():
+        cal = Calibration.load(cache)
+    else:
+        X = ds.X[..., [ds.in_cols.index(c) for c in trained.in_cols]]
+        cal = calibrate_elsewhere(trained, X, ds.Y_per_kg, ds.subject_id, trained.out_cols)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cal.save(cache)
+    metrics = {"calibration_data": str(data), "calibration_cycles": len(ds)}
+    return cal, metrics
+
+
+def published_predictors(architecture: str, targets: Sequence[str] | None = None):
+    """The study's published ``architecture`` models, one :class:`Predictor` per target."""
+    found = {}
+    for target in targets or TARGET_FILES:
+        trained = load_published(architecture, target)
+        cal, info = published_calibration(trained)
+        study = trained.meta.get("study_test_metrics", {})
+        metrics = {"study_subject_rmse": study.get("RMSE"), "study_subject_r2": study.get("R2")}
+        found[target] = Predictor([trained], cal, published_path(architecture, target), metrics)
+        found[target].metrics.update(info)
+    return found
+
+
 def run_folders(root: Path) -> list[Path]:
     """Run folders at or below ``root`` (folders with config.json and trained units)."""
     if (root / "config.json").is_file():
@@ -190,11 +256,24 @@ def find_predictors(
         paths = [paths]
     found: dict[str, Predictor] = {}
     for raw in paths:
+        arch = parse_published(str(raw))
+        if arch is not None:
+            if model and str(raw).lower() == PUBLISHED:  # --architecture names which
+                arch = parse_published(f"{PUBLISHED}:{model}") or arch
+            for target, pred in published_predictors(arch).items():
+                if target in found:
+                    raise ValueError(
+                        f"two models for {target!r}: {found[target].source} and {pred.source}; "
+                        "pass one model per target"
+                    )
+                found[target] = pred
+            continue
         path = Path(raw)
         if not path.exists():
             raise ModelNotFoundError(
                 f"{path}: no such model path; train models with `gait2hip demo` (writes "
-                "runs/demo) or `gait2hip benchmark`, or pass --model"
+                f"runs/demo) or `gait2hip benchmark`, or use the study's published models "
+                f"(--model {PUBLISHED})"
             )
         is_model = (
             path.is_file() or (path / "final.pt").is_file() or (path / "config.json").is_file()
@@ -234,4 +313,30 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
                     **_unit_metrics(unit),
                 }
             )
+    return rows
+
+
+def list_published() -> list[dict[str, Any]]:
+    """The study's published models present in ``$GAIT2HIP_DATA``: the same fields as
+    :func:`list_trained`, with the study's own test metrics (its 12 held-out subjects) and
+    whether the bundled walking data calibrate them."""
+    rows = []
+    for arch, target in available_published():
+        meta = load_published(arch, target).meta
+        study = meta.get("study_test_metrics", {})
+        rows.append(
+            {
+                "path": f"{PUBLISHED}:{arch}",
+                "target": target,
+                "model": f"{PUBLISHED}:{arch}",
+                "profile": PUBLISHED,
+                "dataset": meta["dataset"],
+                "inputs": "all",
+                "train_subjects": 48,  # the study's pool: 60 subjects less 12 held out
+                "members": 1,
+                "calibrated": settings.dataset_file(CALIBRATION_DATASET, target).is_file(),
+                "subject_rmse": study.get("RMSE"),
+                "subject_r2": study.get("R2"),
+            }
+        )
     return rows

@@ -36,6 +36,8 @@ class TargetResult:
     calibrated: bool
     norm_mean: np.ndarray | None = None  # (T, K) training labels, normative band
     norm_sd: np.ndarray | None = None
+    # what the band is (a published model's comes from its calibration data, not its training)
+    norm_label: str = "training mean ± sd"
     ood_score: np.ndarray | None = None  # (n,)
     ood_percentile: np.ndarray | None = None  # (n,)
 

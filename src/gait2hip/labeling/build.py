@@ -39,6 +39,7 @@ from gait2hip.labeling.trial import (
     resolve_settings,
     trial_dir,
 )
+from gait2hip.settings import DATASET_SUFFIX, dataset_file
 
 
 @dataclass
@@ -295,8 +296,10 @@ def build_dataset(
     report.paths["qc"] = out_dir / "qc.csv"
     cycles = load_cycles(results)
     datasets = assemble(cycles)
-    for target, suffix in (("forces", "MF"), ("moments", "JM")):
-        report.paths[target] = write_npz(datasets[target], out_dir / f"{source.name}_{suffix}.npz")
+    for target in DATASET_SUFFIX:
+        report.paths[target] = write_npz(
+            datasets[target], dataset_file(source.name, target, out_dir)
+        )
     report.paths["plot"] = plot_cycles(cycles, out_dir / "cycles.png")
     timings: dict[str, list[float]] = {}
     for r in results:

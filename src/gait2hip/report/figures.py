@@ -98,7 +98,7 @@ def plot_prediction(pred, path: str | Path | None = None):
         x = np.linspace(0, 100, t.mean.shape[1])
         if t.norm_mean is not None and t.norm_sd is not None:
             m, s = t.norm_mean[:, j], t.norm_sd[:, j]
-            ax.fill_between(x, m - s, m + s, color="0.8", lw=0, label="training mean ± sd")
+            ax.fill_between(x, m - s, m + s, color="0.8", lw=0, label=t.norm_label)
         for k in range(t.mean.shape[0]):
             ax.plot(
                 x,
