@@ -178,6 +178,31 @@ def test_early_stopping_and_fixed_epochs(forces):
         fit(model, X, Y, cfg, seed=0)
 
 
+def test_keep_start_keeps_weights_that_training_only_worsens(forces):
+    """With keep_start the starting weights are epoch 0 of early stopping: a fit whose every
+    epoch is worse on the validation data (a huge learning rate) returns them unchanged."""
+    import copy
+
+    from gait2hip.models import create_model
+    from gait2hip.training.config import TrainConfig
+    from gait2hip.training.normalize import InputScaler
+
+    X = InputScaler.fit(forces.X).transform(forces.X)
+    Y = forces.Y_per_kg
+    good = create_model("lstm", hidden=8)
+    fit(good, X[:20], Y[:20], TrainConfig(lr=1e-2, max_epochs=30), seed=0, epochs=30)
+    start = copy.deepcopy(good.state_dict())
+    cfg = TrainConfig(lr=50.0, grad_clip=0.0, max_epochs=5, patience=3)
+    res = fit(good, X[:20], Y[:20], cfg, seed=0, X_val=X[20:], Y_val=Y[20:], keep_start=True)
+    assert res.best_epoch == 0 and min(res.val_loss) > res.best_val_loss
+    for name, value in good.state_dict().items():
+        torch.testing.assert_close(value, start[name])
+    worse = create_model("lstm", hidden=8)
+    worse.load_state_dict(start)
+    res = fit(worse, X[:20], Y[:20], cfg, seed=0, X_val=X[20:], Y_val=Y[20:])
+    assert res.best_epoch >= 1  # without it an epoch is always kept
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fit_on_a_gpu_follows_the_cpu_and_leaves_the_model_on_the_cpu(forces):
     from gait2hip.models import create_model

@@ -241,11 +241,78 @@ def test_one_leg_cohort_refused_by_the_published_models(tmp_path):
 
     from gait2hip.cli import app
 
-    res = CliRunner().invoke(
-        app,
-        ["evaluate-external", "--models", "gait2hip60:lstm", "--no-few-shot"]
-        + ["--out", str(tmp_path / "ext")],
-    )
+    out = str(tmp_path / "ext")
+    args = ["evaluate-external", "--models", "gait2hip60:lstm", "--no-few-shot", "--out", out]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 2, res.output
     assert "cycles.npz: lacks input channels ['hip_flexion_l'" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "ext").exists()
+
+
+# ----------------------------------------------------------------- fine-tuning (--init)
+
+
+def _init_config(profile: str, **kw):
+    import dataclasses
+
+    from gait2hip.training.config import make_config
+
+    cfg = make_config("moments", ["lstm"], profile, n_bootstrap=50, **kw)
+    return dataclasses.replace(cfg, n_folds=3)
+
+
+def test_init_refuses_what_the_published_models_cannot_start():
+    from gait2hip.training.config import make_config
+
+    for kw, what in [
+        ({"inputs": INPUT_COLS[:3]}, "inputs"),
+        ({"velocities": True}, "--velocities"),
+        ({"init": "imagenet"}, "unknown --init"),
+    ]:
+        with pytest.raises(ValueError, match=what):
+            make_config("moments", ["lstm"], "gait2hip60-finetune", **kw)
+    with pytest.raises(ValueError, match="transformer-causal"):
+        make_config("moments", ["transformer:causal"], "gait2hip60-finetune")
+    with pytest.raises(ValueError, match="target 'joint'"):
+        make_config("joint", ["lstm"], "recipe", init="gait2hip60")
+    assert make_config("moments", ["mamba"], "recipe", init="gait2hip60").init == "gait2hip60"
+    assert "init" not in make_config("moments", ["lstm"], "recipe").to_dict()
+
+
+@needs_published
+def test_zero_shot_profile_evaluates_the_published_weights_unchanged(synthetic, tmp_path):
+    """Profile gait2hip60: no epoch anywhere; the run's final model is the published one, and
+    its test predictions are the published model's."""
+    from gait2hip.benchmark import benchmark
+    from gait2hip.training.checkpoint import TrainedModel
+
+    ds = _resampled(synthetic["moments"], 180)
+    benchmark(ds, _init_config("gait2hip60"), tmp_path, show_progress=False)
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    final = TrainedModel.load(unit / "final.pt")
+    assert final.meta["epochs"] == 0 and final.meta["init"] == "gait2hip60"
+    ref = load_published("lstm", "moments")
+    with np.load(unit / "predictions.npz") as z:
+        test = np.isin(ds.subject_id, final.meta["test_subjects"])
+        np.testing.assert_allclose(z["y_pred"], ref.predict_per_kg(ds.X[test]), atol=1e-6)
+    for name, param in ref.model.state_dict().items():
+        torch.testing.assert_close(final.model.state_dict()[name], param)
+    assert (unit / "calibration.npz").is_file()
+
+
+@needs_published
+def test_finetune_starts_from_the_published_weights(synthetic, tmp_path):
+    from gait2hip.benchmark import benchmark
+    from gait2hip.training.checkpoint import TrainedModel
+
+    ds = _resampled(synthetic["moments"], 180)
+    cfg = _init_config("gait2hip60-finetune", train_overrides={"max_epochs": 2, "patience": 2})
+    benchmark(ds, cfg, tmp_path, show_progress=False)
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    fold = TrainedModel.load(unit / "fold0.pt")
+    ref = load_published("lstm", "moments")
+    np.testing.assert_array_equal(fold.scaler.mean, ref.scaler.mean)  # the study's scaler
+    assert fold.meta["init"] == "gait2hip60" and fold.model.config.dropout == 0.1
+    info = __import__("json").loads((unit / "fold0.json").read_text())
+    assert 0 <= info["best_epoch"] <= 2 and len(info["val_loss"]) == info["epochs_run"]
+    assert '"init": "gait2hip60"' in (tmp_path / "config.json").read_text()

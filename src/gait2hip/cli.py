@@ -74,7 +74,9 @@ LossWeightingOpt = Annotated[
 PROFILE_HELP = (
     "paper (the study's recipe), recipe (its models and protocol, batch and learning rate "
     "set for the data's size; docs/compare.md), recipe-duration (recipe + each cycle's "
-    "duration as an input; docs/recipe.md) or quick (small models, minutes)"
+    "duration as an input; docs/recipe.md), gait2hip60 (the study's published models as "
+    "they are, zero-shot), gait2hip60-finetune (fine-tuned from them; docs/published.md) or "
+    "quick (small models, minutes)"
 )
 
 DeviceOpt = Annotated[
@@ -190,6 +192,14 @@ def benchmark(
     velocities: Annotated[
         bool, typer.Option(help="also feed the angles' rates of change (derived in the model)")
     ] = False,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="start every model from published weights: gait2hip60 (the study's models, "
+            "their sizes and input scaler; forces or moments, the 10 angles, the study's "
+            "directions); default: the profile's (random for all but gait2hip60*)"
+        ),
+    ] = None,
     inputs: Annotated[
         str | None,
         typer.Option(
@@ -249,6 +259,7 @@ def benchmark(
             nonnegative=nonnegative,
             velocities=velocities,
             **_inputs(inputs),
+            **({} if init is None else {"init": init}),
         )
         if params is not None:
             cfg = _with_params(cfg, params)

@@ -280,4 +280,5 @@ def _profile_text(setting: CompareSetting, profile: str) -> str:
         else f"batch {t.batch_size}"
     )
     inputs = "" if cfg.inputs == INPUT_COLS else f", inputs {input_set_name(cfg.inputs)}"
-    return f"(lr {t.lr:g}, {batch}, max {t.max_epochs} epochs, patience {t.patience}{inputs})"
+    init = f", starting from the {cfg.init} weights" if cfg.init else ""
+    return f"(lr {t.lr:g}, {batch}, max {t.max_epochs} epochs, patience {t.patience}{inputs}{init})"

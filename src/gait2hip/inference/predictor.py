@@ -90,7 +90,7 @@ class Predictor:
     @property
     def published(self) -> bool:
         """Whether this is one of the Gait2Hip-60 study's published models."""
-        return self.final.meta.get("profile") == PUBLISHED
+        return self.final.meta.get("role") == "published"
 
     @property
     def label(self) -> str:

@@ -10,6 +10,9 @@ from gait2hip.conventions import FORCE_COLS, INPUT_COLS, JOINT, resolve_inputs
 from gait2hip.models import available_models
 
 LOSS_WEIGHTINGS = ("none", "inverse_variance", "balanced")
+#: Weights a benchmark's models may start from instead of a random initialisation: the
+#: Gait2Hip-60 study's published models (gait2hip.training.published)
+INITS = ("gait2hip60",)
 MAX_TIME_WARP = 0.3  # u + a sin(pi u) is monotone for a < 1/pi
 MIN_AUTO_BATCH = 8  # the smallest batch steps_per_epoch may choose
 
@@ -118,6 +121,32 @@ class BenchmarkConfig:
     inputs: tuple[str, ...] = INPUT_COLS
     # also feed every model the inputs' rates of change (derived inside the model)
     velocities: bool = False
+    # "" (random initialisation) or one of INITS: every model starts from those weights, with
+    # their sizes and input scaler; the unchanged weights compete with each epoch in early
+    # stopping (epoch 0), so a fold may keep them
+    init: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.init:
+            return
+        if self.init not in INITS:
+            raise ValueError(f"unknown --init {self.init!r}; choose one of {list(INITS)}")
+        problems = []
+        if self.target not in ("forces", "moments"):
+            problems.append(f"target {self.target!r} (the study published forces and moments)")
+        if self.inputs != INPUT_COLS:
+            problems.append(f"inputs {list(self.inputs)} (its models take the 10 angles only)")
+        if self.velocities or self.nonnegative:
+            problems.append("--velocities/--nonnegative (its models have neither)")
+        from gait2hip.models import default_config
+
+        problems += [
+            f"model {m.label} (it published {m.name} in the study's direction only)"
+            for m in self.models
+            if m.causal != default_config(m.name).causal
+        ]
+        if problems:
+            raise ValueError(f"--init {self.init}: cannot start {'; '.join(problems)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -128,6 +157,8 @@ class BenchmarkConfig:
             del d["inputs"]
         if not self.velocities:
             del d["velocities"]
+        if not self.init:
+            del d["init"]
         if self.train.lr_schedule == "constant":
             del d["train"]["lr_schedule"]
         if self.train.physics_weight == 0:
@@ -181,11 +212,25 @@ RECIPE = dict(train=TrainConfig(lr=1e-3, steps_per_epoch=8), n_folds=5, model_ov
 # own in the default comparison rather than part of `recipe`.
 RECIPE_DURATION = dict(RECIPE, inputs=resolve_inputs("all,cycle_duration_s"))
 
+# The study's published models (60 adults, 3 cadences) as they are: zero epochs, so every fold
+# model and the final model are the published weights, evaluated on the same splits and with
+# the same metrics and calibration as any trained model. The zero-shot baseline.
+GAIT2HIP60 = dict(train=TrainConfig(max_epochs=0), n_folds=5, model_overrides={}, init="gait2hip60")
+
+# Fine-tuning the published models under the protocol: the recipe's batch (>= 8 steps per
+# epoch) at the study's own learning rate (1e-4, a tenth of the recipe's, so that the first
+# epochs refine the published weights rather than overwrite them). Chosen before any run.
+GAIT2HIP60_FINETUNE = dict(
+    train=TrainConfig(lr=1e-4, steps_per_epoch=8), n_folds=5, model_overrides={}, init="gait2hip60"
+)
+
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": PAPER,
     "quick": QUICK,
     "recipe": RECIPE,
     "recipe-duration": RECIPE_DURATION,
+    "gait2hip60": GAIT2HIP60,
+    "gait2hip60-finetune": GAIT2HIP60_FINETUNE,
 }
 
 
@@ -226,6 +271,7 @@ def make_config(
         specs += [v for v in variants if v not in specs]
     train = replace(base["train"], **explicit_batch(train_overrides or {}))
     overrides.setdefault("inputs", profile_inputs(profile))  # the profile's unless given
+    overrides.setdefault("init", base.get("init", ""))
     if target == JOINT and "loss_weighting" not in (train_overrides or {}):
         train = replace(train, loss_weighting="balanced")
     return BenchmarkConfig(

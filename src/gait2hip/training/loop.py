@@ -18,7 +18,9 @@ from gait2hip.training.config import TrainConfig
 @dataclass
 class FitResult:
     epochs_run: int
-    best_epoch: int  # 1-based epoch with the lowest validation loss (= epochs_run if none)
+    # 1-based epoch with the lowest validation loss (= epochs_run if none); 0 when the
+    # starting weights (a candidate with ``keep_start``) stayed the best
+    best_epoch: int
     best_val_loss: float | None
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -135,6 +137,7 @@ def fit(
     physics_val: Physics | None = None,
     parts: Sequence[Sequence[int]] | None = None,
     device: str = "cpu",
+    keep_start: bool = False,
 ) -> FitResult:
     """Train in place. With validation data: early stopping (``cfg.patience``, at most
     ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
@@ -145,6 +148,8 @@ def fit(
     the consistency term weighted by ``cfg.physics_weight`` (forces only; needed when > 0).
     ``device``: where the model trains (batches are drawn, and time-warped, on the CPU with
     the same random streams whatever the device); the model is left on the CPU.
+    ``keep_start``: the starting weights (pretrained ones) compete in early stopping as
+    epoch 0, so a fit that only makes them worse on the validation data keeps them.
     """
     lam = cfg.physics_weight
     if lam > 0 and (physics is None or (X_val is not None and physics_val is None)):
@@ -173,6 +178,9 @@ def fit(
     batch_size = cfg.batch_for(len(Xt))
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
     best_state, since_best = None, 0
+    if keep_start and X_val is not None and Yv is not None:
+        result.best_val_loss = _mean_loss(model, X_val, Yv, w, Pv, lam)
+        best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, n_epochs + 1):
         model.train()
         perm = torch.randperm(len(Xt), generator=gen)

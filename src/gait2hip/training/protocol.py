@@ -18,6 +18,8 @@ config and the data fingerprint: resuming with anything else is refused.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import time
@@ -88,11 +90,15 @@ def _fold_fit(
     on_epoch,
     device: str = "cpu",
 ) -> tuple[TrainedModel, FitResult, float]:
-    scaler = InputScaler.fit(ds.X[train])
     Y = ds.Y_per_kg
     physics = cfg.train.physics_weight > 0
     torch.manual_seed(seed)
-    model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))
+    if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
+        start = initial_model(cfg.init, spec.name, cfg.target)
+        model, scaler = copy.deepcopy(start.model), start.scaler
+    else:
+        scaler = InputScaler.fit(ds.X[train])
+        model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))
     t0 = time.perf_counter()
     result = fit(
         model,
@@ -108,6 +114,7 @@ def _fold_fit(
         physics_val=physics_arrays(ds, val) if physics and val is not None else None,
         parts=list(target_parts(get_target(cfg.target)).values()),
         device=device,
+        keep_start=bool(cfg.init),
     )
     trained = TrainedModel(
         model=model,
@@ -118,6 +125,14 @@ def _fold_fit(
         meta={},
     )
     return trained, result, time.perf_counter() - t0
+
+
+@functools.cache
+def initial_model(init: str, architecture: str, target: str) -> TrainedModel:
+    """The weights a ``--init`` run starts from (read once per process; callers copy them)."""
+    from gait2hip.training.published import load_published
+
+    return load_published(architecture, target)
 
 
 def _model_meta(
@@ -135,6 +150,7 @@ def _model_meta(
         "n_frames": ds.n_frames,
         "train_subjects": sorted(set(ds.subject_id[train].tolist())),
         "n_train_cycles": len(train),
+        **({"init": cfg.init} if cfg.init else {}),
     }
 
 
@@ -438,7 +454,8 @@ def final_task(
     n_folds = len(fold_splits)
     fold_info = [json.loads((unit_dir / f"fold{k}.json").read_text()) for k in range(n_folds)]
     best_epochs = [f["best_epoch"] for f in fold_info]
-    final_epochs = max(1, round(float(np.median(best_epochs))))
+    # a run from published weights may keep them (0 epochs); from scratch, at least one
+    final_epochs = max(0 if cfg.init else 1, round(float(np.median(best_epochs))))
     ckpt_path, pred_path = unit_dir / "final.pt", unit_dir / "predictions.npz"
     info_path = unit_dir / "final.json"
     if not (ckpt_path.exists() and pred_path.exists() and info_path.exists()):
@@ -476,7 +493,11 @@ def final_task(
                 "n_params": n_params,
                 "seconds_final": secs,
                 "seconds_total": secs + fold_secs,
-                "seconds_per_epoch": (secs + fold_secs) / (final_epochs + fold_epochs),
+                "seconds_per_epoch": (
+                    (secs + fold_secs) / (final_epochs + fold_epochs)
+                    if final_epochs + fold_epochs
+                    else None  # published weights evaluated as they are
+                ),
                 "inference_ms_per_cycle": infer_ms,
                 "device": rt.device,  # of the training; inference ran on the CPU
             },

@@ -208,6 +208,7 @@ def from_checkpoint(payload: dict[str, Any], source: str) -> TrainedModel:
         "dataset": TRAINING_DATA,
         "source": source,
         "profile": PUBLISHED,
+        "role": "published",
         "target": target,
         "train_unit": get_target(target).train_unit,
         "n_frames": int(payload["hparams"].get("T", CYCLE_FRAMES)),
