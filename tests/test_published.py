@@ -246,7 +246,45 @@ def test_one_leg_cohort_refused_by_the_published_models(tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2, res.output
     assert "cycles.npz: lacks input channels ['hip_flexion_l'" in res.output
+    assert "--contralateral" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "ext").exists()
+
+
+@needs_published
+def test_published_models_on_the_cohort_with_an_assumed_symmetric_gait(data_root, tmp_path):
+    """--contralateral: the other leg is the analysed leg half a cycle later, said in the
+    report; the study's LSTM then reaches the subject-mean R² measured in gait2hip60/README."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from gait2hip.cli import app
+
+    out = tmp_path / "ext"
+    args = ["evaluate-external", "--models", "gait2hip60:lstm", "--contralateral"]
+    res = CliRunner().invoke(app, [*args, "--no-few-shot", "--no-progress", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "ASSUMED (not measured): hip_flexion_l" in (out / "summary.md").read_text()
+    table = pd.read_csv(out / "zero_shot.csv").set_index("group")
+    assert table.loc["TD", "subject_r2"] == pytest.approx(0.71, abs=0.01)
+    assert table.loc["SB", "subject_r2"] == pytest.approx(0.36, abs=0.01)
+
+
+def test_with_contralateral_is_the_analysed_leg_half_a_cycle_later():
+    from gait2hip.data.cohort import Cohort
+
+    t = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    one_leg = np.stack([30 * np.cos(t), 5 * np.sin(t), np.zeros(100), 40 + 20 * np.sin(t),
+                        10 * np.cos(t)], -1)[None].repeat(2, 0)  # fmt: skip
+    cols = ["hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"]
+    cohort = Cohort.from_arrays(one_leg, cols, ["a", "b"])
+    both = cohort.with_contralateral()
+    assert set(both.angle_cols) == set(INPUT_COLS) and both.assumed == tuple(
+        c for c in INPUT_COLS if c.endswith("_l")
+    )
+    r, left = both.angle_cols.index("hip_flexion_r"), both.angle_cols.index("hip_flexion_l")
+    np.testing.assert_allclose(both.angles[0, :, left], -both.angles[0, :, r], atol=1e-4)
+    assert "ASSUMED" in both.describe() and "ASSUMED" not in cohort.describe()
+    assert both.with_contralateral() is both
 
 
 # ----------------------------------------------------------------- fine-tuning (--init)

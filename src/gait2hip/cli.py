@@ -606,7 +606,8 @@ def evaluate_external(
         typer.Option(
             "--models",
             help="run folder(s) of models trained on healthy data (repeatable), e.g. "
-            "runs/moments-quick-ipsilateral",
+            "runs/moments-quick-ipsilateral, or gait2hip60[:lstm|transformer|mamba] (the "
+            "study's published models; plain gait2hip60: all three)",
         ),
     ],
     cohort: Annotated[
@@ -635,6 +636,14 @@ def evaluate_external(
     healthy: Annotated[
         bool, typer.Option(help="also evaluate on the models' held-out healthy subjects")
     ] = True,
+    contralateral: Annotated[
+        bool,
+        typer.Option(
+            help="one-leg cohorts: assume the other leg's angles (the analysed leg half a cycle "
+            "later, a symmetric gait) for models of both legs, e.g. --models gait2hip60; "
+            "reported as an assumption with every result"
+        ),
+    ] = False,
     few_shot: Annotated[bool, typer.Option(help="run the few-shot adaptation")] = True,
     k: Annotated[str, typer.Option(help="few-shot: adaptation subjects per draw, comma list")] = (
         "1,2,4,8"
@@ -663,6 +672,8 @@ def evaluate_external(
     try:
         get_target(target)
         data = load_cohort(cohort, moment_unit=moment_unit, force_unit=force_unit)
+        if contralateral:
+            data = data.with_contralateral()
         cfg = (
             FewShotConfig(
                 ks=_csv_ints(k),

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import INPUT_COLS, SINGLE_TARGETS, TARGETS, Target
+from gait2hip.conventions import INPUT_COLS, SINGLE_TARGETS, TARGETS, Target, mirror_name
 from gait2hip.data.dataset import (
     MASS_RANGE_KG,
     DataError,
@@ -82,6 +82,8 @@ class Cohort:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     meta: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "<memory>"
+    # channels not measured but assumed (with_contralateral), reported with every result
+    assumed: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -216,6 +218,29 @@ class Cohort:
             targets={k: resample_cycles(v, n_frames) for k, v in self.targets.items()},
         )
 
+    def with_contralateral(self) -> Cohort:
+        """The cohort with the other leg's angles it lacks *assumed*: each is the analysed
+        leg's angle half a gait cycle later (cyclically), i.e. a symmetric gait; so that
+        models of both legs' angles (the study's) can be applied to one-leg data. An
+        approximation, recorded in :attr:`assumed` and :meth:`describe`; children with spina
+        bifida often walk asymmetrically."""
+        missing = [
+            c for c in INPUT_COLS if c not in self.angle_cols and mirror_name(c) in self.angle_cols
+        ]
+        if not missing:
+            return self
+        half = self.n_frames // 2
+        extra = np.stack(
+            [np.roll(self.angles[..., self.angle_cols.index(mirror_name(c))], -half, 1)
+             for c in missing], axis=-1
+        )  # fmt: skip
+        return replace(
+            self,
+            angles=np.concatenate([self.angles, extra], axis=-1),
+            angle_cols=self.angle_cols + tuple(missing),
+            assumed=self.assumed + tuple(missing),
+        )
+
     def describe(self) -> str:
         per_group = ", ".join(
             f"{g}: {int((self.group == g).sum())} cycles of {len(self.subjects(g))} subjects"
@@ -224,6 +249,12 @@ class Cohort:
         return (
             f"{self.name}: {len(self)} cycles, {self.n_frames} frames, angles "
             f"{list(self.angle_cols)}, references {list(self.targets) or 'none'} ({per_group})"
+            + (
+                f"; ASSUMED (not measured): {', '.join(self.assumed)} = the other leg half a "
+                "cycle later (symmetric gait)"
+                if self.assumed
+                else ""
+            )
         )
 
 

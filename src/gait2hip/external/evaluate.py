@@ -131,6 +131,19 @@ def find_units(
     return units
 
 
+def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
+    """Refuse, in one line, models that take angles the cohort lacks, naming the ways out."""
+    for unit in units:
+        missing = [c for c in unit.predictor.in_cols if c not in cohort.angle_cols]
+        if missing:
+            raise DataError(
+                f"{cohort.source}: lacks input channels {missing} that {unit.label} takes (the "
+                f"cohort has {list(cohort.angle_cols)}); use a model trained on those (`gait2hip "
+                "benchmark ... --inputs ipsilateral`), or assume a symmetric gait with "
+                "--contralateral (the other leg = the analysed leg half a cycle later)"
+            )
+
+
 def predict_cohort(unit: EvalUnit, cohort: Cohort) -> np.ndarray:
     """The final model's per-kg predictions of the unit's target for every cohort cycle, at
     the cohort's frames."""
@@ -203,6 +216,7 @@ def zero_shot(
     seed: int = 0,
 ) -> ZeroShot:
     """Evaluate every unit on every cohort group (and its healthy test subjects)."""
+    check_inputs(units, cohort)
     rows, channels, subjects, cycles = [], [], [], []
     out = ZeroShot(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     for unit in units:
