@@ -116,6 +116,42 @@ def test_repeated_seeds_and_splits_give_sd(forces, tmp_path):
 
     runs = pd.read_csv(tmp_path / "summary.csv")
     assert len(runs) == 4 and set(runs["split_seed"]) == {42, 7}
+    assert runs["coverage_90"].between(0, 1).all() and runs["ood_auroc"].between(0, 1).all()
+
+
+def test_held_out_condition_trains_on_the_others_and_reports_the_shift(forces, tmp_path):
+    """--hold-out-condition fast: no fast cycle in any fit, only fast cycles in the test
+    predictions; the summary says so and carries the interval coverage and the OOD AUROC."""
+    import json
+
+    import pandas as pd
+
+    cfg = tiny_config(models=("lstm",), holdout_condition="fast")
+    summary = benchmark(forces, cfg, tmp_path, show_progress=False).read_text()
+    assert "testing on `fast` only" in summary and "ood_auroc" in summary
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    with np.load(unit / "predictions.npz") as z:
+        assert set(z["speed_label"]) == {"fast"}
+    final = TrainedModel.load(unit / "final.pt")
+    train = np.isin(forces.subject_id, final.meta["train_subjects"])
+    fast = forces.speed_label == "fast"
+    assert final.meta["n_train_cycles"] == int((train & ~fast).sum())
+    cal = json.loads((unit / "calibration.json").read_text())
+    assert 0 <= cal["test_ood_auroc"] <= 1
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["holdout_condition"] == (
+        "fast"
+    )
+    runs = pd.read_csv(tmp_path / "summary.csv")
+    assert np.isfinite(runs["coverage_90"]).all()
+
+
+def test_auroc_by_hand():
+    from gait2hip.inference.calibration import auroc
+
+    assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auroc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert auroc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+    assert np.isnan(auroc(np.array([]), np.array([1.0])))
 
 
 def test_input_subset_recorded_and_enforced(forces, tmp_path):

@@ -8,6 +8,7 @@ from gait2hip.data.splits import (
     SplitError,
     assert_no_leak,
     group_kfold,
+    hold_out_condition,
     holdout_subjects,
 )
 
@@ -48,3 +49,14 @@ def test_too_few_subjects():
         holdout_subjects(subjects(2, 3), 0.2, 0)
     with pytest.raises(SplitError, match="too few for 5-fold"):
         group_kfold(subjects(4, 3), 5)
+
+
+def test_hold_out_condition_tests_one_condition_of_held_out_subjects():
+    subj = subjects(10, 4)
+    cond = np.tile(["comfortable", "comfortable", "fast", "fast"], 10)
+    split = hold_out_condition(holdout_subjects(subj, 0.2, 1), cond, "fast")
+    assert set(cond[split.test]) == {"fast"} and set(cond[split.train]) == {"comfortable"}
+    assert not set(subj[split.train]) & set(subj[split.test])
+    assert len(split.test) == 2 * 2 and len(split.train) == 8 * 2
+    with pytest.raises(SplitError, match="conditions \\['comfortable', 'fast'\\]"):
+        hold_out_condition(holdout_subjects(subj, 0.2, 1), cond, "slow")

@@ -200,6 +200,13 @@ def benchmark(
             "directions); default: the profile's (random for all but gait2hip60*)"
         ),
     ] = None,
+    hold_out_condition: Annotated[
+        str | None,
+        typer.Option(
+            help="a condition (speed_label, e.g. fast) to test on while the models train on the "
+            "other conditions only: a transfer across speeds on top of the subject holdout"
+        ),
+    ] = None,
     inputs: Annotated[
         str | None,
         typer.Option(
@@ -260,6 +267,7 @@ def benchmark(
             velocities=velocities,
             **_inputs(inputs),
             **({} if init is None else {"init": init}),
+            **({} if hold_out_condition is None else {"holdout_condition": hold_out_condition}),
         )
         if params is not None:
             cfg = _with_params(cfg, params)
@@ -464,6 +472,12 @@ def compare(
     split_seeds: Annotated[
         str | None, typer.Option(help="holdout split seeds (default: the setting's)")
     ] = None,
+    hold_out_condition: Annotated[
+        str | None,
+        typer.Option(
+            help="a condition (e.g. fast) every run tests on while training on the others"
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
     ] = None,
@@ -501,6 +515,7 @@ def compare(
             **({"seeds": _csv_ints(seeds)} if seeds else {}),
             **({"split_seeds": _csv_ints(split_seeds)} if split_seeds else {}),
             **({"both_variants": both_variants} if both_variants is not None else {}),
+            **({"holdout_condition": hold_out_condition} if hold_out_condition else {}),
         )
     except ValueError as err:
         _fail(err)

@@ -49,6 +49,8 @@ class CompareSetting:
     small_models: bool = False  # the quick profile's model sizes
     # label only these subjects of a bundled dataset (its own dataset folder)
     subjects: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # "" or a condition every run tests on while training on the others (a speed transfer)
+    holdout_condition: str = ""
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.profiles if p not in PROFILES]
@@ -75,6 +77,7 @@ class CompareSetting:
             train_overrides=train,
             split_seeds=(split_seed,),
             seeds=self.seeds,
+            holdout_condition=self.holdout_condition,
         )
         if self.n_folds is not None:
             cfg = dataclasses.replace(cfg, n_folds=self.n_folds)
@@ -240,7 +243,11 @@ def write_comparison_report(
     }
 - setting: datasets {", ".join(setting.datasets)}; targets {", ".join(setting.targets)};
   models {", ".join(setting.models)}{" in both directions" if setting.both_variants else ""};
-  seeds {_ints(setting.seeds)} x split seeds {_ints(setting.split_seeds)}{_reductions(setting)}
+  seeds {_ints(setting.seeds)} x split seeds {_ints(setting.split_seeds)}{_reductions(setting)}{
+        f"; tested on held-out condition `{setting.holdout_condition}` only, trained on the others"
+        if setting.holdout_condition
+        else ""
+    }
 - every profile runs on the same subject-level splits and seeds; no profile is tuned on the
   test subjects (equal tuning budget: none); goal: subject-mean RMSE at least 10 % below the
   baseline's (upper end of the paired 95% interval below -10 %) with no channel significantly

@@ -55,6 +55,27 @@ def holdout_subjects(subject_id: np.ndarray, test_fraction: float = 0.2, seed: i
     return split
 
 
+def hold_out_condition(split: Split, condition: np.ndarray, held_out: str) -> Split:
+    """``split`` narrowed to a transfer across conditions: its training side keeps the cycles
+    of every other condition, its test side only those of ``held_out`` (e.g. train on
+    comfortable walking, test on fast walking of subjects none of the models saw)."""
+    condition = np.asarray(condition).astype(str)
+    known = sorted(set(condition.tolist()))
+    if held_out not in known or len(known) < 2:
+        raise SplitError(
+            f"cannot hold out condition {held_out!r}: the data have conditions {known}; "
+            "choose one of them (and the data need another to train on)"
+        )
+    train = split.train[condition[split.train] != held_out]
+    test = split.test[condition[split.test] == held_out]
+    if len(train) == 0 or len(test) == 0:
+        raise SplitError(
+            f"holding out condition {held_out!r} leaves no "
+            f"{'training' if len(train) == 0 else 'test'} cycles in this split"
+        )
+    return Split(train=train, test=test)
+
+
 def group_kfold(subject_id: np.ndarray, n_folds: int = 5) -> list[Split]:
     """GroupKFold by subject (scikit-learn), each fold checked for leakage."""
     subject_id = np.asarray(subject_id)

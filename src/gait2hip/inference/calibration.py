@@ -100,6 +100,10 @@ class Calibration:
     test_rmse_final: np.ndarray  # (K,)
     n_members: int
     out_cols: tuple[str, ...]
+    # how well the OOD score tells the test cycles from unseen cycles of the training
+    # distribution (AUROC; ~0.5 when the test set is drawn from the same population, towards
+    # 1 under a shift such as a held-out condition); NaN where not measured
+    test_ood_auroc: float = float("nan")
 
     @property
     def ood_threshold(self) -> float:
@@ -122,6 +126,7 @@ class Calibration:
             "ood_threshold": self.ood_threshold,
             "ood_warn_percentile": OOD_WARN_PERCENTILE,
             "test_cycles_flagged_ood": round(self.test_ood_flagged, 4),
+            "test_ood_auroc": round(self.test_ood_auroc, 4),
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
         }
@@ -141,6 +146,7 @@ class Calibration:
             "test_rmse_final": self.test_rmse_final,
             "n_members": np.array(self.n_members),
             "out_cols": np.array(self.out_cols),
+            "test_ood_auroc": np.array(self.test_ood_auroc),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -162,7 +168,21 @@ class Calibration:
                 test_rmse_final=z["test_rmse_final"],
                 n_members=int(z["n_members"]),
                 out_cols=tuple(str(c) for c in z["out_cols"]),
+                # absent from calibrations written before it was measured
+                test_ood_auroc=float(z["test_ood_auroc"]) if "test_ood_auroc" in z else np.nan,
             )
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Probability that a score of ``positive`` exceeds one of ``negative`` (ties count half):
+    the area under the ROC curve of the score as a detector of the positives."""
+    from scipy.stats import mannwhitneyu
+
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if not len(positive) or not len(negative):
+        return float("nan")
+    u = mannwhitneyu(positive, negative, alternative="two-sided").statistic
+    return float(u / (len(positive) * len(negative)))
 
 
 def member_predictions(members: Sequence, X_deg: np.ndarray) -> np.ndarray:
@@ -233,6 +253,7 @@ def calibrate(
         test_rmse_final=rmse(final_pred),
         n_members=len(members),
         out_cols=tuple(out_cols),
+        test_ood_auroc=auroc(test_scores, ref),
     )
 
 

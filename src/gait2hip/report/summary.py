@@ -39,6 +39,8 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         row["final_epochs"] = " / ".join(map(str, g["final_epochs"]))
         row["folds_hit_max"] = int(g["folds_hit_max_epochs"].sum())
         row["s_per_epoch"] = g["seconds_per_epoch"].mean()
+        row["coverage_90"] = g["coverage_90"].mean()
+        row["ood_auroc"] = g["ood_auroc"].mean()
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -104,6 +106,8 @@ def write_report(
             "final_epochs",
             "folds_hit_max",
             "s_per_epoch",
+            "coverage_90",
+            "ood_auroc",
         ]
     ]
     pc = tables["per_channel"].groupby(["channel", "model"], sort=False)[["rmse", "r2"]].mean()
@@ -139,7 +143,13 @@ def write_report(
 - protocol: {cfg.test_fraction:.0%} of subjects held out (split seeds {list(cfg.split_seeds)}),
   GroupKFold({cfg.n_folds}) by subject on the pool with early stopping (patience
   {cfg.train.patience}, max {cfg.train.max_epochs} epochs), final fit on the pool at the median
-  best epoch; training seeds {list(cfg.seeds)}
+  best epoch; training seeds {list(cfg.seeds)}{
+        f"; models start from the {cfg.init} weights" if cfg.init else ""
+    }{
+        f"; held-out condition: training on the others, testing on `{cfg.holdout_condition}` only"
+        if cfg.holdout_condition
+        else ""
+    }
 - command: `{command}`
 
 ## Test subjects, the study's metrics (subject-mean)
@@ -155,6 +165,10 @@ one mean; see the per-channel R² below for a stricter view.
 `channel_mean_r2`: R² of each channel around its own mean, averaged over channels.
 `channel_mean_nrmse_pct`: RMSE in % of each channel's reference range, averaged.
 `folds_hit_max`: folds whose early stopping never triggered (under-trained).
+`coverage_90`: share of test frames inside the nominal 90 % prediction interval (calibrated on
+the pool's out-of-fold errors). `ood_auroc`: how well the out-of-distribution score tells the
+test cycles from unseen cycles of the training population (0.5: not at all, as expected when
+both come from one population; towards 1 under a shift, e.g. a held-out condition).
 
 {markdown_table(honest)}
 

@@ -125,6 +125,9 @@ class BenchmarkConfig:
     # their sizes and input scaler; the unchanged weights compete with each epoch in early
     # stopping (epoch 0), so a fold may keep them
     init: str = ""
+    # "" or a condition (speed_label) whose cycles form the test set while the models train
+    # on the others only: a transfer across conditions on top of the subject holdout
+    holdout_condition: str = ""
 
     def __post_init__(self) -> None:
         if not self.init:
@@ -159,6 +162,8 @@ class BenchmarkConfig:
             del d["velocities"]
         if not self.init:
             del d["init"]
+        if not self.holdout_condition:
+            del d["holdout_condition"]
         if self.train.lr_schedule == "constant":
             del d["train"]["lr_schedule"]
         if self.train.physics_weight == 0:

@@ -34,7 +34,12 @@ import torch
 from gait2hip import runtime
 from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.dataset import GaitDataset
-from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
+from gait2hip.data.splits import (
+    assert_no_leak,
+    group_kfold,
+    hold_out_condition,
+    holdout_subjects,
+)
 from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
 from gait2hip.io.atomic import atomic_path, write_json
@@ -286,6 +291,11 @@ def run_benchmark(
     rt = executor.task_runtime()
 
     splits = {s: holdout_subjects(ds.subject_id, cfg.test_fraction, s) for s in cfg.split_seeds}
+    if cfg.holdout_condition:
+        splits = {
+            s: hold_out_condition(sp, ds.speed_label, cfg.holdout_condition)
+            for s, sp in splits.items()
+        }
     # per split: each fold's (train, validation) indices into the dataset
     fold_index = {
         s: [
@@ -528,9 +538,14 @@ def _unit_results(
         y_pred, y_true = z["y_pred"], z["y_true"]
         subj, cond = z["subject_id"], z["speed_label"]
     info = json.loads((u.unit_dir / "final.json").read_text())
+    cal = json.loads((u.unit_dir / "calibration.json").read_text())
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
+        # the nominal 90 % interval's share of test frames inside it, and the OOD score's
+        # AUROC for test cycles against unseen cycles of the training population
+        coverage_90=cal["coverage_all_channels"][list(cal["nominal"]).index(0.9)],
+        ood_auroc=cal.get("test_ood_auroc", float("nan")),
     )
     parts = target_parts(get_target(cfg.target))
     out = []
@@ -574,6 +589,8 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
                 "folds_hit_max_epochs": r.info["folds_hit_max_epochs"],
                 "train_seconds": r.info["seconds_total"],
                 "seconds_per_epoch": r.info["seconds_per_epoch"],
+                "coverage_90": r.info["coverage_90"],
+                "ood_auroc": r.info["ood_auroc"],
             }
             for r in results
         ]
