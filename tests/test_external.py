@@ -14,7 +14,7 @@ from gait2hip.conventions import INPUT_SETS, MOMENT_COLS
 from gait2hip.data.cohort import load_cohort, read_cohort_csv, read_cohort_npz
 from gait2hip.data.dataset import DataError
 from gait2hip.data.splits import LeakageError, SplitError, assert_no_leak, few_shot_splits
-from gait2hip.external.evaluate import HEALTHY, find_units, zero_shot
+from gait2hip.external.evaluate import HEALTHY, domain_shift_table, find_units, zero_shot
 from gait2hip.external.few_shot import FewShotConfig, first_k_beating, learning_curve
 from gait2hip.external.run import evaluate_external
 from gait2hip.timeseries import resample_cycles
@@ -213,6 +213,12 @@ def test_zero_shot_metrics_match_direct_computation(ipsi_run, synthetic, tmp_pat
     healthy = zs.summary[zs.summary["group"] == HEALTHY]
     assert (healthy["n_subjects"] == len(final.meta["test_subjects"])).all()
     assert zs.cycles["ood_score"].notna().all()
+    # the calibrated 90 % interval's coverage, by hand
+    sd = resample_cycles(unit.predictor.calibration.resid_sd[None], cohort.n_frames)[0]
+    inside = np.abs(cohort.reference("moments")[pat] - expected_pred) <= 1.6448536 * sd
+    assert row["coverage_90"].item() == pytest.approx(inside.mean(), abs=1e-4)
+    shift = domain_shift_table(zs.cycles, zs.ood_reference)
+    assert shift["auroc_vs_unseen_healthy"].between(0, 1).all()
 
 
 def test_evaluate_external_writes_every_output(ipsi_run, synthetic, tmp_path):

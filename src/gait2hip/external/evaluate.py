@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
-from gait2hip.inference.calibration import OOD_WARN_PERCENTILE
+from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE, auroc, coverage_of
 from gait2hip.inference.predictor import (
     ModelNotFoundError,
     Predictor,
@@ -204,6 +204,22 @@ class ZeroShot:
     cycles: pd.DataFrame  # one row per cycle: group, subject, OOD score, RMSE
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # unit key -> cohort preds
     notes: list[str] = field(default_factory=list)
+    # (model, split seed, seed) -> OOD scores of unseen cycles of the unit's training
+    # population (its calibration's out-of-fold reference), the negatives of the AUROC
+    ood_reference: dict[tuple, np.ndarray] = field(default_factory=dict)
+
+
+def interval_coverage(
+    pred: Predictor, channels: list[int], y_true: np.ndarray, y_pred: np.ndarray
+) -> float:
+    """Share of frames (all channels) inside the unit's calibrated 90 % interval (NaN without
+    a calibration); the interval's sd is resampled to the cycles' frame count."""
+    if pred.calibration is None:
+        return float("nan")
+    sd = resample_cycles(pred.calibration.resid_sd[None][..., channels], y_true.shape[1])[0]
+    sd = np.broadcast_to(sd, y_true.shape)
+    flat = lambda a: np.asarray(a).reshape(-1, 1)  # noqa: E731
+    return float(coverage_of(flat(y_true), flat(y_pred), flat(sd), (DEFAULT_INTERVAL,))[0, 0])
 
 
 def zero_shot(
@@ -228,6 +244,10 @@ def zero_shot(
         y_pred = predict_cohort(unit, cohort)
         out.predictions[unit.key] = y_pred
         ood = cohort_ood(pred, cohort)
+        if pred.calibration is not None:
+            out.ood_reference[(unit.label, unit.split_seed, unit.seed)] = (
+                pred.calibration.ood_reference_scores
+            )
         sets = [(g, cohort.group == g, y_true, y_pred, cohort.subject) for g in cohort.groups]
         cyc = pd.DataFrame(
             {
@@ -272,6 +292,7 @@ def zero_shot(
                     "n_subjects": len(np.unique(subj[m])),
                     "n_cycles": int(m.sum()),
                     **res["summary"],
+                    "coverage_90": interval_coverage(pred, ch, yt[m], yp[m]),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )
@@ -284,10 +305,13 @@ def zero_shot(
     return out
 
 
-def domain_shift_table(cycles: pd.DataFrame) -> pd.DataFrame:
-    """Per unit and group: OOD scores (median, share flagged) and the Spearman correlation of
-    OOD score with per-cycle RMSE; ``all cohort`` pools the cohort's groups, ``all`` adds the
-    healthy test cycles."""
+def domain_shift_table(
+    cycles: pd.DataFrame, reference: dict[tuple, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """Per unit and group: OOD scores (median, share flagged), the Spearman correlation of
+    OOD score with per-cycle RMSE and, with ``reference`` (per unit, OOD scores of unseen
+    cycles of its training population), the score's AUROC for the group's cycles against
+    them; ``all cohort`` pools the cohort's groups, ``all`` adds the healthy test cycles."""
     if "ood_score" not in cycles:
         return pd.DataFrame()
     rows = []
@@ -314,6 +338,9 @@ def domain_shift_table(cycles: pd.DataFrame) -> pd.DataFrame:
                     "rmse_median": float(d["rmse"].median()),
                     "spearman_rho": float(rho),
                     "spearman_p": float(p),
+                    "auroc_vs_unseen_healthy": auroc(
+                        d["ood_score"].to_numpy(), (reference or {}).get(keys, np.array([]))
+                    ),
                 }
             )
     return pd.DataFrame(rows)

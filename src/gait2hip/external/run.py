@@ -62,7 +62,7 @@ def evaluate_external(
         few_shot_cfg.check(cohort)
     units = find_units(models, target)
     zs = zero_shot(units, cohort, healthy=healthy, healthy_data=healthy_data, n_boot=n_boot)
-    shift = domain_shift_table(zs.cycles)
+    shift = domain_shift_table(zs.cycles, zs.ood_reference)
     _write_csv(out_dir / "zero_shot.csv", zs.summary)
     _write_csv(out_dir / "zero_shot_per_channel.csv", zs.per_channel)
     _write_csv(out_dir / "zero_shot_per_subject.csv", zs.per_subject)
@@ -163,6 +163,7 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
             "R² study (95% CI)": [_ci(r, "subject_r2") for _, r in z.iterrows()],
             "pooled R²": z["pooled_r2"],
             **{f"R² {c}": z[f"r2_{c}"] for c in tgt.cols},
+            "90% interval coverage": z["coverage_90"],
         }
     )
     inputs = sorted({input_set_name(x.predictor.in_cols) for x in units})
@@ -192,12 +193,17 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
             "",
             "OOD score of each cycle's angle curves (Mahalanobis distance from the training "
             "cycles), its percentile among unseen healthy cycles, the share of cycles above "
-            "the 95th percentile (flagged by `gait2hip predict`), and the Spearman correlation "
-            "of the score with the cycle's RMSE.",
+            "the 95th percentile (flagged by `gait2hip predict`), the Spearman correlation "
+            "of the score with the cycle's RMSE, and the score's AUROC for telling the group's "
+            "cycles from unseen cycles of the model's training population (its calibration's "
+            "out-of-fold reference; 0.5: no separation, 1: complete).",
             "",
             markdown_table(
                 shift.drop(columns=["split_seed", "seed"]).rename(
-                    columns={"ood_percentile_median": "pct_median"}
+                    columns={
+                        "ood_percentile_median": "pct_median",
+                        "auroc_vs_unseen_healthy": "AUROC",
+                    }
                 )
             ),
             "",
