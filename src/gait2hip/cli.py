@@ -541,6 +541,87 @@ def compare(
     console.print(f"[green]report:[/green] {report}")
 
 
+@app.command()
+def transfer(
+    target: Annotated[str, typer.Option(help="moments (the cohort's reference) or forces")] = (
+        "moments"
+    ),
+    profiles: Annotated[
+        str,
+        typer.Option(
+            help="comma list, the paired baseline first: scratch (recipe), the study's "
+            "published models as they are (gait2hip60) and fine-tuned (gait2hip60-finetune)"
+        ),
+    ] = "recipe,gait2hip60,gait2hip60-finetune",
+    models: Annotated[str, typer.Option(help="architectures, comma list")] = (
+        "lstm,transformer,mamba"
+    ),
+    seeds: Annotated[str, typer.Option(help="training seeds")] = "2025",
+    split_seeds: Annotated[str, typer.Option(help="holdout split seeds")] = "21,22,23",
+    conditions: Annotated[
+        str, typer.Option(help="conditions held out in turn (each: trained on the others)")
+    ] = "fast,comfortable",
+    cohort: Annotated[
+        str | None,
+        typer.Option(help="external cohort for zero-shot rows (bundled name or file); 'none'"),
+    ] = "spina_bifida_lee",
+    out: Annotated[Path | None, typer.Option(help="output folder (default runs/transfer)")] = None,
+    n_bootstrap: int = 2000,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    ray_address: RayAddressOpt = None,
+    retries: RetriesOpt = 2,
+    cpus_per_task: CpusPerTaskOpt = 1,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """One table of how models transfer: in-lab, across walking speeds (trained on one, tested
+    on another) and zero-shot on the external cohort, for scratch, published and fine-tuned
+    models (docs/transfer.md)."""
+    from gait2hip.data.cohort import load_cohort
+    from gait2hip.data.dataset import DataError
+    from gait2hip.labeling.sources import SourceError
+    from gait2hip.transfer import TransferSetting, build, run_transfer
+
+    runtime.configure(threads)
+    try:
+        setting = TransferSetting(
+            target=get_target(target).name,
+            profiles=tuple(p for p in profiles.split(",") if p),
+            models=tuple(m for m in models.split(",") if m),
+            seeds=_csv_ints(seeds),
+            split_seeds=_csv_ints(split_seeds),
+            conditions=tuple(c for c in conditions.split(",") if c),
+        )
+        setting.comparison()  # refuses unknown profiles early
+        data = None if cohort in (None, "none") else load_cohort(cohort)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+    out = out or settings.runs_dir() / "transfer"
+    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
+    try:
+        with ex:
+            npz = build(setting, executor=ex, workers=workers, show_progress=progress)
+            report = run_transfer(
+                setting,
+                npz,
+                data,
+                out,
+                executor=ex,
+                command=command,
+                show_progress=progress,
+                n_boot=n_bootstrap,
+                log=lambda m: console.print(m, soft_wrap=True, markup=False),
+            )
+    except (ValueError, RuntimeError, FileNotFoundError, SourceError, DataError) as err:
+        _fail(err)
+    text = report.read_text()
+    console.print(text.split("## Every metric")[0], soft_wrap=True, markup=False)
+    console.print(f"[green]report:[/green] {report}")
+
+
 @app.command("build-dataset")
 def build_dataset(
     dataset: Annotated[

@@ -220,3 +220,35 @@ def plot_profiles(metrics: pd.DataFrame, unit: str, title: str, path: Path) -> P
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False)
     return _save(fig, path)
+
+
+def plot_transfer(table: pd.DataFrame, path: Path) -> Path:
+    """Subject-mean R² (study definition) with its 95% CI per source, one panel per
+    architecture, one bar per profile (``table``: the transfer report's aggregated rows)."""
+    models = list(dict.fromkeys(table["model"]))
+    sources = list(dict.fromkeys(table["source"]))
+    profiles = list(dict.fromkeys(table["profile"]))
+    width = 0.8 / len(profiles)
+    fig, axes = _model_panels(len(models), width=0.9 + 0.75 * len(sources), height=3.4)
+    for ax, model in zip(axes, models, strict=True):
+        for i, profile in enumerate(profiles):
+            d = table[(table["model"] == model) & (table["profile"] == profile)]
+            d = d.set_index("source").reindex(sources)
+            err = np.vstack(
+                [d["subject_r2"] - d["subject_r2_ci_lo"], d["subject_r2_ci_hi"] - d["subject_r2"]]
+            )
+            ax.bar(
+                np.arange(len(sources)) + (i - (len(profiles) - 1) / 2) * width,
+                d["subject_r2"].clip(lower=-0.5),
+                width,
+                yerr=np.nan_to_num(np.clip(err, 0, None)),
+                capsize=2,
+                label=profile,
+            )
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_ylim(-0.5, 1)
+        ax.set_xticks(np.arange(len(sources)), sources, rotation=30, ha="right", fontsize=8)
+        ax.set_title(model, fontsize=10)
+    axes[0].set_ylabel("subject-mean R² (study; clipped at -0.5)")
+    axes[0].legend(frameon=False, fontsize=7)
+    return _save(fig, path)

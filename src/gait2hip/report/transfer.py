@@ -1,0 +1,115 @@
+"""The transfer report: one table of every model on every source (see gait2hip.transfer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import Target
+from gait2hip.io.atomic import write_text
+from gait2hip.report.figures import plot_transfer
+from gait2hip.report.summary import fmt, markdown_table
+
+#: Columns averaged over a cell's runs (split seeds x seeds).
+MEANS = (
+    "subject_r2",
+    "subject_r2_ci_lo",
+    "subject_r2_ci_hi",
+    "subject_rmse",
+    "subject_rmse_ci_lo",
+    "subject_rmse_ci_hi",
+    "pooled_r2",
+    "channel_mean_r2",
+    "coverage_90",
+    "ood_auroc",
+)
+
+
+def aggregate(runs: pd.DataFrame, profiles: tuple[str, ...], target: Target) -> pd.DataFrame:
+    """One row per (source, profile, model): the mean of each metric over its runs."""
+    cols = [c for c in (*MEANS, *(f"r2_{c}" for c in target.cols)) if c in runs]
+    table = (
+        runs.groupby(["source", "profile", "model"], sort=False)[cols]
+        .mean()
+        .join(runs.groupby(["source", "profile", "model"], sort=False).size().rename("runs"))
+        .reset_index()
+    )
+    # sources in the order they were run, profiles in the given order
+    ranks = {
+        "source": {s: i for i, s in enumerate(dict.fromkeys(runs["source"]))},
+        "profile": {p: i for i, p in enumerate(profiles)},
+    }
+    return table.sort_values(
+        ["source", "model", "profile"],
+        key=lambda c: c.map(ranks[c.name]) if c.name in ranks else c,
+        kind="stable",
+    ).reset_index(drop=True)
+
+
+def _ci(row, k: str) -> str:
+    return f"{fmt(row[k])} ({fmt(row[f'{k}_ci_lo'])} to {fmt(row[f'{k}_ci_hi'])})"
+
+
+def write_transfer_report(
+    runs: pd.DataFrame,
+    profiles: tuple[str, ...],
+    target: Target,
+    out: Path,
+    *,
+    command: str = "",
+    cohort: str | None = None,
+    describe: str = "",
+) -> Path:
+    """transfer.csv (every run), transfer_table.csv (aggregated), transfer.md and
+    figures/transfer.png in ``out``; returns transfer.md."""
+    out = Path(out)
+    write_text(out / "transfer.csv", runs.to_csv(index=False))
+    table = aggregate(runs, profiles, target)
+    write_text(out / "transfer_table.csv", table.to_csv(index=False))
+    fig = plot_transfer(table, out / "figures" / "transfer.png")
+    u = target.train_unit
+    compact = table.pivot_table(
+        index=["source", "model"], columns="profile", values="subject_r2", sort=False
+    )
+    compact = compact[[p for p in profiles if p in compact.columns]].reset_index()
+    detail = pd.DataFrame(
+        {
+            "source": table["source"],
+            "profile": table["profile"],
+            "model": table["model"],
+            "runs": table["runs"],
+            "R² study (95% CI)": [_ci(r, "subject_r2") for _, r in table.iterrows()],
+            f"RMSE {u} (95% CI)": [_ci(r, "subject_rmse") for _, r in table.iterrows()],
+            **{f"R² {c}": table.get(f"r2_{c}", np.nan) for c in target.cols},
+            "90% coverage": table["coverage_90"],
+            "OOD AUROC": table["ood_auroc"],
+        }
+    )
+    text = f"""# gait2hip transfer: {target.name} ({u})
+
+- command: `{command or "(library call)"}`
+- training data: {describe}
+- sources: `in-lab` = held-out subjects of the training data; `A → B` = trained on condition A
+  only, tested on condition B of held-out subjects; cohort groups = the in-lab models
+  zero-shot{f" on {cohort}" if cohort else ""}
+- profiles: {", ".join(f"`{p}`" for p in profiles)} (same splits and seeds for all); each cell
+  is the mean over its runs (split seeds x seeds); CIs: bootstrap over test subjects, averaged
+- R² study: subject-mean R² around one pooled mean (the study's definition; flattering);
+  per-DOF R²: each DOF around its own mean. 90% coverage: share of test frames inside the
+  calibrated 90 % interval. OOD AUROC: how well the out-of-distribution score tells the test
+  cycles from unseen cycles of the training population (~0.5 in-lab, the higher the better
+  under a shift)
+
+## Subject-mean R² (study definition) per source and model
+
+{markdown_table(compact)}
+
+## Every metric
+
+{markdown_table(detail)}
+
+![transfer](figures/{fig.name})
+"""
+    return write_text(out / "transfer.md", text)

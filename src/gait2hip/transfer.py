@@ -1,0 +1,184 @@
+"""``gait2hip transfer``: how well models carry over to people and speeds unlike their
+training data, in one table.
+
+Sources (the table's rows):
+
+- ``in-lab``: held-out subjects of the bundled walking data (the benchmark's test set);
+- ``<others> → <condition>``: trained on the other walking speeds only, tested on
+  ``condition`` of held-out subjects (``--hold-out-condition``), once per condition;
+- the external cohort's groups (the spina bifida and typically developing children): the
+  in-lab models zero-shot. The cohort has one leg; for models of both legs' angles the other
+  leg is *assumed* to be the analysed leg half a cycle later (a symmetric gait), and every
+  cohort row says so.
+
+Columns: every training profile and architecture, by default training from scratch
+(``recipe``), the Gait2Hip-60 study's published models as they are (``gait2hip60``) and
+fine-tuned from them (``gait2hip60-finetune``). Each cell: subject-mean R² and RMSE (the
+study's definitions) with bootstrap 95% CIs, per-DOF R², the calibrated 90 % interval's
+coverage and the OOD score's AUROC against unseen cycles of the training population. The same
+splits and seeds for every profile; runs are benchmark run folders, so an interrupted
+command resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.compare import CompareSetting, build_datasets, run_comparison
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import Cohort
+from gait2hip.executor import Executor
+from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
+from gait2hip.report.compare import collect
+from gait2hip.report.transfer import write_transfer_report
+
+IN_LAB = "in-lab"
+
+
+@dataclass(frozen=True)
+class TransferSetting:
+    """What ``gait2hip transfer`` runs."""
+
+    target: str = "moments"
+    dataset: str = "schreiber2019"
+    profiles: tuple[str, ...] = ("recipe", "gait2hip60", "gait2hip60-finetune")
+    models: tuple[str, ...] = ("lstm", "transformer", "mamba")
+    seeds: tuple[int, ...] = (2025,)
+    split_seeds: tuple[int, ...] = (21, 22, 23)
+    # each held out in turn (trained on the dataset's other conditions)
+    conditions: tuple[str, ...] = ("fast", "comfortable")
+    # reductions for a smoke run (None / False: the profiles' own settings)
+    max_epochs: int | None = None
+    patience: int | None = None
+    n_folds: int | None = None
+    small_models: bool = False
+
+    def comparison(self, holdout_condition: str = "") -> CompareSetting:
+        """The comparison setting of one source (the first profile is the paired baseline)."""
+        return CompareSetting(
+            datasets=(self.dataset,),
+            targets=(self.target,),
+            profiles=self.profiles,
+            models=self.models,
+            both_variants=False,
+            seeds=self.seeds,
+            split_seeds=self.split_seeds,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            n_folds=self.n_folds,
+            small_models=self.small_models,
+            holdout_condition=holdout_condition,
+        )
+
+    def sources(self, conditions: list[str]) -> list[tuple[str, str]]:
+        """(row name, held-out condition) of the in-lab and cross-condition sources."""
+        out = [(IN_LAB, "")]
+        for c in self.conditions:
+            others = "+".join(x for x in conditions if x != c)
+            out.append((f"{others} → {c}", c))
+        return out
+
+
+def _folder(name: str) -> str:
+    return name.replace(" → ", "-to-").replace("+", "_")
+
+
+def _benchmark_rows(source: str, folders: dict[str, list[Path]], target: str) -> pd.DataFrame:
+    """One row per run of the source's run folders: metrics, per-DOF R², coverage, AUROC."""
+    runs, channels = collect(folders)
+    if runs.empty:
+        return pd.DataFrame()
+    r2 = channels.pivot_table(
+        index=["profile", "model", "split_seed", "seed"], columns="channel", values="r2"
+    )
+    r2.columns = [f"r2_{c}" for c in r2.columns]
+    runs = runs.merge(r2.reset_index(), on=["profile", "model", "split_seed", "seed"])
+    return runs.assign(source=source)
+
+
+def _cohort_rows(
+    cohort: Cohort, folders: dict[str, list[Path]], target: str, n_boot: int
+) -> pd.DataFrame:
+    """The in-lab units of every profile zero-shot on each cohort group."""
+    rows = []
+    for profile, dirs in folders.items():
+        done = [d for d in dirs if (d / "summary.csv").exists()]
+        if not done:
+            continue
+        units = find_units(done, target)
+        zs = zero_shot(units, cohort, healthy=False, n_boot=n_boot)
+        shift = domain_shift_table(zs.cycles, zs.ood_reference)
+        auroc = shift.set_index(["model", "split_seed", "seed", "group"])["auroc_vs_unseen_healthy"]
+        table = zs.summary.copy()
+        keys = table[["model", "split_seed", "seed", "group"]].to_numpy()
+        table["ood_auroc"] = [auroc.get(tuple(k), np.nan) for k in keys]
+        table["profile"] = profile
+        table["source"] = [f"{cohort.name} {g}" for g in table["group"]]
+        rows.append(table)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def run_transfer(
+    setting: TransferSetting,
+    data: Path,
+    cohort: Cohort | None,
+    out: Path,
+    *,
+    executor: Executor | None = None,
+    command: str = "",
+    show_progress: bool = True,
+    n_boot: int = 2000,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run (or resume) every source's runs on the built dataset ``data`` (an NPZ of the
+    setting's target), evaluate the in-lab units on ``cohort`` (one leg: the other assumed),
+    and write ``transfer.md`` / ``transfer.csv`` and the figure into ``out``."""
+    from gait2hip.io.npz import read_npz
+
+    out = Path(out)
+    ds = read_npz(data, expected_out=get_target(setting.target))
+    conditions = sorted(set(ds.speed_label.tolist()))
+    frames, in_lab = [], {}
+    for name, held_out in setting.sources(conditions):
+        cs = setting.comparison(held_out)
+        folder = out / _folder(name)
+        log(f"transfer source {name}: {folder}")
+        run_comparison(
+            cs,
+            {setting.dataset: {setting.target: Path(data)}},
+            folder,
+            executor=executor,
+            command=command,
+            show_progress=show_progress,
+            log=log,
+        )
+        key = f"{Path(data).stem}-{setting.target}"
+        folders = {p: [folder / key / p / f"split{s}" for s in cs.split_seeds] for p in cs.profiles}
+        frames.append(_benchmark_rows(name, folders, setting.target))
+        if not held_out:
+            in_lab = folders
+    if cohort is not None:
+        log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
+        frames.append(_cohort_rows(cohort.with_contralateral(), in_lab, setting.target, n_boot))
+    runs = pd.concat([f for f in frames if not f.empty], ignore_index=True)
+    return write_transfer_report(
+        runs,
+        setting.profiles,
+        get_target(setting.target),
+        out,
+        command=command,
+        cohort=None if cohort is None else cohort.with_contralateral().describe(),
+        describe=ds.describe(),
+    )
+
+
+def build(setting: TransferSetting, **kwargs) -> Path:
+    """Label the setting's bundled dataset (cached) and return its NPZ for the target."""
+    cs = dataclasses.replace(setting.comparison(), datasets=(setting.dataset,))
+    return build_datasets(cs, **kwargs)[setting.dataset][setting.target]

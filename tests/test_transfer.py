@@ -1,0 +1,48 @@
+"""gait2hip transfer: in-lab, cross-condition and cohort rows in one table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.data.cohort import read_cohort_npz
+from gait2hip.io.npz import write_npz
+from gait2hip.transfer import TransferSetting, run_transfer
+from tests.test_external import cohort_arrays, save_npz
+
+
+def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
+    data = write_npz(synthetic["moments"], tmp_path / "walk_JM.npz")
+    cohort = read_cohort_npz(save_npz(tmp_path / "kids.npz", cohort_arrays(synthetic["moments"])))
+    setting = TransferSetting(
+        dataset="walk",
+        profiles=("recipe", "paper"),
+        models=("lstm",),
+        split_seeds=(1,),
+        conditions=("fast",),
+        max_epochs=2,
+        patience=2,
+        n_folds=2,
+        small_models=True,
+    )
+    report = run_transfer(setting, data, cohort, tmp_path / "t", show_progress=False, n_boot=20,
+                          log=lambda m: None)  # fmt: skip
+    text = report.read_text()
+    table = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
+    sources = ["in-lab", "med+slow → fast", "kids CTL", "kids PAT"]
+    assert list(dict.fromkeys(table["source"])) == sources
+    assert len(table) == len(sources) * 2 and (table["runs"] == 1).all()
+    assert set(table["profile"]) == {"recipe", "paper"}
+    assert table["coverage_90"].between(0, 1).all()
+    assert table[table["source"] != "in-lab"]["ood_auroc"].between(0, 1).all()
+    assert "ASSUMED (not measured)" in text and "hip_flexion_r_moment" in text
+    assert (tmp_path / "t" / "figures" / "transfer.png").is_file()
+    # the cross-condition runs tested on fast cycles only, after training on the others
+    folder = tmp_path / "t" / "med_slow-to-fast" / "walk_JM-moments" / "recipe" / "split1"
+    with np.load(folder / "split1" / "lstm-causal" / "seed2025" / "predictions.npz") as z:
+        assert set(z["speed_label"]) == {"fast"}
+    # rerunning resumes every run folder and writes the same table
+    run_transfer(setting, data, cohort, tmp_path / "t", show_progress=False, n_boot=20,
+                 log=lambda m: None)  # fmt: skip
+    again = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
+    pd.testing.assert_frame_equal(table, again)
