@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -506,3 +507,35 @@ def test_static_inputs_train_and_predict(synthetic, tmp_path):
     other = gait2hip.predict(df, mass_kg=70.0, height_m=1.5, strikes=strikes, predictors=predictors)
     other = other.to_dataframe("cycle")
     assert np.abs(other[other.cycle == 1]["glmed_r_N_per_kg"].to_numpy() - got).max() > 1e-4
+
+
+def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch):
+    """Without --model, predict uses the model shipped in the package (a folder of unit
+    folders written by scripts/ship_default_model.py, with its model card); an installation
+    without one says what to pass instead."""
+    import subprocess
+    import sys
+
+    import gait2hip.inference.api as api
+    import gait2hip.inference.predictor as predictor
+
+    shipped = tmp_path / "default_model"
+    monkeypatch.setattr(predictor, "default_model_dir", lambda: shipped)
+    monkeypatch.setattr(api, "default_model_dir", lambda: shipped)
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "trial.mot", df, in_degrees=True)
+    args = ["predict", str(tmp_path / "trial.mot"), "--out", str(tmp_path / "out")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "ships no default model" in res.output
+    units = [str(u) for u in sorted(runs.glob("*/split*/*/seed*"))]
+    script = Path(__file__).parents[1] / "scripts" / "ship_default_model.py"
+    cmd = [sys.executable, str(script), "--dest", str(shipped)]
+    subprocess.run([*cmd, *(a for u in units for a in ("--unit", u))], check=True)
+    assert sorted(p.name for p in shipped.iterdir()) == ["MODEL_CARD.md", "forces", "moments"]
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "## forces: lstm-causal" in card and "held-out test subjects" in card
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "trial_r_moments_per_kg.sto").is_file(), res.output
+    res = runner.invoke(app, ["models", str(tmp_path / "none")])
+    assert "default: lstm-causal" in res.output and "MODEL_CARD.md" in res.output

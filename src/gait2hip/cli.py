@@ -829,11 +829,11 @@ def list_models(
 ) -> None:
     """List trained models (for `gait2hip predict`) with their training data and test metrics,
     and the Gait2Hip-60 study's published models (`--model gait2hip60:<architecture>`)."""
-    from gait2hip.inference.predictor import list_published, list_trained
+    from gait2hip.inference.predictor import list_default, list_published, list_trained
 
     root = runs or settings.runs_dir()
     rows = list_trained(root) if root.exists() else []
-    published = list_published()
+    published = list_default() + list_published()
     if not rows and not published:
         console.print(
             f"no trained models under {root}; train with `gait2hip demo` or `gait2hip benchmark`"
@@ -844,14 +844,17 @@ def list_models(
     if not rows:
         console.print(f"no trained models under {root} (`gait2hip demo` trains some)")
     for r in rows + published:
-        what = "the study's test" if r["profile"] == "gait2hip60" else "test"
+        study = str(r["model"]).startswith("gait2hip60:")  # the study's own files
+        what = "the study's test" if study else "test"
         metrics = (
             f"{what} RMSE {r['subject_rmse']:.3f}, R² {r['subject_r2']:.3f}"
             if r.get("subject_rmse") is not None
+            else f"metrics in {r['card']}"
+            if "card" in r
             else "no test metrics"
         )
         calibration = "calibrated" if r["calibrated"] else "not calibrated"
-        if r["profile"] == "gait2hip60":
+        if study:
             calibration += (
                 " on the bundled walking data of another lab"
                 if r["calibrated"]
@@ -883,8 +886,9 @@ def predict(
     model: Annotated[
         list[Path] | None,
         typer.Option(
-            help="checkpoint, unit/run folder or folder of runs (default runs/demo), or the "
-            "study's published models: gait2hip60 (its Transformer) or gait2hip60:lstm|mamba"
+            help="checkpoint, unit/run folder or folder of runs (e.g. runs/demo), or the study's "
+            "published models: gait2hip60 (its Transformer) or gait2hip60:lstm|mamba; default: "
+            "the model shipped with gait2hip (its MODEL_CARD.md: `gait2hip models`)"
         ),
     ] = None,
     architecture: Annotated[
@@ -911,7 +915,11 @@ def predict(
     import time as _time
 
     from gait2hip.inference.api import predict as run_predict
-    from gait2hip.inference.predictor import ModelNotFoundError, find_predictors
+    from gait2hip.inference.predictor import (
+        ModelNotFoundError,
+        default_model_dir,
+        find_predictors,
+    )
 
     formats = {"csv": ("csv",), "parquet": ("parquet",), "both": ("csv", "parquet")}
     sides = {"r": ("r",), "l": ("l",), "both": ("r", "l")}
@@ -924,7 +932,7 @@ def predict(
             raise ValueError("--strikes applies to one trial and one side")
         t0 = _time.perf_counter()
         predictors = find_predictors(
-            model or settings.runs_dir() / "demo", model=architecture, ensemble=not no_ensemble
+            model or default_model_dir(), model=architecture, ensemble=not no_ensemble
         )
     except (ValueError, ModelNotFoundError) as err:
         _fail(err)

@@ -163,6 +163,9 @@ def run_transfer(
         frames.append(_benchmark_rows(name, folders, setting.target))
         if not held_out:
             in_lab = folders
+    if cohort is not None and setting.target not in cohort.targets:
+        log(f"transfer: {cohort.name} has no {setting.target} reference; no cohort rows")
+        cohort = None
     if cohort is not None:
         log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
         frames.append(_cohort_rows(cohort.with_contralateral(), in_lab, setting.target, n_boot))

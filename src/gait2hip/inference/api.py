@@ -27,9 +27,13 @@ from gait2hip.data.dataset import (
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles
-from gait2hip.inference.predictor import ModelNotFoundError, Predictor, find_predictors
+from gait2hip.inference.predictor import (
+    ModelNotFoundError,
+    Predictor,
+    default_model_dir,
+    find_predictors,
+)
 from gait2hip.inference.result import Prediction, TargetResult
-from gait2hip.settings import runs_dir
 from gait2hip.timeseries import resample
 
 
@@ -211,7 +215,8 @@ def predict(
 
     ``angles``: an IK ``.mot``/``.sto``, ``.csv``/``.parquet`` (time + angle columns), a
     DataFrame, or a study-format ``.npz`` of cycles. ``model``: checkpoint(s), unit or run
-    folder(s), or a folder of runs (default: ``runs/demo``, written by ``gait2hip demo``);
+    folder(s), a folder of runs, or ``gait2hip60[:arch]`` (default: the model shipped with the
+    package, :func:`~gait2hip.inference.predictor.default_model_dir`);
     ``architecture`` picks one model of a run folder (default: its best). Body mass from
     ``mass_kg`` or a ``subject`` file adds N and N·m to N/kg and Nm/kg. Heel strikes from
     ``strikes`` (s), else ``grf``/``c3d``, else the angles.
@@ -227,7 +232,7 @@ def predict(
     _check_mass(mass_kg, height_m)
     if predictors is None:
         predictors = find_predictors(
-            model if model is not None else runs_dir() / "demo",
+            model if model is not None else default_model_dir(),
             model=architecture,
             ensemble=ensemble,
         )

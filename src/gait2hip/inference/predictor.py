@@ -45,6 +45,17 @@ from gait2hip.training.published import (
     published_path,
 )
 
+#: The model card beside the shipped default model.
+MODEL_CARD = "MODEL_CARD.md"
+
+
+def default_model_dir() -> Path:
+    """The model ``predict`` uses when none is given: one unit folder per target (final.pt,
+    calibration.npz) shipped inside the package, with its model card (written by
+    scripts/ship_default_model.py from a ``gait2hip transfer`` run)."""
+    return Path(__file__).resolve().parents[1] / "default_model"
+
+
 #: The bundled walking dataset the published models are calibrated on (another lab's
 #: subjects, none of whom they saw), as ``gait2hip build-dataset`` writes it.
 CALIBRATION_DATASET = "schreiber2019"
@@ -269,6 +280,11 @@ def find_predictors(
                 found[target] = pred
             continue
         path = Path(raw)
+        if path == default_model_dir() and not any(path.glob("*/final.pt")):
+            raise ModelNotFoundError(
+                f"{path}: this installation ships no default model; pass --model (runs/demo "
+                f"after `gait2hip demo`, a run folder, or {PUBLISHED} for the study's models)"
+            )
         if not path.exists():
             raise ModelNotFoundError(
                 f"{path}: no such model path; train models with `gait2hip demo` (writes "
@@ -278,7 +294,9 @@ def find_predictors(
         is_model = (
             path.is_file() or (path / "final.pt").is_file() or (path / "config.json").is_file()
         )
-        candidates = [path] if is_model else run_folders(path)
+        # a folder of run folders, else of unit folders (the shipped default model)
+        units = sorted(p.parent for p in path.glob("*/final.pt"))
+        candidates = [path] if is_model else run_folders(path) or units
         if not candidates:
             raise ModelNotFoundError(f"{path}: holds no trained models (no run folders below it)")
         for cand in candidates:
@@ -337,6 +355,30 @@ def list_published() -> list[dict[str, Any]]:
                 "calibrated": settings.dataset_file(CALIBRATION_DATASET, target).is_file(),
                 "subject_rmse": study.get("RMSE"),
                 "subject_r2": study.get("R2"),
+            }
+        )
+    return rows
+
+
+def list_default() -> list[dict[str, Any]]:
+    """The shipped default model's units, as :func:`list_trained` rows (their test metrics
+    are in the model card beside them)."""
+    rows = []
+    for unit in sorted(p.parent for p in default_model_dir().glob("*/final.pt")):
+        final = TrainedModel.load(unit / "final.pt")
+        direction = "causal" if final.model.config.causal else "bidir"
+        rows.append(
+            {
+                "path": str(unit),
+                "target": final.target,
+                "model": f"default: {final.name}-{direction}",
+                "profile": final.meta.get("profile", ""),
+                "dataset": final.meta.get("dataset", ""),
+                "inputs": input_set_name(final.in_cols),
+                "train_subjects": len(final.meta.get("train_subjects", [])),
+                "members": 1,
+                "calibrated": (unit / CALIBRATION_FILE).is_file(),
+                "card": str(default_model_dir() / MODEL_CARD),
             }
         )
     return rows

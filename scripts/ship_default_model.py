@@ -1,0 +1,136 @@
+"""Ship trained units as the model `gait2hip predict` uses by default, with a model card.
+
+    .venv/bin/python scripts/ship_default_model.py --transfer runs/transfer \
+        --unit runs/transfer/in-lab/<data>-moments/<profile>/split21/split21/<model>/seed2025
+
+Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
+fold models stay behind: the interval is the calibrated residual sd) and writes
+src/gait2hip/default_model/MODEL_CARD.md from the checkpoint's metadata, its run folder's test
+metrics and the transfer table. Nothing in the card is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from gait2hip.inference.predictor import MODEL_CARD, default_model_dir
+from gait2hip.report.summary import fmt
+from gait2hip.training.checkpoint import TrainedModel
+
+FILES = ("final.pt", "calibration.npz", "calibration.json", "final.json")
+
+
+def unit_row(unit: Path) -> pd.Series:
+    """The unit's row of its run folder's summary.csv."""
+    run = unit.parents[2]
+    df = pd.read_csv(run / "summary.csv")
+    rows = df[
+        (df["model"] == unit.parent.name)
+        & (df["split_seed"].astype(str) == unit.parent.parent.name.removeprefix("split"))
+        & (df["seed"].astype(str) == unit.name.removeprefix("seed"))
+    ]
+    if rows.empty:
+        sys.exit(f"{unit}: no row in {run / 'summary.csv'}; is the run finished?")
+    return rows.iloc[0]
+
+
+def card_section(unit: Path, transfer: pd.DataFrame | None) -> str:
+    final = TrainedModel.load(unit / "final.pt")
+    meta, row = final.meta, unit_row(unit)
+    config = json.loads((unit.parents[2] / "config.json").read_text())["config"]
+    cal = json.loads((unit / "calibration.json").read_text())
+    label, profile = unit.parent.name, config["profile"]
+    start = f", started from the `{meta['init']}` weights" if meta.get("init") else ""
+    dofs = [c for c in final.out_cols]
+    per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
+    lines = [
+        f"## {final.target}: {label} (`{profile}` profile{start})",
+        "",
+        f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
+        "the left by mirroring)",
+        f"- inputs: {', '.join(final.in_cols)} (degrees, one gait cycle resampled to "
+        f"{meta.get('n_frames')} frames)",
+        f"- training data: `{Path(meta['dataset']).name}`, {len(meta['train_subjects'])} "
+        f"subjects, {meta['n_train_cycles']} cycles; "
+        f"{'started from the study’s models (60 adults, 3 cadences)' if meta.get('init') else ''}",
+        f"- protocol: split seed {meta['split_seed']}, training seed {meta['seed']}; "
+        f"{config['n_folds']}-fold CV on the pool picked {meta['epochs']} epochs "
+        f"(fold best epochs {meta['fold_best_epochs']})",
+        f"- held-out test subjects ({len(meta['test_subjects'])}: "
+        f"{', '.join(map(str, meta['test_subjects']))}): subject-mean R² "
+        f"{fmt(row['subject_r2'])} ({fmt(row['subject_r2_ci_lo'])} to "
+        f"{fmt(row['subject_r2_ci_hi'])}), RMSE {fmt(row['subject_rmse'])} "
+        f"({fmt(row['subject_rmse_ci_lo'])} to {fmt(row['subject_rmse_ci_hi'])}); "
+        f"per-channel mean R² {fmt(row['channel_mean_r2'])}",
+        f"- calibrated 90 % interval covered {fmt(cal['coverage_all_channels'][2])} of the "
+        "test frames",
+    ]
+    if per_dof:
+        lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
+    if transfer is not None:
+        t = transfer[(transfer["profile"] == profile) & (transfer["model"] == label)]
+        if not t.empty:
+            lines += [
+                "",
+                "Transfer (this profile and architecture, mean over the transfer run's split "
+                "seeds; `gait2hip transfer`):",
+                "",
+                "| source | R² study (95% CI) | RMSE | 90% coverage | OOD AUROC |",
+                "|---|---|---|---|---|",
+            ]
+            for _, r in t.iterrows():
+                lines.append(
+                    f"| {r['source']} | {fmt(r['subject_r2'])} ({fmt(r['subject_r2_ci_lo'])} "
+                    f"to {fmt(r['subject_r2_ci_hi'])}) | {fmt(r['subject_rmse'])} | "
+                    f"{fmt(r['coverage_90'])} | {fmt(r['ood_auroc'])} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--unit", type=Path, action="append", required=True, help="unit folder, one per target"
+    )
+    parser.add_argument("--transfer", type=Path, help="the gait2hip transfer output folder")
+    parser.add_argument("--command", default="", help="the command that trained the units")
+    parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    transfer = None
+    if args.transfer is not None:
+        transfer = pd.read_csv(args.transfer / "transfer_table.csv")
+    dest = args.dest
+    sections = []
+    for unit in args.unit:
+        target = TrainedModel.load(unit / "final.pt").target
+        folder = dest / target
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for name in FILES:
+            shutil.copy2(unit / name, folder / name)
+        sections.append(card_section(unit, transfer))
+    text = (
+        "# gait2hip's default model\n\n"
+        "What `gait2hip predict` uses when no `--model` is given. Written by "
+        "`scripts/ship_default_model.py` from the units below; every number is read from "
+        "their run folders.\n\n"
+        + (f"Trained by: `{args.command}`\n\n" if args.command else "")
+        + "Valid for: healthy adults walking overground at comfortable to fast speeds, "
+        "kinematics from an OpenSim Rajagopal/gait2392-convention IK. Children, slow or "
+        "pathological gait and other labs are outside the training data: the transfer rows "
+        "show how far it carries; `predict` flags cycles whose angles are unlike the training "
+        "cycles.\n\n" + "\n".join(sections)
+    )
+    (dest / MODEL_CARD).write_text(text)
+    print(f"shipped {len(args.unit)} unit(s) to {dest}")
+
+
+if __name__ == "__main__":
+    main()
