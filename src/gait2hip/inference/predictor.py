@@ -212,7 +212,7 @@ def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool
 def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, dict[str, Any]]:
     """The calibration of a published model on the bundled walking data (built by
     ``gait2hip build-dataset schreiber2019``), cached by the data's contents; None when the
-    data are not built. Also returns the model's metrics on those cycles."""
+    data are not built. Also returns which data calibrated it (path, cycles)."""
     from gait2hip.io.npz import read_npz
     from gait2hip.training.protocol import dataset_fingerprint
 
@@ -247,8 +247,8 @@ def published_predictors(architecture: str, targets: Sequence[str] | None = None
         cal, info = published_calibration(trained)
         study = trained.meta.get("study_test_metrics", {})
         metrics = {"study_subject_rmse": study.get("RMSE"), "study_subject_r2": study.get("R2")}
-        found[target] = Predictor([trained], cal, published_path(architecture, target), metrics)
-        found[target].metrics.update(info)
+        path = published_path(architecture, target)
+        found[target] = Predictor([trained], cal, path, {**metrics, **info})
     return found
 
 
@@ -266,18 +266,22 @@ def find_predictors(
     if isinstance(paths, str | Path):
         paths = [paths]
     found: dict[str, Predictor] = {}
+
+    def add(pred: Predictor) -> None:
+        if pred.target in found:
+            raise ValueError(
+                f"two models for {pred.target!r}: {found[pred.target].source} and "
+                f"{pred.source}; pass one model per target"
+            )
+        found[pred.target] = pred
+
     for raw in paths:
         arch = parse_published(str(raw))
         if arch is not None:
             if model and str(raw).lower() == PUBLISHED:  # --architecture names which
                 arch = parse_published(f"{PUBLISHED}:{model}") or arch
-            for target, pred in published_predictors(arch).items():
-                if target in found:
-                    raise ValueError(
-                        f"two models for {target!r}: {found[target].source} and {pred.source}; "
-                        "pass one model per target"
-                    )
-                found[target] = pred
+            for pred in published_predictors(arch).values():
+                add(pred)
             continue
         path = Path(raw)
         if path == default_model_dir() and not any(path.glob("*/final.pt")):
@@ -300,13 +304,7 @@ def find_predictors(
         if not candidates:
             raise ModelNotFoundError(f"{path}: holds no trained models (no run folders below it)")
         for cand in candidates:
-            pred = load_predictor(cand, model=model, ensemble=ensemble)
-            if pred.target in found:
-                raise ValueError(
-                    f"two models for {pred.target!r}: {found[pred.target].source} and "
-                    f"{pred.source}; pass one model per target"
-                )
-            found[pred.target] = pred
+            add(load_predictor(cand, model=model, ensemble=ensemble))
     return found
 
 

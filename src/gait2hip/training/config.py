@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gait2hip.conventions import FORCE_COLS, INPUT_COLS, JOINT, resolve_inputs
-from gait2hip.models import available_models
+from gait2hip.models import available_models, default_config
 
 LOSS_WEIGHTINGS = ("none", "inverse_variance", "balanced")
 #: Weights a benchmark's models may start from instead of a random initialisation: the
@@ -89,8 +89,6 @@ class ModelSpec:
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
         """``name`` (the study's direction), ``name:causal`` or ``name:bidir``."""
-        from gait2hip.models import default_config
-
         name, _, variant = text.strip().partition(":")
         if name not in available_models():
             raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
@@ -141,8 +139,6 @@ class BenchmarkConfig:
             problems.append(f"inputs {list(self.inputs)} (its models take the 10 angles only)")
         if self.velocities or self.nonnegative:
             problems.append("--velocities/--nonnegative (its models have neither)")
-        from gait2hip.models import default_config
-
         problems += [
             f"model {m.label} (it published {m.name} in the study's direction only)"
             for m in self.models

@@ -135,8 +135,10 @@ def _fold_fit(
 @functools.cache
 def initial_model(init: str, architecture: str, target: str) -> TrainedModel:
     """The weights a ``--init`` run starts from (read once per process; callers copy them)."""
-    from gait2hip.training.published import load_published
+    from gait2hip.training.published import PUBLISHED, load_published
 
+    if init != PUBLISHED:
+        raise ValueError(f"unknown init {init!r}")
     return load_published(architecture, target)
 
 
