@@ -114,10 +114,11 @@ def _cohort_rows(
         units = find_units(done, target)
         zs = zero_shot(units, cohort, healthy=False, n_boot=n_boot)
         shift = domain_shift_table(zs.cycles, zs.ood_reference)
-        auroc = shift.set_index(["model", "split_seed", "seed", "group"])["auroc_vs_unseen_healthy"]
+        # uncalibrated units have no OOD score, so no row in the shift table
+        keys = ["model", "split_seed", "seed", "group"]
+        auroc = shift.set_index(keys)["auroc_vs_unseen_healthy"] if not shift.empty else pd.Series()
         table = zs.summary.copy()
-        keys = table[["model", "split_seed", "seed", "group"]].to_numpy()
-        table["ood_auroc"] = [auroc.get(tuple(k), np.nan) for k in keys]
+        table["ood_auroc"] = [auroc.get(tuple(k), np.nan) for k in table[keys].to_numpy()]
         table["profile"] = profile
         table["source"] = [f"{cohort.name} {g}" for g in table["group"]]
         rows.append(table)
