@@ -22,6 +22,7 @@ import pandas as pd
 from gait2hip.inference.predictor import MODEL_CARD, default_model_dir
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.published import PUBLISHED, published_dir
 
 FILES = ("final.pt", "calibration.npz", "calibration.json", "final.json")
 
@@ -47,6 +48,28 @@ def card_section(unit: Path, transfer: pd.DataFrame | None) -> str:
     cal = json.loads((unit / "calibration.json").read_text())
     label, profile = unit.parent.name, config["profile"]
     start = f", started from the `{meta['init']}` weights" if meta.get("init") else ""
+    valid = (
+        "healthy adults walking overground at comfortable to fast speeds (the data below), "
+        "kinematics from an OpenSim Rajagopal/gait2392-convention IK"
+    )
+    if meta.get("init") and meta["epochs"] == 0:
+        weights = (
+            f"the Gait2Hip-60 study's published {final.name} unchanged (cross-validation chose 0 "
+            "epochs of fine-tuning): trained by the study on 60 adults at 3 cadences; the "
+            f"subjects below only calibrated its interval and OOD score"
+        )
+        valid = (
+            "healthy adults walking at 78-135 steps/min (the study's data, another lab), "
+            "kinematics from an OpenSim Rajagopal/gait2392-convention IK; the rows below "
+            "measure it on another lab's adults and on children"
+        )
+    elif meta.get("init"):
+        weights = (
+            f"the study's published {final.name} (60 adults, 3 cadences) fine-tuned for "
+            f"{meta['epochs']} epochs on the subjects below"
+        )
+    else:
+        weights = f"trained from scratch for {meta['epochs']} epochs on the subjects below"
     dofs = [c for c in final.out_cols]
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
@@ -56,9 +79,11 @@ def card_section(unit: Path, transfer: pd.DataFrame | None) -> str:
         "the left by mirroring)",
         f"- inputs: {', '.join(final.in_cols)} (degrees, one gait cycle resampled to "
         f"{meta.get('n_frames')} frames)",
-        f"- training data: `{Path(meta['dataset']).name}`, {len(meta['train_subjects'])} "
-        f"subjects, {meta['n_train_cycles']} cycles; "
-        f"{'started from the study’s models (60 adults, 3 cadences)' if meta.get('init') else ''}",
+        f"- weights: {weights}",
+        f"- valid for: {valid}; outside it (pathological or slow gait, children, other "
+        "labs) see the transfer rows, and `predict` flags cycles unlike the calibration data",
+        f"- data: `{Path(meta['dataset']).name}`, {len(meta['train_subjects'])} subjects, "
+        f"{meta['n_train_cycles']} cycles",
         f"- protocol: split seed {meta['split_seed']}, training seed {meta['seed']}; "
         f"{config['n_folds']}-fold CV on the pool picked {meta['epochs']} epochs "
         f"(fold best epochs {meta['fold_best_epochs']})",
@@ -98,14 +123,17 @@ def main() -> None:
     parser.add_argument(
         "--unit", type=Path, action="append", required=True, help="unit folder, one per target"
     )
-    parser.add_argument("--transfer", type=Path, help="the gait2hip transfer output folder")
+    parser.add_argument(
+        "--transfer", type=Path, action="append", default=[], help="gait2hip transfer folder(s)"
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    transfer = None
-    if args.transfer is not None:
-        transfer = pd.read_csv(args.transfer / "transfer_table.csv")
+    tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("LICENSE-*"):
+        old.unlink()
     sections = []
     for unit in args.unit:
         target = TrainedModel.load(unit / "final.pt").target
@@ -114,19 +142,22 @@ def main() -> None:
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         for name in FILES:
-            shutil.copy2(unit / name, folder / name)
+            shutil.copyfile(unit / name, folder / name)
+        # the transfer table of this unit's target (its per-channel R² columns)
+        first = f"r2_{TrainedModel.load(unit / 'final.pt').out_cols[0]}"
+        transfer = next((t for t in tables if first in t), None)
         sections.append(card_section(unit, transfer))
+        if TrainedModel.load(unit / "final.pt").meta.get("init") == PUBLISHED:
+            # the study's weights are MIT: their copyright notice travels with them
+            shutil.copyfile(published_dir() / "LICENSE", dest / "LICENSE-gait2hip60")
     text = (
         "# gait2hip's default model\n\n"
         "What `gait2hip predict` uses when no `--model` is given. Written by "
         "`scripts/ship_default_model.py` from the units below; every number is read from "
         "their run folders.\n\n"
-        + (f"Trained by: `{args.command}`\n\n" if args.command else "")
-        + "Valid for: healthy adults walking overground at comfortable to fast speeds, "
-        "kinematics from an OpenSim Rajagopal/gait2392-convention IK. Children, slow or "
-        "pathological gait and other labs are outside the training data: the transfer rows "
-        "show how far it carries; `predict` flags cycles whose angles are unlike the training "
-        "cycles.\n\n" + "\n".join(sections)
+        + (f"Trained by: {args.command}\n\n" if args.command else "")
+        + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
+        "table's sources).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")

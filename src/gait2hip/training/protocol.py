@@ -425,7 +425,8 @@ def fold_task(
         "fold": k,
         "best_epoch": res.best_epoch,
         "epochs_run": res.epochs_run,
-        "hit_max_epochs": res.epochs_run >= cfg.train.max_epochs,
+        # a zero-epoch run (published weights as they are) never ran into a cap
+        "hit_max_epochs": 0 < cfg.train.max_epochs <= res.epochs_run,
         "best_val_loss": res.best_val_loss,
         "train_loss": res.train_loss,
         "val_loss": res.val_loss,
