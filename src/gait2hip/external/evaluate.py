@@ -26,7 +26,12 @@ from scipy.stats import spearmanr
 from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
-from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE, auroc, coverage_of
+from gait2hip.inference.calibration import (
+    DEFAULT_INTERVAL,
+    OOD_WARN_PERCENTILE,
+    auroc,
+    pooled_coverage,
+)
 from gait2hip.inference.predictor import (
     ModelNotFoundError,
     Predictor,
@@ -217,9 +222,7 @@ def interval_coverage(
     if pred.calibration is None:
         return float("nan")
     sd = resample_cycles(pred.calibration.resid_sd[None][..., channels], y_true.shape[1])[0]
-    sd = np.broadcast_to(sd, y_true.shape)
-    flat = lambda a: np.asarray(a).reshape(-1, 1)  # noqa: E731
-    return float(coverage_of(flat(y_true), flat(y_pred), flat(sd), (DEFAULT_INTERVAL,))[0, 0])
+    return float(pooled_coverage(y_true, y_pred, sd, (DEFAULT_INTERVAL,))[0])
 
 
 def zero_shot(

@@ -200,6 +200,15 @@ def coverage_of(
     return np.stack([(err <= z_value(p) * s).mean(0) for p in nominal])
 
 
+def pooled_coverage(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, nominal: Sequence[float] = NOMINAL
+) -> np.ndarray:
+    """(len(nominal),): :func:`coverage_of` over every frame and channel together (``sd``
+    broadcast to ``y``'s shape)."""
+    flat = lambda a: np.broadcast_to(a, np.shape(y)).reshape(-1, 1)  # noqa: E731
+    return coverage_of(flat(y), flat(mean), flat(sd), nominal)[:, 0]
+
+
 def calibrate(
     X: np.ndarray,
     Y_per_kg: np.ndarray,
@@ -231,9 +240,7 @@ def calibrate(
     mean, final_pred = preds.mean(0), preds[-1]
     sd = interval_sd(preds.std(0), resid_sd)
     cov = coverage_of(Y_per_kg[test], mean, sd)
-    # all channels and frames pooled: the same rule on one flattened channel
-    flat = lambda a: np.broadcast_to(a, mean.shape).reshape(-1, 1)  # noqa: E731
-    cov_all = coverage_of(flat(Y_per_kg[test]), flat(mean), flat(sd))[:, 0]
+    cov_all = pooled_coverage(Y_per_kg[test], mean, sd)
 
     ood = OODReference.fit(cycle_features(final.scaler.transform(X[pool])))
     ref = np.sort(np.concatenate(ref_scores))
@@ -285,8 +292,7 @@ def calibrate_elsewhere(
         tr, te = split.train, split.test
         sd = np.broadcast_to(np.sqrt((resid[tr] ** 2).mean(0)), pred[te].shape)
         covered += coverage_of(Y_per_kg[te], pred[te], sd) * len(te)
-        flat = lambda a: a.reshape(-1, 1)  # noqa: E731
-        covered_all += coverage_of(flat(Y_per_kg[te]), flat(pred[te]), flat(sd))[:, 0] * len(te)
+        covered_all += pooled_coverage(Y_per_kg[te], pred[te], sd) * len(te)
         ref_scores.append(OODReference.fit(feats[tr]).score(feats[te]))
     ref = np.sort(np.concatenate(ref_scores))
     rmse = np.sqrt((resid**2).reshape(-1, len(out_cols)).mean(0))
