@@ -41,6 +41,8 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+ThreadsOpt = Annotated[int | None, typer.Option(help="torch threads (default: all cores)")]
+ProgressOpt = Annotated[bool, typer.Option(help="show progress bars")]
 ExecutorOpt = Annotated[
     str, typer.Option("--executor", help="where tasks run: local (default) or ray")
 ]
@@ -216,8 +218,8 @@ def benchmark(
             "; default: the profile's (all angles, recipe-duration adds cycle_duration_s)"
         ),
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
     params: Annotated[
         Path | None,
         typer.Option(
@@ -311,8 +313,8 @@ def tune(
     out: Annotated[
         Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,
@@ -481,9 +483,9 @@ def compare(
     out: Annotated[
         Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
+    threads: ThreadsOpt = None,
     so_solver: SoSolverOpt = None,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    progress: ProgressOpt = True,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,
@@ -567,8 +569,8 @@ def transfer(
     ] = "spina_bifida_lee",
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/transfer)")] = None,
     n_bootstrap: int = 2000,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = 1,
     ray_address: RayAddressOpt = None,
@@ -753,8 +755,8 @@ def evaluate_external(
     scratch_epochs: int = 300,
     scratch_lr: float = 2e-3,
     n_bootstrap: int = 2000,
-    threads: Annotated[int | None, typer.Option(help="torch threads (default: all cores)")] = None,
-    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    threads: ThreadsOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Zero-shot and few-shot evaluation of healthy-trained models on an external cohort (e.g.
     children with spina bifida): tables, learning curve, domain shift and figures."""
