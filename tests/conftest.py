@@ -63,7 +63,12 @@ def data_root():
 
 @pytest.fixture(scope="session")
 def osim():
-    return pytest.importorskip("opensim")
+    """OpenSim as gait2hip configures it: no opensim.log file sink (loading a model changes
+    into its folder, so OpenSim's default log would land in the read-only data folder)."""
+    pytest.importorskip("opensim")
+    from gait2hip.labeling.opensim_steps import osim as configured
+
+    return configured()
 
 
 @pytest.fixture(scope="session")
