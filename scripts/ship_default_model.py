@@ -98,6 +98,11 @@ def card_section(unit: Path, transfer: pd.DataFrame | None) -> str:
     ]
     if per_dof:
         lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
+    if final.target == "forces" and not final.model.config.nonnegative:
+        lines.append(
+            "- its forces are not non-negative by construction (a linear read-out): small "
+            "negative values can appear where a muscle is silent"
+        )
     if transfer is not None:
         t = transfer[(transfer["profile"] == profile) & (transfer["model"] == label)]
         if not t.empty:
