@@ -22,7 +22,6 @@ command resumes.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,7 @@ def _folder(name: str) -> str:
     return name.replace(" → ", "-to-").replace("+", "_")
 
 
-def _benchmark_rows(source: str, folders: dict[str, list[Path]], target: str) -> pd.DataFrame:
+def _benchmark_rows(source: str, folders: dict[str, list[Path]]) -> pd.DataFrame:
     """One row per run of the source's run folders: metrics, per-DOF R², coverage, AUROC."""
     runs, channels = collect(folders)
     if runs.empty:
@@ -161,7 +160,7 @@ def run_transfer(
         )
         key = f"{Path(data).stem}-{setting.target}"
         folders = {p: [folder / key / p / f"split{s}" for s in cs.split_seeds] for p in cs.profiles}
-        frames.append(_benchmark_rows(name, folders, setting.target))
+        frames.append(_benchmark_rows(name, folders))
         if not held_out:
             in_lab = folders
     if cohort is not None and setting.target not in cohort.targets:
@@ -169,7 +168,8 @@ def run_transfer(
         cohort = None
     if cohort is not None:
         log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
-        frames.append(_cohort_rows(cohort.with_contralateral(), in_lab, setting.target, n_boot))
+        cohort = cohort.with_contralateral()  # the other leg assumed where it is missing
+        frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot))
     runs = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     return write_transfer_report(
         runs,
@@ -177,12 +177,11 @@ def run_transfer(
         get_target(setting.target),
         out,
         command=command,
-        cohort=None if cohort is None else cohort.with_contralateral().describe(),
+        cohort=None if cohort is None else cohort.describe(),
         describe=ds.describe(),
     )
 
 
 def build(setting: TransferSetting, **kwargs) -> Path:
     """Label the setting's bundled dataset (cached) and return its NPZ for the target."""
-    cs = dataclasses.replace(setting.comparison(), datasets=(setting.dataset,))
-    return build_datasets(cs, **kwargs)[setting.dataset][setting.target]
+    return build_datasets(setting.comparison(), **kwargs)[setting.dataset][setting.target]
