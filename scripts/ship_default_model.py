@@ -41,8 +41,7 @@ def unit_row(unit: Path) -> pd.Series:
     return rows.iloc[0]
 
 
-def card_section(unit: Path, transfer: pd.DataFrame | None) -> str:
-    final = TrainedModel.load(unit / "final.pt")
+def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None) -> str:
     meta, row = final.meta, unit_row(unit)
     config = json.loads((unit.parents[2] / "config.json").read_text())["config"]
     cal = json.loads((unit / "calibration.json").read_text())
@@ -141,18 +140,17 @@ def main() -> None:
         old.unlink()
     sections = []
     for unit in args.unit:
-        target = TrainedModel.load(unit / "final.pt").target
-        folder = dest / target
+        final = TrainedModel.load(unit / "final.pt")
+        folder = dest / final.target
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         for name in FILES:
             shutil.copyfile(unit / name, folder / name)
         # the transfer table of this unit's target (its per-channel R² columns)
-        first = f"r2_{TrainedModel.load(unit / 'final.pt').out_cols[0]}"
-        transfer = next((t for t in tables if first in t), None)
-        sections.append(card_section(unit, transfer))
-        if TrainedModel.load(unit / "final.pt").meta.get("init") == PUBLISHED:
+        transfer = next((t for t in tables if f"r2_{final.out_cols[0]}" in t), None)
+        sections.append(card_section(unit, final, transfer))
+        if final.meta.get("init") == PUBLISHED:
             # the study's weights are MIT: their copyright notice travels with them
             shutil.copyfile(published_dir() / "LICENSE", dest / "LICENSE-gait2hip60")
     text = (

@@ -43,6 +43,13 @@ def _fail(err: Exception) -> None:
 
 ThreadsOpt = Annotated[int | None, typer.Option(help="torch threads (default: all cores)")]
 ProgressOpt = Annotated[bool, typer.Option(help="show progress bars")]
+HoldOutConditionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="a condition (speed_label, e.g. fast) to test on while the models train on the "
+        "other conditions only: a transfer across speeds on top of the subject holdout"
+    ),
+]
 ExecutorOpt = Annotated[
     str, typer.Option("--executor", help="where tasks run: local (default) or ray")
 ]
@@ -202,13 +209,7 @@ def benchmark(
             "directions); default: the profile's (random for all but gait2hip60*)"
         ),
     ] = None,
-    hold_out_condition: Annotated[
-        str | None,
-        typer.Option(
-            help="a condition (speed_label, e.g. fast) to test on while the models train on the "
-            "other conditions only: a transfer across speeds on top of the subject holdout"
-        ),
-    ] = None,
+    hold_out_condition: HoldOutConditionOpt = None,
     inputs: Annotated[
         str | None,
         typer.Option(
@@ -474,12 +475,7 @@ def compare(
     split_seeds: Annotated[
         str | None, typer.Option(help="holdout split seeds (default: the setting's)")
     ] = None,
-    hold_out_condition: Annotated[
-        str | None,
-        typer.Option(
-            help="a condition (e.g. fast) every run tests on while training on the others"
-        ),
-    ] = None,
+    hold_out_condition: HoldOutConditionOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
     ] = None,
