@@ -146,6 +146,19 @@ def test_radians_refused_without_units_and_converted_with_them(synthetic, tmp_pa
         read_angles(tmp_path / "lie.mot", INPUT_COLS)
 
 
+def test_angle_units_that_contradict_the_header_or_the_values_are_refused(synthetic, tmp_path):
+    """--angle-units rad over a file that says inDegrees=yes (or over angles of tens of
+    degrees) would turn 72 degrees into ~4,100: refused, naming the file and the fix."""
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "deg.mot", df, in_degrees=True)
+    with pytest.raises(InputError, match=r"deg\.mot: the header says inDegrees=yes but"):
+        read_angles(tmp_path / "deg.mot", INPUT_COLS, angle_units="rad")
+    assert read_angles(tmp_path / "deg.mot", INPUT_COLS, angle_units="deg").angles.shape[0]
+    df.to_csv(tmp_path / "deg.csv", index=False)
+    with pytest.raises(InputError, match=r"deg\.csv: .*these are degrees: pass --angle-units"):
+        read_angles(tmp_path / "deg.csv", INPUT_COLS, angle_units="rad")
+
+
 def test_time_errors_name_rows(synthetic, tmp_path):
     df, _ = make_trial(synthetic["forces"])
     dup = pd.concat([df.iloc[:50], df.iloc[49:]], ignore_index=True)
@@ -403,6 +416,19 @@ def test_cli_predict_and_models(synthetic, runs, tmp_path):
     assert res.exit_code == 2 and "no trained models" in res.output
 
 
+def test_cli_outputs_follow_gait2hip_runs(synthetic, runs, tmp_path, monkeypatch):
+    """Without --out, outputs go under $GAIT2HIP_RUNS (where `gait2hip models` and the other
+    commands look), not a hard-coded runs/."""
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "trial.mot", df, in_degrees=True)
+    monkeypatch.setenv("GAIT2HIP_RUNS", str(tmp_path / "elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["predict", "trial.mot", "--model", str(runs)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "elsewhere" / "predictions" / "trial_r.csv").is_file()
+    assert not (tmp_path / "runs").exists()
+
+
 # ----------------------------------------------------------------------------- real data
 
 HAMNER = "hamner2013/subject03"
@@ -539,3 +565,63 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     assert (tmp_path / "out" / "trial_r_moments_per_kg.sto").is_file(), res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
     assert "default: lstm-causal" in res.output and "MODEL_CARD.md" in res.output
+
+
+# ----------------------------------------------------------------------------- body size
+
+
+def test_size_factors_scale_moments_only():
+    from gait2hip.conventions import FORCE_COLS, MOMENT_COLS, size_factors
+
+    cols = FORCE_COLS[:2] + MOMENT_COLS
+    f = size_factors(cols, np.array([1.4, np.nan, 1.75]), 3, 1.75)
+    assert f.shape == (3, 1, 5)
+    np.testing.assert_allclose(f[0, 0], [1, 1, 0.8, 0.8, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(f[1:, 0], 1.0)  # unknown height: the reference walker
+    assert (size_factors(cols, None, 2, 1.75) == 1).all()
+    assert (size_factors(cols, 1.4, 2, None) == 1).all()  # a model without a reference
+
+
+def test_models_record_the_training_subjects_mean_height(runs, synthetic):
+    ds = synthetic["moments"]
+    unit = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    final = TrainedModel.load(unit / "final.pt")
+    heights = {s: h for s, h in zip(ds.subject_id, ds.height_m, strict=True)}
+    expected = np.mean([heights[s] for s in final.meta["train_subjects"]])
+    assert final.reference_height_m == pytest.approx(expected)
+    # the benchmark's test predictions are scaled to the test subjects' heights
+    test = np.isin(ds.subject_id, final.meta["test_subjects"])
+    with np.load(unit / "predictions.npz") as z:
+        ratio = (ds.height_m[test] / expected)[:, None, None]
+        np.testing.assert_allclose(z["y_pred"], final.predict_reference(ds.X[test]) * ratio,
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_predict_scales_moments_intervals_and_band_to_body_height(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    ref = predictors["moments"].reference_height_m
+    base = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    assert any("no body height given" in n for n in base.notes)
+    short = gait2hip.predict(df, strikes=strikes, predictors=predictors, height_m=ref * 0.8)
+    assert any("scaled to body height" in n for n in short.notes)
+    m0, m1 = base.targets["moments"], short.targets["moments"]
+    for a, b in [(m0.mean, m1.mean), (m0.sd, m1.sd), (m0.norm_mean, m1.norm_mean)]:
+        np.testing.assert_allclose(b, 0.8 * a, rtol=1e-5, atol=1e-7)
+    f0, f1 = base.targets["forces"], short.targets["forces"]  # forces per kg do not scale
+    np.testing.assert_allclose(f1.mean, f0.mean)
+    np.testing.assert_allclose(f1.sd, f0.sd)
+
+
+def test_cohort_heights_from_cm_or_m_and_refused_when_implausible():
+    from gait2hip.data.cohort import Cohort
+    from gait2hip.data.dataset import DataError
+
+    angles = np.random.default_rng(0).normal(0, 20, (2, 50, 3)).astype(np.float32)
+    cols = ["hip_flexion", "hip_adduction", "hip_rotation"]
+    cm = Cohort.from_arrays(angles, cols, ["a", "b"], meta=pd.DataFrame({"height_cm": [120, 150]}))
+    np.testing.assert_allclose(cm.height_m, [1.2, 1.5])
+    assert "scaled to it" in cm.describe()
+    assert np.isnan(cm.without_heights().height_m).all()
+    assert "no body heights" in cm.without_heights().describe()
+    with pytest.raises(DataError, match="height_m in metres"):
+        Cohort.from_arrays(angles, cols, ["a", "b"], meta=pd.DataFrame({"height_m": [47, 59]}))

@@ -367,9 +367,10 @@ def tune(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="parent folder of the two run folders")] = Path(
-        "runs/demo"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="parent folder of the two run folders (default: <runs>/demo)"),
+    ] = None,
     synthetic: Annotated[
         bool, typer.Option(help="use SYNTHETIC data instead of the bundled real walking data")
     ] = False,
@@ -386,6 +387,7 @@ def demo(
     from gait2hip.training.protocol import holds_other_run
 
     runtime.configure(threads)
+    out = out or settings.runs_dir() / "demo"
     if synthetic:
         from gait2hip.data.synthetic import write_synthetic
 
@@ -738,6 +740,14 @@ def evaluate_external(
             "reported as an assumption with every result"
         ),
     ] = False,
+    size_scaling: Annotated[
+        bool,
+        typer.Option(
+            help="scale predicted hip moments to each cycle's body height (the cohort's "
+            "height_m/height_cm; Hof 1996); --no-size-scaling: as for the models' reference "
+            "height"
+        ),
+    ] = True,
     few_shot: Annotated[bool, typer.Option(help="run the few-shot adaptation")] = True,
     k: Annotated[str, typer.Option(help="few-shot: adaptation subjects per draw, comma list")] = (
         "1,2,4,8"
@@ -768,6 +778,8 @@ def evaluate_external(
         data = load_cohort(cohort, moment_unit=moment_unit, force_unit=force_unit)
         if contralateral:
             data = data.with_contralateral()
+        if not size_scaling:
+            data = data.without_heights()
         cfg = (
             FewShotConfig(
                 ks=_csv_ints(k),
@@ -904,7 +916,9 @@ def predict(
     ] = None,
     interval: Annotated[float, typer.Option(help="prediction interval coverage")] = 0.9,
     table_format: Annotated[str, typer.Option("--format", help="csv, parquet or both")] = "csv",
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/predictions"),
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default: <runs>/predictions)")
+    ] = None,
     no_ensemble: Annotated[
         bool, typer.Option("--no-ensemble", help="final model only (fastest)")
     ] = False,
@@ -921,6 +935,7 @@ def predict(
 
     formats = {"csv": ("csv",), "parquet": ("parquet",), "both": ("csv", "parquet")}
     sides = {"r": ("r",), "l": ("l",), "both": ("r", "l")}
+    out = out or settings.runs_dir() / "predictions"
     try:
         if table_format not in formats:
             raise ValueError(f"--format must be one of {list(formats)}")

@@ -8,7 +8,10 @@ N·m; models are trained on targets divided by body mass (N/kg, Nm/kg).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 #: The 10 input joint angles, in degrees, in the study's order.
 INPUT_COLS: tuple[str, ...] = (
@@ -184,6 +187,34 @@ def get_target(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise ValueError(f"unknown target {name!r}; choose one of {sorted(TARGETS)}") from None
+
+
+#: Body-size scaling of joint moments (Hof 1996, "Scaling gait data to body size", Gait &
+#: Posture 4:222-223): a joint moment is m·g·L times a dimensionless moment, so per-kg moments
+#: grow with leg length L, while per-kg muscle forces do not (moment arms grow with L too).
+#: With L a fixed fraction of body height, a model's per-kg moments, learnt from subjects of
+#: mean height H_ref, are those of an H_ref-tall walker; for a subject of height H they are
+#: scaled by H / H_ref. A model records H_ref as ``reference_height_m`` in its metadata.
+REFERENCE_HEIGHT_KEY = "reference_height_m"
+
+
+def size_factors(
+    out_cols: Sequence[str],
+    height_m: float | Sequence[float] | np.ndarray | None,
+    n: int,
+    reference_height_m: float | None,
+) -> np.ndarray:
+    """(n, 1, K) factors turning a model's per-kg outputs ``out_cols`` into those of subjects
+    of ``height_m`` (one height, or one per cycle): H / H_ref on moment channels, 1 on
+    forces, and 1 where the height or the model's reference height is unknown (NaN/None)."""
+    f = np.ones((n, 1, len(out_cols)), dtype=np.float32)
+    if height_m is None or reference_height_m is None or not np.isfinite(reference_height_m):
+        return f
+    h = np.broadcast_to(np.asarray(height_m, dtype=np.float64), (n,))
+    ratio = np.where(np.isfinite(h), h / float(reference_height_m), 1.0)
+    moments = [j for j, c in enumerate(out_cols) if c in MOMENT_COLS]
+    f[:, 0, moments] = ratio[:, None]
+    return f
 
 
 # --------------------------------------------------------------------------- labelling

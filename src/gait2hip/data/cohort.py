@@ -11,8 +11,12 @@ File formats (``docs/external.md`` documents them with examples):
   optional ``group`` (N,), ``mass_kg`` (N,), ``moments`` (N, T, 3) with ``moment_channels``
   and ``moment_unit``, ``forces`` (N, T, 14) with ``force_channels`` and ``force_unit``. Other
   (N,) arrays are kept as per-cycle metadata.
-* CSV: one row per frame, columns ``subject``, ``cycle``, optional ``group`` and ``mass_kg``,
-  then the channels; every cycle with the same number of frames, in order.
+* CSV: one row per frame, columns ``subject``, ``cycle``, optional ``group``, ``mass_kg`` and
+  ``height_m`` (or ``height_cm``), then the channels; every cycle with the same number of
+  frames, in order.
+
+A body height per cycle (NPZ ``height_m`` or ``height_cm``, (N,)) makes models scale their
+hip moments to it (:func:`gait2hip.conventions.size_factors`).
 
 Channel names are gait2hip's (``hip_flexion_r``, ``hip_flexion_r_moment``, ``glmed_r``) or
 side-less (``hip_flexion``, ``hip_flexion_moment``, ``glmed``): a side-less name is the
@@ -31,6 +35,7 @@ import pandas as pd
 
 from gait2hip.conventions import INPUT_COLS, SINGLE_TARGETS, TARGETS, Target, mirror_name
 from gait2hip.data.dataset import (
+    HEIGHT_RANGE_M,
     MASS_RANGE_KG,
     DataError,
     _check_degrees,
@@ -54,6 +59,8 @@ RESERVED = {"angles", "angle_channels", "subject", "group", "mass_kg"} | {
     k for keys in TARGET_KEYS.values() for k in keys
 }
 MIN_FRAMES = 10
+#: Per-cycle body-height columns (NPZ keys / CSV columns) and their factor to metres.
+HEIGHT_COLS: dict[str, float] = {"height_m": 1.0, "height_cm": 0.01}
 
 
 def _strip_side(name: str) -> str:
@@ -158,7 +165,7 @@ class Cohort:
         meta = pd.DataFrame(index=range(n)) if meta is None else meta.reset_index(drop=True)
         if len(meta) != n:
             raise DataError(f"{source}: metadata has {len(meta)} rows for {n} cycles")
-        return cls(
+        cohort = cls(
             name=name,
             angles=angles,
             angle_cols=tuple(cols),
@@ -169,6 +176,8 @@ class Cohort:
             meta=meta,
             source=source,
         )
+        cohort.height_m  # noqa: B018 (refuses implausible heights now, naming the file)
+        return cohort
 
     # ---------------------------------------------------------------- views
     def __len__(self) -> int:
@@ -185,6 +194,29 @@ class Cohort:
     def subjects(self, group: str | None = None) -> np.ndarray:
         m = np.ones(len(self), bool) if group is None else self.group == group
         return np.unique(self.subject[m])
+
+    @property
+    def height_m(self) -> np.ndarray:
+        """(N,) body height in m per cycle, from the metadata column ``height_m`` or
+        ``height_cm``; NaN where unknown. Models scale their hip moments to it."""
+        for col, scale in HEIGHT_COLS.items():
+            if col in self.meta:
+                h = pd.to_numeric(self.meta[col], errors="coerce").to_numpy(float) * scale
+                bad = np.isfinite(h) & ((h < HEIGHT_RANGE_M[0]) | (h > HEIGHT_RANGE_M[1]))
+                if bad.any():
+                    raise DataError(
+                        f"{self.source}: {col} of cycles {np.flatnonzero(bad)[:5].tolist()} "
+                        f"is outside {HEIGHT_RANGE_M[0]}-{HEIGHT_RANGE_M[1]} m; give "
+                        "height_m in metres or height_cm in centimetres"
+                    )
+                return h
+        return np.full(len(self), np.nan)
+
+    def without_heights(self) -> Cohort:
+        """The cohort with its body heights dropped (predictions for the models' reference
+        height: the comparison without body-size scaling)."""
+        meta = self.meta.drop(columns=list(HEIGHT_COLS), errors="ignore")
+        return replace(self, meta=meta)
 
     def reference(self, target: str) -> np.ndarray:
         """Reference values per kg of ``target``; refuses a cohort without them."""
@@ -241,6 +273,16 @@ class Cohort:
             assumed=self.assumed + tuple(missing),
         )
 
+    def _heights_note(self) -> str:
+        known = int(np.isfinite(self.height_m).sum())
+        if not known:
+            return "; no body heights: hip moments predicted for the models' reference height"
+        return (
+            f"; body height known for {known} of {len(self)} cycles "
+            f"({np.nanmin(self.height_m):.2f}-{np.nanmax(self.height_m):.2f} m): predicted hip "
+            "moments scaled to it (Hof 1996)"
+        )
+
     def describe(self) -> str:
         per_group = ", ".join(
             f"{g}: {int((self.group == g).sum())} cycles of {len(self.subjects(g))} subjects"
@@ -249,6 +291,7 @@ class Cohort:
         return (
             f"{self.name}: {len(self)} cycles, {self.n_frames} frames, angles "
             f"{list(self.angle_cols)}, references {list(self.targets) or 'none'} ({per_group})"
+            + self._heights_note()
             + (
                 f"; ASSUMED (not measured): {', '.join(self.assumed)} = the other leg half a "
                 "cycle later (symmetric gait)"
@@ -402,7 +445,7 @@ def read_cohort_csv(
         group=first["group"].astype(str).to_numpy() if "group" in per_cycle_cols else None,
         mass_kg=first["mass_kg"].to_numpy(float) if "mass_kg" in per_cycle_cols else None,
         targets=targets,
-        meta=first[["cycle"]].reset_index(drop=True),
+        meta=first[["cycle", *[c for c in HEIGHT_COLS if c in df.columns]]].reset_index(drop=True),
         name=name or path.stem,
         source=str(path),
     )

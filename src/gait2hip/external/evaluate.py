@@ -154,7 +154,9 @@ def predict_cohort(unit: EvalUnit, cohort: Cohort) -> np.ndarray:
     the cohort's frames."""
     pred = unit.predictor
     at_model = cohort.resampled(pred.n_frames)
-    y = pred.final.predict_named(at_model.angles, at_model.angle_cols, cohort.source)
+    y = pred.final.predict_named(
+        at_model.angles, at_model.angle_cols, cohort.source, height_m=cohort.height_m
+    )
     return resample_cycles(y[..., unit.channels], cohort.n_frames)
 
 
@@ -173,6 +175,7 @@ class HealthyTest:
     y_true: np.ndarray
     subject: np.ndarray
     source: str
+    height_m: np.ndarray
 
 
 def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest:
@@ -192,7 +195,9 @@ def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest
     if not test.any():
         raise DataError(f"{path}: none of the model's test subjects is in this dataset")
     idx = input_columns_for(pred.in_cols, ds.in_cols, str(path))
-    return HealthyTest(ds.X[test][..., idx], ds.Y_per_kg[test], ds.subject_id[test], str(path))
+    return HealthyTest(
+        ds.X[test][..., idx], ds.Y_per_kg[test], ds.subject_id[test], str(path), ds.height_m[test]
+    )
 
 
 def per_cycle_rmse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -215,13 +220,19 @@ class ZeroShot:
 
 
 def interval_coverage(
-    pred: Predictor, channels: list[int], y_true: np.ndarray, y_pred: np.ndarray
+    pred: Predictor,
+    channels: list[int],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    height_m: np.ndarray | None = None,
 ) -> float:
     """Share of frames (all channels) inside the unit's calibrated 90 % interval (NaN without
-    a calibration); the interval's sd is resampled to the cycles' frame count."""
+    a calibration); the interval's sd is resampled to the cycles' frame count and scaled to
+    their body heights like the predictions."""
     if pred.calibration is None:
         return float("nan")
-    sd = resample_cycles(pred.calibration.resid_sd[None][..., channels], y_true.shape[1])[0]
+    sd = resample_cycles(pred.calibration.resid_sd[None][..., channels], y_true.shape[1])
+    sd = sd * pred.size_factors(height_m, len(y_true))[..., channels]
     return float(pooled_coverage(y_true, y_pred, sd, (DEFAULT_INTERVAL,))[0])
 
 
@@ -251,7 +262,10 @@ def zero_shot(
             out.ood_reference[(unit.label, unit.split_seed, unit.seed)] = (
                 pred.calibration.ood_reference_scores
             )
-        sets = [(g, cohort.group == g, y_true, y_pred, cohort.subject) for g in cohort.groups]
+        heights = cohort.height_m
+        sets = [
+            (g, cohort.group == g, y_true, y_pred, cohort.subject, heights) for g in cohort.groups
+        ]
         cyc = pd.DataFrame(
             {
                 **unit.ids(),
@@ -270,8 +284,8 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, ht = pred.final.predict_per_kg(h.X)[..., ch], h.y_true[..., ch]
-                sets.append((HEALTHY, np.ones(len(h.X), bool), ht, hp, h.subject))
+                hp, ht = pred.final.predict_per_kg(h.X, h.height_m)[..., ch], h.y_true[..., ch]
+                sets.append((HEALTHY, np.ones(len(h.X), bool), ht, hp, h.subject, h.height_m))
                 hc = pd.DataFrame(
                     {
                         **unit.ids(),
@@ -284,7 +298,7 @@ def zero_shot(
                 if pred.calibration is not None:
                     hc["ood_score"], hc["ood_percentile"] = pred.ood_scores(h.X)
                 cycles.append(hc)
-        for group, m, yt, yp, subj in sets:
+        for group, m, yt, yp, subj, hm in sets:
             res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
                            n_boot=n_boot, seed=seed)  # fmt: skip
             ids = {**unit.ids(), "group": group}
@@ -295,7 +309,7 @@ def zero_shot(
                     "n_subjects": len(np.unique(subj[m])),
                     "n_cycles": int(m.sum()),
                     **res["summary"],
-                    "coverage_90": interval_coverage(pred, ch, yt[m], yp[m]),
+                    "coverage_90": interval_coverage(pred, ch, yt[m], yp[m], hm[m]),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )

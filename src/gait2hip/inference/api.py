@@ -111,12 +111,16 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
         )
 
 
-def _target_results(pred: Predictor, X: np.ndarray, side: str) -> dict[str, TargetResult]:
+def _target_results(
+    pred: Predictor, X: np.ndarray, side: str, height_m: float | None
+) -> dict[str, TargetResult]:
     """The predictor's results by target: one, or a joint model's forces and moments apart
-    (each with its unit, files and figure, as if two models had made them)."""
-    mean, sd, ens_sd = pred.predict(X)
+    (each with its unit, files and figure, as if two models had made them). Moments and the
+    reference curve are scaled to the body height (when given)."""
+    mean, sd, ens_sd = pred.predict(X, height_m)
     ood = pred.ood_scores(X)
     cal = pred.calibration
+    size = pred.size_factors(height_m, 1)[0]
     cols = [c if side == "r" else mirror_name(c) for c in pred.out_cols]
     out = {}
     for part, idx in target_parts(get_target(pred.target)).items():
@@ -130,8 +134,8 @@ def _target_results(pred: Predictor, X: np.ndarray, side: str) -> dict[str, Targ
             model=pred.label,
             model_source=str(pred.source),
             calibrated=cal is not None,
-            norm_mean=None if cal is None else cal.norm_mean[..., idx],
-            norm_sd=None if cal is None else cal.norm_sd[..., idx],
+            norm_mean=None if cal is None else (cal.norm_mean * size)[..., idx],
+            norm_sd=None if cal is None else (cal.norm_sd * size)[..., idx],
             ood_score=None if ood is None else ood[0],
             **({"norm_label": "reference walking data mean ± sd"} if pred.published else {}),
             ood_percentile=None if ood is None else ood[1],
@@ -300,7 +304,7 @@ def predict(
     X = _with_static(X, static, durations, height_m, source)
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():
-        for part, result in _target_results(p, X, side).items():
+        for part, result in _target_results(p, X, side, height_m).items():
             if part in targets:
                 raise InputError(
                     f"two models predict {part}: {targets[part].model_source} and {p.source}; "
@@ -347,7 +351,29 @@ def predict(
             )
     if mass_kg is None:
         notes.append("no body mass given: outputs in N/kg and Nm/kg only (pass mass_kg)")
+    refs = sorted(
+        {p.reference_height_m for p in predictors.values() if _scales_moments(p)} - {None}
+    )
+    if height_m is None and refs:
+        notes.append(
+            f"no body height given: hip moments are those of a {_heights(refs)} m "
+            "walker; pass height_m (CLI --height, m) to scale them to the subject's size "
+            "(Hof 1996), which matters for children and short or tall adults"
+        )
+    elif refs:
+        notes.append(
+            f"hip moments scaled to body height {height_m:g} m from the models' "
+            f"{_heights(refs)} m (Hof 1996: per-kg moments grow with leg length)"
+        )
     return pred
+
+
+def _heights(values) -> str:
+    return "/".join(f"{v:.2f}" for v in values)
+
+
+def _scales_moments(pred: Predictor) -> bool:
+    return "moments" in target_parts(get_target(pred.target))
 
 
 def predict_held_out_trial(results: Sequence, model: str | Path, out_dir: str | Path):

@@ -186,9 +186,11 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def member_predictions(members: Sequence, X_deg: np.ndarray) -> np.ndarray:
-    """(M, N, T, K): per-kg predictions of each member (TrainedModel) for (N, T, C) cycles;
-    the ensemble is their mean, its spread their sd over axis 0."""
-    return np.stack([m.predict_per_kg(X_deg) for m in members])
+    """(M, N, T, K): per-kg predictions of each member (TrainedModel) for (N, T, C) cycles,
+    for a walker of the reference height (scale with the final member's
+    :meth:`~gait2hip.training.checkpoint.TrainedModel.size_factors`); the ensemble is their
+    mean, its spread their sd over axis 0."""
+    return np.stack([m.predict_reference(X_deg) for m in members])
 
 
 def coverage_of(
@@ -218,19 +220,23 @@ def calibrate(
     final,
     test: np.ndarray,
     out_cols: tuple[str, ...],
+    height_m: np.ndarray | None = None,
 ) -> Calibration:
     """Build the calibration of one unit (see module doc).
 
     ``folds`` are (train, val) index arrays into the dataset (subsets of ``pool``);
     ``fold_models[k]`` was trained on ``folds[k][0]``; ``final`` on ``pool``; ``test`` holds
-    subjects none of them saw.
+    subjects none of them saw. With body heights (N,), residuals, intervals and the reference
+    curve are those of a walker of the final model's reference height (moments divided by
+    its size factor), as :meth:`~gait2hip.inference.predictor.Predictor.predict` scales them.
     """
+    Y_per_kg = Y_per_kg / final.size_factors(height_m, len(Y_per_kg))
     resid = np.zeros_like(Y_per_kg[pool])
     ref_scores = []
     pos = {int(i): j for j, i in enumerate(pool)}
     for (train, val), model in zip(folds, fold_models, strict=True):
         rows = [pos[int(i)] for i in val]
-        resid[rows] = Y_per_kg[val] - model.predict_per_kg(X[val])
+        resid[rows] = Y_per_kg[val] - model.predict_reference(X[val])
         feats = lambda idx, m=model: cycle_features(m.scaler.transform(X[idx]))  # noqa: E731
         ref_scores.append(OODReference.fit(feats(train)).score(feats(val)))
     resid_sd = np.sqrt((resid**2).mean(0))
@@ -271,6 +277,7 @@ def calibrate_elsewhere(
     subject_id: np.ndarray,
     out_cols: tuple[str, ...],
     n_folds: int = 5,
+    height_m: np.ndarray | None = None,
 ) -> Calibration:
     """Calibration of a model trained on other data (e.g. another lab's published model),
     from labelled cycles of subjects it never saw.
@@ -282,7 +289,8 @@ def calibrate_elsewhere(
     """
     from gait2hip.data.splits import group_kfold
 
-    pred = model.predict_per_kg(X)
+    Y_per_kg = Y_per_kg / model.size_factors(height_m, len(Y_per_kg))  # as in calibrate()
+    pred = model.predict_reference(X)
     resid = Y_per_kg - pred
     feats = cycle_features(model.scaler.transform(X))
     covered = np.zeros((len(NOMINAL), len(out_cols)))

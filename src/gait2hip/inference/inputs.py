@@ -156,7 +156,21 @@ def _to_degrees(
             notes.append(f"{name}: no inDegrees header; angles up to {peak:.0f}: taken as degrees")
         in_degrees = in_degrees if in_degrees is not None else True
     else:
-        in_degrees = angle_units == "deg"
+        declared = angle_units == "deg"
+        if in_degrees is not None and in_degrees != declared:
+            header = "yes" if in_degrees else "no"
+            raise InputError(
+                f"{name}: the header says inDegrees={header} but angle_units={angle_units!r} "
+                f"(CLI --angle-units {angle_units}) says otherwise; fix the header, or drop the "
+                "option to follow it"
+            )
+        if not declared and peak > 4 * math.pi:
+            raise InputError(
+                f"{name}: angle_units={angle_units!r} (CLI --angle-units {angle_units}) but "
+                f"angles reach {peak:.0f}, i.e. {peak * 180 / math.pi:.0f} degrees; these are "
+                "degrees: pass --angle-units deg or drop the option"
+            )
+        in_degrees = declared
     if not in_degrees:
         notes.append(f"{name}: angles converted from radians to degrees")
         return values * (180.0 / math.pi)

@@ -110,12 +110,25 @@ class Predictor:
         direction = "causal" if self.final.model.config.causal else "bidir"
         return f"{self.final.name}-{direction}"
 
-    def predict(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K)."""
+    def predict(
+        self, X_deg: np.ndarray, height_m: float | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K),
+        moments scaled to the body height ``height_m`` (see :meth:`size_factors`)."""
         preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd
-        return mean, interval_sd(ens_sd, resid), ens_sd
+        f = self.size_factors(height_m, len(mean))
+        return mean * f, interval_sd(ens_sd, resid) * f, ens_sd * f
+
+    def size_factors(self, height_m: float | np.ndarray | None, n: int) -> np.ndarray:
+        """(n, 1, K) body-size factors of its outputs (the final model's reference height;
+        :func:`~gait2hip.conventions.size_factors`)."""
+        return self.final.size_factors(height_m, n)
+
+    @property
+    def reference_height_m(self) -> float | None:
+        return self.final.reference_height_m
 
     def ood_scores(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """OOD score and its percentile among unseen healthy cycles, per cycle (or None
@@ -226,13 +239,16 @@ def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, di
             f"({trained.meta.get('n_frames')} frames); rebuild it with `gait2hip build-dataset "
             f"{CALIBRATION_DATASET}`"
         )
-    key = f"{trained.name}_{trained.target}_{dataset_fingerprint(ds)}"
+    # the reference height is in the key: calibrations are in its walker's units
+    key = f"{trained.name}_{trained.target}_h{trained.reference_height_m}_{dataset_fingerprint(ds)}"
     cache = settings.cache_dir() / PUBLISHED / f"{key}.npz"
     if cache.is_file():
         cal = Calibration.load(cache)
     else:
         X = ds.X[..., [ds.in_cols.index(c) for c in trained.in_cols]]
-        cal = calibrate_elsewhere(trained, X, ds.Y_per_kg, ds.subject_id, trained.out_cols)
+        cal = calibrate_elsewhere(
+            trained, X, ds.Y_per_kg, ds.subject_id, trained.out_cols, height_m=ds.height_m
+        )
         cache.parent.mkdir(parents=True, exist_ok=True)
         cal.save(cache)
     metrics = {"calibration_data": str(data), "calibration_cycles": len(ds)}

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gait2hip.conventions import REFERENCE_HEIGHT_KEY, size_factors
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
 from gait2hip.models import config_dict, model_from_config
@@ -37,9 +38,26 @@ class TrainedModel:
     def name(self) -> str:
         return self.model.model_name
 
-    def predict_per_kg(self, X_deg: np.ndarray) -> np.ndarray:
+    @property
+    def reference_height_m(self) -> float | None:
+        """The body height its per-kg moments refer to (the mean height of the subjects it
+        learnt from; :func:`~gait2hip.conventions.size_factors`), None if not recorded."""
+        value = self.meta.get(REFERENCE_HEIGHT_KEY)
+        return None if value is None else float(value)
+
+    def size_factors(self, height_m, n: int) -> np.ndarray:
+        """(n, 1, K) factors from its outputs to those of subjects of ``height_m``."""
+        return size_factors(self.out_cols, height_m, n, self.reference_height_m)
+
+    def predict_per_kg(self, X_deg: np.ndarray, height_m=None) -> np.ndarray:
         """(N, T, C) angles in degrees, C = ``in_cols`` in order -> (N, T, K) targets per kg
-        (N/kg or Nm/kg)."""
+        (N/kg or Nm/kg), moments scaled to the body height ``height_m`` (one, or one per
+        cycle; NaN or None: the model's reference height)."""
+        y = self.predict_reference(X_deg)
+        return y * self.size_factors(height_m, len(y))
+
+    def predict_reference(self, X_deg: np.ndarray) -> np.ndarray:
+        """Like :meth:`predict_per_kg`, for a walker of the model's reference height."""
         if X_deg.ndim != 3 or X_deg.shape[-1] != len(self.in_cols):
             raise ValueError(
                 f"{self.name} takes (cycles, frames, {len(self.in_cols)}) angles "
@@ -49,11 +67,12 @@ class TrainedModel:
         return predict_array(self.model, self.scaler.transform(X_deg))
 
     def predict_named(
-        self, X_deg: np.ndarray, cols: Sequence[str], source: str = "<data>"
+        self, X_deg: np.ndarray, cols: Sequence[str], source: str = "<data>", height_m=None
     ) -> np.ndarray:
         """Like :meth:`predict_per_kg` for data whose channels ``cols`` include (in any order)
         the model's ``in_cols``; refuses data that lacks one, naming it."""
-        return self.predict_per_kg(X_deg[..., input_columns_for(self.in_cols, cols, source)])
+        X = X_deg[..., input_columns_for(self.in_cols, cols, source)]
+        return self.predict_per_kg(X, height_m)
 
     def save(self, path: str | Path) -> Path:
         payload = {

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from gait2hip import runtime
-from gait2hip.conventions import get_target, target_parts
+from gait2hip.conventions import REFERENCE_HEIGHT_KEY, get_target, target_parts
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import (
     assert_no_leak,
@@ -143,7 +143,13 @@ def initial_model(init: str, architecture: str, target: str) -> TrainedModel:
 
 
 def _model_meta(
-    ds: GaitDataset, cfg: BenchmarkConfig, split_seed: int, seed: int, train: np.ndarray, role: str
+    ds: GaitDataset,
+    cfg: BenchmarkConfig,
+    spec: ModelSpec,
+    split_seed: int,
+    seed: int,
+    train: np.ndarray,
+    role: str,
 ) -> dict[str, Any]:
     """What a checkpoint records about its training: data, protocol, subjects, cycle length."""
     return {
@@ -157,8 +163,29 @@ def _model_meta(
         "n_frames": ds.n_frames,
         "train_subjects": sorted(set(ds.subject_id[train].tolist())),
         "n_train_cycles": len(train),
+        # a run from published weights keeps the height their outputs refer to
+        **(
+            {
+                REFERENCE_HEIGHT_KEY: initial_model(
+                    cfg.init, spec.name, cfg.target
+                ).reference_height_m
+            }
+            if cfg.init
+            else reference_height(ds, train)
+        ),
         **({"init": cfg.init} if cfg.init else {}),
     }
+
+
+def reference_height(ds: GaitDataset, train: np.ndarray) -> dict[str, float]:
+    """The mean body height of the training subjects (each subject once), which a model's
+    per-kg moments refer to (:func:`~gait2hip.conventions.size_factors`); empty when the data
+    give no heights."""
+    heights = {}
+    for s, h in zip(ds.subject_id[train], ds.height_m[train], strict=True):
+        if np.isfinite(h):
+            heights[s] = float(h)
+    return {REFERENCE_HEIGHT_KEY: float(np.mean(list(heights.values())))} if heights else {}
 
 
 def pin_folder(path: Path, stored: dict[str, Any], what: str) -> None:
@@ -419,7 +446,7 @@ def fold_task(
     trained, res, secs = _fold_fit(
         ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs), rt.device
     )
-    trained.meta = _model_meta(ds, cfg, split_seed, seed, train, f"fold {k}")
+    trained.meta = _model_meta(ds, cfg, spec, split_seed, seed, train, f"fold {k}")
     trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
     info = {
         "fold": k,
@@ -478,14 +505,14 @@ def final_task(
         )
         n_params = count_parameters(trained.model)
         trained.meta = {
-            **_model_meta(ds, cfg, split_seed, seed, pool, "final"),
+            **_model_meta(ds, cfg, spec, split_seed, seed, pool, "final"),
             "epochs": final_epochs,
             "fold_best_epochs": best_epochs,
             "test_subjects": sorted(set(ds.subject_id[test].tolist())),
             "n_params": n_params,
         }
         t0 = time.perf_counter()
-        y_pred = trained.predict_per_kg(ds.X[test])
+        y_pred = trained.predict_per_kg(ds.X[test], ds.height_m[test])
         infer_ms = 1000.0 * (time.perf_counter() - t0) / len(test)
         with atomic_path(pred_path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
@@ -526,6 +553,7 @@ def final_task(
             TrainedModel.load(ckpt_path),
             test,
             ds.out_cols,
+            ds.height_m,
         )
         cal.save(cal_path)
         write_json(unit_dir / "calibration.json", cal.summary())

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gait2hip.conventions import CYCLE_FRAMES, INPUT_COLS, get_target
+from gait2hip.conventions import CYCLE_FRAMES, INPUT_COLS, REFERENCE_HEIGHT_KEY, get_target
 from gait2hip.models import model_from_config
 from gait2hip.settings import data_root
 from gait2hip.training.checkpoint import TrainedModel
@@ -49,6 +49,11 @@ TARGET_FILES: dict[str, str] = {"forces": "MF60", "moments": "JM60"}
 DEFAULT_ARCHITECTURE = "transformer"
 #: What the published models were trained on, recorded as their dataset.
 TRAINING_DATA = "Gait2Hip-60 (60 healthy adults, 3 metronome cadences, 713 trials; not bundled)"
+#: The body height their moments are taken to refer to (body-size scaling,
+#: :func:`~gait2hip.conventions.size_factors`). The study publishes its subjects' heights only
+#: in the dataset we do not have, so this is an assumed adult mean, fixed before measuring; the
+#: cohort R² moves by at most 0.01 for 1.70 ± 0.05 m (docs/transfer_results.md).
+ASSUMED_REFERENCE_HEIGHT_M = 1.70
 
 
 class PublishedModelError(ValueError):
@@ -212,6 +217,8 @@ def from_checkpoint(payload: dict[str, Any], source: str) -> TrainedModel:
         "target": target,
         "train_unit": get_target(target).train_unit,
         "n_frames": int(payload["hparams"].get("T", CYCLE_FRAMES)),
+        REFERENCE_HEIGHT_KEY: ASSUMED_REFERENCE_HEIGHT_M,
+        "reference_height_assumed": True,
         "seed": int(payload.get("global_seed", 0)),
         "test_subjects": [str(s) for s in payload.get("test_subjects", [])],
         "study_test_metrics": {
