@@ -17,6 +17,7 @@ from gait2hip.data.splits import LeakageError, SplitError, assert_no_leak, few_s
 from gait2hip.external.evaluate import HEALTHY, domain_shift_table, find_units, zero_shot
 from gait2hip.external.few_shot import FewShotConfig, first_k_beating, learning_curve
 from gait2hip.external.run import evaluate_external
+from gait2hip.settings import data_root
 from gait2hip.timeseries import resample_cycles
 from gait2hip.training.config import make_config
 from gait2hip.training.metrics import subject_mean_metrics
@@ -347,3 +348,18 @@ def test_joint_model_is_evaluated_and_adapted_on_its_moment_outputs(ipsi_run, sy
         from gait2hip.external.evaluate import EvalUnit
 
         EvalUnit(units[0].predictor, "forces")
+
+
+@pytest.mark.skipif(
+    not (data_root() / "gait2hip60" / "LSTM_JM60.pt").is_file(), reason="needs the published models"
+)
+def test_units_of_several_profiles_are_told_apart(ipsi_run):
+    """Evaluated together, same-architecture units of two profiles get distinct labels (and so
+    distinct rows, keys and figures); units of one profile keep the plain label."""
+    alone = find_units([ipsi_run], "moments")
+    assert {u.label for u in alone} == {"lstm-causal", "mamba-causal"}
+    mixed = find_units([ipsi_run, "gait2hip60:lstm"], "moments")
+    labels = [u.label for u in mixed]
+    assert len(set(labels)) == len(labels) == 3
+    assert "gait2hip60:lstm" in labels and "quick/lstm-causal" in labels
+    assert len({u.key for u in mixed}) == 3

@@ -16,7 +16,7 @@ healthy cycles) per cycle, against that cycle's RMSE.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,8 @@ class EvalUnit:
 
     predictor: Predictor
     target: str = ""  # default: the model's own
+    # name the training profile in the label (units of several profiles evaluated together)
+    with_profile: bool = False
 
     def __post_init__(self) -> None:
         own = get_target(self.predictor.target)
@@ -73,9 +75,15 @@ class EvalUnit:
         return list(target_parts(get_target(self.predictor.target))[self.target])
 
     @property
+    def profile(self) -> str:
+        return str(self.predictor.final.meta.get("profile", ""))
+
+    @property
     def label(self) -> str:
         base = self.predictor.label
-        return base if self.predictor.target == self.target else f"{base}-{self.predictor.target}"
+        base = base if self.predictor.target == self.target else f"{base}-{self.predictor.target}"
+        named = self.with_profile and self.profile and not self.predictor.published
+        return f"{self.profile}/{base}" if named else base
 
     @property
     def split_seed(self) -> int:
@@ -126,6 +134,8 @@ def find_units(
             for p in predictors
             if target is None or target in target_parts(get_target(p.target))
         ]
+    if len({u.profile for u in units}) > 1:  # e.g. recipe and fine-tuned runs side by side
+        units = [replace(u, with_profile=True) for u in units]
     if not units:
         what = f" for {target}" if target else ""
         raise ModelNotFoundError(
