@@ -307,6 +307,39 @@ def _init_config(profile: str, **kw):
     return dataclasses.replace(cfg, n_folds=3)
 
 
+@needs_published
+def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthetic, tmp_path):
+    """gait2hip60-wise = gait2hip60-finetune, then every fold and final model's weights
+    averaged with the published ones (alpha 0.5); the calibration and test predictions are the
+    averaged models'."""
+    from gait2hip.benchmark import benchmark
+    from gait2hip.training.checkpoint import TrainedModel
+
+    ds = _resampled(synthetic["moments"], 180)
+    short = {"max_epochs": 2, "patience": 2}
+    for profile in ("gait2hip60-finetune", "gait2hip60-wise"):
+        benchmark(ds, _init_config(profile, train_overrides=short), tmp_path / profile,
+                  show_progress=False)  # fmt: skip
+    ref = load_published("lstm", "moments").model.state_dict()
+    for name in ("fold0.pt", "final.pt"):
+        tuned, wise = (
+            TrainedModel.load(tmp_path / p / "split42" / "lstm-causal" / "seed2025" / name)
+            for p in ("gait2hip60-finetune", "gait2hip60-wise")
+        )
+        tuned_sd = tuned.model.state_dict()
+        assert any(not torch.equal(tuned_sd[k], ref[k]) for k in ref)  # it did fine-tune
+        for key, value in wise.model.state_dict().items():
+            torch.testing.assert_close(value, 0.5 * ref[key] + 0.5 * tuned_sd[key])
+    unit = tmp_path / "gait2hip60-wise" / "split42" / "lstm-causal" / "seed2025"
+    final = TrainedModel.load(unit / "final.pt")
+    with np.load(unit / "predictions.npz") as z:
+        test = np.isin(ds.subject_id, final.meta["test_subjects"])
+        expected = final.predict_per_kg(ds.X[test], ds.height_m[test])
+        np.testing.assert_allclose(z["y_pred"], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="needs --init"):
+        _init_config("recipe", train_overrides={"wise_alpha": 0.5})
+
+
 def test_init_refuses_what_the_published_models_cannot_start():
     from gait2hip.training.config import make_config
 

@@ -550,9 +550,10 @@ def transfer(
         str,
         typer.Option(
             help="comma list, the paired baseline first: scratch (recipe), the study's "
-            "published models as they are (gait2hip60) and fine-tuned (gait2hip60-finetune)"
+            "published models as they are (gait2hip60), fine-tuned (gait2hip60-finetune) and "
+            "fine-tuned then averaged with them (gait2hip60-wise)"
         ),
-    ] = "recipe,gait2hip60,gait2hip60-finetune",
+    ] = "recipe,gait2hip60,gait2hip60-finetune,gait2hip60-wise",
     models: Annotated[str, typer.Option(help="architectures, comma list")] = (
         "lstm,transformer,mamba"
     ),

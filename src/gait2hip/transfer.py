@@ -46,7 +46,7 @@ class TransferSetting:
 
     target: str = "moments"
     dataset: str = "schreiber2019"
-    profiles: tuple[str, ...] = ("recipe", "gait2hip60", "gait2hip60-finetune")
+    profiles: tuple[str, ...] = ("recipe", "gait2hip60", "gait2hip60-finetune", "gait2hip60-wise")
     models: tuple[str, ...] = ("lstm", "transformer", "mamba")
     seeds: tuple[int, ...] = (2025,)
     split_seeds: tuple[int, ...] = (21, 22, 23)

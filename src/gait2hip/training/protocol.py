@@ -98,6 +98,7 @@ def _fold_fit(
     Y = ds.Y_per_kg
     physics = cfg.train.physics_weight > 0
     torch.manual_seed(seed)
+    start = None
     if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
         start = initial_model(cfg.init, spec.name, cfg.target)
         model, scaler = copy.deepcopy(start.model), start.scaler
@@ -121,6 +122,8 @@ def _fold_fit(
         device=device,
         keep_start=bool(cfg.init),
     )
+    if start is not None and cfg.train.wise_alpha < 1:
+        interpolate_weights(model, start.model, cfg.train.wise_alpha)
     trained = TrainedModel(
         model=model,
         scaler=scaler,
@@ -130,6 +133,16 @@ def _fold_fit(
         meta={},
     )
     return trained, result, time.perf_counter() - t0
+
+
+def interpolate_weights(model: torch.nn.Module, start: torch.nn.Module, alpha: float) -> None:
+    """Weight-space ensembling (WiSE-FT): ``model``'s floating-point weights become
+    ``(1 - alpha) * start + alpha * model``, in place; other buffers stay ``model``'s."""
+    ref = start.state_dict()
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                value.mul_(alpha).add_(ref[name].to(value.device), alpha=1 - alpha)
 
 
 @functools.cache
