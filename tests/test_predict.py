@@ -49,16 +49,16 @@ def predictors(runs):
     return find_predictors(runs)
 
 
-def make_trial(ds, n_cycles=4, start=0.3, subject_index=0):
-    """A continuous trial at 100 Hz from consecutive synthetic cycles; returns the table and
-    the heel-strike times that bound the cycles."""
+def make_trial(ds, n_cycles=4, start=0.3, subject_index=0, stride=STRIDE):
+    """A continuous trial at 100 Hz from consecutive synthetic cycles of ``stride`` s; returns
+    the table and the heel-strike times that bound the cycles."""
     X = ds.X[subject_index * 3 : subject_index * 3 + n_cycles]
     T = X.shape[1]
-    strikes = start + STRIDE * np.arange(n_cycles + 1)
+    strikes = start + stride * np.arange(n_cycles + 1)
     time = np.round(np.arange(0.0, strikes[-1] + 0.3, 1 / RATE), 6)
     cols = {}
     for j, c in enumerate(ds.in_cols):
-        cyc_t = np.concatenate([np.linspace(s, s + STRIDE, T) for s in strikes[:-1]])
+        cyc_t = np.concatenate([np.linspace(s, s + stride, T) for s in strikes[:-1]])
         cyc_v = np.concatenate([x[:, j] for x in X])
         cols[c] = np.interp(time, cyc_t, cyc_v)  # constant before/after (partial pieces)
     return pd.DataFrame({"time": time, **cols}), strikes
@@ -625,3 +625,48 @@ def test_cohort_heights_from_cm_or_m_and_refused_when_implausible():
     assert "no body heights" in cm.without_heights().describe()
     with pytest.raises(DataError, match="height_m in metres"):
         Cohort.from_arrays(angles, cols, ["a", "b"], meta=pd.DataFrame({"height_m": [47, 59]}))
+
+
+def test_pace_check_flags_cycles_of_a_speed_the_models_did_not_learn(synthetic, tmp_path):
+    """The angles are time-normalised, so only the cycle's duration shows its walking speed:
+    calibration keeps the training cycles' durations, predict flags cycles far outside them
+    (and says so), and the benchmark measures how well the pace score tells test cycles apart
+    (pace_auroc)."""
+    from gait2hip.inference.calibration import Calibration, pace_scores
+
+    ref = np.array([1.0, 1.05, 1.1, 1.15])
+    assert pace_scores(np.array([1.075]), ref)[0] < pace_scores(np.array([1.6]), ref)[0]
+    middle = np.sqrt(1.05 * 1.1)  # the median in log duration
+    assert pace_scores(np.array([0.72]), ref)[0] == pytest.approx(
+        pace_scores(np.array([middle**2 / 0.72]), ref)[0]  # symmetric in log duration
+    )
+    ds = synthetic["forces"]
+    t0 = np.arange(len(ds), dtype=float) * 2.0
+    durations = 1.0 + 0.05 * (np.arange(len(ds)) % 4)
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + durations})
+    cfg = dataclasses.replace(tiny_config(models=("lstm",)), n_folds=2)
+    benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    unit = tmp_path / "run" / "split42" / "lstm-causal" / "seed2025"
+    cal = Calibration.load(unit / "calibration.npz")
+    final = TrainedModel.load(unit / "final.pt")
+    pool = ~np.isin(ds.subject_id, final.meta["test_subjects"])
+    np.testing.assert_allclose(cal.durations, np.sort(durations[pool]))
+    assert 0.0 <= cal.test_pace_auroc <= 1.0
+    assert "pace_auroc" in pd.read_csv(tmp_path / "run" / "summary.csv")
+    predictors = find_predictors(tmp_path / "run")
+
+    def predict_at(stride):
+        df, strikes = make_trial(ds, stride=stride)
+        return gait2hip.predict(df, strikes=strikes, predictors=predictors)
+
+    usual = predict_at(1.075)
+    assert not usual.pace_flags.any() and not any("walking speed" in w for w in usual.warnings)
+    slow = predict_at(1.6)
+    assert slow.pace_flags.all()
+    assert any("1.60" in w and "walking speed the models did not learn" in w for w in slow.warnings)
+    assert slow.cycles_table()["pace_flag"].dropna().astype(bool).all()
+    # models whose training data had no cycle times have no pace check
+    old = find_predictors(tmp_path / "run")
+    old["forces"].calibration.durations = np.zeros(0)
+    df, strikes = make_trial(ds, stride=1.6)
+    assert not gait2hip.predict(df, strikes=strikes, predictors=old).pace_flags.any()

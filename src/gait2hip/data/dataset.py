@@ -266,6 +266,12 @@ class GaitDataset:
             extra={k: v[idx] for k, v in self.extra.items()},
         )
 
+    def cycle_durations(self) -> np.ndarray | None:
+        """(N,) heel strike to heel strike, s; None when the data carry no cycle times."""
+        if "cycle_t0" not in self.extra or "cycle_t1" not in self.extra:
+            return None
+        return self.static_input("cycle_duration_s").astype(np.float64)
+
     def static_input(self, name: str) -> np.ndarray:
         """(N,) values of the per-cycle scalar ``name`` (:data:`STATIC_INPUTS`)."""
         if name == "body_height_m":

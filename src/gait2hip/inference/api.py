@@ -112,13 +112,18 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
 
 
 def _target_results(
-    pred: Predictor, X: np.ndarray, side: str, height_m: float | None
+    pred: Predictor,
+    X: np.ndarray,
+    side: str,
+    height_m: float | None,
+    durations: np.ndarray | None,
 ) -> dict[str, TargetResult]:
     """The predictor's results by target: one, or a joint model's forces and moments apart
     (each with its unit, files and figure, as if two models had made them). Moments and the
     reference curve are scaled to the body height (when given)."""
     mean, sd, ens_sd = pred.predict(X, height_m)
     ood = pred.ood_scores(X)
+    pace = pred.pace_percentile(durations)
     cal = pred.calibration
     size = pred.size_factors(height_m, 1)[0]
     cols = [c if side == "r" else mirror_name(c) for c in pred.out_cols]
@@ -139,6 +144,7 @@ def _target_results(
             ood_score=None if ood is None else ood[0],
             **({"norm_label": "reference walking data mean ± sd"} if pred.published else {}),
             ood_percentile=None if ood is None else ood[1],
+            pace_percentile=pace,
         )
     return out
 
@@ -304,7 +310,7 @@ def predict(
     X = _with_static(X, static, durations, height_m, source)
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():
-        for part, result in _target_results(p, X, side, height_m).items():
+        for part, result in _target_results(p, X, side, height_m, durations).items():
             if part in targets:
                 raise InputError(
                     f"two models predict {part}: {targets[part].model_source} and {p.source}; "
@@ -335,6 +341,18 @@ def predict(
             f"{len(k)} of {len(flags)} cycles lie outside the training kinematics (OOD score "
             f"above the {OOD_WARN_PERCENTILE:.0f}th percentile of unseen healthy subjects, up "
             f"to the {worst:.0f}th; cycles {k.tolist()}): treat their predictions with caution"
+        )
+    pace = pred.pace_flags
+    if pace.any():
+        k = np.flatnonzero(pace)
+        known = [p.calibration.durations for p in predictors.values() if p.calibration]
+        lo = min(float(np.percentile(d, 2.5)) for d in known if len(d))
+        hi = max(float(np.percentile(d, 97.5)) for d in known if len(d))
+        warnings.append(
+            f"{len(k)} of {len(pace)} cycles last {', '.join(f'{durations[i]:.2f}' for i in k)} "
+            f"s, unlike the training cycles (95 % within {lo:.2f}-{hi:.2f} s): a walking speed "
+            "the models did not learn (the angles, time-normalised, cannot show it); treat "
+            f"cycles {k.tolist()} with caution"
         )
     for p in predictors.values():
         if p.calibration is None and p.published:

@@ -16,13 +16,19 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   shrunk covariance. It is reported as a percentile of the scores of unseen healthy cycles
   (out-of-fold, per fold a reference fitted on the fold's training subjects); a cycle above
   :data:`OOD_WARN_PERCENTILE` of them is flagged.
+- **Pace check**: the angles are time-normalised, so the OOD score cannot see walking speed
+  (docs/transfer_results.md: AUROC below 0.5 for a held-out speed). Where cycle durations are
+  known, a cycle's pace score is its duration's distance from the training cycles' median
+  duration (in units of their spread, :func:`pace_scores`), reported as the percentile of
+  the training cycles' own scores; above :data:`OOD_WARN_PERCENTILE` the cycle's pace is
+  flagged as unlike the training data.
 - **Normative band**: mean ± sd of the training pool's labels per frame and channel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +83,15 @@ class OODReference:
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
 
 
+def pace_scores(durations: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|log(duration / median reference)| over the references' sd of log duration (a floor of
+    1 % keeps a single-pace reference usable): how far each cycle's pace lies from the
+    training cycles'."""
+    log_ref = np.log(np.asarray(reference, float))
+    spread = max(float(np.std(log_ref)), 0.01)
+    return np.abs(np.log(np.asarray(durations, float)) - np.median(log_ref)) / spread
+
+
 def interval_sd(ens_sd: np.ndarray, resid_sd: np.ndarray | None) -> np.ndarray:
     """Total predictive sd per frame and channel (see module doc)."""
     if resid_sd is None:
@@ -104,6 +119,10 @@ class Calibration:
     # distribution (AUROC; ~0.5 when the test set is drawn from the same population, towards
     # 1 under a shift such as a held-out condition); NaN where not measured
     test_ood_auroc: float = float("nan")
+    # sorted durations (s) of the cycles the models learnt from (empty: not known), and the
+    # pace score's AUROC for the test cycles against them (NaN where not measured)
+    durations: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    test_pace_auroc: float = float("nan")
 
     @property
     def ood_threshold(self) -> float:
@@ -113,6 +132,15 @@ class Calibration:
         """Percent of unseen healthy cycles with a lower score than each of ``scores``."""
         ref = self.ood_reference_scores
         return 100.0 * np.searchsorted(ref, scores, side="right") / len(ref)
+
+    def pace_percentile(self, durations: np.ndarray | None) -> np.ndarray | None:
+        """Percent of training cycles whose pace lies closer to the training median than each
+        cycle's of ``durations`` (s); None without durations on either side."""
+        if durations is None or not len(self.durations):
+            return None
+        ref = np.sort(pace_scores(self.durations, self.durations))
+        scores = pace_scores(durations, self.durations)
+        return 100.0 * np.searchsorted(ref, scores, side="left") / len(ref)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -127,6 +155,12 @@ class Calibration:
             "ood_warn_percentile": OOD_WARN_PERCENTILE,
             "test_cycles_flagged_ood": round(self.test_ood_flagged, 4),
             "test_ood_auroc": round(self.test_ood_auroc, 4),
+            "test_pace_auroc": round(self.test_pace_auroc, 4),
+            "training_durations_s": (
+                [round(float(np.min(self.durations)), 3), round(float(np.max(self.durations)), 3)]
+                if len(self.durations)
+                else None
+            ),
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
         }
@@ -147,6 +181,8 @@ class Calibration:
             "n_members": np.array(self.n_members),
             "out_cols": np.array(self.out_cols),
             "test_ood_auroc": np.array(self.test_ood_auroc),
+            "durations": np.asarray(self.durations, np.float64),
+            "test_pace_auroc": np.array(self.test_pace_auroc),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -170,6 +206,8 @@ class Calibration:
                 out_cols=tuple(str(c) for c in z["out_cols"]),
                 # absent from calibrations written before it was measured
                 test_ood_auroc=float(z["test_ood_auroc"]) if "test_ood_auroc" in z else np.nan,
+                durations=z["durations"] if "durations" in z else np.zeros(0),
+                test_pace_auroc=(float(z["test_pace_auroc"]) if "test_pace_auroc" in z else np.nan),
             )
 
 
@@ -221,6 +259,7 @@ def calibrate(
     test: np.ndarray,
     out_cols: tuple[str, ...],
     height_m: np.ndarray | None = None,
+    durations: np.ndarray | None = None,
 ) -> Calibration:
     """Build the calibration of one unit (see module doc).
 
@@ -267,7 +306,20 @@ def calibrate(
         n_members=len(members),
         out_cols=tuple(out_cols),
         test_ood_auroc=auroc(test_scores, ref),
+        **_pace(durations, pool, test),
     )
+
+
+def _pace(durations: np.ndarray | None, pool: np.ndarray, test: np.ndarray) -> dict[str, Any]:
+    """The pace reference (the pool's durations) and the test cycles' pace AUROC against it."""
+    if durations is None:
+        return {}
+    ref = np.asarray(durations, float)[pool]
+    scores = pace_scores(np.asarray(durations, float)[test], ref)
+    return {
+        "durations": np.sort(ref),
+        "test_pace_auroc": auroc(scores, pace_scores(ref, ref)) if len(test) else np.nan,
+    }
 
 
 def calibrate_elsewhere(
@@ -278,6 +330,7 @@ def calibrate_elsewhere(
     out_cols: tuple[str, ...],
     n_folds: int = 5,
     height_m: np.ndarray | None = None,
+    durations: np.ndarray | None = None,
 ) -> Calibration:
     """Calibration of a model trained on other data (e.g. another lab's published model),
     from labelled cycles of subjects it never saw.
@@ -317,4 +370,5 @@ def calibrate_elsewhere(
         test_rmse_final=rmse,
         n_members=1,
         out_cols=tuple(out_cols),
+        durations=np.zeros(0) if durations is None else np.sort(np.asarray(durations, float)),
     )

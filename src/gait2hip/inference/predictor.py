@@ -138,6 +138,11 @@ class Predictor:
         scores = self.calibration.ood.score(cycle_features(self.final.scaler.transform(X_deg)))
         return scores, self.calibration.ood_percentile(scores)
 
+    def pace_percentile(self, durations: np.ndarray | None) -> np.ndarray | None:
+        """Per cycle of ``durations`` (s), the percentile of its pace among the training
+        cycles' (:meth:`Calibration.pace_percentile`); None when either side lacks durations."""
+        return None if self.calibration is None else self.calibration.pace_percentile(durations)
+
     def describe(self) -> dict[str, Any]:
         meta = self.final.meta
         return {
@@ -239,15 +244,23 @@ def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, di
             f"({trained.meta.get('n_frames')} frames); rebuild it with `gait2hip build-dataset "
             f"{CALIBRATION_DATASET}`"
         )
-    # the reference height is in the key: calibrations are in its walker's units
-    key = f"{trained.name}_{trained.target}_h{trained.reference_height_m}_{dataset_fingerprint(ds)}"
+    # the reference height is in the key: calibrations are in its walker's units; v2: with the
+    # cycles' durations (pace check)
+    fingerprint = dataset_fingerprint(ds)
+    key = f"{trained.name}_{trained.target}_h{trained.reference_height_m}_v2_{fingerprint}"
     cache = settings.cache_dir() / PUBLISHED / f"{key}.npz"
     if cache.is_file():
         cal = Calibration.load(cache)
     else:
         X = ds.X[..., [ds.in_cols.index(c) for c in trained.in_cols]]
         cal = calibrate_elsewhere(
-            trained, X, ds.Y_per_kg, ds.subject_id, trained.out_cols, height_m=ds.height_m
+            trained,
+            X,
+            ds.Y_per_kg,
+            ds.subject_id,
+            trained.out_cols,
+            height_m=ds.height_m,
+            durations=ds.cycle_durations(),
         )
         cache.parent.mkdir(parents=True, exist_ok=True)
         cal.save(cache)

@@ -40,6 +40,8 @@ class TargetResult:
     norm_label: str = "training mean ± sd"
     ood_score: np.ndarray | None = None  # (n,)
     ood_percentile: np.ndarray | None = None  # (n,)
+    # percentile of each cycle's pace (duration) among the training cycles' (None: unknown)
+    pace_percentile: np.ndarray | None = None  # (n,)
 
     @property
     def unit(self) -> str:
@@ -85,12 +87,22 @@ class Prediction:
                 flags |= t.ood_percentile > OOD_WARN_PERCENTILE
         return flags
 
+    @property
+    def pace_flags(self) -> np.ndarray:
+        """Per kept cycle: True if its duration is unlike the training cycles' for any target
+        (pace percentile above the warning level)."""
+        flags = np.zeros(len(self.kept), dtype=bool)
+        for t in self.targets.values():
+            if t.pace_percentile is not None:
+                flags |= t.pace_percentile > OOD_WARN_PERCENTILE
+        return flags
+
     # ------------------------------------------------------------------ tables
     def cycles_table(self) -> pd.DataFrame:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
         percentile per target and the mean ensemble spread."""
         rows, k = [], 0
-        flags = self.ood_flags
+        flags, pace = self.ood_flags, self.pace_flags
         for c in self.cycles:
             row = {
                 "cycle": k if c.status == "ok" else None,
@@ -105,8 +117,11 @@ class Prediction:
                 for name, t in self.targets.items():
                     if t.ood_percentile is not None:
                         row[f"ood_pct_{name}"] = float(t.ood_percentile[k])
+                    if t.pace_percentile is not None:
+                        row[f"pace_pct_{name}"] = float(t.pace_percentile[k])
                     row[f"ensemble_sd_{name}"] = float(t.ensemble_sd[k].mean())
                 row["ood_flag"] = bool(flags[k])
+                row["pace_flag"] = bool(pace[k])
                 k += 1
             rows.append(row)
         return pd.DataFrame(rows)

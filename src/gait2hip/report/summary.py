@@ -41,6 +41,7 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         row["s_per_epoch"] = g["seconds_per_epoch"].mean()
         row["coverage_90"] = g["coverage_90"].mean()
         row["ood_auroc"] = g["ood_auroc"].mean()
+        row["pace_auroc"] = g["pace_auroc"].mean() if "pace_auroc" in g else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -108,6 +109,7 @@ def write_report(
             "s_per_epoch",
             "coverage_90",
             "ood_auroc",
+            "pace_auroc",
         ]
     ]
     pc = tables["per_channel"].groupby(["channel", "model"], sort=False)[["rmse", "r2"]].mean()
@@ -169,6 +171,8 @@ one mean; see the per-channel R² below for a stricter view.
 the pool's out-of-fold errors). `ood_auroc`: how well the out-of-distribution score tells the
 test cycles from unseen cycles of the training population (0.5: not at all, as expected when
 both come from one population; towards 1 under a shift, e.g. a held-out condition).
+`pace_auroc`: the same for the pace check (each cycle's duration against the training
+cycles'), which sees a change of walking speed that the time-normalised angles hide.
 
 {markdown_table(honest)}
 

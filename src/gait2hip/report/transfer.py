@@ -24,6 +24,7 @@ MEANS = (
     "channel_mean_r2",
     "coverage_90",
     "ood_auroc",
+    "pace_auroc",
 )
 
 
@@ -85,6 +86,7 @@ def write_transfer_report(
             **{f"R² {c}": table.get(f"r2_{c}", np.nan) for c in target.cols},
             "90% coverage": table["coverage_90"],
             "OOD AUROC": table["ood_auroc"],
+            "pace AUROC": table.get("pace_auroc", np.nan),
         }
     )
     text = f"""# gait2hip transfer: {target.name} ({u})
@@ -100,7 +102,8 @@ def write_transfer_report(
   per-DOF R²: each DOF around its own mean. 90% coverage: share of test frames inside the
   calibrated 90 % interval. OOD AUROC: how well the out-of-distribution score tells the test
   cycles from unseen cycles of the training population (~0.5 in-lab, the higher the better
-  under a shift)
+  under a shift); pace AUROC: the same for the pace check (cycle durations; the cohort has
+  none, so no value there)
 
 ## Subject-mean R² (study definition) per source and model
 

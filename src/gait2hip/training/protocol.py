@@ -567,6 +567,7 @@ def final_task(
             test,
             ds.out_cols,
             ds.height_m,
+            ds.cycle_durations(),
         )
         cal.save(cal_path)
         write_json(unit_dir / "calibration.json", cal.summary())
@@ -590,6 +591,7 @@ def _unit_results(
         # AUROC for test cycles against unseen cycles of the training population
         coverage_90=cal["coverage_all_channels"][list(cal["nominal"]).index(0.9)],
         ood_auroc=cal.get("test_ood_auroc", float("nan")),
+        pace_auroc=cal.get("test_pace_auroc", float("nan")),
     )
     parts = target_parts(get_target(cfg.target))
     out = []
@@ -635,6 +637,7 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
                 "seconds_per_epoch": r.info["seconds_per_epoch"],
                 "coverage_90": r.info["coverage_90"],
                 "ood_auroc": r.info["ood_auroc"],
+                "pace_auroc": r.info["pace_auroc"],
             }
             for r in results
         ]
