@@ -115,3 +115,28 @@ def test_real_files_round_trip(tmp_path, data_root, osim):
         assert back.columns == table.columns
         np.testing.assert_allclose(back.data.to_numpy(), table.data.to_numpy(), rtol=1e-9)
         assert osim.TimeSeriesTable(str(out)).getNumRows() == len(table.data)
+
+
+def test_written_json_is_strict_and_files_get_the_usual_permissions(tmp_path):
+    """NaN is not JSON: write_json stores it as null (strict parsers read every output file);
+    and outputs get 0666 less the umask, not the temporary file's private 0600."""
+    import json
+    import os
+
+    from gait2hip.io.atomic import number, write_json, write_text
+
+    path = write_json(
+        tmp_path / "m.json",
+        {"r2": float("nan"), "x": np.float64("inf"), "a": np.array([1.0, np.nan]), "n": 3},
+    )
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard {c}"))
+    assert back == {"r2": None, "x": None, "a": [1.0, None], "n": 3}
+    assert np.isnan(number(back["r2"])) and number(back["n"]) == 3.0
+    old = os.umask(0o022)
+    try:
+        mode = write_text(tmp_path / "t.md", "x").stat().st_mode & 0o777
+    finally:
+        os.umask(old)
+    assert mode == 0o644

@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path; on success it is renamed to ``path``, on error removed.
 
-    Readers never see a half-written file.
+    Readers never see a half-written file. The file gets the usual permissions (0666 less the
+    umask), not the temporary file's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,6 +31,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            # the mode a plain open(path, "w") would give, not the temporary file's 0600
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -37,7 +47,35 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    """Strict JSON (what every parser reads): NaN and infinities are written as null."""
+    text = json.dumps(
+        finite_json(obj), indent=2, sort_keys=True, allow_nan=False, default=_jsonable
+    )
+    return write_text(path, text + "\n")
+
+
+def number(value: Any) -> float:
+    """A JSON number read back as a float: null (how :func:`write_json` stores NaN) is NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with non-finite floats (Python or numpy, also inside arrays) as None."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def write_npz_fast(path: str | Path, *, compress: bool = True, **arrays: Any) -> Path:

@@ -42,7 +42,7 @@ from gait2hip.data.splits import (
 )
 from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
-from gait2hip.io.atomic import atomic_path, write_json
+from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
 from gait2hip.models import count_parameters, create_model
 from gait2hip.runtime import TaskRuntime
 from gait2hip.training.checkpoint import TrainedModel
@@ -216,7 +216,7 @@ def pin_folder(path: Path, stored: dict[str, Any], what: str) -> None:
 
 def _pinned_to_other(path: Path, stored: dict[str, Any]) -> bool:
     """Whether the pin file ``path`` holds something other than ``stored`` (as JSON)."""
-    return json.loads(path.read_text()) != json.loads(json.dumps(stored))
+    return json.loads(path.read_text()) != finite_json(json.loads(json.dumps(stored)))
 
 
 def _run_pin(ds: GaitDataset, cfg: BenchmarkConfig) -> dict[str, Any]:
@@ -590,8 +590,8 @@ def _unit_results(
         # the nominal 90 % interval's share of test frames inside it, and the OOD score's
         # AUROC for test cycles against unseen cycles of the training population
         coverage_90=cal["coverage_all_channels"][list(cal["nominal"]).index(0.9)],
-        ood_auroc=cal.get("test_ood_auroc", float("nan")),
-        pace_auroc=cal.get("test_pace_auroc", float("nan")),
+        ood_auroc=number(cal.get("test_ood_auroc")),
+        pace_auroc=number(cal.get("test_pace_auroc")),
     )
     parts = target_parts(get_target(cfg.target))
     out = []

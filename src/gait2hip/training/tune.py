@@ -27,6 +27,7 @@ import pandas as pd
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.data.splits import assert_no_leak, group_kfold, holdout_subjects
 from gait2hip.executor import Executor
+from gait2hip.io.atomic import number as json_number
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import BenchmarkConfig, ModelSpec, explicit_batch
 from gait2hip.training.protocol import dataset_fingerprint, fold_tasks, pin_folder, task_data
@@ -199,7 +200,7 @@ def tune(
                     json.loads((unit_dir / f"fold{k}.json").read_text())["best_val_loss"]
                     for k in range(len(folds))
                 ]
-                study.tell(trial.number, float(np.mean(losses)))
+                study.tell(trial.number, float(np.mean([json_number(x) for x in losses])))
             else:
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     return _write_results(study, out_dir, base, spec, split, ds, command)
