@@ -130,3 +130,33 @@ def test_move_aside_keeps_the_old_run(tmp_path):
         assert move_aside(run) == tmp_path / f"forces.previous-{n}"
         assert not run.exists()
     assert (tmp_path / "forces.previous-2" / "config.json").read_text() == "2"
+
+
+def test_version_and_a_light_command_line():
+    """`gait2hip --help`, `--version` and option errors answer at once: loading the command
+    line imports neither torch nor matplotlib nor pandas (each command imports what it uses)."""
+    import subprocess
+
+    from gait2hip import __version__
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"gait2hip {__version__}"
+    heavy = "('torch', 'matplotlib', 'pandas')"
+    code = f"import sys, gait2hip.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_figures_leave_the_matplotlib_backend_alone():
+    """Importing gait2hip's figure code (and drawing) does not switch a notebook's backend."""
+    import subprocess
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import gait2hip.report.figures as f; "
+        "import numpy as np, pathlib, tempfile; "
+        "p = pathlib.Path(tempfile.mkdtemp()) / 'c.png'; "
+        "f.plot_curves(np.zeros((2, 10, 1)), np.ones((2, 10, 1)), ['x'], 'u', 't', p); "
+        "print(matplotlib.get_backend(), p.stat().st_size > 1000)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["svg", "True"]

@@ -21,8 +21,33 @@ from gait2hip.conventions import (
     resolve_inputs,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="gait2hip: hip muscle forces and hip moments from walking joint angles, in "
+    "milliseconds. Start with `gait2hip predict TRIAL.mot` or `gait2hip demo`.",
+)
 console = Console()
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from gait2hip import __version__
+
+        console.print(f"gait2hip {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """gait2hip's options before any command (--version)."""
 
 
 def _csv_ints(text: str) -> tuple[int, ...]:

@@ -10,8 +10,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 _configured = False
 
 
@@ -26,6 +24,8 @@ class TaskRuntime:
 def resolve_device(name: str) -> str:
     """A checked torch device name: ``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (``cuda`` when
     PyTorch sees a GPU, else ``cpu``). Fails with the fix when the GPU asked for is missing."""
+    import torch  # imported when used: `gait2hip --help` stays fast
+
     name = name.strip().lower()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -56,6 +56,8 @@ def configure(threads: int | None = None, tune_malloc: bool = True) -> None:
     Mamba selective scan forward+backward at batch 64 (benchmarks/bench_scan.py,
     docs/speed.md).
     """
+    import torch
+
     global _configured
     torch.set_num_threads(threads or os.cpu_count() or 1)
     if _configured or not tune_malloc:

@@ -227,10 +227,7 @@ def assemble(cycles: list[LabelledCycle]) -> dict[str, GaitDataset]:
 def plot_cycles(cycles: list[LabelledCycle], path: Path) -> Path:
     """Every labelled cycle per channel (per kg) over the gait cycle: kept cycles in grey with
     their mean in black, cycles excluded by QC in red, so outliers stand out."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     if not cycles:
         raise ValueError("no labelled cycle to plot")
@@ -243,7 +240,8 @@ def plot_cycles(cycles: list[LabelledCycle], path: Path) -> Path:
     channels += [("forces", i, c) for i, c in enumerate(FORCE_COLS)]
     ncols = 6
     nrows = int(np.ceil(len(channels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.3 * nrows), sharex=True)
+    fig = Figure(figsize=(3 * ncols, 2.3 * nrows))
+    axes = fig.subplots(nrows, ncols, sharex=True)
     pct = np.linspace(0, 100, data["forces"].shape[1])
     for ax, (target, k, col) in zip(axes.flat, channels, strict=False):
         y = data[target][:, :, k]
@@ -263,7 +261,6 @@ def plot_cycles(cycles: list[LabelledCycle], path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     return path
 
 

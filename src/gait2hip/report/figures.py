@@ -1,15 +1,15 @@
-"""Benchmark figures (matplotlib, Agg backend): curves, per-channel R², model comparison."""
+"""Benchmark figures: curves, per-channel R², model comparison. Drawn on matplotlib
+``Figure`` objects, not pyplot, so that importing this module never changes the backend of a
+notebook or an application that imports gait2hip."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from gait2hip.io.atomic import atomic_path
 
@@ -17,8 +17,14 @@ from gait2hip.io.atomic import atomic_path
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
     return path
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout=None, **kw):
+    """Like ``pyplot.subplots`` without pyplot: a Figure (saved with the Agg renderer) and
+    its axes."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def plot_curves(
@@ -28,7 +34,7 @@ def plot_curves(
     k = len(cols)
     ncol = min(k, 4 if k > 3 else 3)
     nrow = int(np.ceil(k / ncol))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False, layout="constrained"
     )
     pct = np.linspace(0, 100, y_true.shape[1])
@@ -54,7 +60,7 @@ def plot_curves(
 def plot_channel_r2(per_channel: pd.DataFrame, path: Path) -> Path:
     """Grouped bars: R² per channel (around its own mean) for every model."""
     pivot = per_channel.groupby(["channel", "model"], sort=False)["r2"].mean().unstack("model")
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(pivot) * max(1, pivot.shape[1] / 2)), 3.2))
+    fig, ax = subplots(figsize=(max(6, 0.55 * len(pivot) * max(1, pivot.shape[1] / 2)), 3.2))
     pivot.plot.bar(ax=ax, width=0.8)
     ax.set_ylabel("R² (per channel)")
     ax.axhline(0, color="k", lw=0.6)
@@ -66,7 +72,7 @@ def plot_channel_r2(per_channel: pd.DataFrame, path: Path) -> Path:
 
 def plot_comparison(head: pd.DataFrame, unit: str, path: Path) -> Path:
     """Subject-mean RMSE and R² per model with bootstrap 95% CIs."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    fig, axes = subplots(1, 2, figsize=(8, 3))
     x = np.arange(len(head))
     for ax, k, label in ((axes[0], "rmse", f"RMSE ({unit})"), (axes[1], "r2", "R² (study)")):
         lo = head[k] - head[f"{k}_ci_lo"]
@@ -85,7 +91,7 @@ def plot_prediction(pred, path: str | Path | None = None):
     panels = [(t, j) for t in pred.targets.values() for j in range(len(t.cols))]
     ncol = 5 if len(panels) > 6 else 3
     nrow = int(np.ceil(len(panels) / ncol))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         nrow, ncol, figsize=(3.0 * ncol, 2.3 * nrow), squeeze=False, layout="constrained"
     )
     pct_label = f"{round(100 * pred.interval)}% interval"
@@ -136,7 +142,7 @@ def plot_prediction(pred, path: str | Path | None = None):
 
 
 def _model_panels(n: int, width: float = 3.6, height: float = 2.8):
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1, n, figsize=(width * n, height), squeeze=False, layout="constrained", sharey=True
     )
     return fig, axes.ravel()
@@ -177,7 +183,7 @@ def plot_ood_vs_error(cycles: pd.DataFrame, threshold: dict[str, float], unit: s
     models = list(dict.fromkeys(cycles["model"]))
     fig, axes = _model_panels(len(models))
     groups = sorted(cycles["group"].unique())
-    colors = dict(zip(groups, plt.get_cmap("tab10").colors, strict=False))
+    colors = dict(zip(groups, matplotlib.colormaps["tab10"].colors, strict=False))
     for ax, model in zip(axes, models, strict=True):
         dm = cycles[cycles["model"] == model]
         for g in groups:
@@ -201,7 +207,7 @@ def plot_profiles(metrics: pd.DataFrame, unit: str, title: str, path: Path) -> P
     models = list(dict.fromkeys(metrics["model"]))
     profiles = list(dict.fromkeys(metrics["profile"]))
     width = 0.8 / len(profiles)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(models), 3.6))
+    fig, ax = subplots(figsize=(1.2 + 1.3 * len(models), 3.6))
     for i, profile in enumerate(profiles):
         d = metrics[metrics["profile"] == profile].set_index("model").reindex(models)
         err = np.vstack(
