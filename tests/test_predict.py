@@ -670,3 +670,35 @@ def test_pace_check_flags_cycles_of_a_speed_the_models_did_not_learn(synthetic, 
     old["forces"].calibration.durations = np.zeros(0)
     df, strikes = make_trial(ds, stride=1.6)
     assert not gait2hip.predict(df, strikes=strikes, predictors=old).pace_flags.any()
+
+
+def test_unreadable_files_are_refused_in_one_line_naming_the_file(synthetic, tmp_path):
+    """Empty, header-only, binary and cut files, and bad --strikes: one line that names the
+    file (or option) and the fix, never the parser's own message."""
+    from typer.testing import CliRunner
+
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("time,hip_flexion_r\n")
+    (tmp_path / "binary.csv").write_bytes(b"PK\x03\x04\x80\x81\xfe\xff" * 30)
+    df, _ = make_trial(synthetic["forces"])
+    write_motion(tmp_path / "whole.mot", df, in_degrees=True)
+    text = (tmp_path / "whole.mot").read_text()
+    (tmp_path / "cut.mot").write_text(text[: len(text) // 2])
+    lines = text.splitlines()
+    (tmp_path / "short.mot").write_text("\n".join(lines[:-5]) + "\n")  # whole rows missing
+    expected = {
+        "empty.csv": "the file is empty",
+        "header.csv": "a header but no rows",
+        "binary.csv": "not a text CSV file",
+        "cut.mot": "the file ends mid-row",
+        "short.mot": "the file is cut or its header is wrong",
+    }
+    for name, message in expected.items():
+        with pytest.raises(InputError, match=f"{name}: .*{message}") as err:
+            read_angles(tmp_path / name, INPUT_COLS)
+        assert "\n" not in str(err.value) and "usecols" not in str(err.value)
+    res = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "whole.mot"), "--strikes", "0.6,abc", "--no-ensemble"]
+    )
+    assert res.exit_code == 2 and "--strikes: 'abc' is not a time" in res.output
+    assert "could not convert" not in res.output

@@ -50,6 +50,20 @@ def _root(
     """gait2hip's options before any command (--version)."""
 
 
+def _strike_times(text: str) -> list[float]:
+    """``--strikes`` as times in s, refused in one line naming the value that is not one."""
+    times = []
+    for value in (v.strip() for v in text.split(",")):
+        try:
+            times.append(float(value))
+        except ValueError:
+            raise ValueError(
+                f"--strikes: {value!r} is not a time; give the heel strikes in s as a comma "
+                "list, e.g. --strikes 0.61,1.72"
+            ) from None
+    return times
+
+
 def _csv_ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
@@ -969,11 +983,12 @@ def predict(
             raise ValueError(f"--side must be one of {list(sides)}")
         if strikes and (len(angles) > 1 or side == "both"):
             raise ValueError("--strikes applies to one trial and one side")
+        strike_times = _strike_times(strikes) if strikes else None
         t0 = _time.perf_counter()
         predictors = find_predictors(
             model or default_model_dir(), model=architecture, ensemble=not no_ensemble
         )
-    except (ValueError, ModelNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ModelNotFoundError) as err:
         _fail(err)
     for name, p in predictors.items():
         console.print(
@@ -992,7 +1007,7 @@ def predict(
                     side=s,
                     grf=grf,
                     c3d=c3d,
-                    strikes=[float(v) for v in strikes.split(",")] if strikes else None,
+                    strikes=strike_times,
                     angle_units=angle_units,
                     flip_sign=tuple(flip_sign or ()),
                     interval=interval,

@@ -283,9 +283,15 @@ def predict(
         source, time, notes = trial.source, trial.time, list(trial.notes)
         found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)
         if any(s == "kinematics" for _, s in found):
+            given = "GRF" if grf else "c3d events" if c3d else "strikes" if strikes else ""
+            why = (
+                f"the {given} given did not cover every cycle"
+                if given
+                else "no GRF, c3d or strikes given"
+            )
             notes.append(
-                "heel strikes from joint angles (no GRF/c3d/strikes given or not covering the "
-                "trial): about ±15 ms from force plates, see docs/predict.md"
+                f"heel strikes from joint angles ({why}): about ±15 ms from force plates, see "
+                "docs/predict.md"
             )
         windows = segment(trial, found)
         ok = [w for w in windows if w.status == "ok"]

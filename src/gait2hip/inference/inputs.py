@@ -86,14 +86,39 @@ def _load_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, bool |
         except StorageFormatError as err:
             raise InputError(str(err)) from err
         return table.data, table.in_degrees, str(path)
-    if suffix == ".csv":
-        return pd.read_csv(path), None, str(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path), None, str(path)
+    if suffix in (".csv", ".parquet", ".pq"):
+        return _read_table(path, suffix), None, str(path)
     raise InputError(
         f"{path}: unsupported file type {suffix!r}; give an OpenSim .mot/.sto, a .csv or "
         "a .parquet with a time column and the angle columns (or a study-format .npz)"
     )
+
+
+def _read_table(path: Path, suffix: str) -> pd.DataFrame:
+    """A .csv or .parquet as a table; an empty, binary or otherwise unreadable file is refused
+    in one line naming the file (never the parser's own message)."""
+    kind = "CSV" if suffix == ".csv" else "Parquet"
+    try:
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"{path}: the file is empty; give a header row (time and the angle columns) and "
+            "one row per frame"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: not a text {kind} file (binary, or not UTF-8); save it as {kind} with a "
+            "header row: time and the angle columns"
+        ) from None
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise InputError(
+            f"{path}: not a readable {kind} table ({first}); save it as {kind} with a header "
+            "row: time and the angle columns"
+        ) from None
+    if df.empty:
+        raise InputError(f"{path}: a header but no rows; give one row per frame")
+    return df
 
 
 def _time_column(df: pd.DataFrame, name: str) -> str:

@@ -56,9 +56,22 @@ def _split_header(path: Path) -> tuple[list[str], list[str]]:
         if line.strip().lower() == "endheader":
             return lines[:i], lines[i + 1 :]
     raise StorageFormatError(
-        f"{path}: no 'endheader' line; is this an OpenSim .mot/.sto file? "
-        "(a .trc marker file is read with read_trc)"
+        f"{path}: no 'endheader' line; is this an OpenSim .mot/.sto file? (.trc files hold "
+        "markers, not joint angles: run OpenSim inverse kinematics on them first)"
     )
+
+
+def _rows_note(header: dict[str, str], found: int) -> str:
+    expected = header.get("nRows") or header.get("datarows")
+    return f"the header says {expected} rows, {found} found" if expected else f"{found} rows"
+
+
+def _numbers(line: str) -> bool:
+    try:
+        [float(v) for v in line.split()]
+    except ValueError:
+        return False
+    return True
 
 
 def read_motion(path: str | Path) -> MotionTable:
@@ -84,14 +97,36 @@ def read_motion(path: str | Path) -> MotionTable:
             "write the time in the first column"
         )
     columns[0] = "time"
-    text = "\n".join(body[1:])
+    rows = body[1:]
+    for i, line in enumerate(rows):
+        n = len(line.split())
+        if n != len(columns):
+            cut = i == len(rows) - 1
+            raise StorageFormatError(
+                f"{path}: data row {i + 1} has {n} values for {len(columns)} columns"
+                + (
+                    f"; the file ends mid-row ({_rows_note(header, len(rows))}): re-export it"
+                    if cut
+                    else "; fix or remove that row"
+                )
+            )
     try:
-        values = np.loadtxt(_io.StringIO(text), ndmin=2) if text else np.zeros((0, len(columns)))
-    except ValueError as err:
-        raise StorageFormatError(f"{path}: unreadable numbers ({err})") from err
-    if values.shape[1] != len(columns):
+        values = (
+            np.loadtxt(_io.StringIO("\n".join(rows)), ndmin=2)
+            if rows
+            else np.zeros((0, len(columns)))
+        )
+    except ValueError:
+        bad = next(i for i, line in enumerate(rows) if not _numbers(line))
         raise StorageFormatError(
-            f"{path}: {len(columns)} column names but {values.shape[1]} values per row"
+            f"{path}: data row {bad + 1} holds a value that is not a number "
+            f"({rows[bad][:60]!r}); fix or remove that row"
+        ) from None
+    expected = header.get("nRows") or header.get("datarows")
+    if expected and expected.isdigit() and int(expected) != len(values):
+        raise StorageFormatError(
+            f"{path}: {_rows_note(header, len(values))}; the file is cut or its header is "
+            "wrong: re-export it, or correct nRows"
         )
     flag = header.get("inDegrees", "").lower()
     in_degrees = True if flag == "yes" else False if flag == "no" else None
