@@ -702,3 +702,25 @@ def test_unreadable_files_are_refused_in_one_line_naming_the_file(synthetic, tmp
     )
     assert res.exit_code == 2 and "--strikes: 'abc' is not a time" in res.output
     assert "could not convert" not in res.output
+
+
+def test_figures_name_each_panel_unit_and_sign(synthetic, predictors, tmp_path):
+    """Every panel says its own unit (a row mixes forces and moments) and, for moments, what
+    + means; the R² bar chart is not squashed by one channel far below 0."""
+    from gait2hip.conventions import channel_label
+    from gait2hip.report.figures import R2_FLOOR, plot_channel_r2, plot_prediction
+
+    assert channel_label("hip_flexion_r_moment") == "hip_flexion_r_moment (Nm/kg, + flexor)"
+    assert channel_label("hip_rotation_l_moment").endswith("+ internal rotator)")
+    assert channel_label("glmed_r") == "glmed_r (N/kg)"
+    df, strikes = make_trial(synthetic["forces"])
+    pred = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    pred.label = "subject X"
+    fig = plot_prediction(pred)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert "hip_flexion_r_moment (Nm/kg, + flexor)" in titles and "glmed_r (N/kg)" in titles
+    assert fig._suptitle.get_text().startswith("subject X, right hip")
+    per_channel = pd.DataFrame({"channel": ["a", "b", "c"], "model": "m", "r2": [0.9, 0.8, -5.7]})
+    ax = plot_channel_r2(per_channel, None).axes[0]
+    assert ax.get_ylim()[0] == R2_FLOOR
+    assert [t.get_text() for t in ax.texts] == ["-5.7"]

@@ -114,6 +114,26 @@ MOMENT_COLS: tuple[str, ...] = (
     "hip_rotation_r_moment",
 )
 
+#: What a positive hip moment means (OpenSim's generalised forces: the net internal moment
+#: about the coordinate, positive in the coordinate's positive direction; left-side
+#: coordinates are mirrored in the model, so the same words hold for both legs).
+MOMENT_SIGN: dict[str, str] = {
+    "flexion": "+ flexor",
+    "adduction": "+ adductor",
+    "rotation": "+ internal rotator",
+}
+
+
+def channel_label(col: str, unit: str | None = None) -> str:
+    """A figure label for an output channel: its name, unit (per kg, from the name unless
+    given) and, for moments, sign."""
+    unit = unit or ("Nm/kg" if col.endswith("_moment") else "N/kg")
+    for dof, sign in MOMENT_SIGN.items():
+        if col.startswith(f"hip_{dof}_") and col.endswith("_moment"):
+            return f"{col} ({unit}, {sign})"
+    return f"{col} ({unit})"
+
+
 #: Per-cycle extras of a built dataset (NPZ keys beside X/Y): the 14 groups' moment arms
 #: about the 3 hip coordinates, (N, T, 14, 3) in m, and, in the forces dataset, the labelled
 #: hip moments of the same cycles, (N, T, 3) in N·m (columns MOMENT_COLS). Together they give

@@ -415,6 +415,7 @@ def predict_held_out_trial(results: Sequence, model: str | Path, out_dir: str | 
                 c3d=r.spec.c3d,
                 predictors=predictors,
             )
+            pred.label = f"subject {r.spec.subject} trial {r.spec.trial} (not seen in training)"
             stem = f"{r.spec.subject}_{r.spec.trial}_r"
             return pred, pred.save(out_dir, stem)
     raise ModelNotFoundError(f"{model}: no labelled trial of a test subject to predict")

@@ -73,6 +73,8 @@ class Prediction:
     interval: float = DEFAULT_INTERVAL
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # what figures call the trial (default: the source file's name)
+    label: str = ""
 
     @property
     def kept(self) -> list[CycleWindow]:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from gait2hip.conventions import channel_label
 from gait2hip.io.atomic import atomic_path
 
 
@@ -46,10 +47,8 @@ def plot_curves(
             m, s = arr[..., i].mean(0), arr[..., i].std(0)
             ax.plot(pct, m, color=color, lw=1.4, label=label)
             ax.fill_between(pct, m - s, m + s, color=color, alpha=0.15, lw=0)
-        ax.set_title(cols[i], fontsize=9)
+        ax.set_title(channel_label(cols[i], None if "|" in unit else unit), fontsize=8)
         ax.tick_params(labelsize=7)
-        if i % ncol == 0:
-            ax.set_ylabel(unit, fontsize=8)
         if i >= k - ncol:
             ax.set_xlabel("gait cycle (%)", fontsize=8)
     axes.ravel()[0].legend(fontsize=7, frameon=False)
@@ -57,17 +56,31 @@ def plot_curves(
     return _save(fig, path)
 
 
-def plot_channel_r2(per_channel: pd.DataFrame, path: Path) -> Path:
-    """Grouped bars: R² per channel (around its own mean) for every model."""
+#: The lowest R² a bar chart shows; bars below are clipped and labelled with their value.
+R2_FLOOR = -1.0
+
+
+def plot_channel_r2(per_channel: pd.DataFrame, path: Path | None):
+    """Grouped bars: R² per channel (around its own mean) for every model; the path when
+    saved, else the figure."""
     pivot = per_channel.groupby(["channel", "model"], sort=False)["r2"].mean().unstack("model")
     fig, ax = subplots(figsize=(max(6, 0.55 * len(pivot) * max(1, pivot.shape[1] / 2)), 3.2))
     pivot.plot.bar(ax=ax, width=0.8)
     ax.set_ylabel("R² (per channel)")
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_ylim(min(0, float(np.nanmin(pivot.to_numpy())) - 0.05), 1)
+    # one channel far below 0 would squash every other bar: clip the axis at R2_FLOOR and
+    # write the clipped values on their bars
+    low = float(np.nanmin(pivot.to_numpy()))
+    ax.set_ylim(max(R2_FLOOR, min(0.0, low - 0.05)), 1)
+    for i, (_, row) in enumerate(pivot.iterrows()):
+        for j, value in enumerate(row):
+            if value < R2_FLOOR:
+                xpos = i - 0.4 + 0.8 * (j + 0.5) / len(row)
+                ax.text(xpos, R2_FLOOR, f"{value:.1f}", rotation=90, fontsize=6,
+                        ha="center", va="bottom")  # fmt: skip
     ax.legend(fontsize=7, ncol=3, frameon=False)
     ax.tick_params(axis="x", labelsize=8)
-    return _save(fig, path)
+    return fig if path is None else _save(fig, path)
 
 
 def plot_comparison(head: pd.DataFrame, unit: str, path: Path) -> Path:
@@ -124,15 +137,15 @@ def plot_prediction(pred, path: str | Path | None = None):
             label=pct_label,
         )
         ax.plot(x, t.mean[..., j].mean(0), color="tab:red", lw=1.4, label="predicted mean")
-        ax.set_title(t.cols[j], fontsize=9)
+        # each panel names its own unit (a row may mix forces and moments) and sign
+        ax.set_title(channel_label(t.cols[j], t.unit), fontsize=8)
         ax.tick_params(labelsize=7)
-        if i % ncol == 0:
-            ax.set_ylabel(t.unit, fontsize=8)
         if i >= len(panels) - ncol:
             ax.set_xlabel("gait cycle (%)", fontsize=8)
     axes.ravel()[0].legend(fontsize=6, frameon=False)
     n_ood = int(flags.sum())
-    title = f"{Path(pred.source).name} ({pred.side}): {len(pred.kept)} cycles"
+    side = "right" if pred.side == "r" else "left"
+    title = f"{pred.label or Path(pred.source).name}, {side} hip: {len(pred.kept)} cycles"
     if n_ood:
         title += f", {n_ood} outside the training distribution (orange)"
     fig.suptitle(title, fontsize=10)
