@@ -724,3 +724,40 @@ def test_figures_name_each_panel_unit_and_sign(synthetic, predictors, tmp_path):
     ax = plot_channel_r2(per_channel, None).axes[0]
     assert ax.get_ylim()[0] == R2_FLOOR
     assert [t.get_text() for t in ax.texts] == ["-5.7"]
+
+
+def test_models_no_better_than_the_mean_curve_are_flagged(runs, synthetic, tmp_path):
+    """A model whose test error is not 10 % below the training mean curve's is flagged where
+    models are listed (`gait2hip models`), chosen (last) and used (a predict warning)."""
+    import shutil
+
+    from gait2hip.inference.calibration import Calibration
+    from gait2hip.inference.predictor import FLAT_NOTE, list_trained
+    from gait2hip.training.metrics import skill_vs_mean_curve
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(6, 20, 2))
+    subj = np.repeat(["a", "b", "c"], 2)
+    curve = y.mean(0)
+    assert skill_vs_mean_curve(y, np.broadcast_to(curve, y.shape), curve, subj) == 0.0
+    assert skill_vs_mean_curve(y, y, curve, subj) == 1.0
+    run = tmp_path / "moments"
+    shutil.copytree(runs / "moments", run)
+    unit = run / "split42" / "lstm-causal" / "seed2025"
+    with np.load(unit / "predictions.npz") as z:
+        stored = {k: z[k] for k in z.files}
+    # the unit as if it were exact on its test subjects, then as if it had learnt nothing
+    # (its test predictions the training mean curve)
+    np.savez(unit / "predictions.npz", **{**stored, "y_pred": stored["y_true"]})
+    listed = list_trained(run)
+    assert len(listed) == 1 and listed[0]["skill_vs_mean_curve"] == 1.0 and not listed[0]["flag"]
+    curve = Calibration.load(unit / "calibration.npz").norm_mean
+    stored["y_pred"] = np.broadcast_to(curve, stored["y_true"].shape).copy()
+    np.savez(unit / "predictions.npz", **stored)
+    assert list_trained(run)[0]["flag"] == FLAT_NOTE
+    res = runner.invoke(app, ["models", str(run)])
+    assert "warning: no better than the training mean curve" in res.output
+    assert "Nm/kg" in res.output
+    df, strikes = make_trial(synthetic["moments"])
+    pred = gait2hip.predict(df, strikes=strikes, model=run)
+    assert any("no better than the training mean curve" in w for w in pred.warnings)

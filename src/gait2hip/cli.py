@@ -896,8 +896,9 @@ def list_models(
     for r in rows + published:
         study = str(r["model"]).startswith("gait2hip60:")  # the study's own files
         what = "the study's test" if study else "test"
+        unit = get_target(r["target"]).train_unit
         metrics = (
-            f"{what} RMSE {r['subject_rmse']:.3f}, R² {r['subject_r2']:.3f}"
+            f"{what} subject-mean RMSE {r['subject_rmse']:.3f} {unit}, R² {r['subject_r2']:.3f}"
             if r.get("subject_rmse") is not None
             else f"metrics in {r['card']}"
             if "card" in r
@@ -918,6 +919,8 @@ def list_models(
             f"{calibration}, {metrics}\n  {r['path']}",
             soft_wrap=True,
         )
+        if r.get("flag"):
+            console.print(f"  [yellow]warning: {r['flag']}[/yellow]", soft_wrap=True)
 
 
 @app.command()

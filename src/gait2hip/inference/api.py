@@ -28,10 +28,12 @@ from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles
 from gait2hip.inference.predictor import (
+    FLAT_NOTE,
     ModelNotFoundError,
     Predictor,
     default_model_dir,
     find_predictors,
+    flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
 from gait2hip.timeseries import resample
@@ -361,6 +363,12 @@ def predict(
             f"cycles {k.tolist()} with caution"
         )
     for p in predictors.values():
+        if flat(p.metrics):
+            warnings.append(
+                f"{p.target}: model {p.source} is {FLAT_NOTE} on its test subjects (skill "
+                f"{p.metrics['skill_vs_mean_curve']:.2f}): its curves say little about this "
+                "trial; train a better one or use the default model"
+            )
         if p.calibration is None and p.published:
             warnings.append(
                 f"{p.target}: {p.label} is not calibrated yet: no interval (zero width) and no "

@@ -36,6 +36,7 @@ from gait2hip.inference.calibration import (
     member_predictions,
 )
 from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
 from gait2hip.training.published import (
     PUBLISHED,
     TARGET_FILES,
@@ -177,7 +178,27 @@ def _unit_metrics(unit: Path) -> dict[str, Any]:
     if rows.empty:
         return {}
     r = rows.iloc[0]
-    return {k: float(r[k]) for k in ("subject_rmse", "subject_r2", "pooled_r2") if k in r}
+    out = {k: float(r[k]) for k in ("subject_rmse", "subject_r2", "pooled_r2") if k in r}
+    skill = _mean_curve_skill(unit)
+    return out if skill is None else {**out, "skill_vs_mean_curve": skill}
+
+
+def _mean_curve_skill(unit: Path) -> float | None:
+    """The unit's :func:`~gait2hip.training.metrics.skill_vs_mean_curve` on its test
+    subjects (None without its predictions or calibration)."""
+    pred_path, cal_path = unit / "predictions.npz", unit / CALIBRATION_FILE
+    if not (pred_path.is_file() and cal_path.is_file()):
+        return None
+    with np.load(pred_path) as z:
+        y_true, y_pred, subject = z["y_true"], z["y_pred"], z["subject_id"]
+    curve = Calibration.load(cal_path).norm_mean
+    return skill_vs_mean_curve(y_true, y_pred, curve, subject)
+
+
+def flat(metrics: dict[str, Any]) -> bool:
+    """Whether a model's test error is within MIN_SKILL of the training mean curve's."""
+    skill = metrics.get("skill_vs_mean_curve")
+    return skill is not None and skill < MIN_SKILL
 
 
 def _load_unit(unit: Path, ensemble: bool) -> Predictor:
@@ -205,8 +226,12 @@ def _pick_unit(run: Path, model: str | None) -> Path:
             f"{run}: no trained model{what} (final.pt) in this run folder; train with "
             "`gait2hip benchmark` or `gait2hip demo`"
         )
-    scored = [(_unit_metrics(u).get("subject_rmse", np.inf), str(u), u) for u in units]
-    return min(scored)[2]
+    # the lowest test RMSE, models no better than the mean curve last
+    scored = []
+    for u in units:
+        metrics = _unit_metrics(u)
+        scored.append((flat(metrics), metrics.get("subject_rmse", np.inf), str(u), u))
+    return min(scored)[-1]
 
 
 def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool = True):
@@ -344,6 +369,7 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
         cfg = json.loads((run / "config.json").read_text()).get("config", {})
         for unit in unit_folders(run):
             final = TrainedModel.load(unit / "final.pt")
+            metrics = _unit_metrics(unit)
             rows.append(
                 {
                     "path": str(unit),
@@ -355,10 +381,15 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
                     "train_subjects": len(final.meta.get("train_subjects", [])),
                     "members": 1 + len(list(unit.glob("fold*.pt"))),
                     "calibrated": (unit / CALIBRATION_FILE).is_file(),
-                    **_unit_metrics(unit),
+                    **metrics,
+                    "flag": FLAT_NOTE if flat(metrics) else "",
                 }
             )
     return rows
+
+
+#: How listings mark a model flagged by :func:`flat`.
+FLAT_NOTE = f"no better than the training mean curve (error not {MIN_SKILL:.0%} below it)"
 
 
 def list_published() -> list[dict[str, Any]]:

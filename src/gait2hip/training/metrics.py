@@ -52,6 +52,22 @@ def subject_mean_metrics(
     return {k: float(per[k].mean()) for k in METRICS}
 
 
+#: A model whose subject-mean RMSE is not at least this fraction below the training mean
+#: curve's (the same curve predicted for every cycle) has learnt little from the angles: it
+#: is flagged wherever models are listed or chosen.
+MIN_SKILL = 0.1
+
+
+def skill_vs_mean_curve(
+    y_true: np.ndarray, y_pred: np.ndarray, mean_curve: np.ndarray, subject_id: np.ndarray
+) -> float:
+    """1 - subject-mean RMSE of ``y_pred`` / that of the training mean curve ``mean_curve``
+    (T, K) predicted for every cycle: 0 = no better than the mean curve, 1 = perfect."""
+    base = np.broadcast_to(mean_curve, y_true.shape)
+    rmse = subject_mean_metrics(y_true, y_pred, subject_id)["rmse"]
+    return float(1.0 - rmse / subject_mean_metrics(y_true, base, subject_id)["rmse"])
+
+
 def pooled_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """All test trials, frames and channels flattened together."""
     return _flat_metrics(y_true, y_pred)
