@@ -1,13 +1,12 @@
-"""Bring run folders written before models recorded their reference body height up to date.
+"""Bring run folders written by an older gait2hip up to date with how it predicts now.
 
-Models record the mean height of the subjects they learnt from (``reference_height_m``, see
-``gait2hip.conventions.size_factors``), and the benchmark scales its test predictions and
-calibration to each subject's height. The weights do not depend on it, so older units need no
-retraining: this script adds the reference height to every checkpoint of each unit under the
-given folders (read from the unit's own dataset and training subjects; units started from the
-published weights keep theirs), rewrites its test predictions scaled to the test subjects'
-heights, and removes its calibration so that the next ``gait2hip benchmark``/``compare``/
-``transfer`` on the folder recomputes it (and its tables) with the heights.
+Without retraining (the weights do not change), for every unit under the given folders: add
+the reference body height to checkpoints that lack it (``reference_height_m``, see
+``gait2hip.conventions.size_factors``; read from the unit's own dataset and training
+subjects; units started from the published weights keep theirs), rewrite the test predictions
+the way the benchmark now makes them (moments scaled to each test subject's height, muscle
+forces clipped at 0), and remove the calibration so that the next ``gait2hip benchmark``/
+``compare``/``transfer`` on the folder recomputes it (and its tables).
 
     .venv/bin/python scripts/upgrade_runs.py runs/transfer runs/transfer-forces
 """
@@ -27,11 +26,9 @@ from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.protocol import initial_model, reference_height
 
 
-def upgrade_unit(unit: Path, datasets: dict) -> bool:
-    """Upgrade one unit folder (with final.pt); False when it was up to date."""
+def upgrade_unit(unit: Path, datasets: dict) -> None:
+    """Upgrade one unit folder (with final.pt)."""
     final = TrainedModel.load(unit / "final.pt")
-    if REFERENCE_HEIGHT_KEY in final.meta:
-        return False
     path = final.meta["dataset"]
     if path not in datasets:
         datasets[path] = read_npz(path)
@@ -47,6 +44,8 @@ def upgrade_unit(unit: Path, datasets: dict) -> bool:
         raise SystemExit(f"{pred_path}: its test cycles are not the dataset's; rerun the unit")
     for ckpt in sorted(unit.glob("*.pt")):
         model = final if ckpt.name == "final.pt" else TrainedModel.load(ckpt)
+        if REFERENCE_HEIGHT_KEY in model.meta:
+            continue
         if model.meta.get("init"):
             start = initial_model(model.meta["init"], model.name, model.target)
             ref = {REFERENCE_HEIGHT_KEY: start.reference_height_m}
@@ -60,14 +59,14 @@ def upgrade_unit(unit: Path, datasets: dict) -> bool:
         np.savez_compressed(fh, **stored)
     for name in (CALIBRATION_FILE, "calibration.json"):
         (unit / name).unlink(missing_ok=True)
-    return True
 
 
 def main(roots: list[str]) -> None:
     datasets: dict = {}
     units = sorted({p.parent for r in roots for p in Path(r).rglob("final.pt")})
-    done = sum(upgrade_unit(u, datasets) for u in units)
-    print(f"{done} of {len(units)} units upgraded; rerun their benchmark/compare/transfer command")
+    for unit in units:
+        upgrade_unit(unit, datasets)
+    print(f"{len(units)} units upgraded; rerun their benchmark/compare/transfer command")
 
 
 if __name__ == "__main__":

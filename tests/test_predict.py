@@ -761,3 +761,23 @@ def test_models_no_better_than_the_mean_curve_are_flagged(runs, synthetic, tmp_p
     df, strikes = make_trial(synthetic["moments"])
     pred = gait2hip.predict(df, strikes=strikes, model=run)
     assert any("no better than the training mean curve" in w for w in pred.warnings)
+
+
+def test_predicted_muscle_forces_are_never_negative(runs, synthetic):
+    """Every forces model's output is clipped at 0 (a muscle cannot push), in one place: the
+    benchmark's test predictions, calibration and predict all see the clipped values."""
+    import torch
+
+    final = TrainedModel.load(runs / "forces" / "split42" / "lstm-causal" / "seed2025" / "final.pt")
+    X = synthetic["forces"].X[:4]
+    before = final.predict_per_kg(X)
+    assert (before >= 0).all()
+    bias = final.model.head.proj.bias.detach().clone()
+    with torch.no_grad():
+        final.model.head.proj.bias.copy_(bias - 100.0)  # a read-out far below 0
+    assert (final.predict_per_kg(X) == 0).all() and (final.predict_reference(X) == 0).all()
+    with torch.no_grad():
+        final.model.head.proj.bias.copy_(bias + 0.05)  # partly negative: clipped there only
+    raw = final.model.eval()(torch.from_numpy(final.scaler.transform(X))).detach().numpy()
+    np.testing.assert_allclose(final.predict_per_kg(X), np.maximum(raw, 0), atol=1e-6)
+    assert (raw < 0).any() and (raw > 0).any()

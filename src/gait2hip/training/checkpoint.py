@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gait2hip.conventions import REFERENCE_HEIGHT_KEY, size_factors
+from gait2hip.conventions import FORCE_COLS, REFERENCE_HEIGHT_KEY, size_factors
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
 from gait2hip.models import config_dict, model_from_config
@@ -64,7 +64,13 @@ class TrainedModel:
                 f"{list(self.in_cols)}, got shape {X_deg.shape}; use predict_named() for data "
                 "with other channels"
             )
-        return predict_array(self.model, self.scaler.transform(X_deg))
+        y = predict_array(self.model, self.scaler.transform(X_deg))
+        # a muscle pulls and never pushes: negative tension (a linear read-out can give it
+        # where a muscle is silent) is 0. As every label is >= 0, this never adds error.
+        forces = [j for j, c in enumerate(self.out_cols) if c in FORCE_COLS]
+        if forces:
+            y[..., forces] = np.maximum(y[..., forces], 0.0)
+        return y
 
     def predict_named(
         self, X_deg: np.ndarray, cols: Sequence[str], source: str = "<data>", height_m=None
