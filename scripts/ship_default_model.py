@@ -99,8 +99,8 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
         lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
     if final.target == "forces" and not final.model.config.nonnegative:
         lines.append(
-            "- its forces are not non-negative by construction (a linear read-out): small "
-            "negative values can appear where a muscle is silent"
+            "- its read-out is linear, so its raw output can dip below zero where a muscle is "
+            "silent; gait2hip clips every predicted force at 0 (a muscle cannot push)"
         )
     if transfer is not None:
         t = transfer[(transfer["profile"] == profile) & (transfer["model"] == label)]
