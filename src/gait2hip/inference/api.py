@@ -358,8 +358,8 @@ def predict(
         hi = max(float(np.percentile(d, 97.5)) for d in known if len(d))
         warnings.append(
             f"{len(k)} of {len(pace)} cycles last {', '.join(f'{durations[i]:.2f}' for i in k)} "
-            f"s, unlike the training cycles (95 % within {lo:.2f}-{hi:.2f} s): a walking speed "
-            "the models did not learn (the angles, time-normalised, cannot show it); treat "
+            f"s, unlike the training cycles (95 % within {lo:.2f}-{hi:.2f} s): a pace the "
+            "models did not learn (the angles, time-normalised, cannot show it); treat "
             f"cycles {k.tolist()} with caution"
         )
     for p in predictors.values():
@@ -389,8 +389,8 @@ def predict(
     if height_m is None and refs:
         notes.append(
             f"no body height given: hip moments are those of a {_heights(refs)} m "
-            "walker; pass height_m (CLI --height, m) to scale them to the subject's size "
-            "(Hof 1996), which matters for children and short or tall adults"
+            "walker; give the height (--height in m; height_m in Python) to scale them to "
+            "the subject's size (Hof 1996), which matters for children and short or tall adults"
         )
     elif refs:
         notes.append(
