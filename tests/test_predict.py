@@ -782,3 +782,12 @@ def test_predicted_muscle_forces_are_never_negative(runs, synthetic):
     raw = final.model.eval()(torch.from_numpy(final.scaler.transform(X))).detach().numpy()
     np.testing.assert_allclose(final.predict_per_kg(X), np.maximum(raw, 0), atol=1e-6)
     assert (raw < 0).any() and (raw > 0).any()
+
+
+def test_printing_a_prediction_is_a_summary(synthetic, predictors):
+    df, strikes = make_trial(synthetic["forces"])
+    pred = gait2hip.predict(df, strikes=strikes, predictors=predictors)
+    text = repr(pred)
+    assert "\n" not in text and len(text) < 400
+    assert "4 of" in text and "forces (14 channels)" in text and "moments (3 channels)" in text
+    assert "cycles x 40 frames x 3 channels in Nm/kg" in repr(pred.targets["moments"])

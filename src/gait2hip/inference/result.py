@@ -47,6 +47,14 @@ class TargetResult:
     def unit(self) -> str:
         return get_target(self.target).train_unit
 
+    def __repr__(self) -> str:
+        n, t, k = self.mean.shape
+        state = "calibrated" if self.calibrated else "uncalibrated"
+        return (
+            f"TargetResult({self.target}: {n} cycles x {t} frames x {k} channels in "
+            f"{self.unit}, model {self.model}, {state})"
+        )
+
     def bounds(self, coverage: float) -> tuple[np.ndarray, np.ndarray]:
         half = z_value(coverage) * self.sd
         lo = self.mean - half
@@ -75,6 +83,16 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
     # what figures call the trial (default: the source file's name)
     label: str = ""
+
+    def __repr__(self) -> str:
+        targets = ", ".join(f"{k} ({v.mean.shape[-1]} channels)" for k, v in self.targets.items())
+        side = "right" if self.side == "r" else "left"
+        return (
+            f"Prediction({self.label or self.source}, {side} hip: {len(self.kept)} of "
+            f"{len(self.cycles)} cycle windows kept; {targets}; {len(self.warnings)} "
+            f"warning(s), {len(self.notes)} note(s); .to_dataframe(), .cycles_table(), "
+            ".save(folder, stem), .plot())"
+        )
 
     @property
     def kept(self) -> list[CycleWindow]:
