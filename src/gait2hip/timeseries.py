@@ -1,10 +1,47 @@
-"""Resampling of time series onto gait-cycle grids and back (one rule for labelling and
-prediction): a cycle from heel strike ``t0`` to the next heel strike ``t1`` is ``n`` evenly
-spaced samples including both ends."""
+"""Filtering and resampling of time series onto gait-cycle grids and back: one rule for
+labelling and prediction, so that the same angles reach a model the same way at training and
+at prediction time. The joint angles of a trial are low-pass filtered at
+:data:`ANGLE_LOWPASS_HZ` (:func:`lowpass_angles`, as OpenSim filters them for ID and static
+optimisation), then each cycle from heel strike ``t0`` to the next heel strike ``t1`` is ``n``
+evenly spaced samples including both ends (:func:`resample`)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+#: Cut-off (Hz) of the joint angles' low-pass filter, in labelling (model inputs, and the
+#: kinematics OpenSim's ID/SO see) and in prediction.
+ANGLE_LOWPASS_HZ = 6.0
+
+
+def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
+    """Zero-lag Butterworth low-pass along axis 0 (``order`` 2 run forward and back = 4th
+    order); unfiltered when the cut-off is 0 or at/above Nyquist, or the series too short."""
+    from scipy.signal import butter, filtfilt
+
+    x = np.asarray(x, dtype=float)
+    if cutoff_hz <= 0 or cutoff_hz >= rate_hz / 2 or len(x) <= 3 * (order + 1):
+        return x
+    b, a = butter(order, cutoff_hz / (rate_hz / 2))
+    return filtfilt(b, a, x, axis=0)
+
+
+def lowpass_angles(
+    time: np.ndarray, values: np.ndarray, cutoff_hz: float = ANGLE_LOWPASS_HZ
+) -> np.ndarray:
+    """A trial's (n, C) joint angles low-pass filtered (:func:`lowpass`) at its median
+    sampling rate; each stretch of rows without a NaN is filtered on its own, so that a gap
+    left unfilled stays a gap instead of spreading NaN over the trial."""
+    values = np.asarray(values, dtype=float)
+    if len(time) < 2:
+        return values
+    rate = 1.0 / float(np.median(np.diff(time)))
+    ok = np.isfinite(values).all(axis=1) if values.ndim == 2 else np.isfinite(values)
+    out = values.copy()
+    edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(int), 0]))
+    for i0, i1 in zip(edges[::2], edges[1::2], strict=True):
+        out[i0:i1] = lowpass(values[i0:i1], rate, cutoff_hz)
+    return out
 
 
 def resample(time: np.ndarray, values: np.ndarray, t0: float, t1: float, n: int) -> np.ndarray:

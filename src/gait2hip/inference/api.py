@@ -1,8 +1,9 @@
 """``gait2hip.predict``: joint angles of a trial in, hip muscle forces and moments out.
 
 Pipeline: read and check the angles -> heel strikes (given, GRF, c3d, else from the angles)
--> cycles (partial ones at the ends and bad ones reported with why) -> resample each kept
-cycle to the model's frame count -> ensemble prediction with a calibrated interval, an
+-> cycles (partial ones at the ends and bad ones reported with why) -> low-pass filter the
+angles and resample each kept cycle to the model's frame count, as labelling did for the
+training data (:mod:`gait2hip.timeseries`) -> ensemble prediction with a calibrated interval, an
 out-of-distribution score per cycle -> back to the trial's own time base.
 """
 
@@ -36,7 +37,7 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
-from gait2hip.timeseries import resample
+from gait2hip.timeseries import lowpass_angles, resample
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
@@ -304,7 +305,8 @@ def predict(
                 f"leg ({why}). A cycle needs two heel strikes of the same foot inside the data; "
                 "give a longer trial, or the strike times (strikes=..., CLI --strikes)"
             )
-        values = trial.angles[file_cols].to_numpy(dtype=float)
+        # filtered and resampled as the training data's angles were (gait2hip.timeseries)
+        values = lowpass_angles(time, trial.angles[file_cols].to_numpy(dtype=float))
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)
         durations = np.array([w.t1 - w.t0 for w in ok])

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import butter, filtfilt
 
 from gait2hip.io.external_loads import ExternalLoadsSpec
+from gait2hip.timeseries import lowpass
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,6 @@ def contacts(
         if c.duration >= min_duration_s and peak >= min_peak_n:
             out.append(c)
     return out
-
-
-def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
-    """Zero-lag Butterworth low-pass along axis 0 (``order`` 2 run forward and back = 4th
-    order)."""
-    if cutoff_hz <= 0 or cutoff_hz >= rate_hz / 2:
-        return np.asarray(x, dtype=float)
-    b, a = butter(order, cutoff_hz / (rate_hz / 2))
-    return filtfilt(b, a, np.asarray(x, dtype=float), axis=0)
 
 
 def _clean_cop(

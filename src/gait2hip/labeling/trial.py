@@ -41,8 +41,8 @@ from gait2hip.io.storage import (
 from gait2hip.labeling import events as ev
 from gait2hip.labeling import fast_so
 from gait2hip.labeling import opensim_steps as st
-from gait2hip.labeling.grf import contacts, lowpass, prepare_grf
-from gait2hip.timeseries import resample
+from gait2hip.labeling.grf import contacts, prepare_grf
+from gait2hip.timeseries import ANGLE_LOWPASS_HZ, lowpass_angles, resample
 
 G = 9.80665
 RESULT_VERSION = 3
@@ -57,7 +57,8 @@ class LabelSettings:
     """Every choice that changes the labels (part of the cache key)."""
 
     cycle_frames: int = 180
-    lowpass_hz: float = 6.0  # kinematics (inside OpenSim ID/SO) and GRF, same cut-off
+    # kinematics (model inputs, and inside OpenSim ID/SO) and GRF, same cut-off
+    lowpass_hz: float = ANGLE_LOWPASS_HZ
     grf_threshold_n: float = 20.0  # contact: vertical force above this
     min_contact_s: float = 0.08  # shorter contacts are blips, not strikes
     min_contact_peak_bw: float = 0.5  # lower peaks are blips / cross-over touches
@@ -527,15 +528,15 @@ def _cut_cycles(
     ik_time = ik.time
     t_so = so_forces["time"].to_numpy(dtype=float)
     t_id = id_data["time"].to_numpy(dtype=float)
-    rate = 1.0 / float(np.median(np.diff(ik_time)))
     # per side, over the whole trial: inputs (IK angles low-pass filtered as OpenSim filtered
-    # them for ID/SO; a left side's columns mirrored onto the right names), group forces and
-    # hip moments; each cycle then only cuts and resamples
+    # them for ID/SO, and as prediction filters a user's angles; a left side's columns
+    # mirrored onto the right names), group forces and hip moments; each cycle then only cuts
+    # and resamples
     series = {}
     for s in {c.side for c in cycles}:
         in_cols = INPUT_COLS if s == "r" else tuple(mirror_columns(INPUT_COLS))
         series[s] = (
-            lowpass(ik.data[list(in_cols)].to_numpy(), rate, settings.lowpass_hz),
+            lowpass_angles(ik_time, ik.data[list(in_cols)].to_numpy(), settings.lowpass_hz),
             np.stack(
                 [
                     so_forces[[side_name(m, s) for m in groups[g]]].to_numpy().sum(axis=1)
