@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from gait2hip.data.synthetic import make_synthetic
+
+# property tests (tests/test_properties.py): a few dozen inputs per test in the default run,
+# 2,500 per test in CI's slow lane (HYPOTHESIS_PROFILE=slow); derandomized so that a run is
+# reproducible
+_quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "default", max_examples=40, deadline=None, derandomize=True, suppress_health_check=_quiet
+)
+settings.register_profile(
+    "slow", max_examples=2500, deadline=None, derandomize=True, suppress_health_check=_quiet
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)

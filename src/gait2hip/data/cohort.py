@@ -43,6 +43,8 @@ from gait2hip.data.dataset import (
     _decode,
     order_columns,
 )
+from gait2hip.io.storage import StorageFormatError
+from gait2hip.io.tables import read_table
 from gait2hip.timeseries import resample_cycles
 
 #: Accepted unit spellings per target: per kg, or in file units (then divided by mass).
@@ -412,7 +414,10 @@ def read_cohort_csv(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: cohort file not found")
-    df = pd.read_csv(path)
+    try:
+        df = read_table(path, "one row per frame: subject, cycle, then the channels")
+    except StorageFormatError as err:
+        raise DataError(str(err)) from None
     df.columns = [str(c).strip() for c in df.columns]
     for col in ("subject", "cycle"):
         if col not in df.columns:

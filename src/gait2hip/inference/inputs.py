@@ -26,6 +26,7 @@ import pandas as pd
 from gait2hip.conventions import RADIAN_SUSPECT_MAX_ABS
 from gait2hip.data.dataset import DataError, _closest
 from gait2hip.io.storage import StorageFormatError, read_motion
+from gait2hip.io.tables import TABLE_SUFFIXES, read_table
 
 #: Gaps of NaN up to this long (s) are interpolated; longer ones reject their cycles.
 MAX_GAP_S = 0.1
@@ -86,39 +87,16 @@ def _load_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, bool |
         except StorageFormatError as err:
             raise InputError(str(err)) from err
         return table.data, table.in_degrees, str(path)
-    if suffix in (".csv", ".parquet", ".pq"):
-        return _read_table(path, suffix), None, str(path)
+    if suffix in TABLE_SUFFIXES:
+        try:
+            table = read_table(path, "a header row (time and the angle columns)")
+        except StorageFormatError as err:
+            raise InputError(str(err)) from None
+        return table, None, str(path)
     raise InputError(
         f"{path}: unsupported file type {suffix!r}; give an OpenSim .mot/.sto, a .csv or "
         "a .parquet with a time column and the angle columns (or a study-format .npz)"
     )
-
-
-def _read_table(path: Path, suffix: str) -> pd.DataFrame:
-    """A .csv or .parquet as a table; an empty, binary or otherwise unreadable file is refused
-    in one line naming the file (never the parser's own message)."""
-    kind = "CSV" if suffix == ".csv" else "Parquet"
-    try:
-        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(
-            f"{path}: the file is empty; give a header row (time and the angle columns) and "
-            "one row per frame"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(
-            f"{path}: not a text {kind} file (binary, or not UTF-8); save it as {kind} with a "
-            "header row: time and the angle columns"
-        ) from None
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
-        raise InputError(
-            f"{path}: not a readable {kind} table ({first}); save it as {kind} with a header "
-            "row: time and the angle columns"
-        ) from None
-    if df.empty:
-        raise InputError(f"{path}: a header but no rows; give one row per frame")
-    return df
 
 
 def _time_column(df: pd.DataFrame, name: str) -> str:
