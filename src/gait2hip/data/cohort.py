@@ -423,6 +423,17 @@ def read_cohort_csv(
         if col not in df.columns:
             raise DataError(f"{path}: needs a '{col}' column (one row per frame of each cycle)")
     df["subject"] = df["subject"].astype(str)
+    for col in df.columns:  # every column but the identifiers holds numbers
+        if col in ("subject", "cycle", "group"):
+            continue
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & df[col].notna().to_numpy())
+        if len(bad):
+            raise DataError(
+                f"{path}: column {col!r} holds {str(df[col].iloc[bad[0]])[:20]!r} at data row "
+                f"{bad[0] + 1}, not a number; fix or remove that row"
+            )
+        df[col] = values.astype(float)
     keys = ["subject", "cycle"]
     groups = list(df.groupby(keys, sort=False))
     sizes = {len(g) for _, g in groups}
