@@ -191,7 +191,8 @@ def test_strike_option_parses_times_or_names_the_bad_value(text):
     except ValueError as err:
         assert str(err).startswith("--strikes: ") and "\n" not in str(err)
     else:
-        assert times == [float(v) for v in text.split(",")]
+        assert times == [float(v.strip()) for v in text.split(",")]
+        assert all(np.isfinite(times))
 
 
 @given(st.text(max_size=12), st.lists(st.text(max_size=12), max_size=3))

@@ -52,15 +52,20 @@ def _root(
 
 def _strike_times(text: str) -> list[float]:
     """``--strikes`` as times in s, refused in one line naming the value that is not one."""
+    import math
+
     times = []
     for value in (v.strip() for v in text.split(",")):
         try:
-            times.append(float(value))
+            time = float(value)
         except ValueError:
+            time = math.nan
+        if not math.isfinite(time):
             raise ValueError(
                 f"--strikes: {value!r} is not a time; give the heel strikes in s as a comma "
                 "list, e.g. --strikes 0.61,1.72"
-            ) from None
+            )
+        times.append(time)
     return times
 
 
