@@ -67,6 +67,12 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
             f"the study's published {final.name} (60 adults, 3 cadences) fine-tuned for "
             f"{meta['epochs']} epochs on the subjects below"
         )
+        alpha = config["train"].get("wise_alpha", 1.0)
+        if alpha < 1:
+            weights += (
+                f", then averaged with the published weights ({alpha:g} x fine-tuned + "
+                f"{1 - alpha:g} x published; WiSE-FT), so that it keeps their breadth"
+            )
     else:
         weights = f"trained from scratch for {meta['epochs']} epochs on the subjects below"
     dofs = [c for c in final.out_cols]
@@ -97,6 +103,23 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
     ]
     if per_dof:
         lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
+    ref = final.reference_height_m
+    if ref is not None and any(c.endswith("_moment") for c in final.out_cols):
+        lines.append(
+            f"- body size: its hip moments are those of a {ref:.2f} m walker "
+            + (
+                "(assumed for the study's adults)"
+                if meta.get("reference_height_assumed")
+                else "(the mean height of the subjects it learnt from)"
+            )
+            + "; `predict --height` scales them to the subject (Hof 1996)"
+        )
+    if cal.get("training_durations_s"):
+        lo, hi = cal["training_durations_s"]
+        lines.append(
+            f"- pace: learnt from cycles of {lo:.2f}-{hi:.2f} s; `predict` flags cycles whose "
+            "duration lies outside them"
+        )
     if final.target == "forces" and not final.model.config.nonnegative:
         lines.append(
             "- its read-out is linear, so its raw output can dip below zero where a muscle is "
@@ -110,14 +133,15 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
                 "Transfer (this profile and architecture, mean over the transfer run's split "
                 "seeds; `gait2hip transfer`):",
                 "",
-                "| source | R² study (95% CI) | RMSE | 90% coverage | OOD AUROC |",
-                "|---|---|---|---|---|",
+                "| source | R² study (95% CI) | RMSE | 90% coverage | OOD AUROC | pace AUROC |",
+                "|---|---|---|---|---|---|",
             ]
             for _, r in t.iterrows():
                 lines.append(
                     f"| {r['source']} | {fmt(r['subject_r2'])} ({fmt(r['subject_r2_ci_lo'])} "
                     f"to {fmt(r['subject_r2_ci_hi'])}) | {fmt(r['subject_rmse'])} | "
-                    f"{fmt(r['coverage_90'])} | {fmt(r['ood_auroc'])} |"
+                    f"{fmt(r['coverage_90'])} | {fmt(r['ood_auroc'])} | "
+                    f"{fmt(r.get('pace_auroc', float('nan')))} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -147,6 +171,10 @@ def main() -> None:
         folder.mkdir(parents=True)
         for name in FILES:
             shutil.copyfile(unit / name, folder / name)
+        # the shipped checkpoint names its training data by file name, not this machine's path
+        shipped = TrainedModel.load(folder / "final.pt")
+        shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
+        shipped.save(folder / "final.pt")
         # the transfer table of this unit's target (its per-channel R² columns)
         transfer = next((t for t in tables if f"r2_{final.out_cols[0]}" in t), None)
         sections.append(card_section(unit, final, transfer))
