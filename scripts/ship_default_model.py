@@ -108,8 +108,8 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
         lines.append(
             f"- body size: its hip moments are those of a {ref:.2f} m walker "
             + (
-                "(assumed for the study's adults)"
-                if meta.get("reference_height_assumed")
+                "(assumed for the study's adults, whose weights it started from)"
+                if meta.get("reference_height_assumed") or meta.get("init")
                 else "(the mean height of the subjects it learnt from)"
             )
             + "; `predict --height` scales them to the subject (Hof 1996)"

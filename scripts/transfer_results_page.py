@@ -177,14 +177,17 @@ What the table says:
   speeds, the study's models gain in-lab (Transformer R² {v(IL, FT, T):.3f} against
   {v(IL, G, T):.3f} as published and {v(IL, R, T):.3f} from scratch) but lose on the children
   (LSTM TD {v(TD, FT, L):.3f}, SB {v(SB, FT, L):.3f}).
-- **Averaging the fine-tuned with the published weights keeps both** (`{W}`): in-lab
-  LSTM / Transformer / Mamba R² {v(IL, W, L):.3f} / {v(IL, W, T):.3f} / {v(IL, W, M):.3f}
-  (fine-tuned {v(IL, FT, L):.3f} / {v(IL, FT, T):.3f} / {v(IL, FT, M):.3f}), fast →
-  comfortable {v(FC, W, L):.3f} / {v(FC, W, T):.3f} / {v(FC, W, M):.3f} (fine-tuned
-  {v(FC, FT, L):.3f} / {v(FC, FT, T):.3f} / {v(FC, FT, M):.3f}, as published
-  {v(FC, G, L):.3f} / {v(FC, G, T):.3f} / {v(FC, G, M):.3f}), and on the children TD
-  {v(TD, W, L):.3f} / {v(TD, W, T):.3f} / {v(TD, W, M):.3f}, SB {v(SB, W, L):.3f} /
-  {v(SB, W, T):.3f} / {v(SB, W, M):.3f}.
+- **Averaging the fine-tuned with the published weights sits between them** (`{W}`):
+  in-lab LSTM / Transformer / Mamba R² {v(IL, W, L):.3f} / {v(IL, W, T):.3f} / {v(IL, W, M):.3f},
+  below fine-tuning ({v(IL, FT, L):.3f} / {v(IL, FT, T):.3f} / {v(IL, FT, M):.3f}) and
+  training from scratch ({v(IL, R, L):.3f} / {v(IL, R, T):.3f} / {v(IL, R, M):.3f}) but far
+  above the published models ({v(IL, G, L):.3f} / {v(IL, G, T):.3f} / {v(IL, G, M):.3f}); the
+  best of all from fast to comfortable walking ({v(FC, W, L):.3f} / {v(FC, W, T):.3f} /
+  {v(FC, W, M):.3f}; fine-tuned {v(FC, FT, L):.3f} / {v(FC, FT, T):.3f} / {v(FC, FT, M):.3f});
+  and on the children close to the published models (TD {v(TD, W, L):.3f} /
+  {v(TD, W, T):.3f} / {v(TD, W, M):.3f}, SB {v(SB, W, L):.3f} / {v(SB, W, T):.3f} /
+  {v(SB, W, M):.3f}; published TD {v(TD, G, L):.3f} / {v(TD, G, T):.3f} / {v(TD, G, M):.3f},
+  SB {v(SB, G, L):.3f} / {v(SB, G, T):.3f} / {v(SB, G, M):.3f}).
 - Trained (from scratch, fine-tuned or averaged) on comfortable walking only, the models
   reach R² {rng(col(CF, trained, "subject_r2"))} on fast walking of other subjects; on fast
   walking only, {rng(col(FC, trained, "subject_r2"))} on comfortable.
