@@ -363,3 +363,23 @@ def test_units_of_several_profiles_are_told_apart(ipsi_run):
     assert len(set(labels)) == len(labels) == 3
     assert "gait2hip60:lstm" in labels and "quick/lstm-causal" in labels
     assert len({u.key for u in mixed}) == 3
+
+
+def test_few_shot_fine_tuning_is_scaled_to_body_height_like_zero_shot(
+    ipsi_run, synthetic, tmp_path
+):
+    """Fine-tuning on a few cohort subjects continues in the model's reference-height units:
+    with a zero learning rate it leaves the model unchanged, so its predictions equal the
+    zero-shot ones, scaled to each child's height alike."""
+    from gait2hip.external.few_shot import few_shot
+
+    arrays = cohort_arrays(synthetic["moments"])
+    arrays["height_cm"] = np.linspace(110, 170, len(arrays["subject"]))
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", arrays))
+    units = find_units([ipsi_run], "moments")[:1]
+    zs = zero_shot(units, cohort, healthy=False, n_boot=10)
+    cfg = FewShotConfig(ks=(1,), draws=1, groups=("PAT",), finetune_epochs=1, finetune_lr=0.0,
+                        scratch_epochs=1)  # fmt: skip
+    draws = few_shot(units, cohort, zs.predictions, cfg)
+    by = draws.set_index("method")["subject_rmse"]
+    assert by["fine-tune"] == pytest.approx(by["zero-shot"], rel=1e-5)

@@ -112,6 +112,10 @@ def few_shot(
         Y_all = at_model.reference(unit.target)  # training targets at the model's frames
         ref = cohort.reference(unit.target)  # test references at the cohort's own frames
         zs = zero_shot_predictions[unit.key]
+        # fine-tuning continues in the model's own units: moments of its reference-height
+        # walker (targets divided by each cycle's size factor, predictions multiplied back),
+        # as the zero-shot predictions are scaled (gait2hip.conventions.size_factors)
+        size = pred.size_factors(cohort.height_m, len(cohort))[..., unit.channels]
         for group in cfg.groups or cohort.groups:
             in_group = np.flatnonzero(cohort.group == group)
             subj = cohort.subject[in_group]
@@ -121,8 +125,8 @@ def few_shot(
                     seed = cfg.seed + 1000 * k + d
                     tuned = _train(
                         _outputs(copy.deepcopy(final.model), unit), final.scaler, X_all[train],
-                        Y_all[train], cfg.finetune_epochs, cfg.finetune_lr, cfg.weight_decay,
-                        seed,
+                        Y_all[train] / size[train], cfg.finetune_epochs, cfg.finetune_lr,
+                        cfg.weight_decay, seed,
                     )  # fmt: skip
                     if on_fit:
                         on_fit(f"{unit.label} {group} k={k} draw {d + 1}: fine-tune")
@@ -137,7 +141,8 @@ def few_shot(
                         on_fit(f"{unit.label} {group} k={k} draw {d + 1}: scratch")
                     preds = {
                         "zero-shot": zs[test],
-                        "fine-tune": _predict(tuned, final.scaler, X_all[test], cohort.n_frames),
+                        "fine-tune": _predict(tuned, final.scaler, X_all[test], cohort.n_frames)
+                        * size[test],
                         "scratch": _predict(fresh, scaler, X_all[test], cohort.n_frames),
                     }
                     base = {
