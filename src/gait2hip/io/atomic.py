@@ -12,6 +12,14 @@ from typing import Any
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the OS says it (Linux); elsewhere
+    set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
