@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gait2hip.inference.predictor import MODEL_CARD, default_model_dir
+from gait2hip.inference.predictor import MODEL_CARD, default_model_dir, mean_curve_skill
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.metrics import MIN_SKILL
 from gait2hip.training.published import PUBLISHED, published_dir
 
 FILES = ("final.pt", "calibration.npz", "calibration.json", "final.json")
@@ -103,6 +104,19 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
     ]
     if per_dof:
         lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
+    skill = mean_curve_skill(unit)
+    if skill is not None:
+        lines.append(
+            f"- against the training data's mean curve (the same curve for every cycle, no "
+            f"angles): subject-mean RMSE {abs(skill):.0%} {'lower' if skill >= 0 else 'higher'} "
+            "on these test subjects"
+            + (
+                " — in-lab this model is no better than the average; its value is in transfer "
+                "(docs/transfer_results.md, Baseline)"
+                if skill < MIN_SKILL
+                else ""
+            )
+        )
     ref = final.reference_height_m
     if ref is not None and any(c.endswith("_moment") for c in final.out_cols):
         lines.append(

@@ -179,11 +179,11 @@ def _unit_metrics(unit: Path) -> dict[str, Any]:
         return {}
     r = rows.iloc[0]
     out = {k: float(r[k]) for k in ("subject_rmse", "subject_r2", "pooled_r2") if k in r}
-    skill = _mean_curve_skill(unit)
+    skill = mean_curve_skill(unit)
     return out if skill is None else {**out, "skill_vs_mean_curve": skill}
 
 
-def _mean_curve_skill(unit: Path) -> float | None:
+def mean_curve_skill(unit: Path) -> float | None:
     """The unit's :func:`~gait2hip.training.metrics.skill_vs_mean_curve` on its test
     subjects (None without its predictions or calibration)."""
     pred_path, cal_path = unit / "predictions.npz", unit / CALIBRATION_FILE
