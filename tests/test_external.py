@@ -383,3 +383,21 @@ def test_few_shot_fine_tuning_is_scaled_to_body_height_like_zero_shot(
     draws = few_shot(units, cohort, zs.predictions, cfg)
     by = draws.set_index("method")["subject_rmse"]
     assert by["fine-tune"] == pytest.approx(by["zero-shot"], rel=1e-5)
+
+
+def test_zero_shot_rows_measure_models_against_the_training_mean_curve(
+    ipsi_run, synthetic, tmp_path
+):
+    from gait2hip.training.metrics import skill_vs_mean_curve
+
+    cohort = read_cohort_npz(save_npz(tmp_path / "c.npz", cohort_arrays(synthetic["moments"])))
+    unit = find_units([ipsi_run], "moments")[0]
+    zs = zero_shot([unit], cohort, healthy=False, n_boot=10)
+    row = zs.summary.set_index("group").loc["PAT"]
+    m = cohort.group == "PAT"
+    curve = resample_cycles(unit.predictor.calibration.norm_mean[None], cohort.n_frames)
+    expected = skill_vs_mean_curve(
+        cohort.reference("moments")[m], zs.predictions[unit.key][m],
+        np.broadcast_to(curve, (int(m.sum()), *curve.shape[1:])), cohort.subject[m],
+    )  # fmt: skip
+    assert row["skill_vs_mean_curve"] == pytest.approx(expected, rel=1e-6)

@@ -447,3 +447,25 @@ def test_input_names_with_per_cycle_scalars():
         resolve_inputs("body_height_m")
     with pytest.raises(ValueError, match="unknown input channels"):
         resolve_inputs("all,cadence")
+
+
+def test_summaries_measure_each_model_against_the_training_mean_curve(synthetic, tmp_path):
+    """summary.csv carries skill_vs_mean_curve: 1 - subject RMSE / the RMSE of the training
+    pool's mean curve predicted for every test cycle."""
+    import dataclasses
+
+    import pandas as pd
+
+    from gait2hip.benchmark import benchmark
+    from gait2hip.inference.calibration import Calibration
+    from gait2hip.training.metrics import subject_mean_metrics
+
+    cfg = dataclasses.replace(tiny_config(models=("lstm",)), target="moments", n_folds=2)
+    benchmark(synthetic["moments"], cfg, tmp_path, show_progress=False)
+    row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    with np.load(unit / "predictions.npz") as z:
+        y, p, s = z["y_true"], z["y_pred"], z["subject_id"]
+    curve = np.broadcast_to(Calibration.load(unit / "calibration.npz").norm_mean, y.shape)
+    expected = 1 - subject_mean_metrics(y, p, s)["rmse"] / subject_mean_metrics(y, curve, s)["rmse"]
+    assert row["skill_vs_mean_curve"] == pytest.approx(expected, rel=1e-6)

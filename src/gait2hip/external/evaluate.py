@@ -41,7 +41,7 @@ from gait2hip.inference.predictor import (
     unit_folders,
 )
 from gait2hip.timeseries import resample_cycles
-from gait2hip.training.metrics import evaluate
+from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.published import ARCHITECTURES, PUBLISHED, parse_published
 
 #: The group name of the models' own held-out healthy test subjects in every table.
@@ -246,6 +246,24 @@ def interval_coverage(
     return float(pooled_coverage(y_true, y_pred, sd, (DEFAULT_INTERVAL,))[0])
 
 
+def mean_curve_skill(
+    pred: Predictor,
+    channels: list[int],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    subject: np.ndarray,
+    height_m: np.ndarray,
+) -> float:
+    """:func:`~gait2hip.training.metrics.skill_vs_mean_curve` against the unit's training
+    mean curve (its calibration's normative mean, at the cycles' frames, scaled to their
+    heights like the predictions); NaN without a calibration."""
+    if pred.calibration is None:
+        return float("nan")
+    curve = resample_cycles(pred.calibration.norm_mean[None][..., channels], y_true.shape[1])
+    curve = curve * pred.size_factors(height_m, len(y_true))[..., channels]
+    return skill_vs_mean_curve(y_true, y_pred, curve, subject)
+
+
 def zero_shot(
     units: list[EvalUnit],
     cohort: Cohort,
@@ -320,6 +338,9 @@ def zero_shot(
                     "n_cycles": int(m.sum()),
                     **res["summary"],
                     "coverage_90": interval_coverage(pred, ch, yt[m], yp[m], hm[m]),
+                    "skill_vs_mean_curve": mean_curve_skill(
+                        pred, ch, yt[m], yp[m], subj[m], hm[m]
+                    ),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )

@@ -42,6 +42,9 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         row["coverage_90"] = g["coverage_90"].mean()
         row["ood_auroc"] = g["ood_auroc"].mean()
         row["pace_auroc"] = g["pace_auroc"].mean() if "pace_auroc" in g else np.nan
+        row["skill_vs_mean_curve"] = (
+            g["skill_vs_mean_curve"].mean() if "skill_vs_mean_curve" in g else np.nan
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -110,6 +113,7 @@ def write_report(
             "coverage_90",
             "ood_auroc",
             "pace_auroc",
+            "skill_vs_mean_curve",
         ]
     ]
     pc = tables["per_channel"].groupby(["channel", "model"], sort=False)[["rmse", "r2"]].mean()
@@ -173,6 +177,8 @@ test cycles from unseen cycles of the training population (0.5: not at all, as e
 both come from one population; towards 1 under a shift, e.g. a held-out condition).
 `pace_auroc`: the same for the pace check (each cycle's duration against the training
 cycles'), which sees a change of walking speed that the time-normalised angles hide.
+`skill_vs_mean_curve`: 1 - the subject-mean RMSE over that of the training pool's mean curve
+predicted for every test cycle (0: no better than ignoring the angles; flagged below 0.1).
 
 {markdown_table(honest)}
 

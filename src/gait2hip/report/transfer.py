@@ -25,6 +25,7 @@ MEANS = (
     "coverage_90",
     "ood_auroc",
     "pace_auroc",
+    "skill_vs_mean_curve",
 )
 
 
@@ -87,6 +88,7 @@ def write_transfer_report(
             "90% coverage": table["coverage_90"],
             "OOD AUROC": table["ood_auroc"],
             "pace AUROC": table.get("pace_auroc", np.nan),
+            "skill vs mean curve": table.get("skill_vs_mean_curve", np.nan),
         }
     )
     text = f"""# gait2hip transfer: {target.name} ({u})
@@ -103,7 +105,8 @@ def write_transfer_report(
   calibrated 90 % interval. OOD AUROC: how well the out-of-distribution score tells the test
   cycles from unseen cycles of the training population (~0.5 in-lab, the higher the better
   under a shift); pace AUROC: the same for the pace check (cycle durations; the cohort has
-  none, so no value there)
+  none, so no value there); skill vs mean curve: 1 - subject RMSE / that of the training
+  data's mean curve predicted for every cycle (0: no better than ignoring the angles)
 
 ## Subject-mean R² (study definition) per source and model
 

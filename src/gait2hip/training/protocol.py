@@ -41,14 +41,14 @@ from gait2hip.data.splits import (
     holdout_subjects,
 )
 from gait2hip.executor import Executor, Task, TaskFailures, report
-from gait2hip.inference.calibration import CALIBRATION_FILE, calibrate
+from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration, calibrate
 from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
 from gait2hip.models import count_parameters, create_model
 from gait2hip.runtime import TaskRuntime
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
-from gait2hip.training.metrics import evaluate
+from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.normalize import InputScaler
 from gait2hip.training.physics import has_physics, held_out_residuals, physics_arrays
 
@@ -594,6 +594,7 @@ def _unit_results(
         pace_auroc=number(cal.get("test_pace_auroc")),
     )
     parts = target_parts(get_target(cfg.target))
+    curve = Calibration.load(u.unit_dir / CALIBRATION_FILE).norm_mean
     out = []
     for part, idx in parts.items():
         idx = list(idx)
@@ -605,6 +606,10 @@ def _unit_results(
             [ds.out_cols[i] for i in idx],
             n_boot=cfg.n_bootstrap,
             seed=u.split_seed,
+        )
+        # the bar: the training pool's mean curve predicted for every test cycle
+        metrics["summary"]["skill_vs_mean_curve"] = skill_vs_mean_curve(
+            y_true[..., idx], y_pred[..., idx], curve[..., idx], subj
         )
         if part == "forces" and has_physics(ds):
             own = y_pred[..., list(parts["moments"])] if "moments" in parts else None
