@@ -133,6 +133,7 @@ def page(t, f, unscaled, sensitivity, commit, splits) -> str:
             "90% coverage": t["coverage_90"],
             "OOD AUROC": t["ood_auroc"],
             "pace AUROC": t["pace_auroc"],
+            "skill vs mean curve": t["skill_vs_mean_curve"],
         }
     )
     profiles = [p for p in PROFILES if p in set(t.profile)]
