@@ -338,9 +338,7 @@ def zero_shot(
                     "n_cycles": int(m.sum()),
                     **res["summary"],
                     "coverage_90": interval_coverage(pred, ch, yt[m], yp[m], hm[m]),
-                    "skill_vs_mean_curve": mean_curve_skill(
-                        pred, ch, yt[m], yp[m], subj[m], hm[m]
-                    ),
+                    "skill_vs_mean_curve": mean_curve_skill(pred, ch, yt[m], yp[m], subj[m], hm[m]),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )
