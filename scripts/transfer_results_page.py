@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gait2hip.report.summary import fmt, markdown_table
+from gait2hip.conventions import get_target
+from gait2hip.report.summary import markdown_table
+from gait2hip.report.transfer import ci_text, compact_table, detail_table
 
 L, T, M = "lstm-causal", "transformer-bidir", "mamba-causal"
 IL, CF, FC = "in-lab", "comfortable → fast", "fast → comfortable"
@@ -116,30 +118,9 @@ def page(t, f, unscaled, sensitivity, commit, splits) -> str:
             d = d[d.profile.isin(prof if isinstance(prof, list) else [prof])]
         return d[c].dropna().tolist()
 
-    def ci(r, k):
-        return f"{fmt(r[k])} ({fmt(r[k + '_ci_lo'])} to {fmt(r[k + '_ci_hi'])})"
-
-    rows = pd.DataFrame(
-        {
-            "source": t["source"],
-            "profile": t["profile"],
-            "model": t["model"],
-            "runs": t["runs"],
-            "R² study (95% CI)": [ci(r, "subject_r2") for _, r in t.iterrows()],
-            "RMSE Nm/kg": t["subject_rmse"],
-            "R² flexion": t["r2_hip_flexion_r_moment"],
-            "R² adduction": t["r2_hip_adduction_r_moment"],
-            "R² rotation": t["r2_hip_rotation_r_moment"],
-            "90% coverage": t["coverage_90"],
-            "OOD AUROC": t["ood_auroc"],
-            "pace AUROC": t["pace_auroc"],
-            "skill vs mean curve": t["skill_vs_mean_curve"],
-        }
-    )
+    rows = detail_table(t, get_target("moments"))
     profiles = [p for p in PROFILES if p in set(t.profile)]
-    compact = t.pivot_table(
-        index=["source", "model"], columns="profile", values="subject_r2", sort=False
-    )[profiles].reset_index()
+    compact = compact_table(t, tuple(profiles))
     mean = (
         t.groupby(["profile", "model"], sort=False)["subject_r2"]
         .mean()
@@ -172,7 +153,7 @@ def page(t, f, unscaled, sensitivity, commit, splits) -> str:
             "profile": f["profile"],
             "model": f["model"],
             "runs": f["runs"],
-            "R² study (95% CI)": [ci(r, "subject_r2") for _, r in f.iterrows()],
+            "R² study (95% CI)": [ci_text(r, "subject_r2") for _, r in f.iterrows()],
             "RMSE N/kg": f["subject_rmse"],
             "pooled R²": f["pooled_r2"],
             "channel-mean R²": f["channel_mean_r2"],

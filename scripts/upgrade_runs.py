@@ -23,7 +23,7 @@ from gait2hip.inference.calibration import CALIBRATION_FILE
 from gait2hip.io.atomic import atomic_path
 from gait2hip.io.npz import read_npz
 from gait2hip.training.checkpoint import TrainedModel
-from gait2hip.training.protocol import initial_model, reference_height
+from gait2hip.training.protocol import reference_height
 
 
 def upgrade_unit(unit: Path, datasets: dict) -> None:
@@ -46,13 +46,9 @@ def upgrade_unit(unit: Path, datasets: dict) -> None:
         model = final if ckpt.name == "final.pt" else TrainedModel.load(ckpt)
         if REFERENCE_HEIGHT_KEY in model.meta:
             continue
-        if model.meta.get("init"):
-            start = initial_model(model.meta["init"], model.name, model.target)
-            ref = {REFERENCE_HEIGHT_KEY: start.reference_height_m}
-        else:
-            train = np.isin(ds.subject_id, model.meta["train_subjects"])
-            ref = reference_height(ds, np.flatnonzero(train))
-        model.meta.update(ref)
+        train = np.flatnonzero(np.isin(ds.subject_id, model.meta["train_subjects"]))
+        init = model.meta.get("init", "")
+        model.meta.update(reference_height(ds, train, init, model.name, model.target))
         model.save(ckpt)
     stored["y_pred"] = final.predict_per_kg(ds.X[test], ds.height_m[test])
     with atomic_path(pred_path) as tmp, open(tmp, "wb") as fh:

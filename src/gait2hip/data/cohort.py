@@ -276,12 +276,13 @@ class Cohort:
         )
 
     def _heights_note(self) -> str:
-        known = int(np.isfinite(self.height_m).sum())
+        heights = self.height_m
+        known = int(np.isfinite(heights).sum())
         if not known:
             return "; no body heights: hip moments predicted for the models' reference height"
         return (
             f"; body height known for {known} of {len(self)} cycles "
-            f"({np.nanmin(self.height_m):.2f}-{np.nanmax(self.height_m):.2f} m): predicted hip "
+            f"({np.nanmin(heights):.2f}-{np.nanmax(heights):.2f} m): predicted hip "
             "moments scaled to it (Hof 1996)"
         )
 

@@ -241,9 +241,21 @@ def interval_coverage(
     their body heights like the predictions."""
     if pred.calibration is None:
         return float("nan")
-    sd = resample_cycles(pred.calibration.resid_sd[None][..., channels], y_true.shape[1])
-    sd = sd * pred.size_factors(height_m, len(y_true))[..., channels]
+    sd = _at_cycles(pred, pred.calibration.resid_sd, channels, y_true, height_m)
     return float(pooled_coverage(y_true, y_pred, sd, (DEFAULT_INTERVAL,))[0])
+
+
+def _at_cycles(
+    pred: Predictor,
+    curve: np.ndarray,
+    channels: list[int],
+    y_true: np.ndarray,
+    height_m: np.ndarray | None,
+) -> np.ndarray:
+    """A calibration's (T, K) curve at the cycles' frame count, scaled to their body heights
+    like the predictions: (N, T', len(channels))."""
+    at = resample_cycles(curve[None][..., channels], y_true.shape[1])
+    return at * pred.size_factors(height_m, len(y_true))[..., channels]
 
 
 def mean_curve_skill(
@@ -259,8 +271,7 @@ def mean_curve_skill(
     heights like the predictions); NaN without a calibration."""
     if pred.calibration is None:
         return float("nan")
-    curve = resample_cycles(pred.calibration.norm_mean[None][..., channels], y_true.shape[1])
-    curve = curve * pred.size_factors(height_m, len(y_true))[..., channels]
+    curve = _at_cycles(pred, pred.calibration.norm_mean, channels, y_true, height_m)
     return skill_vs_mean_curve(y_true, y_pred, curve, subject)
 
 

@@ -98,24 +98,26 @@ class Prediction:
     def kept(self) -> list[CycleWindow]:
         return [c for c in self.cycles if c.status == "ok"]
 
+    def _flags(self, percentile: str) -> np.ndarray:
+        """Per kept cycle: True if any target's ``percentile`` field (one value per cycle)
+        exceeds the warning level."""
+        flags = np.zeros(len(self.kept), dtype=bool)
+        for t in self.targets.values():
+            values = getattr(t, percentile)
+            if values is not None:
+                flags |= values > OOD_WARN_PERCENTILE
+        return flags
+
     @property
     def ood_flags(self) -> np.ndarray:
         """Per kept cycle: True if any target's OOD percentile exceeds the warning level."""
-        flags = np.zeros(len(self.kept), dtype=bool)
-        for t in self.targets.values():
-            if t.ood_percentile is not None:
-                flags |= t.ood_percentile > OOD_WARN_PERCENTILE
-        return flags
+        return self._flags("ood_percentile")
 
     @property
     def pace_flags(self) -> np.ndarray:
         """Per kept cycle: True if its duration is unlike the training cycles' for any target
         (pace percentile above the warning level)."""
-        flags = np.zeros(len(self.kept), dtype=bool)
-        for t in self.targets.values():
-            if t.pace_percentile is not None:
-                flags |= t.pace_percentile > OOD_WARN_PERCENTILE
-        return flags
+        return self._flags("pace_percentile")
 
     # ------------------------------------------------------------------ tables
     def cycles_table(self) -> pd.DataFrame:

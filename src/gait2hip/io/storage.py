@@ -61,8 +61,13 @@ def _split_header(path: Path) -> tuple[list[str], list[str]]:
     )
 
 
+def _expected_rows(header: dict[str, str]) -> str | None:
+    """The row count a header states (``nRows``, or legacy ``datarows``)."""
+    return header.get("nRows") or header.get("datarows")
+
+
 def _rows_note(header: dict[str, str], found: int) -> str:
-    expected = header.get("nRows") or header.get("datarows")
+    expected = _expected_rows(header)
     return f"the header says {expected} rows, {found} found" if expected else f"{found} rows"
 
 
@@ -122,7 +127,7 @@ def read_motion(path: str | Path) -> MotionTable:
             f"{path}: data row {bad + 1} holds a value that is not a number "
             f"({rows[bad][:60]!r}); fix or remove that row"
         ) from None
-    expected = header.get("nRows") or header.get("datarows")
+    expected = _expected_rows(header)
     if expected and expected.isdigit() and int(expected) != len(values):
         raise StorageFormatError(
             f"{path}: {_rows_note(header, len(values))}; the file is cut or its header is "

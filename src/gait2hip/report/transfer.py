@@ -50,8 +50,38 @@ def aggregate(runs: pd.DataFrame, profiles: tuple[str, ...], target: Target) -> 
     ).reset_index(drop=True)
 
 
-def _ci(row, k: str) -> str:
+def ci_text(row, k: str) -> str:
     return f"{fmt(row[k])} ({fmt(row[f'{k}_ci_lo'])} to {fmt(row[f'{k}_ci_hi'])})"
+
+
+def compact_table(table: pd.DataFrame, profiles: tuple[str, ...]) -> pd.DataFrame:
+    """Subject-mean R² (study definition): one row per source and model, one column per
+    profile (in the given order)."""
+    compact = table.pivot_table(
+        index=["source", "model"], columns="profile", values="subject_r2", sort=False
+    )
+    return compact[[p for p in profiles if p in compact.columns]].reset_index()
+
+
+def detail_table(table: pd.DataFrame, target: Target) -> pd.DataFrame:
+    """Every metric of the aggregated table (:func:`aggregate`), for markdown."""
+    return pd.DataFrame(
+        {
+            "source": table["source"],
+            "profile": table["profile"],
+            "model": table["model"],
+            "runs": table["runs"],
+            "R² study (95% CI)": [ci_text(r, "subject_r2") for _, r in table.iterrows()],
+            f"RMSE {target.train_unit} (95% CI)": [
+                ci_text(r, "subject_rmse") for _, r in table.iterrows()
+            ],
+            **{f"R² {c}": table.get(f"r2_{c}", np.nan) for c in target.cols},
+            "90% coverage": table["coverage_90"],
+            "OOD AUROC": table["ood_auroc"],
+            "pace AUROC": table.get("pace_auroc", np.nan),
+            "skill vs mean curve": table.get("skill_vs_mean_curve", np.nan),
+        }
+    )
 
 
 def write_transfer_report(
@@ -72,25 +102,8 @@ def write_transfer_report(
     write_text(out / "transfer_table.csv", table.to_csv(index=False))
     fig = plot_transfer(table, out / "figures" / "transfer.png")
     u = target.train_unit
-    compact = table.pivot_table(
-        index=["source", "model"], columns="profile", values="subject_r2", sort=False
-    )
-    compact = compact[[p for p in profiles if p in compact.columns]].reset_index()
-    detail = pd.DataFrame(
-        {
-            "source": table["source"],
-            "profile": table["profile"],
-            "model": table["model"],
-            "runs": table["runs"],
-            "R² study (95% CI)": [_ci(r, "subject_r2") for _, r in table.iterrows()],
-            f"RMSE {u} (95% CI)": [_ci(r, "subject_rmse") for _, r in table.iterrows()],
-            **{f"R² {c}": table.get(f"r2_{c}", np.nan) for c in target.cols},
-            "90% coverage": table["coverage_90"],
-            "OOD AUROC": table["ood_auroc"],
-            "pace AUROC": table.get("pace_auroc", np.nan),
-            "skill vs mean curve": table.get("skill_vs_mean_curve", np.nan),
-        }
-    )
+    compact = compact_table(table, profiles)
+    detail = detail_table(table, target)
     text = f"""# gait2hip transfer: {target.name} ({u})
 
 - command: `{command or "(library call)"}`

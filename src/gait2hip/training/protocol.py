@@ -176,24 +176,21 @@ def _model_meta(
         "n_frames": ds.n_frames,
         "train_subjects": sorted(set(ds.subject_id[train].tolist())),
         "n_train_cycles": len(train),
-        # a run from published weights keeps the height their outputs refer to
-        **(
-            {
-                REFERENCE_HEIGHT_KEY: initial_model(
-                    cfg.init, spec.name, cfg.target
-                ).reference_height_m
-            }
-            if cfg.init
-            else reference_height(ds, train)
-        ),
+        **reference_height(ds, train, cfg.init, spec.name, cfg.target),
         **({"init": cfg.init} if cfg.init else {}),
     }
 
 
-def reference_height(ds: GaitDataset, train: np.ndarray) -> dict[str, float]:
-    """The mean body height of the training subjects (each subject once), which a model's
-    per-kg moments refer to (:func:`~gait2hip.conventions.size_factors`); empty when the data
-    give no heights."""
+def reference_height(
+    ds: GaitDataset, train: np.ndarray, init: str = "", architecture: str = "", target: str = ""
+) -> dict[str, float]:
+    """The body height a model's per-kg moments refer to
+    (:func:`~gait2hip.conventions.size_factors`), as checkpoint metadata: for a run from
+    published weights (``init``), the height their outputs refer to; otherwise the mean
+    height of the training subjects (each subject once), empty when the data give none."""
+    if init:
+        start = initial_model(init, architecture, target)
+        return {REFERENCE_HEIGHT_KEY: start.reference_height_m}
     heights = {}
     for s, h in zip(ds.subject_id[train], ds.height_m[train], strict=True):
         if np.isfinite(h):
