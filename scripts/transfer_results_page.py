@@ -194,6 +194,7 @@ subject's body height (Hof 1996; [transfer.md](transfer.md)).
 .venv/bin/gait2hip evaluate-external --models runs/transfer/in-lab --contralateral \\
     --no-size-scaling --no-few-shot --no-healthy --out runs/transfer-unscaled
 .venv/bin/python benchmarks/bench_reference_height.py
+.venv/bin/python scripts/transfer_results_page.py --commit <hash> --splits {splits}  # this page
 ```
 
 ## Hip moments: subject-mean R² (study definition) per source
