@@ -357,6 +357,10 @@ def read_cached(spec: TrialSpec, settings: LabelSettings, folder: Path) -> Trial
     if not done.is_file():
         return None
     saved = json.loads(done.read_text())
+    # strict JSON stores a NaN (no markers: a trial from given IK) as null
+    saved["cycles"] = [
+        {k: np.nan if v is None else v for k, v in c.items()} for c in saved["cycles"]
+    ]
     for c in saved["cycles"]:
         c["exclude"] = _qc_reason(c, settings)
     return TrialResult(
