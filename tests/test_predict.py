@@ -831,3 +831,69 @@ def test_prediction_filters_the_angles_as_labelling_did(synthetic, predictors):
     expected, _, _ = predictors["moments"].predict(X)
     np.testing.assert_allclose(b, expected, atol=1e-5)
     assert np.abs(b - a).max() < 0.2 * np.abs(a).max()
+
+
+# ----------------------------------------------------------------------------- anchor
+
+
+def test_interval_adds_the_disagreement_with_an_anchor(runs, synthetic, tmp_path, monkeypatch):
+    """A unit whose calibration names an anchor (a model of another population) draws
+    mean ± z·sqrt(within² + (factor·|mean - anchor|)²), the anchor asked for the same walker;
+    the unit's own anchor.pt is used first; without it or the published checkpoint, the
+    interval says what it lacks and predict warns."""
+    import shutil
+
+    from gait2hip.inference.calibration import ANCHOR_FILE, Anchor
+
+    unit = tmp_path / "unit"
+    shutil.copytree(runs / "moments" / "split42" / "lstm-causal" / "seed2025", unit)
+    cal = Calibration.load(unit / "calibration.npz")
+    assert cal.anchor == ""  # 40-frame synthetic cycles: nothing of the study's to compare
+    other = TrainedModel.load(unit / "fold1.pt")  # a stand-in for another population's model
+    shutil.copy(unit / "fold1.pt", unit / ANCHOR_FILE)
+    dataclasses.replace(cal, anchor="gait2hip60:lstm", anchor_factor=2.0).save(
+        unit / "calibration.npz"
+    )
+    pred = load_predictor(unit)
+    assert isinstance(pred.anchor, Anchor) and pred.anchor.factor == 2.0 and not pred.interval_note
+    ds = synthetic["moments"]
+    X, h = ds.X[:5], np.array([1.5, np.nan, 1.8, 1.7, 1.6])
+    mean, sd, _ = pred.predict(X, h)
+    within = dataclasses.replace(pred, anchor=None).predict(X, h)[1]
+    f = pred.size_factors(h, len(X))
+    ref_h = np.where(np.isfinite(h), h, pred.reference_height_m)
+    between = 2.0 * np.abs(mean - other.predict_per_kg(X, ref_h) * f / pred.size_factors(ref_h, 5))
+    np.testing.assert_allclose(sd**2, within**2 + between**2, rtol=1e-4, atol=1e-8)
+    assert (sd >= within - 1e-7).all() and (sd > within).any()
+
+    (unit / ANCHOR_FILE).unlink()
+    monkeypatch.setenv("GAIT2HIP_DATA", str(tmp_path / "no-data"))
+    alone = load_predictor(unit)
+    assert alone.anchor is None and "between-population" in alone.interval_note
+    df, strikes = make_trial(ds)
+    res = gait2hip.predict(df, strikes=strikes, predictors={"moments": alone})
+    assert any("lacks its between-population part" in w for w in res.warnings)
+
+
+def test_calibration_measures_coverage_with_and_without_the_anchor(runs, synthetic):
+    from gait2hip.inference.calibration import Anchor, calibrate
+
+    ds = synthetic["moments"]
+    unit = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    final = TrainedModel.load(unit / "final.pt")
+    folds_models = [TrainedModel.load(unit / f"fold{k}.pt") for k in range(3)]
+    test = np.flatnonzero(np.isin(ds.subject_id, final.meta["test_subjects"]))
+    pool = np.setdiff1d(np.arange(len(ds)), test)
+    folds = []
+    for m in folds_models:
+        train = np.flatnonzero(np.isin(ds.subject_id, m.meta["train_subjects"]))
+        folds.append((train, np.setdiff1d(pool, train)))
+    args = (ds.X, ds.Y_per_kg, pool, folds, folds_models, final, test, ds.out_cols, ds.height_m)
+    plain = calibrate(*args)
+    anchored = calibrate(*args, anchor=Anchor(folds_models[0], "gait2hip60:lstm", 1.0))
+    assert plain.anchor == "" and anchored.anchor == "gait2hip60:lstm"
+    np.testing.assert_allclose(anchored.coverage_within, plain.coverage_all)
+    assert np.all(anchored.coverage_all >= plain.coverage_all)
+    assert anchored.width_90 > plain.width_90 == pytest.approx(plain.width_90_within)
+    summary = anchored.summary()
+    assert summary["anchor"] == "gait2hip60:lstm" and summary["interval_width_90"] > 0

@@ -3,6 +3,8 @@ study's forward passes (written here from the layouts in gait2hip60/README.md)."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gait2hip.conventions import INPUT_COLS
+from gait2hip.inference.calibration import Calibration
+from gait2hip.inference.predictor import load_predictor
 from gait2hip.training import published
 from gait2hip.training.published import (
     PublishedModelError,
@@ -320,7 +324,8 @@ def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthet
     for profile in ("gait2hip60-finetune", "gait2hip60-wise"):
         benchmark(ds, _init_config(profile, train_overrides=short), tmp_path / profile,
                   show_progress=False)  # fmt: skip
-    ref = load_published("lstm", "moments").model.state_dict()
+    ref_model = load_published("lstm", "moments")
+    ref = ref_model.model.state_dict()
     for name in ("fold0.pt", "final.pt"):
         tuned, wise = (
             TrainedModel.load(tmp_path / p / "split42" / "lstm-causal" / "seed2025" / name)
@@ -336,6 +341,18 @@ def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthet
         test = np.isin(ds.subject_id, final.meta["test_subjects"])
         expected = final.predict_per_kg(ds.X[test], ds.height_m[test])
         np.testing.assert_allclose(z["y_pred"], expected, atol=1e-6)
+    # its intervals add the disagreement with the published model, counted twice: the average
+    # lies half-way between it and the fine-tuned weights
+    assert final.meta["wise_alpha"] == 0.5
+    cal = Calibration.load(unit / "calibration.npz")
+    assert (cal.anchor, cal.anchor_factor) == ("gait2hip60:lstm", 2.0)
+    assert np.all(cal.coverage_all >= cal.coverage_within) and cal.width_90 > cal.width_90_within
+    pred = load_predictor(unit, ensemble=False)
+    X = ds.X[test]
+    mean, sd, _ = pred.predict(X)
+    other = ref_model.predict_per_kg(X, final.reference_height_m)
+    within = dataclasses.replace(pred, anchor=None).predict(X)[1]
+    np.testing.assert_allclose(sd**2, within**2 + (2 * (mean - other)) ** 2, rtol=1e-4, atol=1e-7)
     with pytest.raises(ValueError, match="needs --init"):
         _init_config("recipe", train_overrides={"wise_alpha": 0.5})
 
@@ -378,7 +395,8 @@ def test_zero_shot_profile_evaluates_the_published_weights_unchanged(synthetic, 
     assert final.reference_height_m == ref.reference_height_m
     for name, param in ref.model.state_dict().items():
         torch.testing.assert_close(final.model.state_dict()[name], param)
-    assert (unit / "calibration.npz").is_file()
+    # the published weights are not compared with themselves
+    assert Calibration.load(unit / "calibration.npz").anchor == ""
 
 
 @needs_published
@@ -397,3 +415,5 @@ def test_finetune_starts_from_the_published_weights(synthetic, tmp_path):
     info = __import__("json").loads((unit / "fold0.json").read_text())
     assert 0 <= info["best_epoch"] <= 2 and len(info["val_loss"]) == info["epochs_run"]
     assert '"init": "gait2hip60"' in (tmp_path / "config.json").read_text()
+    cal = Calibration.load(unit / "calibration.npz")
+    assert (cal.anchor, cal.anchor_factor) == ("gait2hip60:lstm", 1.0)

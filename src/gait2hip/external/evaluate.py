@@ -31,6 +31,7 @@ from gait2hip.inference.calibration import (
     OOD_WARN_PERCENTILE,
     auroc,
     pooled_coverage,
+    z_value,
 )
 from gait2hip.inference.predictor import (
     ModelNotFoundError,
@@ -159,15 +160,26 @@ def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
             )
 
 
-def predict_cohort(unit: EvalUnit, cohort: Cohort) -> np.ndarray:
-    """The final model's per-kg predictions of the unit's target for every cohort cycle, at
-    the cohort's frames."""
+def predict_cohort(
+    unit: EvalUnit, cohort: Cohort, *, within: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The final model's per-kg predictions of the unit's target for every cohort cycle and
+    their interval sd (:meth:`Predictor.predict`; ``within``: without the between-population
+    part), at the cohort's frames."""
     pred = unit.predictor
     at_model = cohort.resampled(pred.n_frames)
-    y = pred.final.predict_named(
-        at_model.angles, at_model.angle_cols, cohort.source, height_m=cohort.height_m
-    )
-    return resample_cycles(y[..., unit.channels], cohort.n_frames)
+    X = at_model.angles[..., input_columns_for(pred.in_cols, at_model.angle_cols, cohort.source)]
+    y, sd = predict_at(pred, X, cohort.height_m, unit.channels, within)
+    return resample_cycles(y, cohort.n_frames), resample_cycles(sd, cohort.n_frames)
+
+
+def predict_at(
+    pred: Predictor, X: np.ndarray, height_m: np.ndarray | None, channels: list[int], within=False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-kg predictions and interval sd of ``channels`` for cycles in the model's inputs."""
+    use = replace(pred, anchor=None) if within else pred
+    mean, sd, _ = use.predict(X, height_m)
+    return mean[..., channels], sd[..., channels]
 
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
@@ -229,20 +241,19 @@ class ZeroShot:
     ood_reference: dict[tuple, np.ndarray] = field(default_factory=dict)
 
 
-def interval_coverage(
-    pred: Predictor,
-    channels: list[int],
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    height_m: np.ndarray | None = None,
-) -> float:
-    """Share of frames (all channels) inside the unit's calibrated 90 % interval (NaN without
-    a calibration); the interval's sd is resampled to the cycles' frame count and scaled to
-    their body heights like the predictions."""
+def interval_coverage(pred: Predictor, y_true: np.ndarray, y_pred: np.ndarray, sd) -> float:
+    """Share of frames (all channels) inside the 90 % interval ``y_pred ± z·sd`` (NaN for an
+    uncalibrated unit, whose interval is not calibrated)."""
     if pred.calibration is None:
         return float("nan")
-    sd = _at_cycles(pred, pred.calibration.resid_sd, channels, y_true, height_m)
     return float(pooled_coverage(y_true, y_pred, sd, (DEFAULT_INTERVAL,))[0])
+
+
+def interval_width(pred: Predictor, sd: np.ndarray) -> float:
+    """Mean width of the 90 % interval over frames and channels (NaN when uncalibrated)."""
+    if pred.calibration is None:
+        return float("nan")
+    return float(2 * z_value(DEFAULT_INTERVAL) * np.mean(sd))
 
 
 def _at_cycles(
@@ -294,7 +305,8 @@ def zero_shot(
             raise DataError(f"{pred.source}: outputs {pred.out_cols} are not the study's")
         target, ch = get_target(unit.target), unit.channels
         y_true = cohort.reference(unit.target)
-        y_pred = predict_cohort(unit, cohort)
+        y_pred, sd = predict_cohort(unit, cohort)
+        sd_within = predict_cohort(unit, cohort, within=True)[1] if pred.anchor else sd
         out.predictions[unit.key] = y_pred
         ood = cohort_ood(pred, cohort)
         if pred.calibration is not None:
@@ -303,7 +315,8 @@ def zero_shot(
             )
         heights = cohort.height_m
         sets = [
-            (g, cohort.group == g, y_true, y_pred, cohort.subject, heights) for g in cohort.groups
+            (g, cohort.group == g, y_true, y_pred, sd, sd_within, cohort.subject, heights)
+            for g in cohort.groups
         ]
         cyc = pd.DataFrame(
             {
@@ -323,8 +336,10 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, ht = pred.final.predict_per_kg(h.X, h.height_m)[..., ch], h.y_true[..., ch]
-                sets.append((HEALTHY, np.ones(len(h.X), bool), ht, hp, h.subject, h.height_m))
+                hp, hsd = predict_at(pred, h.X, h.height_m, ch)
+                hsd_within = predict_at(pred, h.X, h.height_m, ch, within=True)[1]
+                ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
+                sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m))
                 hc = pd.DataFrame(
                     {
                         **unit.ids(),
@@ -337,7 +352,7 @@ def zero_shot(
                 if pred.calibration is not None:
                     hc["ood_score"], hc["ood_percentile"] = pred.ood_scores(h.X)
                 cycles.append(hc)
-        for group, m, yt, yp, subj, hm in sets:
+        for group, m, yt, yp, s, s_within, subj, hm in sets:
             res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
                            n_boot=n_boot, seed=seed)  # fmt: skip
             ids = {**unit.ids(), "group": group}
@@ -348,7 +363,11 @@ def zero_shot(
                     "n_subjects": len(np.unique(subj[m])),
                     "n_cycles": int(m.sum()),
                     **res["summary"],
-                    "coverage_90": interval_coverage(pred, ch, yt[m], yp[m], hm[m]),
+                    "coverage_90": interval_coverage(pred, yt[m], yp[m], s[m]),
+                    # without the between-population part, and the intervals' mean widths
+                    "coverage_90_within": interval_coverage(pred, yt[m], yp[m], s_within[m]),
+                    "interval_width_90": interval_width(pred, s[m]),
+                    "interval_width_90_within": interval_width(pred, s_within[m]),
                     "skill_vs_mean_curve": mean_curve_skill(pred, ch, yt[m], yp[m], subj[m], hm[m]),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }

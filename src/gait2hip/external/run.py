@@ -164,6 +164,7 @@ def _summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comma
             "pooled R²": z["pooled_r2"],
             **{f"R² {c}": z[f"r2_{c}"] for c in tgt.cols},
             "90% interval coverage": z["coverage_90"],
+            "within-population interval": z["coverage_90_within"],
         }
     )
     inputs = sorted({input_set_name(x.predictor.in_cols) for x in units})

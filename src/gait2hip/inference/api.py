@@ -371,6 +371,8 @@ def predict(
                 f"{p.metrics['skill_vs_mean_curve']:.2f}): its curves say little about this "
                 "trial; train a better one or use the default model"
             )
+        if p.interval_note:
+            warnings.append(f"{p.target}: {p.interval_note}")
         if p.calibration is None and p.published:
             warnings.append(
                 f"{p.target}: {p.label} is not calibrated yet: no interval (zero width) and no "

@@ -8,9 +8,20 @@ cross-validation fold and a final model on the whole pool. Used together at pred
 - **Residual sd**: each fold model predicts its own validation subjects, which it never saw:
   these out-of-fold residuals over the whole pool give, per gait-cycle frame and channel, how
   far predictions for *unseen healthy subjects* typically are from OpenSim's labels.
-- **Interval**: ``mean ± z(p) · sqrt(sd_ensemble² + sd_residual²)``, a nominal ``p`` interval.
-  Its coverage is checked once on the held-out test subjects, who took no part in fitting
-  anything (models, residuals or the OOD reference) — the calibration table.
+- **Between-population spread**: the residual sd is measured on unseen subjects *of the
+  training population*, so it cannot see how much a prediction would change had the model
+  learnt from other people. Where a model learnt from another population exists (the
+  Gait2Hip-60 study's published model of the same architecture and target: 60 adults, three
+  cadences, another lab; :class:`Anchor`), their disagreement on the cycle,
+  ``|mean - anchor| · factor``, is a third part of the sd (``factor`` 1/alpha for a WiSE
+  average, which lies alpha of the way from the anchor to its fine-tuned weights; 1
+  otherwise). It is near zero where both populations agree and grows where they do not —
+  for people and paces unlike either (docs/transfer.md, intervals).
+- **Interval**: ``mean ± z(p) · sqrt(sd_ensemble² + sd_residual² + sd_between²)``, a
+  nominal ``p`` interval. Its coverage is checked once on the held-out test subjects, who
+  took no part in fitting anything (models, residuals or the OOD reference) — the
+  calibration table — and, with and without the between-population part, on every held-out
+  source of ``gait2hip transfer``.
 - **OOD score**: the Mahalanobis distance of a cycle's z-scored angles (resampled to
   :data:`OOD_POINTS` points per channel) from the training cycles, with a Ledoit-Wolf
   shrunk covariance. It is reported as a percentile of the scores of unseen healthy cycles
@@ -47,6 +58,9 @@ OOD_POINTS = 20
 OOD_WARN_PERCENTILE = 95.0
 
 CALIBRATION_FILE = "calibration.npz"
+#: A unit folder's copy of its anchor (the shipped default model carries one); without it,
+#: the anchor named by the calibration is loaded from the study's published models.
+ANCHOR_FILE = "anchor.pt"
 
 
 def z_value(coverage: float) -> float:
@@ -92,11 +106,40 @@ def pace_scores(durations: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.abs(np.log(np.asarray(durations, float)) - np.median(log_ref)) / spread
 
 
-def interval_sd(ens_sd: np.ndarray, resid_sd: np.ndarray | None) -> np.ndarray:
+def interval_sd(
+    ens_sd: np.ndarray, resid_sd: np.ndarray | None, between_sd: np.ndarray | None = None
+) -> np.ndarray:
     """Total predictive sd per frame and channel (see module doc)."""
-    if resid_sd is None:
-        return ens_sd
-    return np.sqrt(ens_sd**2 + resid_sd[None] ** 2)
+    var = ens_sd**2
+    if resid_sd is not None:
+        var = var + resid_sd[None] ** 2
+    if between_sd is not None:
+        var = var + between_sd**2
+    return np.sqrt(var)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A model learnt from another population, against which a model's predictions are
+    compared (module doc, between-population spread)."""
+
+    model: Any  # TrainedModel
+    name: str  # e.g. "gait2hip60:lstm"
+    factor: float  # its distance from a prediction times this is the between-population sd
+
+    def between_sd(
+        self, final: Any, point_ref: np.ndarray, X_deg: np.ndarray, height_m=None
+    ) -> np.ndarray:
+        """(N, T, K) between-population sd of ``point_ref``, predictions of ``final`` (the
+        model anchored, a TrainedModel) for (N, T, C) cycles ``X_deg`` in its ``in_cols``, in
+        its reference walker's units; the anchor predicts for the same walker (the cycles'
+        heights, or ``final``'s reference height where unknown)."""
+        n = len(X_deg)
+        ref = final.reference_height_m
+        h = np.broadcast_to(np.asarray(np.nan if height_m is None else height_m, float), (n,))
+        h = np.where(np.isfinite(h), h, np.nan if ref is None else ref)
+        other = self.model.predict_named(X_deg, final.in_cols, height_m=h)
+        return self.factor * np.abs(point_ref - other / final.size_factors(h, n))
 
 
 @dataclass
@@ -123,6 +166,15 @@ class Calibration:
     # pace score's AUROC for the test cycles against them (NaN where not measured)
     durations: np.ndarray = field(default_factory=lambda: np.zeros(0))
     test_pace_auroc: float = float("nan")
+    # the anchor whose disagreement is part of the interval ("": none) and its factor
+    anchor: str = ""
+    anchor_factor: float = 0.0
+    # (len(NOMINAL),) coverage on the test subjects without the between-population part, and
+    # the mean width of the 90 % interval (reference units, all frames and channels) with and
+    # without it (NaN where not measured)
+    coverage_within: np.ndarray = field(default_factory=lambda: np.full(len(NOMINAL), np.nan))
+    width_90: float = float("nan")
+    width_90_within: float = float("nan")
 
     @property
     def ood_threshold(self) -> float:
@@ -161,6 +213,13 @@ class Calibration:
                 if len(self.durations)
                 else None
             ),
+            "anchor": self.anchor,
+            "anchor_factor": self.anchor_factor,
+            "coverage_all_channels_within_population": [
+                round(float(c), 4) for c in self.coverage_within
+            ],
+            "interval_width_90": self.width_90,
+            "interval_width_90_within_population": self.width_90_within,
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
         }
@@ -183,6 +242,11 @@ class Calibration:
             "test_ood_auroc": np.array(self.test_ood_auroc),
             "durations": np.asarray(self.durations, np.float64),
             "test_pace_auroc": np.array(self.test_pace_auroc),
+            "anchor": np.array(self.anchor),
+            "anchor_factor": np.array(self.anchor_factor),
+            "coverage_within": np.asarray(self.coverage_within, np.float64),
+            "width_90": np.array(self.width_90),
+            "width_90_within": np.array(self.width_90_within),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -208,6 +272,13 @@ class Calibration:
                 test_ood_auroc=float(z["test_ood_auroc"]) if "test_ood_auroc" in z else np.nan,
                 durations=z["durations"] if "durations" in z else np.zeros(0),
                 test_pace_auroc=(float(z["test_pace_auroc"]) if "test_pace_auroc" in z else np.nan),
+                anchor=str(z["anchor"]) if "anchor" in z else "",
+                anchor_factor=float(z["anchor_factor"]) if "anchor_factor" in z else 0.0,
+                **{
+                    k: (z[k] if k == "coverage_within" else float(z[k]))
+                    for k in ("coverage_within", "width_90", "width_90_within")
+                    if k in z
+                },
             )
 
 
@@ -260,6 +331,7 @@ def calibrate(
     out_cols: tuple[str, ...],
     height_m: np.ndarray | None = None,
     durations: np.ndarray | None = None,
+    anchor: Anchor | None = None,
 ) -> Calibration:
     """Build the calibration of one unit (see module doc).
 
@@ -268,6 +340,7 @@ def calibrate(
     subjects none of them saw. With body heights (N,), residuals, intervals and the reference
     curve are those of a walker of the final model's reference height (moments divided by
     its size factor), as :meth:`~gait2hip.inference.predictor.Predictor.predict` scales them.
+    With an ``anchor``, the intervals include the between-population spread.
     """
     Y_per_kg = Y_per_kg / final.size_factors(height_m, len(Y_per_kg))
     resid = np.zeros_like(Y_per_kg[pool])
@@ -283,9 +356,13 @@ def calibrate(
     members = [*fold_models, final]
     preds = member_predictions(members, X[test])
     mean, final_pred = preds.mean(0), preds[-1]
-    sd = interval_sd(preds.std(0), resid_sd)
+    within = interval_sd(preds.std(0), resid_sd)
+    heights = None if height_m is None else np.asarray(height_m, float)[test]
+    between = None if anchor is None else anchor.between_sd(final, mean, X[test], heights)
+    sd = interval_sd(preds.std(0), resid_sd, between)
     cov = coverage_of(Y_per_kg[test], mean, sd)
     cov_all = pooled_coverage(Y_per_kg[test], mean, sd)
+    width = lambda s: float(2 * z_value(DEFAULT_INTERVAL) * np.mean(s))  # noqa: E731
 
     ood = OODReference.fit(cycle_features(final.scaler.transform(X[pool])))
     ref = np.sort(np.concatenate(ref_scores))
@@ -307,6 +384,11 @@ def calibrate(
         out_cols=tuple(out_cols),
         test_ood_auroc=auroc(test_scores, ref),
         **_pace(durations, pool, test),
+        anchor="" if anchor is None else anchor.name,
+        anchor_factor=0.0 if anchor is None else anchor.factor,
+        coverage_within=pooled_coverage(Y_per_kg[test], mean, within),
+        width_90=width(sd) if len(test) else np.nan,
+        width_90_within=width(within) if len(test) else np.nan,
     )
 
 

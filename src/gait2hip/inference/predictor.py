@@ -29,6 +29,7 @@ from gait2hip import settings
 from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
 from gait2hip.inference.calibration import (
     CALIBRATION_FILE,
+    Anchor,
     Calibration,
     calibrate_elsewhere,
     cycle_features,
@@ -41,6 +42,7 @@ from gait2hip.training.published import (
     PUBLISHED,
     TARGET_FILES,
     available_published,
+    load_anchor,
     load_published,
     parse_published,
     published_path,
@@ -74,6 +76,9 @@ class Predictor:
     calibration: Calibration | None
     source: Path
     metrics: dict[str, Any]
+    # the model of another population whose disagreement is part of the interval, as the
+    # calibration names it (None: the calibration names none, or it was not found)
+    anchor: Anchor | None = None
 
     @property
     def final(self) -> TrainedModel:
@@ -119,8 +124,23 @@ class Predictor:
         preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd
+        between = None
+        if self.anchor is not None:
+            between = self.anchor.between_sd(self.final, mean, X_deg, height_m)
         f = self.size_factors(height_m, len(mean))
-        return mean * f, interval_sd(ens_sd, resid) * f, ens_sd * f
+        return mean * f, interval_sd(ens_sd, resid, between) * f, ens_sd * f
+
+    @property
+    def interval_note(self) -> str:
+        """Why the interval lacks a part its calibration measured with ("" when complete)."""
+        cal = self.calibration
+        if cal is None or not cal.anchor or self.anchor is not None:
+            return ""
+        return (
+            f"the interval lacks its between-population part: {cal.anchor} (the study's "
+            "published model it is compared with) is not in $GAIT2HIP_DATA/gait2hip60, so it "
+            "is narrower than calibrated on people unlike the training subjects"
+        )
 
     def size_factors(self, height_m: float | np.ndarray | None, n: int) -> np.ndarray:
         """(n, 1, K) body-size factors of its outputs (the final model's reference height;
@@ -152,6 +172,8 @@ class Predictor:
             "source": str(self.source),
             "ensemble_members": len(self.members),
             "calibrated": self.calibration is not None,
+            # the model whose disagreement widens the interval ("": none)
+            "interval_anchor": "" if self.anchor is None else self.anchor.name,
             "dataset": meta.get("dataset", ""),
             "profile": meta.get("profile", ""),
             "train_subjects": len(meta.get("train_subjects", [])),
@@ -210,7 +232,14 @@ def _load_unit(unit: Path, ensemble: bool) -> Predictor:
         members += [TrainedModel.load(p) for p in sorted(unit.glob("fold*.pt"))]
     cal_path = unit / CALIBRATION_FILE
     cal = Calibration.load(cal_path) if cal_path.is_file() else None
-    return Predictor(members, cal, unit, _unit_metrics(unit))
+    return Predictor(members, cal, unit, _unit_metrics(unit), _anchor(cal, final, unit))
+
+
+def _anchor(cal: Calibration | None, final: TrainedModel, unit: Path) -> Anchor | None:
+    """The anchor the calibration names (see :func:`load_anchor`)."""
+    if cal is None or not cal.anchor:
+        return None
+    return load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
 
 
 def unit_folders(run: Path) -> list[Path]:
@@ -243,7 +272,8 @@ def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool
         trained = TrainedModel.load(path)
         cal_path = path.parent / CALIBRATION_FILE
         cal = Calibration.load(cal_path) if path.name == "final.pt" and cal_path.is_file() else None
-        return Predictor([trained], cal, path, _unit_metrics(path.parent))
+        anchor = _anchor(cal, trained, path.parent)
+        return Predictor([trained], cal, path, _unit_metrics(path.parent), anchor)
     if (path / "final.pt").is_file():
         return _load_unit(path, ensemble)
     if (path / "config.json").is_file():

@@ -23,6 +23,9 @@ MEANS = (
     "pooled_r2",
     "channel_mean_r2",
     "coverage_90",
+    "coverage_90_within",
+    "interval_width_90",
+    "interval_width_90_within",
     "ood_auroc",
     "pace_auroc",
     "skill_vs_mean_curve",
@@ -77,6 +80,9 @@ def detail_table(table: pd.DataFrame, target: Target) -> pd.DataFrame:
             ],
             **{f"R² {c}": table.get(f"r2_{c}", np.nan) for c in target.cols},
             "90% coverage": table["coverage_90"],
+            "90% coverage, within-population interval": table.get("coverage_90_within", np.nan),
+            "90% width ratio": table.get("interval_width_90", np.nan)
+            / table.get("interval_width_90_within", np.nan),
             "OOD AUROC": table["ood_auroc"],
             "pace AUROC": table.get("pace_auroc", np.nan),
             "skill vs mean curve": table.get("skill_vs_mean_curve", np.nan),
@@ -115,11 +121,14 @@ def write_transfer_report(
   is the mean over its runs (split seeds x seeds); CIs: bootstrap over test subjects, averaged
 - R² study: subject-mean R² around one pooled mean (the study's definition; flattering);
   per-DOF R²: each DOF around its own mean. 90% coverage: share of test frames inside the
-  calibrated 90 % interval. OOD AUROC: how well the out-of-distribution score tells the test
-  cycles from unseen cycles of the training population (~0.5 in-lab, the higher the better
-  under a shift); pace AUROC: the same for the pace check (cycle durations; the cohort has
-  none, so no value there); skill vs mean curve: 1 - subject RMSE / that of the training
-  data's mean curve predicted for every cycle (0: no better than ignoring the angles)
+  calibrated 90 % interval; within-population interval: the same without the disagreement
+  with the study's published model (residuals of unseen subjects of the training population
+  only), and the width ratio of the two (docs/transfer.md, intervals). OOD AUROC: how well
+  the out-of-distribution score tells the test cycles from unseen cycles of the training
+  population (~0.5 in-lab, the higher the better under a shift); pace AUROC: the same for
+  the pace check (cycle durations; the cohort has none, so no value there); skill vs mean
+  curve: 1 - subject RMSE / that of the training data's mean curve predicted for every cycle
+  (0: no better than ignoring the angles)
 
 ## Subject-mean R² (study definition) per source and model
 

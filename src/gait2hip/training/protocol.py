@@ -51,6 +51,7 @@ from gait2hip.training.loop import FitResult, fit
 from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.normalize import InputScaler
 from gait2hip.training.physics import has_physics, held_out_residuals, physics_arrays
+from gait2hip.training.published import anchor_for
 
 
 class RunConflictError(RuntimeError):
@@ -178,6 +179,7 @@ def _model_meta(
         "n_train_cycles": len(train),
         **reference_height(ds, train, cfg.init, spec.name, cfg.target),
         **({"init": cfg.init} if cfg.init else {}),
+        **({"wise_alpha": cfg.train.wise_alpha} if cfg.train.wise_alpha < 1 else {}),
     }
 
 
@@ -554,20 +556,32 @@ def final_task(
         )
     cal_path = unit_dir / CALIBRATION_FILE
     if not cal_path.exists():
+        final = TrainedModel.load(ckpt_path)
         cal = calibrate(
             ds.X,
             ds.Y_per_kg,
             pool,
             fold_splits,
             [TrainedModel.load(unit_dir / f"fold{k}.pt") for k in range(n_folds)],
-            TrainedModel.load(ckpt_path),
+            final,
             test,
             ds.out_cols,
             ds.height_m,
             ds.cycle_durations(),
+            anchor_for(final),
         )
         cal.save(cal_path)
         write_json(unit_dir / "calibration.json", cal.summary())
+
+
+#: The interval's columns in summary.csv: coverage of the 90 % interval on the test frames and
+#: its mean width, with and without the between-population part (calibration module doc).
+INTERVAL_COLUMNS = (
+    "coverage_90",
+    "coverage_90_within",
+    "interval_width_90",
+    "interval_width_90_within",
+)
 
 
 def _unit_results(
@@ -581,12 +595,20 @@ def _unit_results(
         subj, cond = z["subject_id"], z["speed_label"]
     info = json.loads((u.unit_dir / "final.json").read_text())
     cal = json.loads((u.unit_dir / "calibration.json").read_text())
+    at_90 = list(cal["nominal"]).index(0.9)
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
         # the nominal 90 % interval's share of test frames inside it, and the OOD score's
         # AUROC for test cycles against unseen cycles of the training population
-        coverage_90=cal["coverage_all_channels"][list(cal["nominal"]).index(0.9)],
+        coverage_90=cal["coverage_all_channels"][at_90],
+        # the same without the between-population part, and the intervals' mean widths (NaN
+        # in calibrations written before they were measured)
+        coverage_90_within=number(
+            (cal.get("coverage_all_channels_within_population") or [None] * (at_90 + 1))[at_90]
+        ),
+        interval_width_90=number(cal.get("interval_width_90")),
+        interval_width_90_within=number(cal.get("interval_width_90_within_population")),
         ood_auroc=number(cal.get("test_ood_auroc")),
         pace_auroc=number(cal.get("test_pace_auroc")),
     )
@@ -637,7 +659,7 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
                 "folds_hit_max_epochs": r.info["folds_hit_max_epochs"],
                 "train_seconds": r.info["seconds_total"],
                 "seconds_per_epoch": r.info["seconds_per_epoch"],
-                "coverage_90": r.info["coverage_90"],
+                **{k: r.info[k] for k in INTERVAL_COLUMNS},
                 "ood_auroc": r.info["ood_auroc"],
                 "pace_auroc": r.info["pace_auroc"],
             }

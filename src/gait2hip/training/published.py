@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ from gait2hip.models import model_from_config
 from gait2hip.settings import data_root
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.normalize import InputScaler
+
+if TYPE_CHECKING:
+    from gait2hip.inference.calibration import Anchor
 
 #: The name that selects the published models (``--model gait2hip60``, ``--init gait2hip60``).
 PUBLISHED = "gait2hip60"
@@ -251,3 +254,52 @@ def available_published() -> list[tuple[str, str]]:
         for target in TARGET_FILES
         if (folder / f"{ARCHITECTURES[arch]}_{TARGET_FILES[target]}.pt").is_file()
     ]
+
+
+def wise_alpha(model: TrainedModel) -> float:
+    """The share of fine-tuned weights in a model averaged with its starting weights (WiSE-FT;
+    1 for any other model): recorded in its metadata, else its training profile's."""
+    alpha = model.meta.get("wise_alpha")
+    if alpha is None and model.meta.get("init"):
+        from gait2hip.training.config import PROFILES
+
+        train = PROFILES.get(str(model.meta.get("profile", "")), {}).get("train")
+        alpha = getattr(train, "wise_alpha", None)
+    return 1.0 if alpha is None else float(alpha)
+
+
+def anchor_for(model: TrainedModel) -> Anchor | None:
+    """The study's published model of ``model``'s architecture and target as its anchor
+    (:class:`~gait2hip.inference.calibration.Anchor`): a model of another population to
+    compare its predictions with. None for the published models themselves (also as run
+    units that kept their weights, 0 epochs), for targets the
+    study did not publish, when the checkpoint is not in ``$GAIT2HIP_DATA``, or when it takes
+    inputs ``model`` does not have or cycles of another frame count."""
+    from gait2hip.inference.calibration import Anchor
+
+    unchanged = model.meta.get("init") == PUBLISHED and model.meta.get("epochs") == 0
+    if model.meta.get("role") == "published" or unchanged or model.target not in TARGET_FILES:
+        return None
+    if (model.name, model.target) not in available_published():
+        return None
+    other = load_published(model.name, model.target)
+    if not set(other.in_cols) <= set(model.in_cols):
+        return None
+    if model.meta.get("n_frames", CYCLE_FRAMES) != other.meta.get("n_frames", CYCLE_FRAMES):
+        return None  # cycles of another length: the two do not predict the same thing
+    return Anchor(other, f"{PUBLISHED}:{model.name}", 1.0 / wise_alpha(model))
+
+
+def load_anchor(name: str, factor: float, target: str, unit: Path | None = None) -> Anchor | None:
+    """The anchor a calibration names (``gait2hip60:<architecture>``) for ``target``: the unit
+    folder's own copy (``anchor.pt``, as the shipped default model carries) or the published
+    checkpoint; None when neither is there (the interval then lacks its between-population
+    part, and the predictor says so)."""
+    from gait2hip.inference.calibration import ANCHOR_FILE, Anchor
+
+    if unit is not None and (unit / ANCHOR_FILE).is_file():
+        return Anchor(TrainedModel.load(unit / ANCHOR_FILE), name, factor)
+    arch = parse_published(name)
+    if arch is None or (arch, target) not in available_published():
+        return None
+    return Anchor(load_published(arch, target), name, factor)
