@@ -25,15 +25,21 @@ def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
         n_folds=2,
         small_models=True,
     )
+    # another labelled dataset predicted zero-shot, one row per condition
+    other = write_npz(synthetic["moments"].subset(np.arange(12)), tmp_path / "other_JM.npz")
+    extra = {"zero_shot_data": {"lab2": other}}
     report = run_transfer(setting, data, cohort, tmp_path / "t", show_progress=False, n_boot=20,
-                          log=lambda m: None)  # fmt: skip
+                          log=lambda m: None, **extra)  # fmt: skip
     text = report.read_text()
     table = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
-    sources = ["in-lab", "med+slow → fast", "kids CTL", "kids PAT"]
+    conds = sorted(set(synthetic["moments"].speed_label[:12]))
+    sources = ["in-lab", "med+slow → fast", "kids CTL", "kids PAT", *(f"lab2 {c}" for c in conds)]
     assert list(dict.fromkeys(table["source"])) == sources
     assert len(table) == len(sources) * 2 and (table["runs"] == 1).all()
     assert set(table["profile"]) == {"recipe", "paper"}
     assert table["coverage_90"].between(0, 1).all()
+    # no anchor for synthetic 40-frame cycles: the interval is the within-population one
+    np.testing.assert_allclose(table["coverage_90"], table["coverage_90_within"])
     assert table[table["source"] != "in-lab"]["ood_auroc"].between(0, 1).all()
     assert "ASSUMED (not measured)" in text and "hip_flexion_r_moment" in text
     assert (tmp_path / "t" / "figures" / "transfer.png").is_file()
@@ -43,6 +49,6 @@ def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
         assert set(z["speed_label"]) == {"fast"}
     # rerunning resumes every run folder and writes the same table
     run_transfer(setting, data, cohort, tmp_path / "t", show_progress=False, n_boot=20,
-                 log=lambda m: None)  # fmt: skip
+                 log=lambda m: None, **extra)  # fmt: skip
     again = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
     pd.testing.assert_frame_equal(table, again)

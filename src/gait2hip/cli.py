@@ -610,6 +610,13 @@ def transfer(
         str | None,
         typer.Option(help="external cohort for zero-shot rows (bundled name or file); 'none'"),
     ] = "spina_bifida_lee",
+    zero_shot_data: Annotated[
+        str,
+        typer.Option(
+            help="bundled labelled datasets the in-lab models predict zero-shot, one row per "
+            "condition (hamner2013: running at 2-5 m/s in another lab); comma list"
+        ),
+    ] = "",
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/transfer)")] = None,
     n_bootstrap: int = 2000,
     threads: ThreadsOpt = None,
@@ -627,7 +634,7 @@ def transfer(
     from gait2hip.data.cohort import load_cohort
     from gait2hip.data.dataset import DataError
     from gait2hip.labeling.sources import SourceError
-    from gait2hip.transfer import TransferSetting, build, run_transfer
+    from gait2hip.transfer import TransferSetting, build, build_zero_shot, run_transfer
 
     runtime.configure(threads)
     try:
@@ -638,6 +645,7 @@ def transfer(
             seeds=_csv_ints(seeds),
             split_seeds=_csv_ints(split_seeds),
             conditions=tuple(c for c in conditions.split(",") if c),
+            zero_shot=tuple(d for d in zero_shot_data.split(",") if d),
         )
         setting.comparison()  # refuses unknown profiles early
         data = None if cohort in (None, "none") else load_cohort(cohort)
@@ -649,6 +657,7 @@ def transfer(
     try:
         with ex:
             npz = build(setting, executor=ex, workers=workers, show_progress=progress)
+            others = build_zero_shot(setting, executor=ex, workers=workers, show_progress=progress)
             report = run_transfer(
                 setting,
                 npz,
@@ -659,6 +668,7 @@ def transfer(
                 show_progress=progress,
                 n_boot=n_bootstrap,
                 log=lambda m: console.print(m, soft_wrap=True, markup=False),
+                zero_shot_data=others,
             )
     except (ValueError, RuntimeError, FileNotFoundError, SourceError, DataError) as err:
         _fail(err)

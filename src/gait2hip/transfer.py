@@ -9,7 +9,9 @@ Sources (the table's rows):
 - the external cohort's groups (the spina bifida and typically developing children): the
   in-lab models zero-shot. The cohort has one leg; for models of both legs' angles the other
   leg is *assumed* to be the analysed leg half a cycle later (a symmetric gait), and every
-  cohort row says so.
+  cohort row says so;
+- other bundled labelled datasets (``--zero-shot-data hamner2013``: running at 2-5 m/s,
+  another lab, treadmill): the in-lab models zero-shot, one row per condition.
 
 Columns: every training profile and architecture, by default training from scratch
 (``recipe``), the Gait2Hip-60 study's published models as they are (``gait2hip60``) and
@@ -23,7 +25,7 @@ command resumes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,8 @@ class TransferSetting:
     split_seeds: tuple[int, ...] = (21, 22, 23)
     # each held out in turn (trained on the dataset's other conditions)
     conditions: tuple[str, ...] = ("fast", "comfortable")
+    # bundled datasets the in-lab models predict zero-shot (one row per condition)
+    zero_shot: tuple[str, ...] = ()
     # reductions for a smoke run (None / False: the profiles' own settings)
     max_epochs: int | None = None
     patience: int | None = None
@@ -135,10 +139,12 @@ def run_transfer(
     show_progress: bool = True,
     n_boot: int = 2000,
     log: Callable[[str], None] = print,
+    zero_shot_data: dict[str, Path] | None = None,
 ) -> Path:
     """Run (or resume) every source's runs on the built dataset ``data`` (an NPZ of the
-    setting's target), evaluate the in-lab units on ``cohort`` (one leg: the other assumed),
-    and write ``transfer.md`` / ``transfer.csv`` and the figure into ``out``."""
+    setting's target), evaluate the in-lab units on ``cohort`` (one leg: the other assumed)
+    and on each of ``zero_shot_data`` (name -> built NPZ of the target, :func:`build`), and
+    write ``transfer.md`` / ``transfer.csv`` and the figure into ``out``."""
     from gait2hip.io.npz import read_npz
 
     out = Path(out)
@@ -170,6 +176,10 @@ def run_transfer(
         log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
         cohort = cohort.with_contralateral()  # the other leg assumed where it is missing
         frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot))
+    for name, path in (zero_shot_data or {}).items():
+        other = Cohort.from_dataset(read_npz(path, expected_out=get_target(setting.target)), name)
+        log(f"transfer: the in-lab models on {name} ({len(other)} cycles)")
+        frames.append(_cohort_rows(other, in_lab, setting.target, n_boot))
     runs = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     return write_transfer_report(
         runs,
@@ -185,3 +195,11 @@ def run_transfer(
 def build(setting: TransferSetting, **kwargs) -> Path:
     """Label the setting's bundled dataset (cached) and return its NPZ for the target."""
     return build_datasets(setting.comparison(), **kwargs)[setting.dataset][setting.target]
+
+
+def build_zero_shot(setting: TransferSetting, **kwargs) -> dict[str, Path]:
+    """Label the setting's zero-shot datasets (cached); {name: NPZ of the target}."""
+    if not setting.zero_shot:
+        return {}
+    cs = replace(setting.comparison(), datasets=setting.zero_shot)
+    return {name: paths[setting.target] for name, paths in build_datasets(cs, **kwargs).items()}

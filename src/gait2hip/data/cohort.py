@@ -38,6 +38,7 @@ from gait2hip.data.dataset import (
     HEIGHT_RANGE_M,
     MASS_RANGE_KG,
     DataError,
+    GaitDataset,
     _check_degrees,
     _check_finite,
     _decode,
@@ -250,6 +251,25 @@ class Cohort:
             self,
             angles=resample_cycles(self.angles, n_frames),
             targets={k: resample_cycles(v, n_frames) for k, v in self.targets.items()},
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: GaitDataset, name: str) -> Cohort:
+        """A labelled dataset in the study's format (``gait2hip build-dataset``) as a cohort:
+        its conditions (``speed_label``) are the groups, with its body heights and its labels
+        per kg as the reference."""
+        if ds.target is None:
+            raise DataError(f"{ds.source}: outputs {list(ds.out_cols)} are no known target")
+        return cls.from_arrays(
+            ds.X,
+            ds.in_cols,
+            ds.subject_id,
+            group=ds.speed_label,
+            mass_kg=ds.weight_kg,
+            targets={ds.target.name: (ds.Y_per_kg, ds.out_cols, ds.target.train_unit)},
+            meta=pd.DataFrame({"height_m": ds.height_m}),
+            name=name,
+            source=ds.source,
         )
 
     def with_contralateral(self) -> Cohort:
