@@ -4,7 +4,8 @@
         --unit runs/transfer/in-lab/<data>-moments/<profile>/split21/split21/<model>/seed2025
 
 Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
-fold models stay behind: the interval is the calibrated residual sd) and writes
+fold models stay behind: the interval is the calibrated residual sd, with the disagreement with
+the anchor its calibration names, shipped beside it as anchor.pt) and writes
 src/gait2hip/default_model/MODEL_CARD.md from the checkpoint's metadata, its run folder's test
 metrics and the transfer table. Nothing in the card is typed by hand.
 """
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from gait2hip.inference.calibration import ANCHOR_FILE, CALIBRATION_FILE, Calibration
 from gait2hip.inference.predictor import MODEL_CARD, default_model_dir, mean_curve_skill
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
-from gait2hip.training.published import PUBLISHED, published_dir
+from gait2hip.training.published import PUBLISHED, load_anchor, published_dir
 
 FILES = ("final.pt", "calibration.npz", "calibration.json", "final.json")
 
@@ -100,7 +102,7 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
         f"({fmt(row['subject_rmse_ci_lo'])} to {fmt(row['subject_rmse_ci_hi'])}); "
         f"per-channel mean R² {fmt(row['channel_mean_r2'])}",
         f"- calibrated 90 % interval covered {fmt(cal['coverage_all_channels'][2])} of the "
-        "test frames",
+        "test frames" + _anchor_text(cal),
     ]
     if per_dof:
         lines.append(f"- per-DOF R² on the test subjects: {per_dof}")
@@ -147,17 +149,32 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
                 "Transfer (this profile and architecture, mean over the transfer run's split "
                 "seeds; `gait2hip transfer`):",
                 "",
-                "| source | R² study (95% CI) | RMSE | 90% coverage | OOD AUROC | pace AUROC |",
-                "|---|---|---|---|---|---|",
+                "| source | R² study (95% CI) | RMSE | 90% coverage | 90% coverage, "
+                "within-population interval | OOD AUROC | pace AUROC |",
+                "|---|---|---|---|---|---|---|",
             ]
             for _, r in t.iterrows():
                 lines.append(
                     f"| {r['source']} | {fmt(r['subject_r2'])} ({fmt(r['subject_r2_ci_lo'])} "
                     f"to {fmt(r['subject_r2_ci_hi'])}) | {fmt(r['subject_rmse'])} | "
-                    f"{fmt(r['coverage_90'])} | {fmt(r['ood_auroc'])} | "
+                    f"{fmt(r['coverage_90'])} | {fmt(r.get('coverage_90_within', float('nan')))} "
+                    f"| {fmt(r['ood_auroc'])} | "
                     f"{fmt(r.get('pace_auroc', float('nan')))} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _anchor_text(cal: dict) -> str:
+    """How the card states the interval's between-population part."""
+    if not cal.get("anchor"):
+        return ""
+    within = cal["coverage_all_channels_within_population"][2]
+    return (
+        f" (the interval adds the disagreement with the study's published model "
+        f"`{cal['anchor']}`, x{cal['anchor_factor']:g}, shipped as `{ANCHOR_FILE}`, which "
+        f"widens it {cal['interval_width_90'] / cal['interval_width_90_within_population']:.2f}x; "
+        f"without it {fmt(within)}; docs/transfer.md, intervals)"
+    )
 
 
 def main() -> None:
@@ -185,6 +202,12 @@ def main() -> None:
         folder.mkdir(parents=True)
         for name in FILES:
             shutil.copyfile(unit / name, folder / name)
+        cal = Calibration.load(unit / CALIBRATION_FILE)
+        if cal.anchor:  # the model its interval compares with travels with it
+            anchor = load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
+            if anchor is None:
+                sys.exit(f"{unit}: its anchor {cal.anchor} is not in $GAIT2HIP_DATA")
+            anchor.model.save(folder / ANCHOR_FILE)
         # the shipped checkpoint names its training data by file name, not this machine's path
         shipped = TrainedModel.load(folder / "final.pt")
         shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
@@ -192,7 +215,7 @@ def main() -> None:
         # the transfer table of this unit's target (its per-channel R² columns)
         transfer = next((t for t in tables if f"r2_{final.out_cols[0]}" in t), None)
         sections.append(card_section(unit, final, transfer))
-        if final.meta.get("init") == PUBLISHED:
+        if final.meta.get("init") == PUBLISHED or cal.anchor.startswith(PUBLISHED):
             # the study's weights are MIT: their copyright notice travels with them
             shutil.copyfile(published_dir() / "LICENSE", dest / "LICENSE-gait2hip60")
     text = (
@@ -202,7 +225,8 @@ def main() -> None:
         "their run folders.\n\n"
         + (f"Trained by: {args.command}\n\n" if args.command else "")
         + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
-        "table's sources).\n\n" + "\n".join(sections)
+        "table's walking and cohort sources; the running rows test its intervals and OOD "
+        "score only).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")
