@@ -136,6 +136,12 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
             f"- pace: learnt from cycles of {lo:.2f}-{hi:.2f} s; `predict` flags cycles whose "
             "duration lies outside them"
         )
+    if cal.get("training_heights_m"):
+        lo, hi = cal["training_heights_m"]
+        lines.append(
+            f"- body height: its training subjects measured {lo:.2f}-{hi:.2f} m; `predict "
+            "--height` warns for a body far outside them (a child, for these adults)"
+        )
     if final.target == "forces" and not final.model.config.nonnegative:
         lines.append(
             "- its read-out is linear, so its raw output can dip below zero where a muscle is "

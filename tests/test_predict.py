@@ -632,13 +632,13 @@ def test_pace_check_flags_cycles_of_a_speed_the_models_did_not_learn(synthetic, 
     calibration keeps the training cycles' durations, predict flags cycles far outside them
     (and says so), and the benchmark measures how well the pace score tells test cycles apart
     (pace_auroc)."""
-    from gait2hip.inference.calibration import Calibration, pace_scores
+    from gait2hip.inference.calibration import Calibration, spread_scores
 
     ref = np.array([1.0, 1.05, 1.1, 1.15])
-    assert pace_scores(np.array([1.075]), ref)[0] < pace_scores(np.array([1.6]), ref)[0]
+    assert spread_scores(np.array([1.075]), ref)[0] < spread_scores(np.array([1.6]), ref)[0]
     middle = np.sqrt(1.05 * 1.1)  # the median in log duration
-    assert pace_scores(np.array([0.72]), ref)[0] == pytest.approx(
-        pace_scores(np.array([middle**2 / 0.72]), ref)[0]  # symmetric in log duration
+    assert spread_scores(np.array([0.72]), ref)[0] == pytest.approx(
+        spread_scores(np.array([middle**2 / 0.72]), ref)[0]  # symmetric in log duration
     )
     ds = synthetic["forces"]
     t0 = np.arange(len(ds), dtype=float) * 2.0
@@ -897,3 +897,44 @@ def test_calibration_measures_coverage_with_and_without_the_anchor(runs, synthet
     assert anchored.width_90 > plain.width_90 == pytest.approx(plain.width_90_within)
     summary = anchored.summary()
     assert summary["anchor"] == "gait2hip60:lstm" and summary["interval_width_90"] > 0
+
+
+def test_size_check_flags_bodies_unlike_the_training_subjects(runs, synthetic):
+    """Calibrations keep the training subjects' heights; predict warns for a body far outside
+    them (a child for adult models), not for one among them; the cohort evaluation measures
+    how well heights tell a group from the training subjects (size_auroc)."""
+    from gait2hip.data.cohort import Cohort
+    from gait2hip.external.evaluate import EvalUnit, zero_shot
+    from gait2hip.inference.calibration import spread_auroc
+
+    ds = synthetic["moments"]
+    unit = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    pred = load_predictor(unit)
+    final = pred.final
+    pool = ~np.isin(ds.subject_id, final.meta["test_subjects"])
+    np.testing.assert_allclose(pred.calibration.heights, np.sort(ds.height_m[pool]))
+    summary = json.loads((unit / "calibration.json").read_text())
+    lo, hi = summary["training_heights_m"]
+    assert 0.0 <= summary["test_size_auroc"] <= 1.0
+    assert pred.size_percentile(None) is None
+    assert pred.size_percentile(float(np.median(ds.height_m[pool]))) < 50
+    child = 1.1
+    assert child < lo and pred.size_percentile(child) == 100.0
+    df, strikes = make_trial(ds)
+    preds = {"moments": pred}
+    usual = gait2hip.predict(df, strikes=strikes, predictors=preds, height_m=(lo + hi) / 2)
+    assert not any("unlike the training subjects'" in w for w in usual.warnings)
+    small = gait2hip.predict(df, strikes=strikes, predictors=preds, height_m=child)
+    assert any("body height 1.1 m is unlike" in w and "Hof" in w for w in small.warnings)
+    # a cohort of children: heights tell them apart completely
+    kids = Cohort.from_arrays(
+        ds.X[:6],
+        ds.in_cols,
+        [f"k{i}" for i in range(6)],
+        targets={"moments": (ds.Y_per_kg[:6], ds.out_cols, "Nm/kg")},
+        meta=pd.DataFrame({"height_m": np.linspace(1.0, 1.2, 6)}),
+    )
+    zs = zero_shot([EvalUnit(pred)], kids, healthy=False, n_boot=10)
+    assert zs.summary["size_auroc"].iloc[0] == 1.0
+    assert (zs.cycles["size_percentile"] == 100.0).all()
+    assert np.isnan(spread_auroc(np.array([np.nan]), pred.calibration.heights))

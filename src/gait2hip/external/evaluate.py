@@ -31,6 +31,7 @@ from gait2hip.inference.calibration import (
     OOD_WARN_PERCENTILE,
     auroc,
     pooled_coverage,
+    spread_auroc,
     z_value,
 )
 from gait2hip.inference.predictor import (
@@ -329,6 +330,8 @@ def zero_shot(
         )
         if ood is not None:
             cyc["ood_score"], cyc["ood_percentile"] = ood
+            size = pred.calibration.size_percentile(heights)
+            cyc["size_percentile"] = np.nan if size is None else size
         cycles.append(cyc)
         if healthy:
             try:
@@ -369,6 +372,13 @@ def zero_shot(
                     "interval_width_90": interval_width(pred, s[m]),
                     "interval_width_90_within": interval_width(pred, s_within[m]),
                     "skill_vs_mean_curve": mean_curve_skill(pred, ch, yt[m], yp[m], subj[m], hm[m]),
+                    # how well the size check tells these subjects' heights from the training
+                    # subjects' (NaN without heights on either side)
+                    "size_auroc": (
+                        np.nan
+                        if pred.calibration is None
+                        else spread_auroc(hm[m], pred.calibration.heights)
+                    ),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )

@@ -365,6 +365,16 @@ def predict(
             f"cycles {k.tolist()} with caution"
         )
     for p in predictors.values():
+        size = p.size_percentile(height_m)
+        if size is not None and size > OOD_WARN_PERCENTILE:
+            lo, hi = p.calibration.heights[[0, -1]]
+            warnings.append(
+                f"{p.target}: body height {height_m:g} m is unlike the training subjects' "
+                f"({lo:.2f}-{hi:.2f} m; above the {OOD_WARN_PERCENTILE:.0f}th percentile of "
+                "their spread): the models never learnt from a body of this size"
+                + (HOF_NOTE if _scales_moments(p) else "")
+                + "; treat every cycle with caution"
+            )
         if flat(p.metrics):
             warnings.append(
                 f"{p.target}: model {p.source} is {FLAT_NOTE} on its test subjects (skill "
@@ -402,6 +412,9 @@ def predict(
             f"{_heights(refs)} m (Hof 1996: per-kg moments grow with leg length)"
         )
     return pred
+
+
+HOF_NOTE = " (its hip moments are Hof's scaling, an extrapolation)"
 
 
 def _heights(values) -> str:

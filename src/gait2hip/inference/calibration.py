@@ -30,9 +30,13 @@ cross-validation fold and a final model on the whole pool. Used together at pred
 - **Pace check**: the angles are time-normalised, so the OOD score cannot see walking speed
   (docs/transfer_results.md: AUROC below 0.5 for a held-out speed). Where cycle durations are
   known, a cycle's pace score is its duration's distance from the training cycles' median
-  duration (in units of their spread, :func:`pace_scores`), reported as the percentile of
+  duration (in units of their spread, :func:`spread_scores`), reported as the percentile of
   the training cycles' own scores; above :data:`OOD_WARN_PERCENTILE` the cycle's pace is
   flagged as unlike the training data.
+- **Size check**: likewise for body size, which the angles do not show either: where the
+  training subjects' heights are known, a subject's height is scored against theirs
+  (:func:`spread_scores`) and flagged above :data:`OOD_WARN_PERCENTILE` of their own scores —
+  e.g. a child, whose moments the models can only extrapolate by Hof's scaling.
 - **Normative band**: mean ± sd of the training pool's labels per frame and channel.
 """
 
@@ -97,13 +101,34 @@ class OODReference:
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
 
 
-def pace_scores(durations: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """|log(duration / median reference)| over the references' sd of log duration (a floor of
-    1 % keeps a single-pace reference usable): how far each cycle's pace lies from the
-    training cycles'."""
+def spread_scores(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|log(value / median reference)| over the references' sd of log value (a floor of 1 %
+    keeps a one-valued reference usable): how far each value (a cycle's duration, a body
+    height) lies from those the models learnt from. NaN values give NaN."""
     log_ref = np.log(np.asarray(reference, float))
     spread = max(float(np.std(log_ref)), 0.01)
-    return np.abs(np.log(np.asarray(durations, float)) - np.median(log_ref)) / spread
+    return np.abs(np.log(np.asarray(values, float)) - np.median(log_ref)) / spread
+
+
+def spread_percentile(values, reference: np.ndarray) -> np.ndarray | None:
+    """Percent of the ``reference`` values whose own :func:`spread_scores` lie below each of
+    ``values``' (NaN for NaN values); None without values or reference."""
+    if values is None or not len(reference):
+        return None
+    values = np.atleast_1d(np.asarray(values, float))
+    ref = np.sort(spread_scores(reference, reference))
+    pct = 100.0 * np.searchsorted(ref, spread_scores(values, reference), side="left") / len(ref)
+    return np.where(np.isfinite(values), pct, np.nan)
+
+
+def spread_auroc(values: np.ndarray, reference: np.ndarray) -> float:
+    """AUROC of :func:`spread_scores` for ``values`` (the finite ones) against the reference
+    values' own scores: how well the check tells them apart (NaN when either side is empty)."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values) or not len(reference):
+        return float("nan")
+    return auroc(spread_scores(values, reference), spread_scores(reference, reference))
 
 
 def interval_sd(
@@ -166,6 +191,10 @@ class Calibration:
     # pace score's AUROC for the test cycles against them (NaN where not measured)
     durations: np.ndarray = field(default_factory=lambda: np.zeros(0))
     test_pace_auroc: float = float("nan")
+    # sorted body heights (m) of the cycles the models learnt from (empty: not known), and the
+    # size check's AUROC for the test subjects' heights against them
+    heights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    test_size_auroc: float = float("nan")
     # the anchor whose disagreement is part of the interval ("": none) and its factor
     anchor: str = ""
     anchor_factor: float = 0.0
@@ -188,11 +217,13 @@ class Calibration:
     def pace_percentile(self, durations: np.ndarray | None) -> np.ndarray | None:
         """Percent of training cycles whose pace lies closer to the training median than each
         cycle's of ``durations`` (s); None without durations on either side."""
-        if durations is None or not len(self.durations):
-            return None
-        ref = np.sort(pace_scores(self.durations, self.durations))
-        scores = pace_scores(durations, self.durations)
-        return 100.0 * np.searchsorted(ref, scores, side="left") / len(ref)
+        return spread_percentile(durations, self.durations)
+
+    def size_percentile(self, height_m) -> np.ndarray | None:
+        """Percent of training cycles whose subject's height lies closer to the training
+        median than each of ``height_m`` (NaN where unknown); None without heights on either
+        side."""
+        return spread_percentile(height_m, self.heights)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -208,11 +239,9 @@ class Calibration:
             "test_cycles_flagged_ood": round(self.test_ood_flagged, 4),
             "test_ood_auroc": round(self.test_ood_auroc, 4),
             "test_pace_auroc": round(self.test_pace_auroc, 4),
-            "training_durations_s": (
-                [round(float(np.min(self.durations)), 3), round(float(np.max(self.durations)), 3)]
-                if len(self.durations)
-                else None
-            ),
+            "test_size_auroc": round(self.test_size_auroc, 4),
+            "training_durations_s": _range(self.durations),
+            "training_heights_m": _range(self.heights),
             "anchor": self.anchor,
             "anchor_factor": self.anchor_factor,
             "coverage_all_channels_within_population": [
@@ -242,6 +271,8 @@ class Calibration:
             "test_ood_auroc": np.array(self.test_ood_auroc),
             "durations": np.asarray(self.durations, np.float64),
             "test_pace_auroc": np.array(self.test_pace_auroc),
+            "heights": np.asarray(self.heights, np.float64),
+            "test_size_auroc": np.array(self.test_size_auroc),
             "anchor": np.array(self.anchor),
             "anchor_factor": np.array(self.anchor_factor),
             "coverage_within": np.asarray(self.coverage_within, np.float64),
@@ -272,6 +303,8 @@ class Calibration:
                 test_ood_auroc=float(z["test_ood_auroc"]) if "test_ood_auroc" in z else np.nan,
                 durations=z["durations"] if "durations" in z else np.zeros(0),
                 test_pace_auroc=(float(z["test_pace_auroc"]) if "test_pace_auroc" in z else np.nan),
+                heights=z["heights"] if "heights" in z else np.zeros(0),
+                test_size_auroc=float(z["test_size_auroc"]) if "test_size_auroc" in z else np.nan,
                 anchor=str(z["anchor"]) if "anchor" in z else "",
                 anchor_factor=float(z["anchor_factor"]) if "anchor_factor" in z else 0.0,
                 **{
@@ -280,6 +313,12 @@ class Calibration:
                     if k in z
                 },
             )
+
+
+def _range(values: np.ndarray) -> list[float] | None:
+    return (
+        [round(float(np.min(values)), 3), round(float(np.max(values)), 3)] if len(values) else None
+    )
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -383,7 +422,8 @@ def calibrate(
         n_members=len(members),
         out_cols=tuple(out_cols),
         test_ood_auroc=auroc(test_scores, ref),
-        **_pace(durations, pool, test),
+        **_spread("durations", "test_pace_auroc", durations, pool, test),
+        **_spread("heights", "test_size_auroc", height_m, pool, test),
         anchor="" if anchor is None else anchor.name,
         anchor_factor=0.0 if anchor is None else anchor.factor,
         coverage_within=pooled_coverage(Y_per_kg[test], mean, within),
@@ -392,16 +432,16 @@ def calibrate(
     )
 
 
-def _pace(durations: np.ndarray | None, pool: np.ndarray, test: np.ndarray) -> dict[str, Any]:
-    """The pace reference (the pool's durations) and the test cycles' pace AUROC against it."""
-    if durations is None:
+def _spread(
+    name: str, auroc_name: str, values: np.ndarray | None, pool: np.ndarray, test: np.ndarray
+) -> dict[str, Any]:
+    """A spread check's reference (the pool's finite ``values``: durations, heights) as
+    ``name`` and the test cycles' AUROC against it as ``auroc_name``."""
+    if values is None:
         return {}
-    ref = np.asarray(durations, float)[pool]
-    scores = pace_scores(np.asarray(durations, float)[test], ref)
-    return {
-        "durations": np.sort(ref),
-        "test_pace_auroc": auroc(scores, pace_scores(ref, ref)) if len(test) else np.nan,
-    }
+    values = np.asarray(values, float)
+    ref = values[pool][np.isfinite(values[pool])]
+    return {name: np.sort(ref), auroc_name: spread_auroc(values[test], ref)}
 
 
 def calibrate_elsewhere(

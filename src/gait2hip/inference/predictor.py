@@ -164,6 +164,14 @@ class Predictor:
         cycles' (:meth:`Calibration.pace_percentile`); None when either side lacks durations."""
         return None if self.calibration is None else self.calibration.pace_percentile(durations)
 
+    def size_percentile(self, height_m: float | None) -> float | None:
+        """The percentile of a subject's body height among the training subjects'
+        (:meth:`Calibration.size_percentile`); None when either side lacks heights."""
+        if self.calibration is None or height_m is None:
+            return None
+        pct = self.calibration.size_percentile(height_m)
+        return None if pct is None or not np.isfinite(pct[0]) else float(pct[0])
+
     def describe(self) -> dict[str, Any]:
         meta = self.final.meta
         return {

@@ -41,7 +41,8 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         row["s_per_epoch"] = g["seconds_per_epoch"].mean()
         row["coverage_90"] = g["coverage_90"].mean()
         # columns absent from run folders written before they were measured
-        for k in ("coverage_90_within", "ood_auroc", "pace_auroc", "skill_vs_mean_curve"):
+        for k in ("coverage_90_within", "ood_auroc", "pace_auroc", "size_auroc",
+                  "skill_vs_mean_curve"):  # fmt: skip
             row[k] = g[k].mean() if k in g else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
@@ -112,6 +113,7 @@ def write_report(
             "coverage_90_within",
             "ood_auroc",
             "pace_auroc",
+            "size_auroc",
             "skill_vs_mean_curve",
         ]
     ]
@@ -178,6 +180,8 @@ test cycles from unseen cycles of the training population (0.5: not at all, as e
 both come from one population; towards 1 under a shift, e.g. a held-out condition).
 `pace_auroc`: the same for the pace check (each cycle's duration against the training
 cycles'), which sees a change of walking speed that the time-normalised angles hide.
+`size_auroc`: the same for the size check (the test subjects' body heights against the
+training subjects').
 `skill_vs_mean_curve`: 1 - the subject-mean RMSE over that of the training pool's mean curve
 predicted for every test cycle (0: no better than ignoring the angles; flagged below 0.1).
 

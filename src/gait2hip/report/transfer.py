@@ -28,6 +28,7 @@ MEANS = (
     "interval_width_90_within",
     "ood_auroc",
     "pace_auroc",
+    "size_auroc",
     "skill_vs_mean_curve",
 )
 
@@ -85,6 +86,7 @@ def detail_table(table: pd.DataFrame, target: Target) -> pd.DataFrame:
             / table.get("interval_width_90_within", np.nan),
             "OOD AUROC": table["ood_auroc"],
             "pace AUROC": table.get("pace_auroc", np.nan),
+            "size AUROC": table.get("size_auroc", np.nan),
             "skill vs mean curve": table.get("skill_vs_mean_curve", np.nan),
         }
     )
@@ -126,7 +128,8 @@ def write_transfer_report(
   only), and the width ratio of the two (docs/transfer.md, intervals). OOD AUROC: how well
   the out-of-distribution score tells the test cycles from unseen cycles of the training
   population (~0.5 in-lab, the higher the better under a shift); pace AUROC: the same for
-  the pace check (cycle durations; the cohort has none, so no value there); skill vs mean
+  the pace check (cycle durations; the cohort has none, so no value there); size AUROC: the
+  same for the size check (body heights against the training subjects'); skill vs mean
   curve: 1 - subject RMSE / that of the training data's mean curve predicted for every cycle
   (0: no better than ignoring the angles)
 

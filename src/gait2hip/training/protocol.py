@@ -611,6 +611,7 @@ def _unit_results(
         interval_width_90_within=number(cal.get("interval_width_90_within_population")),
         ood_auroc=number(cal.get("test_ood_auroc")),
         pace_auroc=number(cal.get("test_pace_auroc")),
+        size_auroc=number(cal.get("test_size_auroc")),
     )
     parts = target_parts(get_target(cfg.target))
     curve = Calibration.load(u.unit_dir / CALIBRATION_FILE).norm_mean
@@ -662,6 +663,7 @@ def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
                 **{k: r.info[k] for k in INTERVAL_COLUMNS},
                 "ood_auroc": r.info["ood_auroc"],
                 "pace_auroc": r.info["pace_auroc"],
+                "size_auroc": r.info["size_auroc"],
             }
             for r in results
         ]
