@@ -113,7 +113,9 @@ def page(t, f, unscaled, sensitivity, variants, commit, splits) -> str:
 
     def rng(values):
         lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
-        return lo if lo == hi else f"{lo}-{hi}"
+        if lo == hi:
+            return lo
+        return f"{lo} to {hi}" if "-" in lo + hi else f"{lo}-{hi}"
 
     def col(src=None, prof=None, c="coverage_90", src_in=None):
         d = t
