@@ -27,10 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from gait2hip import runtime
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import get_target, resolve_inputs
 from gait2hip.executor import Executor
 from gait2hip.io.npz import read_npz
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.report.compare import paired
 from gait2hip.training.config import BenchmarkConfig, make_config
 

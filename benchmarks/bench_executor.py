@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from gait2hip import runtime, settings
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import get_target
 from gait2hip.data.synthetic import make_synthetic
 from gait2hip.executor import Executor
 from gait2hip.io.npz import read_npz
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.config import make_config
 
 

@@ -29,11 +29,11 @@ import pandas as pd
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
+from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import z_value
 from gait2hip.inference.predictor import load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
-from gait2hip.timeseries import resample_cycles
 from gait2hip.training.published import anchor_for
 
 FOLDERS = {

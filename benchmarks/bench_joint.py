@@ -28,11 +28,11 @@ import pandas as pd
 from bench_ablation import paired, train_overrides
 
 from gait2hip import runtime
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import EXTRA_HIP_MOMENTS, MOMENT_COLS, TARGETS
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor
 from gait2hip.io.npz import read_npz
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.config import make_config
 
 KEYS = ["model", "split_seed", "seed"]

@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from gait2hip import runtime, settings
+from gait2hip.gait.events import strikes_from_angles
 from gait2hip.inference.api import predict
-from gait2hip.inference.events import strikes_from_angles, strikes_from_grf
+from gait2hip.inference.events import strikes_from_grf
 from gait2hip.inference.inputs import read_angles
 from gait2hip.inference.predictor import Predictor, find_predictors, run_folders
 from gait2hip.io.storage import write_motion

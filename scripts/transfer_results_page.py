@@ -67,9 +67,9 @@ def mean_curve_baseline(splits: str) -> pd.DataFrame:
     import numpy as np
 
     from gait2hip.data.cohort import load_cohort
+    from gait2hip.gait.signal import resample_cycles
     from gait2hip.inference.calibration import Calibration
     from gait2hip.io.npz import read_npz
-    from gait2hip.timeseries import resample_cycles
     from gait2hip.training.checkpoint import TrainedModel
     from gait2hip.training.metrics import subject_mean_metrics
 

@@ -121,7 +121,7 @@ def test_benchmark_executor_options(tmp_path, monkeypatch):
 
 
 def test_move_aside_keeps_the_old_run(tmp_path):
-    from gait2hip.cli import move_aside
+    from gait2hip.pipelines.demo import move_aside
 
     run = tmp_path / "forces"
     for n in (1, 2):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gait2hip.compare import SETTINGS, CompareSetting, run_comparison
 from gait2hip.data.synthetic import write_synthetic
+from gait2hip.pipelines.compare import SETTINGS, CompareSetting, run_comparison
 from gait2hip.report.compare import comparison_tables, paired
 
 
@@ -123,7 +123,7 @@ def test_datasets_are_labelled_with_the_chosen_solver(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
     import gait2hip.labeling.build as build
-    from gait2hip import compare
+    from gait2hip.pipelines import compare
     from gait2hip.labeling.sources import SOURCES
     from gait2hip.labeling.trial import LabelSettings
 

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from gait2hip.conventions import INPUT_COLS, mirror_name, side_name
+from gait2hip.gait import events as ev
+from gait2hip.gait.events import contacts
 from gait2hip.io.external_loads import ExternalForceSpec, ExternalLoadsSpec
-from gait2hip.labeling import events as ev
-from gait2hip.labeling.grf import contacts, prepare_grf
+from gait2hip.labeling.grf import prepare_grf
 
 
 def _stance_signal(rate=1000.0, strikes=(0.2, 1.2, 2.2), stance=0.6, peak=700.0, end=3.0):

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gait2hip.benchmark import benchmark
 from gait2hip.executor import Executor, ExecutorError, Task, TaskFailures, make_executor
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.runtime import TaskRuntime
 from gait2hip.training.protocol import run_benchmark
 from tests.test_protocol import tiny_config

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import INPUT_SETS, MOMENT_COLS
 from gait2hip.data.cohort import load_cohort, read_cohort_csv, read_cohort_npz
 from gait2hip.data.dataset import DataError
 from gait2hip.data.splits import LeakageError, SplitError, assert_no_leak, few_shot_splits
 from gait2hip.external.evaluate import HEALTHY, domain_shift_table, find_units, zero_shot
 from gait2hip.external.few_shot import FewShotConfig, first_k_beating, learning_curve
-from gait2hip.external.run import evaluate_external
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.pipelines.benchmark import benchmark
+from gait2hip.pipelines.external import evaluate_external
 from gait2hip.settings import data_root
-from gait2hip.timeseries import resample_cycles
 from gait2hip.training.config import make_config
 from gait2hip.training.metrics import subject_mean_metrics
 

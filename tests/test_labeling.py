@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from gait2hip.conventions import FORCE_COLS, MOMENT_COLS
+from gait2hip.gait.signal import resample
 from gait2hip.io.npz import read_npz
 from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.labeling.build import assemble, build_dataset, load_cycles, qc_table, run_trials
 from gait2hip.labeling.trial import LabelSettings, _qc_reason, label_trial
-from gait2hip.timeseries import resample
 
 pytestmark = pytest.mark.realdata
 

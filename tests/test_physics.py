@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import EXTRA_HIP_MOMENTS, EXTRA_MOMENT_ARMS, HIP_COORDS
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.physics import has_physics, muscle_hip_moment, residual_table
 from tests.test_protocol import tiny_config
 

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 import gait2hip
-from gait2hip.benchmark import benchmark
 from gait2hip.cli import app
 from gait2hip.conventions import FORCE_COLS, INPUT_COLS, mirror_name
+from gait2hip.gait.events import KINEMATIC_DELAY_S, strikes_from_angles
 from gait2hip.inference.calibration import (
     Calibration,
     OODReference,
@@ -23,10 +23,11 @@ from gait2hip.inference.calibration import (
     cycle_features,
     z_value,
 )
-from gait2hip.inference.events import KINEMATIC_DELAY_S, segment, strikes_from_angles
+from gait2hip.inference.events import segment
 from gait2hip.inference.inputs import InputError, read_angles
 from gait2hip.inference.predictor import ModelNotFoundError, find_predictors, load_predictor
 from gait2hip.io.storage import write_motion
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.checkpoint import TrainedModel
 from tests.test_protocol import tiny_config
 
@@ -803,7 +804,7 @@ def test_prediction_filters_the_angles_as_labelling_did(synthetic, predictors):
     """The same angles reach a model the same way at training and prediction time: the
     trial's angles are low-pass filtered at the labelling cut-off (6 Hz) before each cycle is
     resampled, so 25 Hz noise does not reach the model; a gap left unfilled stays local."""
-    from gait2hip.timeseries import ANGLE_LOWPASS_HZ, lowpass_angles
+    from gait2hip.gait.signal import ANGLE_LOWPASS_HZ, lowpass_angles
 
     assert ANGLE_LOWPASS_HZ == 6.0
     t = np.arange(0, 4, 0.01)
@@ -825,7 +826,7 @@ def test_prediction_filters_the_angles_as_labelling_did(synthetic, predictors):
     # what the model receives: filtered, then resampled (computed here by hand)
     time = df["time"].to_numpy()
     values = lowpass_angles(time, noisy[cols].to_numpy())
-    from gait2hip.timeseries import resample
+    from gait2hip.gait.signal import resample
 
     X = np.stack([resample(time, values, w.t0, w.t1, 40) for w in shaken.kept]).astype(np.float32)
     expected, _, _ = predictors["moments"].predict(X)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import gait2hip.training.protocol as protocol
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import INPUT_COLS
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import ModelSpec, make_config
 from gait2hip.training.loop import fit
@@ -456,8 +456,8 @@ def test_summaries_measure_each_model_against_the_training_mean_curve(synthetic,
 
     import pandas as pd
 
-    from gait2hip.benchmark import benchmark
     from gait2hip.inference.calibration import Calibration
+    from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.metrics import subject_mean_metrics
 
     cfg = dataclasses.replace(tiny_config(models=("lstm",)), target="moments", n_folds=2)

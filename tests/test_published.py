@@ -316,7 +316,7 @@ def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthet
     """gait2hip60-wise = gait2hip60-finetune, then every fold and final model's weights
     averaged with the published ones (alpha 0.5); the calibration and test predictions are the
     averaged models'."""
-    from gait2hip.benchmark import benchmark
+    from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.checkpoint import TrainedModel
 
     ds = _resampled(synthetic["moments"], 180)
@@ -379,7 +379,7 @@ def test_init_refuses_what_the_published_models_cannot_start():
 def test_zero_shot_profile_evaluates_the_published_weights_unchanged(synthetic, tmp_path):
     """Profile gait2hip60: no epoch anywhere; the run's final model is the published one, and
     its test predictions are the published model's."""
-    from gait2hip.benchmark import benchmark
+    from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.checkpoint import TrainedModel
 
     ds = _resampled(synthetic["moments"], 180)
@@ -401,7 +401,7 @@ def test_zero_shot_profile_evaluates_the_published_weights_unchanged(synthetic, 
 
 @needs_published
 def test_finetune_starts_from_the_published_weights(synthetic, tmp_path):
-    from gait2hip.benchmark import benchmark
+    from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.checkpoint import TrainedModel
 
     ds = _resampled(synthetic["moments"], 180)

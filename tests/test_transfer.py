@@ -7,7 +7,7 @@ import pandas as pd
 
 from gait2hip.data.cohort import read_cohort_npz
 from gait2hip.io.npz import write_npz
-from gait2hip.transfer import TransferSetting, run_transfer
+from gait2hip.pipelines.transfer import TransferSetting, run_transfer
 from tests.test_external import cohort_arrays, save_npz
 
 

@@ -283,8 +283,8 @@ def benchmark(
 
     Every fold and final fit is a task: --workers N or --executor ray run them in parallel
     with the same results (docs/ray.md)."""
-    from gait2hip.benchmark import benchmark as run
     from gait2hip.io.npz import read_npz
+    from gait2hip.pipelines.benchmark import benchmark as run
     from gait2hip.training.config import make_config, profile_inputs
 
     runtime.configure(threads)
@@ -425,71 +425,19 @@ def demo(
     cached) and run the quick benchmark of LSTM, Transformer and Mamba on forces and moments.
     Demo runs left by other data or settings are moved aside (``runs/demo.previous-N``).
     """
-    from gait2hip.benchmark import benchmark as run
-    from gait2hip.io.npz import read_npz
-    from gait2hip.training.config import make_config
-    from gait2hip.training.protocol import holds_other_run
+    from gait2hip.labeling.sources import SourceError
+    from gait2hip.pipelines.demo import run_demo
 
     runtime.configure(threads)
-    out = out or settings.runs_dir() / "demo"
-    if synthetic:
-        from gait2hip.data.synthetic import write_synthetic
-
-        console.print("[yellow]Synthetic demo data (not real biomechanics).[/yellow]")
-        paths = write_synthetic(settings.cache_dir() / "demo")
-    else:
-        from gait2hip.labeling.build import build_dataset as build
-        from gait2hip.labeling.sources import SourceError, schreiber2019
-
-        try:
-            source = schreiber2019(settings.data_root())
-            report = build(
-                source,
-                settings.dataset_dir(source.name),
-                settings.labels_dir(),
-                workers=workers,
-            )
-        except (ValueError, FileNotFoundError, SourceError) as err:
-            _fail(err)
-        console.print(report.summary(), soft_wrap=True, markup=False)
-        paths = {"forces": report.paths["forces"], "moments": report.paths["moments"]}
-    jobs = {}
-    for target, path in paths.items():
-        ds = read_npz(path, expected_out=get_target(target))
-        jobs[target] = (ds, make_config(target, ["lstm", "transformer", "mamba"], "quick"))
-    if any(holds_other_run(out / t, ds, cfg) for t, (ds, cfg) in jobs.items()):
-        moved = move_aside(out)  # e.g. the data were relabelled since the last demo
-        console.print(
-            f"[yellow]{out} held demo runs on other data or settings: moved to {moved}, "
-            "starting over[/yellow]"
+    try:
+        run_demo(
+            out,
+            synthetic=synthetic,
+            workers=workers,
+            log=lambda m: console.print(m, soft_wrap=True, markup=False),
         )
-    for target, (ds, cfg) in jobs.items():
-        console.print(f"[bold]{target}[/bold]: {ds.describe()}")
-        summary = run(ds, cfg, out / target, command="gait2hip demo")
-        console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
-    console.print(f"[green]run folders:[/green] {out}/forces, {out}/moments")
-    if not synthetic:
-        from gait2hip.inference.api import predict_held_out_trial
-
-        pred, written = predict_held_out_trial(report.results, out, out / "predictions")
-        files = [p for v in written.values() for p in (v if isinstance(v, list) else [v])]
-        console.print(
-            f"[bold]prediction[/bold] for a held-out subject's trial ({pred.source}): "
-            f"{len(pred.kept)} cycle(s) -> {', '.join(map(str, files))}",
-            soft_wrap=True,
-        )
-        for warning in pred.warnings:
-            console.print(f"  warning: {warning}", soft_wrap=True, markup=False)
-
-
-def move_aside(folder: Path) -> Path:
-    """Rename ``folder`` to the first free ``<name>.previous-<n>`` beside it (kept, not
-    deleted: it may hold results someone wants)."""
-    n = 1
-    while (target := folder.with_name(f"{folder.name}.previous-{n}")).exists():
-        n += 1
-    folder.rename(target)
-    return target
+    except (ValueError, FileNotFoundError, SourceError) as err:
+        _fail(err)
 
 
 @app.command()
@@ -540,8 +488,8 @@ def compare(
     intervals, per-channel changes, physical residuals; writes report.md. Resumes."""
     from dataclasses import replace
 
-    from gait2hip.compare import SETTINGS, build_datasets, run_comparison
     from gait2hip.labeling.sources import SourceError
+    from gait2hip.pipelines.compare import SETTINGS, build_datasets, run_comparison
 
     runtime.configure(threads)
     try:
@@ -634,7 +582,7 @@ def transfer(
     from gait2hip.data.cohort import load_cohort
     from gait2hip.data.dataset import DataError
     from gait2hip.labeling.sources import SourceError
-    from gait2hip.transfer import TransferSetting, build, build_zero_shot, run_transfer
+    from gait2hip.pipelines.transfer import TransferSetting, build, build_zero_shot, run_transfer
 
     runtime.configure(threads)
     try:
@@ -824,8 +772,8 @@ def evaluate_external(
     from gait2hip.data.cohort import load_cohort
     from gait2hip.data.dataset import DataError
     from gait2hip.external.few_shot import FewShotConfig
-    from gait2hip.external.run import evaluate_external as run
     from gait2hip.inference.predictor import ModelNotFoundError
+    from gait2hip.pipelines.external import evaluate_external as run
 
     runtime.configure(threads)
     try:

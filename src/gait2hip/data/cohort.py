@@ -44,9 +44,9 @@ from gait2hip.data.dataset import (
     _decode,
     order_columns,
 )
+from gait2hip.gait.signal import resample_cycles
 from gait2hip.io.storage import StorageFormatError
 from gait2hip.io.tables import read_table
-from gait2hip.timeseries import resample_cycles
 
 #: Accepted unit spellings per target: per kg, or in file units (then divided by mass).
 UNITS: dict[str, dict[str, bool]] = {

@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 from gait2hip.conventions import get_target, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
+from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
     DEFAULT_INTERVAL,
     OOD_WARN_PERCENTILE,
@@ -42,7 +43,6 @@ from gait2hip.inference.predictor import (
     run_folders,
     unit_folders,
 )
-from gait2hip.timeseries import resample_cycles
 from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.published import ARCHITECTURES, PUBLISHED, parse_published
 

@@ -32,9 +32,9 @@ from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.data.splits import few_shot_splits
 from gait2hip.external.evaluate import EvalUnit
+from gait2hip.gait.signal import resample_cycles
 from gait2hip.models import config_dict, model_from_config
 from gait2hip.models.heads import OutputSubset
-from gait2hip.timeseries import resample_cycles
 from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import fit, predict_array
 from gait2hip.training.metrics import pooled_metrics, subject_mean_metrics

@@ -3,7 +3,7 @@
 Pipeline: read and check the angles -> heel strikes (given, GRF, c3d, else from the angles)
 -> cycles (partial ones at the ends and bad ones reported with why) -> low-pass filter the
 angles and resample each kept cycle to the model's frame count, as labelling did for the
-training data (:mod:`gait2hip.timeseries`) -> ensemble prediction with a calibrated interval, an
+training data (:mod:`gait2hip.gait.signal`) -> ensemble prediction with a calibrated interval, an
 out-of-distribution score per cycle -> back to the trial's own time base.
 """
 
@@ -25,6 +25,7 @@ from gait2hip.data.dataset import (
     _decode,
     order_columns,
 )
+from gait2hip.gait.signal import lowpass_angles, resample
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles
@@ -37,7 +38,6 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
-from gait2hip.timeseries import lowpass_angles, resample
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
@@ -305,7 +305,7 @@ def predict(
                 f"leg ({why}). A cycle needs two heel strikes of the same foot inside the data; "
                 "give a longer trial, or the strike times (strikes=..., CLI --strikes)"
             )
-        # filtered and resampled as the training data's angles were (gait2hip.timeseries)
+        # filtered and resampled as the training data's angles were (gait2hip.gait.signal)
         values = lowpass_angles(time, trial.angles[file_cols].to_numpy(dtype=float))
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)

@@ -1,14 +1,5 @@
-"""Heel strikes and gait cycles of a trial to predict: from a GRF file, from c3d events, or
-from the joint angles alone.
-
-Angle-only rule (for IK files or tables without GRF or events): the sagittal-plane position
-of the ankle ahead of the hip, ``sin(hip flexion) + sin(hip flexion - knee flexion)`` (thigh
-and shank of equal length, Winter's 0.245 vs 0.246 of height), peaks at heel strike. It is
-Zeni et al.'s (2008) heel-ahead-of-sacrum rule computed from the angles instead of markers,
-without pelvis tilt and foot. The peak comes before the heel touches down (measured: 30 ms
-in the Schreiber walking trials vs c3d events, 25 ms in the Hamner running trials vs force
-plates), so :data:`KINEMATIC_DELAY_S` is added. The errors are measured by
-``benchmarks/bench_predict.py --events`` and recorded in ``docs/predict.md``.
+"""Heel strikes and gait cycles of a trial to predict, with the detectors of
+:mod:`gait2hip.gait.events` (force plates, c3d events, the joint angles alone).
 
 Strikes from force plates or c3d events are the most precise; where they cover only part of
 the trial (over-ground walking over one or two plates) the angle rule fills the rest: a
@@ -22,62 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from gait2hip.conventions import side_name
+from gait2hip.gait.events import (
+    STRIDE_RANGE_S,
+    contacts,
+    merge_strikes,
+    strikes_from_angles,
+    strikes_from_c3d,
+)
 from gait2hip.inference.inputs import AngleTrial, InputError
-from gait2hip.labeling.events import merge_strikes
-from gait2hip.labeling.grf import contacts
 
-#: Plausible stride (heel strike to heel strike of the same foot) durations, s.
-STRIDE_RANGE_S = (0.4, 2.5)
 #: A measured strike makes kinematic strikes within this distance redundant, s.
 MERGE_TOL_S = 0.25
 GRF_THRESHOLD_N = 20.0
 MIN_CONTACT_S = 0.08
-#: Heel strike follows the angle rule's peak by this much (see module doc).
-KINEMATIC_DELAY_S = 0.027
-
-
-def ankle_ahead(hip_flexion_deg: np.ndarray, knee_angle_deg: np.ndarray) -> np.ndarray:
-    """Ankle position ahead of the hip in leg lengths, from hip flexion and knee angle.
-
-    The knee's sign convention is taken from the data: Rajagopal's knee flexion is positive,
-    gait2392's negative; whichever sign dominates is flexion.
-    """
-    knee = np.asarray(knee_angle_deg, dtype=float)
-    flex = knee if np.nanmean(knee) >= 0 else -knee
-    h = np.radians(hip_flexion_deg)
-    return np.sin(h) + np.sin(h - np.radians(flex))
-
-
-def strikes_from_angles(
-    time: np.ndarray,
-    hip_flexion_deg: np.ndarray,
-    knee_angle_deg: np.ndarray,
-    delay_s: float = KINEMATIC_DELAY_S,
-) -> np.ndarray:
-    """Heel-strike times from joint angles alone (see module doc); strikes that would fall
-    outside the data are dropped."""
-    x = ankle_ahead(hip_flexion_deg, knee_angle_deg)
-    ok = np.isfinite(x)
-    if ok.sum() < 3:
-        return np.array([])
-    x = np.interp(np.arange(len(x)), np.flatnonzero(ok), x[ok])
-    dt = float(np.median(np.diff(time)))
-    # strikes are the high maxima; a height rule (not prominence) keeps those near the ends
-    height = float(np.min(x) + 0.6 * np.ptp(x))
-    peaks, _ = find_peaks(x, distance=max(1, int(STRIDE_RANGE_S[0] / dt)), height=height)
-    peaks = peaks[(peaks > 0) & (peaks < len(x) - 1) & ok[peaks]]
-    # refine to sub-frame time with a parabola through the peak and its neighbours
-    out = []
-    for p in peaks:
-        a, b, c = x[p - 1], x[p], x[p + 1]
-        den = a - 2 * b + c
-        shift = 0.5 * (a - c) / den if den != 0 else 0.0
-        out.append(np.interp(p + np.clip(shift, -0.5, 0.5), np.arange(len(time)), time))
-    strikes = np.asarray(out) + delay_s
-    return strikes[strikes <= time[-1]]
 
 
 def _grf_vertical(path: Path, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -125,12 +75,6 @@ def strikes_from_grf(path: str | Path, side: str, threshold_n: float = GRF_THRES
     time, fy = _grf_vertical(Path(path), side)
     found = contacts(time, fy, threshold_n, min_duration_s=MIN_CONTACT_S)
     return np.array([c.start for c in found])
-
-
-def strikes_from_c3d(path: str | Path, side: str) -> np.ndarray:
-    from gait2hip.io.c3d import read_c3d
-
-    return read_c3d(path, force_plates=False).strikes("right" if side == "r" else "left")
 
 
 @dataclass(frozen=True)

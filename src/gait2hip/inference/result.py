@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from gait2hip.conventions import get_target
+from gait2hip.gait.signal import to_time_base
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE, z_value
 from gait2hip.inference.events import CycleWindow
 from gait2hip.io.atomic import atomic_path
 from gait2hip.io.storage import write_motion
-from gait2hip.timeseries import to_time_base
 
 #: Column-name suffixes of the two unit systems, per target.
 UNIT_SUFFIX = {

@@ -16,58 +16,11 @@ Choices (documented in ``docs/labeling.md``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from gait2hip.gait.signal import lowpass
 from gait2hip.io.external_loads import ExternalLoadsSpec
-from gait2hip.timeseries import lowpass
-
-
-@dataclass(frozen=True)
-class Contact:
-    """A stance phase: first and last sample above threshold (times in s)."""
-
-    start: float
-    end: float
-    peak_n: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
-def contacts(
-    time: np.ndarray,
-    fy: np.ndarray,
-    threshold_n: float,
-    *,
-    min_duration_s: float = 0.0,
-    min_peak_n: float = 0.0,
-    drop_truncated: bool = True,
-) -> list[Contact]:
-    """Runs of ``fy > threshold_n``. Contacts cut by the file's start/end are dropped (their
-    strike or toe-off is unknown) unless ``drop_truncated`` is False."""
-    on = np.asarray(fy) > threshold_n
-    if not on.any():
-        return []
-    edges = np.diff(on.astype(np.int8))
-    starts = list(np.flatnonzero(edges == 1) + 1)
-    ends = list(np.flatnonzero(edges == -1))
-    if on[0]:
-        starts.insert(0, 0)
-    if on[-1]:
-        ends.append(len(on) - 1)
-    out = []
-    for i0, i1 in zip(starts, ends, strict=True):
-        if drop_truncated and (i0 == 0 or i1 == len(on) - 1):
-            continue
-        peak = float(np.max(fy[i0 : i1 + 1]))
-        c = Contact(float(time[i0]), float(time[i1]), peak)
-        if c.duration >= min_duration_s and peak >= min_peak_n:
-            out.append(c)
-    return out
 
 
 def _clean_cop(

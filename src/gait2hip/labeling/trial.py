@@ -29,6 +29,8 @@ from gait2hip.conventions import (
     muscle_family,
     side_name,
 )
+from gait2hip.gait import events as ev
+from gait2hip.gait.signal import ANGLE_LOWPASS_HZ, lowpass_angles, resample
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.io.external_loads import read_external_loads, write_external_loads
 from gait2hip.io.storage import (
@@ -38,11 +40,9 @@ from gait2hip.io.storage import (
     time_window,
     write_motion,
 )
-from gait2hip.labeling import events as ev
 from gait2hip.labeling import fast_so
 from gait2hip.labeling import opensim_steps as st
-from gait2hip.labeling.grf import contacts, prepare_grf
-from gait2hip.timeseries import ANGLE_LOWPASS_HZ, lowpass_angles, resample
+from gait2hip.labeling.grf import prepare_grf
 
 G = 9.80665
 RESULT_VERSION = 3
@@ -309,7 +309,7 @@ def _find_cycles(spec: TrialSpec, grf: pd.DataFrame, loads, settings, span, mode
             all_contacts[side], clean[side] = [], []
             continue
         fy = grf[f.force_id + "y"].to_numpy(dtype=float)
-        all_contacts[side] = contacts(time, fy, settings.grf_threshold_n, drop_truncated=False)
+        all_contacts[side] = ev.contacts(time, fy, settings.grf_threshold_n, drop_truncated=False)
         clean[side] = [  # strikes: contacts not cut by the file's ends, no blips
             c
             for c in all_contacts[side]

@@ -1,4 +1,5 @@
-"""The transfer report: one table of every model on every source (see gait2hip.transfer)."""
+"""The transfer report: one table of every model on every source (see
+:mod:`gait2hip.pipelines.transfer`)."""
 
 from __future__ import annotations
 

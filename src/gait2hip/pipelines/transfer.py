@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.compare import CompareSetting, build_datasets, run_comparison
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
+from gait2hip.pipelines.compare import CompareSetting, build_datasets, run_comparison
 from gait2hip.report.compare import collect
 from gait2hip.report.transfer import write_transfer_report
 

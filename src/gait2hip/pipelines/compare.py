@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 
 from gait2hip import settings
-from gait2hip.benchmark import benchmark
 from gait2hip.conventions import INPUT_COLS, get_target, input_set_name
 from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_text
+from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.report.compare import collect, comparison_tables, section_markdown
 from gait2hip.report.figures import plot_profiles
 from gait2hip.training.config import PROFILES, BenchmarkConfig, make_config
