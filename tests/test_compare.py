@@ -123,9 +123,9 @@ def test_datasets_are_labelled_with_the_chosen_solver(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
     import gait2hip.labeling.build as build
-    from gait2hip.pipelines import compare
     from gait2hip.labeling.sources import SOURCES
     from gait2hip.labeling.trial import LabelSettings
+    from gait2hip.pipelines import compare
 
     seen = []
 
