@@ -877,7 +877,8 @@ def test_interval_adds_the_disagreement_with_an_anchor(runs, synthetic, tmp_path
 
 
 def test_calibration_measures_coverage_with_and_without_the_anchor(runs, synthetic):
-    from gait2hip.inference.calibration import Anchor, calibrate
+    from gait2hip.inference.calibration import Anchor
+    from gait2hip.training.calibrate import calibrate
 
     ds = synthetic["moments"]
     unit = runs / "moments" / "split42" / "lstm-causal" / "seed2025"

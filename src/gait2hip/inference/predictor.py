@@ -31,7 +31,6 @@ from gait2hip.inference.calibration import (
     CALIBRATION_FILE,
     Anchor,
     Calibration,
-    calibrate_elsewhere,
     cycle_features,
     interval_sd,
     member_predictions,
@@ -318,6 +317,8 @@ def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, di
         cal = Calibration.load(cache)
     else:
         X = ds.X[..., [ds.in_cols.index(c) for c in trained.in_cols]]
+        from gait2hip.training.calibrate import calibrate_elsewhere
+
         cal = calibrate_elsewhere(
             trained,
             X,

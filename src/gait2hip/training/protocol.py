@@ -41,10 +41,11 @@ from gait2hip.data.splits import (
     holdout_subjects,
 )
 from gait2hip.executor import Executor, Task, TaskFailures, report
-from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration, calibrate
+from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration
 from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
 from gait2hip.models import count_parameters, create_model
 from gait2hip.runtime import TaskRuntime
+from gait2hip.training.calibrate import calibrate
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
