@@ -34,7 +34,6 @@ from gait2hip.inference.calibration import z_value
 from gait2hip.inference.predictor import load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
-from gait2hip.training.published import anchor_for
 
 FOLDERS = {
     "in-lab": "in-lab",
@@ -94,16 +93,14 @@ def main() -> None:
 
                 scores, cov = {}, {}
                 for name, (unit, X, y, h) in sources(unit_of, ds, cohort).items():
-                    ens = load_predictor(unit)
-                    single = dataclasses.replace(ens, members=ens.members[:1], anchor=None)
-                    anchored = dataclasses.replace(single, anchor=anchor_for(ens.final))
+                    ens = load_predictor(unit)  # its anchor: the one its calibration names
+                    single = dataclasses.replace(ens, members=ens.members[:1])
                     n = y.shape[1]
-                    point, within, _ = (resample_cycles(a, n) for a in single.predict(X, h))
-                    mean, sd_ens, _ = (
-                        resample_cycles(a, n)
-                        for a in dataclasses.replace(ens, anchor=None).predict(X, h)
+                    point, between, within = (
+                        resample_cycles(a, n) for a in single.predict_within(X, h)
                     )
-                    between = resample_cycles(anchored.predict(X, h)[1], n)
+                    # the ensemble's mean and its within-population sd (spread + residual)
+                    mean, _, sd_ens = (resample_cycles(a, n) for a in ens.predict_within(X, h))
                     err = np.abs(y - point)
                     scores[name] = err / within
                     cov[name] = {

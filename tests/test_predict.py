@@ -861,6 +861,10 @@ def test_interval_adds_the_disagreement_with_an_anchor(runs, synthetic, tmp_path
     X, h = ds.X[:5], np.array([1.5, np.nan, 1.8, 1.7, 1.6])
     mean, sd, _ = pred.predict(X, h)
     within = dataclasses.replace(pred, anchor=None).predict(X, h)[1]
+    # one pass gives both intervals
+    one_pass = pred.predict_within(X, h)
+    np.testing.assert_allclose(one_pass[1], sd, rtol=1e-6)
+    np.testing.assert_allclose(one_pass[2], within, rtol=1e-6)
     f = pred.size_factors(h, len(X))
     ref_h = np.where(np.isfinite(h), h, pred.reference_height_m)
     between = 2.0 * np.abs(mean - other.predict_per_kg(X, ref_h) * f / pred.size_factors(ref_h, 5))

@@ -31,9 +31,9 @@ from gait2hip.inference.calibration import (
     DEFAULT_INTERVAL,
     OOD_WARN_PERCENTILE,
     auroc,
+    mean_interval_width,
     pooled_coverage,
     spread_auroc,
-    z_value,
 )
 from gait2hip.inference.predictor import (
     ModelNotFoundError,
@@ -161,26 +161,23 @@ def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
             )
 
 
-def predict_cohort(
-    unit: EvalUnit, cohort: Cohort, *, within: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """The final model's per-kg predictions of the unit's target for every cohort cycle and
-    their interval sd (:meth:`Predictor.predict`; ``within``: without the between-population
-    part), at the cohort's frames."""
+def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
+    """The final model's per-kg predictions of the unit's target for every cohort cycle, their
+    interval sd and the sd without the between-population part
+    (:meth:`Predictor.predict_within`), at the cohort's frames."""
     pred = unit.predictor
     at_model = cohort.resampled(pred.n_frames)
     X = at_model.angles[..., input_columns_for(pred.in_cols, at_model.angle_cols, cohort.source)]
-    y, sd = predict_at(pred, X, cohort.height_m, unit.channels, within)
-    return resample_cycles(y, cohort.n_frames), resample_cycles(sd, cohort.n_frames)
+    out = predict_at(pred, X, cohort.height_m, unit.channels)
+    return tuple(resample_cycles(a, cohort.n_frames) for a in out)
 
 
 def predict_at(
-    pred: Predictor, X: np.ndarray, height_m: np.ndarray | None, channels: list[int], within=False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-kg predictions and interval sd of ``channels`` for cycles in the model's inputs."""
-    use = replace(pred, anchor=None) if within else pred
-    mean, sd, _ = use.predict(X, height_m)
-    return mean[..., channels], sd[..., channels]
+    pred: Predictor, X: np.ndarray, height_m: np.ndarray | None, channels: list[int]
+) -> tuple[np.ndarray, ...]:
+    """Per-kg predictions, interval sd and within-population sd of ``channels`` for cycles in
+    the model's inputs."""
+    return tuple(a[..., channels] for a in pred.predict_within(X, height_m))
 
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
@@ -254,7 +251,7 @@ def interval_width(pred: Predictor, sd: np.ndarray) -> float:
     """Mean width of the 90 % interval over frames and channels (NaN when uncalibrated)."""
     if pred.calibration is None:
         return float("nan")
-    return float(2 * z_value(DEFAULT_INTERVAL) * np.mean(sd))
+    return mean_interval_width(sd)
 
 
 def _at_cycles(
@@ -306,8 +303,7 @@ def zero_shot(
             raise DataError(f"{pred.source}: outputs {pred.out_cols} are not the study's")
         target, ch = get_target(unit.target), unit.channels
         y_true = cohort.reference(unit.target)
-        y_pred, sd = predict_cohort(unit, cohort)
-        sd_within = predict_cohort(unit, cohort, within=True)[1] if pred.anchor else sd
+        y_pred, sd, sd_within = predict_cohort(unit, cohort)
         out.predictions[unit.key] = y_pred
         ood = cohort_ood(pred, cohort)
         if pred.calibration is not None:
@@ -339,8 +335,7 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, hsd = predict_at(pred, h.X, h.height_m, ch)
-                hsd_within = predict_at(pred, h.X, h.height_m, ch, within=True)[1]
+                hp, hsd, hsd_within = predict_at(pred, h.X, h.height_m, ch)
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
                 sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m))
                 hc = pd.DataFrame(

@@ -144,6 +144,11 @@ def interval_sd(
     return np.sqrt(var)
 
 
+def mean_interval_width(sd: np.ndarray, coverage: float = DEFAULT_INTERVAL) -> float:
+    """Mean width of the central ``coverage`` interval ``± z·sd`` over all its entries."""
+    return float(2 * z_value(coverage) * np.mean(sd))
+
+
 @dataclass(frozen=True)
 class Anchor:
     """A model learnt from another population, against which a model's predictions are
@@ -308,11 +313,13 @@ class Calibration:
                 test_size_auroc=float(z["test_size_auroc"]) if "test_size_auroc" in z else np.nan,
                 anchor=str(z["anchor"]) if "anchor" in z else "",
                 anchor_factor=float(z["anchor_factor"]) if "anchor_factor" in z else 0.0,
-                **{
-                    k: (z[k] if k == "coverage_within" else float(z[k]))
-                    for k in ("coverage_within", "width_90", "width_90_within")
-                    if k in z
-                },
+                coverage_within=(
+                    z["coverage_within"]
+                    if "coverage_within" in z
+                    else np.full(len(NOMINAL), np.nan)
+                ),
+                width_90=float(z["width_90"]) if "width_90" in z else np.nan,
+                width_90_within=float(z["width_90_within"]) if "width_90_within" in z else np.nan,
             )
 
 

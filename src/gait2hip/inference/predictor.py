@@ -120,6 +120,19 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K),
         moments scaled to the body height ``height_m`` (see :meth:`size_factors`)."""
+        mean, sd, ens_sd, _ = self._predict(X_deg, height_m)
+        return mean, sd, ens_sd
+
+    def predict_within(
+        self, X_deg: np.ndarray, height_m: float | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like :meth:`predict`: mean, total sd and the sd without the between-population part
+        (the within-population interval), from one pass of the models."""
+        mean, sd, _, within = self._predict(X_deg, height_m)
+        return mean, sd, within
+
+    def _predict(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
+        """Mean, total sd, ensemble sd and within-population sd, scaled to ``height_m``."""
         preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd
@@ -127,7 +140,8 @@ class Predictor:
         if self.anchor is not None:
             between = self.anchor.between_sd(self.final, mean, X_deg, height_m)
         f = self.size_factors(height_m, len(mean))
-        return mean * f, interval_sd(ens_sd, resid, between) * f, ens_sd * f
+        sd, within = interval_sd(ens_sd, resid, between), interval_sd(ens_sd, resid)
+        return mean * f, sd * f, ens_sd * f, within * f
 
     @property
     def interval_note(self) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from gait2hip.inference.calibration import (
-    DEFAULT_INTERVAL,
     NOMINAL,
     OOD_WARN_PERCENTILE,
     Anchor,
@@ -22,10 +21,10 @@ from gait2hip.inference.calibration import (
     coverage_of,
     cycle_features,
     interval_sd,
+    mean_interval_width,
     member_predictions,
     pooled_coverage,
     spread_auroc,
-    z_value,
 )
 
 
@@ -71,7 +70,6 @@ def calibrate(
     sd = interval_sd(preds.std(0), resid_sd, between)
     cov = coverage_of(Y_per_kg[test], mean, sd)
     cov_all = pooled_coverage(Y_per_kg[test], mean, sd)
-    width = lambda s: float(2 * z_value(DEFAULT_INTERVAL) * np.mean(s))  # noqa: E731
 
     ood = OODReference.fit(cycle_features(final.scaler.transform(X[pool])))
     ref = np.sort(np.concatenate(ref_scores))
@@ -97,8 +95,8 @@ def calibrate(
         anchor="" if anchor is None else anchor.name,
         anchor_factor=0.0 if anchor is None else anchor.factor,
         coverage_within=pooled_coverage(Y_per_kg[test], mean, within),
-        width_90=width(sd) if len(test) else np.nan,
-        width_90_within=width(within) if len(test) else np.nan,
+        width_90=mean_interval_width(sd) if len(test) else np.nan,
+        width_90_within=mean_interval_width(within) if len(test) else np.nan,
     )
 
 

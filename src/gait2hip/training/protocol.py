@@ -597,6 +597,7 @@ def _unit_results(
     info = json.loads((u.unit_dir / "final.json").read_text())
     cal = json.loads((u.unit_dir / "calibration.json").read_text())
     at_90 = list(cal["nominal"]).index(0.9)
+    within = cal.get("coverage_all_channels_within_population")
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
@@ -605,9 +606,7 @@ def _unit_results(
         coverage_90=cal["coverage_all_channels"][at_90],
         # the same without the between-population part, and the intervals' mean widths (NaN
         # in calibrations written before they were measured)
-        coverage_90_within=number(
-            (cal.get("coverage_all_channels_within_population") or [None] * (at_90 + 1))[at_90]
-        ),
+        coverage_90_within=number(within[at_90] if within else None),
         interval_width_90=number(cal.get("interval_width_90")),
         interval_width_90_within=number(cal.get("interval_width_90_within_population")),
         ood_auroc=number(cal.get("test_ood_auroc")),
