@@ -8,7 +8,7 @@ import pytest
 
 from gait2hip.data.synthetic import write_synthetic
 from gait2hip.pipelines.compare import SETTINGS, CompareSetting, run_comparison
-from gait2hip.report.compare import comparison_tables, paired
+from gait2hip.report.compare import comparison_tables, paired, subject_paired
 
 
 def _runs(profile: str, rmse: list[float]) -> pd.DataFrame:
@@ -69,6 +69,32 @@ def test_goal_needs_ten_percent_and_no_worse_channel(b_recipe, goal, worse):
     assert r2["paper", "b"] == pytest.approx(1 - 2.0)  # mean over the runs
 
 
+def test_subject_pairs_match_subject_and_run():
+    def subjects(profile, r2, rmse):
+        return pd.DataFrame(
+            {
+                "model": "lstm-causal",
+                "split_seed": [1, 1, 2, 2],
+                "seed": 1,
+                "subject": ["s1", "s2", "s1", "s3"],
+                "r2": r2,
+                "rmse": rmse,
+                "profile": profile,
+            }
+        )
+
+    base = subjects("paper", [0.9, 0.8, 0.7, 0.6], [1.0, 2.0, 1.0, 4.0])
+    # s3 of split 2 is missing from the other profile: three pairs, matched by subject and run
+    other = subjects("recipe", [0.8, 0.9, 0.8, 0.0], [1.5, 2.0, 0.5, 9.0]).iloc[:3]
+    other = pd.concat([other.iloc[[2]], other.iloc[:2]])  # order must not matter
+    row = subject_paired(pd.concat([base, other]), "paper").iloc[0]
+    assert row["pairs"] == 3
+    expect_r2, expect_pct = paired(np.array([-0.1, 0.1, 0.1])), paired(np.array([50.0, 0, -50]))
+    assert (row["delta_r2"], row["delta_r2_lo"], row["delta_r2_hi"]) == pytest.approx(expect_r2)
+    assert (row["delta_pct"], row["delta_pct_lo"]) == pytest.approx(expect_pct[:2])
+    assert subject_paired(pd.DataFrame(), "paper").empty
+
+
 def test_setting_validates_profiles_and_targets():
     with pytest.raises(ValueError, match="baseline and at least one other"):
         CompareSetting(profiles=("paper",))
@@ -107,6 +133,10 @@ def test_comparison_runs_reports_and_resumes(tmp_path):
     text = report.read_text()
     assert "Paired against the baseline" in text and "| lstm-causal | recipe | 2 |" in text
     assert "training (min) |" in text
+    assert "Paired subject by subject" in text  # the held-out subjects of both splits
+    by_subject = pd.read_csv(out / "subject_paired.csv")
+    held_out = [len(pd.read_csv(f)) for f in out.glob("*/paper/split*/per_subject.csv")]
+    assert len(held_out) == 2 and by_subject["pairs"].iloc[0] == sum(held_out)
     assert (out / "figures" / "synthetic-moments.png").exists()
     paired_csv = pd.read_csv(out / "paired.csv")
     assert set(paired_csv["section"]) == {"synthetic, moments"} and len(paired_csv) == 1

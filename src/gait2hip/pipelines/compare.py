@@ -25,7 +25,12 @@ from gait2hip.data.dataset import GaitDataset
 from gait2hip.executor import Executor
 from gait2hip.io.atomic import write_text
 from gait2hip.pipelines.benchmark import benchmark
-from gait2hip.report.compare import collect, comparison_tables, section_markdown
+from gait2hip.report.compare import (
+    collect,
+    collect_subjects,
+    comparison_tables,
+    section_markdown,
+)
 from gait2hip.report.figures import plot_profiles
 from gait2hip.training.config import PROFILES, BenchmarkConfig, make_config
 
@@ -218,7 +223,9 @@ def write_comparison_report(
         runs, channels = collect(section.folders)
         if runs.empty:
             continue
-        tables = comparison_tables(runs, channels, baseline, section.n_folds)
+        tables = comparison_tables(
+            runs, channels, baseline, section.n_folds, collect_subjects(section.folders)
+        )
         for name, frame in tables.items():
             frames.setdefault(name, []).append(frame.assign(section=section.title))
         slug = section.title.replace(", ", "-")

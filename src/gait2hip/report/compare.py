@@ -2,6 +2,10 @@
 
 Every run (model x split seed x seed) of the baseline profile is paired with the same run of
 each other profile, so differences are paired and their 95% intervals are Student-t over runs.
+With few runs those intervals are wide; a second pairing goes one level down, to each held-out
+subject of each run (the same subject's cycles predicted by both profiles), its 95% interval
+Student-t over those (run, subject) pairs: it holds the subjects' spread, not the spread between
+training runs, so it is the sharper and the more optimistic of the two.
 """
 
 from __future__ import annotations
@@ -67,6 +71,43 @@ def collect(folders: dict[str, list[Path]]) -> tuple[pd.DataFrame, pd.DataFrame]
     return pd.concat(runs, ignore_index=True), pd.concat(channels, ignore_index=True)
 
 
+def collect_subjects(folders: dict[str, list[Path]]) -> pd.DataFrame:
+    """Per held-out subject and run: the study's metrics (per_subject.csv) of each profile's
+    finished run folders, with a ``profile`` column."""
+    frames = [
+        pd.read_csv(folder / "per_subject.csv", dtype={"subject": str}).assign(profile=profile)
+        for profile, dirs in folders.items()
+        for folder in dirs
+        if (folder / "summary.csv").exists() and (folder / "per_subject.csv").exists()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def subject_paired(subjects: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each profile against the baseline subject by subject: Δ subject R² and Δ subject RMSE
+    in % of the baseline's, means over the (run, subject) pairs with 95% t-intervals."""
+    if subjects.empty:
+        return pd.DataFrame()
+    keys = [*KEYS, "subject"]
+    base = subjects[subjects["profile"] == baseline].set_index(keys)
+    rows = []
+    others = subjects[subjects["profile"] != baseline]
+    for (model, profile), d in others.groupby(["model", "profile"], sort=False):
+        d = d.set_index(keys)
+        common = d.index.intersection(base.index)
+        if not len(common):
+            continue
+        b = base.loc[common]
+        r2 = paired((d.loc[common, "r2"] - b["r2"]).to_numpy())
+        pct = paired((100 * (d.loc[common, "rmse"] - b["rmse"]) / b["rmse"]).to_numpy())
+        rows.append(
+            {"model": model, "profile": profile, "pairs": len(common)}
+            | {"delta_r2": r2[0], "delta_r2_lo": r2[1], "delta_r2_hi": r2[2]}
+            | {"delta_pct": pct[0], "delta_pct_lo": pct[1], "delta_pct_hi": pct[2]}
+        )
+    return pd.DataFrame(rows)
+
+
 def _paired_rows(
     table: pd.DataFrame, baseline: str, column: str, by: tuple[str, ...] = ()
 ) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
@@ -89,13 +130,18 @@ def _paired_rows(
 
 
 def comparison_tables(
-    runs: pd.DataFrame, channels: pd.DataFrame, baseline: str, n_folds: dict[str, int]
+    runs: pd.DataFrame,
+    channels: pd.DataFrame,
+    baseline: str,
+    n_folds: dict[str, int],
+    subjects: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """``metrics``: each model and profile's mean test metrics over its runs with 95%
     intervals; ``paired``: each profile against the baseline (Δ RMSE in % of the baseline's,
     whether the goal is met, the channels that got significantly worse); ``channels``: the
     paired Δ of every channel's RMSE in % of the baseline's; ``channel_r2``: each channel's
-    R² per model and profile, mean over runs."""
+    R² per model and profile, mean over runs; ``subject_paired``: each profile against the
+    baseline subject by subject (:func:`subject_paired`, from ``subjects``)."""
     metrics = []
     for (model, profile), d in runs.groupby(["model", "profile"], sort=False):
         row = {"model": model, "profile": profile, "runs": len(d)}
@@ -152,6 +198,9 @@ def comparison_tables(
         "paired": pd.DataFrame(rows),
         "channels": chans,
         "channel_r2": channel_r2,
+        "subject_paired": subject_paired(
+            pd.DataFrame() if subjects is None else subjects, baseline
+        ),
     }
 
 
@@ -235,6 +284,22 @@ def section_markdown(title: str, tables: dict[str, pd.DataFrame], target: str) -
                 f"| {r['model']} | {r['profile']} | {r['runs']} | {r['delta_rmse']:+.3f} | "
                 f"{ci(r, 'delta_pct', 1, ' %')} | {_verdict(r)} |"
                 + (f" {ci(r, 'delta_residual', 1)} |" if res else "")
+            )
+    by_subject = tables.get("subject_paired", pd.DataFrame())
+    if len(by_subject):
+        lines += [
+            "",
+            "Paired subject by subject (each held-out subject of each run, predicted by both; "
+            "95% t-intervals over those pairs, which hold the subjects' spread but not the "
+            "spread between training runs):",
+            "",
+            "| model | profile | pairs | Δ subject R² (95% CI) | Δ subject RMSE % (95% CI) |",
+            "|---|---|---|---|---|",
+        ]
+        for _, r in by_subject.iterrows():
+            lines.append(
+                f"| {r['model']} | {r['profile']} | {r['pairs']} | {ci(r, 'delta_r2')} | "
+                f"{ci(r, 'delta_pct', 1, ' %')} |"
             )
     if len(chans):
         cells = [

@@ -1,0 +1,126 @@
+"""How far to average fine-tuned with published weights: in-lab accuracy against transfer.
+
+`gait2hip60-wise` models are the fine-tuned weights averaged half-and-half with the study's
+published ones (WiSE-FT, alpha 0.5). Fine-tuning is the same run with or without the
+averaging, so every alpha can be read from the `gait2hip60-finetune` run folders of
+`gait2hip transfer` (runs/transfer) without training: weights = (1 - alpha) x published +
+alpha x fine-tuned; alpha 0 is the published model, 1 the fine-tuned one.
+
+For each alpha, architecture and split, the final model's subject-mean R² (study definition,
+moments scaled to each subject's height as `gait2hip transfer` does) on every source:
+held-out subjects in-lab, the held-out-speed sources (models trained on the other speed),
+and the bundled cohort's groups zero-shot (the other leg assumed). In-lab, each alpha is also
+compared with the `recipe` model of the same split, subject by subject: the mean paired
+difference in subject R² with a bootstrap 95 % CI over the held-out (split, subject) pairs.
+
+    .venv/bin/python benchmarks/bench_wise_alpha.py --splits 21,22 [--alphas 0,0.25,0.5,0.75,1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.predictor import Predictor, load_predictor
+from gait2hip.io.npz import read_npz
+from gait2hip.report.summary import markdown_table
+from gait2hip.training.metrics import bootstrap_ci, per_subject_metrics
+from gait2hip.training.protocol import initial_model, interpolate_weights
+from gait2hip.training.published import PUBLISHED
+
+FOLDERS = {
+    "in-lab": "in-lab",
+    "comf → fast": "comfortable-to-fast",
+    "fast → comf": "fast-to-comfortable",
+}
+HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
+MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
+DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
+
+
+def at_alpha(pred: Predictor, alpha: float) -> Predictor:
+    """The final model with weights (1 - alpha) x published + alpha x its own."""
+    final = copy.deepcopy(pred.final)
+    start = initial_model(PUBLISHED, final.name, final.target)
+    interpolate_weights(final.model, start.model, alpha)
+    return dataclasses.replace(pred, members=[final], anchor=None)
+
+
+def subject_r2(pred: Predictor, X, y, h, subjects) -> pd.Series:
+    """Subject R² (study definition) of ``pred`` on cycles X (model frames), labels y."""
+    point = resample_cycles(pred.predict(X, h)[0], y.shape[1])
+    return per_subject_metrics(y, point, subjects).set_index("subject")["r2"]
+
+
+def sources(unit_of, ds, cohort) -> dict[str, tuple]:
+    """name -> (unit folder of the given profile, inputs, labels per kg, heights, subjects)."""
+    out = {}
+    for name, held_out in HELD_OUT.items():
+        unit = unit_of(name)
+        with np.load(unit / "predictions.npz") as z:
+            test = np.isin(ds.subject_id, z["subject_id"])
+        if held_out:
+            test &= ds.speed_label == held_out
+        out[name] = (name, ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test])
+    at = cohort.resampled(ds.n_frames)  # predicted at the models' frames, compared at its own
+    ref = cohort.reference("moments")
+    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
+    for g in cohort.groups:
+        k = cohort.group == g
+        X = at.angles[k][..., idx]
+        out[f"cohort {g}"] = ("in-lab", X, ref[k], cohort.height_m[k], cohort.subject[k])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", default="runs/transfer")
+    ap.add_argument("--splits", default="21,22")
+    ap.add_argument("--alphas", default="0,0.25,0.5,0.75,0.9,1")
+    args = ap.parse_args()
+    alphas = [float(a) for a in args.alphas.split(",")]
+    ds = read_npz(DATA, expected_out=get_target("moments"))
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    rows, paired = [], []
+    for model in MODELS:
+        for split in args.splits.split(","):
+
+            def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
+                return (Path(args.runs) / FOLDERS[name] / "schreiber2019_JM-moments" / profile
+                        / f"split{split}" / f"split{split}" / model / "seed2025")  # fmt: skip
+
+            srcs = sources(unit_of, ds, cohort)
+            recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
+            base = subject_r2(recipe, *srcs["in-lab"][1:])
+            finetuned = {f: load_predictor(unit_of(f), ensemble=False) for f in FOLDERS}
+            for alpha in alphas:
+                preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}
+                for name, (folder, *cycles) in srcs.items():
+                    r2 = subject_r2(preds[folder], *cycles)
+                    rows.append({"model": model, "alpha": alpha, "source": name,
+                                 "split": split, "r2": float(r2.mean())})  # fmt: skip
+                    if name == "in-lab":
+                        paired += [{"model": model, "alpha": alpha, "delta": d}
+                                   for d in (r2 - base).to_numpy()]  # fmt: skip
+    table = pd.DataFrame(rows).groupby(["model", "alpha", "source"], sort=False)["r2"].mean()
+    wide = table.unstack("source")[list(srcs)].round(3)
+    deltas = pd.DataFrame(paired).groupby(["model", "alpha"], sort=False)["delta"]
+    fmt = {
+        key: f"{d.mean():+.3f} ({lo:+.3f} to {hi:+.3f})"
+        for key, d in deltas
+        for lo, hi in [bootstrap_ci(d.to_numpy())]
+    }
+    wide["in-lab Δ R² vs recipe (95% CI)"] = [fmt[k] for k in wide.index]
+    print(markdown_table(wide.reset_index()))
+
+
+if __name__ == "__main__":
+    main()
