@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gait2hip.data.synthetic import write_synthetic
-from gait2hip.pipelines.compare import SETTINGS, CompareSetting, run_comparison
+from gait2hip.pipelines.compare import SETTINGS, CompareSetting, build_datasets, run_comparison
 from gait2hip.report.compare import comparison_tables, paired, subject_paired
 
 
@@ -102,6 +102,9 @@ def test_setting_validates_profiles_and_targets():
         CompareSetting(profiles=("paper", "fancy"))
     with pytest.raises(ValueError, match="target"):
         CompareSetting(targets=("torques",))
+    with pytest.raises(ValueError, match="unknown 'hamner2014'; choose from schreiber2019"):
+        # refused before the first (known) dataset is labelled
+        build_datasets(CompareSetting(datasets=("schreiber2019", "hamner2014")))
     ci = SETTINGS["ci"]
     assert ci.config("forces", "recipe", 2).train.max_epochs == 3
     assert ci.config("forces", "recipe", 2).train.steps_per_epoch == 8  # the profile's own

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gait2hip.data.cohort import read_cohort_npz
 from gait2hip.io.npz import write_npz
-from gait2hip.pipelines.transfer import TransferSetting, run_transfer
+from gait2hip.pipelines.transfer import TransferSetting, build, run_transfer
 from tests.test_external import cohort_arrays, save_npz
 
 
@@ -52,3 +53,11 @@ def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
                  log=lambda m: None, **extra)  # fmt: skip
     again = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_unknown_zero_shot_data_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="--zero-shot-data: unknown 'hamner2014'"):
+        TransferSetting(zero_shot=("hamner2014",))
+    with pytest.raises(ValueError, match="dataset: unknown 'nope'"):
+        build(TransferSetting(dataset="nope"))  # a built NPZ may carry any name; labelling not
+    assert TransferSetting(zero_shot=("hamner2013",)).zero_shot == ("hamner2013",)

@@ -35,6 +35,17 @@ from gait2hip.report.figures import plot_profiles
 from gait2hip.training.config import PROFILES, BenchmarkConfig, make_config
 
 
+def check_datasets(names: tuple[str, ...], what: str = "datasets") -> None:
+    """Refuse names that are not bundled datasets before anything is labelled or trained."""
+    from gait2hip.labeling.sources import SOURCES
+
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(SOURCES)}"
+        )
+
+
 @dataclass(frozen=True)
 class CompareSetting:
     """What a comparison runs. The first profile is the baseline the others are paired with."""
@@ -124,10 +135,9 @@ def build_datasets(
     from gait2hip.labeling.build import build_dataset
     from gait2hip.labeling.sources import SOURCES
 
+    check_datasets(setting.datasets)  # every name before any labelling
     paths = {}
     for name in setting.datasets:
-        if name not in SOURCES:
-            raise ValueError(f"unknown dataset {name!r}; choose from {list(SOURCES)}")
         subjects = setting.subjects.get(name)
         folder = settings.dataset_dir(name + ("-subset" if subjects else ""))
         source = SOURCES[name](settings.data_root())

@@ -35,7 +35,12 @@ from gait2hip.conventions import get_target
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
-from gait2hip.pipelines.compare import CompareSetting, build_datasets, run_comparison
+from gait2hip.pipelines.compare import (
+    CompareSetting,
+    build_datasets,
+    check_datasets,
+    run_comparison,
+)
 from gait2hip.report.compare import collect
 from gait2hip.report.transfer import write_transfer_report
 
@@ -61,6 +66,9 @@ class TransferSetting:
     patience: int | None = None
     n_folds: int | None = None
     small_models: bool = False
+
+    def __post_init__(self) -> None:  # bundled datasets, labelled by build_zero_shot
+        check_datasets(self.zero_shot, "--zero-shot-data")
 
     def comparison(self, holdout_condition: str = "") -> CompareSetting:
         """The comparison setting of one source (the first profile is the paired baseline)."""
@@ -194,6 +202,7 @@ def run_transfer(
 
 def build(setting: TransferSetting, **kwargs) -> Path:
     """Label the setting's bundled dataset (cached) and return its NPZ for the target."""
+    check_datasets((setting.dataset,), "dataset")
     return build_datasets(setting.comparison(), **kwargs)[setting.dataset][setting.target]
 
 
