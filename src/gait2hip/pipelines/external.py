@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import Cohort
@@ -106,10 +113,20 @@ def evaluate_external(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("left ~"),
+            TimeRemainingColumn(),  # from the fits so far: the k = 8 fits are the slow ones
             disable=not show_progress,
         )
+        n_fits = few_shot_cfg.n_fits(cohort, len(adapt_units))
         with progress:
-            task = progress.add_task("", total=few_shot_cfg.n_fits(cohort, len(adapt_units)))
+            if show_progress:
+                progress.console.print(
+                    f"few-shot: {n_fits} fits ({len(adapt_units)} models x groups x k x "
+                    f"{few_shot_cfg.draws} draws x fine-tune and scratch); --no-few-shot skips "
+                    "them, --draws and --k make fewer",
+                    markup=False,
+                )
+            task = progress.add_task("", total=n_fits)
 
             def on_fit(what: str) -> None:
                 progress.update(task, advance=1, description=what)
