@@ -4,6 +4,7 @@ import sys
 
 from typer.testing import CliRunner
 
+from gait2hip import cli
 from gait2hip.cli import app
 
 runner = CliRunner()
@@ -160,3 +161,31 @@ def test_figures_leave_the_matplotlib_backend_alone():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["svg", "True"]
+
+
+def test_training_commands_share_one_set_of_run_options(monkeypatch):
+    import typer
+
+    seen = {}
+    demo = typer.Typer()
+
+    @demo.command()
+    @cli._run_options
+    def job(name: str = "x", *, run: cli.RunOptions) -> None:
+        seen.update(name=name, run=run)
+
+    monkeypatch.setattr(cli.runtime, "configure", lambda threads: seen.update(threads=threads))
+    res = CliRunner().invoke(
+        demo, ["--name", "y", "--workers", "3", "--no-progress", "--threads", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert seen["name"] == "y" and seen["threads"] == 1  # threads configured before the body
+    assert seen["run"] == cli.RunOptions(threads=1, progress=False, workers=3)
+    for command in ("benchmark", "tune", "compare", "transfer"):
+        text = CliRunner().invoke(cli.app, [command, "--help"], terminal_width=200).output
+        assert all(f"--{o}" in text for o in ("workers", "executor", "cpus-per-task", "device"))
+    # the wrapped commands still fail with one line before any work
+    res = CliRunner().invoke(cli.app, ["transfer", "--zero-shot-data", "nope", "--workers", "2"])
+    assert res.exit_code == 2 and "--zero-shot-data: unknown 'nope'" in res.output
+    res = CliRunner().invoke(cli.app, ["tune", "--data", "missing.npz", "--no-progress"])
+    assert res.exit_code != 0 and "missing.npz" in res.output and "Traceback" not in res.output

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import shlex
 import sys
 from pathlib import Path
@@ -150,6 +152,79 @@ WorkersOpt = Annotated[
 ]
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The options every training command shares: threads, progress and where tasks run."""
+
+    threads: int | None = None
+    progress: bool = True
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    retries: int = 2
+    cpus_per_task: int = 1
+    device: str = "cpu"
+
+    def make_executor(self):
+        return _executor(
+            self.executor,
+            self.workers,
+            self.ray_address,
+            self.retries,
+            self.cpus_per_task,
+            self.progress,
+            self.device,
+        )
+
+
+_RUN_OPTION_TYPES = {
+    "threads": ThreadsOpt,
+    "progress": ProgressOpt,
+    "executor": ExecutorOpt,
+    "workers": WorkersOpt,
+    "ray_address": RayAddressOpt,
+    "retries": RetriesOpt,
+    "cpus_per_task": CpusPerTaskOpt,
+    "device": DeviceOpt,
+}
+
+
+def _run_options(fn):
+    """Give a command the shared :class:`RunOptions` (as CLI options after its own) and pass
+    them to it as ``run``, with torch's threads already configured."""
+    own = inspect.signature(fn, eval_str=True)
+    params = [p for name, p in own.parameters.items() if name != "run"]
+    params += [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=f.default,
+            annotation=_RUN_OPTION_TYPES[f.name],
+        )
+        for f in dataclasses.fields(RunOptions)
+    ]
+
+    @functools.wraps(fn)
+    def command(**kwargs):
+        run = RunOptions(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(RunOptions)})
+        runtime.configure(run.threads)
+        return fn(**kwargs, run=run)
+
+    command.__signature__ = own.replace(parameters=params)
+    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    del command.__wrapped__  # typer must read the signature above, not fn's
+    return command
+
+
+def _command_line() -> str:
+    """This invocation as a shell line, for reports."""
+    return "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _log(message: str) -> None:
+    console.print(message, soft_wrap=True, markup=False)
+
+
 def _with_params(cfg, path: Path):
     """``cfg`` with a tuned architecture's settings (best.json of `gait2hip tune`)."""
     from gait2hip.training.tune import load_params, trial_config
@@ -200,6 +275,7 @@ def demo_data(
 
 
 @app.command()
+@_run_options
 def benchmark(
     data: Annotated[
         Path, typer.Option(help="Gait2Hip-60 format NPZ (MF for forces, JM for moments)")
@@ -263,8 +339,6 @@ def benchmark(
             "; default: the profile's (all angles, recipe-duration adds cycle_duration_s)"
         ),
     ] = None,
-    threads: ThreadsOpt = None,
-    progress: ProgressOpt = True,
     params: Annotated[
         Path | None,
         typer.Option(
@@ -272,22 +346,17 @@ def benchmark(
             "one architecture in --models"
         ),
     ] = None,
-    executor: ExecutorOpt = "local",
-    workers: WorkersOpt = 1,
-    ray_address: RayAddressOpt = None,
-    retries: RetriesOpt = 2,
-    cpus_per_task: CpusPerTaskOpt = 1,
-    device: DeviceOpt = "cpu",
+    *,
+    run: RunOptions,
 ) -> None:
     """Train and compare models under the leak-proof protocol; resumes an interrupted run.
 
     Every fold and final fit is a task: --workers N or --executor ray run them in parallel
     with the same results (docs/ray.md)."""
     from gait2hip.io.npz import read_npz
-    from gait2hip.pipelines.benchmark import benchmark as run
+    from gait2hip.pipelines.benchmark import benchmark as run_benchmark
     from gait2hip.training.config import make_config, profile_inputs
 
-    runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
         train_overrides = {
@@ -324,11 +393,13 @@ def benchmark(
     suffix += "-tuned" if params is not None else ""
     out = out or settings.runs_dir() / f"{target}-{profile}{suffix}"
     console.print(f"[bold]{ds.describe()}[/bold]")
-    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
+    command = _command_line()
+    ex = run.make_executor()
     try:
         with ex:
-            summary = run(ds, cfg, out, command=command, show_progress=progress, executor=ex)
+            summary = run_benchmark(
+                ds, cfg, out, command=command, show_progress=run.progress, executor=ex
+            )
     except (ValueError, RuntimeError) as err:
         _fail(err)
     console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
@@ -336,6 +407,7 @@ def benchmark(
 
 
 @app.command()
+@_run_options
 def tune(
     data: Annotated[Path, typer.Option(help="study-format NPZ (MF for forces, JM for moments)")],
     target: Annotated[str, typer.Option(help=f"one of {', '.join(TARGETS)}")] = "forces",
@@ -358,14 +430,8 @@ def tune(
     out: Annotated[
         Path | None, typer.Option(help="study folder (default runs/tune-<target>-<model>)")
     ] = None,
-    threads: ThreadsOpt = None,
-    progress: ProgressOpt = True,
-    executor: ExecutorOpt = "local",
-    workers: WorkersOpt = 1,
-    ray_address: RayAddressOpt = None,
-    retries: RetriesOpt = 2,
-    cpus_per_task: CpusPerTaskOpt = 1,
-    device: DeviceOpt = "cpu",
+    *,
+    run: RunOptions,
 ) -> None:
     """Search one architecture's hyper-parameters with Optuna, by cross-validation inside the
     training pool (the benchmark's test subjects never enter); writes best.json for
@@ -373,9 +439,8 @@ def tune(
     from gait2hip.io.npz import read_npz
     from gait2hip.training.config import ModelSpec, make_config
     from gait2hip.training.tune import TuneConfig
-    from gait2hip.training.tune import tune as run
+    from gait2hip.training.tune import tune as run_tune
 
-    runtime.configure(threads)
     try:
         ds = read_npz(data, expected_out=get_target(target))
         spec = ModelSpec.parse(model)
@@ -396,11 +461,11 @@ def tune(
         _fail(err)
     out = out or settings.runs_dir() / f"tune-{target}-{spec.label}"
     console.print(f"[bold]{ds.describe()}[/bold]")
-    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
+    command = _command_line()
+    ex = run.make_executor()
     try:
         with ex:
-            best = run(
+            best = run_tune(
                 ds, cfg, spec, out, TuneConfig(trials, parallel), executor=ex, command=command
             )
     except (ValueError, RuntimeError) as err:
@@ -434,13 +499,14 @@ def demo(
             out,
             synthetic=synthetic,
             workers=workers,
-            log=lambda m: console.print(m, soft_wrap=True, markup=False),
+            log=_log,
         )
     except (ValueError, FileNotFoundError, SourceError) as err:
         _fail(err)
 
 
 @app.command()
+@_run_options
 def compare(
     setting: Annotated[
         str,
@@ -473,15 +539,9 @@ def compare(
     out: Annotated[
         Path | None, typer.Option(help="parent of the run folders (default runs/compare[-ci])")
     ] = None,
-    threads: ThreadsOpt = None,
     so_solver: SoSolverOpt = None,
-    progress: ProgressOpt = True,
-    executor: ExecutorOpt = "local",
-    workers: WorkersOpt = 1,
-    ray_address: RayAddressOpt = None,
-    retries: RetriesOpt = 2,
-    cpus_per_task: CpusPerTaskOpt = 1,
-    device: DeviceOpt = "cpu",
+    *,
+    run: RunOptions,
 ) -> None:
     """Compare training profiles (the study's `paper` recipe first) on the bundled walking and
     running data under one protocol: same splits and seeds, paired differences with 95%
@@ -491,7 +551,6 @@ def compare(
     from gait2hip.labeling.sources import SourceError
     from gait2hip.pipelines.compare import SETTINGS, build_datasets, run_comparison
 
-    runtime.configure(threads)
     try:
         if setting not in SETTINGS:
             raise ValueError(f"unknown setting {setting!r}; choose one of {list(SETTINGS)}")
@@ -512,12 +571,16 @@ def compare(
     except ValueError as err:
         _fail(err)
     out = out or settings.runs_dir() / ("compare" if setting == "full" else f"compare-{setting}")
-    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
+    command = _command_line()
+    ex = run.make_executor()
     try:
         with ex:
             paths = build_datasets(
-                chosen, executor=ex, workers=workers, show_progress=progress, so_solver=so_solver
+                chosen,
+                executor=ex,
+                workers=run.workers,
+                show_progress=run.progress,
+                so_solver=so_solver,
             )
             report = run_comparison(
                 chosen,
@@ -525,8 +588,8 @@ def compare(
                 out,
                 executor=ex,
                 command=command,
-                show_progress=progress,
-                log=lambda m: console.print(m, soft_wrap=True, markup=False),
+                show_progress=run.progress,
+                log=_log,
             )
     except (ValueError, RuntimeError, FileNotFoundError, SourceError) as err:
         _fail(err)
@@ -534,6 +597,7 @@ def compare(
 
 
 @app.command()
+@_run_options
 def transfer(
     target: Annotated[str, typer.Option(help="moments (the cohort's reference) or forces")] = (
         "moments"
@@ -567,14 +631,8 @@ def transfer(
     ] = "",
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/transfer)")] = None,
     n_bootstrap: int = 2000,
-    threads: ThreadsOpt = None,
-    progress: ProgressOpt = True,
-    executor: ExecutorOpt = "local",
-    workers: WorkersOpt = 1,
-    ray_address: RayAddressOpt = None,
-    retries: RetriesOpt = 2,
-    cpus_per_task: CpusPerTaskOpt = 1,
-    device: DeviceOpt = "cpu",
+    *,
+    run: RunOptions,
 ) -> None:
     """One table of how models transfer: in-lab, across walking speeds (trained on one, tested
     on another) and zero-shot on the external cohort, for scratch, published and fine-tuned
@@ -584,7 +642,6 @@ def transfer(
     from gait2hip.labeling.sources import SourceError
     from gait2hip.pipelines.transfer import TransferSetting, build, build_zero_shot, run_transfer
 
-    runtime.configure(threads)
     try:
         setting = TransferSetting(
             target=get_target(target).name,
@@ -600,12 +657,14 @@ def transfer(
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
     out = out or settings.runs_dir() / "transfer"
-    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    ex = _executor(executor, workers, ray_address, retries, cpus_per_task, progress, device)
+    command = _command_line()
+    ex = run.make_executor()
     try:
         with ex:
-            npz = build(setting, executor=ex, workers=workers, show_progress=progress)
-            others = build_zero_shot(setting, executor=ex, workers=workers, show_progress=progress)
+            npz = build(setting, executor=ex, workers=run.workers, show_progress=run.progress)
+            others = build_zero_shot(
+                setting, executor=ex, workers=run.workers, show_progress=run.progress
+            )
             report = run_transfer(
                 setting,
                 npz,
@@ -613,9 +672,9 @@ def transfer(
                 out,
                 executor=ex,
                 command=command,
-                show_progress=progress,
+                show_progress=run.progress,
                 n_boot=n_bootstrap,
-                log=lambda m: console.print(m, soft_wrap=True, markup=False),
+                log=_log,
                 zero_shot_data=others,
             )
     except (ValueError, RuntimeError, FileNotFoundError, SourceError, DataError) as err:
@@ -800,7 +859,7 @@ def evaluate_external(
         _fail(err)
     console.print(f"[bold]{data.describe()}[/bold]", soft_wrap=True)
     out = out or settings.runs_dir() / "external" / f"{data.name}-{target}"
-    command = "gait2hip " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command_line()
     try:
         summary = run(
             models,
