@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from transfer_runs import DATA, MODELS, sources, unit_folder
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
@@ -35,16 +35,8 @@ from gait2hip.inference.predictor import load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
 
-FOLDERS = {
-    "in-lab": "in-lab",
-    "comf → fast": "comfortable-to-fast",
-    "fast → comf": "fast-to-comfortable",
-}
-HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
 PROFILES = ("recipe", "gait2hip60-finetune", "gait2hip60-wise")
-MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
 Z = z_value(0.9)
-DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
 
 
 def conformal(scores: np.ndarray, p: float = 0.9) -> float:
@@ -52,26 +44,6 @@ def conformal(scores: np.ndarray, p: float = 0.9) -> float:
     s = np.sort(scores.ravel())
     k = min(int(np.ceil((len(s) + 1) * p)) - 1, len(s) - 1)
     return float(s[k] / Z)
-
-
-def sources(unit_of, ds, cohort) -> dict[str, tuple]:
-    """name -> (unit folder, angles in the model's inputs, labels per kg, heights)."""
-    out = {}
-    for name, held_out in HELD_OUT.items():
-        unit = unit_of(name)
-        with np.load(unit / "predictions.npz") as z:
-            subjects = z["subject_id"]
-        test = np.isin(ds.subject_id, subjects)
-        if held_out:
-            test &= ds.speed_label == held_out
-        out[name] = (unit, ds.X[test], ds.Y_per_kg[test], ds.height_m[test])
-    at = cohort.resampled(ds.n_frames)  # predicted at the models' frames, compared at its own
-    ref = cohort.reference("moments")
-    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
-    for g in cohort.groups:
-        k = cohort.group == g
-        out[f"cohort {g}"] = (unit_of("in-lab"), at.angles[k][..., idx], ref[k], cohort.height_m[k])
-    return out
 
 
 def main() -> None:
@@ -88,11 +60,11 @@ def main() -> None:
             for split in args.splits.split(","):
 
                 def unit_of(name, profile=profile, model=model, split=split):
-                    return (Path(args.runs) / FOLDERS[name] / "schreiber2019_JM-moments" / profile
-                            / f"split{split}" / f"split{split}" / model / "seed2025")  # fmt: skip
+                    return unit_folder(args.runs, name, profile, model, split)
 
                 scores, cov = {}, {}
-                for name, (unit, X, y, h) in sources(unit_of, ds, cohort).items():
+                for name, (X, y, h, _) in sources(unit_of, ds, cohort).items():
+                    unit = unit_of(name)
                     ens = load_predictor(unit)  # its anchor: the one its calibration names
                     single = dataclasses.replace(ens, members=ens.members[:1])
                     n = y.shape[1]

@@ -21,10 +21,9 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from transfer_runs import DATA, FOLDERS, MODELS, sources, unit_folder
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
@@ -35,15 +34,6 @@ from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci, per_subject_metrics
 from gait2hip.training.protocol import initial_model, interpolate_weights
 from gait2hip.training.published import PUBLISHED
-
-FOLDERS = {
-    "in-lab": "in-lab",
-    "comf → fast": "comfortable-to-fast",
-    "fast → comf": "fast-to-comfortable",
-}
-HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
-MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
-DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
 
 
 def at_alpha(pred: Predictor, alpha: float) -> Predictor:
@@ -60,26 +50,6 @@ def subject_r2(pred: Predictor, X, y, h, subjects) -> pd.Series:
     return per_subject_metrics(y, point, subjects).set_index("subject")["r2"]
 
 
-def sources(unit_of, ds, cohort) -> dict[str, tuple]:
-    """name -> (unit folder of the given profile, inputs, labels per kg, heights, subjects)."""
-    out = {}
-    for name, held_out in HELD_OUT.items():
-        unit = unit_of(name)
-        with np.load(unit / "predictions.npz") as z:
-            test = np.isin(ds.subject_id, z["subject_id"])
-        if held_out:
-            test &= ds.speed_label == held_out
-        out[name] = (name, ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test])
-    at = cohort.resampled(ds.n_frames)  # predicted at the models' frames, compared at its own
-    ref = cohort.reference("moments")
-    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
-    for g in cohort.groups:
-        k = cohort.group == g
-        X = at.angles[k][..., idx]
-        out[f"cohort {g}"] = ("in-lab", X, ref[k], cohort.height_m[k], cohort.subject[k])
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default="runs/transfer")
@@ -94,17 +64,16 @@ def main() -> None:
         for split in args.splits.split(","):
 
             def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
-                return (Path(args.runs) / FOLDERS[name] / "schreiber2019_JM-moments" / profile
-                        / f"split{split}" / f"split{split}" / model / "seed2025")  # fmt: skip
+                return unit_folder(args.runs, name, profile, model, split)
 
             srcs = sources(unit_of, ds, cohort)
             recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
-            base = subject_r2(recipe, *srcs["in-lab"][1:])
+            base = subject_r2(recipe, *srcs["in-lab"])
             finetuned = {f: load_predictor(unit_of(f), ensemble=False) for f in FOLDERS}
             for alpha in alphas:
                 preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}
-                for name, (folder, *cycles) in srcs.items():
-                    r2 = subject_r2(preds[folder], *cycles)
+                for name, cycles in srcs.items():
+                    r2 = subject_r2(preds[name if name in FOLDERS else "in-lab"], *cycles)
                     rows.append({"model": model, "alpha": alpha, "source": name,
                                  "split": split, "r2": float(r2.mean())})  # fmt: skip
                     if name == "in-lab":

@@ -1,0 +1,46 @@
+"""What the transfer benchmarks share: the moments run folders of `gait2hip transfer`
+(runs/transfer) and the cycles each of its sources tests on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FOLDERS = {
+    "in-lab": "in-lab",
+    "comf → fast": "comfortable-to-fast",
+    "fast → comf": "fast-to-comfortable",
+}
+HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
+MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
+DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
+
+
+def unit_folder(runs: str | Path, source: str, profile: str, model: str, split: str) -> Path:
+    """The unit (final model, folds, calibration) of one profile, model and split trained
+    for ``source`` (the cohort's models are the in-lab ones)."""
+    folder = FOLDERS.get(source, "in-lab")
+    return (Path(runs) / folder / "schreiber2019_JM-moments" / profile / f"split{split}"
+            / f"split{split}" / model / "seed2025")  # fmt: skip
+
+
+def sources(unit_of, ds, cohort) -> dict[str, tuple]:
+    """name -> (angles in the models' inputs, labels per kg, heights, subjects) of every
+    source: the held-out subjects of ``unit_of(name)`` (in-lab or the held-out speed) and
+    each cohort group (predicted at the models' frames, compared at its own)."""
+    out = {}
+    for name, held_out in HELD_OUT.items():
+        with np.load(unit_of(name) / "predictions.npz") as z:
+            test = np.isin(ds.subject_id, z["subject_id"])
+        if held_out:
+            test &= ds.speed_label == held_out
+        out[name] = (ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test])
+    at = cohort.resampled(ds.n_frames)
+    ref = cohort.reference("moments")
+    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
+    for g in cohort.groups:
+        k = cohort.group == g
+        X = at.angles[k][..., idx]
+        out[f"cohort {g}"] = (X, ref[k], cohort.height_m[k], cohort.subject[k])
+    return out
