@@ -145,3 +145,49 @@ def test_fused_scan_matches_reference_and_gradcheck():
     g_ref = torch.autograd.grad(scan_reference(*args).sin().sum(), args)
     for a, r in zip(g_fused, g_ref, strict=True):
         torch.testing.assert_close(a, r)
+
+
+def test_cheap_dropout_masks_keep_the_expectation():
+    from gait2hip.models.dropout import dropout, keep_mask
+
+    torch.manual_seed(0)
+    mask = keep_mask(torch.Size([400, 1000]), 0.1, torch.float32)
+    kept = mask > 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.003  # 400k draws: sd 0.0005
+    scale = mask[kept].unique()
+    assert len(scale) == 1 and scale.item() == pytest.approx(1 / (1 - 6554 / 65536))
+    assert abs(mask.mean().item() - 1) < 0.004  # the expectation is unchanged
+    # neighbours (four per 64-bit draw) are not correlated
+    a, b = kept[:, 0::4].float().ravel(), kept[:, 1::4].float().ravel()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.02
+    x = torch.randn(50, 70)
+    torch.manual_seed(1)
+    first = dropout(x, 0.3, True)
+    torch.manual_seed(1)
+    assert torch.equal(first, dropout(x, 0.3, True))  # seeded runs repeat
+    assert torch.equal(dropout(x, 0.3, False), x) and torch.equal(dropout(x, 0.0, True), x)
+    assert ((first == 0) | torch.isclose(first, x / (1 - 19661 / 65536))).all()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_transformer_training_path_is_pytorchs_layer(causal):
+    """Training with dropout runs the layer written out in gait2hip.models.transformer; with
+    its dropouts at 0 it gives PyTorch's numbers and gradients (dropout 0 uses PyTorch's)."""
+    torch.manual_seed(0)
+    ref = create_model("transformer", causal=causal, out_dim=14, dropout=0.0).train()
+    ours = create_model("transformer", causal=causal, out_dim=14, dropout=0.1).train()
+    ours.load_state_dict(ref.state_dict())
+    for layer in ours.encoder.layers:
+        layer.self_attn.dropout = layer.dropout.p = layer.dropout1.p = layer.dropout2.p = 0.0
+    X = torch.randn(4, 60, 10)
+    a, b = ref(X), ours(X)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    ga = torch.autograd.grad(a.square().mean(), list(ref.parameters()))
+    gb = torch.autograd.grad(b.square().mean(), list(ours.parameters()))
+    for x, y in zip(ga, gb, strict=True):
+        torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-6)
+    # with dropout, training differs between calls and evaluation is PyTorch's own forward
+    ours2 = create_model("transformer", causal=causal, out_dim=14, dropout=0.1).train()
+    ours2.load_state_dict(ref.state_dict())
+    assert not torch.equal(ours2(X), ours2(X))
+    torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
