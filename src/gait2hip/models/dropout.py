@@ -12,10 +12,31 @@ stream; seeded runs stay reproducible. On other devices the native fused dropout
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch.nn import functional as F
 
 _LEVELS = 1 << 16
+_enabled = True
+
+
+def cheap_masks(x: torch.Tensor) -> bool:
+    """Whether dropout on ``x`` draws the cheaper masks (CPU tensors, unless switched off)."""
+    return _enabled and x.device.type == "cpu"
+
+
+@contextlib.contextmanager
+def torch_dropout() -> Iterator[None]:
+    """Within it, models use PyTorch's own dropout (and layers): for benchmarks comparing the
+    two (``benchmarks/bench_speed.py --torch-dropout``)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
 
 
 def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -32,6 +53,6 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Dropout of ``x`` (elements zeroed with probability p, the rest scaled by 1/(1-p))."""
     if not training or p == 0:
         return x
-    if x.device.type != "cpu" or not 0 < p < 1:
+    if not cheap_masks(x) or not 0 < p < 1:
         return F.dropout(x, p, training=True)
     return x * keep_mask(x.shape, p, x.dtype)

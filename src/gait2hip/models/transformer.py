@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gait2hip.models.dropout import dropout
+from gait2hip.models.dropout import cheap_masks, dropout
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
@@ -65,7 +65,7 @@ class TransformerModel(nn.Module):
         mask = None
         if self.config.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device)
-        if self.training and self.config.dropout > 0 and h.device.type == "cpu":
+        if self.training and self.config.dropout > 0 and cheap_masks(h):
             for layer in self.encoder.layers:
                 h = _train_layer(layer, h, mask)
         else:
