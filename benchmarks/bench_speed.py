@@ -10,9 +10,11 @@ of the same models could reach here.
     python benchmarks/bench_speed.py [--threads 2] [--epochs 1] [--models lstm,transformer,mamba]
     python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
                                                # by gait2hip; see docs/speed.md)
-    python benchmarks/bench_speed.py --torch-dropout   # PyTorch's own dropout masks and
-                                               # Transformer layers in training (the default
-                                               # draws cheaper masks: gait2hip.models.dropout)
+    python benchmarks/bench_speed.py --plain-pytorch   # the models as PyTorch alone runs
+                                               # them: its dropout masks and Transformer layers,
+                                               # the PyTorch Mamba scan (the defaults: cheaper
+                                               # masks, gait2hip.models.dropout; the compiled
+                                               # scan, gait2hip.models.scan_kernel)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gait2hip import runtime
 from gait2hip.models import count_parameters, create_model
 from gait2hip.models.dropout import torch_dropout
+from gait2hip.models.scan_kernel import pytorch_scan
 from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import fit, predict_array
 
@@ -93,9 +96,9 @@ def main() -> None:
         "--bf16", action="store_true", help="run training and inference under bf16 autocast"
     )
     ap.add_argument(
-        "--torch-dropout",
+        "--plain-pytorch",
         action="store_true",
-        help="PyTorch's dropout masks and Transformer layers in training",
+        help="PyTorch's dropout masks and Transformer layers, the PyTorch Mamba scan",
     )
     args = ap.parse_args()
 
@@ -104,8 +107,9 @@ def main() -> None:
         stack = contextlib.ExitStack()
         if args.bf16:
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
-        if args.torch_dropout:
+        if args.plain_pytorch:
             stack.enter_context(torch_dropout())
+            stack.enter_context(pytorch_scan())
         return stack
 
     runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
@@ -117,7 +121,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
         f"{', bf16 autocast' if args.bf16 else ''}"
-        f"{', PyTorch dropout' if args.torch_dropout else ''}"
+        f"{', plain PyTorch' if args.plain_pytorch else ''}"
     )
     peak = sgemm_rate()
     print(f"# float32 sgemm 2048x2048: {peak / 1e9:.0f} GFLOP/s")

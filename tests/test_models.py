@@ -7,8 +7,15 @@ import math
 import pytest
 import torch
 
-from gait2hip.models import available_models, count_parameters, create_model, default_config
-from gait2hip.models.scan import scan_fused, scan_reference
+from gait2hip.models import (
+    available_models,
+    count_parameters,
+    create_model,
+    default_config,
+    scan_kernel,
+)
+from gait2hip.models.scan import compiled_available, scan_fused, scan_reference
+from gait2hip.models.scan_kernel import pytorch_scan
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.normalize import InputScaler
 
@@ -126,7 +133,19 @@ def test_unknown_model_and_config_key():
         create_model("lstm", hiden=3)
 
 
-def test_fused_scan_matches_reference_and_gradcheck():
+@pytest.fixture(params=["compiled", "pytorch"])
+def scan_path(request):
+    """scan_fused through the compiled CPU kernel, or through PyTorch's loop."""
+    if request.param == "pytorch":
+        with pytorch_scan():
+            yield request.param
+        return
+    if scan_kernel.kernel() is None:
+        pytest.skip("the compiled scan could not be built here (see the warning)")
+    yield request.param
+
+
+def test_fused_scan_matches_reference_and_gradcheck(scan_path):
     torch.manual_seed(0)
     b, length, e, n = 2, 12, 6, 3
     args = [
@@ -137,6 +156,7 @@ def test_fused_scan_matches_reference_and_gradcheck():
         torch.randn(b, length, n, dtype=torch.float64),
     ]
     args = [a.requires_grad_() for a in args]
+    assert compiled_available(*args) == (scan_path == "compiled")
     torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
     with torch.no_grad():  # the inference path
         torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
@@ -145,6 +165,24 @@ def test_fused_scan_matches_reference_and_gradcheck():
     g_ref = torch.autograd.grad(scan_reference(*args).sin().sum(), args)
     for a, r in zip(g_fused, g_ref, strict=True):
         torch.testing.assert_close(a, r)
+
+
+def test_fused_scan_float32_at_model_size(scan_path):
+    """float32, the study's sizes, inputs that are views (as the model passes them)."""
+    torch.manual_seed(1)
+    b, length, e, n = 4, 180, 256, 16
+    u = torch.randn(b, e, length).transpose(1, 2)  # not contiguous
+    delta = torch.nn.functional.softplus(torch.randn(b, length, e) - 3)
+    A = -torch.exp(torch.randn(e, n))
+    Bm, Cm = torch.randn(b, length, n), torch.randn(b, length, n)
+    args = [t.requires_grad_() for t in (u, delta, A, Bm, Cm)]
+    y, y_ref = scan_fused(*args), scan_reference(*args)
+    torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(y)
+    for a, r in zip(
+        torch.autograd.grad(y, args, g), torch.autograd.grad(y_ref, args, g), strict=True
+    ):
+        torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-3 * r.abs().max().item())
 
 
 def test_cheap_dropout_masks_keep_the_expectation():
@@ -191,3 +229,25 @@ def test_transformer_training_path_is_pytorchs_layer(causal):
     ours2.load_state_dict(ref.state_dict())
     assert not torch.equal(ours2(X), ours2(X))
     torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
+
+
+def test_scan_falls_back_to_pytorch_when_the_kernel_cannot_be_built(monkeypatch):
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Error building extension 'x': c++: not found\nmore lines")
+
+    scan_kernel.kernel.cache_clear()
+    try:
+        monkeypatch.setattr(cpp, "load_inline", no_compiler)
+        with pytest.warns(RuntimeWarning, match="could not be built .*c\\+\\+: not found"):
+            assert scan_kernel.kernel() is None
+        args = [torch.randn(1, 5, 3), torch.rand(1, 5, 3), -torch.rand(3, 2)]
+        args += [torch.randn(1, 5, 2), torch.randn(1, 5, 2)]
+        assert not compiled_available(*args)
+        torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
+        scan_kernel.kernel.cache_clear()
+        monkeypatch.setenv("GAIT2HIP_SCAN_KERNEL", "0")  # switched off: no build, no warning
+        assert scan_kernel.kernel() is None
+    finally:
+        scan_kernel.kernel.cache_clear()  # the next caller builds (or loads) it again

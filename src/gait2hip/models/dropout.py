@@ -30,7 +30,7 @@ def cheap_masks(x: torch.Tensor) -> bool:
 @contextlib.contextmanager
 def torch_dropout() -> Iterator[None]:
     """Within it, models use PyTorch's own dropout (and layers): for benchmarks comparing the
-    two (``benchmarks/bench_speed.py --torch-dropout``)."""
+    two (``benchmarks/bench_speed.py --plain-pytorch``)."""
     global _enabled
     before, _enabled = _enabled, False
     try:
