@@ -1,10 +1,10 @@
 """The selective scan compiled for the CPU (``scan_kernel.cpp``), built on first use.
 
 PyTorch's C++ extension loader compiles it once per CPU instruction set (AVX-512, AVX2 or
-plain) into ``$GAIT2HIP_CACHE/torch_extensions`` (about a minute; a C++ compiler and ninja
-are needed) and later processes load it from there. Where it cannot be built the PyTorch
-scan (:func:`gait2hip.models.scan.scan_fused`'s own loop) runs instead, after one warning;
-``GAIT2HIP_SCAN_KERNEL=0`` switches it off.
+plain) into ``$GAIT2HIP_CACHE/torch_extensions`` (about a minute; it needs a C++ compiler,
+and ninja, which gait2hip installs) and later processes load it from there. Where it cannot
+be built the PyTorch scan (:func:`gait2hip.models.scan.scan_fused`'s own loop) runs
+instead, after one warning; ``GAIT2HIP_SCAN_KERNEL=0`` switches it off.
 """
 
 from __future__ import annotations
@@ -41,6 +41,19 @@ def _build_settings() -> tuple[str, list[str], list[str]]:
 _enabled = True
 
 
+def _ninja_on_path() -> None:
+    """PyTorch's loader runs ``ninja`` from PATH; the pip-installed one (a dependency) lives
+    in the environment's bin folder, which is not on PATH when the environment is not
+    activated."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    folder = str(ninja.BIN_DIR)
+    if folder not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
+
+
 @contextlib.contextmanager
 def pytorch_scan() -> Iterator[None]:
     """Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks)."""
@@ -68,6 +81,7 @@ def kernel() -> ModuleType | None:
 
     name, flags, ldflags = _build_settings()
     build = settings.cache_dir() / "torch_extensions" / name
+    _ninja_on_path()
     try:
         build.mkdir(parents=True, exist_ok=True)
         if not any(build.glob("*.so")):
