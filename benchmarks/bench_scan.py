@@ -1,4 +1,7 @@
-"""Mamba selective-scan implementations: forward+backward seconds at the study's size.
+"""Mamba selective-scan implementations: forward+backward seconds at the study's size:
+autograd through a per-step loop (the tests' oracle), the fused PyTorch loop with its
+hand-written backward, and the scan compiled for the CPU (gait2hip.models.scan_kernel, what
+the fused scan runs where it could be built).
 
 (batch 64, 180 frames, d_inner 256, d_state 16), float32, CPU.
 
@@ -14,7 +17,13 @@ import time
 import torch
 
 from gait2hip import runtime
+from gait2hip.models import scan_kernel
 from gait2hip.models.scan import scan_fused, scan_reference
+
+
+def pytorch_loop(*args: torch.Tensor) -> torch.Tensor:
+    with scan_kernel.pytorch_scan():
+        return scan_fused(*args)
 
 
 def main() -> None:
@@ -39,7 +48,10 @@ def main() -> None:
     )
     print("| scan | forward s | forward+backward s |")
     print("|---|---|---|")
-    for name, fn in (("reference (autograd loop)", scan_reference), ("fused", scan_fused)):
+    scans = [("reference (autograd loop)", scan_reference), ("fused PyTorch loop", pytorch_loop)]
+    if scan_kernel.kernel() is not None:
+        scans.append(("compiled (C++)", scan_fused))
+    for name, fn in scans:
         fn(u, d, A, Bm, Cm).sum().backward()  # warm-up
         t0 = time.perf_counter()
         for _ in range(args.repeats):

@@ -10,6 +10,11 @@ of the same models could reach here.
     python benchmarks/bench_speed.py [--threads 2] [--epochs 1] [--models lstm,transformer,mamba]
     python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
                                                # by gait2hip; see docs/speed.md)
+    python benchmarks/bench_speed.py --plain-pytorch   # the models as PyTorch alone runs
+                                               # them: its dropout masks and Transformer layers,
+                                               # the PyTorch Mamba scan (the defaults: cheaper
+                                               # masks, gait2hip.models.dropout; the compiled
+                                               # scan, gait2hip.models.scan_kernel)
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gait2hip import runtime
 from gait2hip.models import count_parameters, create_model
+from gait2hip.models.dropout import torch_dropout
+from gait2hip.models.scan_kernel import pytorch_scan
 from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import fit, predict_array
 
@@ -88,10 +95,23 @@ def main() -> None:
     ap.add_argument(
         "--bf16", action="store_true", help="run training and inference under bf16 autocast"
     )
-    args = ap.parse_args()
-    precision = (
-        torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    ap.add_argument(
+        "--plain-pytorch",
+        action="store_true",
+        help="PyTorch's dropout masks and Transformer layers, the PyTorch Mamba scan",
     )
+    args = ap.parse_args()
+
+    def precision() -> contextlib.ExitStack:
+        """The autocast and dropout settings asked for, entered afresh for each model."""
+        stack = contextlib.ExitStack()
+        if args.bf16:
+            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+        if args.plain_pytorch:
+            stack.enter_context(torch_dropout())
+            stack.enter_context(pytorch_scan())
+        return stack
+
     runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
@@ -101,6 +121,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
         f"{', bf16 autocast' if args.bf16 else ''}"
+        f"{', plain PyTorch' if args.plain_pytorch else ''}"
     )
     peak = sgemm_rate()
     print(f"# float32 sgemm 2048x2048: {peak / 1e9:.0f} GFLOP/s")
@@ -114,7 +135,7 @@ def main() -> None:
         for variant in args.variants.split(","):
             causal = variant == "causal"
             n = count_parameters(create_model(name, causal=causal))
-            with precision:
+            with precision():
                 ep = time_epoch(name, causal, X, Y, args.epochs)
                 b1 = time_inference(name, causal, 1, 180, 20)
                 b256 = time_inference(name, causal, 256, 180, 2)

@@ -7,8 +7,15 @@ import math
 import pytest
 import torch
 
-from gait2hip.models import available_models, count_parameters, create_model, default_config
-from gait2hip.models.scan import scan_fused, scan_reference
+from gait2hip.models import (
+    available_models,
+    count_parameters,
+    create_model,
+    default_config,
+    scan_kernel,
+)
+from gait2hip.models.scan import compiled_available, scan_fused, scan_reference
+from gait2hip.models.scan_kernel import pytorch_scan
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.normalize import InputScaler
 
@@ -126,7 +133,19 @@ def test_unknown_model_and_config_key():
         create_model("lstm", hiden=3)
 
 
-def test_fused_scan_matches_reference_and_gradcheck():
+@pytest.fixture(params=["compiled", "pytorch"])
+def scan_path(request):
+    """scan_fused through the compiled CPU kernel, or through PyTorch's loop."""
+    if request.param == "pytorch":
+        with pytorch_scan():
+            yield request.param
+        return
+    if scan_kernel.kernel() is None:
+        pytest.skip("the compiled scan could not be built here (see the warning)")
+    yield request.param
+
+
+def test_fused_scan_matches_reference_and_gradcheck(scan_path):
     torch.manual_seed(0)
     b, length, e, n = 2, 12, 6, 3
     args = [
@@ -137,6 +156,7 @@ def test_fused_scan_matches_reference_and_gradcheck():
         torch.randn(b, length, n, dtype=torch.float64),
     ]
     args = [a.requires_grad_() for a in args]
+    assert compiled_available(*args) == (scan_path == "compiled")
     torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
     with torch.no_grad():  # the inference path
         torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
@@ -145,3 +165,89 @@ def test_fused_scan_matches_reference_and_gradcheck():
     g_ref = torch.autograd.grad(scan_reference(*args).sin().sum(), args)
     for a, r in zip(g_fused, g_ref, strict=True):
         torch.testing.assert_close(a, r)
+
+
+def test_fused_scan_float32_at_model_size(scan_path):
+    """float32, the study's sizes, inputs that are views (as the model passes them)."""
+    torch.manual_seed(1)
+    b, length, e, n = 4, 180, 256, 16
+    u = torch.randn(b, e, length).transpose(1, 2)  # not contiguous
+    delta = torch.nn.functional.softplus(torch.randn(b, length, e) - 3)
+    A = -torch.exp(torch.randn(e, n))
+    Bm, Cm = torch.randn(b, length, n), torch.randn(b, length, n)
+    args = [t.requires_grad_() for t in (u, delta, A, Bm, Cm)]
+    y, y_ref = scan_fused(*args), scan_reference(*args)
+    torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(y)
+    for a, r in zip(
+        torch.autograd.grad(y, args, g), torch.autograd.grad(y_ref, args, g), strict=True
+    ):
+        torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-3 * r.abs().max().item())
+
+
+def test_cheap_dropout_masks_keep_the_expectation():
+    from gait2hip.models.dropout import dropout, keep_mask
+
+    torch.manual_seed(0)
+    mask = keep_mask(torch.Size([400, 1000]), 0.1, torch.float32)
+    kept = mask > 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.003  # 400k draws: sd 0.0005
+    scale = mask[kept].unique()
+    assert len(scale) == 1 and scale.item() == pytest.approx(1 / (1 - 6554 / 65536))
+    assert abs(mask.mean().item() - 1) < 0.004  # the expectation is unchanged
+    # neighbours (four per 64-bit draw) are not correlated
+    a, b = kept[:, 0::4].float().ravel(), kept[:, 1::4].float().ravel()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.02
+    x = torch.randn(50, 70)
+    torch.manual_seed(1)
+    first = dropout(x, 0.3, True)
+    torch.manual_seed(1)
+    assert torch.equal(first, dropout(x, 0.3, True))  # seeded runs repeat
+    assert torch.equal(dropout(x, 0.3, False), x) and torch.equal(dropout(x, 0.0, True), x)
+    assert ((first == 0) | torch.isclose(first, x / (1 - 19661 / 65536))).all()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_transformer_training_path_is_pytorchs_layer(causal):
+    """Training with dropout runs the layer written out in gait2hip.models.transformer; with
+    its dropouts at 0 it gives PyTorch's numbers and gradients (dropout 0 uses PyTorch's)."""
+    torch.manual_seed(0)
+    ref = create_model("transformer", causal=causal, out_dim=14, dropout=0.0).train()
+    ours = create_model("transformer", causal=causal, out_dim=14, dropout=0.1).train()
+    ours.load_state_dict(ref.state_dict())
+    for layer in ours.encoder.layers:
+        layer.self_attn.dropout = layer.dropout.p = layer.dropout1.p = layer.dropout2.p = 0.0
+    X = torch.randn(4, 60, 10)
+    a, b = ref(X), ours(X)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    ga = torch.autograd.grad(a.square().mean(), list(ref.parameters()))
+    gb = torch.autograd.grad(b.square().mean(), list(ours.parameters()))
+    for x, y in zip(ga, gb, strict=True):
+        torch.testing.assert_close(y, x, rtol=1e-4, atol=1e-6)
+    # with dropout, training differs between calls and evaluation is PyTorch's own forward
+    ours2 = create_model("transformer", causal=causal, out_dim=14, dropout=0.1).train()
+    ours2.load_state_dict(ref.state_dict())
+    assert not torch.equal(ours2(X), ours2(X))
+    torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
+
+
+def test_scan_falls_back_to_pytorch_when_the_kernel_cannot_be_built(monkeypatch):
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Error building extension 'x': c++: not found\nmore lines")
+
+    scan_kernel.kernel.cache_clear()
+    try:
+        monkeypatch.setattr(cpp, "load_inline", no_compiler)
+        with pytest.warns(RuntimeWarning, match="could not be built .*c\\+\\+: not found"):
+            assert scan_kernel.kernel() is None
+        args = [torch.randn(1, 5, 3), torch.rand(1, 5, 3), -torch.rand(3, 2)]
+        args += [torch.randn(1, 5, 2), torch.randn(1, 5, 2)]
+        assert not compiled_available(*args)
+        torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
+        scan_kernel.kernel.cache_clear()
+        monkeypatch.setenv("GAIT2HIP_SCAN_KERNEL", "0")  # switched off: no build, no warning
+        assert scan_kernel.kernel() is None
+    finally:
+        scan_kernel.kernel.cache_clear()  # the next caller builds (or loads) it again

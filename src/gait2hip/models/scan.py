@@ -11,16 +11,20 @@ Two implementations, chosen by measurement (``benchmarks/bench_scan.py``, ``docs
 
 * ``scan_reference``: autograd through a per-step loop (a graph node per op per step). The
   oracle for tests.
-* ``scan_fused``: a hand-written autograd Function looping over time with a few in-place
-  ops per step on a cache-sized (b, N, E) slice, forward and backward (the adjoint of a
-  linear recurrence is the same recurrence run backwards in time). Variants that
-  materialise (L, b, N, E) tensors and vectorise over time measured slower here: they are
-  bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
+* ``scan_fused``: on the CPU, the compiled kernel of :mod:`gait2hip.models.scan_kernel`
+  (forward and backward in C++, one pass over time per batch row, no per-step Python loop);
+  elsewhere, or where it cannot be built, a hand-written autograd Function looping over time
+  with a few in-place ops per step on a cache-sized (b, N, E) slice, forward and backward
+  (the adjoint of a linear recurrence is the same recurrence run backwards in time). Variants
+  that materialise (L, b, N, E) tensors and vectorise over time measured slower here: they
+  are bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
 """
 
 from __future__ import annotations
 
 import torch
+
+from gait2hip.models import scan_kernel
 
 SCANS = ("fused", "reference")
 
@@ -131,10 +135,45 @@ def _scan_no_grad(
     return y.view(length, b, e).transpose(0, 1)
 
 
+class _CompiledScan(torch.autograd.Function):
+    """The same recurrence and adjoint as :class:`_FusedScan`, in the compiled CPU kernel
+    (batch-major: one batch row's whole sequence at a time, no transposes)."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, Bm, Cm):  # type: ignore[override]
+        u, delta, Bm, Cm = (t.contiguous() for t in (u, delta, Bm, Cm))
+        At = A.t().contiguous()
+        y, hs = scan_kernel.kernel().scan_forward(u, delta, At, Bm, Cm, True)
+        ctx.save_for_backward(u, delta, At, Bm, Cm, hs)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[override]
+        u, delta, At, Bm, Cm, hs = ctx.saved_tensors
+        g_u, g_d, g_At, g_B, g_C = scan_kernel.kernel().scan_backward(
+            gy.contiguous(), u, delta, At, Bm, Cm, hs
+        )
+        return g_u, g_d, g_At.t(), g_B, g_C
+
+
+def compiled_available(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled kernel takes these tensors (CPU, float32/64; built on demand)."""
+    return (
+        all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
+        and len({t.dtype for t in tensors}) == 1
+        and scan_kernel.enabled()
+    )
+
+
 def scan_fused(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
+    if compiled_available(u, delta, A, Bm, Cm):
+        if needs_grad:
+            return _CompiledScan.apply(u, delta, A, Bm, Cm)
+        u, delta, Bm, Cm = (t.contiguous() for t in (u, delta, Bm, Cm))
+        return scan_kernel.kernel().scan_forward(u, delta, A.t().contiguous(), Bm, Cm, False)[0]
     if not needs_grad:
         return _scan_no_grad(u, delta, A, Bm, Cm)
     return _FusedScan.apply(u, delta, A, Bm, Cm)

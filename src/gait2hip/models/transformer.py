@@ -1,5 +1,14 @@
 """Transformer encoder (the study's: d_model 128, 4 heads, 2 layers, ff 256, learned
-positional embedding, bidirectional, ~332k params with ``max_len`` 500)."""
+positional embedding, bidirectional, ~332k params with ``max_len`` 500).
+
+The layers are PyTorch's post-norm ``TransformerEncoderLayer`` (their parameters are what
+checkpoints hold). Evaluation runs PyTorch's own forward. Training with dropout on the CPU
+runs the same layer written out here, so that its four dropouts per layer (attention weights,
+attention output, feed-forward hidden and output) draw their masks the cheaper way of
+:mod:`gait2hip.models.dropout`; PyTorch's path draws one random number per element, which was
+a fifth of a training step (docs/speed.md). Without dropout both paths give the same numbers
+to float rounding (tests/test_models.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from gait2hip.models.dropout import cheap_masks, dropout
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
@@ -41,6 +52,8 @@ class TransformerModel(nn.Module):
             dropout=config.dropout,
             batch_first=True,
         )
+        # post-norm with ReLU: what _train_layer writes out
+        assert not layer.norm_first and layer.activation_relu_or_gelu == 1
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.head = OutputHead.for_config(config.d_model, config)
 
@@ -52,5 +65,32 @@ class TransformerModel(nn.Module):
         mask = None
         if self.config.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device)
-        h = self.encoder(h, mask=mask, is_causal=self.config.causal)
+        if self.training and self.config.dropout > 0 and cheap_masks(h):
+            for layer in self.encoder.layers:
+                h = _train_layer(layer, h, mask)
+        else:
+            h = self.encoder(h, mask=mask, is_causal=self.config.causal)
         return self.head(h)
+
+
+def _train_layer(
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """``layer``'s training forward (post-norm, ReLU, batch first), its dropouts drawn by
+    :func:`gait2hip.models.dropout.dropout`."""
+    attn = layer.self_attn
+    b, t, d = x.shape
+    heads = attn.num_heads
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    # (b, heads, t, .) each, contiguous: keeps the gradients of the attention weights
+    # contiguous too, which softmax's backward needs to be fast
+    q, k, v = qkv.view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4).contiguous()
+    scores = torch.matmul(q * (d // heads) ** -0.5, k.transpose(-2, -1))
+    if mask is not None:
+        scores = scores + mask
+    weights = dropout(torch.softmax(scores, dim=-1), attn.dropout, True)
+    a = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, d)
+    a = attn.out_proj(a)
+    x = layer.norm1(x + dropout(a, layer.dropout1.p, True))
+    hidden = dropout(F.relu(layer.linear1(x)), layer.dropout.p, True)
+    return layer.norm2(x + dropout(layer.linear2(hidden), layer.dropout2.p, True))

@@ -1,0 +1,58 @@
+"""Dropout with cheaper random masks on the CPU.
+
+``torch.nn.functional.dropout`` draws one random number per element; on the CPU that draw is
+most of its cost (the Transformer's attention weights alone are batch x heads x 180 x 180
+elements per layer). Here one 64-bit draw of PyTorch's generator gives four 16-bit numbers,
+each deciding one element: an element is dropped when its number is among the lowest
+``round(p * 65536)`` of the 65536 values, so the drop probability is p to within 1e-5
+(0.100006 for p = 0.1), and the kept elements are scaled by 1 / (1 - that probability), so
+the expectation is unchanged. The same model and the same kind of noise, a different random
+stream; seeded runs stay reproducible. On other devices the native fused dropout is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch.nn import functional as F
+
+_LEVELS = 1 << 16
+_enabled = True
+
+
+def cheap_masks(x: torch.Tensor) -> bool:
+    """Whether dropout on ``x`` draws the cheaper masks (CPU tensors, unless switched off)."""
+    return _enabled and x.device.type == "cpu"
+
+
+@contextlib.contextmanager
+def torch_dropout() -> Iterator[None]:
+    """Within it, models use PyTorch's own dropout (and layers): for benchmarks comparing the
+    two (``benchmarks/bench_speed.py --plain-pytorch``)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
+    """A CPU tensor of ``shape``: 0 where dropped, 1 / (1 - p') where kept (p' ~ p)."""
+    n = shape.numel()
+    words = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64)
+    r = words.view(torch.int16)[:n].view(shape)
+    drop = round(p * _LEVELS)
+    scale = torch.tensor(_LEVELS / (_LEVELS - drop), dtype=dtype)
+    return torch.where(r >= drop - _LEVELS // 2, scale, torch.zeros((), dtype=dtype))
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout of ``x`` (elements zeroed with probability p, the rest scaled by 1/(1-p))."""
+    if not training or p == 0:
+        return x
+    if not cheap_masks(x) or not 0 < p < 1:
+        return F.dropout(x, p, training=True)
+    return x * keep_mask(x.shape, p, x.dtype)

@@ -1,0 +1,110 @@
+"""The selective scan compiled for the CPU (``scan_kernel.cpp``), built on first use.
+
+PyTorch's C++ extension loader compiles it once per CPU instruction set (AVX-512, AVX2 or
+plain) into ``$GAIT2HIP_CACHE/torch_extensions`` (about a minute; it needs a C++ compiler,
+and ninja, which gait2hip installs) and later processes load it from there. Where it cannot
+be built the PyTorch scan (:func:`gait2hip.models.scan.scan_fused`'s own loop) runs
+instead, after one warning; ``GAIT2HIP_SCAN_KERNEL=0`` switches it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("scan_kernel.cpp")
+_ARCH_FLAGS = {
+    "AVX512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma"],
+    "AVX2": ["-mavx2", "-mfma"],
+}
+
+
+def _build_settings() -> tuple[str, list[str], list[str]]:
+    """(extension name, compiler flags, linker flags) for this CPU and source."""
+    cap = torch.backends.cpu.get_cpu_capability()
+    flags = ["-O3", "-ffast-math", "-fopenmp-simd", *_ARCH_FLAGS.get(cap, [])]
+    # glibc's vector math library: the exp of 8 or 16 lanes at once
+    ldflags = ["-lmvec"] if sys.platform.startswith("linux") and cap in _ARCH_FLAGS else []
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
+    return f"gait2hip_scan_{cap.lower()}_{digest}", flags, ldflags
+
+
+_enabled = True
+
+
+def _ninja_on_path() -> None:
+    """PyTorch's loader runs ``ninja`` from PATH; the pip-installed one (a dependency) lives
+    in the environment's bin folder, which is not on PATH when the environment is not
+    activated."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    folder = str(ninja.BIN_DIR)
+    if folder not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
+
+
+@contextlib.contextmanager
+def pytorch_scan() -> Iterator[None]:
+    """Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def enabled() -> bool:
+    """Whether the compiled kernel is to be used (and could be built)."""
+    return _enabled and kernel() is not None
+
+
+@functools.cache
+def kernel() -> ModuleType | None:
+    """The built extension, or None (switched off, or it could not be built: warned once)."""
+    if os.environ.get("GAIT2HIP_SCAN_KERNEL", "1") == "0":
+        return None
+    from torch.utils.cpp_extension import load_inline
+
+    from gait2hip import settings
+
+    name, flags, ldflags = _build_settings()
+    build = settings.cache_dir() / "torch_extensions" / name
+    _ninja_on_path()
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        if not any(build.glob("*.so")):
+            print(
+                f"gait2hip: compiling the Mamba scan for this CPU once (about a minute; "
+                f"cached in {build})",
+                file=sys.stderr,
+            )
+        return load_inline(
+            name,
+            cpp_sources=SOURCE.read_text(),
+            functions=["scan_forward", "scan_backward"],
+            extra_cflags=flags,
+            extra_ldflags=ldflags,
+            build_directory=str(build),
+            verbose=False,
+        )
+    except Exception as err:  # no compiler, no ninja, a read-only cache: the PyTorch scan
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(
+            f"the compiled Mamba scan could not be built ({first}); using the slower PyTorch "
+            "scan (GAIT2HIP_SCAN_KERNEL=0 silences this)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
