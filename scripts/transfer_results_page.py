@@ -118,8 +118,12 @@ def signed_ci(frame: pd.DataFrame, k: str, digits: int) -> list[str]:
     return [f"{r[k]:{f}} ({r[k + '_lo']:{f}} to {r[k + '_hi']:{f}})" for _, r in frame.iterrows()]
 
 
-def page(t, f, unscaled, sensitivity, variants, commit, splits, alphas, by_subject) -> str:
+def page(t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_subject) -> str:
     nsplit = len(splits.split(","))
+    f = f_all[f_all.source == IL]  # forces in-lab; the speed rows get a table of their own
+    f_speeds = compact_table(
+        f_all[f_all.source.isin([CF, FC])], tuple(p for p in PROFILES if p in set(f_all.profile))
+    )
 
     def v(src, prof, model, col="subject_r2"):
         r = t[(t.source == src) & (t.profile == prof) & (t.model == model)]
@@ -247,7 +251,7 @@ subject's body height (Hof 1996; [transfer.md](transfer.md)).
 
 ```bash
 .venv/bin/gait2hip transfer --split-seeds {splits} --workers 2 --zero-shot-data hamner2013  # hip moments
-.venv/bin/gait2hip transfer --target forces --conditions "" --split-seeds 21 --cohort none
+.venv/bin/gait2hip transfer --target forces --split-seeds 21 --cohort none
 .venv/bin/gait2hip evaluate-external --models runs/transfer/in-lab --contralateral \\
     --no-size-scaling --no-few-shot --no-healthy --out runs/transfer-unscaled
 .venv/bin/python benchmarks/bench_reference_height.py
@@ -437,6 +441,11 @@ its held-out and transfer metrics.
 {markdown_table(fr)}
 
 Forces are clipped at 0 in every model's output (a muscle cannot push; never adds error).
+
+Across walking speeds (trained on one speed, tested on the other; split seed 21; subject-mean
+R², study definition):
+
+{markdown_table(f_speeds)}
 
 ## Against the targets of the transfer work
 

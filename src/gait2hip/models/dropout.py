@@ -12,31 +12,21 @@ stream; seeded runs stay reproducible. On other devices the native fused dropout
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch.nn import functional as F
 
+from gait2hip.models.switch import Switch
+
 _LEVELS = 1 << 16
-_enabled = True
+CHEAP_MASKS = Switch()
+#: Within it, models use PyTorch's own dropout (and Transformer layers): for benchmarks
+#: comparing the two (``benchmarks/bench_speed.py --plain-pytorch``).
+torch_dropout = CHEAP_MASKS.off
 
 
 def cheap_masks(x: torch.Tensor) -> bool:
     """Whether dropout on ``x`` draws the cheaper masks (CPU tensors, unless switched off)."""
-    return _enabled and x.device.type == "cpu"
-
-
-@contextlib.contextmanager
-def torch_dropout() -> Iterator[None]:
-    """Within it, models use PyTorch's own dropout (and layers): for benchmarks comparing the
-    two (``benchmarks/bench_speed.py --plain-pytorch``)."""
-    global _enabled
-    before, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = before
+    return CHEAP_MASKS.on and x.device.type == "cpu"
 
 
 def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:

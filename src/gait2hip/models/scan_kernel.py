@@ -9,17 +9,17 @@ instead, after one warning; ``GAIT2HIP_SCAN_KERNEL=0`` switches it off.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import torch
+
+from gait2hip.models.switch import Switch
 
 SOURCE = Path(__file__).with_name("scan_kernel.cpp")
 _ARCH_FLAGS = {
@@ -38,7 +38,7 @@ def _build_settings() -> tuple[str, list[str], list[str]]:
     return f"gait2hip_scan_{cap.lower()}_{digest}", flags, ldflags
 
 
-_enabled = True
+KERNEL = Switch()
 
 
 def _ninja_on_path() -> None:
@@ -54,20 +54,13 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
 
 
-@contextlib.contextmanager
-def pytorch_scan() -> Iterator[None]:
-    """Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks)."""
-    global _enabled
-    before, _enabled = _enabled, False
-    try:
-        yield
-    finally:
-        _enabled = before
+#: Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks).
+pytorch_scan = KERNEL.off
 
 
 def enabled() -> bool:
     """Whether the compiled kernel is to be used (and could be built)."""
-    return _enabled and kernel() is not None
+    return KERNEL.on and kernel() is not None
 
 
 @functools.cache
