@@ -112,6 +112,14 @@ def mean_curve_baseline(splits: str) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby("source", sort=False)[["r2", "rmse"]].mean()
 
 
+def lowest_variant(table: str) -> dict[str, float]:
+    """Per interval variant, the lowest coverage in the benchmark's markdown table of ranges
+    (``lo-hi`` per source)."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]
+    head, body = rows[0], [r for r in rows[2:] if r]
+    return {name: min(float(r[i].split("-")[0]) for r in body) for i, name in enumerate(head) if i}
+
+
 def signed_ci(frame: pd.DataFrame, k: str, digits: int) -> list[str]:
     """``+m (+lo to +hi)`` per row of the columns k, k_lo, k_hi."""
     f = f"+.{digits}f"
@@ -318,8 +326,8 @@ splits; the last column is the in-lab comparison above for each alpha, bootstrap
 
 {alphas}
 
-No alpha serves both: in-lab accuracy rises with alpha and is the recipe's (no significant
-difference) by alpha 0.75, while the children's R² peaks at 0.25 (above the published
+No alpha serves both: in-lab accuracy rises with alpha and is no worse than the recipe's (no
+interval below 0) by alpha 0.75, while the children's R² peaks at 0.25 (above the published
 models') and falls beyond it; from fast to comfortable walking the middle is best. alpha 0.5
 (the default's) was fixed before this sweep and is kept: it costs the adults of this lab a
 little and keeps the children near the published model. A lab whose
@@ -387,9 +395,10 @@ row, learnt on the other speed only), and the disagreement with the published mo
 
 {variants}
 
-Only the last holds at 80 % or more on every walking and cohort source; its cost is in-lab
-over-coverage. The choice was made on these rows (no other labelled shift was at hand); the
-running rows below were added afterwards as a test it had no part in.
+The lowest coverage on any walking or cohort source: {", ".join(f"{k} {v:.2f}" for k, v in lowest_variant(variants).items())}.
+The last falls least far below 80 %; its cost is in-lab over-coverage. The choice was made on
+these rows with split seeds 21 and 22 (no other labelled shift was at hand); split seed 23
+and the running rows below were added afterwards, tests it had no part in.
 
 ## Running: another lab and another gait
 
