@@ -81,9 +81,8 @@ def _inputs(spec: str | None) -> dict[str, tuple[str, ...]]:
 
 
 def _fail(err: Exception) -> None:
-    # soft_wrap: never break a message (or the file path in it) across lines
     console.print("[red]error:[/red]", end=" ")
-    console.print(str(err), soft_wrap=True, markup=False)
+    _log(str(err))
     raise typer.Exit(2)
 
 
@@ -222,6 +221,7 @@ def _command_line() -> str:
 
 
 def _log(message: str) -> None:
+    """Print text as it is: never broken across lines (nor a file path in it), no markup."""
     console.print(message, soft_wrap=True, markup=False)
 
 
@@ -402,7 +402,7 @@ def benchmark(
             )
     except (ValueError, RuntimeError) as err:
         _fail(err)
-    console.print(summary.read_text().split("## Pooled")[0], soft_wrap=True, markup=False)
+    _log(summary.read_text().split("## Pooled")[0])
     console.print(f"[green]run folder:[/green] {out}")
 
 
@@ -470,7 +470,7 @@ def tune(
             )
     except (ValueError, RuntimeError) as err:
         _fail(err)
-    console.print((out / "summary.md").read_text(), soft_wrap=True, markup=False)
+    _log((out / "summary.md").read_text())
     console.print(f"[green]best settings:[/green] {best}")
 
 
@@ -680,7 +680,7 @@ def transfer(
     except (ValueError, RuntimeError, FileNotFoundError, SourceError, DataError) as err:
         _fail(err)
     text = report.read_text()
-    console.print(text.split("## Every metric")[0], soft_wrap=True, markup=False)
+    _log(text.split("## Every metric")[0])
     console.print(f"[green]report:[/green] {report}")
 
 
@@ -752,9 +752,9 @@ def build_dataset(
             )
     except (ValueError, FileNotFoundError, SourceError) as err:
         _fail(err)
-    console.print(report.summary(), soft_wrap=True, markup=False)
+    _log(report.summary())
     for what, path in report.paths.items():
-        console.print(f"{what}: {path}", soft_wrap=True, markup=False)
+        _log(f"{what}: {path}")
 
 
 @app.command("evaluate-external")
@@ -876,7 +876,7 @@ def evaluate_external(
     except (DataError, ModelNotFoundError, ValueError) as err:
         _fail(err)
     text = summary.read_text()
-    console.print(text.split("## Domain shift")[0], soft_wrap=True, markup=False)
+    _log(text.split("## Domain shift")[0])
     console.print(f"[green]results:[/green] {out}")
 
 
@@ -1042,7 +1042,7 @@ def predict(
                 written = pred.save(out, stem, formats[table_format])
             except (ValueError, FileNotFoundError) as err:
                 console.print("[red]error:[/red]", end=" ")
-                console.print(str(err), soft_wrap=True, markup=False)
+                _log(str(err))
                 failed += 1
                 continue
             table = pred.cycles_table()
@@ -1053,10 +1053,10 @@ def predict(
                 soft_wrap=True,
             )
             for note in pred.notes:
-                console.print(f"  note: {note}", soft_wrap=True, markup=False)
+                _log(f"  note: {note}")
             for warning in pred.warnings:
                 console.print("  [yellow]warning:[/yellow]", end=" ")
-                console.print(warning, soft_wrap=True, markup=False)
+                _log(warning)
             for what, p in written.items():
                 files = p if isinstance(p, list) else [p]
                 console.print(f"  {what}: {', '.join(map(str, files))}", soft_wrap=True)

@@ -135,16 +135,28 @@ def _scan_no_grad(
     return y.view(length, b, e).transpose(0, 1)
 
 
+def _compiled_forward(u, delta, A, Bm, Cm, keep_states: bool):
+    """The compiled kernel's forward on its layout: returns (its inputs: u, delta, A^T, B, C,
+    contiguous), y and the states (empty unless ``keep_states``)."""
+    inputs = (
+        u.contiguous(),
+        delta.contiguous(),
+        A.t().contiguous(),
+        Bm.contiguous(),
+        Cm.contiguous(),
+    )
+    y, hs = scan_kernel.kernel().scan_forward(*inputs, keep_states)
+    return inputs, y, hs
+
+
 class _CompiledScan(torch.autograd.Function):
     """The same recurrence and adjoint as :class:`_FusedScan`, in the compiled CPU kernel
     (batch-major: one batch row's whole sequence at a time, no transposes)."""
 
     @staticmethod
     def forward(ctx, u, delta, A, Bm, Cm):  # type: ignore[override]
-        u, delta, Bm, Cm = (t.contiguous() for t in (u, delta, Bm, Cm))
-        At = A.t().contiguous()
-        y, hs = scan_kernel.kernel().scan_forward(u, delta, At, Bm, Cm, True)
-        ctx.save_for_backward(u, delta, At, Bm, Cm, hs)
+        inputs, y, hs = _compiled_forward(u, delta, A, Bm, Cm, keep_states=True)
+        ctx.save_for_backward(*inputs, hs)
         return y
 
     @staticmethod
@@ -172,8 +184,7 @@ def scan_fused(
     if compiled_available(u, delta, A, Bm, Cm):
         if needs_grad:
             return _CompiledScan.apply(u, delta, A, Bm, Cm)
-        u, delta, Bm, Cm = (t.contiguous() for t in (u, delta, Bm, Cm))
-        return scan_kernel.kernel().scan_forward(u, delta, A.t().contiguous(), Bm, Cm, False)[0]
+        return _compiled_forward(u, delta, A, Bm, Cm, keep_states=False)[1]
     if not needs_grad:
         return _scan_no_grad(u, delta, A, Bm, Cm)
     return _FusedScan.apply(u, delta, A, Bm, Cm)

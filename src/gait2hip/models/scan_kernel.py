@@ -38,9 +38,6 @@ def _build_settings() -> tuple[str, list[str], list[str]]:
     return f"gait2hip_scan_{cap.lower()}_{digest}", flags, ldflags
 
 
-KERNEL = Switch()
-
-
 def _ninja_on_path() -> None:
     """PyTorch's loader runs ``ninja`` from PATH; the pip-installed one (a dependency) lives
     in the environment's bin folder, which is not on PATH when the environment is not
@@ -54,6 +51,7 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([folder, os.environ.get("PATH", "")])
 
 
+KERNEL = Switch()
 #: Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks).
 pytorch_scan = KERNEL.off
 
