@@ -46,6 +46,10 @@ def main() -> None:
     ap.add_argument("--out", default="docs/transfer_results.md")
     args = ap.parse_args()
     t = pd.read_csv("runs/transfer/transfer_table.csv")
+    # training time of the hip-moment runs: every fold and final fit, as the run folders timed them
+    timed = [pd.read_csv(f) for f in Path("runs/transfer").glob("*/*-moments/*/split*/summary.csv")]
+    t.attrs["train_hours"] = sum(d["train_seconds"].sum() for d in timed) / 3600
+    t.attrs["train_runs"] = sum(len(d) for d in timed)
     f = pd.read_csv("runs/transfer-forces/transfer_table.csv")
     unscaled = pd.read_csv("runs/transfer-unscaled/zero_shot.csv")
     sensitivity = bench("bench_reference_height.py")
@@ -255,7 +259,8 @@ column means). Measured at commit {commit} on this project's 2-core machine (AMD
 model 17, AVX-512), split seeds {splits} and training seed 2025; every cell is the mean over its
 {nsplit} runs, CIs are bootstraps over the held-out subjects (4 per split in the walking rows)
 or the cohort group's 16 children, averaged over runs. Hip moments are scaled to each test
-subject's body height (Hof 1996; [transfer.md](transfer.md)).
+subject's body height (Hof 1996; [transfer.md](transfer.md)). Training the {t.attrs["train_runs"]}
+hip-moment runs took {t.attrs["train_hours"]:.1f} h, summed over every fold and final fit (one thread each).
 
 ```bash
 .venv/bin/gait2hip transfer --split-seeds {splits} --workers 2 --zero-shot-data hamner2013  # hip moments
