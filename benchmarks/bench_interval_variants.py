@@ -63,7 +63,7 @@ def main() -> None:
                     return unit_folder(args.runs, name, profile, model, split)
 
                 scores, cov = {}, {}
-                for name, (X, y, h, _) in sources(unit_of, ds, cohort).items():
+                for name, (X, y, h, *_) in sources(unit_of, ds, cohort).items():
                     unit = unit_of(name)
                     ens = load_predictor(unit)  # its anchor: the one its calibration names
                     single = dataclasses.replace(ens, members=ens.members[:1])

@@ -73,7 +73,7 @@ def main() -> None:
             for alpha in alphas:
                 preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}
                 for name, cycles in srcs.items():
-                    r2 = subject_r2(preds[name if name in FOLDERS else "in-lab"], *cycles)
+                    r2 = subject_r2(preds[name if name in FOLDERS else "in-lab"], *cycles[:4])
                     rows.append({"model": model, "alpha": alpha, "source": name,
                                  "split": split, "r2": float(r2.mean())})  # fmt: skip
                     if name == "in-lab":

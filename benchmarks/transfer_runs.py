@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,22 +26,34 @@ def unit_folder(runs: str | Path, source: str, profile: str, model: str, split: 
             / f"split{split}" / model / "seed2025")  # fmt: skip
 
 
-def sources(unit_of, ds, cohort) -> dict[str, tuple]:
-    """name -> (angles in the models' inputs, labels per kg, heights, subjects) of every
-    source: the held-out subjects of ``unit_of(name)`` (in-lab or the held-out speed) and
-    each cohort group (predicted at the models' frames, compared at its own)."""
+class Cycles(NamedTuple):
+    """One source's test cycles."""
+
+    X: np.ndarray  # angles in the models' inputs, at their frames
+    y: np.ndarray  # labels per kg, at the source's own frames
+    height_m: np.ndarray
+    subject: np.ndarray
+    durations: np.ndarray | None = None  # s (None: not known, as for the cohort)
+
+
+def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
+    """name -> :class:`Cycles` of every source: the held-out subjects of ``unit_of(name)``
+    (in-lab or the held-out speed) and each cohort group (predicted at the models' frames,
+    compared at its own)."""
     out = {}
+    durations = ds.cycle_durations()
     for name, held_out in HELD_OUT.items():
         with np.load(unit_of(name) / "predictions.npz") as z:
             test = np.isin(ds.subject_id, z["subject_id"])
         if held_out:
             test &= ds.speed_label == held_out
-        out[name] = (ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test])
+        d = None if durations is None else durations[test]
+        out[name] = Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test], d)
     at = cohort.resampled(ds.n_frames)
     ref = cohort.reference("moments")
     idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
     for g in cohort.groups:
         k = cohort.group == g
         X = at.angles[k][..., idx]
-        out[f"cohort {g}"] = (X, ref[k], cohort.height_m[k], cohort.subject[k])
+        out[f"cohort {g}"] = Cycles(X, ref[k], cohort.height_m[k], cohort.subject[k])
     return out

@@ -944,3 +944,66 @@ def test_size_check_flags_bodies_unlike_the_training_subjects(runs, synthetic):
     assert zs.summary["size_auroc"].iloc[0] == 1.0
     assert (zs.cycles["size_percentile"] == 100.0).all()
     assert np.isnan(spread_auroc(np.array([np.nan]), pred.calibration.heights))
+
+
+def test_blend_weight_and_mixture_by_hand():
+    from gait2hip.inference.calibration import BLEND_FROM, BLEND_TO, blend_weight, mixture
+
+    pct = np.array([0.0, BLEND_FROM, (BLEND_FROM + BLEND_TO) / 2, BLEND_TO, 100.0, np.nan])
+    np.testing.assert_allclose(blend_weight(pct), [0, 0, 0.5, 1, 1, 0])
+    np.testing.assert_allclose(blend_weight(pct, 95.0, 95.0), [0, 0, 0, 0, 1, 0])
+    own = (np.zeros((2, 3, 1)), np.ones((2, 3, 1)))
+    other = (np.full((2, 3, 1), 2.0), np.full((2, 3, 1), 3.0))
+    mean, sd = mixture(np.array([0.0, 0.5]), own, other)
+    np.testing.assert_allclose(mean[0], 0.0)
+    np.testing.assert_allclose(sd[0], 1.0)
+    # 0.5·1 + 0.5·9 + 0.25·(0 - 2)² = 6
+    np.testing.assert_allclose(mean[1], 1.0)
+    np.testing.assert_allclose(sd[1], np.sqrt(6.0))
+    mean, sd = mixture(np.array([1.0, 1.0]), own, other)
+    np.testing.assert_allclose(mean, 2.0)
+    np.testing.assert_allclose(sd, 3.0)
+
+
+def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic, tmp_path):
+    """A unit folder with a broad/ unit predicts, per cycle, the mixture of both by the
+    cycle's shift percentile (the largest of its OOD, pace and size percentiles): a body far
+    outside the training heights gets the broad model alone; predict reports the share per
+    cycle; a broad model of other outputs is refused in one line."""
+    import shutil
+
+    from gait2hip.inference.calibration import blend_weight, mixture
+
+    src = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    unit = tmp_path / "unit"
+    shutil.copytree(src, unit)
+    (unit / "broad").mkdir()
+    shutil.copy(src / "fold1.pt", unit / "broad" / "final.pt")  # another model of the target
+    shutil.copy(src / "calibration.npz", unit / "broad" / "calibration.npz")
+    pred = load_predictor(unit, ensemble=False)
+    assert pred.broad is not None and pred.describe()["broad_model"] == pred.broad.label
+    own, broad = dataclasses.replace(pred, broad=None), pred.broad
+    ds = synthetic["moments"]
+    X = ds.X[:6]
+    child = np.full(len(X), 1.1)  # far below the training subjects: the broad model alone
+    np.testing.assert_allclose(pred.broad_weight(X, child), 1.0)
+    for a, b in zip(pred.predict(X, child), broad.predict(X, child), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    h = float(np.median(pred.calibration.heights))
+    w = pred.broad_weight(X, h)
+    pct = np.maximum(pred.ood_scores(X)[1], pred.calibration.size_percentile(h))
+    np.testing.assert_allclose(w, blend_weight(pct))
+    expected = mixture(w, own.predict(X, h)[:2], broad.predict(X, h)[:2])
+    for a, b in zip(pred.predict(X, h)[:2], expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+    df, strikes = make_trial(ds)
+    res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)
+    table = res.cycles_table()
+    assert (table.dropna(subset=["cycle"])["broad_weight_moments"] == 1.0).all()
+    assert " + " in res.targets["moments"].model
+
+    shutil.copy(runs / "forces" / "split42" / "lstm-causal" / "seed2025" / "final.pt",
+                unit / "broad" / "final.pt")  # fmt: skip
+    with pytest.raises(ModelNotFoundError, match="cannot be its broad model"):
+        load_predictor(unit)

@@ -173,11 +173,15 @@ def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
 
 
 def predict_at(
-    pred: Predictor, X: np.ndarray, height_m: np.ndarray | None, channels: list[int]
+    pred: Predictor,
+    X: np.ndarray,
+    height_m: np.ndarray | None,
+    channels: list[int],
+    durations: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Per-kg predictions, interval sd and within-population sd of ``channels`` for cycles in
-    the model's inputs."""
-    return tuple(a[..., channels] for a in pred.predict_within(X, height_m))
+    the model's inputs (of the given durations, s, where known)."""
+    return tuple(a[..., channels] for a in pred.predict_within(X, height_m, durations))
 
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
@@ -196,6 +200,7 @@ class HealthyTest:
     subject: np.ndarray
     source: str
     height_m: np.ndarray
+    durations: np.ndarray | None = None  # (N,) s, where the dataset knows them
 
 
 def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest:
@@ -215,8 +220,14 @@ def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest
     if not test.any():
         raise DataError(f"{path}: none of the model's test subjects is in this dataset")
     idx = input_columns_for(pred.in_cols, ds.in_cols, str(path))
+    durations = ds.cycle_durations()
     return HealthyTest(
-        ds.X[test][..., idx], ds.Y_per_kg[test], ds.subject_id[test], str(path), ds.height_m[test]
+        ds.X[test][..., idx],
+        ds.Y_per_kg[test],
+        ds.subject_id[test],
+        str(path),
+        ds.height_m[test],
+        None if durations is None else durations[test],
     )
 
 
@@ -335,7 +346,7 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, hsd, hsd_within = predict_at(pred, h.X, h.height_m, ch)
+                hp, hsd, hsd_within = predict_at(pred, h.X, h.height_m, ch, h.durations)
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
                 sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m))
                 hc = pd.DataFrame(

@@ -124,7 +124,8 @@ def _target_results(
     """The predictor's results by target: one, or a joint model's forces and moments apart
     (each with its unit, files and figure, as if two models had made them). Moments and the
     reference curve are scaled to the body height (when given)."""
-    mean, sd, ens_sd = pred.predict(X, height_m)
+    mean, sd, ens_sd = pred.predict(X, height_m, durations)
+    broad = pred.broad_weight(X, height_m, durations)
     ood = pred.ood_scores(X)
     pace = pred.pace_percentile(durations)
     cal = pred.calibration
@@ -139,7 +140,7 @@ def _target_results(
             mean=mean[..., idx],
             sd=sd[..., idx],
             ensemble_sd=ens_sd[..., idx],
-            model=pred.label,
+            model=pred.label if pred.broad is None else f"{pred.label} + {pred.broad.label}",
             model_source=str(pred.source),
             calibrated=cal is not None,
             norm_mean=None if cal is None else (cal.norm_mean * size)[..., idx],
@@ -148,6 +149,7 @@ def _target_results(
             **({"norm_label": "reference walking data mean ± sd"} if pred.published else {}),
             ood_percentile=None if ood is None else ood[1],
             pace_percentile=pace,
+            broad_weight=broad,
         )
     return out
 

@@ -39,6 +39,13 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   (:func:`spread_scores`) and flagged above :data:`OOD_WARN_PERCENTILE` of their own scores —
   e.g. a child, whose moments the models can only extrapolate by Hof's scaling.
 - **Normative band**: mean ± sd of the training pool's labels per frame and channel.
+- **Blend with a broad model**: a predictor may carry a second, broader model (the shipped
+  default: the fine-tuned model with its WiSE average with the study's published weights as
+  the broad one). Per cycle, the *shift percentile* (the largest of the OOD, pace and size
+  percentiles above) sets the broad model's share :func:`blend_weight`: none up to
+  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO`; the prediction is the two models'
+  :func:`mixture` (its sd holds their disagreement), so a walker like the training subjects
+  gets the model tuned to them, and one unlike them the model that kept its breadth.
 """
 
 from __future__ import annotations
@@ -61,6 +68,12 @@ DEFAULT_INTERVAL = 0.9
 OOD_POINTS = 20
 #: A cycle whose OOD score exceeds this percentile of unseen healthy cycles is flagged.
 OOD_WARN_PERCENTILE = 95.0
+
+#: A predictor with a broad model (:attr:`~gait2hip.inference.predictor.Predictor.broad`)
+#: starts to lean on it where a cycle's shift percentile (the largest of its OOD, pace and
+#: size percentiles) passes BLEND_FROM, and uses it alone from BLEND_TO (the warning level).
+BLEND_FROM = 50.0
+BLEND_TO = OOD_WARN_PERCENTILE
 
 CALIBRATION_FILE = "calibration.npz"
 #: A unit folder's copy of its anchor (the shipped default model carries one); without it,
@@ -142,6 +155,31 @@ def interval_sd(
     if between_sd is not None:
         var = var + between_sd**2
     return np.sqrt(var)
+
+
+def blend_weight(
+    shift_percentile: np.ndarray, lo: float = BLEND_FROM, hi: float = BLEND_TO
+) -> np.ndarray:
+    """Per cycle, the broad model's share of a blended prediction: 0 up to the shift
+    percentile ``lo``, 1 from ``hi``, linear between (a step above ``lo`` when ``hi <= lo``);
+    an unknown percentile (NaN) counts as 0."""
+    p = np.nan_to_num(np.asarray(shift_percentile, float), nan=0.0)
+    if hi <= lo:
+        return (p > lo).astype(float)
+    return np.clip((p - lo) / (hi - lo), 0.0, 1.0)
+
+
+def mixture(
+    w: np.ndarray, own: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of the mixture that draws from ``other`` (mean, sd) with probability ``w``
+    per cycle (N,) and from ``own`` otherwise: the sd holds both models' spreads and their
+    disagreement, ``w (1 - w) (mean_own - mean_other)²``."""
+    w = np.asarray(w, float).reshape(-1, *([1] * (own[0].ndim - 1)))
+    (m0, s0), (m1, s1) = own, other
+    mean = (1 - w) * m0 + w * m1
+    var = (1 - w) * s0**2 + w * s1**2 + w * (1 - w) * (m0 - m1) ** 2
+    return mean.astype(m0.dtype), np.sqrt(var).astype(s0.dtype)
 
 
 def mean_interval_width(sd: np.ndarray, coverage: float = DEFAULT_INTERVAL) -> float:

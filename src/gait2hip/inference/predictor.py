@@ -28,12 +28,15 @@ import pandas as pd
 from gait2hip import settings
 from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
 from gait2hip.inference.calibration import (
+    ANCHOR_FILE,
     CALIBRATION_FILE,
     Anchor,
     Calibration,
+    blend_weight,
     cycle_features,
     interval_sd,
     member_predictions,
+    mixture,
 )
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
@@ -49,6 +52,9 @@ from gait2hip.training.published import (
 
 #: The model card beside the shipped default model.
 MODEL_CARD = "MODEL_CARD.md"
+#: A unit folder's broad model (a unit folder itself), blended in for cycles unlike the
+#: unit's training data (:attr:`Predictor.broad`).
+BROAD_DIR = "broad"
 
 
 def default_model_dir() -> Path:
@@ -78,6 +84,9 @@ class Predictor:
     # the model of another population whose disagreement is part of the interval, as the
     # calibration names it (None: the calibration names none, or it was not found)
     anchor: Anchor | None = None
+    # a broader model of the same target and inputs, blended in per cycle as the cycle is
+    # unlike this one's training data (calibration.py, "Blend with a broad model")
+    broad: Predictor | None = None
 
     @property
     def final(self) -> TrainedModel:
@@ -116,23 +125,69 @@ class Predictor:
         return f"{self.final.name}-{direction}"
 
     def predict(
-        self, X_deg: np.ndarray, height_m: float | np.ndarray | None = None
+        self,
+        X_deg: np.ndarray,
+        height_m: float | np.ndarray | None = None,
+        durations: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K),
-        moments scaled to the body height ``height_m`` (see :meth:`size_factors`)."""
-        mean, sd, ens_sd, _ = self._predict(X_deg, height_m)
+        moments scaled to the body height ``height_m`` (see :meth:`size_factors`); with a
+        :attr:`broad` model, blended per cycle by :meth:`broad_weight` (the cycles' durations
+        in s, when known, are part of it)."""
+        mean, sd, ens_sd, _ = self._predict(X_deg, height_m, durations)
         return mean, sd, ens_sd
 
     def predict_within(
-        self, X_deg: np.ndarray, height_m: float | np.ndarray | None = None
+        self,
+        X_deg: np.ndarray,
+        height_m: float | np.ndarray | None = None,
+        durations: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`predict`: mean, total sd and the sd without the between-population part
         (the within-population interval), from one pass of the models."""
-        mean, sd, _, within = self._predict(X_deg, height_m)
+        mean, sd, _, within = self._predict(X_deg, height_m, durations)
         return mean, sd, within
 
-    def _predict(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
-        """Mean, total sd, ensemble sd and within-population sd, scaled to ``height_m``."""
+    def shift_percentile(
+        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Per cycle, the largest of its OOD, pace and size percentiles (the checks whose
+        inputs are known; None without calibration): how unlike the training data it is."""
+        if self.calibration is None:
+            return None
+        pct = self.ood_scores(X_deg)[1]
+        pace = self.pace_percentile(durations)
+        size = self.calibration.size_percentile(height_m)
+        for other in (pace, size):
+            if other is not None:
+                pct = np.fmax(pct, np.broadcast_to(other, pct.shape))
+        return pct
+
+    def broad_weight(
+        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Per cycle, the :attr:`broad` model's share of the prediction (:func:`blend_weight`
+        of :meth:`shift_percentile`); None without a broad model or a calibration to tell."""
+        if self.broad is None:
+            return None
+        pct = self.shift_percentile(X_deg, height_m, durations)
+        return None if pct is None else blend_weight(pct)
+
+    def _predict(self, X_deg: np.ndarray, height_m, durations=None) -> tuple[np.ndarray, ...]:
+        """Mean, total sd, ensemble sd and within-population sd, scaled to ``height_m`` and
+        blended with the broad model's (:meth:`broad_weight`)."""
+        own = self._predict_own(X_deg, height_m)
+        w = self.broad_weight(X_deg, height_m, durations)
+        if w is None or self.broad is None:
+            return own
+        other = self.broad._predict_own(X_deg, height_m)
+        mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
+        ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
+        within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
+        return mean, sd, ens_sd, within
+
+    def _predict_own(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
+        """:meth:`_predict` of this model alone."""
         preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd
@@ -195,6 +250,8 @@ class Predictor:
             "calibrated": self.calibration is not None,
             # the model whose disagreement widens the interval ("": none)
             "interval_anchor": "" if self.anchor is None else self.anchor.name,
+            # blended in for cycles unlike the training data ("": none)
+            "broad_model": "" if self.broad is None else self.broad.label,
             "dataset": meta.get("dataset", ""),
             "profile": meta.get("profile", ""),
             "train_subjects": len(meta.get("train_subjects", [])),
@@ -246,20 +303,39 @@ def flat(metrics: dict[str, Any]) -> bool:
     return skill is not None and skill < MIN_SKILL
 
 
-def _load_unit(unit: Path, ensemble: bool) -> Predictor:
+def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Predictor:
+    """The unit folder's predictor, with its :data:`BROAD_DIR` model when it has one (whose
+    anchor may be the unit's own ``anchor.pt``)."""
     final = TrainedModel.load(unit / "final.pt")
     members = [final]
     if ensemble:
         members += [TrainedModel.load(p) for p in sorted(unit.glob("fold*.pt"))]
     cal_path = unit / CALIBRATION_FILE
     cal = Calibration.load(cal_path) if cal_path.is_file() else None
-    return Predictor(members, cal, unit, _unit_metrics(unit), _anchor(cal, final, unit))
+    dirs = (unit,) if anchor_dir is None else (unit, anchor_dir)
+    pred = Predictor(members, cal, unit, _unit_metrics(unit), _anchor(cal, final, *dirs))
+    if (unit / BROAD_DIR / "final.pt").is_file():
+        pred.broad = _load_unit(unit / BROAD_DIR, ensemble, anchor_dir=unit)
+        check_broad(pred, pred.broad)
+    return pred
 
 
-def _anchor(cal: Calibration | None, final: TrainedModel, unit: Path) -> Anchor | None:
-    """The anchor the calibration names (see :func:`load_anchor`)."""
+def check_broad(pred: Predictor, broad: Predictor) -> None:
+    """Refuse, in one line, a broad model that cannot stand in for ``pred``."""
+    for what in ("target", "in_cols", "out_cols", "n_frames"):
+        if getattr(pred, what) != getattr(broad, what):
+            raise ModelNotFoundError(
+                f"{broad.source}: its {what} differ from {pred.source}'s, so it cannot be its "
+                f"broad model; put a model of the same {what} in {BROAD_DIR}/ or remove it"
+            )
+
+
+def _anchor(cal: Calibration | None, final: TrainedModel, *dirs: Path) -> Anchor | None:
+    """The anchor the calibration names (see :func:`load_anchor`), from the first of ``dirs``
+    that holds a copy."""
     if cal is None or not cal.anchor:
         return None
+    unit = next((d for d in dirs if (d / ANCHOR_FILE).is_file()), dirs[0])
     return load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
 
 

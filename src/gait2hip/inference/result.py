@@ -42,6 +42,8 @@ class TargetResult:
     ood_percentile: np.ndarray | None = None  # (n,)
     # percentile of each cycle's pace (duration) among the training cycles' (None: unknown)
     pace_percentile: np.ndarray | None = None  # (n,)
+    # per cycle, the broad model's share of a blended prediction (None: no broad model)
+    broad_weight: np.ndarray | None = None  # (n,)
 
     @property
     def unit(self) -> str:
@@ -122,7 +124,8 @@ class Prediction:
     # ------------------------------------------------------------------ tables
     def cycles_table(self) -> pd.DataFrame:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
-        percentile per target and the mean ensemble spread."""
+        percentile per target, the mean ensemble spread and, for a blended model, the broad
+        model's share."""
         rows, k = [], 0
         flags, pace = self.ood_flags, self.pace_flags
         for c in self.cycles:
@@ -142,6 +145,8 @@ class Prediction:
                     if t.pace_percentile is not None:
                         row[f"pace_pct_{name}"] = float(t.pace_percentile[k])
                     row[f"ensemble_sd_{name}"] = float(t.ensemble_sd[k].mean())
+                    if t.broad_weight is not None:
+                        row[f"broad_weight_{name}"] = float(t.broad_weight[k])
                 row["ood_flag"] = bool(flags[k])
                 row["pace_flag"] = bool(pace[k])
                 k += 1

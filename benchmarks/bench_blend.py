@@ -1,0 +1,159 @@
+"""The default model's blend: fine-tuned where a walker is like the training subjects, the
+averaged (WiSE) model where not, measured on every transfer source.
+
+Reads the moments run folders of `gait2hip transfer` (runs/transfer). For each architecture
+and split, the `gait2hip60-finetune` unit's final model carries the `gait2hip60-wise` unit's
+final model as its broad model (`Predictor.broad`, as the shipped default is built), trained
+for the same source. Per cycle, the shift percentile (the largest of the fine-tuned model's
+OOD, pace and size percentiles) sets the broad model's share, and the prediction is the two
+models' mixture (gait2hip.inference.calibration). Variants of the share, all tried on these
+rows (the last is gait2hip's):
+
+- `finetune`: 0 for every cycle (the fine-tuned model alone);
+- `wise`: 1 for every cycle (the averaged model alone, the previous default);
+- `half`: 0.5 for every cycle (no checks);
+- `step95`: 1 above the 95th shift percentile (the warning level), else 0;
+- `ramp80-95`: linear from the 80th to the 95th;
+- `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO).
+
+Per source, subject-mean R² (study definition; moments scaled to each subject's height),
+the 90 % interval's coverage and the mean broad share; in-lab, each is paired with the
+`recipe` model of the same split subject by subject (bootstrap 95 % CI over the held-out
+(split, subject) pairs). The running rows (`--running`, hamner2013, no heights) took no part
+in choosing. Means over split seeds.
+
+    .venv/bin/python benchmarks/bench_blend.py --splits 21,22,23 --running \
+        [--csv long.csv --paired-csv paired.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from transfer_runs import DATA, FOLDERS, MODELS, Cycles, sources, unit_folder
+
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
+from gait2hip.data.dataset import input_columns_for
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.calibration import (
+    BLEND_FROM,
+    BLEND_TO,
+    blend_weight,
+    mixture,
+    pooled_coverage,
+)
+from gait2hip.inference.predictor import load_predictor
+from gait2hip.io.npz import read_npz
+from gait2hip.report.summary import markdown_table
+from gait2hip.training.metrics import bootstrap_ci, per_subject_metrics
+
+RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
+DEFAULT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
+VARIANTS = {
+    "finetune": lambda pct: np.zeros(len(pct)),
+    "wise": lambda pct: np.ones(len(pct)),
+    "half": lambda pct: np.full(len(pct), 0.5),
+    "step95": lambda pct: blend_weight(pct, 95.0, 95.0),
+    "ramp80-95": lambda pct: blend_weight(pct, 80.0, 95.0),
+    DEFAULT: blend_weight,
+}
+
+
+def running_sources(in_cols) -> dict[str, Cycles]:
+    """Each running speed of hamner2013 (no heights; durations from its cycle times)."""
+    ds = read_npz(RUNNING, expected_out=get_target("moments"))
+    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, RUNNING)]
+    dur = ds.cycle_durations()
+    out = {}
+    for speed in sorted(set(ds.speed_label.tolist())):
+        k = ds.speed_label == speed
+        d = None if dur is None else dur[k]
+        out[f"hamner2013 {speed}"] = Cycles(
+            X[k], ds.Y_per_kg[k], ds.height_m[k], ds.subject_id[k], d
+        )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", default="runs/transfer")
+    ap.add_argument("--splits", default="21,22,23")
+    ap.add_argument("--running", action="store_true", help="add the hamner2013 running rows")
+    ap.add_argument("--csv", help="also write the long table here")
+    ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
+    args = ap.parse_args()
+    ds = read_npz(DATA, expected_out=get_target("moments"))
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    rows, paired = [], []
+    for model in MODELS:
+        for split in args.splits.split(","):
+
+            def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
+                return unit_folder(args.runs, name, profile, model, split)
+
+            srcs = sources(unit_of, ds, cohort)
+            recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
+            c = srcs["in-lab"]
+            point = resample_cycles(recipe.predict(c.X, c.height_m)[0], c.y.shape[1])
+            base = per_subject_metrics(c.y, point, c.subject).set_index("subject")["r2"]
+            if args.running:
+                srcs |= running_sources(recipe.in_cols)
+            for name, c in srcs.items():
+                folder = name if name in FOLDERS else "in-lab"
+                tuned = load_predictor(unit_of(folder), ensemble=False)
+                broad = load_predictor(unit_of(folder, "gait2hip60-wise"), ensemble=False)
+                blended = dataclasses.replace(tuned, broad=broad)
+                own = tuned.predict(c.X, c.height_m)[:2]
+                other = broad.predict(c.X, c.height_m)[:2]
+                pct = blended.shift_percentile(c.X, c.height_m, c.durations)
+                shipped = blended.predict(c.X, c.height_m, c.durations)[:2]
+                for variant, weight in VARIANTS.items():
+                    w = weight(pct)
+                    mean, sd = mixture(w, own, other)
+                    if variant == DEFAULT:  # what gait2hip's predictor computes
+                        assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
+                    mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
+                    r2 = per_subject_metrics(c.y, mean, c.subject).set_index("subject")["r2"]
+                    cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
+                    rows.append({"model": model, "variant": variant, "source": name,
+                                 "split": split, "r2": float(r2.mean()), "coverage_90": cov,
+                                 "broad_share": float(w.mean())})  # fmt: skip
+                    if name == "in-lab":
+                        paired += [{"model": model, "variant": variant, "delta": d}
+                                   for d in (r2 - base).to_numpy()]  # fmt: skip
+    long = pd.DataFrame(rows)
+    if args.csv:
+        long.to_csv(args.csv, index=False)
+    order = list(dict.fromkeys(long["source"]))
+    means = long.groupby(["model", "variant", "source"], sort=False).mean(numeric_only=True)
+    walking = [s for s in order if not s.startswith("hamner")]
+    for value, title in (("r2", "subject-mean R²"), ("coverage_90", "90 % coverage"),
+                         ("broad_share", "mean broad share")):  # fmt: skip
+        wide = means[value].unstack("source")[order].round(3)
+        if value == "r2":
+            wide["mean (walking, cohort)"] = wide[walking].mean(axis=1).round(3)
+        print(f"\n{title}\n")
+        print(markdown_table(wide.reset_index()))
+    deltas = pd.DataFrame(paired).groupby(["model", "variant"], sort=False)["delta"]
+    table = pd.DataFrame([
+        {"model": m, "variant": v, "pairs": len(d), "delta_r2": d.mean(), "delta_r2_lo": lo,
+         "delta_r2_hi": hi}
+        for (m, v), d in deltas
+        for lo, hi in [bootstrap_ci(d.to_numpy())]
+    ])  # fmt: skip
+    if args.paired_csv:
+        table.to_csv(args.paired_csv, index=False)
+    table["in-lab Δ R² vs recipe (95% CI)"] = [
+        f"{r.delta_r2:+.3f} ({r.delta_r2_lo:+.3f} to {r.delta_r2_hi:+.3f})"
+        for r in table.itertuples()
+    ]
+    print("\nin-lab, paired with the recipe\n")
+    print(markdown_table(table.drop(columns=["delta_r2", "delta_r2_lo", "delta_r2_hi"])))
+
+
+if __name__ == "__main__":
+    main()
