@@ -1,7 +1,13 @@
 """Ship trained units as the model `gait2hip predict` uses by default, with a model card.
 
     .venv/bin/python scripts/ship_default_model.py --transfer runs/transfer \
-        --unit runs/transfer/in-lab/<data>-moments/<profile>/split21/split21/<model>/seed2025
+        --unit runs/transfer/in-lab/<data>-moments/<profile>/split21/split21/<model>/seed2025 \
+        [--broad <another unit of that target> --blend runs/bench_blend.csv \
+         --blend-paired runs/bench_blend_paired.csv]
+
+A ``--broad`` unit ships as the target's broad model (``<target>/broad/``: blended in per cycle
+for walkers unlike the training subjects, gait2hip.inference.calibration); its card rows then
+come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``).
 
 Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
 fold models stay behind: the interval is the calibrated residual sd, with the disagreement with
@@ -20,8 +26,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from gait2hip.inference.calibration import ANCHOR_FILE, CALIBRATION_FILE, Calibration
-from gait2hip.inference.predictor import MODEL_CARD, default_model_dir, mean_curve_skill
+from gait2hip.inference.calibration import (
+    ANCHOR_FILE,
+    BLEND_FROM,
+    BLEND_TO,
+    CALIBRATION_FILE,
+    Calibration,
+)
+from gait2hip.inference.predictor import (
+    BROAD_DIR,
+    MODEL_CARD,
+    default_model_dir,
+    mean_curve_skill,
+)
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
@@ -44,7 +61,9 @@ def unit_row(unit: Path) -> pd.Series:
     return rows.iloc[0]
 
 
-def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None) -> str:
+def card_section(
+    unit: Path, final: TrainedModel, transfer: pd.DataFrame | None, heading: str = "##"
+) -> str:
     meta, row = final.meta, unit_row(unit)
     config = json.loads((unit.parents[2] / "config.json").read_text())["config"]
     cal = json.loads((unit / "calibration.json").read_text())
@@ -81,7 +100,7 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
     dofs = [c for c in final.out_cols]
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
-        f"## {final.target}: {label} (`{profile}` profile{start})",
+        f"{heading} {final.target}: {label} (`{profile}` profile{start})",
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
         "the left by mirroring)",
@@ -170,6 +189,45 @@ def card_section(unit: Path, final: TrainedModel, transfer: pd.DataFrame | None)
     return "\n".join(lines) + "\n"
 
 
+def blend_section(blend: Path, paired: Path, label: str) -> str:
+    """The card's account of the blend with the broad model and its rows in the transfer
+    sources (benchmarks/bench_blend.py; its shipped variant)."""
+    variant = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
+    long = pd.read_csv(blend)
+    rows = long[(long["model"] == label) & (long["variant"] == variant)]
+    if rows.empty:
+        sys.exit(f"{blend}: no {variant} rows for {label}; run benchmarks/bench_blend.py")
+    means = rows.groupby("source", sort=False)[["r2", "coverage_90", "broad_share"]].mean()
+    pair = pd.read_csv(paired)
+    d = pair[(pair["model"] == label) & (pair["variant"] == variant)].iloc[0]
+    splits = ", ".join(sorted({str(s) for s in rows["split"]}))
+    lines = [
+        f"- blend: per cycle, the broad model below takes a share that grows from none at the "
+        f"{BLEND_FROM:.0f}th to all at the {BLEND_TO:.0f}th shift percentile (the largest of the "
+        "cycle's OOD, pace and size percentiles, as far as its duration and the body height are "
+        "known); the prediction is the two models' mixture, its interval holds both and their "
+        f"disagreement; `predict` writes the share per cycle (`broad_weight_<target>`)",
+        "",
+        f"Transfer (this model and its broad model, blended; mean over split seeds {splits}; "
+        "`benchmarks/bench_blend.py`, docs/transfer_results.md):",
+        "",
+        "| source | R² study | 90% coverage | mean broad share |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {src} | {fmt(r['r2'])} | {fmt(r['coverage_90'])} | {fmt(r['broad_share'])} |"
+        for src, r in means.iterrows()
+    ]
+    lines += [
+        "",
+        f"In-lab against the recipe (training from scratch), subject by subject over "
+        f"{int(d['pairs'])} pairs: Δ R² {d['delta_r2']:+.3f} ({d['delta_r2_lo']:+.3f} to "
+        f"{d['delta_r2_hi']:+.3f}, bootstrap 95 % CI).",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _anchor_text(cal: dict) -> str:
     """How the card states the interval's between-population part."""
     if not cal.get("anchor"):
@@ -183,6 +241,26 @@ def _anchor_text(cal: dict) -> str:
     )
 
 
+def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
+    """Copy the unit's final model and calibration into ``folder`` with the anchor its
+    interval compares with (unless it is ``same_anchor``, shipped beside it one level up)."""
+    final = TrainedModel.load(unit / "final.pt")
+    folder.mkdir(parents=True)
+    for name in FILES:
+        shutil.copyfile(unit / name, folder / name)
+    cal = Calibration.load(unit / CALIBRATION_FILE)
+    if cal.anchor and cal.anchor != same_anchor:  # the model it compares with travels with it
+        anchor = load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
+        if anchor is None:
+            sys.exit(f"{unit}: its anchor {cal.anchor} is not in $GAIT2HIP_DATA")
+        anchor.model.save(folder / ANCHOR_FILE)
+    # the shipped checkpoint names its training data by file name, not this machine's path
+    shipped = TrainedModel.load(folder / "final.pt")
+    shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
+    shipped.save(folder / "final.pt")
+    return cal
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -191,6 +269,11 @@ def main() -> None:
     parser.add_argument(
         "--transfer", type=Path, action="append", default=[], help="gait2hip transfer folder(s)"
     )
+    parser.add_argument(
+        "--broad", type=Path, action="append", default=[], help="broad unit of a --unit's target"
+    )
+    parser.add_argument("--blend", type=Path, help="bench_blend.py's long table (with --broad)")
+    parser.add_argument("--blend-paired", type=Path, help="and its in-lab pairing table")
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,31 +282,35 @@ def main() -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("LICENSE-*"):
         old.unlink()
+    broad = {TrainedModel.load(b / "final.pt").target: b for b in args.broad}
+    if broad and not (args.blend and args.blend_paired):
+        sys.exit("--broad needs --blend and --blend-paired (benchmarks/bench_blend.py's tables)")
     sections = []
     for unit in args.unit:
         final = TrainedModel.load(unit / "final.pt")
         folder = dest / final.target
         if folder.exists():
             shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        for name in FILES:
-            shutil.copyfile(unit / name, folder / name)
-        cal = Calibration.load(unit / CALIBRATION_FILE)
-        if cal.anchor:  # the model its interval compares with travels with it
-            anchor = load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
-            if anchor is None:
-                sys.exit(f"{unit}: its anchor {cal.anchor} is not in $GAIT2HIP_DATA")
-            anchor.model.save(folder / ANCHOR_FILE)
-        # the shipped checkpoint names its training data by file name, not this machine's path
-        shipped = TrainedModel.load(folder / "final.pt")
-        shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
-        shipped.save(folder / "final.pt")
+        cal = ship_unit(unit, folder)
         # the transfer table of this unit's target (its per-channel R² columns)
         transfer = next((t for t in tables if f"r2_{final.out_cols[0]}" in t), None)
-        sections.append(card_section(unit, final, transfer))
+        other = broad.pop(final.target, None)
+        if other is None:
+            sections.append(card_section(unit, final, transfer))
+        else:
+            broad_cal = ship_unit(other, folder / BROAD_DIR, same_anchor=cal.anchor)
+            heading = f"### its broad model (`{BROAD_DIR}/`),"
+            sections.append(
+                card_section(unit, final, None)
+                + blend_section(args.blend, args.blend_paired, unit.parent.name)
+                + card_section(other, TrainedModel.load(other / "final.pt"), None, heading)
+            )
+            cal = broad_cal if broad_cal.anchor else cal
         if final.meta.get("init") == PUBLISHED or cal.anchor.startswith(PUBLISHED):
             # the study's weights are MIT: their copyright notice travels with them
             shutil.copyfile(published_dir() / "LICENSE", dest / "LICENSE-gait2hip60")
+    if broad:
+        sys.exit(f"--broad unit(s) of {sorted(broad)} without a --unit of that target")
     text = (
         "# gait2hip's default model\n\n"
         "What `gait2hip predict` uses when no `--model` is given. Written by "
@@ -231,8 +318,9 @@ def main() -> None:
         "their run folders.\n\n"
         + (f"Trained by: {args.command}\n\n" if args.command else "")
         + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
-        "table's walking and cohort sources; the running rows test its intervals and OOD "
-        "score only).\n\n" + "\n".join(sections)
+        "table's walking and cohort sources, among its profiles and the blends of a fine-tuned "
+        "with its averaged model; the running rows test its intervals and OOD score only).\n\n"
+        + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")

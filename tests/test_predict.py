@@ -567,6 +567,24 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
     assert "default: lstm-causal" in res.output and "MODEL_CARD.md" in res.output
 
+    # a broad model for the moments, its blend rows from bench_blend.py's tables
+    moments = [u for u in units if "/moments/" in u]
+    blend, paired = tmp_path / "blend.csv", tmp_path / "paired.csv"
+    rows = {"model": "lstm-causal", "variant": "ramp50-95", "split": 42}
+    pd.DataFrame([{**rows, "source": "in-lab", "r2": 0.5, "coverage_90": 0.9,
+                   "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
+    pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
+                   "delta_r2_hi": 0.04}]).to_csv(paired, index=False)  # fmt: skip
+    extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired)]
+    subprocess.run([*cmd, *(a for u in units for a in ("--unit", u)), *extra], check=True)
+    assert (shipped / "moments" / "broad" / "final.pt").is_file()
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "its broad model (`broad/`)" in card and "| in-lab | 0.500 | 0.900 | 0.250 |" in card
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "blended with" in res.output, res.output
+    res = runner.invoke(app, ["models", str(tmp_path / "none")])
+    assert "blended with its" in res.output
+
 
 # ----------------------------------------------------------------------------- body size
 

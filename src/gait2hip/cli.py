@@ -1017,7 +1017,12 @@ def predict(
         _fail(err)
     for name, p in predictors.items():
         console.print(
-            f"[bold]{name}[/bold]: {p.label}, {len(p.members)} member(s), {p.source}",
+            f"[bold]{name}[/bold]: {p.label}, {len(p.members)} member(s), {p.source}"
+            + (
+                ""
+                if p.broad is None
+                else f" (blended with {p.broad.source} for cycles unlike its training data)"
+            ),
             soft_wrap=True,
         )
     failed = 0

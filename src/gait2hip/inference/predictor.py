@@ -121,8 +121,7 @@ class Predictor:
     def label(self) -> str:
         if self.published:
             return f"{PUBLISHED}:{self.final.name}"
-        direction = "causal" if self.final.model.config.causal else "bidir"
-        return f"{self.final.name}-{direction}"
+        return _arch_label(self.final)
 
     def predict(
         self,
@@ -555,12 +554,18 @@ def list_default() -> list[dict[str, Any]]:
     rows = []
     for unit in sorted(p.parent for p in default_model_dir().glob("*/final.pt")):
         final = TrainedModel.load(unit / "final.pt")
-        direction = "causal" if final.model.config.causal else "bidir"
+        label = f"default: {_arch_label(final)}"
+        if (unit / BROAD_DIR / "final.pt").is_file():
+            broad = TrainedModel.load(unit / BROAD_DIR / "final.pt")
+            label += (
+                f", blended with its {broad.meta.get('profile', '')} {_arch_label(broad)} "
+                "for walkers unlike its training subjects"
+            )
         rows.append(
             {
                 "path": str(unit),
                 "target": final.target,
-                "model": f"default: {final.name}-{direction}",
+                "model": label,
                 "profile": final.meta.get("profile", ""),
                 "dataset": final.meta.get("dataset", ""),
                 "inputs": input_set_name(final.in_cols),
@@ -571,3 +576,7 @@ def list_default() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _arch_label(final: TrainedModel) -> str:
+    return f"{final.name}-{'causal' if final.model.config.causal else 'bidir'}"
