@@ -134,6 +134,8 @@ def main() -> None:
     for value, title in (("r2", "subject-mean R²"), ("coverage_90", "90 % coverage"),
                          ("broad_share", "mean broad share")):  # fmt: skip
         wide = means[value].unstack("source")[order].round(3)
+        if value == "broad_share":  # the constant shares say nothing new
+            wide = wide[~wide.index.get_level_values("variant").isin(["finetune", "wise", "half"])]
         if value == "r2":
             wide["mean (walking, cohort)"] = wide[walking].mean(axis=1).round(3)
         print(f"\n{title}\n")

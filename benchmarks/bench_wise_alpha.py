@@ -68,7 +68,7 @@ def main() -> None:
 
             srcs = sources(unit_of, ds, cohort)
             recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
-            base = subject_r2(recipe, *srcs["in-lab"])
+            base = subject_r2(recipe, *srcs["in-lab"][:4])
             finetuned = {f: load_predictor(unit_of(f), ensemble=False) for f in FOLDERS}
             for alpha in alphas:
                 preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}

@@ -11,7 +11,9 @@ Reads runs/transfer/transfer_table.csv (hip moments), runs/transfer-forces/trans
 benchmarks/bench_reference_height.py for the published models' sensitivity to their assumed
 height, benchmarks/bench_interval_variants.py for the interval variants and
 benchmarks/bench_wise_alpha.py for the in-lab / transfer trade-off of the weight averaging; the
-in-lab subject-by-subject comparison with the recipe comes from the in-lab run folders.
+in-lab subject-by-subject comparison with the recipe comes from the in-lab run folders;
+benchmarks/bench_blend.py measures the blends of a fine-tuned with its averaged model (the
+shipped default's kind), writing its tables to runs/bench_blend*.csv.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ PROFILES = (R, G, FT, W)
 #: the running rows (--zero-shot-data hamner2013) test the intervals and OOD score only.
 RULE_SOURCES = (IL, CF, FC, SB, TD)
 RUNNING = "hamner2013"
+#: The blend of a fine-tuned model with its averaged one (benchmarks/bench_blend.py): its
+#: shipped variant, its name in the tables and its source names in the transfer table's terms.
+BLEND_VARIANT = "ramp50-95"
+BL = "gait2hip60-finetune, blended with gait2hip60-wise"
+BLEND_SOURCES = {
+    "in-lab": IL,
+    "comf → fast": CF,
+    "fast → comf": FC,
+    "cohort SB": SB,
+    "cohort TD": TD,
+}
+BLEND_CSV, BLEND_PAIRED = "runs/bench_blend.csv", "runs/bench_blend_paired.csv"
 
 
 def main() -> None:
@@ -55,11 +69,18 @@ def main() -> None:
     sensitivity = bench("bench_reference_height.py")
     variants = bench("bench_interval_variants.py", "--splits", args.splits, "--summary")
     alphas = bench("bench_wise_alpha.py", "--splits", args.splits)
+    blend_md = bench(
+        "bench_blend.py", "--splits", args.splits, "--running", "--csv", BLEND_CSV,
+        "--paired-csv", BLEND_PAIRED,
+    )  # fmt: skip
+    blend = (pd.read_csv(BLEND_CSV), pd.read_csv(BLEND_PAIRED), blend_md)
     in_lab = Path("runs/transfer/in-lab/schreiber2019_JM-moments")
     splits = args.splits.split(",")
     folders = {p: [in_lab / p / f"split{s}" for s in splits] for p in PROFILES}
     by_subject = subject_paired(collect_subjects(folders), R)
-    text = page(t, f, unscaled, sensitivity, variants, args.commit, args.splits, alphas, by_subject)
+    text = page(
+        t, f, unscaled, sensitivity, variants, args.commit, args.splits, alphas, by_subject, blend
+    )
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
 
@@ -130,7 +151,9 @@ def signed_ci(frame: pd.DataFrame, k: str, digits: int) -> list[str]:
     return [f"{r[k]:{f}} ({r[k + '_lo']:{f}} to {r[k + '_hi']:{f}})" for _, r in frame.iterrows()]
 
 
-def page(t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_subject) -> str:
+def page(
+    t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_subject, blend
+) -> str:
     nsplit = len(splits.split(","))
     f = f_all[f_all.source == IL]  # forces in-lab; the speed rows get a table of their own
     f_speeds = compact_table(
@@ -160,13 +183,42 @@ def page(t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_s
     rows = detail_table(t, get_target("moments"))
     profiles = [p for p in PROFILES if p in set(t.profile)]
     compact = compact_table(t, tuple(profiles))
+    # the blends (benchmarks/bench_blend.py), per model and source: mean over the splits
+    blend_long, blend_paired, blend_md = blend
+    bl = blend_long[blend_long.variant == BLEND_VARIANT].assign(
+        source=lambda d: d.source.replace(BLEND_SOURCES)
+    )
+    bl_means = bl.groupby(["model", "source"], sort=False)[
+        ["r2", "coverage_90", "broad_share"]
+    ].mean()
+    bl_rule = bl_means.reset_index()
+    bl_rule = bl_rule[bl_rule.source.isin(RULE_SOURCES)].groupby("model", sort=False)["r2"].mean()
+    bl_rule.index = pd.MultiIndex.from_tuples(
+        [(BL, m) for m in bl_rule.index], names=["profile", "model"]
+    )
     mean = (
-        t[t.source.isin(RULE_SOURCES)]
-        .groupby(["profile", "model"], sort=False)["subject_r2"]
-        .mean()
+        pd.concat(
+            [
+                t[t.source.isin(RULE_SOURCES)]
+                .groupby(["profile", "model"], sort=False)["subject_r2"]
+                .mean(),
+                bl_rule,
+            ]
+        )
         .sort_values(ascending=False)
+        .rename("subject_r2")
     )
     best = mean.index[0]
+    if best[0] == BL:  # the default's rows and in-lab pairing come from the blend benchmark
+        default = bl_means.loc[best[1]].rename(columns={"r2": "subject_r2"})
+        dflt = blend_paired[
+            (blend_paired.variant == BLEND_VARIANT) & (blend_paired.model == best[1])
+        ].iloc[0]
+        dflt_ci = "bootstrap 95 % CI over the same pairs, `benchmarks/bench_blend.py`"
+    else:
+        default = t[(t.profile == best[0]) & (t.model == best[1])].set_index("source")
+        dflt = by_subject.set_index(["profile", "model"]).loc[best]
+        dflt_ci = "t-interval"
     n_sources = len(RULE_SOURCES)
     mean_t = mean.reset_index().rename(
         columns={"subject_r2": f"mean R² over the {n_sources} sources"}
@@ -201,10 +253,7 @@ def page(t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_s
         }
     )
     fbest = f.sort_values("subject_r2", ascending=False).iloc[0]
-    default = t[(t.profile == best[0]) & (t.model == best[1])].set_index("source")
     cov = default["coverage_90"]
-    within = default["coverage_90_within"]
-    widen = default["interval_width_90"] / default["interval_width_90_within"]
     running = sorted(s_ for s_ in set(t.source) if s_.startswith(RUNNING))
     run_rows = t[t.source.isin(running)]
     # per profile and model, the range over the running speeds
@@ -237,7 +286,6 @@ def page(t, f_all, unscaled, sensitivity, variants, commit, splits, alphas, by_s
             "Δ subject RMSE % (95% CI)": signed_ci(by_subject, "delta_pct", 1),
         }
     )
-    dflt = by_subject.set_index(["profile", "model"]).loc[best]
     worse = by_subject[by_subject.delta_r2_hi < 0]
     not_worse = by_subject[(by_subject.delta_r2_hi >= 0) & by_subject.profile.isin([FT, W])]
     cb_name = cohort_best[TD].idxmax()
@@ -318,7 +366,7 @@ training runs, which {nsplit} runs cannot estimate; `gait2hip transfer` writes t
 
 Significantly worse than the recipe in-lab (the interval below 0): {", ".join(f"`{r.profile}` {r.model}" for r in worse.itertuples()) or "none"}. The default
 (`{best[0]}` {best[1]}) is {"worse" if dflt.delta_r2_hi < 0 else "not significantly worse"}: Δ subject R²
-{dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}), RMSE {dflt.delta_pct:+.1f} %.
+{dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; {dflt_ci}).
 Not significantly worse: {", ".join(f"`{r.profile}` {r.model}" for r in not_worse.itertuples()) or "none"} (of the fine-tuned and averaged models).
 
 ## How far to average: in-lab against transfer
@@ -334,13 +382,36 @@ splits; the last column is the in-lab comparison above for each alpha, bootstrap
 No alpha serves both: in-lab accuracy rises with alpha and is no worse than the recipe's (no
 interval below 0) by alpha 0.75, while the children's R² peaks at 0.25 (above the published
 models') and falls beyond it; from fast to comfortable walking the middle is best. alpha 0.5
-(the default's) was fixed before this sweep and is kept: it costs the adults of this lab a
-little and keeps the children near the published model. A lab whose
-walkers resemble the training subjects (adults at comfortable and fast speeds, this marker
-set and model) does better with a `gait2hip60-finetune` model (`gait2hip models` lists
-them in a transfer run folder). Averaging the two models' outputs instead of their weights
-was also tried (ad-hoc, not kept): at equal shares it is better in-lab than averaging the
-weights and, for the LSTM and Mamba, worse on the children.
+was fixed before this sweep and is kept for `gait2hip60-wise`: it costs the adults of this lab
+a little and keeps the children near the published model. One weight for every walker cannot
+serve both; the default instead chooses per cycle (next section).
+
+## The default: fine-tuned for walkers like the training subjects, averaged for the others
+
+The fine-tuned model is the better one for adults like the training subjects, the averaged
+one for everyone else, and the tool can tell them apart: per cycle, its checks give the
+*shift percentile*, the largest of the OOD, pace and size percentiles (angles; cycle duration
+where known; body height where given). A blended model takes its averaged (broad) model's
+share from it and predicts the two models' mixture (its interval holds both and their
+disagreement; `gait2hip.inference.calibration`, "Blend with a broad model"). For every
+architecture and split, the `{FT}` unit's final model with the `{W}` unit's as its broad
+model, trained for the same source (`benchmarks/bench_blend.py`; no training; means over the
+splits). The share's variants were all tried on these rows: `finetune` and `wise` alone, `half`
+(0.5 for every cycle: averaging the outputs), `step95` (the broad model alone above the
+warning level), and linear ramps from the 80th or the 50th percentile to the 95th; gait2hip
+ships `{BLEND_VARIANT}`, chosen on these rows (the walking and cohort sources, so they are not
+an independent test of it); the running rows took no part.
+
+{blend_md}
+
+The `{BLEND_VARIANT}` LSTM keeps the children near the averaged model (TD
+{bl_means.loc[(L, TD), "r2"]:.3f}, SB {bl_means.loc[(L, SB), "r2"]:.3f}; averaged
+{v(TD, W, L):.3f}, {v(SB, W, L):.3f}: the checks, mostly of body height, give it {bl_means.loc[(L, TD), "broad_share"]:.0%} and
+{bl_means.loc[(L, SB), "broad_share"]:.0%} of their weight), recovers most of the fine-tuned
+model's in-lab accuracy ({bl_means.loc[(L, IL), "r2"]:.3f}; fine-tuned {v(IL, FT, L):.3f}, averaged
+{v(IL, W, L):.3f}, recipe {v(IL, R, L):.3f}) and is the best of all from fast to comfortable walking
+({bl_means.loc[(L, FC), "r2"]:.3f}). Running cycles are all beyond the 95th percentile, so there
+it is the averaged model exactly.
 
 ## Baseline: the training data's mean curve
 
@@ -352,8 +423,8 @@ clear (`gait2hip models` and `predict` flag a model whose test error is not 10 %
 
 On held-out adults of the same lab and speeds the mean curve is nearly as good as the best
 model (in-lab R² {base.loc[IL, "r2"]:.3f} against {t[t.source == IL]["subject_r2"].max():.3f}):
-gait is stereotyped and 18 subjects teach a model little beyond the average, and the default
-model ({default.loc[IL, "subject_r2"]:.3f}) is below it there. Where the walker differs, the
+gait is stereotyped and 18 subjects teach a model little beyond the average; the default
+model reaches {default.loc[IL, "subject_r2"]:.3f} there. Where the walker differs, the
 angles carry the information: on the children the adult mean curve reaches
 {base.loc[TD, "r2"]:.3f} (TD) and {base.loc[SB, "r2"]:.3f} (SB), the default model
 {default.loc[TD, "subject_r2"]:.3f} and {default.loc[SB, "subject_r2"]:.3f}.
@@ -435,13 +506,14 @@ How much that choice moves their cohort R² (`benchmarks/bench_reference_height.
 
 `predict` without `--model` uses, per target, the profile and architecture with the highest
 subject-mean R² (study definition) averaged over every source of its transfer table (the
-sources weighted equally; the rule was set before the table was read):
+sources weighted equally; the rule was set before the table was read; the blends of the
+previous section were added to the candidates later, on the same rows):
 
 {markdown_table(mean_t)}
 
 | target | default | why |
 |---|---|---|
-| moments | `{best[0]}` {best[1]}, split 21 | highest mean R² over the {n_sources} sources ({mean.iloc[0]:.3f}; next {mean.iloc[1]:.3f}); in-lab R² {v(IL, best[0], best[1]):.3f} (RMSE {v(IL, best[0], best[1], "subject_rmse"):.3f} Nm/kg) against {v(IL, R, best[1]):.3f} ({v(IL, R, best[1], "subject_rmse"):.3f}) for the same architecture from scratch |
+| moments | `{best[0]}` {best[1]}, split 21 | highest mean R² over the {n_sources} sources ({mean.iloc[0]:.3f}; next {mean.iloc[1]:.3f}); in-lab R² {default.loc[IL, "subject_r2"]:.3f} against {v(IL, R, best[1]):.3f} for the same architecture from scratch |
 | forces | `{fbest["profile"]}` {fbest["model"]}, split 21 | highest in-lab R² ({fbest["subject_r2"]:.3f}); the cohort has no muscle forces, so no transfer row can rank forces models yet |
 
 Its rows: in-lab {default.loc[IL, "subject_r2"]:.3f}, comfortable → fast
@@ -466,11 +538,11 @@ R², study definition):
 | target | measured | status |
 |---|---|---|
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
-| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"} ({nsplit} splits) |
+| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits) |
 | forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} | {"met" if fbest["subject_r2"] >= 0.9 and f["channel_mean_r2"].max() >= 0.75 else "not met"} |
-| 90 % intervals cover >= 80 % on every source | the default moments model: {", ".join(f"{cov[s]:.3f}" for s in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; within-population interval {", ".join(f"{within[s]:.3f}" for s in RULE_SOURCES)}; {rng(widen[list(RULE_SOURCES)].tolist())}x wider); running {rng(cov[running].tolist()) if running else "not run"}, every cycle flagged | {"met on the walking and cohort sources" if cov[list(RULE_SOURCES)].min() >= 0.8 else "not met"}{"; not on running" if running and cov[running].min() < 0.8 else ""} |
+| 90 % intervals cover >= 80 % on every source | the default moments model: {", ".join(f"{cov[s]:.3f}" for s in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD); running {rng(cov[running].tolist()) if running else "not run"}, every cycle flagged | {"met on the walking and cohort sources" if cov[list(RULE_SOURCES)].min() >= 0.8 else "not met"}{"; not on running" if running and cov[running].min() < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"} |
-| nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "met by the default"} ({nsplit} splits) |
+| nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
 """
 
 
