@@ -317,6 +317,7 @@ hip-moment runs took {t.attrs["train_hours"]:.1f} h, summed over every fold and 
     --no-size-scaling --no-few-shot --no-healthy --out runs/transfer-unscaled
 .venv/bin/python benchmarks/bench_reference_height.py
 .venv/bin/python benchmarks/bench_interval_variants.py --splits {splits} --summary
+.venv/bin/python benchmarks/bench_blend.py --splits {splits} --running
 .venv/bin/python scripts/transfer_results_page.py --commit <hash> --splits {splits}  # this page
 ```
 
