@@ -33,10 +33,9 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import DATA, FOLDERS, MODELS, Cycles, sources, unit_folder
+from transfer_runs import FOLDERS, Cycles, each_unit
 
 from gait2hip.conventions import get_target
-from gait2hip.data.cohort import load_cohort
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -86,45 +85,33 @@ def main() -> None:
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     args = ap.parse_args()
-    ds = read_npz(DATA, expected_out=get_target("moments"))
-    cohort = load_cohort("spina_bifida_lee").with_contralateral()
     rows, paired = [], []
-    for model in MODELS:
-        for split in args.splits.split(","):
-
-            def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
-                return unit_folder(args.runs, name, profile, model, split)
-
-            srcs = sources(unit_of, ds, cohort)
-            recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
-            c = srcs["in-lab"]
-            point = resample_cycles(recipe.predict(c.X, c.height_m)[0], c.y.shape[1])
-            base = per_subject_metrics(c.y, point, c.subject).set_index("subject")["r2"]
-            if args.running:
-                srcs |= running_sources(recipe.in_cols)
-            for name, c in srcs.items():
-                folder = name if name in FOLDERS else "in-lab"
-                tuned = load_predictor(unit_of(folder), ensemble=False)
-                broad = load_predictor(unit_of(folder, "gait2hip60-wise"), ensemble=False)
-                blended = dataclasses.replace(tuned, broad=broad)
-                own = tuned.predict(c.X, c.height_m)[:2]
-                other = broad.predict(c.X, c.height_m)[:2]
-                pct = blended.shift_percentile(c.X, c.height_m, c.durations)
-                shipped = blended.predict(c.X, c.height_m, c.durations)[:2]
-                for variant, weight in VARIANTS.items():
-                    w = weight(pct)
-                    mean, sd = mixture(w, own, other)
-                    if variant == DEFAULT:  # what gait2hip's predictor computes
-                        assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
-                    mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
-                    r2 = per_subject_metrics(c.y, mean, c.subject).set_index("subject")["r2"]
-                    cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
-                    rows.append({"model": model, "variant": variant, "source": name,
-                                 "split": split, "r2": float(r2.mean()), "coverage_90": cov,
-                                 "broad_share": float(w.mean())})  # fmt: skip
-                    if name == "in-lab":
-                        paired += [{"model": model, "variant": variant, "delta": d}
-                                   for d in (r2 - base).to_numpy()]  # fmt: skip
+    for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits):
+        if args.running:
+            srcs |= running_sources(load_predictor(unit_of("in-lab"), ensemble=False).in_cols)
+        for name, c in srcs.items():
+            folder = name if name in FOLDERS else "in-lab"
+            tuned = load_predictor(unit_of(folder), ensemble=False)
+            broad = load_predictor(unit_of(folder, "gait2hip60-wise"), ensemble=False)
+            blended = dataclasses.replace(tuned, broad=broad)
+            own = tuned.predict(c.X, c.height_m)[:2]
+            other = broad.predict(c.X, c.height_m)[:2]
+            pct = blended.shift_percentile(c.X, c.height_m, c.durations)
+            shipped = blended.predict(c.X, c.height_m, c.durations)[:2]
+            for variant, weight in VARIANTS.items():
+                w = weight(pct)
+                mean, sd = mixture(w, own, other)
+                if variant == DEFAULT:  # what gait2hip's predictor computes
+                    assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
+                mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
+                r2 = per_subject_metrics(c.y, mean, c.subject).set_index("subject")["r2"]
+                cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
+                rows.append({"model": model, "variant": variant, "source": name,
+                             "split": split, "r2": float(r2.mean()), "coverage_90": cov,
+                             "broad_share": float(w.mean())})  # fmt: skip
+                if name == "in-lab":
+                    paired += [{"model": model, "variant": variant, "delta": d}
+                               for d in (r2 - base).to_numpy()]  # fmt: skip
     long = pd.DataFrame(rows)
     if args.csv:
         long.to_csv(args.csv, index=False)

@@ -23,15 +23,11 @@ import copy
 import dataclasses
 
 import pandas as pd
-from transfer_runs import DATA, FOLDERS, MODELS, sources, unit_folder
+from transfer_runs import FOLDERS, each_unit, subject_r2
 
-from gait2hip.conventions import get_target
-from gait2hip.data.cohort import load_cohort
-from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.predictor import Predictor, load_predictor
-from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
-from gait2hip.training.metrics import bootstrap_ci, per_subject_metrics
+from gait2hip.training.metrics import bootstrap_ci
 from gait2hip.training.protocol import initial_model, interpolate_weights
 from gait2hip.training.published import PUBLISHED
 
@@ -44,12 +40,6 @@ def at_alpha(pred: Predictor, alpha: float) -> Predictor:
     return dataclasses.replace(pred, members=[final], anchor=None)
 
 
-def subject_r2(pred: Predictor, X, y, h, subjects) -> pd.Series:
-    """Subject R² (study definition) of ``pred`` on cycles X (model frames), labels y."""
-    point = resample_cycles(pred.predict(X, h)[0], y.shape[1])
-    return per_subject_metrics(y, point, subjects).set_index("subject")["r2"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default="runs/transfer")
@@ -57,28 +47,18 @@ def main() -> None:
     ap.add_argument("--alphas", default="0,0.25,0.5,0.75,0.9,1")
     args = ap.parse_args()
     alphas = [float(a) for a in args.alphas.split(",")]
-    ds = read_npz(DATA, expected_out=get_target("moments"))
-    cohort = load_cohort("spina_bifida_lee").with_contralateral()
     rows, paired = [], []
-    for model in MODELS:
-        for split in args.splits.split(","):
-
-            def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
-                return unit_folder(args.runs, name, profile, model, split)
-
-            srcs = sources(unit_of, ds, cohort)
-            recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
-            base = subject_r2(recipe, *srcs["in-lab"][:4])
-            finetuned = {f: load_predictor(unit_of(f), ensemble=False) for f in FOLDERS}
-            for alpha in alphas:
-                preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}
-                for name, cycles in srcs.items():
-                    r2 = subject_r2(preds[name if name in FOLDERS else "in-lab"], *cycles[:4])
-                    rows.append({"model": model, "alpha": alpha, "source": name,
-                                 "split": split, "r2": float(r2.mean())})  # fmt: skip
-                    if name == "in-lab":
-                        paired += [{"model": model, "alpha": alpha, "delta": d}
-                                   for d in (r2 - base).to_numpy()]  # fmt: skip
+    for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits):
+        finetuned = {f: load_predictor(unit_of(f), ensemble=False) for f in FOLDERS}
+        for alpha in alphas:
+            preds = {f: at_alpha(p, alpha) for f, p in finetuned.items()}
+            for name, cycles in srcs.items():
+                r2 = subject_r2(preds[name if name in FOLDERS else "in-lab"], cycles)
+                rows.append({"model": model, "alpha": alpha, "source": name,
+                             "split": split, "r2": float(r2.mean())})  # fmt: skip
+                if name == "in-lab":
+                    paired += [{"model": model, "alpha": alpha, "delta": d}
+                               for d in (r2 - base).to_numpy()]  # fmt: skip
     table = pd.DataFrame(rows).groupby(["model", "alpha", "source"], sort=False)["r2"].mean()
     wide = table.unstack("source")[list(srcs)].round(3)
     deltas = pd.DataFrame(paired).groupby(["model", "alpha"], sort=False)["delta"]

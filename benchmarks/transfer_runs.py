@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
+
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.predictor import load_predictor
+from gait2hip.io.npz import read_npz
+from gait2hip.training.metrics import per_subject_metrics
 
 FOLDERS = {
     "in-lab": "in-lab",
@@ -57,3 +65,26 @@ def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
         X = at.angles[k][..., idx]
         out[f"cohort {g}"] = Cycles(X, ref[k], cohort.height_m[k], cohort.subject[k])
     return out
+
+
+def subject_r2(pred, c: Cycles) -> pd.Series:
+    """Subject R² (study definition) of predictor ``pred`` on the cycles ``c``."""
+    point = resample_cycles(pred.predict(c.X, c.height_m, c.durations)[0], c.y.shape[1])
+    return per_subject_metrics(c.y, point, c.subject).set_index("subject")["r2"]
+
+
+def each_unit(runs: str | Path, splits: str):
+    """Per architecture and split seed (comma-separated ``splits``): (model, split,
+    ``unit_of(source, profile="gait2hip60-finetune")``, its sources, the recipe model's in-lab
+    subject R²) from the transfer run folders ``runs``."""
+    ds = read_npz(DATA, expected_out=get_target("moments"))
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    for model in MODELS:
+        for split in splits.split(","):
+
+            def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
+                return unit_folder(runs, name, profile, model, split)
+
+            srcs = sources(unit_of, ds, cohort)
+            recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
+            yield model, split, unit_of, srcs, subject_r2(recipe, srcs["in-lab"])
