@@ -17,10 +17,12 @@ rows (the last is gait2hip's):
 - `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
-the 90 % interval's coverage and the mean broad share; in-lab, each is paired with the
-`recipe` model of the same split subject by subject (bootstrap 95 % CI over the held-out
-(split, subject) pairs). The running rows (`--running`, hamner2013, no heights) took no part
-in choosing. Means over split seeds.
+the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
+against the in-lab test cycles (how well the checks together tell the cohort and running
+cycles, which the in-lab models predict, from the in-lab ones); in-lab,
+each is paired with the `recipe` model of the same split subject by subject (bootstrap 95 %
+CI over the held-out (split, subject) pairs). The running rows (`--running`, hamner2013, no
+heights) took no part in choosing. Means over split seeds.
 
     .venv/bin/python benchmarks/bench_blend.py --splits 21,22,23 --running \
         [--csv long.csv --paired-csv paired.csv]
@@ -41,6 +43,7 @@ from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
     BLEND_FROM,
     BLEND_TO,
+    auroc,
     blend_weight,
     mixture,
     pooled_coverage,
@@ -84,9 +87,11 @@ def main() -> None:
     ap.add_argument("--running", action="store_true", help="add the hamner2013 running rows")
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
+    ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
     args = ap.parse_args()
-    rows, paired = [], []
+    rows, paired, shift = [], [], []
     for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits):
+        pcts = {}
         if args.running:
             srcs |= running_sources(load_predictor(unit_of("in-lab"), ensemble=False).in_cols)
         for name, c in srcs.items():
@@ -96,7 +101,7 @@ def main() -> None:
             blended = dataclasses.replace(tuned, broad=broad)
             own = tuned.predict(c.X, c.height_m)[:2]
             other = broad.predict(c.X, c.height_m)[:2]
-            pct = blended.shift_percentile(c.X, c.height_m, c.durations)
+            pct = pcts[name] = blended.shift_percentile(c.X, c.height_m, c.durations)
             shipped = blended.predict(c.X, c.height_m, c.durations)[:2]
             for variant, weight in VARIANTS.items():
                 w = weight(pct)
@@ -112,6 +117,11 @@ def main() -> None:
                 if name == "in-lab":
                     paired += [{"model": model, "variant": variant, "delta": d}
                                for d in (r2 - base).to_numpy()]  # fmt: skip
+        # how well the shift percentile tells each source's cycles from the in-lab test cycles
+        # (the sources the in-lab models predict: the speed sources' models are others)
+        shift += [{"model": model, "source": name, "split": split,
+                   "auroc": auroc(p, pcts["in-lab"])}
+                  for name, p in pcts.items() if name not in FOLDERS]  # fmt: skip
     long = pd.DataFrame(rows)
     if args.csv:
         long.to_csv(args.csv, index=False)
@@ -140,6 +150,11 @@ def main() -> None:
         f"{r.delta_r2:+.3f} ({r.delta_r2_lo:+.3f} to {r.delta_r2_hi:+.3f})"
         for r in table.itertuples()
     ]
+    aurocs = pd.DataFrame(shift).groupby(["model", "source"], sort=False)["auroc"].mean()
+    print("\nshift percentile: AUROC against the in-lab test cycles\n")
+    if args.shift_csv:
+        aurocs.reset_index().to_csv(args.shift_csv, index=False)
+    print(markdown_table(aurocs.unstack("source").round(3).reset_index()))
     print("\nin-lab, paired with the recipe\n")
     print(markdown_table(table.drop(columns=["delta_r2", "delta_r2_lo", "delta_r2_hi"])))
 
