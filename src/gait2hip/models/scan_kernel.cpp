@@ -1,7 +1,7 @@
 // Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row.
 // Built on first use by gait2hip.models.scan_kernel (torch.utils.cpp_extension.load_inline).
 //
-// Batch-major, contiguous: u, d (b, L, E); At (N, E); B, C (b, L, N); states hs (b, L, N, E).
+// Batch-major, contiguous: u, d (b, L, E); At (N, E); B, C (b, L, N).
 //   h[t] = exp(d[t] * A) * h[t-1] + B[t] (d[t] u[t]),   y[t] = sum_n C[t, n] h[t, n]
 // Batch rows run in parallel (PyTorch's intra-op threads); the channel axis E is the inner,
 // vectorised loop. The backward is the same recurrence run backwards in time (the adjoint
@@ -37,131 +37,168 @@ static inline float decay_exp(float x) {
 
 static inline double decay_exp(double x) { return std::exp(x); }
 
+// States kept for the backward: the state entering every CHUNK-th step only (the backward
+// recomputes each chunk's states from it into a buffer that stays in cache), instead of all
+// (b, L, N, E) of them, which the forward would spend its time writing to memory.
+constexpr int64_t CHUNK = 16;
+
+static int64_t n_chunks(int64_t L) { return (L + CHUNK - 1) / CHUNK; }
+
+// One step of one batch row: h = exp(d A) hp + B (d u) (hp == nullptr: no earlier state),
+// and into out: in the forward, y = C . h (E,); in the backward's recompute, the decay factors
+// exp(d A) (N, E), which the backward then reads instead of computing them again. du and acc
+// are (E,) scratch.
+template <bool Recompute, typename T>
+static inline void step(const T* ut, const T* dt, const T* A, const T* Bt, const T* Ct,
+                        const T* hp, T* h, T* out, T* du, T* acc, int64_t E, int64_t N) {
+#pragma omp simd
+  for (int64_t e = 0; e < E; ++e) {
+    du[e] = dt[e] * ut[e];
+    acc[e] = T(0);
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    const T* An = A + n * E;
+    T* hn = h + n * E;
+    T* an = out + n * E;
+    const T bn = Bt[n], cn = Ct[n];
+    if (hp) {
+      const T* hpn = hp + n * E;
+#pragma omp simd
+      for (int64_t e = 0; e < E; ++e) {
+        const T a = decay_exp(dt[e] * An[e]);
+        const T v = a * hpn[e] + bn * du[e];
+        hn[e] = v;
+        if constexpr (Recompute) an[e] = a;
+        else acc[e] += cn * v;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t e = 0; e < E; ++e) {
+        const T v = bn * du[e];
+        hn[e] = v;
+        if constexpr (Recompute) an[e] = T(1);  // unused: nothing earlier to decay
+        else acc[e] += cn * v;
+      }
+    }
+  }
+  if constexpr (!Recompute) {
+#pragma omp simd
+    for (int64_t e = 0; e < E; ++e) out[e] = acc[e];
+  }
+}
+
 template <typename T>
-static void forward_rows(const T* u, const T* d, const T* A, const T* B, const T* C, T* y, T* hs,
+static void forward_rows(const T* u, const T* d, const T* A, const T* B, const T* C, T* y, T* ck,
                          int64_t L, int64_t b, int64_t E, int64_t N, int64_t j0, int64_t j1) {
-  // hs == nullptr (inference): only the running state, in two alternating buffers
-  std::vector<T> du(E), acc(E), ring(hs ? 0 : 2 * N * E);
+  // the running state in two alternating buffers; ck (nullable): the chunks' entering states
+  std::vector<T> du(E), acc(E), ring(2 * N * E);
+  const int64_t nc = n_chunks(L);
   for (int64_t j = j0; j < j1; ++j) {
     for (int64_t t = 0; t < L; ++t) {
       const int64_t row = j * L + t;
-      const T* ut = u + row * E;
-      const T* dt = d + row * E;
-      const T* Bt = B + row * N;
-      const T* Ct = C + row * N;
-      T* h = hs ? hs + row * N * E : ring.data() + (t % 2) * N * E;
-      const T* hp = !t ? nullptr : hs ? hs + (row - 1) * N * E
-                                      : ring.data() + ((t - 1) % 2) * N * E;
-#pragma omp simd
-      for (int64_t e = 0; e < E; ++e) {
-        du[e] = dt[e] * ut[e];
-        acc[e] = T(0);
-      }
-      for (int64_t n = 0; n < N; ++n) {
-        const T* An = A + n * E;
-        T* hn = h + n * E;
-        const T bn = Bt[n], cn = Ct[n];
-        if (hp) {
-          const T* hpn = hp + n * E;
-#pragma omp simd
-          for (int64_t e = 0; e < E; ++e) {
-            const T v = decay_exp(dt[e] * An[e]) * hpn[e] + bn * du[e];
-            hn[e] = v;
-            acc[e] += cn * v;
-          }
-        } else {
-#pragma omp simd
-          for (int64_t e = 0; e < E; ++e) {
-            const T v = bn * du[e];
-            hn[e] = v;
-            acc[e] += cn * v;
-          }
-        }
-      }
-      T* yt = y + row * E;
-#pragma omp simd
-      for (int64_t e = 0; e < E; ++e) yt[e] = acc[e];
+      T* h = ring.data() + (t % 2) * N * E;
+      const T* hp = t ? ring.data() + ((t - 1) % 2) * N * E : nullptr;
+      step<false>(u + row * E, d + row * E, A, B + row * N, C + row * N, hp, h, y + row * E,
+                  du.data(), acc.data(), E, N);
+      if (ck && (t + 1) % CHUNK == 0 && t + 1 < L)
+        std::copy(h, h + N * E, ck + (j * nc + (t + 1) / CHUNK) * N * E);
     }
   }
 }
 
 template <typename T>
 static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const T* B, const T* C,
-                          const T* hs, T* gu, T* gd, T* gA_rows, T* gB, T* gC, int64_t L,
+                          const T* ck, T* gu, T* gd, T* gA_rows, T* gB, T* gC, int64_t L,
                           int64_t b, int64_t E, int64_t N, int64_t j0, int64_t j1) {
-  std::vector<T> lam(N * E), du(E), gdu(E), gdA(E);
+  std::vector<T> lam(N * E), du(E), gdu(E), gdA(E), acc(E), buf(CHUNK * N * E),
+      decay(CHUNK * N * E);
+  const int64_t nc = n_chunks(L);
   for (int64_t j = j0; j < j1; ++j) {
     std::fill(lam.begin(), lam.end(), T(0));
     T* gA = gA_rows + j * N * E;  // this row's share of dL/dA, summed over rows afterwards
     std::fill(gA, gA + N * E, T(0));
-    for (int64_t t = L - 1; t >= 0; --t) {
-      const int64_t row = j * L + t;
-      const T* gyt = gy + row * E;
-      const T* ut = u + row * E;
-      const T* dt = d + row * E;
-      const T* Bt = B + row * N;
-      const T* Ct = C + row * N;
-      const T* h = hs + row * N * E;
-      const T* hp = t ? hs + (row - 1) * N * E : nullptr;
-#pragma omp simd
-      for (int64_t e = 0; e < E; ++e) {
-        du[e] = dt[e] * ut[e];
-        gdu[e] = T(0);
-        gdA[e] = T(0);
+    for (int64_t c = nc - 1; c >= 0; --c) {
+      const int64_t t0 = c * CHUNK, t1 = std::min(L, t0 + CHUNK);
+      const T* entering = c ? ck + (j * nc + c) * N * E : nullptr;
+      for (int64_t t = t0; t < t1; ++t) {  // the chunk's states again, from the one entering it
+        const int64_t row = j * L + t;
+        step<true>(u + row * E, d + row * E, A, B + row * N, C + row * N,
+                   t > t0 ? buf.data() + (t - t0 - 1) * N * E : entering,
+                   buf.data() + (t - t0) * N * E, decay.data() + (t - t0) * N * E, du.data(),
+                   acc.data(), E, N);
       }
-      for (int64_t n = 0; n < N; ++n) {
-        T* ln = lam.data() + n * E;
-        const T* hn = h + n * E;
-        const T bn = Bt[n], cn = Ct[n];
-        T sC = T(0), sB = T(0);
-        if (hp) {  // one pass: y[t] = C[t] . h[t], h[t] = dA[t] h[t-1] + B[t] du[t], and
-                   // dA[t] = exp(d[t] A): dL/d(d[t] A) = lam h[t-1] dA[t]
-          const T* An = A + n * E;
-          const T* hpn = hp + n * E;
-          T* gAn = gA + n * E;
-#pragma omp simd reduction(+ : sC, sB)
-          for (int64_t e = 0; e < E; ++e) {
-            const T l = ln[e] + cn * gyt[e];
-            sC += hn[e] * gyt[e];
-            gdu[e] += bn * l;
-            sB += l * du[e];
-            const T a = decay_exp(dt[e] * An[e]);
-            const T z = l * hpn[e] * a;
-            gdA[e] += z * An[e];
-            gAn[e] += z * dt[e];
-            ln[e] = l * a;
-          }
-        } else {  // t = 0: no earlier state
-#pragma omp simd reduction(+ : sC, sB)
-          for (int64_t e = 0; e < E; ++e) {
-            const T l = ln[e] + cn * gyt[e];
-            sC += hn[e] * gyt[e];
-            gdu[e] += bn * l;
-            sB += l * du[e];
-            ln[e] = l;
-          }
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const int64_t row = j * L + t;
+        const T* gyt = gy + row * E;
+        const T* ut = u + row * E;
+        const T* dt = d + row * E;
+        const T* Bt = B + row * N;
+        const T* Ct = C + row * N;
+        const T* h = buf.data() + (t - t0) * N * E;
+        const T* hp = t > t0 ? buf.data() + (t - t0 - 1) * N * E : entering;
+        const T* at = decay.data() + (t - t0) * N * E;
+#pragma omp simd
+        for (int64_t e = 0; e < E; ++e) {
+          du[e] = dt[e] * ut[e];
+          gdu[e] = T(0);
+          gdA[e] = T(0);
         }
-        gC[row * N + n] = sC;
-        gB[row * N + n] = sB;
-      }
-      T* gut = gu + row * E;
-      T* gdt = gd + row * E;
+        for (int64_t n = 0; n < N; ++n) {
+          T* ln = lam.data() + n * E;
+          const T* hn = h + n * E;
+          const T bn = Bt[n], cn = Ct[n];
+          T sC = T(0), sB = T(0);
+          if (hp) {  // one pass: y[t] = C[t] . h[t], h[t] = dA[t] h[t-1] + B[t] du[t], and
+                     // dA[t] = exp(d[t] A): dL/d(d[t] A) = lam h[t-1] dA[t]
+            const T* An = A + n * E;
+            const T* hpn = hp + n * E;
+            const T* an = at + n * E;
+            T* gAn = gA + n * E;
+#pragma omp simd reduction(+ : sC, sB)
+            for (int64_t e = 0; e < E; ++e) {
+              const T l = ln[e] + cn * gyt[e];
+              sC += hn[e] * gyt[e];
+              gdu[e] += bn * l;
+              sB += l * du[e];
+              const T a = an[e];
+              const T z = l * hpn[e] * a;
+              gdA[e] += z * An[e];
+              gAn[e] += z * dt[e];
+              ln[e] = l * a;
+            }
+          } else {  // t = 0: no earlier state
+#pragma omp simd reduction(+ : sC, sB)
+            for (int64_t e = 0; e < E; ++e) {
+              const T l = ln[e] + cn * gyt[e];
+              sC += hn[e] * gyt[e];
+              gdu[e] += bn * l;
+              sB += l * du[e];
+              ln[e] = l;
+            }
+          }
+          gC[row * N + n] = sC;
+          gB[row * N + n] = sB;
+        }
+        T* gut = gu + row * E;
+        T* gdt = gd + row * E;
 #pragma omp simd
-      for (int64_t e = 0; e < E; ++e) {
-        gut[e] = gdu[e] * dt[e];
-        gdt[e] = gdA[e] + gdu[e] * ut[e];
+        for (int64_t e = 0; e < E; ++e) {
+          gut[e] = gdu[e] * dt[e];
+          gdt[e] = gdA[e] + gdu[e] * ut[e];
+        }
       }
     }
   }
 }
 
-// keep_states: also return every state hs (b, L, N, E), which the backward needs; without,
-// hs is an empty tensor and only the running state is kept.
+// keep_states: also return the states the backward starts each chunk from (b, chunks, N, E;
+// the first chunk's, zero, is not used); without, an empty tensor.
 std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor d, torch::Tensor At,
                                         torch::Tensor B, torch::Tensor C, bool keep_states) {
   const int64_t b = u.size(0), L = u.size(1), E = u.size(2), N = At.size(0);
   auto y = torch::empty({b, L, E}, u.options());
-  auto hs = keep_states ? torch::empty({b, L, N, E}, u.options()) : torch::empty({0}, u.options());
+  auto hs = keep_states ? torch::empty({b, n_chunks(L), N, E}, u.options())
+                        : torch::empty({0}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "scan_forward", [&] {
     const scalar_t *pu = u.data_ptr<scalar_t>(), *pd = d.data_ptr<scalar_t>();
     const scalar_t *pA = At.data_ptr<scalar_t>(), *pB = B.data_ptr<scalar_t>();
