@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
-from gait2hip.models.scan import selective_scan
+from gait2hip.models.scan import causal_conv_silu, selective_scan
 
 
 @dataclass
@@ -81,8 +81,7 @@ class SSMBranch(nn.Module):
         self.D = nn.Parameter(torch.ones(d_inner))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, E)
-        length = x.shape[1]
-        x = F.silu(self.conv(x.transpose(1, 2))[..., :length].transpose(1, 2))
+        x = causal_conv_silu(x, self.conv.weight, self.conv.bias)
         dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
         A = -torch.exp(self.A_log)

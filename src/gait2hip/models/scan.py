@@ -18,11 +18,15 @@ Two implementations, chosen by measurement (``benchmarks/bench_scan.py``, ``docs
   (the adjoint of a linear recurrence is the same recurrence run backwards in time). Variants
   that materialise (L, b, N, E) tensors and vectorise over time measured slower here: they
   are bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
+
+``causal_conv_silu``: the branch's causal depthwise convolution and SiLU before the scan,
+compiled with it on the CPU (PyTorch's conv1d elsewhere).
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from gait2hip.models import scan_kernel
 
@@ -188,6 +192,40 @@ def scan_fused(
     if not needs_grad:
         return _scan_no_grad(u, delta, A, Bm, Cm)
     return _FusedScan.apply(u, delta, A, Bm, Cm)
+
+
+class _CompiledConvSilu(torch.autograd.Function):
+    """:func:`causal_conv_silu` in the compiled kernel, with its gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):  # type: ignore[override]
+        x, wT, bias = _conv_layout(x, weight, bias)
+        ctx.save_for_backward(x, wT, bias)
+        return scan_kernel.kernel().conv_silu_forward(x, wT, bias)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        x, wT, bias = ctx.saved_tensors
+        g_x, g_wT, g_b = scan_kernel.kernel().conv_silu_backward(g.contiguous(), x, wT, bias)
+        return g_x, g_wT.t().unsqueeze(1), g_b
+
+
+def _conv_layout(x, weight, bias):
+    """The kernel's layout: x (B, L, E), taps (K, E), bias (E,), contiguous."""
+    return x.contiguous(), weight[:, 0, :].t().contiguous(), bias.contiguous()
+
+
+def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """SiLU of the causal depthwise convolution of ``x`` (B, L, E) with a depthwise Conv1d's
+    ``weight`` (E, 1, K) and ``bias`` (E,): the input of a Mamba branch's scan, in the scan's
+    layout. Compiled on the CPU like the scan (no transposes); PyTorch's conv1d elsewhere."""
+    if compiled_available(x, weight, bias):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)):
+            return _CompiledConvSilu.apply(x, weight, bias)
+        return scan_kernel.kernel().conv_silu_forward(*_conv_layout(x, weight, bias))
+    length, taps = x.shape[1], weight.shape[-1]
+    y = F.conv1d(x.transpose(1, 2), weight, bias, padding=taps - 1, groups=x.shape[-1])
+    return F.silu(y[..., :length].transpose(1, 2))
 
 
 def selective_scan(

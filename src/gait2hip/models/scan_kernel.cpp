@@ -1,4 +1,5 @@
-// Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row.
+// Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row,
+// and the causal depthwise convolution + SiLU before it (conv_silu_*, at the end).
 // Built on first use by gait2hip.models.scan_kernel (torch.utils.cpp_extension.load_inline).
 //
 // Batch-major, contiguous: u, d (b, L, E); At (N, E); B, C (b, L, N).
@@ -13,12 +14,12 @@
 #include <cstring>
 #include <vector>
 
-// exp for the decay factors exp(delta * A) (arguments <= 0): in float, Cody-Waite range
-// reduction and Cephes' degree-6 polynomial (within 2 ulp of std::exp on [-87, 0]), inlined
-// so that the loops vectorise without a library call; arguments below -87 give ~1e-38
-// instead of a denormal or 0. In double, std::exp (the exactness tests run in double).
-static inline float decay_exp(float x) {
-  x = std::fmax(x, -87.0f);
+// exp inlined so that the loops vectorise without a library call: in float, Cody-Waite range
+// reduction and Cephes' degree-6 polynomial (within 2 ulp of std::exp on [-87, 88]);
+// arguments below -87 give ~1e-38 instead of a denormal or 0, above 88 exp(88). In double,
+// std::exp (the exactness tests run in double).
+static inline float fast_exp(float x) {
+  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
   const float k = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - k * 0.693359375f;
   r = r + k * 2.12194440e-4f;
@@ -35,7 +36,7 @@ static inline float decay_exp(float x) {
   return p * scale;
 }
 
-static inline double decay_exp(double x) { return std::exp(x); }
+static inline double fast_exp(double x) { return std::exp(x); }
 
 // States kept for the backward: the state entering every CHUNK-th step only (the backward
 // recomputes each chunk's states from it into a buffer that stays in cache), instead of all
@@ -65,7 +66,7 @@ static inline void step(const T* ut, const T* dt, const T* A, const T* Bt, const
       const T* hpn = hp + n * E;
 #pragma omp simd
       for (int64_t e = 0; e < E; ++e) {
-        const T a = decay_exp(dt[e] * An[e]);
+        const T a = fast_exp(dt[e] * An[e]);
         const T v = a * hpn[e] + bn * du[e];
         hn[e] = v;
         if constexpr (Recompute) an[e] = a;
@@ -233,4 +234,113 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gy, torch::Tensor u, torc
     });
   });
   return {gu, gd, gA_rows.sum(0), gB, gC};
+}
+
+
+// The causal depthwise convolution of Mamba's branch and its SiLU, in the scan's (b, L, E)
+// layout (PyTorch's Conv1d needs (b, E, L) and two transposes): x (b, L, E), wT (K, E) the
+// weights with tap k applied to x[t - (K - 1) + k], bias (E):
+//   pre[t] = bias + sum_k wT[k] x[t - (K - 1) + k],   out[t] = pre[t] sigmoid(pre[t])
+template <typename T>
+static void conv_pre_row(const T* x, const T* wT, const T* bias, T* pre, int64_t L, int64_t E,
+                         int64_t K) {
+  for (int64_t t = 0; t < L; ++t) {
+    T* p = pre + t * E;
+#pragma omp simd
+    for (int64_t e = 0; e < E; ++e) p[e] = bias[e];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t s = t - (K - 1) + k;
+      if (s < 0) continue;
+      const T* xs = x + s * E;
+      const T* wk = wT + k * E;
+#pragma omp simd
+      for (int64_t e = 0; e < E; ++e) p[e] += wk[e] * xs[e];
+    }
+  }
+}
+
+template <typename T>
+static void conv_forward_rows(const T* x, const T* wT, const T* bias, T* out, int64_t L,
+                              int64_t E, int64_t K, int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; ++j) {
+    T* o = out + j * L * E;
+    conv_pre_row(x + j * L * E, wT, bias, o, L, E, K);
+#pragma omp simd
+    for (int64_t i = 0; i < L * E; ++i) o[i] = o[i] / (T(1) + fast_exp(-o[i]));
+  }
+}
+
+template <typename T>
+static void conv_backward_rows(const T* g, const T* x, const T* wT, const T* bias, T* gx,
+                               T* gw_rows, T* gb_rows, int64_t L, int64_t E, int64_t K,
+                               int64_t j0, int64_t j1) {
+  std::vector<T> gpre(L * E);
+  for (int64_t j = j0; j < j1; ++j) {
+    const T* xj = x + j * L * E;
+    const T* gj = g + j * L * E;
+    conv_pre_row(xj, wT, bias, gpre.data(), L, E, K);  // pre, then dL/dpre in place
+#pragma omp simd
+    for (int64_t i = 0; i < L * E; ++i) {
+      const T p = gpre[i];
+      const T sg = T(1) / (T(1) + fast_exp(-p));
+      gpre[i] = gj[i] * sg * (T(1) + p * (T(1) - sg));
+    }
+    T* gw = gw_rows + j * K * E;  // this row's share, summed over rows afterwards
+    T* gb = gb_rows + j * E;
+    T* gxj = gx + j * L * E;
+    std::fill(gw, gw + K * E, T(0));
+    std::fill(gb, gb + E, T(0));
+    std::fill(gxj, gxj + L * E, T(0));
+    for (int64_t t = 0; t < L; ++t) {
+      const T* gp = gpre.data() + t * E;
+#pragma omp simd
+      for (int64_t e = 0; e < E; ++e) gb[e] += gp[e];
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t s = t - (K - 1) + k;
+        if (s < 0) continue;
+        const T* wk = wT + k * E;
+        const T* xs = xj + s * E;
+        T* gxs = gxj + s * E;
+        T* gwk = gw + k * E;
+#pragma omp simd
+        for (int64_t e = 0; e < E; ++e) {
+          gxs[e] += wk[e] * gp[e];
+          gwk[e] += gp[e] * xs[e];
+        }
+      }
+    }
+  }
+}
+
+torch::Tensor conv_silu_forward(torch::Tensor x, torch::Tensor wT, torch::Tensor bias) {
+  const int64_t b = x.size(0), L = x.size(1), E = x.size(2), K = wT.size(0);
+  auto out = torch::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_silu_forward", [&] {
+    const scalar_t *px = x.data_ptr<scalar_t>(), *pw = wT.data_ptr<scalar_t>();
+    const scalar_t* pb = bias.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    at::parallel_for(0, b, 1, [&](int64_t j0, int64_t j1) {
+      conv_forward_rows<scalar_t>(px, pw, pb, po, L, E, K, j0, j1);
+    });
+  });
+  return out;
+}
+
+// Gradients of conv_silu_forward's output g: dx, dwT (K, E), dbias (E).
+std::vector<torch::Tensor> conv_silu_backward(torch::Tensor g, torch::Tensor x, torch::Tensor wT,
+                                              torch::Tensor bias) {
+  const int64_t b = x.size(0), L = x.size(1), E = x.size(2), K = wT.size(0);
+  auto gx = torch::empty_like(x);
+  auto gw_rows = torch::empty({b, K, E}, x.options());
+  auto gb_rows = torch::empty({b, E}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv_silu_backward", [&] {
+    const scalar_t *pg = g.data_ptr<scalar_t>(), *px = x.data_ptr<scalar_t>();
+    const scalar_t *pw = wT.data_ptr<scalar_t>(), *pb = bias.data_ptr<scalar_t>();
+    scalar_t *pgx = gx.data_ptr<scalar_t>(), *pgw = gw_rows.data_ptr<scalar_t>();
+    scalar_t* pgb = gb_rows.data_ptr<scalar_t>();
+    at::parallel_for(0, b, 1, [&](int64_t j0, int64_t j1) {
+      conv_backward_rows<scalar_t>(pg, px, pw, pb, pgx, pgw, pgb, L, E, K, j0, j1);
+    });
+  });
+  return {gx, gw_rows.sum(0), gb_rows.sum(0)};
 }

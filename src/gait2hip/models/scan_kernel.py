@@ -84,7 +84,7 @@ def kernel() -> ModuleType | None:
         return load_inline(
             name,
             cpp_sources=SOURCE.read_text(),
-            functions=["scan_forward", "scan_backward"],
+            functions=["scan_forward", "scan_backward", "conv_silu_forward", "conv_silu_backward"],
             extra_cflags=flags,
             extra_ldflags=ldflags,
             build_directory=str(build),
