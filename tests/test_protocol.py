@@ -469,3 +469,28 @@ def test_summaries_measure_each_model_against_the_training_mean_curve(synthetic,
     curve = np.broadcast_to(Calibration.load(unit / "calibration.npz").norm_mean, y.shape)
     expected = 1 - subject_mean_metrics(y, p, s)["rmse"] / subject_mean_metrics(y, curve, s)["rmse"]
     assert row["skill_vs_mean_curve"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path):
+    """summary.csv also scores the unit's ensemble (final and fold models averaged), exactly
+    as `predict` on the run folder makes its predictions."""
+    import dataclasses
+
+    import pandas as pd
+
+    from gait2hip.inference.predictor import load_predictor
+    from gait2hip.pipelines.benchmark import benchmark
+    from gait2hip.training.metrics import subject_mean_metrics
+
+    cfg = dataclasses.replace(tiny_config(models=("lstm",)), target="moments", n_folds=2)
+    benchmark(synthetic["moments"], cfg, tmp_path, show_progress=False)
+    row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    pred = load_predictor(tmp_path)
+    assert len(pred.members) == 3
+    ds = synthetic["moments"]
+    test = np.isin(ds.subject_id, pred.final.meta["test_subjects"])
+    mean = pred.predict(ds.X[test], ds.height_m[test])[0]
+    ens = subject_mean_metrics(ds.Y_per_kg[test], mean, ds.subject_id[test])
+    assert row["ensemble_subject_rmse"] == pytest.approx(ens["rmse"], rel=1e-5)
+    assert row["ensemble_subject_r2"] == pytest.approx(ens["r2"], rel=1e-5)
+    assert row["ensemble_subject_rmse"] != pytest.approx(row["subject_rmse"], rel=1e-9)

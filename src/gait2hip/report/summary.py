@@ -41,8 +41,9 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         row["s_per_epoch"] = g["seconds_per_epoch"].mean()
         row["coverage_90"] = g["coverage_90"].mean()
         # columns absent from run folders written before they were measured
-        for k in ("coverage_90_within", "ood_auroc", "pace_auroc", "size_auroc",
-                  "skill_vs_mean_curve"):  # fmt: skip
+        late = ("coverage_90_within", "ood_auroc", "pace_auroc", "size_auroc",
+                "skill_vs_mean_curve", "ensemble_subject_rmse", "ensemble_subject_r2")  # fmt: skip
+        for k in late:
             row[k] = g[k].mean() if k in g else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
@@ -115,6 +116,8 @@ def write_report(
             "pace_auroc",
             "size_auroc",
             "skill_vs_mean_curve",
+            "ensemble_subject_rmse",
+            "ensemble_subject_r2",
         ]
     ]
     pc = tables["per_channel"].groupby(["channel", "model"], sort=False)[["rmse", "r2"]].mean()
@@ -184,6 +187,9 @@ cycles'), which sees a change of walking speed that the time-normalised angles h
 training subjects').
 `skill_vs_mean_curve`: 1 - the subject-mean RMSE over that of the training pool's mean curve
 predicted for every test cycle (0: no better than ignoring the angles; flagged below 0.1).
+`ensemble_subject_rmse` / `_r2`: the subject-mean metrics of the final and fold models
+averaged, which `gait2hip predict` uses on a run folder (the tables above score the final
+model alone, as the study does).
 
 {markdown_table(honest)}
 

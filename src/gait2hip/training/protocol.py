@@ -41,7 +41,7 @@ from gait2hip.data.splits import (
     holdout_subjects,
 )
 from gait2hip.executor import Executor, Task, TaskFailures, report
-from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration
+from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration, member_predictions
 from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
 from gait2hip.models import count_parameters, create_model
 from gait2hip.runtime import TaskRuntime
@@ -49,7 +49,7 @@ from gait2hip.training.calibrate import calibrate
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
 from gait2hip.training.loop import FitResult, fit
-from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
+from gait2hip.training.metrics import evaluate, skill_vs_mean_curve, subject_mean_metrics
 from gait2hip.training.normalize import InputScaler
 from gait2hip.training.physics import has_physics, held_out_residuals, physics_arrays
 from gait2hip.training.published import anchor_for
@@ -615,6 +615,7 @@ def _unit_results(
     )
     parts = target_parts(get_target(cfg.target))
     curve = Calibration.load(u.unit_dir / CALIBRATION_FILE).norm_mean
+    y_ens = ensemble_predictions(u.unit_dir, n_folds, ds.X[test], ds.height_m[test])
     out = []
     for part, idx in parts.items():
         idx = list(idx)
@@ -631,12 +632,28 @@ def _unit_results(
         metrics["summary"]["skill_vs_mean_curve"] = skill_vs_mean_curve(
             y_true[..., idx], y_pred[..., idx], curve[..., idx], subj
         )
+        # the metrics are the final model's; predict on a run folder averages the ensemble
+        ens = subject_mean_metrics(y_true[..., idx], y_ens[..., idx], subj)
+        metrics["summary"]["ensemble_subject_r2"] = ens["r2"]
+        metrics["summary"]["ensemble_subject_rmse"] = ens["rmse"]
         if part == "forces" and has_physics(ds):
             own = y_pred[..., list(parts["moments"])] if "moments" in parts else None
             metrics["physics"] = held_out_residuals(ds, test, y_pred[..., idx], own)
         label = part if len(parts) > 1 else ""
         out.append(UnitResult(u.spec, u.split_seed, u.seed, u.unit_dir, metrics, info, label))
     return out
+
+
+def ensemble_predictions(
+    unit_dir: Path, n_folds: int, X: np.ndarray, height_m: np.ndarray
+) -> np.ndarray:
+    """Per-kg predictions of the unit's ensemble (final and fold models averaged, moments
+    scaled to ``height_m`` by the final model's reference height), as ``predict`` on a run
+    folder makes them (:class:`gait2hip.inference.predictor.Predictor`)."""
+    members = [TrainedModel.load(unit_dir / "final.pt")]
+    members += [TrainedModel.load(unit_dir / f"fold{k}.pt") for k in range(n_folds)]
+    mean = member_predictions(members, X).mean(0)
+    return mean * members[0].size_factors(height_m, len(X))
 
 
 def results_tables(results: list[UnitResult]) -> dict[str, pd.DataFrame]:
