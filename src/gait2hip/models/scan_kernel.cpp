@@ -107,6 +107,35 @@ static void forward_rows(const T* u, const T* d, const T* A, const T* B, const T
   }
 }
 
+// One state n of one backward step: with l = lam + C[t, n] gy[t] (y[t] = C[t] . h[t]), the
+// gradients of C[t, n] (sC) and B[t, n] (sB), du[t] (h[t] = dA[t] h[t-1] + B[t] du[t]) and,
+// with an earlier state, of d[t] A (dA[t] = exp(d[t] A): lam h[t-1] dA[t]); lam becomes the
+// earlier state's adjoint, l dA[t].
+template <bool HasPrev, typename T>
+static inline void adjoint_state(T* ln, const T* hn, const T* gyt, const T* du, const T* hpn,
+                                 const T* an, const T* An, const T* dt, T* gAn, T* gdu, T* gdA,
+                                 T bn, T cn, T& sC_out, T& sB_out, int64_t E) {
+  T sC = T(0), sB = T(0);
+#pragma omp simd reduction(+ : sC, sB)
+  for (int64_t e = 0; e < E; ++e) {
+    const T l = ln[e] + cn * gyt[e];
+    sC += hn[e] * gyt[e];
+    gdu[e] += bn * l;
+    sB += l * du[e];
+    if constexpr (HasPrev) {
+      const T a = an[e];
+      const T z = l * hpn[e] * a;
+      gdA[e] += z * An[e];
+      gAn[e] += z * dt[e];
+      ln[e] = l * a;
+    } else {
+      ln[e] = l;
+    }
+  }
+  sC_out = sC;
+  sB_out = sB;
+}
+
 template <typename T>
 static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const T* B, const T* C,
                           const T* ck, T* gu, T* gd, T* gA_rows, T* gB, T* gC, int64_t L,
@@ -148,35 +177,14 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
           T* ln = lam.data() + n * E;
           const T* hn = h + n * E;
           const T bn = Bt[n], cn = Ct[n];
-          T sC = T(0), sB = T(0);
-          if (hp) {  // one pass: y[t] = C[t] . h[t], h[t] = dA[t] h[t-1] + B[t] du[t], and
-                     // dA[t] = exp(d[t] A): dL/d(d[t] A) = lam h[t-1] dA[t]
-            const T* An = A + n * E;
-            const T* hpn = hp + n * E;
-            const T* an = at + n * E;
-            T* gAn = gA + n * E;
-#pragma omp simd reduction(+ : sC, sB)
-            for (int64_t e = 0; e < E; ++e) {
-              const T l = ln[e] + cn * gyt[e];
-              sC += hn[e] * gyt[e];
-              gdu[e] += bn * l;
-              sB += l * du[e];
-              const T a = an[e];
-              const T z = l * hpn[e] * a;
-              gdA[e] += z * An[e];
-              gAn[e] += z * dt[e];
-              ln[e] = l * a;
-            }
-          } else {  // t = 0: no earlier state
-#pragma omp simd reduction(+ : sC, sB)
-            for (int64_t e = 0; e < E; ++e) {
-              const T l = ln[e] + cn * gyt[e];
-              sC += hn[e] * gyt[e];
-              gdu[e] += bn * l;
-              sB += l * du[e];
-              ln[e] = l;
-            }
-          }
+          const T* hpn = hp ? hp + n * E : nullptr;
+          T sC, sB;
+          if (hp)
+            adjoint_state<true>(ln, hn, gyt, du.data(), hpn, at + n * E, A + n * E, dt, gA + n * E,
+                                gdu.data(), gdA.data(), bn, cn, sC, sB, E);
+          else  // t = 0: no earlier state
+            adjoint_state<false>(ln, hn, gyt, du.data(), hpn, at, A, dt, gA, gdu.data(),
+                                 gdA.data(), bn, cn, sC, sB, E);
           gC[row * N + n] = sC;
           gB[row * N + n] = sB;
         }
