@@ -217,6 +217,37 @@ def test_compiled_conv_silu_equals_pytorch_conv1d():
     assert changed.nonzero().ravel().tolist() == [20, 21, 22, 23]
 
 
+def test_attention_softmax_and_dropout_in_one_pass():
+    """The Transformer's attention weights in training: the compiled softmax + dropout equals
+    softmax times its mask (drop probability ~p, the kept scaled), its gradient that of the
+    same product (gradcheck in float64), masked (causal) scores give exact zeros, and the mask
+    of one seed is drawn again in the backward, not stored."""
+    from gait2hip.models.dropout import _drop_levels, _SoftmaxDropout, softmax_dropout
+
+    if scan_kernel.kernel() is None:
+        pytest.skip("the compiled kernel could not be built here (see the warning)")
+    torch.manual_seed(0)
+    s = torch.randn(16, 4, 60, 60, dtype=torch.float64, requires_grad=True)
+    out = _SoftmaxDropout.apply(s, 0.1, 12345)
+    kept = out != 0
+    assert abs(1 - kept.double().mean().item() - 0.1) < 0.005  # 230k draws: sd 0.0006
+    _, scale = _drop_levels(0.1)
+    ref = torch.softmax(s, -1) * kept * scale
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(out)
+    torch.testing.assert_close(torch.autograd.grad(out, s, g)[0], torch.autograd.grad(ref, s, g)[0])
+    assert torch.equal(_SoftmaxDropout.apply(s, 0.1, 12345), out)  # the seed is the mask
+    assert not torch.equal(_SoftmaxDropout.apply(s, 0.1, 54321) != 0, kept)
+    small = torch.randn(2, 3, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: _SoftmaxDropout.apply(x, 0.3, 7), (small,))
+    a, b = kept[..., 0::2].double().ravel(), kept[..., 1::2].double().ravel()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.02
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(60)
+    w = softmax_dropout(torch.randn(8, 4, 60, 60) + causal, 0.1, True)
+    assert torch.equal(w.triu(1), torch.zeros_like(w)) and torch.isfinite(w).all()
+    torch.testing.assert_close(softmax_dropout(s, 0.1, False), torch.softmax(s, -1))
+
+
 def test_cheap_dropout_masks_keep_the_expectation():
     from gait2hip.models.dropout import dropout, keep_mask
 

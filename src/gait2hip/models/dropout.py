@@ -8,6 +8,12 @@ each deciding one element: an element is dropped when its number is among the lo
 (0.100006 for p = 0.1), and the kept elements are scaled by 1 / (1 - that probability), so
 the expectation is unchanged. The same model and the same kind of noise, a different random
 stream; seeded runs stay reproducible. On other devices the native fused dropout is used.
+
+The Transformer's attention weights (:func:`softmax_dropout`) take the softmax and the
+dropout in one compiled pass (:mod:`gait2hip.models.scan_kernel`), the mask drawn from a
+hash of (a seed drawn from PyTorch's generator, the element's index) with the same drop
+probability, so the backward draws it again instead of storing it (and recomputes the
+softmax from the scores instead of storing it).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from gait2hip.models import scan_kernel
 from gait2hip.models.switch import Switch
 
 _LEVELS = 1 << 16
@@ -34,8 +41,8 @@ def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     n = shape.numel()
     words = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64)
     r = words.view(torch.int16)[:n].view(shape)
-    drop = round(p * _LEVELS)
-    scale = torch.tensor(_LEVELS / (_LEVELS - drop), dtype=dtype)
+    drop, scale_value = _drop_levels(p)
+    scale = torch.tensor(scale_value, dtype=dtype)
     return torch.where(r >= drop - _LEVELS // 2, scale, torch.zeros((), dtype=dtype))
 
 
@@ -46,3 +53,41 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not cheap_masks(x) or not 0 < p < 1:
         return F.dropout(x, p, training=True)
     return x * keep_mask(x.shape, p, x.dtype)
+
+
+def _drop_levels(p: float) -> tuple[int, float]:
+    """(dropped levels of the 65536, the kept elements' scale) for drop probability ~p."""
+    drop = round(p * _LEVELS)
+    return drop, _LEVELS / (_LEVELS - drop)
+
+
+class _SoftmaxDropout(torch.autograd.Function):
+    """Softmax over the last axis, then dropout with the mask of ``seed``, compiled."""
+
+    @staticmethod
+    def forward(ctx, scores, p, seed):  # type: ignore[override]
+        scores = scores.contiguous()
+        drop, scale = _drop_levels(p)
+        ctx.save_for_backward(scores)  # the backward recomputes the softmax from them
+        ctx.mask = (drop, scale, seed)
+        return scan_kernel.kernel().softmax_dropout_forward(scores, drop, scale, seed)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        (scores,) = ctx.saved_tensors
+        g_s = scan_kernel.kernel().softmax_dropout_backward(g.contiguous(), scores, *ctx.mask)
+        return g_s, None, None
+
+
+def softmax_dropout(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``dropout(softmax(scores, -1), p, training)``; on the CPU in one compiled pass."""
+    if (
+        training
+        and 0 < p < 1
+        and cheap_masks(scores)
+        and scores.dtype in (torch.float32, torch.float64)
+        and scan_kernel.enabled()
+    ):
+        seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64))
+        return _SoftmaxDropout.apply(scores, p, seed)
+    return dropout(torch.softmax(scores, dim=-1), p, training)

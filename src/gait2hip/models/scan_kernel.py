@@ -84,7 +84,14 @@ def kernel() -> ModuleType | None:
         return load_inline(
             name,
             cpp_sources=SOURCE.read_text(),
-            functions=["scan_forward", "scan_backward", "conv_silu_forward", "conv_silu_backward"],
+            functions=[
+                "scan_forward",
+                "scan_backward",
+                "conv_silu_forward",
+                "conv_silu_backward",
+                "softmax_dropout_forward",
+                "softmax_dropout_backward",
+            ],
             extra_cflags=flags,
             extra_ldflags=ldflags,
             build_directory=str(build),

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gait2hip.models.dropout import cheap_masks, dropout
+from gait2hip.models.dropout import cheap_masks, dropout, softmax_dropout
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
@@ -88,7 +88,7 @@ def _train_layer(
     scores = torch.matmul(q * (d // heads) ** -0.5, k.transpose(-2, -1))
     if mask is not None:
         scores = scores + mask
-    weights = dropout(torch.softmax(scores, dim=-1), attn.dropout, True)
+    weights = softmax_dropout(scores, attn.dropout, True)
     a = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, d)
     a = attn.out_proj(a)
     x = layer.norm1(x + dropout(a, layer.dropout1.p, True))

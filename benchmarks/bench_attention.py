@@ -1,0 +1,65 @@
+"""The Transformer's attention softmax + dropout in one compiled pass, against softmax then
+the cheap-mask dropout, in the same process: seconds per training step (batch 64, the
+study's bidirectional Transformer, AdamW), the two alternated in rounds so that the
+machine's drift hits both alike; medians over the rounds.
+
+    .venv/bin/python benchmarks/bench_attention.py [--threads 2] [--rounds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+import gait2hip.models.transformer as transformer
+from gait2hip import runtime
+from gait2hip.models import create_model
+from gait2hip.models.dropout import dropout, softmax_dropout
+
+
+def unfused(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    return dropout(torch.softmax(scores, dim=-1), p, training)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=4)
+    args = ap.parse_args()
+    runtime.configure(args.threads)
+    torch.manual_seed(0)
+    model = create_model("transformer", causal=False, out_dim=14).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    X, Y = torch.randn(64, 180, 10), torch.randn(64, 180, 14)
+
+    def step() -> None:
+        opt.zero_grad()
+        ((model(X) - Y) ** 2).mean().backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    variants = {"one compiled pass": softmax_dropout, "softmax, then dropout": unfused}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(args.rounds):
+        for name in list(variants)[:: 1 if r % 2 else -1]:
+            transformer.softmax_dropout = variants[name]
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            times[name].append((time.perf_counter() - t0) / args.steps)
+    transformer.softmax_dropout = softmax_dropout
+    print(f"# {runtime.machine_summary()}, {torch.get_num_threads()} threads")
+    print("| attention weights | s / step (median) | range |")
+    print("|---|---|---|")
+    for name, v in times.items():
+        print(f"| {name} | {statistics.median(v):.3f} | {min(v):.3f}-{max(v):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
