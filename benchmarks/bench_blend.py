@@ -26,6 +26,8 @@ heights) took no part in choosing. Means over split seeds.
 
     .venv/bin/python benchmarks/bench_blend.py --splits 21,22,23 --running \
         [--csv long.csv --paired-csv paired.csv]
+    .venv/bin/python benchmarks/bench_blend.py --runs runs/transfer-fresh --splits 24,25 \
+        --models lstm-causal      # fresh splits, the shipped variant's independent test
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import FOLDERS, Cycles, each_unit
+from transfer_runs import FOLDERS, MODELS, Cycles, each_unit
 
 from gait2hip.conventions import get_target
 from gait2hip.data.dataset import input_columns_for
@@ -84,13 +86,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default="runs/transfer")
     ap.add_argument("--splits", default="21,22,23")
+    ap.add_argument("--models", default=",".join(MODELS), help="architectures (unit labels)")
     ap.add_argument("--running", action="store_true", help="add the hamner2013 running rows")
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
     args = ap.parse_args()
     rows, paired, shift = [], [], []
-    for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits):
+    models = tuple(args.models.split(","))
+    for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
         pcts = {}
         if args.running:
             srcs |= running_sources(load_predictor(unit_of("in-lab"), ensemble=False).in_cols)

@@ -73,13 +73,13 @@ def subject_r2(pred, c: Cycles) -> pd.Series:
     return per_subject_metrics(c.y, point, c.subject).set_index("subject")["r2"]
 
 
-def each_unit(runs: str | Path, splits: str):
-    """Per architecture and split seed (comma-separated ``splits``): (model, split,
-    ``unit_of(source, profile="gait2hip60-finetune")``, its sources, the recipe model's in-lab
-    subject R²) from the transfer run folders ``runs``."""
+def each_unit(runs: str | Path, splits: str, models: tuple[str, ...] = MODELS):
+    """Per architecture of ``models`` and split seed (comma-separated ``splits``): (model,
+    split, ``unit_of(source, profile="gait2hip60-finetune")``, its sources, the recipe model's
+    in-lab subject R²) from the transfer run folders ``runs``."""
     ds = read_npz(DATA, expected_out=get_target("moments"))
     cohort = load_cohort("spina_bifida_lee").with_contralateral()
-    for model in MODELS:
+    for model in models:
         for split in splits.split(","):
 
             def unit_of(name, profile="gait2hip60-finetune", model=model, split=split):
