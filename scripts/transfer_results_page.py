@@ -199,12 +199,12 @@ def page(
     blend_long, blend_paired, blend_md, shift, ensemble, fresh_all = blend
     fresh, fresh_paired, fresh_md, fresh_splits = fresh_all
     frd = fresh_paired[fresh_paired.variant == BLEND_VARIANT].iloc[0]
-    fr = (
+    fb = (
         fresh[fresh.variant == BLEND_VARIANT]
         .groupby("source", sort=False)[["r2", "coverage_90"]]
         .mean()
     )
-    fr.index = [BLEND_SOURCES.get(s_, s_) for s_ in fr.index]
+    fb.index = [BLEND_SOURCES.get(s_, s_) for s_ in fb.index]
     per_variant = (
         fresh.assign(source=fresh.source.replace(BLEND_SOURCES))
         .groupby(["variant", "source"], sort=False)[["r2", "coverage_90"]]
@@ -453,14 +453,14 @@ same 32 children):
 
 {fresh_md}
 
-The shipped share (`{BLEND_VARIANT}`) there: in-lab {fr.loc[IL, "r2"]:.3f}, comfortable → fast
-{fr.loc[CF, "r2"]:.3f}, fast → comfortable {fr.loc[FC, "r2"]:.3f}, SB {fr.loc[SB, "r2"]:.3f}, TD
-{fr.loc[TD, "r2"]:.3f}; 90 % coverage {fr.loc[IL, "coverage_90"]:.3f} / {fr.loc[CF, "coverage_90"]:.3f} /
-{fr.loc[FC, "coverage_90"]:.3f} / {fr.loc[SB, "coverage_90"]:.3f} / {fr.loc[TD, "coverage_90"]:.3f}
-(lowest {fr.loc[list(RULE_SOURCES), "coverage_90"].min():.3f}); in-lab against the recipe Δ R² {frd.delta_r2:+.3f}
+The shipped share (`{BLEND_VARIANT}`) there: in-lab {fb.loc[IL, "r2"]:.3f}, comfortable → fast
+{fb.loc[CF, "r2"]:.3f}, fast → comfortable {fb.loc[FC, "r2"]:.3f}, SB {fb.loc[SB, "r2"]:.3f}, TD
+{fb.loc[TD, "r2"]:.3f}; 90 % coverage {fb.loc[IL, "coverage_90"]:.3f} / {fb.loc[CF, "coverage_90"]:.3f} /
+{fb.loc[FC, "coverage_90"]:.3f} / {fb.loc[SB, "coverage_90"]:.3f} / {fb.loc[TD, "coverage_90"]:.3f}
+(lowest {fb.loc[list(RULE_SOURCES), "coverage_90"].min():.3f}); in-lab against the recipe Δ R² {frd.delta_r2:+.3f}
 ({frd.delta_r2_lo:+.3f} to {frd.delta_r2_hi:+.3f}). Against the averaged model alone on the same splits:
-in-lab {fr.loc[IL, "r2"] - fresh_wise.loc[IL, "r2"]:+.3f}, comfortable → fast {fr.loc[CF, "r2"] - fresh_wise.loc[CF, "r2"]:+.3f}, fast → comfortable
-{fr.loc[FC, "r2"] - fresh_wise.loc[FC, "r2"]:+.3f}, SB {fr.loc[SB, "r2"] - fresh_wise.loc[SB, "r2"]:+.3f}, TD {fr.loc[TD, "r2"] - fresh_wise.loc[TD, "r2"]:+.3f}. These splits are harder for
+in-lab {fb.loc[IL, "r2"] - fresh_wise.loc[IL, "r2"]:+.3f}, comfortable → fast {fb.loc[CF, "r2"] - fresh_wise.loc[CF, "r2"]:+.3f}, fast → comfortable
+{fb.loc[FC, "r2"] - fresh_wise.loc[FC, "r2"]:+.3f}, SB {fb.loc[SB, "r2"] - fresh_wise.loc[SB, "r2"]:+.3f}, TD {fb.loc[TD, "r2"] - fresh_wise.loc[TD, "r2"]:+.3f}. These splits are harder for
 every model (the fine-tuned one alone reaches {fresh_ft.loc[CF, "r2"]:.3f} from comfortable to fast walking,
 {v(CF, FT, L):.3f} on the rows above): what transfers is the blend's gain over the averaged
 model, not the levels of the rows it was chosen on.
@@ -602,10 +602,10 @@ R², study definition):
 
 | target | measured | status |
 |---|---|---|
-| zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {fr.loc[TD, "r2"]:.3f}, SB {fr.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
-| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {fr.loc[CF, "r2"]:.3f} and {fr.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(fr.loc[CF, "r2"], fr.loc[FC, "r2"]) >= 0.8 else ", not on the fresh splits"} |
+| zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {fb.loc[TD, "r2"]:.3f}, SB {fb.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
+| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {fb.loc[CF, "r2"]:.3f} and {fb.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(fb.loc[CF, "r2"], fb.loc[FC, "r2"]) >= 0.8 else ", not on the fresh splits"} |
 | forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} | {"met" if fbest["subject_r2"] >= 0.9 and f["channel_mean_r2"].max() >= 0.75 else "not met"} |
-| 90 % intervals cover >= 80 % on every source | the default moments model: {", ".join(f"{cov[s]:.3f}" for s in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; fresh splits {fresh_splits}: {", ".join(f"{fr.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(cov[running].tolist()) if running else "not run"}, every cycle flagged | {"met on the walking and cohort sources" if cov[list(RULE_SOURCES)].min() >= 0.8 else "not met"} (the rows its blend was chosen on){"; not on the fresh splits" if fr.loc[list(RULE_SOURCES), "coverage_90"].min() < 0.8 else ""}{"; not on running" if running and cov[running].min() < 0.8 else ""} |
+| 90 % intervals cover >= 80 % on every source | the default moments model: {", ".join(f"{cov[s]:.3f}" for s in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; fresh splits {fresh_splits}: {", ".join(f"{fb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(cov[running].tolist()) if running else "not run"}, every cycle flagged | {"met on the walking and cohort sources" if cov[list(RULE_SOURCES)].min() >= 0.8 else "not met"} (the rows its blend was chosen on){"; not on the fresh splits" if fb.loc[list(RULE_SOURCES), "coverage_90"].min() < 0.8 else ""}{"; not on running" if running and cov[running].min() < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile that sets the default's blend; against the in-lab test cycles): SB {shift.loc[(L, SB)]:.3f}, TD {shift.loc[(L, TD)]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(shift.loc[(L, SB)], shift.loc[(L, TD)]) >= 0.8 else "not met"} |
 | nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {frd.delta_r2:+.3f}, {frd.delta_r2_lo:+.3f} to {frd.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
 """
