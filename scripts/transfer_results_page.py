@@ -462,8 +462,9 @@ The shipped share (`{BLEND_VARIANT}`) there: in-lab {fb.loc[IL, "r2"]:.3f}, comf
 in-lab {fb.loc[IL, "r2"] - fresh_wise.loc[IL, "r2"]:+.3f}, comfortable → fast {fb.loc[CF, "r2"] - fresh_wise.loc[CF, "r2"]:+.3f}, fast → comfortable
 {fb.loc[FC, "r2"] - fresh_wise.loc[FC, "r2"]:+.3f}, SB {fb.loc[SB, "r2"] - fresh_wise.loc[SB, "r2"]:+.3f}, TD {fb.loc[TD, "r2"] - fresh_wise.loc[TD, "r2"]:+.3f}. These splits are harder for
 every model (the fine-tuned one alone reaches {fresh_ft.loc[CF, "r2"]:.3f} from comfortable to fast walking,
-{v(CF, FT, L):.3f} on the rows above): what transfers is the blend's gain over the averaged
-model, not the levels of the rows it was chosen on.
+{v(CF, FT, L):.3f} on the rows above): what carries over is the blend's gain over the
+averaged model for adults, with the children about where the averaged model has them, not
+the levels of the rows it was chosen on.
 
 ## Baseline: the training data's mean curve
 
