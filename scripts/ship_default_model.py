@@ -189,9 +189,9 @@ def card_section(
     return "\n".join(lines) + "\n"
 
 
-def blend_section(blend: Path, paired: Path, label: str) -> str:
-    """The card's account of the blend with the broad model and its rows in the transfer
-    sources (benchmarks/bench_blend.py; its shipped variant)."""
+def blend_rows(blend: Path, paired: Path, label: str) -> tuple[pd.DataFrame, pd.Series, str]:
+    """The shipped blend variant's rows of bench_blend.py's tables: per source means, the
+    in-lab pairing with the recipe and the split seeds."""
     variant = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
     long = pd.read_csv(blend)
     rows = long[(long["model"] == label) & (long["variant"] == variant)]
@@ -200,7 +200,29 @@ def blend_section(blend: Path, paired: Path, label: str) -> str:
     means = rows.groupby("source", sort=False)[["r2", "coverage_90", "broad_share"]].mean()
     pair = pd.read_csv(paired)
     d = pair[(pair["model"] == label) & (pair["variant"] == variant)].iloc[0]
-    splits = ", ".join(sorted({str(s) for s in rows["split"]}))
+    return means, d, ", ".join(sorted({str(s) for s in rows["split"]}))
+
+
+def blend_table(means: pd.DataFrame, d: pd.Series) -> list[str]:
+    lines = ["| source | R² study | 90% coverage | mean broad share |", "|---|---|---|---|"]
+    lines += [
+        f"| {src} | {fmt(r['r2'])} | {fmt(r['coverage_90'])} | {fmt(r['broad_share'])} |"
+        for src, r in means.iterrows()
+    ]
+    return [
+        *lines,
+        "",
+        f"In-lab against the recipe (training from scratch), subject by subject over "
+        f"{int(d['pairs'])} pairs: Δ R² {d['delta_r2']:+.3f} ({d['delta_r2_lo']:+.3f} to "
+        f"{d['delta_r2_hi']:+.3f}, bootstrap 95 % CI).",
+    ]
+
+
+def blend_section(blend: Path, paired: Path, label: str, fresh: tuple[Path, Path] | None) -> str:
+    """The card's account of the blend with the broad model and its rows in the transfer
+    sources (benchmarks/bench_blend.py; its shipped variant), on the splits it was chosen
+    on and, with ``fresh`` (long and paired tables), on splits trained afterwards."""
+    means, d, splits = blend_rows(blend, paired, label)
     lines = [
         f"- blend: per cycle, the broad model below takes a share that grows from none at the "
         f"{BLEND_FROM:.0f}th to all at the {BLEND_TO:.0f}th shift percentile (the largest of the "
@@ -208,23 +230,21 @@ def blend_section(blend: Path, paired: Path, label: str) -> str:
         "known); the prediction is the two models' mixture, its interval holds both and their "
         f"disagreement; `predict` writes the share per cycle (`broad_weight_<target>`)",
         "",
-        f"Transfer (this model and its broad model, blended; mean over split seeds {splits}; "
-        "`benchmarks/bench_blend.py`, docs/transfer_results.md):",
+        f"Transfer (this model and its broad model, blended; mean over split seeds {splits}, "
+        "the rows its share was chosen on; `benchmarks/bench_blend.py`, "
+        "docs/transfer_results.md):",
         "",
-        "| source | R² study | 90% coverage | mean broad share |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {src} | {fmt(r['r2'])} | {fmt(r['coverage_90'])} | {fmt(r['broad_share'])} |"
-        for src, r in means.iterrows()
-    ]
-    lines += [
-        "",
-        f"In-lab against the recipe (training from scratch), subject by subject over "
-        f"{int(d['pairs'])} pairs: Δ R² {d['delta_r2']:+.3f} ({d['delta_r2_lo']:+.3f} to "
-        f"{d['delta_r2_hi']:+.3f}, bootstrap 95 % CI).",
+        *blend_table(means, d),
         "",
     ]
+    if fresh is not None:
+        means, d, splits = blend_rows(*fresh, label)
+        lines += [
+            f"On split seeds {splits}, trained after the share was chosen (an independent test):",
+            "",
+            *blend_table(means, d),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -274,6 +294,13 @@ def main() -> None:
     )
     parser.add_argument("--blend", type=Path, help="bench_blend.py's long table (with --broad)")
     parser.add_argument("--blend-paired", type=Path, help="and its in-lab pairing table")
+    parser.add_argument(
+        "--blend-fresh",
+        type=Path,
+        nargs=2,
+        metavar=("LONG", "PAIRED"),
+        help="bench_blend.py's tables on splits trained after the choice",
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,7 +329,7 @@ def main() -> None:
             heading = f"### its broad model (`{BROAD_DIR}/`),"
             sections.append(
                 card_section(unit, final, None)
-                + blend_section(args.blend, args.blend_paired, unit.parent.name)
+                + blend_section(args.blend, args.blend_paired, unit.parent.name, args.blend_fresh)
                 + card_section(other, TrainedModel.load(other / "final.pt"), None, heading)
             )
             cal = broad_cal if broad_cal.anchor else cal
