@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from gait2hip.models import scan_kernel
+from gait2hip.models.scan import compiled_available
 from gait2hip.models.switch import Switch
 
 _LEVELS = 1 << 16
@@ -39,8 +40,7 @@ def cheap_masks(x: torch.Tensor) -> bool:
 def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
     """A CPU tensor of ``shape``: 0 where dropped, 1 / (1 - p') where kept (p' ~ p)."""
     n = shape.numel()
-    words = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64)
-    r = words.view(torch.int16)[:n].view(shape)
+    r = _random_words((n + 3) // 4).view(torch.int16)[:n].view(shape)
     drop, scale_value = _drop_levels(p)
     scale = torch.tensor(scale_value, dtype=dtype)
     return torch.where(r >= drop - _LEVELS // 2, scale, torch.zeros((), dtype=dtype))
@@ -53,6 +53,11 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not cheap_masks(x) or not 0 < p < 1:
         return F.dropout(x, p, training=True)
     return x * keep_mask(x.shape, p, x.dtype)
+
+
+def _random_words(*shape: int) -> torch.Tensor:
+    """64-bit random integers from PyTorch's generator (seeded runs stay reproducible)."""
+    return torch.randint(-(1 << 63), (1 << 63) - 1, shape, dtype=torch.int64)
 
 
 def _drop_levels(p: float) -> tuple[int, float]:
@@ -81,13 +86,6 @@ class _SoftmaxDropout(torch.autograd.Function):
 
 def softmax_dropout(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``dropout(softmax(scores, -1), p, training)``; on the CPU in one compiled pass."""
-    if (
-        training
-        and 0 < p < 1
-        and cheap_masks(scores)
-        and scores.dtype in (torch.float32, torch.float64)
-        and scan_kernel.enabled()
-    ):
-        seed = int(torch.randint(-(1 << 63), (1 << 63) - 1, (), dtype=torch.int64))
-        return _SoftmaxDropout.apply(scores, p, seed)
+    if training and 0 < p < 1 and cheap_masks(scores) and compiled_available(scores):
+        return _SoftmaxDropout.apply(scores, p, int(_random_words()))
     return dropout(torch.softmax(scores, dim=-1), p, training)

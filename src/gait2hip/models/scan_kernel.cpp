@@ -1,5 +1,6 @@
-// Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row,
-// and the causal depthwise convolution + SiLU before it (conv_silu_*, at the end).
+// Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row;
+// after it, the causal depthwise convolution + SiLU before the scan (conv_silu_*) and the
+// Transformer's attention softmax + dropout in training (softmax_dropout_*).
 // Built on first use by gait2hip.models.scan_kernel (torch.utils.cpp_extension.load_inline).
 //
 // Batch-major, contiguous: u, d (b, L, E); At (N, E); B, C (b, L, N).
@@ -37,6 +38,11 @@ static inline float fast_exp(float x) {
 }
 
 static inline double fast_exp(double x) { return std::exp(x); }
+
+template <typename T>
+static inline T sigmoid(T x) {
+  return T(1) / (T(1) + fast_exp(-x));
+}
 
 // States kept for the backward: the state entering every CHUNK-th step only (the backward
 // recomputes each chunk's states from it into a buffer that stays in cache), instead of all
@@ -179,12 +185,9 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
           const T bn = Bt[n], cn = Ct[n];
           const T* hpn = hp ? hp + n * E : nullptr;
           T sC, sB;
-          if (hp)
-            adjoint_state<true>(ln, hn, gyt, du.data(), hpn, at + n * E, A + n * E, dt, gA + n * E,
-                                gdu.data(), gdA.data(), bn, cn, sC, sB, E);
-          else  // t = 0: no earlier state
-            adjoint_state<false>(ln, hn, gyt, du.data(), hpn, at, A, dt, gA, gdu.data(),
-                                 gdA.data(), bn, cn, sC, sB, E);
+          auto adjoint = hp ? adjoint_state<true, T> : adjoint_state<false, T>;  // t = 0: none
+          adjoint(ln, hn, gyt, du.data(), hpn, at + n * E, A + n * E, dt, gA + n * E, gdu.data(),
+                  gdA.data(), bn, cn, sC, sB, E);
           gC[row * N + n] = sC;
           gB[row * N + n] = sB;
         }
@@ -274,7 +277,7 @@ static void conv_forward_rows(const T* x, const T* wT, const T* bias, T* out, in
     T* o = out + j * L * E;
     conv_pre_row(x + j * L * E, wT, bias, o, L, E, K);
 #pragma omp simd
-    for (int64_t i = 0; i < L * E; ++i) o[i] = o[i] / (T(1) + fast_exp(-o[i]));
+    for (int64_t i = 0; i < L * E; ++i) o[i] *= sigmoid(o[i]);
   }
 }
 
@@ -290,7 +293,7 @@ static void conv_backward_rows(const T* g, const T* x, const T* wT, const T* bia
 #pragma omp simd
     for (int64_t i = 0; i < L * E; ++i) {
       const T p = gpre[i];
-      const T sg = T(1) / (T(1) + fast_exp(-p));
+      const T sg = sigmoid(p);
       gpre[i] = gj[i] * sg * (T(1) + p * (T(1) - sg));
     }
     T* gw = gw_rows + j * K * E;  // this row's share, summed over rows afterwards

@@ -1,10 +1,14 @@
-"""The selective scan compiled for the CPU (``scan_kernel.cpp``), built on first use.
+"""gait2hip's compiled CPU kernels (``scan_kernel.cpp``), built on first use: Mamba's
+selective scan and the causal convolution + SiLU before it (:mod:`gait2hip.models.scan`),
+and the Transformer's attention softmax + dropout in training
+(:func:`gait2hip.models.dropout.softmax_dropout`).
 
-PyTorch's C++ extension loader compiles it once per CPU instruction set (AVX-512, AVX2 or
+PyTorch's C++ extension loader compiles them once per CPU instruction set (AVX-512, AVX2 or
 plain) into ``$GAIT2HIP_CACHE/torch_extensions`` (about a minute; it needs a C++ compiler,
-and ninja, which gait2hip installs) and later processes load it from there. Where it cannot
-be built the PyTorch scan (:func:`gait2hip.models.scan.scan_fused`'s own loop) runs
-instead, after one warning; ``GAIT2HIP_SCAN_KERNEL=0`` switches it off.
+and ninja, which gait2hip installs) and later processes load them from there. Where they
+cannot be built, PyTorch's own operations run instead (the scan:
+:func:`gait2hip.models.scan.scan_fused`'s loop), after one warning;
+``GAIT2HIP_SCAN_KERNEL=0`` switches them off.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def _ninja_on_path() -> None:
 
 
 KERNEL = Switch()
-#: Within it, the scan runs PyTorch's loop instead of the compiled kernel (benchmarks).
+#: Within it, PyTorch's operations run instead of the compiled kernels (benchmarks).
 pytorch_scan = KERNEL.off
 
 
@@ -77,7 +81,8 @@ def kernel() -> ModuleType | None:
         build.mkdir(parents=True, exist_ok=True)
         if not any(build.glob("*.so")):
             print(
-                f"gait2hip: compiling the Mamba scan for this CPU once (about a minute; "
+                f"gait2hip: compiling its CPU kernels (Mamba's scan, attention dropout) for this "
+                f"CPU once (about a minute; "
                 f"cached in {build})",
                 file=sys.stderr,
             )
@@ -100,8 +105,9 @@ def kernel() -> ModuleType | None:
     except Exception as err:  # no compiler, no ninja, a read-only cache: the PyTorch scan
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         warnings.warn(
-            f"the compiled Mamba scan could not be built ({first}); using the slower PyTorch "
-            "scan (GAIT2HIP_SCAN_KERNEL=0 silences this)",
+            f"the compiled CPU kernels (Mamba's scan, attention dropout) could not be built "
+            f"({first}); using PyTorch's slower operations (GAIT2HIP_SCAN_KERNEL=0 silences "
+            "this)",
             RuntimeWarning,
             stacklevel=2,
         )
