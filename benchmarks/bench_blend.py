@@ -37,7 +37,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import FOLDERS, MODELS, Cycles, each_unit
+from transfer_runs import FOLDERS, MODELS, Cycles, each_unit, subject_r2_of
 
 from gait2hip.conventions import get_target
 from gait2hip.data.dataset import input_columns_for
@@ -53,7 +53,7 @@ from gait2hip.inference.calibration import (
 from gait2hip.inference.predictor import load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
-from gait2hip.training.metrics import bootstrap_ci, per_subject_metrics
+from gait2hip.training.metrics import bootstrap_ci
 
 RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
 DEFAULT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
@@ -96,12 +96,16 @@ def main() -> None:
     models = tuple(args.models.split(","))
     for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
         pcts = {}
+        # per source folder: the fine-tuned and the averaged final models
+        pairs = {
+            f: (load_predictor(unit_of(f), ensemble=False),
+                load_predictor(unit_of(f, "gait2hip60-wise"), ensemble=False))
+            for f in FOLDERS
+        }  # fmt: skip
         if args.running:
-            srcs |= running_sources(load_predictor(unit_of("in-lab"), ensemble=False).in_cols)
+            srcs |= running_sources(pairs["in-lab"][0].in_cols)
         for name, c in srcs.items():
-            folder = name if name in FOLDERS else "in-lab"
-            tuned = load_predictor(unit_of(folder), ensemble=False)
-            broad = load_predictor(unit_of(folder, "gait2hip60-wise"), ensemble=False)
+            tuned, broad = pairs[name if name in FOLDERS else "in-lab"]
             blended = dataclasses.replace(tuned, broad=broad)
             own = tuned.predict(c.X, c.height_m)[:2]
             other = broad.predict(c.X, c.height_m)[:2]
@@ -112,8 +116,8 @@ def main() -> None:
                 mean, sd = mixture(w, own, other)
                 if variant == DEFAULT:  # what gait2hip's predictor computes
                     assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
+                r2 = subject_r2_of(c, mean)
                 mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
-                r2 = per_subject_metrics(c.y, mean, c.subject).set_index("subject")["r2"]
                 cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
                 rows.append({"model": model, "variant": variant, "source": name,
                              "split": split, "r2": float(r2.mean()), "coverage_90": cov,

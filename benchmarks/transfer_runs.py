@@ -69,7 +69,13 @@ def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
 
 def subject_r2(pred, c: Cycles) -> pd.Series:
     """Subject R² (study definition) of predictor ``pred`` on the cycles ``c``."""
-    point = resample_cycles(pred.predict(c.X, c.height_m, c.durations)[0], c.y.shape[1])
+    return subject_r2_of(c, pred.predict(c.X, c.height_m, c.durations)[0])
+
+
+def subject_r2_of(c: Cycles, point: np.ndarray) -> pd.Series:
+    """Subject R² of predictions ``point`` at the models' frames against the cycles' labels
+    (at their own frames)."""
+    point = resample_cycles(point, c.y.shape[1])
     return per_subject_metrics(c.y, point, c.subject).set_index("subject")["r2"]
 
 
