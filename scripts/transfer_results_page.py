@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from gait2hip.conventions import get_target
+from gait2hip.inference.calibration import BLEND_FROM, BLEND_TO
 from gait2hip.report.compare import collect_subjects, subject_paired
 from gait2hip.report.summary import markdown_table
 from gait2hip.report.transfer import ci_text, compact_table, detail_table
@@ -41,7 +42,7 @@ RULE_SOURCES = (IL, CF, FC, SB, TD)
 RUNNING = "hamner2013"
 #: The blend of a fine-tuned model with its averaged one (benchmarks/bench_blend.py): its
 #: shipped variant, its name in the tables and its source names in the transfer table's terms.
-BLEND_VARIANT = "ramp50-95"
+BLEND_VARIANT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"  # as bench_blend.py names it
 BL = "gait2hip60-finetune, blended with gait2hip60-wise"
 BLEND_SOURCES = {
     "in-lab": IL,
@@ -199,18 +200,12 @@ def page(
     blend_long, blend_paired, blend_md, shift, ensemble, fresh_all = blend
     fresh, fresh_paired, fresh_md, fresh_splits = fresh_all
     frd = fresh_paired[fresh_paired.variant == BLEND_VARIANT].iloc[0]
-    fb = (
-        fresh[fresh.variant == BLEND_VARIANT]
-        .groupby("source", sort=False)[["r2", "coverage_90"]]
-        .mean()
-    )
-    fb.index = [BLEND_SOURCES.get(s_, s_) for s_ in fb.index]
     per_variant = (
         fresh.assign(source=fresh.source.replace(BLEND_SOURCES))
         .groupby(["variant", "source"], sort=False)[["r2", "coverage_90"]]
         .mean()
     )
-    fresh_wise, fresh_ft = per_variant.loc["wise"], per_variant.loc["finetune"]
+    fb, fresh_wise, fresh_ft = (per_variant.loc[v] for v in (BLEND_VARIANT, "wise", "finetune"))
     shift = shift.set_index(["model", "source"])["auroc"]
     bl = blend_long[blend_long.variant == BLEND_VARIANT].assign(
         source=lambda d: d.source.replace(BLEND_SOURCES)
