@@ -37,10 +37,8 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import FOLDERS, MODELS, Cycles, each_unit, subject_r2_of
+from transfer_runs import FOLDERS, MODELS, blend_pairs, each_unit, running_sources, subject_r2_of
 
-from gait2hip.conventions import get_target
-from gait2hip.data.dataset import input_columns_for
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
     BLEND_FROM,
@@ -50,12 +48,9 @@ from gait2hip.inference.calibration import (
     mixture,
     pooled_coverage,
 )
-from gait2hip.inference.predictor import load_predictor
-from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
-RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
 DEFAULT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
 VARIANTS = {
     "finetune": lambda pct: np.zeros(len(pct)),
@@ -65,21 +60,6 @@ VARIANTS = {
     "ramp80-95": lambda pct: blend_weight(pct, 80.0, 95.0),
     DEFAULT: blend_weight,
 }
-
-
-def running_sources(in_cols) -> dict[str, Cycles]:
-    """Each running speed of hamner2013 (no heights; durations from its cycle times)."""
-    ds = read_npz(RUNNING, expected_out=get_target("moments"))
-    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, RUNNING)]
-    dur = ds.cycle_durations()
-    out = {}
-    for speed in sorted(set(ds.speed_label.tolist())):
-        k = ds.speed_label == speed
-        d = None if dur is None else dur[k]
-        out[f"hamner2013 {speed}"] = Cycles(
-            X[k], ds.Y_per_kg[k], ds.height_m[k], ds.subject_id[k], d
-        )
-    return out
 
 
 def main() -> None:
@@ -96,17 +76,12 @@ def main() -> None:
     models = tuple(args.models.split(","))
     for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
         pcts = {}
-        # per source folder: the fine-tuned and the averaged final models
-        pairs = {
-            f: (load_predictor(unit_of(f), ensemble=False),
-                load_predictor(unit_of(f, "gait2hip60-wise"), ensemble=False))
-            for f in FOLDERS
-        }  # fmt: skip
+        pairs = blend_pairs(unit_of)
         if args.running:
-            srcs |= running_sources(pairs["in-lab"][0].in_cols)
+            srcs |= running_sources(pairs["in-lab"].in_cols)
         for name, c in srcs.items():
-            tuned, broad = pairs[name if name in FOLDERS else "in-lab"]
-            blended = dataclasses.replace(tuned, broad=broad)
+            blended = pairs[name if name in FOLDERS else "in-lab"]
+            tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
             own = tuned.predict(c.X, c.height_m)[:2]
             other = broad.predict(c.X, c.height_m)[:2]
             pct = pcts[name] = blended.shift_percentile(c.X, c.height_m, c.durations)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,8 +12,9 @@ import pandas as pd
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
+from gait2hip.data.dataset import input_columns_for
 from gait2hip.gait.signal import resample_cycles
-from gait2hip.inference.predictor import load_predictor
+from gait2hip.inference.predictor import Predictor, load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.training.metrics import per_subject_metrics
 
@@ -24,6 +26,7 @@ FOLDERS = {
 HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
 MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
 DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
+RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
 
 
 def unit_folder(runs: str | Path, source: str, profile: str, model: str, split: str) -> Path:
@@ -94,3 +97,31 @@ def each_unit(runs: str | Path, splits: str, models: tuple[str, ...] = MODELS):
             srcs = sources(unit_of, ds, cohort)
             recipe = load_predictor(unit_of("in-lab", "recipe"), ensemble=False)
             yield model, split, unit_of, srcs, subject_r2(recipe, srcs["in-lab"])
+
+
+def running_sources(in_cols) -> dict[str, Cycles]:
+    """Each running speed of hamner2013 (no heights; durations from its cycle times)."""
+    ds = read_npz(RUNNING, expected_out=get_target("moments"))
+    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, RUNNING)]
+    dur = ds.cycle_durations()
+    out = {}
+    for speed in sorted(set(ds.speed_label.tolist())):
+        k = ds.speed_label == speed
+        d = None if dur is None else dur[k]
+        out[f"hamner2013 {speed}"] = Cycles(
+            X[k], ds.Y_per_kg[k], ds.height_m[k], ds.subject_id[k], d
+        )
+    return out
+
+
+def blend_pairs(unit_of) -> dict[str, Predictor]:
+    """Per source folder, the `gait2hip60-finetune` unit's final model carrying the
+    `gait2hip60-wise` unit's final model as its broad model (as the shipped default is
+    built)."""
+    return {
+        f: dataclasses.replace(
+            load_predictor(unit_of(f), ensemble=False),
+            broad=load_predictor(unit_of(f, "gait2hip60-wise"), ensemble=False),
+        )
+        for f in FOLDERS
+    }

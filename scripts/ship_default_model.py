@@ -7,7 +7,9 @@
 
 A ``--broad`` unit ships as the target's broad model (``<target>/broad/``: blended in per cycle
 for walkers unlike the training subjects, gait2hip.inference.calibration); its card rows then
-come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``).
+come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``); ``--widening``
+(benchmarks/bench_widening.py's ``--beta-csv`` and ``--csv``) sets its interval's widening
+under shift (gait2hip.inference.calibration) and adds the widened coverage to those rows.
 
 Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
 fold models stay behind: the interval is the calibrated residual sd, with the disagreement with
@@ -39,6 +41,7 @@ from gait2hip.inference.predictor import (
     default_model_dir,
     mean_curve_skill,
 )
+from gait2hip.io.atomic import write_json
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
@@ -203,12 +206,36 @@ def blend_rows(blend: Path, paired: Path, label: str) -> tuple[pd.DataFrame, pd.
     return means, d, ", ".join(sorted({str(s) for s in rows["split"]}))
 
 
-def blend_table(means: pd.DataFrame, d: pd.Series) -> list[str]:
-    lines = ["| source | R² study | 90% coverage | mean broad share |", "|---|---|---|---|"]
-    lines += [
-        f"| {src} | {fmt(r['r2'])} | {fmt(r['coverage_90'])} | {fmt(r['broad_share'])} |"
-        for src, r in means.iterrows()
-    ]
+def widening_rows(long: Path, label: str, which: str) -> pd.DataFrame:
+    """bench_widening.py's per-source means (over split seeds) for ``label`` on its ``fit``
+    or ``test`` splits: 90 % coverage widened and the widened interval's width over the
+    unwidened one."""
+    df = pd.read_csv(long)
+    df = df[(df["model"] == label) & (df["splits"] == which)]
+    if df.empty:
+        sys.exit(f"{long}: no {which} rows for {label}; run benchmarks/bench_widening.py")
+    m = df.groupby(["source", "widened"], sort=False)[["coverage_90", "width_90"]].mean()
+    wide, plain = m.xs(True, level="widened"), m.xs(False, level="widened")
+    return pd.DataFrame(
+        {"coverage_90": wide["coverage_90"], "width_ratio": wide["width_90"] / plain["width_90"]}
+    )
+
+
+def blend_table(
+    means: pd.DataFrame, d: pd.Series, widened: pd.DataFrame | None = None
+) -> list[str]:
+    head = "| source | R² study | 90% coverage | mean broad share |"
+    rule = "|---|---|---|---|"
+    if widened is not None:
+        head += " 90% coverage, widened | width, widened / not |"
+        rule += "---|---|"
+    lines = [head, rule]
+    for src, r in means.iterrows():
+        line = f"| {src} | {fmt(r['r2'])} | {fmt(r['coverage_90'])} | {fmt(r['broad_share'])} |"
+        if widened is not None:
+            w = widened.loc[src]
+            line += f" {fmt(w['coverage_90'])} | {w['width_ratio']:.2f}x |"
+        lines.append(line)
     return [
         *lines,
         "",
@@ -218,23 +245,45 @@ def blend_table(means: pd.DataFrame, d: pd.Series) -> list[str]:
     ]
 
 
-def blend_section(blend: Path, paired: Path, label: str, fresh: tuple[Path, Path] | None) -> str:
+def blend_section(
+    blend: Path,
+    paired: Path,
+    label: str,
+    fresh: tuple[Path, Path] | None,
+    widening: tuple[float, str, Path] | None = None,
+) -> str:
     """The card's account of the blend with the broad model and its rows in the transfer
     sources (benchmarks/bench_blend.py; its shipped variant), on the splits it was chosen
-    on and, with ``fresh`` (long and paired tables), on splits trained afterwards."""
+    on and, with ``fresh`` (long and paired tables), on splits trained afterwards; with
+    ``widening`` (beta, where it was fitted, bench_widening.py's long table), the widened
+    interval's coverage beside them."""
     means, d, splits = blend_rows(blend, paired, label)
+    which = ("fit", "test") if fresh is not None else ("fit",)
+    wide = {w: widening_rows(widening[2], label, w) for w in which} if widening else {}
     lines = [
         f"- blend: per cycle, the broad model below takes a share that grows from none at the "
         f"{BLEND_FROM:.0f}th to all at the {BLEND_TO:.0f}th shift percentile (the largest of the "
         "cycle's OOD, pace and size percentiles, as far as its duration and the body height are "
         "known); the prediction is the two models' mixture, its interval holds both and their "
         f"disagreement; `predict` writes the share per cycle (`broad_weight_<target>`)",
+        *(
+            [
+                f"- widening under shift: the interval's sd is multiplied by 1 + {widening[0]:.3f}"
+                f" x the same ramp of the shift percentile (x1 up to the {BLEND_FROM:.0f}th, "
+                f"x{1 + widening[0]:.2f} from the {BLEND_TO:.0f}th); {widening[0]:.3f} is the "
+                "smallest factor that brings each held-out walking speed to 90 % coverage, "
+                f"fitted on {widening[1]} (`benchmarks/bench_widening.py`); `predict` writes "
+                "the factor per cycle (`interval_widening_<target>`)"
+            ]
+            if widening
+            else []
+        ),
         "",
         f"Transfer (this model and its broad model, blended; mean over split seeds {splits}, "
         "the rows its share was chosen on; `benchmarks/bench_blend.py`, "
         "docs/transfer_results.md):",
         "",
-        *blend_table(means, d),
+        *blend_table(means, d, wide.get("fit")),
         "",
     ]
     if fresh is not None:
@@ -242,7 +291,7 @@ def blend_section(blend: Path, paired: Path, label: str, fresh: tuple[Path, Path
         lines += [
             f"On split seeds {splits}, trained after the share was chosen (an independent test):",
             "",
-            *blend_table(means, d),
+            *blend_table(means, d, wide.get("test")),
             "",
         ]
     return "\n".join(lines) + "\n"
@@ -259,6 +308,23 @@ def _anchor_text(cal: dict) -> str:
         f"widens it {cal['interval_width_90'] / cal['interval_width_90_within_population']:.2f}x; "
         f"without it {fmt(within)}; docs/transfer.md, intervals)"
     )
+
+
+def widening_of(beta_csv: Path, label: str) -> tuple[float, str]:
+    """The fitted beta for ``label`` and where it was fitted (bench_widening.py --beta-csv)."""
+    df = pd.read_csv(beta_csv)
+    row = df[df["model"] == label]
+    if row.empty:
+        sys.exit(f"{beta_csv}: no beta for {label}; run benchmarks/bench_widening.py")
+    return float(row["beta"].iloc[0]), str(row["fitted_on"].iloc[0])
+
+
+def widen(folder: Path, beta: float, source: str) -> None:
+    """Set the shipped calibration's widening under shift (calibration.npz and .json)."""
+    cal = Calibration.load(folder / CALIBRATION_FILE)
+    cal.shift_widening, cal.shift_widening_source = beta, source
+    cal.save(folder / CALIBRATION_FILE)
+    write_json(folder / "calibration.json", cal.summary())
 
 
 def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
@@ -301,6 +367,13 @@ def main() -> None:
         metavar=("LONG", "PAIRED"),
         help="bench_blend.py's tables on splits trained after the choice",
     )
+    parser.add_argument(
+        "--widening",
+        type=Path,
+        nargs=2,
+        metavar=("BETA", "LONG"),
+        help="bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,9 +400,15 @@ def main() -> None:
         else:
             broad_cal = ship_unit(other, folder / BROAD_DIR, same_anchor=cal.anchor)
             heading = f"### its broad model (`{BROAD_DIR}/`),"
+            label = unit.parent.name
+            widening = None
+            if args.widening:
+                beta, fitted_on = widening_of(args.widening[0], label)
+                widen(folder, beta, fitted_on)
+                widening = (beta, fitted_on, args.widening[1])
             sections.append(
                 card_section(unit, final, None)
-                + blend_section(args.blend, args.blend_paired, unit.parent.name, args.blend_fresh)
+                + blend_section(args.blend, args.blend_paired, label, args.blend_fresh, widening)
                 + card_section(other, TrainedModel.load(other / "final.pt"), None, heading)
             )
             cal = broad_cal if broad_cal.anchor else cal

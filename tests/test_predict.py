@@ -575,11 +575,24 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
                    "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
     pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
                    "delta_r2_hi": 0.04}]).to_csv(paired, index=False)  # fmt: skip
-    extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired)]
+    # and its interval's widening under shift from bench_widening.py's tables
+    beta, long = tmp_path / "beta.csv", tmp_path / "widening.csv"
+    pd.DataFrame([{"model": "lstm-causal", "beta": 0.4, "fitted_on": "two speeds"}]).to_csv(
+        beta, index=False
+    )
+    rows = [{"splits": "fit", "model": "lstm-causal", "split": 42, "source": "in-lab",
+             "widened": w, "coverage_90": c, "width_90": wd}
+            for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))]  # fmt: skip
+    pd.DataFrame(rows).to_csv(long, index=False)
+    extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired),
+             "--widening", str(beta), str(long)]  # fmt: skip
     subprocess.run([*cmd, *(a for u in units for a in ("--unit", u)), *extra], check=True)
     assert (shipped / "moments" / "broad" / "final.pt").is_file()
     card = (shipped / "MODEL_CARD.md").read_text()
-    assert "its broad model (`broad/`)" in card and "| in-lab | 0.500 | 0.900 | 0.250 |" in card
+    assert "its broad model (`broad/`)" in card
+    assert "| in-lab | 0.500 | 0.900 | 0.250 | 0.950 | 1.20x |" in card, card
+    assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
+    assert load_predictor(shipped / "moments").calibration.shift_widening == 0.4
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "blended with" in res.output, res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
@@ -1025,3 +1038,61 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
                 unit / "broad" / "final.pt")  # fmt: skip
     with pytest.raises(ModelNotFoundError, match="cannot be its broad model"):
         load_predictor(unit)
+
+
+def test_fit_widening_by_hand():
+    """beta is the exact smallest widening that brings every held-out condition to the
+    nominal coverage; 0 when already there; inf when the misses lie where the ramp is 0."""
+    from gait2hip.inference.calibration import fit_widening, pooled_coverage, widening_factor
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(400, 50, 2)) * 2.0  # errors twice the sd: coverage 0.59
+    mean, sd = np.zeros_like(y), np.ones_like(y)
+    shifted = np.full(len(y), 100.0)  # ramp 1: the sd x (1 + beta)
+    beta = fit_widening([(y, mean, sd, shifted)])
+    assert 0.9 < beta < 1.1  # the 90 % quantile of |y| / 2 sd is ~1.645
+    f = widening_factor(shifted, beta)[:, None, None]
+    assert pooled_coverage(y, mean, sd * f, (0.9,))[0] >= 0.9
+    assert pooled_coverage(y, mean, sd * f * 0.999, (0.9,))[0] < 0.9
+    covered = (y / 10, mean, sd, shifted)  # already inside: 0
+    assert fit_widening([covered]) == 0.0
+    # the larger of two conditions; half the ramp needs twice the beta
+    half = np.full(len(y), 72.5)  # halfway up the 50 -> 95 ramp
+    assert fit_widening([covered, (y, mean, sd, half)]) == pytest.approx(2 * beta)
+    assert fit_widening([(y, mean, sd, np.zeros(len(y)))]) == np.inf
+    assert widening_factor(shifted, 0.0) is None and widening_factor(None, 0.5) is None
+
+
+def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
+    """A calibration's widening multiplies the sd by 1 + beta x ramp(shift percentile): a
+    child's body (shift 100) gets 1 + beta, the point prediction and the within-population
+    sd stay; predict writes the factor per cycle; the calibration keeps it when saved."""
+    import shutil
+
+    from gait2hip.inference.calibration import Calibration
+
+    src = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    unit = tmp_path / "unit"
+    shutil.copytree(src, unit)
+    plain = load_predictor(unit, ensemble=False)
+    cal = Calibration.load(unit / "calibration.npz")
+    cal.shift_widening, cal.shift_widening_source = 0.5, "a test"
+    cal.save(unit / "calibration.npz")
+    assert Calibration.load(unit / "calibration.npz").summary()["shift_widening"] == 0.5
+    pred = load_predictor(unit, ensemble=False)
+    X = synthetic["moments"].X[:6]
+    child = np.full(len(X), 1.1)
+    p, q = pred.predict_cycles(X, child), plain.predict_cycles(X, child)
+    np.testing.assert_allclose(p.widening, 1.5)
+    np.testing.assert_allclose(p.sd, 1.5 * q.sd, rtol=1e-6)
+    np.testing.assert_allclose(p.mean, q.mean)
+    np.testing.assert_allclose(p.within_sd, q.within_sd)
+    assert q.widening is None
+    h = float(np.median(pred.calibration.heights))
+    p = pred.predict_cycles(X, h)
+    expected = 1 + 0.5 * np.clip((p.shift_percentile - 50) / 45, 0, 1)
+    np.testing.assert_allclose(p.widening, expected)
+    df, strikes = make_trial(synthetic["moments"])
+    res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)
+    table = res.cycles_table().dropna(subset=["cycle"])
+    assert (table["interval_widening_moments"] == 1.5).all()

@@ -124,10 +124,8 @@ def _target_results(
     """The predictor's results by target: one, or a joint model's forces and moments apart
     (each with its unit, files and figure, as if two models had made them). Moments and the
     reference curve are scaled to the body height (when given)."""
-    mean, sd, ens_sd = pred.predict(X, height_m, durations)
-    broad = pred.broad_weight(X, height_m, durations)
-    ood = pred.ood_scores(X)
-    pace = pred.pace_percentile(durations)
+    p = pred.predict_cycles(X, height_m, durations)
+    mean, sd, ens_sd, ood = p.mean, p.sd, p.ensemble_sd, p.ood
     cal = pred.calibration
     size = pred.size_factors(height_m, 1)[0]
     cols = [c if side == "r" else mirror_name(c) for c in pred.out_cols]
@@ -148,8 +146,9 @@ def _target_results(
             ood_score=None if ood is None else ood[0],
             **({"norm_label": "reference walking data mean ± sd"} if pred.published else {}),
             ood_percentile=None if ood is None else ood[1],
-            pace_percentile=pace,
-            broad_weight=broad,
+            pace_percentile=p.pace_percentile,
+            broad_weight=p.broad_weight,
+            widening=p.widening,
         )
     return out
 

@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from gait2hip.inference.calibration import (
     interval_sd,
     member_predictions,
     mixture,
+    widening_factor,
 )
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
@@ -71,6 +72,21 @@ CALIBRATION_DATASET = "schreiber2019"
 
 class ModelNotFoundError(FileNotFoundError):
     """No trained model where one was asked for; the message says how to get one."""
+
+
+class CyclePrediction(NamedTuple):
+    """:meth:`Predictor.predict_cycles`: arrays (N, T, K) per kg and per-cycle (N,) checks;
+    a check is None where its inputs (calibration, durations, broad model) are missing."""
+
+    mean: np.ndarray
+    sd: np.ndarray  # total: the interval's
+    ensemble_sd: np.ndarray
+    within_sd: np.ndarray  # without the between-population part and the widening
+    ood: tuple[np.ndarray, np.ndarray] | None  # (score, percentile)
+    pace_percentile: np.ndarray | None
+    shift_percentile: np.ndarray | None
+    broad_weight: np.ndarray | None
+    widening: np.ndarray | None  # the factor on ``sd`` (None: not widened)
 
 
 @dataclass
@@ -131,10 +147,11 @@ class Predictor:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K),
         moments scaled to the body height ``height_m`` (see :meth:`size_factors`); with a
-        :attr:`broad` model, blended per cycle by :meth:`broad_weight` (the cycles' durations
-        in s, when known, are part of it)."""
-        mean, sd, ens_sd, _ = self._predict(X_deg, height_m, durations)
-        return mean, sd, ens_sd
+        :attr:`broad` model, blended per cycle by :meth:`broad_weight`, and the sd widened
+        under shift as calibrated (:func:`~gait2hip.inference.calibration.widening_factor`;
+        the cycles' durations in s, when known, are part of both)."""
+        p = self.predict_cycles(X_deg, height_m, durations)
+        return p.mean, p.sd, p.ensemble_sd
 
     def predict_within(
         self,
@@ -143,50 +160,62 @@ class Predictor:
         durations: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`predict`: mean, total sd and the sd without the between-population part
-        (the within-population interval), from one pass of the models."""
-        mean, sd, _, within = self._predict(X_deg, height_m, durations)
-        return mean, sd, within
+        or the widening under shift (the within-population interval), from one pass."""
+        p = self.predict_cycles(X_deg, height_m, durations)
+        return p.mean, p.sd, p.within_sd
 
     def shift_percentile(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
     ) -> np.ndarray | None:
         """Per cycle, the largest of its OOD, pace and size percentiles (the checks whose
         inputs are known; None without calibration): how unlike the training data it is."""
-        if self.calibration is None:
-            return None
-        pct = self.ood_scores(X_deg)[1]
+        return self._checks(X_deg, height_m, durations)[2]
+
+    def _checks(self, X_deg: np.ndarray, height_m, durations) -> tuple[Any, Any, Any]:
+        """OOD (scores, percentiles), pace percentiles and shift percentiles per cycle (each
+        None where not known)."""
+        ood = self.ood_scores(X_deg)
+        if ood is None or self.calibration is None:
+            return None, None, None
         pace = self.pace_percentile(durations)
-        size = self.calibration.size_percentile(height_m)
-        for other in (pace, size):
+        pct = ood[1]
+        for other in (pace, self.calibration.size_percentile(height_m)):
             if other is not None:
                 pct = np.fmax(pct, np.broadcast_to(other, pct.shape))
-        return pct
+        return ood, pace, pct
 
     def broad_weight(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
     ) -> np.ndarray | None:
         """Per cycle, the :attr:`broad` model's share of the prediction (:func:`blend_weight`
         of :meth:`shift_percentile`); None without a broad model or a calibration to tell."""
-        if self.broad is None:
-            return None
-        pct = self.shift_percentile(X_deg, height_m, durations)
-        return None if pct is None else blend_weight(pct)
+        return self.predict_cycles(X_deg, height_m, durations).broad_weight
 
-    def _predict(self, X_deg: np.ndarray, height_m, durations=None) -> tuple[np.ndarray, ...]:
-        """Mean, total sd, ensemble sd and within-population sd, scaled to ``height_m`` and
-        blended with the broad model's (:meth:`broad_weight`)."""
+    def predict_cycles(
+        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
+    ) -> CyclePrediction:
+        """Everything :meth:`predict` computes per cycle, from one pass of the models and the
+        checks: mean, sd (total, ensemble and within-population), the OOD, pace and shift
+        percentiles, the broad model's share and the interval's widening under shift."""
+        ood, pace, pct = self._checks(X_deg, height_m, durations)
         own = self._predict_own(X_deg, height_m)
-        w = self.broad_weight(X_deg, height_m, durations)
+        w = None if self.broad is None or pct is None else blend_weight(pct)
         if w is None or self.broad is None:
-            return own
-        other = self.broad._predict_own(X_deg, height_m)
-        mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
-        ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
-        within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
-        return mean, sd, ens_sd, within
+            mean, sd, ens_sd, within = own
+        else:
+            other = self.broad._predict_own(X_deg, height_m)
+            mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
+            ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
+            within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
+        cal = self.calibration
+        widen = None if cal is None else widening_factor(pct, cal.shift_widening)
+        if widen is not None:
+            sd = sd * widen.reshape(-1, *([1] * (sd.ndim - 1))).astype(sd.dtype)
+        return CyclePrediction(mean, sd, ens_sd, within, ood, pace, pct, w, widen)
 
     def _predict_own(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
-        """:meth:`_predict` of this model alone."""
+        """Mean, total sd, ensemble sd and within-population sd of this model alone (no
+        blend, no widening), scaled to ``height_m``."""
         preds = member_predictions(self.members, X_deg)
         mean, ens_sd = preds.mean(0), preds.std(0)
         resid = None if self.calibration is None else self.calibration.resid_sd

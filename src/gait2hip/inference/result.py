@@ -29,7 +29,7 @@ class TargetResult:
     target: str
     cols: tuple[str, ...]  # output names for the predicted side (e.g. iliopsoas_l)
     mean: np.ndarray  # (n, T, K)
-    sd: np.ndarray  # (n, T, K) total predictive sd (ensemble + calibrated residual)
+    sd: np.ndarray  # (n, T, K) total predictive sd (calibration.py: its parts)
     ensemble_sd: np.ndarray  # (n, T, K)
     model: str
     model_source: str
@@ -44,6 +44,8 @@ class TargetResult:
     pace_percentile: np.ndarray | None = None  # (n,)
     # per cycle, the broad model's share of a blended prediction (None: no broad model)
     broad_weight: np.ndarray | None = None  # (n,)
+    # per cycle, the factor on the sd under shift (None: not widened; calibration.py)
+    widening: np.ndarray | None = None  # (n,)
 
     @property
     def unit(self) -> str:
@@ -124,8 +126,8 @@ class Prediction:
     # ------------------------------------------------------------------ tables
     def cycles_table(self) -> pd.DataFrame:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
-        percentile per target, the mean ensemble spread and, for a blended model, the broad
-        model's share."""
+        percentile per target, the mean ensemble spread, for a blended model the broad
+        model's share, and where the interval is widened under shift its factor."""
         rows, k = [], 0
         flags, pace = self.ood_flags, self.pace_flags
         for c in self.cycles:
@@ -147,6 +149,8 @@ class Prediction:
                     row[f"ensemble_sd_{name}"] = float(t.ensemble_sd[k].mean())
                     if t.broad_weight is not None:
                         row[f"broad_weight_{name}"] = float(t.broad_weight[k])
+                    if t.widening is not None:
+                        row[f"interval_widening_{name}"] = float(t.widening[k])
                 row["ood_flag"] = bool(flags[k])
                 row["pace_flag"] = bool(pace[k])
                 k += 1

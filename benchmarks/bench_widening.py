@@ -1,0 +1,141 @@
+"""Widening the interval under shift: fitted on held-out walking speeds, tested on every other
+source and on fresh splits.
+
+The default model's interval falls short where a walker is unlike the training subjects in a
+way its parts do not see (a held-out walking speed). gait2hip can widen the sd by
+``1 + beta · ramp(shift percentile)`` (gait2hip.inference.calibration, "Widening under
+shift"). This benchmark fits ``beta`` per architecture with :func:`fit_widening` on the
+leave-one-speed-out rows of the fitting splits (comfortable → fast and fast → comfortable:
+the shipped blend of each split's `gait2hip60-finetune` and `gait2hip60-wise` units trained
+on the other speed, pooled over splits), then reports, unwidened and widened, the share of
+frames inside the nominal intervals and the 90 % interval's mean width on every source: the
+fitting splits' in-lab, cohort and running rows (not used to fit) and every row of the test
+splits (trained after the choice). No training.
+
+    .venv/bin/python benchmarks/bench_widening.py --fit-splits 21,22,23 \
+        --test-runs runs/transfer-fresh --test-splits 24,25 --models lstm-causal \
+        [--csv runs/bench_widening.csv --beta-csv runs/bench_widening_beta.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from transfer_runs import (
+    FOLDERS,
+    HELD_OUT,
+    MODELS,
+    blend_pairs,
+    each_unit,
+    running_sources,
+    unit_folder,
+)
+
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.calibration import (
+    NOMINAL,
+    fit_widening,
+    mean_interval_width,
+    pooled_coverage,
+    widening_factor,
+)
+from gait2hip.report.summary import markdown_table
+
+#: The rows beta is fitted on: each walking speed held out in turn.
+SPEED_ROWS = tuple(name for name, held_out in HELD_OUT.items() if held_out)
+
+
+def blended_rows(runs: str, splits: str, models: tuple[str, ...], running: bool) -> list[dict]:
+    """Per model, split and source: labels, the shipped blend's mean and sd (unwidened, at the
+    source's frames) and the shift percentile per cycle."""
+    out = []
+    for model, split, unit_of, srcs, _ in each_unit(runs, splits, models):
+        pairs = blend_pairs(unit_of)
+        if running:
+            srcs |= running_sources(pairs["in-lab"].in_cols)
+        for name, c in srcs.items():
+            blended = pairs[name if name in FOLDERS else "in-lab"]
+            p = blended.predict_cycles(c.X, c.height_m, c.durations)
+            assert p.widening is None, "the transfer units carry no widening"
+            mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
+            out.append({"model": model, "split": split, "source": name, "y": c.y,
+                        "mean": mean, "sd": sd, "pct": p.shift_percentile})  # fmt: skip
+    return out
+
+
+def fit_betas(rows: list[dict]) -> dict[str, float]:
+    """Per model, beta from its leave-one-speed-out rows (each speed's cycles pooled over
+    the splits)."""
+    betas = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        conditions = []
+        for name in SPEED_ROWS:
+            mine = [r for r in rows if r["model"] == model and r["source"] == name]
+            conditions.append(tuple(np.concatenate([r[k] for r in mine])
+                                    for k in ("y", "mean", "sd", "pct")))  # fmt: skip
+        # up to 4 decimals as shipped, rounded up so the fitted rows keep their coverage
+        betas[model] = float(np.ceil(fit_widening(conditions) * 1e4) / 1e4)
+    return betas
+
+
+def scored(rows: list[dict], betas: dict[str, float], which: str) -> list[dict]:
+    out = []
+    for r in rows:
+        for widened in (False, True):
+            beta = betas[r["model"]] if widened else 0.0
+            f = widening_factor(r["pct"], beta)
+            sd = r["sd"] if f is None else r["sd"] * f[:, None, None]
+            cov = dict(zip(NOMINAL, pooled_coverage(r["y"], r["mean"], sd), strict=True))
+            out.append({"splits": which, "model": r["model"], "split": r["split"],
+                        "source": r["source"], "widened": widened, "beta": beta,
+                        "fitted_on": r["source"] in SPEED_ROWS and which == "fit",
+                        **{f"coverage_{round(100 * p)}": float(c) for p, c in cov.items()},
+                        "width_90": mean_interval_width(sd)})  # fmt: skip
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fit-runs", default="runs/transfer")
+    ap.add_argument("--fit-splits", default="21,22,23")
+    ap.add_argument("--test-runs", default="runs/transfer-fresh")
+    ap.add_argument("--test-splits", default="24,25", help="'' for none")
+    ap.add_argument("--models", default=",".join(MODELS), help="architectures (unit labels)")
+    ap.add_argument("--csv", help="also write the long table here")
+    ap.add_argument("--beta-csv", help="and the fitted beta per model here")
+    args = ap.parse_args()
+    models = tuple(args.models.split(","))
+    fit_rows = blended_rows(args.fit_runs, args.fit_splits, models, running=True)
+    betas = fit_betas(fit_rows)
+    long = scored(fit_rows, betas, "fit")
+    if args.test_splits:
+        first = args.test_splits.split(",")[0]  # the models the test runs trained
+        trained = lambda m: unit_folder(args.test_runs, "in-lab", "recipe", m, first).is_dir()  # noqa: E731
+        test_models = tuple(filter(trained, models))
+        test_rows = blended_rows(args.test_runs, args.test_splits, test_models, running=True)
+        long += scored(test_rows, betas, "test")
+    df = pd.DataFrame(long)
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    beta_table = pd.DataFrame(
+        [{"model": m, "beta": b, "fitted_on": f"{args.fit_runs} splits "
+          f"{args.fit_splits}: {', '.join(SPEED_ROWS)}"} for m, b in betas.items()]
+    )  # fmt: skip
+    if args.beta_csv:
+        beta_table.to_csv(args.beta_csv, index=False)
+    print("\nfitted widening beta\n")
+    print(markdown_table(beta_table))
+    order = list(dict.fromkeys(df["source"]))
+    means = df.groupby(["splits", "model", "widened", "source"], sort=False).mean(numeric_only=True)
+    titles = {"coverage_90": "90 % coverage", "width_90": "90 % interval width",
+              "coverage_50": "50 % coverage", "coverage_95": "95 % coverage"}  # fmt: skip
+    for value, title in titles.items():
+        wide = means[value].unstack("source")[order].round(3)
+        print(f"\n{title} (mean over splits)\n")
+        print(markdown_table(wide.reset_index()))
+
+
+if __name__ == "__main__":
+    main()
