@@ -292,7 +292,7 @@ def page(
     wl = widen_long[widen_long.model == best[1]].assign(
         source=lambda d: d.source.replace(BLEND_SOURCES)
     )
-    wm = wl.groupby(["splits", "widened", "source"], sort=False)[["coverage_90", "width_90"]].mean()
+    wm = wl.groupby(["splits", "widened", "source"])[["coverage_90", "width_90"]].mean()
     wcov = {k: wm.loc[(k, True), "coverage_90"] for k in ("fit", "test")}
     wplain = {k: wm.loc[(k, False), "coverage_90"] for k in ("fit", "test")}
     wratio = {k: wm.loc[(k, True), "width_90"] / wm.loc[(k, False), "width_90"] for k in wcov}
