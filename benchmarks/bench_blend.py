@@ -6,15 +6,17 @@ and split, the `gait2hip60-finetune` unit's final model carries the `gait2hip60-
 final model as its broad model (`Predictor.broad`, as the shipped default is built), trained
 for the same source. Per cycle, the shift percentile (the largest of the fine-tuned model's
 OOD, pace and size percentiles) sets the broad model's share, and the prediction is the two
-models' mixture (gait2hip.inference.calibration). Variants of the share, all tried on these
-rows (the last is gait2hip's):
+models' mixture (gait2hip.inference.calibration). ``--tuned`` (and ``--tuned-runs``) puts
+another fine-tuned profile in the first model's place, e.g. `gait2hip60-finetune-duration`,
+which also takes each cycle's duration: a cycle of unknown duration (the cohort's) is then the
+broad model's alone in every variant, as gait2hip predicts it. Variants of the share:
 
 - `finetune`: 0 for every cycle (the fine-tuned model alone);
 - `wise`: 1 for every cycle (the averaged model alone, the previous default);
 - `half`: 0.5 for every cycle (no checks);
 - `step95`: 1 above the 95th shift percentile (the warning level), else 0;
 - `ramp80-95`: linear from the 80th to the 95th;
-- `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO).
+- `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO; the default rule).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
 the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
@@ -28,22 +30,36 @@ heights) took no part in choosing. Means over split seeds.
         [--csv long.csv --paired-csv paired.csv]
     .venv/bin/python benchmarks/bench_blend.py --runs runs/transfer-fresh --splits 24,25 \
         --models lstm-causal      # fresh splits, the shipped variant's independent test
+    .venv/bin/python benchmarks/bench_blend.py --splits 21,22,23 --models lstm-causal \
+        --running --tuned gait2hip60-finetune-duration --tuned-runs runs/transfer-duration
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 
 import numpy as np
 import pandas as pd
-from transfer_runs import FOLDERS, MODELS, blend_pairs, each_unit, running_sources, subject_r2_of
+from transfer_runs import (
+    FOLDERS,
+    MODELS,
+    blend_pairs,
+    each_unit,
+    model_inputs,
+    running_sources,
+    subject_r2_of,
+    tuned_of,
+)
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
     BLEND_FROM,
     BLEND_TO,
     auroc,
+    blend_name,
+    blend_thresholds,
     blend_weight,
     mixture,
     pooled_coverage,
@@ -51,14 +67,15 @@ from gait2hip.inference.calibration import (
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
-DEFAULT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
+DEFAULT = blend_name(BLEND_FROM, BLEND_TO)
 VARIANTS = {
     "finetune": lambda pct: np.zeros(len(pct)),
     "wise": lambda pct: np.ones(len(pct)),
     "half": lambda pct: np.full(len(pct), 0.5),
-    "step95": lambda pct: blend_weight(pct, 95.0, 95.0),
-    "ramp80-95": lambda pct: blend_weight(pct, 80.0, 95.0),
-    DEFAULT: blend_weight,
+    **{
+        name: functools.partial(lambda pct, t: blend_weight(pct, *t), t=blend_thresholds(name))
+        for name in ("step95", "ramp80-95", DEFAULT)
+    },
 }
 
 
@@ -68,6 +85,10 @@ def main() -> None:
     ap.add_argument("--splits", default="21,22,23")
     ap.add_argument("--models", default=",".join(MODELS), help="architectures (unit labels)")
     ap.add_argument("--running", action="store_true", help="add the hamner2013 running rows")
+    ap.add_argument(
+        "--tuned", default="gait2hip60-finetune", help="the blend's own (fine-tuned) profile"
+    )
+    ap.add_argument("--tuned-runs", help="the transfer folder of --tuned (default --runs)")
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
@@ -76,20 +97,25 @@ def main() -> None:
     models = tuple(args.models.split(","))
     for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
         pcts = {}
-        pairs = blend_pairs(unit_of)
+        tuned = tuned_of(args.tuned_runs or args.runs, args.tuned, model, split)
+        pairs = blend_pairs(unit_of, tuned)
         if args.running:
-            srcs |= running_sources(pairs["in-lab"].in_cols)
+            srcs |= running_sources(pairs["in-lab"].broad.in_cols)
         for name, c in srcs.items():
             blended = pairs[name if name in FOLDERS else "in-lab"]
             tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
-            own = tuned.predict(c.X, c.height_m)[:2]
-            other = broad.predict(c.X, c.height_m)[:2]
-            pct = pcts[name] = blended.shift_percentile(c.X, c.height_m, c.durations)
-            shipped = blended.predict(c.X, c.height_m, c.durations)[:2]
+            X = model_inputs(blended, c)
+            # a cycle lacking an input only the tuned model takes is the broad model's alone
+            filled, unknown = blended.filled_inputs(X)
+            own = tuned.predict(filled, c.height_m)[:2]
+            other = broad.predict(model_inputs(broad, c), c.height_m)[:2]
+            pct = pcts[name] = blended.shift_percentile(X, c.height_m, c.durations)
+            shipped = blended.predict(X, c.height_m, c.durations)[:2]
+            cal = blended.calibration
             for variant, weight in VARIANTS.items():
-                w = weight(pct)
+                w = np.where(unknown, 1.0, weight(pct))
                 mean, sd = mixture(w, own, other)
-                if variant == DEFAULT:  # what gait2hip's predictor computes
+                if variant == blend_name(cal.blend_from, cal.blend_to):  # as gait2hip predicts
                     assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
                 r2 = subject_r2_of(c, mean)
                 mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))

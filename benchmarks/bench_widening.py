@@ -6,8 +6,9 @@ way its parts do not see (a held-out walking speed). gait2hip can widen the sd b
 ``1 + beta · ramp(shift percentile)`` (gait2hip.inference.calibration, "Widening under
 shift"). This benchmark fits ``beta`` per architecture with :func:`fit_widening` on the
 leave-one-speed-out rows of the fitting splits (comfortable → fast and fast → comfortable:
-the shipped blend of each split's `gait2hip60-finetune` and `gait2hip60-wise` units trained
-on the other speed, pooled over splits), then reports, unwidened and widened, the share of
+the blend of each split's fine-tuned (``--tuned``, default `gait2hip60-finetune`) and
+`gait2hip60-wise` units trained on the other speed, with the share rule ``--blend``, pooled
+over splits), then reports, unwidened and widened, the share of
 frames inside the nominal intervals and the 90 % interval's mean width on every source: the
 fitting splits' in-lab, cohort and running rows (not used to fit) and every row of the test
 splits (trained after the choice). No training.
@@ -15,11 +16,15 @@ splits (trained after the choice). No training.
     .venv/bin/python benchmarks/bench_widening.py --fit-splits 21,22,23 \
         --test-runs runs/transfer-fresh --test-splits 24,25 --models lstm-causal \
         [--csv runs/bench_widening.csv --beta-csv runs/bench_widening_beta.csv]
+    .venv/bin/python benchmarks/bench_widening.py --models lstm-causal --blend step95 \
+        --tuned gait2hip60-finetune-duration --tuned-fit-runs runs/transfer-duration \
+        --tuned-test-runs runs/transfer-fresh-duration
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -29,13 +34,19 @@ from transfer_runs import (
     MODELS,
     blend_pairs,
     each_unit,
+    model_inputs,
     running_sources,
+    tuned_of,
     unit_folder,
 )
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
+    BLEND_FROM,
+    BLEND_TO,
     NOMINAL,
+    blend_name,
+    blend_thresholds,
     fit_widening,
     mean_interval_width,
     pooled_coverage,
@@ -47,17 +58,22 @@ from gait2hip.report.summary import markdown_table
 SPEED_ROWS = tuple(name for name, held_out in HELD_OUT.items() if held_out)
 
 
-def blended_rows(runs: str, splits: str, models: tuple[str, ...], running: bool) -> list[dict]:
-    """Per model, split and source: labels, the shipped blend's mean and sd (unwidened, at the
-    source's frames) and the shift percentile per cycle."""
+def blended_rows(
+    runs: str, splits: str, models: tuple[str, ...], tuned: tuple[str, str], blend: str
+) -> list[dict]:
+    """Per model, split and source (running included): labels, the blend's mean and sd
+    (unwidened, at the source's frames) and the shift percentile per cycle; the blend's own
+    model is ``tuned`` (profile, transfer folder), its share rule ``blend``."""
+    lo, hi = blend_thresholds(blend)
     out = []
     for model, split, unit_of, srcs, _ in each_unit(runs, splits, models):
-        pairs = blend_pairs(unit_of)
-        if running:
-            srcs |= running_sources(pairs["in-lab"].in_cols)
+        pairs = blend_pairs(unit_of, tuned_of(tuned[1], tuned[0], model, split))
+        srcs |= running_sources(pairs["in-lab"].broad.in_cols)
         for name, c in srcs.items():
             blended = pairs[name if name in FOLDERS else "in-lab"]
-            p = blended.predict_cycles(c.X, c.height_m, c.durations)
+            cal = dataclasses.replace(blended.calibration, blend_from=lo, blend_to=hi)
+            blended = dataclasses.replace(blended, calibration=cal)
+            p = blended.predict_cycles(model_inputs(blended, c), c.height_m, c.durations)
             assert p.widening is None, "the transfer units carry no widening"
             mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
             out.append({"model": model, "split": split, "source": name, "y": c.y,
@@ -103,25 +119,35 @@ def main() -> None:
     ap.add_argument("--test-runs", default="runs/transfer-fresh")
     ap.add_argument("--test-splits", default="24,25", help="'' for none")
     ap.add_argument("--models", default=",".join(MODELS), help="architectures (unit labels)")
+    ap.add_argument(
+        "--tuned", default="gait2hip60-finetune", help="the blend's own (fine-tuned) profile"
+    )
+    ap.add_argument("--tuned-fit-runs", help="its transfer folder on the fitting splits")
+    ap.add_argument("--tuned-test-runs", help="and on the test splits")
+    ap.add_argument("--blend", default=blend_name(BLEND_FROM, BLEND_TO), help="share rule")
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--beta-csv", help="and the fitted beta per model here")
     args = ap.parse_args()
     models = tuple(args.models.split(","))
-    fit_rows = blended_rows(args.fit_runs, args.fit_splits, models, running=True)
+    tuned_fit = (args.tuned, args.tuned_fit_runs or args.fit_runs)
+    fit_rows = blended_rows(args.fit_runs, args.fit_splits, models, tuned_fit, args.blend)
     betas = fit_betas(fit_rows)
     long = scored(fit_rows, betas, "fit")
     if args.test_splits:
         first = args.test_splits.split(",")[0]  # the models the test runs trained
         trained = lambda m: unit_folder(args.test_runs, "in-lab", "recipe", m, first).is_dir()  # noqa: E731
         test_models = tuple(filter(trained, models))
-        test_rows = blended_rows(args.test_runs, args.test_splits, test_models, running=True)
+        tuned_test = (args.tuned, args.tuned_test_runs or args.test_runs)
+        test_rows = blended_rows(
+            args.test_runs, args.test_splits, test_models, tuned_test, args.blend
+        )
         long += scored(test_rows, betas, "test")
     df = pd.DataFrame(long)
     if args.csv:
         df.to_csv(args.csv, index=False)
     beta_table = pd.DataFrame(
-        [{"model": m, "beta": b, "fitted_on": f"{args.fit_runs} splits "
-          f"{args.fit_splits}: {', '.join(SPEED_ROWS)}"} for m, b in betas.items()]
+        [{"model": m, "beta": b, "fitted_on": f"the held-out speeds ({', '.join(SPEED_ROWS)}) "
+          f"of split seeds {args.fit_splits}"} for m, b in betas.items()]
     )  # fmt: skip
     if args.beta_csv:
         beta_table.to_csv(args.beta_csv, index=False)

@@ -114,14 +114,31 @@ def running_sources(in_cols) -> dict[str, Cycles]:
     return out
 
 
-def blend_pairs(unit_of) -> dict[str, Predictor]:
-    """Per source folder, the `gait2hip60-finetune` unit's final model carrying the
-    `gait2hip60-wise` unit's final model as its broad model (as the shipped default is
-    built)."""
+def tuned_of(runs: str | Path, profile: str, model: str, split: str):
+    """``folder -> unit`` of a blend's own (fine-tuned) model: ``profile`` in ``runs``."""
+    return lambda folder: unit_folder(runs, folder, profile, model, split)
+
+
+def blend_pairs(unit_of, tuned_of=None) -> dict[str, Predictor]:
+    """Per source folder, the fine-tuned unit's final model (``tuned_of(folder)``; default
+    the `gait2hip60-finetune` unit ``unit_of(folder)``) carrying the `gait2hip60-wise` unit's
+    final model as its broad model (as the shipped default is built)."""
+    tuned_of = tuned_of or unit_of
     return {
         f: dataclasses.replace(
-            load_predictor(unit_of(f), ensemble=False),
+            load_predictor(tuned_of(f), ensemble=False),
             broad=load_predictor(unit_of(f, "gait2hip60-wise"), ensemble=False),
         )
         for f in FOLDERS
     }
+
+
+def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
+    """The cycles' angles with the per-cycle inputs ``pred`` takes after them (cycle
+    duration, body height; NaN where the source does not give them)."""
+    known = {"cycle_duration_s": c.durations, "body_height_m": c.height_m}
+    cols = []
+    for name in pred.in_cols[c.X.shape[-1] :]:
+        v = np.full(len(c.X), np.nan) if known[name] is None else np.asarray(known[name], float)
+        cols.append(np.repeat(v[:, None, None], c.X.shape[1], axis=1))
+    return np.concatenate([c.X, *cols], axis=-1).astype(np.float32)

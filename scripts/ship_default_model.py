@@ -21,6 +21,7 @@ metrics and the transfer table. Nothing in the card is typed by hand.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -34,6 +35,8 @@ from gait2hip.inference.calibration import (
     BLEND_TO,
     CALIBRATION_FILE,
     Calibration,
+    blend_name,
+    blend_thresholds,
 )
 from gait2hip.inference.predictor import (
     BROAD_DIR,
@@ -192,10 +195,11 @@ def card_section(
     return "\n".join(lines) + "\n"
 
 
-def blend_rows(blend: Path, paired: Path, label: str) -> tuple[pd.DataFrame, pd.Series, str]:
+def blend_rows(
+    blend: Path, paired: Path, label: str, variant: str
+) -> tuple[pd.DataFrame, pd.Series, str]:
     """The shipped blend variant's rows of bench_blend.py's tables: per source means, the
     in-lab pairing with the recipe and the split seeds."""
-    variant = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"
     long = pd.read_csv(blend)
     rows = long[(long["model"] == label) & (long["variant"] == variant)]
     if rows.empty:
@@ -245,31 +249,55 @@ def blend_table(
     ]
 
 
+def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> str:
+    """The card's words for the broad model's share rule ``variant`` (a
+    :func:`~gait2hip.inference.calibration.blend_name`)."""
+    lo, hi = blend_thresholds(variant)
+    shift = (
+        "shift percentile (the largest of the cycle's OOD, pace and size percentiles, as far as "
+        "its duration and the body height are known)"
+    )
+    text = (
+        f"the broad model below predicts alone where the {shift} passes the {lo:.0f}th, the "
+        "model above alone elsewhere"
+        if hi <= lo
+        else f"the broad model below takes a share that grows from none at the {lo:.0f}th to "
+        f"all at the {hi:.0f}th {shift}; the prediction is the two models' mixture, its "
+        "interval holds both and their disagreement"
+    )
+    missing = [c for c in own if c not in broad]
+    if missing:
+        text += (
+            f"; a cycle without its {', '.join(missing)} (a file without cycle times) is the "
+            "broad model's alone, which does not take it"
+        )
+    return text + "; `predict` writes the share per cycle (`broad_weight_<target>`)"
+
+
 def blend_section(
     blend: Path,
     paired: Path,
     label: str,
     fresh: tuple[Path, Path] | None,
     widening: tuple[float, str, Path] | None = None,
+    variant: str = "",
+    inputs: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
 ) -> str:
     """The card's account of the blend with the broad model and its rows in the transfer
     sources (benchmarks/bench_blend.py; its shipped variant), on the splits it was chosen
     on and, with ``fresh`` (long and paired tables), on splits trained afterwards; with
     ``widening`` (beta, where it was fitted, bench_widening.py's long table), the widened
     interval's coverage beside them."""
-    means, d, splits = blend_rows(blend, paired, label)
+    variant = variant or blend_name(BLEND_FROM, BLEND_TO)
+    means, d, splits = blend_rows(blend, paired, label, variant)
     which = ("fit", "test") if fresh is not None else ("fit",)
     wide = {w: widening_rows(widening[2], label, w) for w in which} if widening else {}
     lines = [
-        f"- blend: per cycle, the broad model below takes a share that grows from none at the "
-        f"{BLEND_FROM:.0f}th to all at the {BLEND_TO:.0f}th shift percentile (the largest of the "
-        "cycle's OOD, pace and size percentiles, as far as its duration and the body height are "
-        "known); the prediction is the two models' mixture, its interval holds both and their "
-        f"disagreement; `predict` writes the share per cycle (`broad_weight_<target>`)",
+        f"- blend (`{variant}`): per cycle, {blend_rule(variant, *inputs)}",
         *(
             [
                 f"- widening under shift: the interval's sd is multiplied by 1 + {widening[0]:.3f}"
-                f" x the same ramp of the shift percentile (x1 up to the {BLEND_FROM:.0f}th, "
+                f" x a ramp of the shift percentile (x1 up to the {BLEND_FROM:.0f}th, "
                 f"x{1 + widening[0]:.2f} from the {BLEND_TO:.0f}th); {widening[0]:.3f} is the "
                 "smallest factor that brings each held-out walking speed to 90 % coverage, "
                 f"fitted on {widening[1]} (`benchmarks/bench_widening.py`); `predict` writes "
@@ -287,7 +315,7 @@ def blend_section(
         "",
     ]
     if fresh is not None:
-        means, d, splits = blend_rows(*fresh, label)
+        means, d, splits = blend_rows(*fresh, label, variant)
         lines += [
             f"On split seeds {splits}, trained after the share was chosen (an independent test):",
             "",
@@ -319,10 +347,10 @@ def widening_of(beta_csv: Path, label: str) -> tuple[float, str]:
     return float(row["beta"].iloc[0]), str(row["fitted_on"].iloc[0])
 
 
-def widen(folder: Path, beta: float, source: str) -> None:
-    """Set the shipped calibration's widening under shift (calibration.npz and .json)."""
-    cal = Calibration.load(folder / CALIBRATION_FILE)
-    cal.shift_widening, cal.shift_widening_source = beta, source
+def set_calibration(folder: Path, **fields) -> None:
+    """Set fields of the shipped calibration (calibration.npz and .json): its widening under
+    shift, its blend rule."""
+    cal = dataclasses.replace(Calibration.load(folder / CALIBRATION_FILE), **fields)
     cal.save(folder / CALIBRATION_FILE)
     write_json(folder / "calibration.json", cal.summary())
 
@@ -368,6 +396,11 @@ def main() -> None:
         help="bench_blend.py's tables on splits trained after the choice",
     )
     parser.add_argument(
+        "--blend-variant",
+        default=blend_name(BLEND_FROM, BLEND_TO),
+        help="the broad model's share rule (bench_blend.py's variant: rampLO-HI or stepP)",
+    )
+    parser.add_argument(
         "--widening",
         type=Path,
         nargs=2,
@@ -401,14 +434,25 @@ def main() -> None:
             broad_cal = ship_unit(other, folder / BROAD_DIR, same_anchor=cal.anchor)
             heading = f"### its broad model (`{BROAD_DIR}/`),"
             label = unit.parent.name
+            lo, hi = blend_thresholds(args.blend_variant)
+            set_calibration(folder, blend_from=lo, blend_to=hi)
             widening = None
             if args.widening:
                 beta, fitted_on = widening_of(args.widening[0], label)
-                widen(folder, beta, fitted_on)
+                set_calibration(folder, shift_widening=beta, shift_widening_source=fitted_on)
                 widening = (beta, fitted_on, args.widening[1])
+            inputs = (final.in_cols, TrainedModel.load(other / "final.pt").in_cols)
             sections.append(
                 card_section(unit, final, None)
-                + blend_section(args.blend, args.blend_paired, label, args.blend_fresh, widening)
+                + blend_section(
+                    args.blend,
+                    args.blend_paired,
+                    label,
+                    args.blend_fresh,
+                    widening,
+                    args.blend_variant,
+                    inputs,
+                )
                 + card_section(other, TrainedModel.load(other / "final.pt"), None, heading)
             )
             cal = broad_cal if broad_cal.anchor else cal

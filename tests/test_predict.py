@@ -570,7 +570,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     # a broad model for the moments, its blend rows from bench_blend.py's tables
     moments = [u for u in units if "/moments/" in u]
     blend, paired = tmp_path / "blend.csv", tmp_path / "paired.csv"
-    rows = {"model": "lstm-causal", "variant": "ramp50-95", "split": 42}
+    rows = {"model": "lstm-causal", "variant": "step95", "split": 42}
     pd.DataFrame([{**rows, "source": "in-lab", "r2": 0.5, "coverage_90": 0.9,
                    "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
     pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
@@ -585,14 +585,16 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
             for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))]  # fmt: skip
     pd.DataFrame(rows).to_csv(long, index=False)
     extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired),
-             "--widening", str(beta), str(long)]  # fmt: skip
+             "--widening", str(beta), str(long), "--blend-variant", "step95"]  # fmt: skip
     subprocess.run([*cmd, *(a for u in units for a in ("--unit", u)), *extra], check=True)
     assert (shipped / "moments" / "broad" / "final.pt").is_file()
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "its broad model (`broad/`)" in card
     assert "| in-lab | 0.500 | 0.900 | 0.250 | 0.950 | 1.20x |" in card, card
     assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
-    assert load_predictor(shipped / "moments").calibration.shift_widening == 0.4
+    assert "blend (`step95`)" in card and "predicts alone where the shift percentile" in card
+    cal = load_predictor(shipped / "moments").calibration
+    assert (cal.shift_widening, cal.blend_from, cal.blend_to) == (0.4, 95.0, 95.0)
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "blended with" in res.output, res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
@@ -978,7 +980,19 @@ def test_size_check_flags_bodies_unlike_the_training_subjects(runs, synthetic):
 
 
 def test_blend_weight_and_mixture_by_hand():
-    from gait2hip.inference.calibration import BLEND_FROM, BLEND_TO, blend_weight, mixture
+    from gait2hip.inference.calibration import (
+        BLEND_FROM,
+        BLEND_TO,
+        blend_name,
+        blend_thresholds,
+        blend_weight,
+        mixture,
+    )
+
+    assert blend_name(BLEND_FROM, BLEND_TO) == "ramp50-95" and blend_name(95, 95) == "step95"
+    assert blend_thresholds("ramp80-95") == (80.0, 95.0) and blend_thresholds("step95") == (95, 95)
+    with pytest.raises(ValueError, match="unknown blend rule"):
+        blend_thresholds("cliff")
 
     pct = np.array([0.0, BLEND_FROM, (BLEND_FROM + BLEND_TO) / 2, BLEND_TO, 100.0, np.nan])
     np.testing.assert_allclose(blend_weight(pct), [0, 0, 0.5, 1, 1, 0])
@@ -1096,3 +1110,60 @@ def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)
     table = res.cycles_table().dropna(subset=["cycle"])
     assert (table["interval_widening_moments"] == 1.5).all()
+
+
+def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synthetic, tmp_path):
+    """A model that takes the cycle's duration may carry a broad model without it: cycles
+    whose duration is known are blended as usual, a file without cycle times (NaN duration)
+    gets the broad model alone; a forces model of the angles alone predicts beside it."""
+    import shutil
+
+    from gait2hip.conventions import resolve_inputs
+
+    ds = synthetic["moments"]
+    t0 = np.arange(len(ds), dtype=float) * 2.0
+    durations = STRIDE + 0.05 * (np.arange(len(ds)) % 3 - 1)
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + durations})
+    cols = resolve_inputs("all,cycle_duration_s")
+    cfg = tiny_config(models=("lstm",))
+    cfg = dataclasses.replace(cfg, target="moments", inputs=cols, n_folds=2)
+    benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    unit = tmp_path / "run" / "split42" / "lstm-causal" / "seed2025"
+    shutil.copytree(runs / "moments" / "split42" / "lstm-causal" / "seed2025", unit / "broad")
+    pred = load_predictor(unit, ensemble=False)
+    assert pred.broad is not None and pred.required_inputs == INPUT_COLS
+    broad = pred.broad
+    X = ds.select_inputs(cols).X[:4]
+    known = pred.predict_cycles(X)
+    assert known.pace_percentile is None  # durations not passed: the pace check stays out
+    X_unknown = X.copy()
+    X_unknown[1, :, -1] = np.nan  # one cycle of unknown duration
+    p = pred.predict_cycles(X_unknown)
+    np.testing.assert_allclose(p.broad_weight[1], 1.0)
+    np.testing.assert_allclose(p.broad_weight[[0, 2, 3]], known.broad_weight[[0, 2, 3]])
+    alone = broad.predict(X[:, :, :10])
+    np.testing.assert_allclose(p.mean[1], alone[0][1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p.mean[0], known.mean[0], rtol=1e-5, atol=1e-6)
+    X_unknown[2, 5, 0] = np.nan  # an angle the broad model needs too: refused
+    with pytest.raises(ValueError, match="NaN in its inputs"):
+        pred.predict_cycles(X_unknown)
+
+    # through predict: a study NPZ without cycle times gives no durations
+    npz = tmp_path / "cycles.npz"
+    np.savez(npz, X=ds.X[:4], in_cols=np.array(INPUT_COLS))
+    both = {"moments": pred, "forces": load_predictor(runs / "forces")}
+    res = gait2hip.predict(npz, predictors=both)
+    table = res.cycles_table().dropna(subset=["cycle"])
+    assert (table["broad_weight_moments"] == 1.0).all()
+    assert any("no cycle duration known" in n for n in res.notes), res.notes
+    np.testing.assert_allclose(res.targets["moments"].mean, alone[0], rtol=1e-5, atol=1e-6)
+    # a model that needs the duration alone is refused in one line
+    with pytest.raises(InputError, match="cycle's duration"):
+        gait2hip.predict(npz, predictors={"moments": dataclasses.replace(pred, broad=None)})
+    # its broad model must not take inputs it lacks
+    shutil.rmtree(unit / "broad")
+    shutil.copytree(unit, tmp_path / "wide")
+    shutil.copytree(runs / "moments" / "split42" / "lstm-causal" / "seed2025", tmp_path / "narrow")
+    shutil.copytree(tmp_path / "wide", tmp_path / "narrow" / "broad")
+    with pytest.raises(ModelNotFoundError, match="takes inputs"):
+        load_predictor(tmp_path / "narrow")

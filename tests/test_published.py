@@ -357,6 +357,56 @@ def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthet
         _init_config("recipe", train_overrides={"wise_alpha": 0.5})
 
 
+@pytest.mark.parametrize("arch", ["lstm", "transformer", "mamba"])
+def test_extra_inputs_start_ignored(arch):
+    """A model widened to more inputs predicts exactly as before until trained: its one input
+    weight gets zero columns, every other weight is copied."""
+    from gait2hip.models import create_model, with_extra_inputs
+
+    torch.manual_seed(0)
+    small = {"lstm": {"hidden": 16}, "transformer": {"d_model": 16, "ff": 32, "heads": 2},
+             "mamba": {"d_model": 16, "d_state": 4}}[arch]  # fmt: skip
+    model = create_model(arch, in_dim=10, out_dim=3, **small).eval()
+    wider = with_extra_inputs(model, 2).eval()
+    assert wider.config.in_dim == 12 and model.config.in_dim == 10
+    x = torch.randn(3, 40, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(wider(torch.cat([x, torch.randn(3, 40, 2)], -1)), model(x))
+    with pytest.raises(ValueError, match="> 0"):
+        with_extra_inputs(model, 0)
+
+
+@needs_published
+def test_finetune_with_the_cycle_duration_as_a_new_input(synthetic, tmp_path):
+    """gait2hip60-finetune-duration: the published weights plus an eleventh input, the
+    cycle's duration, whose weights start at zero (epoch 0 is the published model) and whose
+    z-scoring comes from the fit's training cycles; the anchor is the 10-angle published
+    model, fed the angles by name."""
+    from gait2hip.pipelines.benchmark import benchmark
+    from gait2hip.training.checkpoint import TrainedModel
+
+    ds = _resampled(synthetic["moments"], 180)
+    t0 = np.arange(len(ds), dtype=float) * 2.0
+    durations = 1.0 + 0.05 * (np.arange(len(ds)) % 4)
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + durations})
+    cfg = _init_config(
+        "gait2hip60-finetune-duration", train_overrides={"max_epochs": 2, "patience": 2}
+    )
+    assert cfg.inputs == (*INPUT_COLS, "cycle_duration_s")
+    benchmark(ds, cfg, tmp_path, show_progress=False)
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    fold = TrainedModel.load(unit / "fold0.pt")
+    ref = load_published("lstm", "moments")
+    assert fold.in_cols == (*INPUT_COLS, "cycle_duration_s")
+    np.testing.assert_array_equal(fold.scaler.mean[:10], ref.scaler.mean)  # the study's
+    train = np.isin(ds.subject_id, fold.meta["train_subjects"])
+    assert fold.scaler.mean[10] == pytest.approx(durations[train].mean(), rel=1e-5)
+    assert Calibration.load(unit / "calibration.npz").anchor == "gait2hip60:lstm"
+    pred = load_predictor(unit)
+    X = ds.select_inputs(cfg.inputs).X[:3]
+    assert np.isfinite(pred.predict(X)[1]).all()
+
+
 def test_init_refuses_what_the_published_models_cannot_start():
     from gait2hip.training.config import make_config
 

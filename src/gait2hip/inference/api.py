@@ -23,6 +23,7 @@ from gait2hip.data.dataset import (
     _check_degrees,
     _check_finite,
     _decode,
+    input_columns_for,
     order_columns,
 )
 from gait2hip.gait.signal import lowpass_angles, resample
@@ -181,12 +182,17 @@ def _with_static(
     durations: np.ndarray | None,
     height_m: float | None,
     source: str,
+    required: set[str] | frozenset[str] = frozenset(STATIC_INPUTS),
 ) -> np.ndarray:
-    """``X`` (N, T, angles) with the model's per-cycle scalar inputs appended as constant
-    channels (:data:`STATIC_INPUTS`: body height, cycle duration)."""
+    """``X`` (N, T, angles) with the models' per-cycle scalar inputs appended as constant
+    channels (:data:`STATIC_INPUTS`: body height, cycle duration); one that is not known is NaN
+    where no model ``required`` it (a blended model's broad model then predicts alone), else
+    refused."""
     columns = []
     for name in names:
-        if name == "body_height_m":
+        if name not in required and (durations if name == "cycle_duration_s" else height_m) is None:
+            values = np.full(len(X), np.nan)
+        elif name == "body_height_m":
             if height_m is None:
                 raise InputError(
                     f"{source}: the model takes the body height as an input; give height_m "
@@ -251,16 +257,20 @@ def predict(
             ensemble=ensemble,
         )
     first = next(iter(predictors.values()))
-    in_cols = first.in_cols
+    angle_cols = tuple(c for c in first.in_cols if c not in STATIC_INPUTS)
     for p in predictors.values():
-        if p.in_cols != in_cols or p.n_frames != first.n_frames:
+        if tuple(c for c in p.in_cols if c not in STATIC_INPUTS) != angle_cols or (
+            p.n_frames != first.n_frames
+        ):
             raise ValueError(
-                f"models {first.source} and {p.source} use different inputs or cycle lengths"
+                f"models {first.source} and {p.source} use different angles or cycle lengths"
             )
-    # columns to read: the model's angle names for the right side, mirrored for the left;
-    # its per-cycle scalars (body height, cycle duration) come from the subject and cycles
-    static = [c for c in in_cols if c in STATIC_INPUTS]
-    file_cols = [c if side == "r" else mirror_name(c) for c in in_cols if c not in static]
+    # columns to read: the models' angle names for the right side, mirrored for the left;
+    # their per-cycle scalars (body height, cycle duration) come from the subject and cycles
+    static = [c for c in STATIC_INPUTS if any(c in p.in_cols for p in predictors.values())]
+    required = {c for p in predictors.values() for c in p.required_inputs}
+    in_cols = (*angle_cols, *static)
+    file_cols = [c if side == "r" else mirror_name(c) for c in angle_cols]
     warnings: list[str] = []
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
@@ -318,10 +328,17 @@ def predict(
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
     for p in predictors.values():
         _check_conventions(X, p, file_cols, source)
-    X = _with_static(X, static, durations, height_m, source)
+    X = _with_static(X, static, durations, height_m, source, required)
+    for name in static:
+        if not np.isfinite(X[..., in_cols.index(name)]).all():
+            notes.append(
+                f"no {name.removesuffix('_s').removesuffix('_m').replace('_', ' ')} known: "
+                "the models that take it predict from their broad model alone"
+            )
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():
-        for part, result in _target_results(p, X, side, height_m, durations).items():
+        Xp = X[..., input_columns_for(p.in_cols, in_cols, source)]
+        for part, result in _target_results(p, Xp, side, height_m, durations).items():
             if part in targets:
                 raise InputError(
                     f"two models predict {part}: {targets[part].model_source} and {p.source}; "

@@ -43,15 +43,16 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   default: the fine-tuned model with its WiSE average with the study's published weights as
   the broad one). Per cycle, the *shift percentile* (the largest of the OOD, pace and size
   percentiles above) sets the broad model's share :func:`blend_weight`: none up to
-  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO`; the prediction is the two models'
+  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO` (or the rule its calibration names,
+  e.g. all of it above the 95th and none below); the prediction is the two models'
   :func:`mixture` (its sd holds their disagreement), so a walker like the training subjects
   gets the model tuned to them, and one unlike them the model that kept its breadth.
 - **Widening under shift**: the parts above are measured on unseen subjects of the training
   conditions and on the anchor's disagreement, and still fall short where the walker is
   unlike the training data in ways neither sees (a held-out walking speed: 0.72-0.80 of
   frames inside the 90 % interval). A calibration may carry a widening ``beta``: the sd is
-  multiplied by ``1 + beta · ramp(shift percentile)`` (the ramp of :func:`blend_weight`:
-  0 to :data:`BLEND_FROM`, 1 from :data:`BLEND_TO`), so cycles like the training data keep
+  multiplied by ``1 + beta · ramp(shift percentile)`` (:func:`blend_weight`'s default
+  ramp: 0 to :data:`BLEND_FROM`, 1 from :data:`BLEND_TO`), so cycles like the training data keep
   their interval. ``beta`` is fitted on held-out *conditions* (:func:`fit_widening`: the
   smallest that brings every held-out condition's cycles to the nominal coverage; for the
   shipped default, leave-one-speed-out runs of ``gait2hip transfer``), never on the cycles
@@ -79,11 +80,33 @@ OOD_POINTS = 20
 #: A cycle whose OOD score exceeds this percentile of unseen healthy cycles is flagged.
 OOD_WARN_PERCENTILE = 95.0
 
-#: A predictor with a broad model (:attr:`~gait2hip.inference.predictor.Predictor.broad`)
-#: starts to lean on it where a cycle's shift percentile (the largest of its OOD, pace and
-#: size percentiles) passes BLEND_FROM, and uses it alone from BLEND_TO (the warning level).
+#: The ramp of the shift percentile (the largest of a cycle's OOD, pace and size
+#: percentiles): 0 up to BLEND_FROM, 1 from BLEND_TO (the warning level). A predictor with a
+#: broad model (:attr:`~gait2hip.inference.predictor.Predictor.broad`) gives it this share
+#: unless its calibration names another rule (:attr:`Calibration.blend_from`, ``blend_to``);
+#: the widening under shift always follows it.
 BLEND_FROM = 50.0
 BLEND_TO = OOD_WARN_PERCENTILE
+
+
+def blend_name(lo: float, hi: float) -> str:
+    """The name of the broad model's share rule with thresholds ``lo``, ``hi``:
+    ``ramp50-95`` (linear between) or ``step95`` (all of it above, when ``hi <= lo``)."""
+    return f"step{lo:.0f}" if hi <= lo else f"ramp{lo:.0f}-{hi:.0f}"
+
+
+def blend_thresholds(name: str) -> tuple[float, float]:
+    """The thresholds of a :func:`blend_name` (``ramp50-95``, ``step95``)."""
+    try:
+        if name.startswith("step"):
+            return float(name[4:]), float(name[4:])
+        lo, hi = name.removeprefix("ramp").split("-")
+        if name.startswith("ramp"):
+            return float(lo), float(hi)
+    except ValueError:
+        pass
+    raise ValueError(f"unknown blend rule {name!r}: rampLO-HI (e.g. ramp50-95) or stepP")
+
 
 CALIBRATION_FILE = "calibration.npz"
 #: A unit folder's copy of its anchor (the shipped default model carries one); without it,
@@ -293,6 +316,9 @@ class Calibration:
     # the widening under shift (module doc; 0: none) and where it was fitted ("": nowhere)
     shift_widening: float = 0.0
     shift_widening_source: str = ""
+    # with a broad model, its share rule (:func:`blend_weight`'s thresholds)
+    blend_from: float = BLEND_FROM
+    blend_to: float = BLEND_TO
 
     @property
     def ood_threshold(self) -> float:
@@ -340,6 +366,7 @@ class Calibration:
             "interval_width_90_within_population": self.width_90_within,
             "shift_widening": self.shift_widening,
             "shift_widening_source": self.shift_widening_source,
+            "blend": blend_name(self.blend_from, self.blend_to),
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
         }
@@ -371,6 +398,7 @@ class Calibration:
             "width_90_within": np.array(self.width_90_within),
             "shift_widening": np.array(self.shift_widening),
             "shift_widening_source": np.array(self.shift_widening_source),
+            "blend": np.array([self.blend_from, self.blend_to]),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -410,6 +438,11 @@ class Calibration:
                 shift_widening=float(z["shift_widening"]) if "shift_widening" in z else 0.0,
                 shift_widening_source=(
                     str(z["shift_widening_source"]) if "shift_widening_source" in z else ""
+                ),
+                **(
+                    {"blend_from": float(z["blend"][0]), "blend_to": float(z["blend"][1])}
+                    if "blend" in z
+                    else {}
                 ),
             )
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from gait2hip import settings
 from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
+from gait2hip.data.dataset import input_columns_for
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
     CALIBRATION_FILE,
@@ -169,7 +170,7 @@ class Predictor:
     ) -> np.ndarray | None:
         """Per cycle, the largest of its OOD, pace and size percentiles (the checks whose
         inputs are known; None without calibration): how unlike the training data it is."""
-        return self._checks(X_deg, height_m, durations)[2]
+        return self._checks(self.filled_inputs(X_deg)[0], height_m, durations)[2]
 
     def _checks(self, X_deg: np.ndarray, height_m, durations) -> tuple[Any, Any, Any]:
         """OOD (scores, percentiles), pace percentiles and shift percentiles per cycle (each
@@ -197,13 +198,18 @@ class Predictor:
         """Everything :meth:`predict` computes per cycle, from one pass of the models and the
         checks: mean, sd (total, ensemble and within-population), the OOD, pace and shift
         percentiles, the broad model's share and the interval's widening under shift."""
+        X_deg, unknown = self.filled_inputs(X_deg)
         ood, pace, pct = self._checks(X_deg, height_m, durations)
         own = self._predict_own(X_deg, height_m)
-        w = None if self.broad is None or pct is None else blend_weight(pct)
+        w = None
+        if self.broad is not None and pct is not None and self.calibration is not None:
+            w = blend_weight(pct, self.calibration.blend_from, self.calibration.blend_to)
+            w = np.where(unknown, 1.0, w)
         if w is None or self.broad is None:
             mean, sd, ens_sd, within = own
         else:
-            other = self.broad._predict_own(X_deg, height_m)
+            X_broad = X_deg[..., input_columns_for(self.broad.in_cols, self.in_cols, "broad")]
+            other = self.broad._predict_own(X_broad, height_m)
             mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
             ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
             within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
@@ -212,6 +218,28 @@ class Predictor:
         if widen is not None:
             sd = sd * widen.reshape(-1, *([1] * (sd.ndim - 1))).astype(sd.dtype)
         return CyclePrediction(mean, sd, ens_sd, within, ood, pace, pct, w, widen)
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        """The inputs without which it cannot predict a cycle: its own, or with a
+        :attr:`broad` model of fewer inputs, the broad model's. A cycle lacking another of
+        its inputs (NaN in that channel, e.g. a cycle duration a file without cycle times
+        cannot give) is the broad model's alone."""
+        return self.in_cols if self.broad is None else self.broad.in_cols
+
+    def filled_inputs(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``X_deg`` with the inputs only the model's own (not its broad model) takes filled
+        where unknown (NaN) with their training mean, so the OOD score sees the rest, and the
+        (N,) cycles that lacked one (the broad model's alone); refuses NaN in the inputs it
+        requires."""
+        required = [j for j, c in enumerate(self.in_cols) if c in self.required_inputs]
+        if not np.isfinite(X_deg[..., required]).all():
+            raise ValueError(f"{self.source}: NaN in its inputs {list(self.required_inputs)}")
+        unknown = ~np.isfinite(X_deg).all(axis=(1, 2))
+        if unknown.any():
+            fill = np.broadcast_to(self.final.scaler.mean, X_deg.shape)
+            X_deg = np.where(np.isfinite(X_deg), X_deg, fill).astype(np.float32)
+        return X_deg, unknown
 
     def _predict_own(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
         """Mean, total sd, ensemble sd and within-population sd of this model alone (no
@@ -350,12 +378,18 @@ def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Pr
 
 def check_broad(pred: Predictor, broad: Predictor) -> None:
     """Refuse, in one line, a broad model that cannot stand in for ``pred``."""
-    for what in ("target", "in_cols", "out_cols", "n_frames"):
+    for what in ("target", "out_cols", "n_frames"):
         if getattr(pred, what) != getattr(broad, what):
             raise ModelNotFoundError(
                 f"{broad.source}: its {what} differ from {pred.source}'s, so it cannot be its "
                 f"broad model; put a model of the same {what} in {BROAD_DIR}/ or remove it"
             )
+    if not set(broad.in_cols) <= set(pred.in_cols):
+        raise ModelNotFoundError(
+            f"{broad.source}: it takes inputs {sorted(set(broad.in_cols) - set(pred.in_cols))} "
+            f"that {pred.source} does not, so it cannot be its broad model; put a model of "
+            f"the same or fewer inputs in {BROAD_DIR}/ or remove it"
+        )
 
 
 def _anchor(cal: Calibration | None, final: TrainedModel, *dirs: Path) -> Anchor | None:

@@ -10,6 +10,7 @@ from gait2hip.models.registry import (
     default_config,
     model_from_config,
     register_model,
+    with_extra_inputs,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "default_config",
     "model_from_config",
     "register_model",
+    "with_extra_inputs",
 ]

@@ -8,9 +8,10 @@ holding the config and the state dict alone restores the model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+import torch
 from torch import nn
 
 
@@ -86,3 +87,25 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def with_extra_inputs(model: nn.Module, extra: int) -> nn.Module:
+    """A copy of ``model`` that takes ``extra`` more input channels (appended after its own)
+    and ignores them to start with: every weight is copied, and the one input weight that
+    reads the inputs (the only parameter whose shape depends on ``in_dim``) gets ``extra``
+    zero columns, so the new model predicts exactly what ``model`` does until training moves
+    them. For starting a pretrained model on inputs it never had (e.g. the cycle's duration)."""
+    if extra <= 0:
+        raise ValueError(f"extra input channels must be > 0, got {extra}")
+    config = replace(model.config, in_dim=model.config.in_dim + extra)
+    wider = model_from_config(model.model_name, config)
+    old = model.state_dict()
+    new = wider.state_dict()
+    grown = [k for k in new if new[k].shape != old[k].shape]
+    if len(grown) != 1 or new[grown[0]].shape[:-1] != old[grown[0]].shape[:-1]:
+        raise ValueError(f"{model.model_name}: cannot tell its input weight apart ({grown})")
+    k = grown[0]
+    padded = torch.zeros(new[k].shape, dtype=old[k].dtype)
+    padded[..., : old[k].shape[-1]] = old[k]
+    wider.load_state_dict({**old, k: padded})
+    return wider

@@ -16,7 +16,7 @@ from torch import nn
 from gait2hip.conventions import FORCE_COLS, REFERENCE_HEIGHT_KEY, size_factors
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
-from gait2hip.models import config_dict, model_from_config
+from gait2hip.models import config_dict, model_from_config, with_extra_inputs
 from gait2hip.training.loop import predict_array
 from gait2hip.training.normalize import InputScaler
 
@@ -48,6 +48,25 @@ class TrainedModel:
     def size_factors(self, height_m, n: int) -> np.ndarray:
         """(n, 1, K) factors from its outputs to those of subjects of ``height_m``."""
         return size_factors(self.out_cols, height_m, n, self.reference_height_m)
+
+    def with_extra_inputs(self, cols: Sequence[str], X_extra: np.ndarray) -> TrainedModel:
+        """This model taking the input channels ``cols`` after its own, their weights zero to
+        start with (:func:`~gait2hip.models.registry.with_extra_inputs`: it predicts exactly
+        as before) and their z-scoring fitted on ``X_extra`` (N, T, len(cols)), the training
+        data's values of them. For fine-tuning pretrained weights with inputs they never had."""
+        extra = InputScaler.fit(X_extra)
+        scaler = InputScaler(
+            np.concatenate([self.scaler.mean, extra.mean]),
+            np.concatenate([self.scaler.std, extra.std]),
+        )
+        return TrainedModel(
+            model=with_extra_inputs(self.model, len(cols)),
+            scaler=scaler,
+            in_cols=(*self.in_cols, *cols),
+            out_cols=self.out_cols,
+            target=self.target,
+            meta=dict(self.meta),
+        )
 
     def predict_per_kg(self, X_deg: np.ndarray, height_m=None) -> np.ndarray:
         """(N, T, C) angles in degrees, C = ``in_cols`` in order -> (N, T, K) targets per kg

@@ -103,6 +103,9 @@ def _fold_fit(
     start = None
     if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
         start = initial_model(cfg.init, spec.name, cfg.target)
+        extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
+        if extra:  # they start with zero weight, z-scored with this fit's training data
+            start = start.with_extra_inputs(extra, ds.X[train][..., len(start.in_cols) :])
         model, scaler = copy.deepcopy(start.model), start.scaler
     else:
         scaler = InputScaler.fit(ds.X[train])
