@@ -1160,6 +1160,25 @@ def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synth
     # a model that needs the duration alone is refused in one line
     with pytest.raises(InputError, match="cycle's duration"):
         gait2hip.predict(npz, predictors={"moments": dataclasses.replace(pred, broad=None)})
+    # a cohort (no cycle times): the broad model alone; a model that needs them is refused
+    from gait2hip.data.cohort import Cohort
+    from gait2hip.data.dataset import DataError
+    from gait2hip.external.evaluate import EvalUnit, zero_shot
+
+    kids = Cohort.from_arrays(
+        ds.X[:4],
+        ds.in_cols,
+        [f"k{i}" for i in range(4)],
+        targets={"moments": (ds.Y_per_kg[:4], ds.out_cols, "Nm/kg")},
+    )
+    zs = zero_shot([EvalUnit(pred)], kids, healthy=False, n_boot=10)
+    np.testing.assert_allclose(
+        zs.cycles["rmse"].to_numpy(),
+        np.sqrt(((alone[0] - ds.Y_per_kg[:4]) ** 2).mean(axis=(1, 2))),
+        rtol=1e-4,
+    )
+    with pytest.raises(DataError, match="which the cohort does not give"):
+        zero_shot([EvalUnit(dataclasses.replace(pred, broad=None))], kids, healthy=False)
     # its broad model must not take inputs it lacks
     shutil.rmtree(unit / "broad")
     shutil.copytree(unit, tmp_path / "wide")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gait2hip.conventions import get_target, target_parts
+from gait2hip.conventions import STATIC_INPUTS, get_target, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
 from gait2hip.gait.signal import resample_cycles
@@ -151,7 +151,15 @@ def find_units(
 def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
     """Refuse, in one line, models that take angles the cohort lacks, naming the ways out."""
     for unit in units:
-        missing = [c for c in unit.predictor.in_cols if c not in cohort.angle_cols]
+        pred = unit.predictor
+        static = [c for c in pred.required_inputs if c in STATIC_INPUTS]
+        if static:
+            raise DataError(
+                f"{cohort.source}: {unit.label} takes {static} per cycle, which the cohort does "
+                "not give; use a model of the angles alone (or one with a broad model of them, "
+                "as the default: its broad model then predicts the cohort alone)"
+            )
+        missing = [c for c in pred.in_cols if c not in cohort.angle_cols + tuple(STATIC_INPUTS)]
         if missing:
             raise DataError(
                 f"{cohort.source}: lacks input channels {missing} that {unit.label} takes (the "
@@ -166,10 +174,22 @@ def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
     interval sd and the sd without the between-population part
     (:meth:`Predictor.predict_within`), at the cohort's frames."""
     pred = unit.predictor
-    at_model = cohort.resampled(pred.n_frames)
-    X = at_model.angles[..., input_columns_for(pred.in_cols, at_model.angle_cols, cohort.source)]
-    out = predict_at(pred, X, cohort.height_m, unit.channels)
+    out = predict_at(pred, cohort_inputs(pred, cohort), cohort.height_m, unit.channels)
     return tuple(resample_cycles(a, cohort.n_frames) for a in out)
+
+
+def cohort_inputs(pred: Predictor, cohort: Cohort) -> np.ndarray:
+    """The cohort's cycles at the model's frames in its inputs: its angles by name, NaN for
+    per-cycle inputs the cohort does not give (a cycle's duration: the blend's broad model
+    then predicts alone, :attr:`Predictor.required_inputs`)."""
+    at_model = cohort.resampled(pred.n_frames)
+    have = [c for c in pred.in_cols if c not in STATIC_INPUTS]
+    X = at_model.angles[..., input_columns_for(have, at_model.angle_cols, cohort.source)]
+    if len(have) == len(pred.in_cols):
+        return X
+    out = np.full((*X.shape[:2], len(pred.in_cols)), np.nan, dtype=np.float32)
+    out[..., [pred.in_cols.index(c) for c in have]] = X
+    return out
 
 
 def predict_at(
@@ -186,9 +206,7 @@ def predict_at(
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
     """OOD score and percentile per cohort cycle (None for an uncalibrated model)."""
-    at_model = cohort.resampled(pred.n_frames)
-    idx = input_columns_for(pred.in_cols, at_model.angle_cols, cohort.source)
-    return pred.ood_scores(at_model.angles[..., idx])
+    return pred.ood_scores(pred.filled_inputs(cohort_inputs(pred, cohort))[0])
 
 
 @dataclass
@@ -219,10 +237,9 @@ def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest
     test = np.isin(ds.subject_id, meta.get("test_subjects", []))
     if not test.any():
         raise DataError(f"{path}: none of the model's test subjects is in this dataset")
-    idx = input_columns_for(pred.in_cols, ds.in_cols, str(path))
     durations = ds.cycle_durations()
     return HealthyTest(
-        ds.X[test][..., idx],
+        ds.select_inputs(pred.in_cols).X[test],
         ds.Y_per_kg[test],
         ds.subject_id[test],
         str(path),
