@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gait2hip.conventions import STATIC_INPUTS
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
     BLEND_FROM,
@@ -110,8 +111,11 @@ def card_section(
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
         "the left by mirroring)",
-        f"- inputs: {', '.join(final.in_cols)} (degrees, one gait cycle resampled to "
-        f"{meta.get('n_frames')} frames)",
+        f"- inputs: {', '.join(c for c in final.in_cols if c not in STATIC_INPUTS)} (degrees, "
+        f"one gait cycle resampled to {meta.get('n_frames')} frames)"
+        + "".join(
+            f"; per cycle {c} ({STATIC_INPUTS[c]})" for c in final.in_cols if c in STATIC_INPUTS
+        ),
         f"- weights: {weights}",
         f"- valid for: {valid}; outside it (pathological or slow gait, children, other "
         "labs) see the transfer rows, and `predict` flags cycles unlike the calibration data",

@@ -19,6 +19,7 @@ shipped default's kind), writing its tables to runs/bench_blend*.csv.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,17 @@ FRESH_PAIRED = "runs/bench_blend_fresh_paired.csv"
 #: the interval's widening under shift (benchmarks/bench_widening.py), fitted on the splits'
 #: held-out speeds and tested on the rest and on the fresh splits
 WIDEN_CSV, WIDEN_BETA = "runs/bench_widening.csv", "runs/bench_widening_beta.csv"
+#: the published models fine-tuned with the cycle's duration as an input (LSTM), on the
+#: splits above and on the fresh ones, and their blends with the averaged model
+FTD = "gait2hip60-finetune-duration"
+BLD = f"{FTD}, blended with gait2hip60-wise"
+DUR, DUR_FRESH = "runs/transfer-duration", "runs/transfer-fresh-duration"
+DUR_CSV, DUR_PAIRED = "runs/bench_blend_duration.csv", "runs/bench_blend_duration_paired.csv"
+DUR_SHIFT = "runs/bench_blend_duration_shift.csv"
+DUR_FRESH_CSV = "runs/bench_blend_duration_fresh.csv"
+DUR_FRESH_PAIRED = "runs/bench_blend_duration_fresh_paired.csv"
+#: the shipped default's hip-moment calibration: its blend rule
+SHIPPED = Path("src/gait2hip/default_model/moments/calibration.json")
 
 
 def main() -> None:
@@ -88,15 +100,44 @@ def main() -> None:
         "--csv", FRESH_CSV, "--paired-csv", FRESH_PAIRED,
     )  # fmt: skip
     fresh = (pd.read_csv(FRESH_CSV), pd.read_csv(FRESH_PAIRED), fresh_md, args.fresh_splits)
+    variant = json.loads(SHIPPED.read_text())["blend"]  # the shipped default's share rule
+    dur_md = bench(
+        "bench_blend.py", "--splits", args.splits, "--models", L, "--running", "--tuned", FTD,
+        "--tuned-runs", DUR, "--csv", DUR_CSV, "--paired-csv", DUR_PAIRED,
+        "--shift-csv", DUR_SHIFT,
+    )  # fmt: skip
+    dur_fresh_md = bench(
+        "bench_blend.py", "--runs", FRESH, "--splits", args.fresh_splits, "--models", L,
+        "--tuned", FTD, "--tuned-runs", DUR_FRESH, "--csv", DUR_FRESH_CSV,
+        "--paired-csv", DUR_FRESH_PAIRED,
+    )  # fmt: skip
+    duration = {
+        "variant": variant,
+        "md": dur_md,
+        "fresh_md": dur_fresh_md,
+        "long": pd.read_csv(DUR_CSV),
+        "paired": pd.read_csv(DUR_PAIRED),
+        "shift": pd.read_csv(DUR_SHIFT).assign(source=lambda d: d.source.replace(BLEND_SOURCES)),
+        "fresh": pd.read_csv(DUR_FRESH_CSV),
+        "fresh_paired": pd.read_csv(DUR_FRESH_PAIRED),
+        "table": pd.read_csv(f"{DUR}/transfer_table.csv"),
+        "fresh_table": pd.read_csv(f"{DUR_FRESH}/transfer_table.csv"),
+        "in_lab": subject_paired(
+            collect_subjects({p: [Path(DUR) / "in-lab" / "schreiber2019_JM-moments" / p
+                                  / f"split{s_}" for s_ in args.splits.split(",")]
+                              for p in (R, FTD)}), R),
+    }  # fmt: skip
+    # the widening under shift of the shipped default's blend
     widening_md = bench(
         "bench_widening.py", "--fit-splits", args.splits, "--test-splits", args.fresh_splits,
-        "--csv", WIDEN_CSV, "--beta-csv", WIDEN_BETA,
+        "--models", L, "--tuned", FTD, "--tuned-fit-runs", DUR, "--tuned-test-runs", DUR_FRESH,
+        "--blend", variant, "--csv", WIDEN_CSV, "--beta-csv", WIDEN_BETA,
     )  # fmt: skip
     widening = (pd.read_csv(WIDEN_CSV), pd.read_csv(WIDEN_BETA), widening_md)
     shift = pd.read_csv(BLEND_SHIFT).assign(source=lambda d: d.source.replace(BLEND_SOURCES))
     blend = (
         pd.read_csv(BLEND_CSV), pd.read_csv(BLEND_PAIRED), blend_md, shift, ensemble, fresh,
-        widening,
+        widening, duration,
     )  # fmt: skip
     in_lab = Path("runs/transfer/in-lab/schreiber2019_JM-moments")
     splits = args.splits.split(",")
@@ -208,7 +249,7 @@ def page(
     profiles = [p for p in PROFILES if p in set(t.profile)]
     compact = compact_table(t, tuple(profiles))
     # the blends (benchmarks/bench_blend.py), per model and source: mean over the splits
-    blend_long, blend_paired, blend_md, shift, ensemble, fresh_all, widening = blend
+    blend_long, blend_paired, blend_md, shift, ensemble, fresh_all, widening, dur = blend
     fresh, fresh_paired, fresh_md, fresh_splits = fresh_all
     frd = fresh_paired[fresh_paired.variant == BLEND_VARIANT].iloc[0]
     per_variant = (
@@ -229,6 +270,18 @@ def page(
     bl_rule.index = pd.MultiIndex.from_tuples(
         [(BL, m) for m in bl_rule.index], names=["profile", "model"]
     )
+    # the duration-tuned LSTM blended with the averaged one, by the shipped share rule
+    dv = dur["variant"]
+
+    def dur_means(long):
+        d = long[long.variant == dv].assign(source=lambda x: x.source.replace(BLEND_SOURCES))
+        return d.groupby("source", sort=False)[["r2", "coverage_90", "broad_share"]].mean()
+
+    bd_means, bd_fresh = dur_means(dur["long"]), dur_means(dur["fresh"])
+    bd_rule = pd.Series(
+        {(BLD, L): bd_means.loc[list(RULE_SOURCES), "r2"].mean()}, name="subject_r2"
+    )
+    bd_rule.index.names = ["profile", "model"]
     mean = (
         pd.concat(
             [
@@ -236,22 +289,43 @@ def page(
                 .groupby(["profile", "model"], sort=False)["subject_r2"]
                 .mean(),
                 bl_rule,
+                bd_rule,
             ]
         )
         .sort_values(ascending=False)
         .rename("subject_r2")
     )
     best = mean.index[0]
-    if best[0] == BL:  # the default's rows and in-lab pairing come from the blend benchmark
+    dflt_ci = "bootstrap 95 % CI over the same pairs, `benchmarks/bench_blend.py`"
+    # the default's rows, in-lab pairing, fresh rows and shift AUROCs
+    if best[0] == BLD:
+        default = bd_means.rename(columns={"r2": "subject_r2"})
+        dflt = dur["paired"][dur["paired"].variant == dv].iloc[0]
+        dfb = bd_fresh
+        dfrd = dur["fresh_paired"][dur["fresh_paired"].variant == dv].iloc[0]
+        dshift = dur["shift"].set_index("source")["auroc"]
+    elif best[0] == BL:
         default = bl_means.loc[best[1]].rename(columns={"r2": "subject_r2"})
         dflt = blend_paired[
             (blend_paired.variant == BLEND_VARIANT) & (blend_paired.model == best[1])
         ].iloc[0]
-        dflt_ci = "bootstrap 95 % CI over the same pairs, `benchmarks/bench_blend.py`"
+        dfb, dfrd, dshift = fb, frd, shift.loc[best[1]]
     else:
-        default = t[(t.profile == best[0]) & (t.model == best[1])].set_index("source")
-        dflt = by_subject.set_index(["profile", "model"]).loc[best]
-        dflt_ci = "t-interval"
+        sys.exit(f"the default is {best}: this page describes a blended default only")
+    # the duration-tuned LSTM alone beside the others, per walking source (and fresh splits)
+    dt = dur["table"]
+    dur_rows = pd.DataFrame(
+        [
+            {
+                "source": src,
+                **{p: v(src, p, L) for p in (R, FT, W)},
+                FTD: float(dt[(dt.source == src) & (dt.profile == FTD)]["subject_r2"].iloc[0]),
+            }
+            for src in (IL, CF, FC)
+        ]
+    ).round(3)
+    dur_il = dur["in_lab"].set_index("profile").loc[FTD]
+    dur_fp = dur["fresh_paired"][dur["fresh_paired"].variant == dv].iloc[0]
     n_sources = len(RULE_SOURCES)
     mean_t = mean.reset_index().rename(
         columns={"subject_r2": f"mean R² over the {n_sources} sources"}
@@ -362,6 +436,12 @@ hip-moment runs took {t.attrs["train_hours"]:.1f} h, summed over every fold and 
 .venv/bin/python benchmarks/bench_reference_height.py
 .venv/bin/python benchmarks/bench_interval_variants.py --splits {splits} --summary
 .venv/bin/python benchmarks/bench_blend.py --splits {splits} --running
+.venv/bin/gait2hip transfer --split-seeds {splits} --models lstm \
+    --profiles recipe,{FTD} --cohort none --out {DUR}
+.venv/bin/python benchmarks/bench_blend.py --splits {splits} --models lstm-causal --running \
+    --tuned {FTD} --tuned-runs {DUR}
+.venv/bin/python benchmarks/bench_widening.py --models lstm-causal --tuned {FTD} \
+    --tuned-fit-runs {DUR} --tuned-test-runs {DUR_FRESH} --blend {dv}
 .venv/bin/python benchmarks/bench_ensemble.py
 .venv/bin/python scripts/transfer_results_page.py --commit <hash> --splits {splits}  # this page
 ```
@@ -483,17 +563,63 @@ every model (the fine-tuned one alone reaches {fresh_ft.loc[CF, "r2"]:.3f} from 
 averaged model for adults, with the children about where the averaged model has them, not
 the levels of the rows it was chosen on.
 
+## Starting from the published weights with the cycle's duration
+
+The angles are time-normalised, so no model above sees how fast a cycle was, and trained from
+scratch the cycle's duration as an input lowered the in-lab hip-moment error
+([recipe_results.md](recipe_results.md)). The published models never had that input:
+`{FTD}` starts from their weights with an eleventh input whose weights are zero (epoch 0 is
+the published model) and whose z-scoring comes from each fit's training cycles, then
+fine-tunes as `{FT}` does (LSTM; `gait2hip transfer --split-seeds {splits} --models lstm
+--profiles recipe,{FTD} --cohort none --out {DUR}`; the cohort gives no cycle durations, so
+the model alone has no cohort rows). Subject-mean R², mean over the splits:
+
+{markdown_table(dur_rows)}
+
+In-lab against the recipe, subject by subject ({int(dur_il.pairs)} pairs, t-interval): Δ R²
+{dur_il.delta_r2:+.3f} ({dur_il.delta_r2_lo:+.3f} to {dur_il.delta_r2_hi:+.3f}), Δ RMSE {dur_il.delta_pct:+.1f} %
+({dur_il.delta_pct_lo:+.1f} to {dur_il.delta_pct_hi:+.1f}); the same model without the duration
+{by_subject.set_index(["profile", "model"]).loc[(FT, L), "delta_r2"]:+.3f}.
+
+Blended with the averaged model as above (`benchmarks/bench_blend.py --tuned {FTD}
+--tuned-runs {DUR}`). A cycle of unknown duration — every cohort cycle — is the averaged
+model's alone in every variant, as `predict` does for a file without cycle times:
+
+{dur["md"]}
+
+gait2hip ships `{dv}` for this blend: among the rules that hand a cycle to the averaged model
+when the checks find it unlike the training data (`step95`, `ramp80-95`, `ramp50-95`), the
+highest mean R² over the 5 sources on these rows. `finetune` (the duration model wherever the
+duration is known) and `half` score higher here only because the cohort has no durations: a
+child whose cycle duration is known would get the adult-tuned model from them, which no
+bundled data can test. With the duration the fine-tuned model itself follows a change of
+speed, so handing speed-shifted cycles to the averaged model, as the ramps do, costs accuracy.
+
+On split seeds {fresh_splits}, trained after the choice (`gait2hip transfer --split-seeds
+{fresh_splits} --models lstm --profiles recipe,{FTD} --cohort none --out {DUR_FRESH}`, the averaged
+units of the fresh splits above):
+
+{dur["fresh_md"]}
+
+The shipped rule there: in-lab {bd_fresh.loc[IL, "r2"]:.3f}, comfortable → fast {bd_fresh.loc[CF, "r2"]:.3f},
+fast → comfortable {bd_fresh.loc[FC, "r2"]:.3f}, SB {bd_fresh.loc[SB, "r2"]:.3f}, TD {bd_fresh.loc[TD, "r2"]:.3f}; in-lab
+against the recipe Δ R² {dur_fp.delta_r2:+.3f} ({dur_fp.delta_r2_lo:+.3f} to {dur_fp.delta_r2_hi:+.3f}); the
+previous blend (`{BLEND_VARIANT}` of `{FT}`) on the same splits: {fb.loc[IL, "r2"]:.3f},
+{fb.loc[CF, "r2"]:.3f}, {fb.loc[FC, "r2"]:.3f}, {fb.loc[SB, "r2"]:.3f}, {fb.loc[TD, "r2"]:.3f}.
+
 ### Widening under shift
 
 Even with the disagreement, the interval falls short where a walking speed was held out
-(the default's 90 % interval: {wplain["fit"][CF]:.3f} of the frames from comfortable to fast walking above,
-{wplain["test"][CF]:.3f} on the fresh splits). The shipped calibration widens it under shift
+(the default's blend, `{BLD}` by `{dv}`: {wplain["fit"][CF]:.3f} of the frames from comfortable to
+fast walking on split seeds {splits}, {wplain["test"][CF]:.3f} on the fresh splits). The shipped
+calibration widens it under shift
 ([transfer.md](transfer.md), Intervals): the sd times 1 + beta x the blend's ramp of the shift
 percentile, beta the smallest that brings each held-out walking speed's cycles (pooled over
 split seeds {splits}) to 90 % of their frames; every other row tests it: in-lab, the cohort and
 running on split seeds {splits}, and every row of the fresh splits {fresh_splits}
-(`benchmarks/bench_widening.py --fit-splits {splits} --test-splits {fresh_splits}`; no training;
-each architecture's blend, as in the section above):
+(`benchmarks/bench_widening.py --fit-splits {splits} --test-splits {fresh_splits} --models
+lstm-causal --tuned {FTD} --tuned-fit-runs {DUR} --tuned-test-runs {DUR_FRESH} --blend {dv}`;
+no training):
 
 {widen_md}
 
@@ -601,8 +727,9 @@ How much that choice moves their cohort R² (`benchmarks/bench_reference_height.
 
 `predict` without `--model` uses, per target, the profile and architecture with the highest
 subject-mean R² (study definition) averaged over every source of its transfer table (the
-sources weighted equally; the rule was set before the table was read; the blends of the
-previous section were added to the candidates later, on the same rows):
+sources weighted equally; the rule was set before the table was read; the blends and the
+duration-tuned blend of the previous sections were added to the candidates later, on the same
+rows):
 
 {markdown_table(mean_t)}
 
@@ -645,12 +772,12 @@ R², study definition):
 
 | target | measured | status |
 |---|---|---|
-| zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {fb.loc[TD, "r2"]:.3f}, SB {fb.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
-| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {fb.loc[CF, "r2"]:.3f} and {fb.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(fb.loc[CF, "r2"], fb.loc[FC, "r2"]) >= 0.8 else ", not on the fresh splits"} |
+| zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
+| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(dfb.loc[CF, "r2"], dfb.loc[FC, "r2"]) >= 0.8 else ", not on the fresh splits"} |
 | forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} | {"met" if fbest["subject_r2"] >= 0.9 and f["channel_mean_r2"].max() >= 0.75 else "not met"} |
-| 90 % intervals cover >= 80 % on every source | the default moments model as shipped (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{fb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(wrun)}, every cycle flagged | {"met on the walking and cohort sources" if wcov["fit"][list(RULE_SOURCES)].min() >= 0.8 else "not met"}{", also on the fresh splits" if wcov["test"][list(RULE_SOURCES)].min() >= 0.8 else "; not on the fresh splits"}{"; not on running" if min(wrun) < 0.8 else ""} |
-| OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile that sets the default's blend; against the in-lab test cycles): SB {shift.loc[(L, SB)]:.3f}, TD {shift.loc[(L, TD)]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(shift.loc[(L, SB)], shift.loc[(L, TD)]) >= 0.8 else "not met"} |
-| nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {frd.delta_r2:+.3f}, {frd.delta_r2_lo:+.3f} to {frd.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
+| 90 % intervals cover >= 80 % on every source | the default moments model as shipped (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(wrun)}, every cycle flagged | {"met on the walking and cohort sources" if wcov["fit"][list(RULE_SOURCES)].min() >= 0.8 else "not met"}{", also on the fresh splits" if wcov["test"][list(RULE_SOURCES)].min() >= 0.8 else "; not on the fresh splits"}{"; not on running" if min(wrun) < 0.8 else ""} |
+| OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile that sets the default's blend; against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |
+| nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {dfrd.delta_r2:+.3f}, {dfrd.delta_r2_lo:+.3f} to {dfrd.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
 """
 
 
