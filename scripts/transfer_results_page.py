@@ -436,11 +436,11 @@ hip-moment runs took {t.attrs["train_hours"]:.1f} h, summed over every fold and 
 .venv/bin/python benchmarks/bench_reference_height.py
 .venv/bin/python benchmarks/bench_interval_variants.py --splits {splits} --summary
 .venv/bin/python benchmarks/bench_blend.py --splits {splits} --running
-.venv/bin/gait2hip transfer --split-seeds {splits} --models lstm \
+.venv/bin/gait2hip transfer --split-seeds {splits} --models lstm \\
     --profiles recipe,{FTD} --cohort none --out {DUR}
-.venv/bin/python benchmarks/bench_blend.py --splits {splits} --models lstm-causal --running \
+.venv/bin/python benchmarks/bench_blend.py --splits {splits} --models lstm-causal --running \\
     --tuned {FTD} --tuned-runs {DUR}
-.venv/bin/python benchmarks/bench_widening.py --models lstm-causal --tuned {FTD} \
+.venv/bin/python benchmarks/bench_widening.py --models lstm-causal --tuned {FTD} \\
     --tuned-fit-runs {DUR} --tuned-test-runs {DUR_FRESH} --blend {dv}
 .venv/bin/python benchmarks/bench_ensemble.py
 .venv/bin/python scripts/transfer_results_page.py --commit <hash> --splits {splits}  # this page
