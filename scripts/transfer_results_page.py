@@ -512,7 +512,7 @@ was fixed before this sweep and is kept for `gait2hip60-wise`: it costs the adul
 a little and keeps the children near the published model. One weight for every walker cannot
 serve both; the default instead chooses per cycle (next section).
 
-## The default: fine-tuned for walkers like the training subjects, averaged for the others
+## Blends: fine-tuned for walkers like the training subjects, averaged for the others
 
 The fine-tuned model is the better one for adults like the training subjects, the averaged
 one for everyone else, and the tool can tell them apart: per cycle, its checks give the
@@ -524,9 +524,11 @@ architecture and split, the `{FT}` unit's final model with the `{W}` unit's as i
 model, trained for the same source (`benchmarks/bench_blend.py`; no training; means over the
 splits). The share's variants were all tried on these rows: `finetune` and `wise` alone, `half`
 (0.5 for every cycle: averaging the outputs), `step95` (the broad model alone above the
-warning level), and linear ramps from the 80th or the 50th percentile to the 95th; gait2hip
-ships `{BLEND_VARIANT}`, chosen on these rows (the walking and cohort sources, so they are not
-an independent test of it); the running rows took no part.
+warning level), and linear ramps from the 80th or the 50th percentile to the 95th;
+`{BLEND_VARIANT}` was chosen for this blend on these rows (the walking and cohort sources, so
+they are not an independent test of it; the running rows took no part) and was the shipped
+default until the duration-aware model below (Starting from the published weights with the
+cycle's duration) replaced its fine-tuned half.
 
 {blend_md}
 
@@ -550,7 +552,7 @@ same 32 children):
 
 {fresh_md}
 
-The shipped share (`{BLEND_VARIANT}`) there: in-lab {fb.loc[IL, "r2"]:.3f}, comfortable → fast
+The chosen share (`{BLEND_VARIANT}`) there: in-lab {fb.loc[IL, "r2"]:.3f}, comfortable → fast
 {fb.loc[CF, "r2"]:.3f}, fast → comfortable {fb.loc[FC, "r2"]:.3f}, SB {fb.loc[SB, "r2"]:.3f}, TD
 {fb.loc[TD, "r2"]:.3f}; 90 % coverage {fb.loc[IL, "coverage_90"]:.3f} / {fb.loc[CF, "coverage_90"]:.3f} /
 {fb.loc[FC, "coverage_90"]:.3f} / {fb.loc[SB, "coverage_90"]:.3f} / {fb.loc[TD, "coverage_90"]:.3f}
