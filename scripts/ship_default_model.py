@@ -392,24 +392,22 @@ def main() -> None:
     )
     parser.add_argument("--blend", type=Path, help="bench_blend.py's long table (with --broad)")
     parser.add_argument("--blend-paired", type=Path, help="and its in-lab pairing table")
-    parser.add_argument(
-        "--blend-fresh",
-        type=Path,
-        nargs=2,
-        metavar=("LONG", "PAIRED"),
-        help="bench_blend.py's tables on splits trained after the choice",
+
+    def two_tables(flag: str, names: tuple[str, str], text: str) -> None:
+        parser.add_argument(flag, type=Path, nargs=2, metavar=names, help=text)
+
+    two_tables(
+        "--blend-fresh", ("LONG", "PAIRED"), "bench_blend.py's tables on splits trained later"
     )
     parser.add_argument(
         "--blend-variant",
         default=blend_name(BLEND_FROM, BLEND_TO),
         help="the broad model's share rule (bench_blend.py's variant: rampLO-HI or stepP)",
     )
-    parser.add_argument(
+    two_tables(
         "--widening",
-        type=Path,
-        nargs=2,
-        metavar=("BETA", "LONG"),
-        help="bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
+        ("BETA", "LONG"),
+        "bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
     )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
