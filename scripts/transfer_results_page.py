@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from gait2hip.conventions import get_target
-from gait2hip.inference.calibration import BLEND_FROM, BLEND_TO
+from gait2hip.inference.calibration import BLEND_FROM, BLEND_TO, blend_name
 from gait2hip.report.compare import collect_subjects, subject_paired
 from gait2hip.report.summary import markdown_table
 from gait2hip.report.transfer import ci_text, compact_table, detail_table
@@ -43,7 +43,7 @@ RULE_SOURCES = (IL, CF, FC, SB, TD)
 RUNNING = "hamner2013"
 #: The blend of a fine-tuned model with its averaged one (benchmarks/bench_blend.py): its
 #: shipped variant, its name in the tables and its source names in the transfer table's terms.
-BLEND_VARIANT = f"ramp{BLEND_FROM:.0f}-{BLEND_TO:.0f}"  # as bench_blend.py names it
+BLEND_VARIANT = blend_name(BLEND_FROM, BLEND_TO)  # the default rule, as bench_blend.py names it
 BL = "gait2hip60-finetune, blended with gait2hip60-wise"
 BLEND_SOURCES = {
     "in-lab": IL,
