@@ -1179,6 +1179,13 @@ def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synth
     )
     with pytest.raises(DataError, match="which the cohort does not give"):
         zero_shot([EvalUnit(dataclasses.replace(pred, broad=None))], kids, healthy=False)
+    # few-shot adapts the model that predicts the cohort: the broad one (lr 0: unchanged)
+    from gait2hip.external.few_shot import FewShotConfig, few_shot
+
+    cfg = FewShotConfig(ks=(1,), draws=1, finetune_epochs=1, finetune_lr=0.0, scratch_epochs=1)
+    draws = few_shot([EvalUnit(pred)], kids, zs.predictions, cfg)
+    by = draws.set_index("method")["subject_rmse"]
+    assert by["fine-tune"] == pytest.approx(by["zero-shot"], rel=1e-5)
     # its broad model must not take inputs it lacks
     shutil.rmtree(unit / "broad")
     shutil.copytree(unit, tmp_path / "wide")

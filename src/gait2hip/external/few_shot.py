@@ -105,6 +105,10 @@ def few_shot(
     rows = []
     for unit in units:
         pred = unit.predictor
+        if pred.broad is not None and not set(pred.in_cols) <= set(cohort.angle_cols):
+            # an input only the blend's own model takes (a cycle's duration) is missing: the
+            # broad model predicts the cohort alone, and is the model fine-tuned
+            pred = pred.broad
         final = pred.final
         at_model = cohort.resampled(pred.n_frames)
         idx = input_columns_for(final.in_cols, cohort.angle_cols, cohort.source)
