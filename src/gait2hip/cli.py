@@ -606,8 +606,10 @@ def transfer(
         str,
         typer.Option(
             help="comma list, the paired baseline first: scratch (recipe), the study's "
-            "published models as they are (gait2hip60), fine-tuned (gait2hip60-finetune) and "
-            "fine-tuned then averaged with them (gait2hip60-wise)"
+            "published models as they are (gait2hip60), fine-tuned (gait2hip60-finetune), "
+            "fine-tuned then averaged with them (gait2hip60-wise); also e.g. "
+            "gait2hip60-finetune-duration (fine-tuned with the cycle's duration as an input; "
+            "with --cohort none: the bundled cohort has no durations)"
         ),
     ] = "recipe,gait2hip60,gait2hip60-finetune,gait2hip60-wise",
     models: Annotated[str, typer.Option(help="architectures, comma list")] = (
