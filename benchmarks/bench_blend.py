@@ -89,6 +89,11 @@ def main() -> None:
         "--tuned", default="gait2hip60-finetune", help="the blend's own (fine-tuned) profile"
     )
     ap.add_argument("--tuned-runs", help="the transfer folder of --tuned (default --runs)")
+    ap.add_argument(
+        "--tuned-model",
+        help="its architecture (unit label), when not --models' (whose averaged model, recipe "
+        "and test subjects the rows keep, and whose label they carry)",
+    )
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
@@ -97,7 +102,8 @@ def main() -> None:
     models = tuple(args.models.split(","))
     for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
         pcts = {}
-        tuned = tuned_of(args.tuned_runs or args.runs, args.tuned, model, split)
+        tuned_model = args.tuned_model or model
+        tuned = tuned_of(args.tuned_runs or args.runs, args.tuned, tuned_model, split)
         pairs = blend_pairs(unit_of, tuned)
         if args.running:
             srcs |= running_sources(pairs["in-lab"].broad.in_cols)
