@@ -61,3 +61,30 @@ def test_unknown_zero_shot_data_is_refused_before_any_work():
     with pytest.raises(ValueError, match="dataset: unknown 'nope'"):
         build(TransferSetting(dataset="nope"))  # a built NPZ may carry any name; labelling not
     assert TransferSetting(zero_shot=("hamner2013",)).zero_shot == ("hamner2013",)
+
+
+def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, tmp_path):
+    """A profile whose models take the cycle's duration gets no cohort rows (the cohort has
+    no cycle times), said in one line, instead of failing the whole table."""
+    import dataclasses
+
+    from gait2hip.conventions import resolve_inputs
+    from gait2hip.pipelines.benchmark import benchmark
+    from gait2hip.pipelines.transfer import _cohort_rows
+    from tests.test_protocol import tiny_config
+
+    ds = synthetic["moments"]
+    t0 = np.arange(len(ds), dtype=float) * 2.0
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + 1.1})
+    cfg = dataclasses.replace(
+        tiny_config(models=("lstm",)),
+        target="moments",
+        inputs=resolve_inputs("all,cycle_duration_s"),
+        n_folds=2,
+    )
+    benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    cohort = read_cohort_npz(save_npz(tmp_path / "kids.npz", cohort_arrays(synthetic["moments"])))
+    said: list[str] = []
+    rows = _cohort_rows(cohort.with_contralateral(), {"dur": [tmp_path / "run"]}, "moments", 10,
+                        said.append)  # fmt: skip
+    assert rows.empty and "dur takes ['cycle_duration_s']" in said[0], said

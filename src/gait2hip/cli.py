@@ -609,7 +609,7 @@ def transfer(
             "published models as they are (gait2hip60), fine-tuned (gait2hip60-finetune), "
             "fine-tuned then averaged with them (gait2hip60-wise); also e.g. "
             "gait2hip60-finetune-duration (fine-tuned with the cycle's duration as an input; "
-            "with --cohort none: the bundled cohort has no durations)"
+            "no cohort rows: the bundled cohort has no durations)"
         ),
     ] = "recipe,gait2hip60,gait2hip60-finetune,gait2hip60-wise",
     models: Annotated[str, typer.Option(help="architectures, comma list")] = (

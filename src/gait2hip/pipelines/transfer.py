@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target
+from gait2hip.conventions import STATIC_INPUTS, get_target
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
@@ -114,15 +114,26 @@ def _benchmark_rows(source: str, folders: dict[str, list[Path]]) -> pd.DataFrame
 
 
 def _cohort_rows(
-    cohort: Cohort, folders: dict[str, list[Path]], target: str, n_boot: int
+    cohort: Cohort,
+    folders: dict[str, list[Path]],
+    target: str,
+    n_boot: int,
+    log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """The in-lab units of every profile zero-shot on each cohort group."""
+    """The in-lab units of every profile zero-shot on each cohort group (none for a profile
+    whose models take per-cycle inputs the cohort does not give, e.g. the cycle's duration)."""
     rows = []
     for profile, dirs in folders.items():
         done = [d for d in dirs if (d / "summary.csv").exists()]
         if not done:
             continue
         units = find_units(done, target)
+        lacking = sorted(
+            {c for u in units for c in u.predictor.required_inputs if c in STATIC_INPUTS}
+        )
+        if lacking:
+            log(f"transfer: {profile} takes {lacking}, which {cohort.name} does not give; no rows")
+            continue
         zs = zero_shot(units, cohort, healthy=False, n_boot=n_boot)
         shift = domain_shift_table(zs.cycles, zs.ood_reference)
         # uncalibrated units have no OOD score, so no row in the shift table
@@ -183,11 +194,11 @@ def run_transfer(
     if cohort is not None:
         log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
         cohort = cohort.with_contralateral()  # the other leg assumed where it is missing
-        frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot))
+        frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot, log))
     for name, path in (zero_shot_data or {}).items():
         other = Cohort.from_dataset(read_npz(path, expected_out=get_target(setting.target)), name)
         log(f"transfer: the in-lab models on {name} ({len(other)} cycles)")
-        frames.append(_cohort_rows(other, in_lab, setting.target, n_boot))
+        frames.append(_cohort_rows(other, in_lab, setting.target, n_boot, log))
     runs = pd.concat([f for f in frames if not f.empty], ignore_index=True)
     return write_transfer_report(
         runs,
