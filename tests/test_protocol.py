@@ -471,7 +471,7 @@ def test_summaries_measure_each_model_against_the_training_mean_curve(synthetic,
     assert row["skill_vs_mean_curve"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path):
+def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path, monkeypatch):
     """summary.csv also scores the unit's ensemble (final and fold models averaged), exactly
     as `predict` on the run folder makes its predictions."""
     import dataclasses
@@ -494,3 +494,24 @@ def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path):
     assert row["ensemble_subject_rmse"] == pytest.approx(ens["rmse"], rel=1e-5)
     assert row["ensemble_subject_r2"] == pytest.approx(ens["r2"], rel=1e-5)
     assert row["ensemble_subject_rmse"] != pytest.approx(row["subject_rmse"], rel=1e-9)
+    # kept beside the unit, so collecting the results again loads no checkpoint
+    from gait2hip.training import protocol
+    from gait2hip.training.checkpoint import TrainedModel
+
+    unit = tmp_path / "split42" / "lstm-causal" / "seed2025"
+    with np.load(unit / protocol.ENSEMBLE_FILE) as z:
+        np.testing.assert_allclose(z["y_ens"], mean, rtol=1e-5, atol=1e-7)
+
+    def refuse(*_):
+        raise AssertionError("a checkpoint was loaded")
+
+    with monkeypatch.context() as m:
+        m.setattr(TrainedModel, "load", staticmethod(refuse))
+        benchmark(synthetic["moments"], cfg, tmp_path, show_progress=False)
+    again = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    assert again["ensemble_subject_rmse"] == row["ensemble_subject_rmse"]
+    # a checkpoint written again (retrained) is not served stale predictions
+    (unit / "fold0.pt").touch()
+    benchmark(synthetic["moments"], cfg, tmp_path, show_progress=False)
+    with np.load(unit / protocol.ENSEMBLE_FILE) as z:
+        assert json.loads(str(z["checkpoints"]))[1][2] == (unit / "fold0.pt").stat().st_mtime_ns

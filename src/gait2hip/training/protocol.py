@@ -618,7 +618,7 @@ def _unit_results(
     )
     parts = target_parts(get_target(cfg.target))
     curve = Calibration.load(u.unit_dir / CALIBRATION_FILE).norm_mean
-    y_ens = ensemble_predictions(u.unit_dir, n_folds, ds.X[test], ds.height_m[test])
+    y_ens = _ensemble_test_predictions(u.unit_dir, n_folds, ds.X[test], ds.height_m[test])
     out = []
     for part, idx in parts.items():
         idx = list(idx)
@@ -645,6 +645,30 @@ def _unit_results(
         label = part if len(parts) > 1 else ""
         out.append(UnitResult(u.spec, u.split_seed, u.seed, u.unit_dir, metrics, info, label))
     return out
+
+
+#: A unit's ensemble predictions of its test cycles, kept so that collecting results again
+#: (every resume) does not reload its checkpoints; valid for the checkpoints it names.
+ENSEMBLE_FILE = "ensemble_predictions.npz"
+
+
+def _ensemble_test_predictions(
+    unit_dir: Path, n_folds: int, X: np.ndarray, height_m: np.ndarray
+) -> np.ndarray:
+    """:func:`ensemble_predictions` of the unit's test cycles, from :data:`ENSEMBLE_FILE` when
+    it was written for the same checkpoints (their names, sizes and modification times)."""
+    names = ["final.pt", *(f"fold{k}.pt" for k in range(n_folds))]
+    stamp = json.dumps([(n, (unit_dir / n).stat().st_size, (unit_dir / n).stat().st_mtime_ns)
+                        for n in names])  # fmt: skip
+    path = unit_dir / ENSEMBLE_FILE
+    if path.is_file():
+        with np.load(path) as z:
+            if str(z["checkpoints"]) == stamp and z["y_ens"].shape[0] == len(X):
+                return z["y_ens"]
+    y = ensemble_predictions(unit_dir, n_folds, X, height_m)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, y_ens=y, checkpoints=np.array(stamp))
+    return y
 
 
 def ensemble_predictions(
