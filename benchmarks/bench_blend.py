@@ -42,16 +42,7 @@ import functools
 
 import numpy as np
 import pandas as pd
-from transfer_runs import (
-    FOLDERS,
-    MODELS,
-    blend_pairs,
-    each_unit,
-    model_inputs,
-    running_sources,
-    subject_r2_of,
-    tuned_of,
-)
+from transfer_runs import FOLDERS, MODELS, each_blend, model_inputs, subject_r2_of
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -98,45 +89,40 @@ def main() -> None:
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
     args = ap.parse_args()
-    rows, paired, shift = [], [], []
+    rows, paired = [], []
     models = tuple(args.models.split(","))
-    for model, split, unit_of, srcs, base in each_unit(args.runs, args.splits, models):
-        pcts = {}
-        tuned_model = args.tuned_model or model
-        tuned = tuned_of(args.tuned_runs or args.runs, args.tuned, tuned_model, split)
-        pairs = blend_pairs(unit_of, tuned)
-        if args.running:
-            srcs |= running_sources(pairs["in-lab"].broad.in_cols)
-        for name, c in srcs.items():
-            blended = pairs[name if name in FOLDERS else "in-lab"]
-            tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
-            X = model_inputs(blended, c)
-            # a cycle lacking an input only the tuned model takes is the broad model's alone
-            filled, unknown = blended.filled_inputs(X)
-            own = tuned.predict(filled, c.height_m)[:2]
-            other = broad.predict(model_inputs(broad, c), c.height_m)[:2]
-            pct = pcts[name] = blended.shift_percentile(X, c.height_m, c.durations)
-            shipped = blended.predict(X, c.height_m, c.durations)[:2]
-            cal = blended.calibration
-            for variant, weight in VARIANTS.items():
-                w = np.where(unknown, 1.0, weight(pct))
-                mean, sd = mixture(w, own, other)
-                if variant == blend_name(cal.blend_from, cal.blend_to):  # as gait2hip predicts
-                    assert np.allclose(mean, shipped[0]) and np.allclose(sd, shipped[1])
-                r2 = subject_r2_of(c, mean)
-                mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
-                cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
-                rows.append({"model": model, "variant": variant, "source": name,
-                             "split": split, "r2": float(r2.mean()), "coverage_90": cov,
-                             "broad_share": float(w.mean())})  # fmt: skip
-                if name == "in-lab":
-                    paired += [{"model": model, "variant": variant, "delta": d}
-                               for d in (r2 - base).to_numpy()]  # fmt: skip
-        # how well the shift percentile tells each source's cycles from the in-lab test cycles
-        # (the sources the in-lab models predict: the speed sources' models are others)
-        shift += [{"model": model, "source": name, "split": split,
-                   "auroc": auroc(p, pcts["in-lab"])}
-                  for name, p in pcts.items() if name not in FOLDERS]  # fmt: skip
+    pcts: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    blends = each_blend(args.runs, args.splits, models, args.tuned, args.tuned_runs,
+                        args.tuned_model, args.running)  # fmt: skip
+    for model, split, base, name, c, blended in blends:
+        tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
+        X = model_inputs(blended, c)
+        # a cycle lacking an input only the tuned model takes is the broad model's alone
+        filled, unknown = blended.filled_inputs(X)
+        own = tuned.predict(filled, c.height_m)[:2]
+        other = broad.predict(model_inputs(broad, c), c.height_m)[:2]
+        shipped = blended.predict_cycles(X, c.height_m, c.durations)
+        pct = pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
+        cal = blended.calibration
+        for variant, weight in VARIANTS.items():
+            w = np.where(unknown, 1.0, weight(pct))
+            mean, sd = mixture(w, own, other)
+            if variant == blend_name(cal.blend_from, cal.blend_to):  # as gait2hip predicts
+                assert np.allclose(mean, shipped.mean) and np.allclose(sd, shipped.sd)
+            r2 = subject_r2_of(c, mean)
+            mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))
+            cov = float(pooled_coverage(c.y, mean, sd, (0.9,))[0])
+            rows.append({"model": model, "variant": variant, "source": name,
+                         "split": split, "r2": float(r2.mean()), "coverage_90": cov,
+                         "broad_share": float(w.mean())})  # fmt: skip
+            if name == "in-lab":
+                paired += [{"model": model, "variant": variant, "delta": d}
+                           for d in (r2 - base).to_numpy()]  # fmt: skip
+    # how well the shift percentile tells each source's cycles from the in-lab test cycles
+    # (the sources the in-lab models predict: the speed sources' models are others)
+    shift = [{"model": model, "source": name, "split": split, "auroc": auroc(p, by["in-lab"])}
+             for (model, split), by in pcts.items()
+             for name, p in by.items() if name not in FOLDERS]  # fmt: skip
     long = pd.DataFrame(rows)
     if args.csv:
         long.to_csv(args.csv, index=False)

@@ -28,17 +28,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import (
-    FOLDERS,
-    HELD_OUT,
-    MODELS,
-    blend_pairs,
-    each_unit,
-    model_inputs,
-    running_sources,
-    tuned_of,
-    unit_folder,
-)
+from transfer_runs import HELD_OUT, MODELS, each_blend, model_inputs, unit_folder
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -66,18 +56,14 @@ def blended_rows(
     model is ``tuned`` (profile, transfer folder), its share rule ``blend``."""
     lo, hi = blend_thresholds(blend)
     out = []
-    for model, split, unit_of, srcs, _ in each_unit(runs, splits, models):
-        pairs = blend_pairs(unit_of, tuned_of(tuned[1], tuned[0], model, split))
-        srcs |= running_sources(pairs["in-lab"].broad.in_cols)
-        for name, c in srcs.items():
-            blended = pairs[name if name in FOLDERS else "in-lab"]
-            cal = dataclasses.replace(blended.calibration, blend_from=lo, blend_to=hi)
-            blended = dataclasses.replace(blended, calibration=cal)
-            p = blended.predict_cycles(model_inputs(blended, c), c.height_m, c.durations)
-            assert p.widening is None, "the transfer units carry no widening"
-            mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
-            out.append({"model": model, "split": split, "source": name, "y": c.y,
-                        "mean": mean, "sd": sd, "pct": p.shift_percentile})  # fmt: skip
+    for model, split, _, name, c, blended in each_blend(runs, splits, models, *tuned, running=True):
+        cal = dataclasses.replace(blended.calibration, blend_from=lo, blend_to=hi)
+        blended = dataclasses.replace(blended, calibration=cal)
+        p = blended.predict_cycles(model_inputs(blended, c), c.height_m, c.durations)
+        assert p.widening is None, "the transfer units carry no widening"
+        mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
+        out.append({"model": model, "split": split, "source": name, "y": c.y,
+                    "mean": mean, "sd": sd, "pct": p.shift_percentile})  # fmt: skip
     return out
 
 

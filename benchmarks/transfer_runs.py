@@ -142,3 +142,18 @@ def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
         v = np.full(len(c.X), np.nan) if known[name] is None else np.asarray(known[name], float)
         cols.append(np.repeat(v[:, None, None], c.X.shape[1], axis=1))
     return np.concatenate([c.X, *cols], axis=-1).astype(np.float32)
+
+
+def each_blend(runs, splits, models, tuned: str, tuned_runs=None, tuned_model=None, running=False):
+    """Per architecture of ``models``, split and source (``running``: the hamner2013 rows
+    too): (model, split, the recipe's in-lab subject R², source name, its :class:`Cycles`, the
+    blend for that source (:func:`blend_pairs`)), the blend's own model being the ``tuned``
+    profile's units in ``tuned_runs`` (default ``runs``) of ``tuned_model`` (default the
+    loop's architecture)."""
+    for model, split, unit_of, srcs, base in each_unit(runs, splits, models):
+        own = tuned_of(tuned_runs or runs, tuned, tuned_model or model, split)
+        pairs = blend_pairs(unit_of, own)
+        if running:
+            srcs |= running_sources(pairs["in-lab"].broad.in_cols)
+        for name, c in srcs.items():
+            yield model, split, base, name, c, pairs[name if name in FOLDERS else "in-lab"]

@@ -437,13 +437,15 @@ def main() -> None:
             heading = f"### its broad model (`{BROAD_DIR}/`),"
             label = unit.parent.name
             lo, hi = blend_thresholds(args.blend_variant)
-            set_calibration(folder, blend_from=lo, blend_to=hi)
+            fields = {"blend_from": lo, "blend_to": hi}
             widening = None
             if args.widening:
                 beta, fitted_on = widening_of(args.widening[0], label)
-                set_calibration(folder, shift_widening=beta, shift_widening_source=fitted_on)
+                fields |= {"shift_widening": beta, "shift_widening_source": fitted_on}
                 widening = (beta, fitted_on, args.widening[1])
-            inputs = (final.in_cols, TrainedModel.load(other / "final.pt").in_cols)
+            set_calibration(folder, **fields)
+            broad_final = TrainedModel.load(other / "final.pt")
+            inputs = (final.in_cols, broad_final.in_cols)
             sections.append(
                 card_section(unit, final, None)
                 + blend_section(
@@ -455,7 +457,7 @@ def main() -> None:
                     args.blend_variant,
                     inputs,
                 )
-                + card_section(other, TrainedModel.load(other / "final.pt"), None, heading)
+                + card_section(other, broad_final, None, heading)
             )
             cal = broad_cal if broad_cal.anchor else cal
         if final.meta.get("init") == PUBLISHED or cal.anchor.startswith(PUBLISHED):

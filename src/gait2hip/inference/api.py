@@ -188,25 +188,24 @@ def _with_static(
     channels (:data:`STATIC_INPUTS`: body height, cycle duration); one that is not known is NaN
     where no model ``required`` it (a blended model's broad model then predicts alone), else
     refused."""
+    known = {
+        "body_height_m": None if height_m is None else np.full(len(X), height_m),
+        "cycle_duration_s": durations,
+    }
+    missing = {
+        "body_height_m": "the model takes the body height as an input; give height_m (CLI "
+        "--height, in m) or the subject's scaled model (--subject)",
+        "cycle_duration_s": "the model takes each cycle's duration as an input, but the file "
+        "has no cycle times ('cycle_t0', 'cycle_t1'); give the trial's angles over time "
+        "instead (.mot/.sto/.csv) so the cycles are found in it",
+    }
     columns = []
     for name in names:
-        if name not in required and (durations if name == "cycle_duration_s" else height_m) is None:
+        values = known[name]
+        if values is None and name in required:
+            raise InputError(f"{source}: {missing[name]}")
+        if values is None:
             values = np.full(len(X), np.nan)
-        elif name == "body_height_m":
-            if height_m is None:
-                raise InputError(
-                    f"{source}: the model takes the body height as an input; give height_m "
-                    "(CLI --height, in m) or the subject's scaled model (--subject)"
-                )
-            values = np.full(len(X), height_m)
-        else:  # cycle_duration_s
-            if durations is None:
-                raise InputError(
-                    f"{source}: the model takes each cycle's duration as an input, but the file "
-                    "has no cycle times ('cycle_t0', 'cycle_t1'); give the trial's angles over "
-                    "time instead (.mot/.sto/.csv) so the cycles are found in it"
-                )
-            values = durations
         columns.append(np.repeat(np.asarray(values, np.float32)[:, None], X.shape[1], axis=1))
     return np.concatenate([X, np.stack(columns, axis=-1)], axis=-1) if columns else X
 

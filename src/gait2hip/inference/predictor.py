@@ -190,7 +190,18 @@ class Predictor:
     ) -> np.ndarray | None:
         """Per cycle, the :attr:`broad` model's share of the prediction (:func:`blend_weight`
         of :meth:`shift_percentile`); None without a broad model or a calibration to tell."""
-        return self.predict_cycles(X_deg, height_m, durations).broad_weight
+        if self.broad is None:
+            return None
+        X_deg, unknown = self.filled_inputs(X_deg)
+        return self._share(self._checks(X_deg, height_m, durations)[2], unknown)
+
+    def _share(self, pct: np.ndarray | None, unknown: np.ndarray) -> np.ndarray | None:
+        """The broad model's share per cycle from the shift percentiles ``pct`` by the
+        calibration's rule; all of it for the ``unknown`` cycles (see :meth:`filled_inputs`)."""
+        cal = self.calibration
+        if self.broad is None or pct is None or cal is None:
+            return None
+        return np.where(unknown, 1.0, blend_weight(pct, cal.blend_from, cal.blend_to))
 
     def predict_cycles(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
@@ -201,10 +212,7 @@ class Predictor:
         X_deg, unknown = self.filled_inputs(X_deg)
         ood, pace, pct = self._checks(X_deg, height_m, durations)
         own = self._predict_own(X_deg, height_m)
-        w = None
-        if self.broad is not None and pct is not None and self.calibration is not None:
-            w = blend_weight(pct, self.calibration.blend_from, self.calibration.blend_to)
-            w = np.where(unknown, 1.0, w)
+        w = self._share(pct, unknown)
         if w is None or self.broad is None:
             mean, sd, ens_sd, within = own
         else:

@@ -658,8 +658,8 @@ def _ensemble_test_predictions(
     """:func:`ensemble_predictions` of the unit's test cycles, from :data:`ENSEMBLE_FILE` when
     it was written for the same checkpoints (their names, sizes and modification times)."""
     names = ["final.pt", *(f"fold{k}.pt" for k in range(n_folds))]
-    stamp = json.dumps([(n, (unit_dir / n).stat().st_size, (unit_dir / n).stat().st_mtime_ns)
-                        for n in names])  # fmt: skip
+    stats = [(n, (unit_dir / n).stat()) for n in names]
+    stamp = json.dumps([(n, st.st_size, st.st_mtime_ns) for n, st in stats])
     path = unit_dir / ENSEMBLE_FILE
     if path.is_file():
         with np.load(path) as z:
