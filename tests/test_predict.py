@@ -594,7 +594,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
     assert "blend (`step95`)" in card and "predicts alone where the shift percentile" in card
     cal = load_predictor(shipped / "moments").calibration
-    assert (cal.shift_widening, cal.blend_from, cal.blend_to) == (0.4, 95.0, 95.0)
+    assert (cal.shift_widening, cal.blend.name) == (0.4, "step95")
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "blended with" in res.output, res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
@@ -983,16 +983,28 @@ def test_blend_weight_and_mixture_by_hand():
     from gait2hip.inference.calibration import (
         BLEND_FROM,
         BLEND_TO,
-        blend_name,
-        blend_thresholds,
+        BlendRule,
         blend_weight,
         mixture,
+        shift_of,
     )
 
-    assert blend_name(BLEND_FROM, BLEND_TO) == "ramp50-95" and blend_name(95, 95) == "step95"
-    assert blend_thresholds("ramp80-95") == (80.0, 95.0) and blend_thresholds("step95") == (95, 95)
-    with pytest.raises(ValueError, match="unknown blend rule"):
-        blend_thresholds("cliff")
+    assert BlendRule().name == "ramp50-95" and BlendRule(95, 95).name == "step95"
+    assert BlendRule.parse("ramp80-95") == BlendRule(80.0, 95.0)
+    assert BlendRule.parse("step95") == BlendRule(95.0, 95.0)
+    no_pace = BlendRule.parse("step95/ood+size")
+    assert no_pace == BlendRule(95.0, 95.0, ("ood", "size")) and no_pace.name == "step95/ood+size"
+    assert BlendRule(95, 95, ("size", "ood")).name == "step95/ood+size"  # canonical order
+    for bad in ("cliff", "step", "ramp50", "step95/pace+speed", "step95/"):
+        with pytest.raises(ValueError, match="unknown blend rule"):
+            BlendRule.parse(bad)
+    # the checks a rule heeds: the largest known percentile of them, per cycle
+    checks = {"ood": np.array([10.0, 99.0, 20.0]), "pace": np.array([99.0, 10.0, np.nan]),
+              "size": None}  # fmt: skip
+    np.testing.assert_allclose(shift_of(checks), [99, 99, 20])
+    np.testing.assert_allclose(BlendRule(95, 95).weight(checks), [1, 1, 0])
+    np.testing.assert_allclose(no_pace.weight(checks), [0, 1, 0])
+    assert BlendRule(95, 95, ("pace",)).weight({"ood": checks["ood"], "pace": None}) is None
 
     pct = np.array([0.0, BLEND_FROM, (BLEND_FROM + BLEND_TO) / 2, BLEND_TO, 100.0, np.nan])
     np.testing.assert_allclose(blend_weight(pct), [0, 0, 0.5, 1, 1, 0])
@@ -1017,7 +1029,13 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
     cycle; a broad model of other outputs is refused in one line."""
     import shutil
 
-    from gait2hip.inference.calibration import blend_weight, mixture
+    from gait2hip.inference.calibration import (
+        BlendRule,
+        Calibration,
+        blend_weight,
+        mixture,
+        shift_of,
+    )
 
     src = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
     unit = tmp_path / "unit"
@@ -1041,6 +1059,16 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
     expected = mixture(w, own.predict(X, h)[:2], broad.predict(X, h)[:2])
     for a, b in zip(pred.predict(X, h)[:2], expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    # a rule heeding the OOD check alone leaves the child's height out of the share, not out
+    # of the shift percentile (which the widening follows); the rule survives save and load
+    rule = BlendRule(checks=("ood",))
+    cal = dataclasses.replace(pred.calibration, blend=rule)
+    assert Calibration.load(cal.save(tmp_path / "cal.npz")).blend == rule
+    ood_only = dataclasses.replace(pred, calibration=cal)
+    p = ood_only.predict_cycles(X, child)
+    np.testing.assert_allclose(p.broad_weight, blend_weight(p.ood[1]))
+    assert (p.broad_weight < 1).any() and (p.shift_percentile == 100).all()
+    np.testing.assert_allclose(p.shift_percentile, shift_of(p.checks))
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

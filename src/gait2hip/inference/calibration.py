@@ -43,10 +43,12 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   default: the fine-tuned model with its WiSE average with the study's published weights as
   the broad one). Per cycle, the *shift percentile* (the largest of the OOD, pace and size
   percentiles above) sets the broad model's share :func:`blend_weight`: none up to
-  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO` (or the rule its calibration names,
-  e.g. all of it above the 95th and none below); the prediction is the two models'
-  :func:`mixture` (its sd holds their disagreement), so a walker like the training subjects
-  gets the model tuned to them, and one unlike them the model that kept its breadth.
+  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO` (or the :class:`BlendRule` its
+  calibration names, e.g. all of it above the 95th and none below, or heeding only the OOD and
+  size checks for a model that takes the cycle's duration and so sees the pace itself); the
+  prediction is the two models' :func:`mixture` (its sd holds their disagreement), so a walker
+  like the training subjects gets the model tuned to them, and one unlike them the model that
+  kept its breadth.
 - **Widening under shift**: the parts above are measured on unseen subjects of the training
   conditions and on the anchor's disagreement, and still fall short where the walker is
   unlike the training data in ways neither sees (a held-out walking speed: 0.72-0.80 of
@@ -61,7 +63,7 @@ cross-validation fold and a final model on the whole pool. Used together at pred
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,29 +85,81 @@ OOD_WARN_PERCENTILE = 95.0
 #: The ramp of the shift percentile (the largest of a cycle's OOD, pace and size
 #: percentiles): 0 up to BLEND_FROM, 1 from BLEND_TO (the warning level). A predictor with a
 #: broad model (:attr:`~gait2hip.inference.predictor.Predictor.broad`) gives it this share
-#: unless its calibration names another rule (:attr:`Calibration.blend_from`, ``blend_to``);
-#: the widening under shift always follows it.
+#: unless its calibration names another rule (:attr:`Calibration.blend`); the widening under
+#: shift always follows this ramp of every check.
 BLEND_FROM = 50.0
 BLEND_TO = OOD_WARN_PERCENTILE
 
 
-def blend_name(lo: float, hi: float) -> str:
-    """The name of the broad model's share rule with thresholds ``lo``, ``hi``:
-    ``ramp50-95`` (linear between) or ``step95`` (all of it above, when ``hi <= lo``)."""
-    return f"step{lo:.0f}" if hi <= lo else f"ramp{lo:.0f}-{hi:.0f}"
+#: The checks whose percentiles make a cycle's shift percentile (module doc), by name.
+SHIFT_CHECKS: tuple[str, ...] = ("ood", "pace", "size")
 
 
-def blend_thresholds(name: str) -> tuple[float, float]:
-    """The thresholds of a :func:`blend_name` (``ramp50-95``, ``step95``)."""
-    try:
-        if name.startswith("step"):
-            return float(name[4:]), float(name[4:])
-        lo, hi = name.removeprefix("ramp").split("-")
-        if name.startswith("ramp"):
-            return float(lo), float(hi)
-    except ValueError:
-        pass
-    raise ValueError(f"unknown blend rule {name!r}: rampLO-HI (e.g. ramp50-95) or stepP")
+def shift_of(
+    percentiles: Mapping[str, np.ndarray | None], checks: Sequence[str] = SHIFT_CHECKS
+) -> np.ndarray | None:
+    """Per cycle, the largest of the percentiles of ``checks`` that are known (a check's
+    entry None: its inputs are missing; NaN: unknown for that cycle); None when none is."""
+    known = [np.asarray(percentiles[c], float) for c in checks if percentiles.get(c) is not None]
+    if not known:
+        return None
+    shape = np.broadcast_shapes(*(k.shape for k in known))
+    out = np.full(shape, np.nan)
+    for k in known:
+        out = np.fmax(out, np.broadcast_to(k, shape))
+    return out
+
+
+@dataclass(frozen=True)
+class BlendRule:
+    """The broad model's share of a blended prediction (module doc, "Blend with a broad
+    model"): :func:`blend_weight` of the largest percentile of ``checks`` (:func:`shift_of`),
+    none up to ``lo``, all of it from ``hi``. Named ``ramp50-95`` (linear between) or ``step95``
+    (all of it above, when ``hi <= lo``), with ``/ood+size`` appended when it heeds only those
+    checks (e.g. a model that takes the cycle's duration sees the pace itself)."""
+
+    lo: float = BLEND_FROM
+    hi: float = BLEND_TO
+    checks: tuple[str, ...] = SHIFT_CHECKS
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.checks if c not in SHIFT_CHECKS]
+        if unknown or not self.checks:
+            raise ValueError(f"blend checks {list(self.checks)}: some of {list(SHIFT_CHECKS)}")
+        canonical = tuple(c for c in SHIFT_CHECKS if c in self.checks)
+        object.__setattr__(self, "checks", canonical)  # frozen: set once, in one order
+
+    @property
+    def name(self) -> str:
+        rule = f"step{self.lo:.0f}" if self.hi <= self.lo else f"ramp{self.lo:.0f}-{self.hi:.0f}"
+        return rule if self.checks == SHIFT_CHECKS else rule + "/" + "+".join(self.checks)
+
+    @classmethod
+    def parse(cls, name: str) -> BlendRule:
+        """The rule of a :attr:`name` (``ramp50-95``, ``step95``, ``step95/ood+size``)."""
+        rule, sep, checks = name.partition("/")
+        try:
+            if rule.startswith("step"):
+                lo = hi = float(rule[4:])
+            elif rule.startswith("ramp"):
+                lo, hi = (float(t) for t in rule[4:].split("-"))
+            else:
+                raise ValueError
+            return cls(lo, hi, tuple(checks.split("+")) if sep else SHIFT_CHECKS)
+        except ValueError:
+            raise ValueError(
+                f"unknown blend rule {name!r}: rampLO-HI or stepP (e.g. ramp50-95, step95), "
+                f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size)"
+            ) from None
+
+    def percentile(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
+        """Per cycle, the shift percentile this rule heeds (:func:`shift_of` of its checks)."""
+        return shift_of(percentiles, self.checks)
+
+    def weight(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
+        """Per cycle, the broad model's share (None: no check known)."""
+        pct = self.percentile(percentiles)
+        return None if pct is None else blend_weight(pct, self.lo, self.hi)
 
 
 CALIBRATION_FILE = "calibration.npz"
@@ -316,9 +370,8 @@ class Calibration:
     # the widening under shift (module doc; 0: none) and where it was fitted ("": nowhere)
     shift_widening: float = 0.0
     shift_widening_source: str = ""
-    # with a broad model, its share rule (:func:`blend_weight`'s thresholds)
-    blend_from: float = BLEND_FROM
-    blend_to: float = BLEND_TO
+    # with a broad model, its share rule
+    blend: BlendRule = field(default_factory=BlendRule)
 
     @property
     def ood_threshold(self) -> float:
@@ -366,7 +419,7 @@ class Calibration:
             "interval_width_90_within_population": self.width_90_within,
             "shift_widening": self.shift_widening,
             "shift_widening_source": self.shift_widening_source,
-            "blend": blend_name(self.blend_from, self.blend_to),
+            "blend": self.blend.name,
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
         }
@@ -398,7 +451,8 @@ class Calibration:
             "width_90_within": np.array(self.width_90_within),
             "shift_widening": np.array(self.shift_widening),
             "shift_widening_source": np.array(self.shift_widening_source),
-            "blend": np.array([self.blend_from, self.blend_to]),
+            "blend": np.array([self.blend.lo, self.blend.hi]),
+            "blend_checks": np.array(self.blend.checks),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -439,10 +493,11 @@ class Calibration:
                 shift_widening_source=(
                     str(z["shift_widening_source"]) if "shift_widening_source" in z else ""
                 ),
-                **(
-                    {"blend_from": float(z["blend"][0]), "blend_to": float(z["blend"][1])}
-                    if "blend" in z
-                    else {}
+                blend=BlendRule(
+                    *(map(float, z["blend"]) if "blend" in z else (BLEND_FROM, BLEND_TO)),
+                    tuple(str(c) for c in z["blend_checks"])
+                    if "blend_checks" in z
+                    else SHIFT_CHECKS,
                 ),
             )
 

@@ -33,11 +33,11 @@ from gait2hip.inference.calibration import (
     CALIBRATION_FILE,
     Anchor,
     Calibration,
-    blend_weight,
     cycle_features,
     interval_sd,
     member_predictions,
     mixture,
+    shift_of,
     widening_factor,
 )
 from gait2hip.training.checkpoint import TrainedModel
@@ -85,9 +85,17 @@ class CyclePrediction(NamedTuple):
     within_sd: np.ndarray  # without the between-population part and the widening
     ood: tuple[np.ndarray, np.ndarray] | None  # (score, percentile)
     pace_percentile: np.ndarray | None
+    size_percentile: np.ndarray | None
     shift_percentile: np.ndarray | None
     broad_weight: np.ndarray | None
     widening: np.ndarray | None  # the factor on ``sd`` (None: not widened)
+
+    @property
+    def checks(self) -> dict[str, np.ndarray | None]:
+        """Each check's percentiles per cycle, by name (as a
+        :class:`~gait2hip.inference.calibration.BlendRule` takes them)."""
+        ood = None if self.ood is None else self.ood[1]
+        return {"ood": ood, "pace": self.pace_percentile, "size": self.size_percentile}
 
 
 @dataclass
@@ -170,49 +178,53 @@ class Predictor:
     ) -> np.ndarray | None:
         """Per cycle, the largest of its OOD, pace and size percentiles (the checks whose
         inputs are known; None without calibration): how unlike the training data it is."""
-        return self._checks(self.filled_inputs(X_deg)[0], height_m, durations)[2]
+        return shift_of(self._checks(self.filled_inputs(X_deg)[0], height_m, durations)[1])
 
-    def _checks(self, X_deg: np.ndarray, height_m, durations) -> tuple[Any, Any, Any]:
-        """OOD (scores, percentiles), pace percentiles and shift percentiles per cycle (each
-        None where not known)."""
+    def _checks(
+        self, X_deg: np.ndarray, height_m, durations
+    ) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, np.ndarray | None]]:
+        """OOD (scores, percentiles) and each check's percentiles per cycle (by name, as
+        :data:`~gait2hip.inference.calibration.SHIFT_CHECKS`; None where not known); (None, {})
+        without calibration."""
         ood = self.ood_scores(X_deg)
         if ood is None or self.calibration is None:
-            return None, None, None
-        pace = self.pace_percentile(durations)
-        pct = ood[1]
-        for other in (pace, self.calibration.size_percentile(height_m)):
-            if other is not None:
-                pct = np.fmax(pct, np.broadcast_to(other, pct.shape))
-        return ood, pace, pct
+            return None, {}
+        size = self.calibration.size_percentile(height_m)
+        if size is not None:
+            size = np.broadcast_to(size, ood[1].shape)
+        return ood, {"ood": ood[1], "pace": self.pace_percentile(durations), "size": size}
 
     def broad_weight(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
     ) -> np.ndarray | None:
-        """Per cycle, the :attr:`broad` model's share of the prediction (:func:`blend_weight`
-        of :meth:`shift_percentile`); None without a broad model or a calibration to tell."""
+        """Per cycle, the :attr:`broad` model's share of the prediction (its calibration's
+        :class:`~gait2hip.inference.calibration.BlendRule` of the checks); None without a
+        broad model or a calibration to tell."""
         if self.broad is None:
             return None
         X_deg, unknown = self.filled_inputs(X_deg)
-        return self._share(self._checks(X_deg, height_m, durations)[2], unknown)
+        return self._share(self._checks(X_deg, height_m, durations)[1], unknown)
 
-    def _share(self, pct: np.ndarray | None, unknown: np.ndarray) -> np.ndarray | None:
-        """The broad model's share per cycle from the shift percentiles ``pct`` by the
+    def _share(
+        self, checks: dict[str, np.ndarray | None], unknown: np.ndarray
+    ) -> np.ndarray | None:
+        """The broad model's share per cycle from the checks' percentiles by the
         calibration's rule; all of it for the ``unknown`` cycles (see :meth:`filled_inputs`)."""
         cal = self.calibration
-        if self.broad is None or pct is None or cal is None:
-            return None
-        return np.where(unknown, 1.0, blend_weight(pct, cal.blend_from, cal.blend_to))
+        w = None if self.broad is None or cal is None else cal.blend.weight(checks)
+        return None if w is None else np.where(unknown, 1.0, w)
 
     def predict_cycles(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
     ) -> CyclePrediction:
         """Everything :meth:`predict` computes per cycle, from one pass of the models and the
-        checks: mean, sd (total, ensemble and within-population), the OOD, pace and shift
-        percentiles, the broad model's share and the interval's widening under shift."""
+        checks: mean, sd (total, ensemble and within-population), the OOD, pace, size and
+        shift percentiles, the broad model's share and the interval's widening under shift."""
         X_deg, unknown = self.filled_inputs(X_deg)
-        ood, pace, pct = self._checks(X_deg, height_m, durations)
+        ood, checks = self._checks(X_deg, height_m, durations)
+        pct = shift_of(checks)
         own = self._predict_own(X_deg, height_m)
-        w = self._share(pct, unknown)
+        w = self._share(checks, unknown)
         if w is None or self.broad is None:
             mean, sd, ens_sd, within = own
         else:
@@ -225,7 +237,8 @@ class Predictor:
         widen = None if cal is None else widening_factor(pct, cal.shift_widening)
         if widen is not None:
             sd = sd * widen.reshape(-1, *([1] * (sd.ndim - 1))).astype(sd.dtype)
-        return CyclePrediction(mean, sd, ens_sd, within, ood, pace, pct, w, widen)
+        pace, size = checks.get("pace"), checks.get("size")
+        return CyclePrediction(mean, sd, ens_sd, within, ood, pace, size, pct, w, widen)
 
     @property
     def required_inputs(self) -> tuple[str, ...]:
