@@ -16,7 +16,9 @@ broad model's alone in every variant, as gait2hip predicts it. Variants of the s
 - `half`: 0.5 for every cycle (no checks);
 - `step95`: 1 above the 95th shift percentile (the warning level), else 0;
 - `ramp80-95`: linear from the 80th to the 95th;
-- `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO; the default rule).
+- `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO; the default rule);
+- `step95/ood+size`: as `step95`, the shift percentile of the OOD and size checks only (not
+  the pace: a model that takes the cycle's duration sees the pace itself).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
 the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
@@ -38,34 +40,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
 from transfer_runs import FOLDERS, MODELS, each_blend, model_inputs, subject_r2_of
 
 from gait2hip.gait.signal import resample_cycles
-from gait2hip.inference.calibration import (
-    BLEND_FROM,
-    BLEND_TO,
-    auroc,
-    blend_name,
-    blend_thresholds,
-    blend_weight,
-    mixture,
-    pooled_coverage,
-)
+from gait2hip.inference.calibration import BlendRule, auroc, mixture, pooled_coverage
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
-DEFAULT = blend_name(BLEND_FROM, BLEND_TO)
+#: Per variant, the broad share per cycle from the checks' percentiles (by name).
 VARIANTS = {
-    "finetune": lambda pct: np.zeros(len(pct)),
-    "wise": lambda pct: np.ones(len(pct)),
-    "half": lambda pct: np.full(len(pct), 0.5),
+    "finetune": lambda checks: np.zeros(len(checks["ood"])),
+    "wise": lambda checks: np.ones(len(checks["ood"])),
+    "half": lambda checks: np.full(len(checks["ood"]), 0.5),
     **{
-        name: functools.partial(lambda pct, t: blend_weight(pct, *t), t=blend_thresholds(name))
-        for name in ("step95", "ramp80-95", DEFAULT)
+        name: BlendRule.parse(name).weight
+        for name in ("step95", "ramp80-95", BlendRule().name, "step95/ood+size")
     },
 }
 
@@ -102,12 +94,11 @@ def main() -> None:
         own = tuned.predict(filled, c.height_m)[:2]
         other = broad.predict(model_inputs(broad, c), c.height_m)[:2]
         shipped = blended.predict_cycles(X, c.height_m, c.durations)
-        pct = pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
-        cal = blended.calibration
+        pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
         for variant, weight in VARIANTS.items():
-            w = np.where(unknown, 1.0, weight(pct))
+            w = np.where(unknown, 1.0, weight(shipped.checks))
             mean, sd = mixture(w, own, other)
-            if variant == blend_name(cal.blend_from, cal.blend_to):  # as gait2hip predicts
+            if variant == blended.calibration.blend.name:  # as gait2hip predicts
                 assert np.allclose(mean, shipped.mean) and np.allclose(sd, shipped.sd)
             r2 = subject_r2_of(c, mean)
             mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (mean, sd))

@@ -11,14 +11,17 @@ the blend of each split's fine-tuned (``--tuned``, default `gait2hip60-finetune`
 over splits), then reports, unwidened and widened, the share of
 frames inside the nominal intervals and the 90 % interval's mean width on every source: the
 fitting splits' in-lab, cohort and running rows (not used to fit) and every row of the test
-splits (trained after the choice). No training.
+splits (``--test``, trained after the choice; rows ``splits`` = test, by split seed). No
+training.
 
     .venv/bin/python benchmarks/bench_widening.py --fit-splits 21,22,23 \
-        --test-runs runs/transfer-fresh --test-splits 24,25 --models lstm-causal \
+        --test runs/transfer-fresh runs/transfer-fresh 24,25 --models lstm-causal \
         [--csv runs/bench_widening.csv --beta-csv runs/bench_widening_beta.csv]
-    .venv/bin/python benchmarks/bench_widening.py --models lstm-causal --blend step95 \
-        --tuned gait2hip60-finetune-duration --tuned-fit-runs runs/transfer-duration \
-        --tuned-test-runs runs/transfer-fresh-duration
+    .venv/bin/python benchmarks/bench_widening.py --models lstm-causal \
+        --blend step95/ood+size --tuned gait2hip60-finetune-duration \
+        --tuned-fit-runs runs/transfer-duration \
+        --test runs/transfer-fresh runs/transfer-fresh-duration 24,25 \
+        --test runs/transfer-fresh2 runs/transfer-fresh2 26,27
 """
 
 from __future__ import annotations
@@ -32,11 +35,8 @@ from transfer_runs import HELD_OUT, MODELS, each_blend, model_inputs, unit_folde
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
-    BLEND_FROM,
-    BLEND_TO,
     NOMINAL,
-    blend_name,
-    blend_thresholds,
+    BlendRule,
     fit_widening,
     mean_interval_width,
     pooled_coverage,
@@ -54,10 +54,10 @@ def blended_rows(
     """Per model, split and source (running included): labels, the blend's mean and sd
     (unwidened, at the source's frames) and the shift percentile per cycle; the blend's own
     model is ``tuned`` (profile, transfer folder), its share rule ``blend``."""
-    lo, hi = blend_thresholds(blend)
+    rule = BlendRule.parse(blend)
     out = []
     for model, split, _, name, c, blended in each_blend(runs, splits, models, *tuned, running=True):
-        cal = dataclasses.replace(blended.calibration, blend_from=lo, blend_to=hi)
+        cal = dataclasses.replace(blended.calibration, blend=rule)
         blended = dataclasses.replace(blended, calibration=cal)
         p = blended.predict_cycles(model_inputs(blended, c), c.height_m, c.durations)
         assert p.widening is None, "the transfer units carry no widening"
@@ -102,15 +102,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fit-runs", default="runs/transfer")
     ap.add_argument("--fit-splits", default="21,22,23")
-    ap.add_argument("--test-runs", default="runs/transfer-fresh")
-    ap.add_argument("--test-splits", default="24,25", help="'' for none")
     ap.add_argument("--models", default=",".join(MODELS), help="architectures (unit labels)")
     ap.add_argument(
         "--tuned", default="gait2hip60-finetune", help="the blend's own (fine-tuned) profile"
     )
     ap.add_argument("--tuned-fit-runs", help="its transfer folder on the fitting splits")
-    ap.add_argument("--tuned-test-runs", help="and on the test splits")
-    ap.add_argument("--blend", default=blend_name(BLEND_FROM, BLEND_TO), help="share rule")
+    ap.add_argument(
+        "--test",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("RUNS", "TUNED_RUNS", "SPLITS"),
+        help="test splits trained after the choice: their transfer folder, that of --tuned "
+        "(may be the same) and the split seeds; repeat for several",
+    )
+    ap.add_argument("--blend", default=BlendRule().name, help="share rule (BlendRule name)")
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--beta-csv", help="and the fitted beta per model here")
     args = ap.parse_args()
@@ -119,14 +125,12 @@ def main() -> None:
     fit_rows = blended_rows(args.fit_runs, args.fit_splits, models, tuned_fit, args.blend)
     betas = fit_betas(fit_rows)
     long = scored(fit_rows, betas, "fit")
-    if args.test_splits:
-        first = args.test_splits.split(",")[0]  # the models the test runs trained
-        trained = lambda m: unit_folder(args.test_runs, "in-lab", "recipe", m, first).is_dir()  # noqa: E731
-        test_models = tuple(filter(trained, models))
-        tuned_test = (args.tuned, args.tuned_test_runs or args.test_runs)
-        test_rows = blended_rows(
-            args.test_runs, args.test_splits, test_models, tuned_test, args.blend
+    for runs, tuned_runs, splits in args.test:
+        first = splits.split(",")[0]  # the models the test runs trained
+        test_models = tuple(
+            m for m in models if unit_folder(runs, "in-lab", "recipe", m, first).is_dir()
         )
+        test_rows = blended_rows(runs, splits, test_models, (args.tuned, tuned_runs), args.blend)
         long += scored(test_rows, betas, "test")
     df = pd.DataFrame(long)
     if args.csv:

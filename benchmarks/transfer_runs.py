@@ -48,13 +48,13 @@ class Cycles(NamedTuple):
 
 
 def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
-    """name -> :class:`Cycles` of every source: the held-out subjects of ``unit_of(name)``
-    (in-lab or the held-out speed) and each cohort group (predicted at the models' frames,
-    compared at its own)."""
+    """name -> :class:`Cycles` of every source: the held-out subjects of ``unit_of(name,
+    "recipe")`` (in-lab or the held-out speed; every profile of a split holds out the same)
+    and each cohort group (predicted at the models' frames, compared at its own)."""
     out = {}
     durations = ds.cycle_durations()
     for name, held_out in HELD_OUT.items():
-        with np.load(unit_of(name) / "predictions.npz") as z:
+        with np.load(unit_of(name, "recipe") / "predictions.npz") as z:
             test = np.isin(ds.subject_id, z["subject_id"])
         if held_out:
             test &= ds.speed_label == held_out

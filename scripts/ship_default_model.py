@@ -35,9 +35,9 @@ from gait2hip.inference.calibration import (
     BLEND_FROM,
     BLEND_TO,
     CALIBRATION_FILE,
+    SHIFT_CHECKS,
+    BlendRule,
     Calibration,
-    blend_name,
-    blend_thresholds,
 )
 from gait2hip.inference.predictor import (
     BROAD_DIR,
@@ -214,12 +214,16 @@ def blend_rows(
     return means, d, ", ".join(sorted({str(s) for s in rows["split"]}))
 
 
-def widening_rows(long: Path, label: str, which: str) -> pd.DataFrame:
+def widening_rows(
+    long: Path, label: str, which: str, seeds: list[int] | None = None
+) -> pd.DataFrame:
     """bench_widening.py's per-source means (over split seeds) for ``label`` on its ``fit``
-    or ``test`` splits: 90 % coverage widened and the widened interval's width over the
-    unwidened one."""
+    or ``test`` splits (those of ``seeds``; default all): 90 % coverage widened and the
+    widened interval's width over the unwidened one."""
     df = pd.read_csv(long)
     df = df[(df["model"] == label) & (df["splits"] == which)]
+    if seeds is not None:
+        df = df[df["split"].isin(seeds)]
     if df.empty:
         sys.exit(f"{long}: no {which} rows for {label}; run benchmarks/bench_widening.py")
     m = df.groupby(["source", "widened"], sort=False)[["coverage_90", "width_90"]].mean()
@@ -253,14 +257,30 @@ def blend_table(
     ]
 
 
+def _and(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
 def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> str:
     """The card's words for the broad model's share rule ``variant`` (a
-    :func:`~gait2hip.inference.calibration.blend_name`)."""
-    lo, hi = blend_thresholds(variant)
-    shift = (
-        "shift percentile (the largest of the cycle's OOD, pace and size percentiles, as far as "
-        "its duration and the body height are known)"
+    :class:`~gait2hip.inference.calibration.BlendRule` name)."""
+    rule = BlendRule.parse(variant)
+    lo, hi = rule.lo, rule.hi
+    names, needs = (
+        {"ood": "OOD", "pace": "pace", "size": "size"},
+        {"pace": "its duration", "size": "the body height"},
     )
+    known = [needs[c] for c in rule.checks if c in needs]
+    shift = f"shift percentile (the largest of the cycle's {_and(names[c] for c in rule.checks)} "
+    shift += "percentile" + ("s" if len(rule.checks) > 1 else "")
+    if known:
+        shift += f", as far as {_and(known)} {'are' if len(known) > 1 else 'is'} known"
+    left = [names[c] for c in SHIFT_CHECKS if c not in rule.checks]
+    if left:
+        shift += f"; the {_and(left)} check{'s' if len(left) > 1 else ''} left out of the share"
+    shift += ")"
     text = (
         f"the broad model below predicts alone where the {shift} passes the {lo:.0f}th, the "
         "model above alone elsewhere"
@@ -282,27 +302,27 @@ def blend_section(
     blend: Path,
     paired: Path,
     label: str,
-    fresh: tuple[Path, Path] | None,
+    fresh: list[tuple[Path, Path, str]],
     widening: tuple[float, str, Path] | None = None,
     variant: str = "",
     inputs: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
 ) -> str:
     """The card's account of the blend with the broad model and its rows in the transfer
     sources (benchmarks/bench_blend.py; its shipped variant), on the splits it was chosen
-    on and, with ``fresh`` (long and paired tables), on splits trained afterwards; with
-    ``widening`` (beta, where it was fitted, bench_widening.py's long table), the widened
-    interval's coverage beside them."""
-    variant = variant or blend_name(BLEND_FROM, BLEND_TO)
+    on and on each of ``fresh`` (long and paired tables, and what the splits test), splits
+    trained afterwards; with ``widening`` (beta, where it was fitted, bench_widening.py's long
+    table), the widened interval's coverage beside them."""
+    variant = variant or BlendRule().name
     means, d, splits = blend_rows(blend, paired, label, variant)
-    which = ("fit", "test") if fresh is not None else ("fit",)
-    wide = {w: widening_rows(widening[2], label, w) for w in which} if widening else {}
+    wide = widening_rows(widening[2], label, "fit") if widening else None
     lines = [
         f"- blend (`{variant}`): per cycle, {blend_rule(variant, *inputs)}",
         *(
             [
                 f"- widening under shift: the interval's sd is multiplied by 1 + {widening[0]:.3f}"
-                f" x a ramp of the shift percentile (x1 up to the {BLEND_FROM:.0f}th, "
-                f"x{1 + widening[0]:.2f} from the {BLEND_TO:.0f}th); {widening[0]:.3f} is the "
+                " x a ramp of the shift percentile of every check "
+                f"(x1 up to the {BLEND_FROM:.0f}th, x{1 + widening[0]:.2f} from the "
+                f"{BLEND_TO:.0f}th); {widening[0]:.3f} is the "
                 "smallest factor that brings each held-out walking speed to 90 % coverage, "
                 f"fitted on {widening[1]} (`benchmarks/bench_widening.py`); `predict` writes "
                 "the factor per cycle (`interval_widening_<target>`)"
@@ -315,15 +335,17 @@ def blend_section(
         "the rows its share was chosen on; `benchmarks/bench_blend.py`, "
         "docs/transfer_results.md):",
         "",
-        *blend_table(means, d, wide.get("fit")),
+        *blend_table(means, d, wide),
         "",
     ]
-    if fresh is not None:
-        means, d, splits = blend_rows(*fresh, label, variant)
+    for long, pairs, role in fresh:
+        means, d, splits = blend_rows(long, pairs, label, variant)
+        seeds = [int(s_) for s_ in splits.split(", ")]
+        wide = widening_rows(widening[2], label, "test", seeds) if widening else None
         lines += [
-            f"On split seeds {splits}, trained after the share was chosen (an independent test):",
+            f"On split seeds {splits}, trained after the models above ({role}):",
             "",
-            *blend_table(means, d, wide.get("test")),
+            *blend_table(means, d, wide),
             "",
         ]
     return "\n".join(lines) + "\n"
@@ -393,21 +415,27 @@ def main() -> None:
     parser.add_argument("--blend", type=Path, help="bench_blend.py's long table (with --broad)")
     parser.add_argument("--blend-paired", type=Path, help="and its in-lab pairing table")
 
-    def two_tables(flag: str, names: tuple[str, str], text: str) -> None:
-        parser.add_argument(flag, type=Path, nargs=2, metavar=names, help=text)
-
-    two_tables(
-        "--blend-fresh", ("LONG", "PAIRED"), "bench_blend.py's tables on splits trained later"
+    parser.add_argument(
+        "--blend-fresh",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("LONG", "PAIRED", "ROLE"),
+        help="bench_blend.py's tables on splits trained later, and what they test (words for "
+        "the card); repeat for several",
     )
     parser.add_argument(
         "--blend-variant",
-        default=blend_name(BLEND_FROM, BLEND_TO),
-        help="the broad model's share rule (bench_blend.py's variant: rampLO-HI or stepP)",
+        default=BlendRule().name,
+        help="the broad model's share rule (bench_blend.py's variant: rampLO-HI or stepP, "
+        "optionally /CHECK+CHECK)",
     )
-    two_tables(
+    parser.add_argument(
         "--widening",
-        ("BETA", "LONG"),
-        "bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
+        type=Path,
+        nargs=2,
+        metavar=("BETA", "LONG"),
+        help="bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
     )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
@@ -436,8 +464,7 @@ def main() -> None:
             broad_cal = ship_unit(other, folder / BROAD_DIR, same_anchor=cal.anchor)
             heading = f"### its broad model (`{BROAD_DIR}/`),"
             label = unit.parent.name
-            lo, hi = blend_thresholds(args.blend_variant)
-            fields = {"blend_from": lo, "blend_to": hi}
+            fields: dict = {"blend": BlendRule.parse(args.blend_variant)}
             widening = None
             if args.widening:
                 beta, fitted_on = widening_of(args.widening[0], label)
