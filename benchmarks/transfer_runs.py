@@ -12,7 +12,7 @@ import pandas as pd
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
-from gait2hip.data.dataset import input_columns_for
+from gait2hip.data.dataset import input_columns_for, with_static_channels
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.predictor import Predictor, load_predictor
 from gait2hip.io.npz import read_npz
@@ -137,11 +137,7 @@ def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
     """The cycles' angles with the per-cycle inputs ``pred`` takes after them (cycle
     duration, body height; NaN where the source does not give them)."""
     known = {"cycle_duration_s": c.durations, "body_height_m": c.height_m}
-    cols = []
-    for name in pred.in_cols[c.X.shape[-1] :]:
-        v = np.full(len(c.X), np.nan) if known[name] is None else np.asarray(known[name], float)
-        cols.append(np.repeat(v[:, None, None], c.X.shape[1], axis=1))
-    return np.concatenate([c.X, *cols], axis=-1).astype(np.float32)
+    return with_static_channels(c.X, pred.in_cols[c.X.shape[-1] :], known).astype(np.float32)
 
 
 def each_blend(runs, splits, models, tuned: str, tuned_runs=None, tuned_model=None, running=False):

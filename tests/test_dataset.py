@@ -166,3 +166,20 @@ def test_joint_target_from_a_forces_file_with_hip_moments(synthetic, tmp_path):
         read_npz(write_npz(bare, tmp_path / "bare.npz"), expected_out=TARGETS["joint"])
     with pytest.raises(DataError, match="from a forces dataset"):
         moments.joint()
+
+
+def test_static_channels_are_constant_per_cycle_and_nan_where_unknown():
+    from gait2hip.data.dataset import with_static_channels
+
+    X = np.zeros((3, 5, 2), np.float32)
+    durations = np.array([1.0, 1.1, 1.2])
+    out = with_static_channels(
+        X, ["cycle_duration_s", "body_height_m"], {"cycle_duration_s": durations,
+                                                   "body_height_m": 1.7}
+    )  # fmt: skip
+    assert out.shape == (3, 5, 4) and out.dtype == np.float32
+    np.testing.assert_allclose(out[..., 2], np.repeat(durations[:, None], 5, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(out[..., 3], 1.7, rtol=1e-6)
+    unknown = with_static_channels(X, ["body_height_m"], {"body_height_m": None})
+    assert np.isnan(unknown[..., 2]).all() and np.array_equal(unknown[..., :2], X)
+    assert with_static_channels(X, [], {}) is X

@@ -9,8 +9,9 @@ Errors name the source file and the fix.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,23 @@ def order_columns(
     if len(set(cols)) != len(cols):
         raise DataError(f"{source}: duplicated {what} column names in {cols}")
     return np.array([cols.index(c) for c in expected])
+
+
+def with_static_channels(
+    X: np.ndarray, names: Sequence[str], values: Mapping[str, Any]
+) -> np.ndarray:
+    """(N, T, C) cycles with the per-cycle scalars ``names`` (:data:`STATIC_INPUTS`) appended
+    as channels constant over each cycle's frames; ``values[name]`` is per cycle (N,) or one
+    for all, None where unknown (NaN channels)."""
+    n, t = X.shape[:2]
+    columns = [
+        np.broadcast_to(np.asarray(np.nan if values[c] is None else values[c], np.float32), (n,))
+        for c in names
+    ]
+    if not columns:
+        return X
+    static = np.repeat(np.stack(columns, axis=-1)[:, None, :], t, axis=1)
+    return np.concatenate([X, static], axis=-1)
 
 
 def input_columns_for(

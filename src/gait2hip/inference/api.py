@@ -25,6 +25,7 @@ from gait2hip.data.dataset import (
     _decode,
     input_columns_for,
     order_columns,
+    with_static_channels,
 )
 from gait2hip.gait.signal import lowpass_angles, resample
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
@@ -189,7 +190,7 @@ def _with_static(
     where no model ``required`` it (a blended model's broad model then predicts alone), else
     refused."""
     known = {
-        "body_height_m": None if height_m is None else np.full(len(X), height_m),
+        "body_height_m": height_m,
         "cycle_duration_s": durations,
     }
     missing = {
@@ -199,15 +200,10 @@ def _with_static(
         "has no cycle times ('cycle_t0', 'cycle_t1'); give the trial's angles over time "
         "instead (.mot/.sto/.csv) so the cycles are found in it",
     }
-    columns = []
     for name in names:
-        values = known[name]
-        if values is None and name in required:
+        if known[name] is None and name in required:
             raise InputError(f"{source}: {missing[name]}")
-        if values is None:
-            values = np.full(len(X), np.nan)
-        columns.append(np.repeat(np.asarray(values, np.float32)[:, None], X.shape[1], axis=1))
-    return np.concatenate([X, np.stack(columns, axis=-1)], axis=-1) if columns else X
+    return with_static_channels(X, names, known)
 
 
 def predict(
