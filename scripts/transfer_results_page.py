@@ -75,6 +75,8 @@ S95, NP = "step95", "step95/ood+size"
 FRESH2 = "runs/transfer-fresh2"
 DUR_FRESH2_CSV = "runs/bench_blend_duration_fresh2.csv"
 DUR_FRESH2_PAIRED = "runs/bench_blend_duration_fresh2_paired.csv"
+#: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
+PACE_CSV, PACE_LABELS = "runs/bench_pace.csv", "runs/bench_pace_labels.csv"
 #: the shipped default's hip-moment calibration: its blend rule
 SHIPPED = Path("src/gait2hip/default_model/moments/calibration.json")
 
@@ -122,7 +124,9 @@ def main() -> None:
         "bench_blend.py", "--runs", FRESH2, "--splits", args.fresh2_splits, "--models", L,
         "--tuned", FTD, "--csv", DUR_FRESH2_CSV, "--paired-csv", DUR_FRESH2_PAIRED,
     )  # fmt: skip
+    pace_md = bench("bench_pace_response.py", "--csv", PACE_CSV, "--labels-csv", PACE_LABELS)
     duration = {
+        "pace": (pace_md, pd.read_csv(PACE_CSV), pd.read_csv(PACE_LABELS)),
         "variant": variant,
         "fresh2_md": dur_fresh2_md,
         "fresh2": pd.read_csv(DUR_FRESH2_CSV),
@@ -164,6 +168,44 @@ def main() -> None:
     )
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
+
+
+def pace_sentence(pace: pd.DataFrame, labels: pd.DataFrame) -> str:
+    """What bench_pace_response.py's tables say: the labels' change of peak flexion moment
+    per second of cycle duration between the walking speeds, the duration model's within the
+    training paces, and where the checks hand the cycles to the averaged model."""
+    lab = labels.sort_values("median duration s")
+
+    def slope(d: pd.DataFrame, col: str) -> float:
+        dur = d["median duration s"]
+        return float((d[col].iloc[-1] - d[col].iloc[0]) / (dur.iloc[-1] - dur.iloc[0]))
+
+    inside = pace[pace["median duration s"].between(lab["median duration s"].min(),
+                                                    lab["median duration s"].max() * 1.1)]  # fmt: skip
+    handed = pace[pace["broad share"] >= 0.5]
+    longest = pace[pace["broad share"] < 0.5].iloc[-1]
+    data, model = slope(lab, "flexion peak"), slope(inside, "flexion peak, duration model")
+    same = "in the labels' direction" if data * model > 0 else "against the labels' direction"
+    steep = "less" if abs(model) < abs(data) else "more"
+    return (
+        f"Between the speeds the labels' peak hip flexion moment changes by "
+        f"{data:+.2f} Nm/kg per second of cycle duration (the same "
+        f"subjects, {lab['median duration s'].iloc[0]:.2f} s against "
+        f"{lab['median duration s'].iloc[-1]:.2f} s); the duration model's, over the paces it "
+        f"learnt from, {model:+.2f}: with the angles held fixed it follows the pace {same}, "
+        f"{steep} steeply than the change between speeds (which also changes the angles). "
+        "Beyond those paces it extrapolates: at a median "
+        f"{longest['median duration s']:.2f} s per cycle it predicts a peak of "
+        f"{longest['flexion peak, duration model']:.2f} Nm/kg (widened "
+        f"x{longest['interval widening']:.2f})"
+        + (
+            f"; at {handed['median duration s'].iloc[0]:.2f} s the OOD check, which sees the "
+            "duration among the model's inputs, hands most cycles to the averaged model "
+            f"(share {handed['broad share'].iloc[0]:.2f})."
+            if len(handed)
+            else "; no scale tried here hands the cycles to the averaged model."
+        )
+    )
 
 
 def bench(script: str, *args: str) -> str:
@@ -309,6 +351,8 @@ def page(
         and steps[("fresh2", NP)][1].delta_r2 >= steps[("fresh2", S95)][1].delta_r2
     )
     f2, f2d = dur_means(dur["fresh2"]), dur_delta(dur["fresh2_paired"])  # the default's
+    pace_md, pace, pace_labels = dur["pace"]
+    pace_text = pace_sentence(pace, pace_labels)
     bd_rule = pd.Series(
         {(BLD, L): bd_means.loc[list(RULE_SOURCES), "r2"].mean()}, name="subject_r2"
     )
@@ -662,6 +706,18 @@ Mean R² {smean[("fresh2", NP)]:.3f} against {smean[("fresh2", S95)]:.3f}; in-la
 to {steps[("fresh2", NP)][1].delta_r2_hi:+.3f}) against {steps[("fresh2", S95)][1].delta_r2:+.3f}: {"both met" if passed else "not met"}. gait2hip ships `{dv}`. On these
 splits the default has in-lab {f2.loc[IL, "r2"]:.3f}, comfortable → fast {f2.loc[CF, "r2"]:.3f}, fast → comfortable
 {f2.loc[FC, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}, TD {f2.loc[TD, "r2"]:.3f}.
+
+### How the default answers a change of pace
+
+So a walker slower or faster than the training subjects gets the duration model's answer
+(flagged, its interval widened), unless the angles or the body height hand the cycle to the
+averaged model; no bundled data walks slowly enough to test that answer. Its shape, on the
+bundled walking cycles with their durations scaled (`benchmarks/bench_pace_response.py`; the
+default learnt from most of these cycles, so this is the response, not its accuracy):
+
+{pace_md}
+
+{pace_text}
 
 ### Widening under shift
 
