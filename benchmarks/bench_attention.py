@@ -1,7 +1,9 @@
-"""The Transformer's attention softmax + dropout in one compiled pass, against softmax then
-the cheap-mask dropout, in the same process: seconds per training step (batch 64, the
-study's bidirectional Transformer, AdamW), the two alternated in rounds so that the
-machine's drift hits both alike; medians over the rounds.
+"""The Transformer's dropouts fused with what surrounds them in compiled passes (the
+attention softmax; the residual adds and the feed-forward ReLU), against fusing the softmax
+only and against none (softmax, ReLU and adds, then the cheap-mask dropout), in the same
+process: seconds per training step (batch 64, the study's bidirectional Transformer, AdamW),
+the variants alternated in rounds so that the machine's drift hits them alike; medians over
+the rounds.
 
     .venv/bin/python benchmarks/bench_attention.py [--threads 2] [--rounds 8]
 """
@@ -18,11 +20,15 @@ import torch
 import gait2hip.models.transformer as transformer
 from gait2hip import runtime
 from gait2hip.models import create_model
-from gait2hip.models.dropout import dropout, softmax_dropout
+from gait2hip.models.dropout import dropout, dropout_add, relu_dropout, softmax_dropout
 
-
-def unfused(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    return dropout(torch.softmax(scores, dim=-1), p, training)
+FUSED = {"softmax_dropout": softmax_dropout, "dropout_add": dropout_add,
+         "relu_dropout": relu_dropout}  # fmt: skip
+UNFUSED = {
+    "softmax_dropout": lambda s, p, training: dropout(torch.softmax(s, dim=-1), p, training),
+    "dropout_add": lambda x, res, p, training: res + dropout(x, p, training),
+    "relu_dropout": lambda x, p, training: dropout(torch.relu(x), p, training),
+}
 
 
 def main() -> None:
@@ -44,18 +50,24 @@ def main() -> None:
 
     for _ in range(3):
         step()
-    variants = {"one compiled pass": softmax_dropout, "softmax, then dropout": unfused}
+    variants = {
+        "all three fused": FUSED,
+        "the softmax's fused": FUSED | {k: UNFUSED[k] for k in ("dropout_add", "relu_dropout")},
+        "none fused": UNFUSED,
+    }
     times: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(args.rounds):
         for name in list(variants)[:: 1 if r % 2 else -1]:
-            transformer.softmax_dropout = variants[name]
+            for fn, impl in variants[name].items():
+                setattr(transformer, fn, impl)
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 step()
             times[name].append((time.perf_counter() - t0) / args.steps)
-    transformer.softmax_dropout = softmax_dropout
+    for fn, impl in FUSED.items():
+        setattr(transformer, fn, impl)
     print(f"# {runtime.machine_summary()}, {torch.get_num_threads()} threads")
-    print("| attention weights | s / step (median) | range |")
+    print("| dropouts | s / step (median) | range |")
     print("|---|---|---|")
     for name, v in times.items():
         print(f"| {name} | {statistics.median(v):.3f} | {min(v):.3f}-{max(v):.3f} |")

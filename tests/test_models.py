@@ -248,6 +248,54 @@ def test_attention_softmax_and_dropout_in_one_pass():
     torch.testing.assert_close(softmax_dropout(s, 0.1, False), torch.softmax(s, -1))
 
 
+def test_dropout_fused_with_the_residual_add_and_the_relu():
+    """The Transformer's other dropouts: compiled ``res + dropout(x)`` and ``dropout(relu(x))``
+    equal the same products with their masks (drop probability ~p, the kept scaled), their
+    gradients those of the products (gradcheck in float64), the mask of one seed drawn again
+    in the backward; off the fused path (no training, p 0) they are the plain operations."""
+    from gait2hip.models.dropout import (
+        _drop_levels,
+        _DropoutAdd,
+        _ReluDropout,
+        dropout_add,
+        relu_dropout,
+    )
+
+    if scan_kernel.kernel() is None:
+        pytest.skip("the compiled kernel could not be built here (see the warning)")
+    torch.manual_seed(0)
+    x = torch.randn(64, 180, 32, dtype=torch.float64, requires_grad=True)
+    res = torch.randn_like(x, requires_grad=True)
+    _, scale = _drop_levels(0.1)
+    out = _DropoutAdd.apply(x, res, 0.1, 12345)
+    kept = out != res
+    assert abs(1 - kept.double().mean().item() - 0.1) < 0.005  # 370k draws: sd 0.0005
+    ref = res + x * kept * scale
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad(out, (x, res), g), torch.autograd.grad(ref, (x, res), g),
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b)
+    assert torch.equal(_DropoutAdd.apply(x, res, 0.1, 12345), out)  # the seed is the mask
+    assert not torch.equal(_DropoutAdd.apply(x, res, 0.1, 54321) != res, kept)
+    hidden = _ReluDropout.apply(x, 0.1, 777)
+    alive = hidden != 0
+    assert abs(alive.double().mean().item() - 0.9 * (x > 0).double().mean().item()) < 0.005
+    torch.testing.assert_close(hidden, torch.relu(x) * alive * scale)
+    torch.testing.assert_close(
+        torch.autograd.grad(hidden, x, g)[0],
+        g * alive * scale,  # d relu = 1 where alive
+    )
+    small = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    other = torch.randn_like(small, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _DropoutAdd.apply(a, b, 0.3, 7), (small, other))
+    assert torch.autograd.gradcheck(lambda a: _ReluDropout.apply(a, 0.3, 7), (small,))
+    a, b = kept[..., 0::2].double().ravel(), kept[..., 1::2].double().ravel()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1].item()) < 0.02
+    torch.testing.assert_close(dropout_add(x, res, 0.1, False), x + res)
+    torch.testing.assert_close(relu_dropout(x, 0.0, True), torch.relu(x))
+
+
 def test_cheap_dropout_masks_keep_the_expectation():
     from gait2hip.models.dropout import dropout, keep_mask
 

@@ -9,11 +9,13 @@ each deciding one element: an element is dropped when its number is among the lo
 the expectation is unchanged. The same model and the same kind of noise, a different random
 stream; seeded runs stay reproducible. On other devices the native fused dropout is used.
 
-The Transformer's attention weights (:func:`softmax_dropout`) take the softmax and the
-dropout in one compiled pass (:mod:`gait2hip.models.scan_kernel`), the mask drawn from a
-hash of (a seed drawn from PyTorch's generator, the element's index) with the same drop
-probability, so the backward draws it again instead of storing it (and recomputes the
-softmax from the scores instead of storing it).
+The Transformer's dropouts take what surrounds them into one compiled pass each
+(:mod:`gait2hip.models.scan_kernel`): the attention weights' softmax (:func:`softmax_dropout`),
+the residual add after the attention and feed-forward outputs (:func:`dropout_add`) and the
+feed-forward hidden layer's ReLU (:func:`relu_dropout`); the mask is drawn from a hash of (a
+seed drawn from PyTorch's generator, the element's index) with the same drop probability, so
+the backward draws it again instead of storing it (the softmax's backward recomputes the
+softmax from the scores; the ReLU's reads its output).
 """
 
 from __future__ import annotations
@@ -86,6 +88,61 @@ class _SoftmaxDropout(torch.autograd.Function):
 
 def softmax_dropout(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """``dropout(softmax(scores, -1), p, training)``; on the CPU in one compiled pass."""
-    if training and 0 < p < 1 and cheap_masks(scores) and compiled_available(scores):
+    if _fused(scores, p, training):
         return _SoftmaxDropout.apply(scores, p, int(_random_words()))
     return dropout(torch.softmax(scores, dim=-1), p, training)
+
+
+class _DropoutAdd(torch.autograd.Function):
+    """``res + dropout(x)`` with the mask of ``seed``, compiled; the backward draws it again."""
+
+    @staticmethod
+    def forward(ctx, x, res, p, seed):  # type: ignore[override]
+        drop, scale = _drop_levels(p)
+        ctx.mask = (drop, scale, seed)
+        return scan_kernel.kernel().dropout_add_forward(x.contiguous(), res.contiguous(), drop,
+                                                        scale, seed)  # fmt: skip
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        g = g.contiguous()
+        return scan_kernel.kernel().dropout_backward(g, *ctx.mask), g, None, None
+
+
+class _ReluDropout(torch.autograd.Function):
+    """``dropout(relu(x))`` with the mask of ``seed``, compiled; the backward reads its output."""
+
+    @staticmethod
+    def forward(ctx, x, p, seed):  # type: ignore[override]
+        drop, scale = _drop_levels(p)
+        out = scan_kernel.kernel().relu_dropout_forward(x.contiguous(), drop, scale, seed)
+        ctx.save_for_backward(out)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        (out,) = ctx.saved_tensors
+        gx = scan_kernel.kernel().relu_dropout_backward(g.contiguous(), out, ctx.scale)
+        return gx, None, None
+
+
+def _fused(x: torch.Tensor, p: float, training: bool) -> bool:
+    return training and 0 < p < 1 and cheap_masks(x) and compiled_available(x)
+
+
+def dropout_add(x: torch.Tensor, res: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``res + dropout(x, p, training)``; on the CPU in one compiled pass (the mask a hash of
+    a seed from PyTorch's generator and the element's index, drop probability as
+    :func:`dropout`'s)."""
+    if _fused(x, p, training) and x.shape == res.shape and x.dtype == res.dtype:
+        return _DropoutAdd.apply(x, res, p, int(_random_words()))
+    return res + dropout(x, p, training)
+
+
+def relu_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``dropout(relu(x), p, training)``; on the CPU in one compiled pass (as
+    :func:`dropout_add`)."""
+    if _fused(x, p, training):
+        return _ReluDropout.apply(x, p, int(_random_words()))
+    return dropout(F.relu(x), p, training)

@@ -460,3 +460,102 @@ torch::Tensor softmax_dropout_backward(torch::Tensor g, torch::Tensor s, int64_t
   });
   return gs;
 }
+
+// The Transformer's other dropouts in training, fused with what surrounds them: the residual
+// add after the attention and feed-forward outputs (res + x * mask) and the ReLU of the
+// feed-forward hidden layer (relu(x) * mask), the mask by mask_bits of (seed, element index)
+// as above, so the backward of the residual's branch draws it again instead of storing it;
+// the ReLU's backward needs only its output (> 0 exactly where the input was > 0 and kept).
+template <typename T>
+static void dropout_add_chunk(const T* x, const T* res, T* out, uint32_t drop, T scale,
+                              uint32_t seed, uint32_t key, int64_t i0, int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i)
+    out[i] = res[i] + (mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop ? x[i] * scale
+                                                                              : T(0));
+}
+
+template <typename T>
+static void dropout_mask_chunk(const T* g, T* out, uint32_t drop, T scale, uint32_t seed,
+                               uint32_t key, int64_t i0, int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i)
+    out[i] = mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop ? g[i] * scale : T(0);
+}
+
+template <typename T>
+static void relu_dropout_chunk(const T* x, T* out, uint32_t drop, T scale, uint32_t seed,
+                               uint32_t key, int64_t i0, int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i)
+    out[i] = (mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop && x[i] > T(0))
+                 ? x[i] * scale
+                 : T(0);
+}
+
+template <typename T>
+static void relu_dropout_backward_chunk(const T* g, const T* out, T* gx, T scale, int64_t i0,
+                                        int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; ++i) gx[i] = out[i] > T(0) ? g[i] * scale : T(0);
+}
+
+// res + dropout(x); x and res contiguous, of one shape
+torch::Tensor dropout_add_forward(torch::Tensor x, torch::Tensor res, int64_t drop, double scale,
+                                  int64_t seed) {
+  auto out = torch::empty_like(x);
+  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dropout_add_forward", [&] {
+    const scalar_t *px = x.data_ptr<scalar_t>(), *pr = res.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    at::parallel_for(0, x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      dropout_add_chunk<scalar_t>(px, pr, po, static_cast<uint32_t>(drop),
+                                  static_cast<scalar_t>(scale), lo, hi, i0, i1);
+    });
+  });
+  return out;
+}
+
+// the gradient through dropout(x): g times the mask of seed
+torch::Tensor dropout_backward(torch::Tensor g, int64_t drop, double scale, int64_t seed) {
+  auto out = torch::empty_like(g);
+  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "dropout_backward", [&] {
+    const scalar_t* pg = g.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    at::parallel_for(0, g.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      dropout_mask_chunk<scalar_t>(pg, po, static_cast<uint32_t>(drop),
+                                   static_cast<scalar_t>(scale), lo, hi, i0, i1);
+    });
+  });
+  return out;
+}
+
+// dropout(relu(x)); x contiguous
+torch::Tensor relu_dropout_forward(torch::Tensor x, int64_t drop, double scale, int64_t seed) {
+  auto out = torch::empty_like(x);
+  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relu_dropout_forward", [&] {
+    const scalar_t* px = x.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    at::parallel_for(0, x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      relu_dropout_chunk<scalar_t>(px, po, static_cast<uint32_t>(drop),
+                                   static_cast<scalar_t>(scale), lo, hi, i0, i1);
+    });
+  });
+  return out;
+}
+
+// the gradient through dropout(relu(x)) from its output: g * scale where the output is > 0
+torch::Tensor relu_dropout_backward(torch::Tensor g, torch::Tensor out, double scale) {
+  auto gx = torch::empty_like(g);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "relu_dropout_backward", [&] {
+    const scalar_t *pg = g.data_ptr<scalar_t>(), *po = out.data_ptr<scalar_t>();
+    scalar_t* pgx = gx.data_ptr<scalar_t>();
+    const scalar_t s = static_cast<scalar_t>(scale);
+    at::parallel_for(0, g.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      relu_dropout_backward_chunk<scalar_t>(pg, po, pgx, s, i0, i1);
+    });
+  });
+  return gx;
+}

@@ -1,7 +1,9 @@
 """gait2hip's compiled CPU kernels (``scan_kernel.cpp``), built on first use: Mamba's
 selective scan and the causal convolution + SiLU before it (:mod:`gait2hip.models.scan`),
-and the Transformer's attention softmax + dropout in training
-(:func:`gait2hip.models.dropout.softmax_dropout`).
+and the Transformer's dropouts in training: the attention softmax + dropout
+(:func:`gait2hip.models.dropout.softmax_dropout`), dropout + residual add
+(:func:`~gait2hip.models.dropout.dropout_add`) and ReLU + dropout
+(:func:`~gait2hip.models.dropout.relu_dropout`).
 
 PyTorch's C++ extension loader compiles them once per CPU instruction set (AVX-512, AVX2 or
 plain) into ``$GAIT2HIP_CACHE/torch_extensions`` (about a minute; it needs a C++ compiler,
@@ -81,8 +83,8 @@ def kernel() -> ModuleType | None:
         build.mkdir(parents=True, exist_ok=True)
         if not any(build.glob("*.so")):
             print(
-                f"gait2hip: compiling its CPU kernels (Mamba's scan, attention dropout) for this "
-                f"CPU once (about a minute; "
+                "gait2hip: compiling its CPU kernels (Mamba's scan, the Transformer's dropouts) "
+                f"for this CPU once (about a minute; "
                 f"cached in {build})",
                 file=sys.stderr,
             )
@@ -96,6 +98,10 @@ def kernel() -> ModuleType | None:
                 "conv_silu_backward",
                 "softmax_dropout_forward",
                 "softmax_dropout_backward",
+                "dropout_add_forward",
+                "dropout_backward",
+                "relu_dropout_forward",
+                "relu_dropout_backward",
             ],
             extra_cflags=flags,
             extra_ldflags=ldflags,
@@ -105,8 +111,8 @@ def kernel() -> ModuleType | None:
     except Exception as err:  # no compiler, no ninja, a read-only cache: the PyTorch scan
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         warnings.warn(
-            f"the compiled CPU kernels (Mamba's scan, attention dropout) could not be built "
-            f"({first}); using PyTorch's slower operations (GAIT2HIP_SCAN_KERNEL=0 silences "
+            "the compiled CPU kernels (Mamba's scan, the Transformer's dropouts) could not be "
+            f"built ({first}); using PyTorch's slower operations (GAIT2HIP_SCAN_KERNEL=0 silences "
             "this)",
             RuntimeWarning,
             stacklevel=2,

@@ -5,9 +5,10 @@ The layers are PyTorch's post-norm ``TransformerEncoderLayer`` (their parameters
 checkpoints hold). Evaluation runs PyTorch's own forward. Training with dropout on the CPU
 runs the same layer written out here, so that its four dropouts per layer (attention weights,
 attention output, feed-forward hidden and output) draw their masks the cheaper way of
-:mod:`gait2hip.models.dropout`; PyTorch's path draws one random number per element, which was
-a fifth of a training step (docs/speed.md). Without dropout both paths give the same numbers
-to float rounding (tests/test_models.py).
+:mod:`gait2hip.models.dropout`, each fused with the softmax, residual add or ReLU beside it;
+PyTorch's path draws one random number per element, which was a fifth of a training step
+(docs/speed.md). Without dropout both paths give the same numbers to float rounding
+(tests/test_models.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gait2hip.models.dropout import cheap_masks, dropout, softmax_dropout
+from gait2hip.models.dropout import cheap_masks, dropout_add, relu_dropout, softmax_dropout
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
 
@@ -91,6 +92,6 @@ def _train_layer(
     weights = softmax_dropout(scores, attn.dropout, True)
     a = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, d)
     a = attn.out_proj(a)
-    x = layer.norm1(x + dropout(a, layer.dropout1.p, True))
-    hidden = dropout(F.relu(layer.linear1(x)), layer.dropout.p, True)
-    return layer.norm2(x + dropout(layer.linear2(hidden), layer.dropout2.p, True))
+    x = layer.norm1(dropout_add(a, x, layer.dropout1.p, True))
+    hidden = relu_dropout(layer.linear1(x), layer.dropout.p, True)
+    return layer.norm2(dropout_add(layer.linear2(hidden), x, layer.dropout2.p, True))
