@@ -559,3 +559,67 @@ torch::Tensor relu_dropout_backward(torch::Tensor g, torch::Tensor out, double s
   });
   return gx;
 }
+
+// Mamba's D skip and output gate after the scan, in one pass: out = (y + x * D) * silu(z),
+// y, x, z (rows, E) contiguous, D (E,); the backward gives the gradients of y, x and z in one
+// pass (D's is the sum over rows of gy * x, left to the caller).
+template <typename T>
+static void skip_gate_rows(const T* y, const T* x, const T* D, const T* z, T* out, int64_t E,
+                           int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r * E;
+#pragma omp simd
+    for (int64_t j = 0; j < E; ++j) {
+      const T zz = z[o + j];
+      out[o + j] = (y[o + j] + x[o + j] * D[j]) * zz * sigmoid(zz);
+    }
+  }
+}
+
+template <typename T>
+static void skip_gate_backward_rows(const T* g, const T* y, const T* x, const T* D, const T* z,
+                                    T* gy, T* gx, T* gz, int64_t E, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r * E;
+#pragma omp simd
+    for (int64_t j = 0; j < E; ++j) {
+      const T zz = z[o + j], sg = sigmoid(zz), gg = g[o + j];
+      const T gys = gg * zz * sg;
+      gy[o + j] = gys;
+      gx[o + j] = gys * D[j];
+      gz[o + j] = gg * (y[o + j] + x[o + j] * D[j]) * sg * (T(1) + zz * (T(1) - sg));
+    }
+  }
+}
+
+torch::Tensor skip_gate_forward(torch::Tensor y, torch::Tensor x, torch::Tensor D,
+                                torch::Tensor z) {
+  const int64_t E = y.size(-1), rows = y.numel() / E;
+  auto out = torch::empty_like(y);
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "skip_gate_forward", [&] {
+    const scalar_t *py = y.data_ptr<scalar_t>(), *px = x.data_ptr<scalar_t>();
+    const scalar_t *pD = D.data_ptr<scalar_t>(), *pz = z.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+      skip_gate_rows<scalar_t>(py, px, pD, pz, po, E, r0, r1);
+    });
+  });
+  return out;
+}
+
+std::vector<torch::Tensor> skip_gate_backward(torch::Tensor g, torch::Tensor y, torch::Tensor x,
+                                              torch::Tensor D, torch::Tensor z) {
+  const int64_t E = y.size(-1), rows = y.numel() / E;
+  auto gy = torch::empty_like(y), gx = torch::empty_like(x), gz = torch::empty_like(z);
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "skip_gate_backward", [&] {
+    const scalar_t *pg = g.data_ptr<scalar_t>(), *py = y.data_ptr<scalar_t>();
+    const scalar_t *px = x.data_ptr<scalar_t>(), *pD = D.data_ptr<scalar_t>();
+    const scalar_t* pz = z.data_ptr<scalar_t>();
+    scalar_t *pgy = gy.data_ptr<scalar_t>(), *pgx = gx.data_ptr<scalar_t>();
+    scalar_t* pgz = gz.data_ptr<scalar_t>();
+    at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+      skip_gate_backward_rows<scalar_t>(pg, py, px, pD, pz, pgy, pgx, pgz, E, r0, r1);
+    });
+  });
+  return {gy, gx, gz};
+}
