@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
-from gait2hip.models.scan import causal_conv_silu, selective_scan, skip_gate
+from gait2hip.models.scan import causal_conv_silu, selective_scan
 
 
 @dataclass
@@ -81,17 +81,12 @@ class SSMBranch(nn.Module):
         self.D = nn.Parameter(torch.ones(d_inner))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, E)
-        y, u = self.scan_parts(x)
-        return y + u * self.D
-
-    def scan_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The scan's output and its input (the convolved ``x``), before the D skip."""
-        u = causal_conv_silu(x, self.conv.weight, self.conv.bias)
-        dt, Bm, Cm = self.x_proj(u).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        x = causal_conv_silu(x, self.conv.weight, self.conv.bias)
+        dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
         A = -torch.exp(self.A_log)
-        y = selective_scan(u, delta, A, Bm.contiguous(), Cm.contiguous(), impl=self.scan)
-        return y, u
+        y = selective_scan(x, delta, A, Bm.contiguous(), Cm.contiguous(), impl=self.scan)
+        return y + x * self.D
 
 
 class MambaMixer(nn.Module):
@@ -105,11 +100,10 @@ class MambaMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xi, z = self.in_proj(x).chunk(2, dim=-1)
-        y, u = self.forward_branch.scan_parts(xi)
+        y = self.forward_branch(xi)
         if self.backward_branch is not None:
             y = y + self.backward_branch(xi.flip(1)).flip(1)
-        # (y + u D) silu(z): the forward branch's D skip and the output gate in one pass
-        return self.out_proj(skip_gate(y, u, self.forward_branch.D, z))
+        return self.out_proj(y * F.silu(z))
 
 
 class MambaBlock(nn.Module):

@@ -20,8 +20,7 @@ Two implementations, chosen by measurement (``benchmarks/bench_scan.py``, ``docs
   are bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
 
 ``causal_conv_silu``: the branch's causal depthwise convolution and SiLU before the scan,
-compiled with it on the CPU (PyTorch's conv1d elsewhere); ``skip_gate``: the D skip and the
-mixer's output gate after it, likewise.
+compiled with it on the CPU (PyTorch's conv1d elsewhere).
 """
 
 from __future__ import annotations
@@ -227,34 +226,6 @@ def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     length, taps = x.shape[1], weight.shape[-1]
     y = F.conv1d(x.transpose(1, 2), weight, bias, padding=taps - 1, groups=x.shape[-1])
     return F.silu(y[..., :length].transpose(1, 2))
-
-
-class _CompiledSkipGate(torch.autograd.Function):
-    """:func:`skip_gate` in the compiled kernel, with its gradients."""
-
-    @staticmethod
-    def forward(ctx, y, x, D, z):  # type: ignore[override]
-        y, x, D, z = (t.contiguous() for t in (y, x, D, z))
-        ctx.save_for_backward(y, x, D, z)
-        return scan_kernel.kernel().skip_gate_forward(y, x, D, z)
-
-    @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
-        y, x, D, z = ctx.saved_tensors
-        g_y, g_x, g_z = scan_kernel.kernel().skip_gate_backward(g.contiguous(), y, x, D, z)
-        g_D = torch.einsum("ble,ble->e", g_y, x)
-        return g_y, g_x, g_D, g_z
-
-
-def skip_gate(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """``(y + x * D) * silu(z)``: a Mamba branch's scan output ``y`` (B, L, E) with its D skip
-    of the scan's input ``x`` and the mixer's output gate ``z``, compiled in one pass on the
-    CPU like the scan."""
-    if compiled_available(y, x, D, z):
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (y, x, D, z)):
-            return _CompiledSkipGate.apply(y, x, D, z)
-        return scan_kernel.kernel().skip_gate_forward(*(t.contiguous() for t in (y, x, D, z)))
-    return (y + x * D) * F.silu(z)
 
 
 def selective_scan(

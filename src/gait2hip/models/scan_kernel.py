@@ -1,6 +1,5 @@
 """gait2hip's compiled CPU kernels (``scan_kernel.cpp``), built on first use: Mamba's
-selective scan, the causal convolution + SiLU before it and the D skip + output gate after
-it (:mod:`gait2hip.models.scan`),
+selective scan and the causal convolution + SiLU before it (:mod:`gait2hip.models.scan`),
 and the Transformer's dropouts in training: the attention softmax + dropout
 (:func:`gait2hip.models.dropout.softmax_dropout`), dropout + residual add
 (:func:`~gait2hip.models.dropout.dropout_add`) and ReLU + dropout
@@ -103,8 +102,6 @@ def kernel() -> ModuleType | None:
                 "dropout_backward",
                 "relu_dropout_forward",
                 "relu_dropout_backward",
-                "skip_gate_forward",
-                "skip_gate_backward",
             ],
             extra_cflags=flags,
             extra_ldflags=ldflags,
