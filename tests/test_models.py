@@ -217,11 +217,11 @@ def test_compiled_conv_silu_equals_pytorch_conv1d():
     assert changed.nonzero().ravel().tolist() == [20, 21, 22, 23]
 
 
-def test_attention_softmax_and_dropout_in_one_pass():
-    """The Transformer's attention weights in training: the compiled softmax + dropout equals
-    softmax times its mask (drop probability ~p, the kept scaled), its gradient that of the
-    same product (gradcheck in float64), masked (causal) scores give exact zeros, and the mask
-    of one seed is drawn again in the backward, not stored."""
+def test_attention_softmax_then_hashed_dropout():
+    """The Transformer's attention weights in training: softmax, then the compiled dropout,
+    equals softmax times its mask (drop probability ~p, the kept scaled), its gradient that of
+    the same product (gradcheck in float64), masked (causal) scores give exact zeros, and the
+    mask of one seed is drawn again in the backward, not stored."""
     from gait2hip.models.dropout import _drop_levels, _SoftmaxDropout, softmax_dropout
 
     if scan_kernel.kernel() is None:

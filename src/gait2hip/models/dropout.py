@@ -9,13 +9,13 @@ each deciding one element: an element is dropped when its number is among the lo
 the expectation is unchanged. The same model and the same kind of noise, a different random
 stream; seeded runs stay reproducible. On other devices the native fused dropout is used.
 
-The Transformer's dropouts take what surrounds them into one compiled pass each
-(:mod:`gait2hip.models.scan_kernel`): the attention weights' softmax (:func:`softmax_dropout`),
-the residual add after the attention and feed-forward outputs (:func:`dropout_add`) and the
-feed-forward hidden layer's ReLU (:func:`relu_dropout`); the mask is drawn from a hash of (a
-seed drawn from PyTorch's generator, the element's index) with the same drop probability, so
-the backward draws it again instead of storing it (the softmax's backward recomputes the
-softmax from the scores; the ReLU's reads its output).
+The Transformer's dropouts run compiled (:mod:`gait2hip.models.scan_kernel`), each in one
+pass with what surrounds it: the attention weights' after PyTorch's softmax
+(:func:`softmax_dropout`), the residual add after the attention and feed-forward outputs
+(:func:`dropout_add`) and the feed-forward hidden layer's ReLU (:func:`relu_dropout`); the
+mask is drawn from a hash of (a seed drawn from PyTorch's generator, the element's index)
+with the same drop probability, so the backward draws it again instead of storing it (the
+ReLU's reads its output).
 """
 
 from __future__ import annotations
@@ -69,25 +69,27 @@ def _drop_levels(p: float) -> tuple[int, float]:
 
 
 class _SoftmaxDropout(torch.autograd.Function):
-    """Softmax over the last axis, then dropout with the mask of ``seed``, compiled."""
+    """PyTorch's softmax over the last axis, then the compiled dropout with the mask of
+    ``seed``; the backward draws the mask again and uses the stored probabilities."""
 
     @staticmethod
     def forward(ctx, scores, p, seed):  # type: ignore[override]
-        scores = scores.contiguous()
         drop, scale = _drop_levels(p)
-        ctx.save_for_backward(scores)  # the backward recomputes the softmax from them
+        probs = torch.softmax(scores, dim=-1)
+        ctx.save_for_backward(probs)
         ctx.mask = (drop, scale, seed)
-        return scan_kernel.kernel().softmax_dropout_forward(scores, drop, scale, seed)
+        return scan_kernel.kernel().dropout_mask(probs, drop, scale, seed)
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        (scores,) = ctx.saved_tensors
-        g_s = scan_kernel.kernel().softmax_dropout_backward(g.contiguous(), scores, *ctx.mask)
-        return g_s, None, None
+        (probs,) = ctx.saved_tensors
+        g = scan_kernel.kernel().dropout_mask(g.contiguous(), *ctx.mask)
+        return torch._softmax_backward_data(g, probs, -1, probs.dtype), None, None
 
 
 def softmax_dropout(scores: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """``dropout(softmax(scores, -1), p, training)``; on the CPU in one compiled pass."""
+    """``dropout(softmax(scores, -1), p, training)``; on the CPU the mask as
+    :func:`dropout_add`'s (drawn again in the backward, not stored)."""
     if _fused(scores, p, training):
         return _SoftmaxDropout.apply(scores, p, int(_random_words()))
     return dropout(torch.softmax(scores, dim=-1), p, training)
@@ -106,7 +108,7 @@ class _DropoutAdd(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         g = g.contiguous()
-        return scan_kernel.kernel().dropout_backward(g, *ctx.mask), g, None, None
+        return scan_kernel.kernel().dropout_mask(g, *ctx.mask), g, None, None
 
 
 class _ReluDropout(torch.autograd.Function):

@@ -1,6 +1,6 @@
 // Mamba's selective scan on the CPU, forward and backward, one pass over time per batch row;
 // after it, the causal depthwise convolution + SiLU before the scan (conv_silu_*) and the
-// Transformer's attention softmax + dropout in training (softmax_dropout_*).
+// Transformer's dropouts in training (dropout_*, relu_dropout_*).
 // Built on first use by gait2hip.models.scan_kernel (torch.utils.cpp_extension.load_inline).
 //
 // Batch-major, contiguous: u, d (b, L, E); At (N, E); B, C (b, L, N).
@@ -356,12 +356,10 @@ std::vector<torch::Tensor> conv_silu_backward(torch::Tensor g, torch::Tensor x, 
   return {gx, gw_rows.sum(0), gb_rows.sum(0)};
 }
 
-// The Transformer's attention weights in training: softmax over the last axis, then dropout,
-// in one pass, its mask drawn from a counter-based hash of (seed, element index) so that the
-// backward draws the same mask again instead of storing it; the backward recomputes each
-// row's softmax from the scores (a row is 180 numbers: in cache) instead of reading stored
-// probabilities. An element is dropped when the low 16 bits of its hash are below drop
-// (= round(p * 65536)); the kept are scaled by scale.
+// The Transformer's dropouts in training draw their masks from a counter-based hash of (seed,
+// element index), so that a backward draws the same mask again instead of storing it. An
+// element is dropped when the low 16 bits of its hash are below drop (= round(p * 65536));
+// the kept are scaled by scale.
 static inline uint32_t mask_bits(uint32_t seed, uint32_t key, uint32_t i) {
   uint32_t x = (i * 0x9E3779B9u) ^ seed;  // murmur3's finaliser, keyed twice
   x ^= x >> 16;
@@ -372,100 +370,11 @@ static inline uint32_t mask_bits(uint32_t seed, uint32_t key, uint32_t i) {
   return x & 0xFFFFu;
 }
 
-// probabilities of one row into pr (n), from its scores sr
-template <typename T>
-static inline void softmax_row(const T* sr, T* pr, int64_t n) {
-  T m = sr[0];
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 1; j < n; ++j) m = std::max(m, sr[j]);
-  T sum = T(0);
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) {
-    const T x = sr[j] - m;
-    const T v = x < T(-87) ? T(0) : fast_exp(x);  // masked (-inf) scores: exactly 0
-    pr[j] = v;
-    sum += v;
-  }
-  const T inv = T(1) / sum;
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) pr[j] *= inv;
-}
-
-template <typename T>
-static void softmax_dropout_rows(const T* s, T* out, int64_t n, uint32_t drop, T scale,
-                                 uint32_t seed, uint32_t key, int64_t r0, int64_t r1) {
-  std::vector<T> pr(n);
-  for (int64_t r = r0; r < r1; ++r) {
-    softmax_row(s + r * n, pr.data(), n);
-    T* orow = out + r * n;
-    const uint32_t base = static_cast<uint32_t>(r * n);
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j)
-      orow[j] = mask_bits(seed, key, base + static_cast<uint32_t>(j)) >= drop ? pr[j] * scale
-                                                                               : T(0);
-  }
-}
-
-template <typename T>
-static void softmax_dropout_backward_rows(const T* g, const T* s, T* gs, int64_t n,
-                                          uint32_t drop, T scale, uint32_t seed, uint32_t key,
-                                          int64_t r0, int64_t r1) {
-  std::vector<T> pr(n);
-  for (int64_t r = r0; r < r1; ++r) {
-    softmax_row(s + r * n, pr.data(), n);
-    const T* gr = g + r * n;
-    T* gsr = gs + r * n;
-    const uint32_t base = static_cast<uint32_t>(r * n);
-    T dot = T(0);
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < n; ++j) {
-      const bool kept = mask_bits(seed, key, base + static_cast<uint32_t>(j)) >= drop;
-      const T gp = kept ? gr[j] * scale : T(0);
-      gsr[j] = gp;
-      dot += gp * pr[j];
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) gsr[j] = pr[j] * (gsr[j] - dot);
-  }
-}
-
-// scores (..., n) contiguous -> the dropped-out softmax weights; seed: 64 random bits
-torch::Tensor softmax_dropout_forward(torch::Tensor s, int64_t drop, double scale, int64_t seed) {
-  const int64_t n = s.size(-1), rows = s.numel() / n;
-  auto out = torch::empty_like(s);
-  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
-  AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "softmax_dropout_forward", [&] {
-    const scalar_t* ps = s.data_ptr<scalar_t>();
-    scalar_t* po = out.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
-      softmax_dropout_rows<scalar_t>(ps, po, n, static_cast<uint32_t>(drop),
-                                     static_cast<scalar_t>(scale), lo, hi, r0, r1);
-    });
-  });
-  return out;
-}
-
-torch::Tensor softmax_dropout_backward(torch::Tensor g, torch::Tensor s, int64_t drop,
-                                       double scale, int64_t seed) {
-  const int64_t n = s.size(-1), rows = s.numel() / n;
-  auto gs = torch::empty_like(s);
-  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
-  AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "softmax_dropout_backward", [&] {
-    const scalar_t *pg = g.data_ptr<scalar_t>(), *ps = s.data_ptr<scalar_t>();
-    scalar_t* pgs = gs.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
-      softmax_dropout_backward_rows<scalar_t>(pg, ps, pgs, n, static_cast<uint32_t>(drop),
-                                              static_cast<scalar_t>(scale), lo, hi, r0, r1);
-    });
-  });
-  return gs;
-}
-
-// The Transformer's other dropouts in training, fused with what surrounds them: the residual
-// add after the attention and feed-forward outputs (res + x * mask) and the ReLU of the
-// feed-forward hidden layer (relu(x) * mask), the mask by mask_bits of (seed, element index)
-// as above, so the backward of the residual's branch draws it again instead of storing it;
-// the ReLU's backward needs only its output (> 0 exactly where the input was > 0 and kept).
+// The mask alone (x * mask: the attention weights' dropout after PyTorch's softmax, and the
+// backward of every dropout here), and fused with what surrounds it: the residual add after the
+// attention and feed-forward outputs (res + x * mask) and the ReLU of the feed-forward hidden
+// layer (relu(x) * mask), whose backward needs only its output (> 0 exactly where the input
+// was > 0 and kept).
 template <typename T>
 static void dropout_add_chunk(const T* x, const T* res, T* out, uint32_t drop, T scale,
                               uint32_t seed, uint32_t key, int64_t i0, int64_t i1) {
@@ -516,11 +425,11 @@ torch::Tensor dropout_add_forward(torch::Tensor x, torch::Tensor res, int64_t dr
   return out;
 }
 
-// the gradient through dropout(x): g times the mask of seed
-torch::Tensor dropout_backward(torch::Tensor g, int64_t drop, double scale, int64_t seed) {
+// g times the mask of seed: dropout(g), and the gradient through a dropout of that seed
+torch::Tensor dropout_mask(torch::Tensor g, int64_t drop, double scale, int64_t seed) {
   auto out = torch::empty_like(g);
   const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
-  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "dropout_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "dropout_mask", [&] {
     const scalar_t* pg = g.data_ptr<scalar_t>();
     scalar_t* po = out.data_ptr<scalar_t>();
     at::parallel_for(0, g.numel(), 16384, [&](int64_t i0, int64_t i1) {

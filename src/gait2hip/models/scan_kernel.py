@@ -1,6 +1,6 @@
 """gait2hip's compiled CPU kernels (``scan_kernel.cpp``), built on first use: Mamba's
 selective scan and the causal convolution + SiLU before it (:mod:`gait2hip.models.scan`),
-and the Transformer's dropouts in training: the attention softmax + dropout
+and the Transformer's dropouts in training: the attention weights' mask
 (:func:`gait2hip.models.dropout.softmax_dropout`), dropout + residual add
 (:func:`~gait2hip.models.dropout.dropout_add`) and ReLU + dropout
 (:func:`~gait2hip.models.dropout.relu_dropout`).
@@ -96,10 +96,8 @@ def kernel() -> ModuleType | None:
                 "scan_backward",
                 "conv_silu_forward",
                 "conv_silu_backward",
-                "softmax_dropout_forward",
-                "softmax_dropout_backward",
+                "dropout_mask",
                 "dropout_add_forward",
-                "dropout_backward",
                 "relu_dropout_forward",
                 "relu_dropout_backward",
             ],
