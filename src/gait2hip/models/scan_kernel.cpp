@@ -384,22 +384,16 @@ static void dropout_add_chunk(const T* x, const T* res, T* out, uint32_t drop, T
                                                                               : T(0));
 }
 
-template <typename T>
-static void dropout_mask_chunk(const T* g, T* out, uint32_t drop, T scale, uint32_t seed,
-                               uint32_t key, int64_t i0, int64_t i1) {
+// x * mask (Relu: relu(x) * mask)
+template <bool Relu, typename T>
+static void masked_chunk(const T* x, T* out, uint32_t drop, T scale, uint32_t seed,
+                         uint32_t key, int64_t i0, int64_t i1) {
 #pragma omp simd
-  for (int64_t i = i0; i < i1; ++i)
-    out[i] = mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop ? g[i] * scale : T(0);
-}
-
-template <typename T>
-static void relu_dropout_chunk(const T* x, T* out, uint32_t drop, T scale, uint32_t seed,
-                               uint32_t key, int64_t i0, int64_t i1) {
-#pragma omp simd
-  for (int64_t i = i0; i < i1; ++i)
-    out[i] = (mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop && x[i] > T(0))
-                 ? x[i] * scale
-                 : T(0);
+  for (int64_t i = i0; i < i1; ++i) {
+    const bool kept = mask_bits(seed, key, static_cast<uint32_t>(i)) >= drop &&
+                      (!Relu || x[i] > T(0));
+    out[i] = kept ? x[i] * scale : T(0);
+  }
 }
 
 template <typename T>
@@ -425,34 +419,29 @@ torch::Tensor dropout_add_forward(torch::Tensor x, torch::Tensor res, int64_t dr
   return out;
 }
 
-// g times the mask of seed: dropout(g), and the gradient through a dropout of that seed
-torch::Tensor dropout_mask(torch::Tensor g, int64_t drop, double scale, int64_t seed) {
-  auto out = torch::empty_like(g);
+template <bool Relu>
+static torch::Tensor masked(torch::Tensor x, int64_t drop, double scale, int64_t seed) {
+  auto out = torch::empty_like(x);
   const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
-  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "dropout_mask", [&] {
-    const scalar_t* pg = g.data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "masked", [&] {
+    const scalar_t* px = x.data_ptr<scalar_t>();
     scalar_t* po = out.data_ptr<scalar_t>();
-    at::parallel_for(0, g.numel(), 16384, [&](int64_t i0, int64_t i1) {
-      dropout_mask_chunk<scalar_t>(pg, po, static_cast<uint32_t>(drop),
+    at::parallel_for(0, x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      masked_chunk<Relu, scalar_t>(px, po, static_cast<uint32_t>(drop),
                                    static_cast<scalar_t>(scale), lo, hi, i0, i1);
     });
   });
   return out;
 }
 
+// g times the mask of seed: dropout(g), and the gradient through a dropout of that seed
+torch::Tensor dropout_mask(torch::Tensor g, int64_t drop, double scale, int64_t seed) {
+  return masked<false>(g, drop, scale, seed);
+}
+
 // dropout(relu(x)); x contiguous
 torch::Tensor relu_dropout_forward(torch::Tensor x, int64_t drop, double scale, int64_t seed) {
-  auto out = torch::empty_like(x);
-  const uint32_t lo = static_cast<uint32_t>(seed), hi = static_cast<uint32_t>(seed >> 32);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relu_dropout_forward", [&] {
-    const scalar_t* px = x.data_ptr<scalar_t>();
-    scalar_t* po = out.data_ptr<scalar_t>();
-    at::parallel_for(0, x.numel(), 16384, [&](int64_t i0, int64_t i1) {
-      relu_dropout_chunk<scalar_t>(px, po, static_cast<uint32_t>(drop),
-                                   static_cast<scalar_t>(scale), lo, hi, i0, i1);
-    });
-  });
-  return out;
+  return masked<true>(x, drop, scale, seed);
 }
 
 // the gradient through dropout(relu(x)) from its output: g * scale where the output is > 0
