@@ -1069,6 +1069,12 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
     np.testing.assert_allclose(p.broad_weight, blend_weight(p.ood[1]))
     assert (p.broad_weight < 1).any() and (p.shift_percentile == 100).all()
     np.testing.assert_allclose(p.shift_percentile, shift_of(p.checks))
+    # a rule whose checks are all unknown (no durations for a pace-only rule) gives the share
+    # to none of the cycles, rather than dropping the blend
+    pace_only = dataclasses.replace(
+        pred, calibration=dataclasses.replace(pred.calibration, blend=BlendRule(checks=("pace",)))
+    )
+    np.testing.assert_allclose(pace_only.broad_weight(X, child), 0.0)
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

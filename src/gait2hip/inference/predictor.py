@@ -209,10 +209,13 @@ class Predictor:
         self, checks: dict[str, np.ndarray | None], unknown: np.ndarray
     ) -> np.ndarray | None:
         """The broad model's share per cycle from the checks' percentiles by the
-        calibration's rule; all of it for the ``unknown`` cycles (see :meth:`filled_inputs`)."""
+        calibration's rule (none where none of its checks is known); all of it for the
+        ``unknown`` cycles (see :meth:`filled_inputs`)."""
         cal = self.calibration
-        w = None if self.broad is None or cal is None else cal.blend.weight(checks)
-        return None if w is None else np.where(unknown, 1.0, w)
+        if self.broad is None or cal is None or not checks:
+            return None
+        w = cal.blend.weight(checks)
+        return np.where(unknown, 1.0, np.zeros(len(unknown)) if w is None else w)
 
     def predict_cycles(
         self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
