@@ -28,8 +28,10 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   shrunk covariance. It is reported as a percentile of the scores of unseen healthy cycles
   (out-of-fold, per fold a reference fitted on the fold's training subjects); a cycle above
   :data:`OOD_WARN_PERCENTILE` of them is flagged.
-- **Pace check**: the angles are time-normalised, so the OOD score cannot see walking speed
-  (docs/transfer_results.md: AUROC below 0.5 for a held-out speed). Where cycle durations are
+- **Pace check**: the angles are time-normalised, so the OOD score of a model of the angles
+  alone cannot see walking speed (docs/transfer_results.md: AUROC below 0.5 for a held-out
+  speed; a model that takes the cycle's duration scores it with its other inputs, and only
+  far outside its training paces does that move the score much). Where cycle durations are
   known, a cycle's pace score is its duration's distance from the training cycles' median
   duration (in units of their spread, :func:`spread_scores`), reported as the percentile of
   the training cycles' own scores; above :data:`OOD_WARN_PERCENTILE` the cycle's pace is
