@@ -334,26 +334,24 @@ def page(
     # the duration-tuned LSTM blended with the averaged one, by the shipped share rule
     dv = dur["variant"]
 
-    def dur_means(long, variant=dv):
+    def dur_means(long, variant):
         d = long[long.variant == variant].assign(source=lambda x: x.source.replace(BLEND_SOURCES))
         return d.groupby("source", sort=False)[["r2", "coverage_90", "broad_share"]].mean()
 
-    def dur_delta(paired, variant=dv):
-        return paired[paired.variant == variant].iloc[0]
-
-    bd_means, bd_fresh = dur_means(dur["long"]), dur_means(dur["fresh"])
-    # the two steps of the rule's choice, on every set of splits, and the pre-registered test
+    # per set of splits and rule (the two steps of the rule's choice and the shipped one): the
+    # per-source means and the in-lab pairing with the recipe
     steps = {
-        (k, v_): (dur_means(dur[k], v_), dur_delta(dur[pk], v_))
+        (k, v_): (dur_means(dur[k], v_), dur[pk][dur[pk].variant == v_].iloc[0])
         for k, pk in (("long", "paired"), ("fresh", "fresh_paired"), ("fresh2", "fresh2_paired"))
-        for v_ in (S95, NP)
+        for v_ in dict.fromkeys((S95, NP, dv))
     }
+    bd_means, bd_fresh = steps["long", dv][0], steps["fresh", dv][0]
     smean = {key: m.loc[list(RULE_SOURCES), "r2"].mean() for key, (m, _) in steps.items()}
     passed = (
         smean[("fresh2", NP)] > smean[("fresh2", S95)]
         and steps[("fresh2", NP)][1].delta_r2 >= steps[("fresh2", S95)][1].delta_r2
     )
-    f2, f2d = dur_means(dur["fresh2"]), dur_delta(dur["fresh2_paired"])  # the default's
+    f2, f2d = steps["fresh2", dv]  # the default's
     pace_md, pace, pace_labels = dur["pace"]
     fd = dur["forces"]
     forces_dur = (
@@ -391,9 +389,7 @@ def page(
     # the default's rows, in-lab pairing, fresh rows and shift AUROCs
     if best[0] == BLD:
         default = bd_means.rename(columns={"r2": "subject_r2"})
-        dflt = dur_delta(dur["paired"])
-        dfb = bd_fresh
-        dfrd = dur_delta(dur["fresh_paired"])
+        dflt, dfb, dfrd = steps["long", dv][1], bd_fresh, steps["fresh", dv][1]
         dshift = dur["shift"].set_index("source")["auroc"]
     elif best[0] == BL:
         default = bl_means.loc[best[1]].rename(columns={"r2": "subject_r2"})

@@ -154,13 +154,10 @@ class BlendRule:
                 f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size)"
             ) from None
 
-    def percentile(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
-        """Per cycle, the shift percentile this rule heeds (:func:`shift_of` of its checks)."""
-        return shift_of(percentiles, self.checks)
-
     def weight(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
-        """Per cycle, the broad model's share (None: no check known)."""
-        pct = self.percentile(percentiles)
+        """Per cycle, the broad model's share from the largest percentile of its checks
+        (:func:`shift_of`; None: no check known)."""
+        pct = shift_of(percentiles, self.checks)
         return None if pct is None else blend_weight(pct, self.lo, self.hi)
 
 
