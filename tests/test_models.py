@@ -342,6 +342,23 @@ def test_transformer_training_path_is_pytorchs_layer(causal):
     torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
 
 
+def test_compiled_kernels_run_on_pytorchs_threads():
+    """The kernels' at::parallel_for spreads work over PyTorch's threads (built without
+    OpenMP under PyTorch's OpenMP backend, every kernel ran on one thread)."""
+    if scan_kernel.kernel() is None:
+        pytest.skip("the compiled kernels could not be built here (see the warning)")
+    if not torch.backends.openmp.is_available():
+        pytest.skip("PyTorch's parallel backend here is not OpenMP")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert scan_kernel.kernel().parallel_threads(64) == 2
+        torch.set_num_threads(1)
+        assert scan_kernel.kernel().parallel_threads(64) == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_scan_falls_back_to_pytorch_when_the_kernel_cannot_be_built(monkeypatch):
     import torch.utils.cpp_extension as cpp
 

@@ -457,3 +457,16 @@ torch::Tensor relu_dropout_backward(torch::Tensor g, torch::Tensor out, double s
   });
   return gx;
 }
+
+// How many of PyTorch's threads at::parallel_for runs n items on here (a test that the kernels
+// above are built to run in parallel, not on one thread).
+int64_t parallel_threads(int64_t n) {
+  std::vector<int64_t> seen(at::get_num_threads(), 0);
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    const int64_t id = at::get_thread_num();
+    if (id >= 0 && id < static_cast<int64_t>(seen.size())) seen[id] = 1;
+  });
+  int64_t count = 0;
+  for (int64_t s : seen) count += s;
+  return count;
+}

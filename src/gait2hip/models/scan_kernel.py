@@ -37,9 +37,15 @@ _ARCH_FLAGS = {
 def _build_settings() -> tuple[str, list[str], list[str]]:
     """(extension name, compiler flags, linker flags) for this CPU and source."""
     cap = torch.backends.cpu.get_cpu_capability()
+    linux = sys.platform.startswith("linux")
     flags = ["-O3", "-ffast-math", "-fopenmp-simd", *_ARCH_FLAGS.get(cap, [])]
+    # at::parallel_for is inline: with PyTorch's OpenMP backend it spreads the batch rows over
+    # PyTorch's threads only if the extension is compiled with OpenMP (without, one thread ran
+    # every kernel); GOMP's symbols then come from the libgomp PyTorch has loaded.
+    if linux and torch.backends.openmp.is_available():
+        flags.append("-fopenmp")
     # glibc's vector math library: the exp of 8 or 16 lanes at once
-    ldflags = ["-lmvec"] if sys.platform.startswith("linux") and cap in _ARCH_FLAGS else []
+    ldflags = ["-lmvec"] if linux and cap in _ARCH_FLAGS else []
     digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
     return f"gait2hip_scan_{cap.lower()}_{digest}", flags, ldflags
 
@@ -100,6 +106,7 @@ def kernel() -> ModuleType | None:
                 "dropout_add_forward",
                 "relu_dropout_forward",
                 "relu_dropout_backward",
+                "parallel_threads",
             ],
             extra_cflags=flags,
             extra_ldflags=ldflags,
