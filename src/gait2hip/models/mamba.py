@@ -99,7 +99,10 @@ class MambaMixer(nn.Module):
         self.out_proj = nn.Linear(d_inner, c.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xi, z = self.in_proj(x).chunk(2, dim=-1)
+        # in_proj's two halves as two products: each output contiguous (a chunk of one product
+        # is a strided view, copied by the branch) and no cat of their gradients in the backward
+        xi_w, z_w = self.in_proj.weight.chunk(2, dim=0)
+        xi, z = F.linear(x, xi_w), F.linear(x, z_w)
         y = self.forward_branch(xi)
         if self.backward_branch is not None:
             y = y + self.backward_branch(xi.flip(1)).flip(1)
