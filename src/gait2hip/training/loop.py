@@ -74,8 +74,9 @@ def time_warp(tensors: Sequence[torch.Tensor], amount: float, gen: torch.Generat
     frames second): frame u of the warped cycle reads the original at u + a s sin(pi u)
     (u in [0, 1], s ~ U(-1, 1) per cycle), linearly interpolated. Ends fixed, monotone."""
     n, frames = tensors[0].shape[:2]
-    s = torch.rand(n, 1, generator=gen) * 2 - 1
-    u = torch.linspace(0, 1, frames).unsqueeze(0)
+    # drawn on the CPU (the generator's stream whatever the device), applied where the data are
+    s = (torch.rand(n, 1, generator=gen) * 2 - 1).to(tensors[0].device)
+    u = torch.linspace(0, 1, frames, device=s.device).unsqueeze(0)
     pos = (u + amount * s * torch.sin(torch.pi * u)).clamp(0, 1) * (frames - 1)
     lo = pos.floor().long().clamp(max=frames - 2)
     frac = pos - lo
@@ -89,36 +90,40 @@ def time_warp(tensors: Sequence[torch.Tensor], amount: float, gen: torch.Generat
 
 
 @torch.no_grad()
+def _predict(model: nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``model`` in eval mode over (N, T, C) normalised inputs on its device, in batches."""
+    model.eval()
+    # .float(): float32 even when run under a bfloat16 autocast
+    return torch.cat([model(X[i : i + batch_size]).float() for i in range(0, len(X), batch_size)])
+
+
 def predict_array(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``model`` in eval mode over (N, T, C) normalised inputs."""
-    model.eval()
     device = next(model.parameters()).device
-    out = [
-        # .float(): float32 even when run under a bfloat16 autocast
-        model(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu().numpy()
-        for i in range(0, len(X), batch_size)
-    ]
-    return np.concatenate(out, axis=0)
+    return _predict(model, torch.from_numpy(X).to(device), batch_size).cpu().numpy()
 
 
 def _mean_loss(
     model: nn.Module,
-    X: np.ndarray,
+    X: torch.Tensor,
     Y: torch.Tensor,
     w: torch.Tensor,
     physics: tuple[torch.Tensor, torch.Tensor] | None = None,
     weight: float = 0.0,
 ) -> float:
-    pred = torch.from_numpy(predict_array(model, X))
-    return float(_loss(pred, Y, w, physics, weight))
+    """The loss over every cycle of ``X``, all tensors on the model's device."""
+    return float(_loss(_predict(model, X), Y, w, physics, weight))
 
 
-def _tensors(physics: Physics | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _tensors(
+    physics: Physics | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     if physics is None:
         return None
     arms, moments = physics
-    return torch.from_numpy(np.asarray(arms, np.float32)), torch.from_numpy(
-        np.asarray(moments, np.float32)
+    return (
+        torch.from_numpy(np.asarray(arms, np.float32)).to(device),
+        torch.from_numpy(np.asarray(moments, np.float32)).to(device),
     )
 
 
@@ -146,8 +151,10 @@ def fit(
     X: normalised inputs (N, T, C); Y: targets per kg (N, T, K). ``physics`` (and
     ``physics_val`` for the validation cycles): the cycles' moment arms and hip moments, for
     the consistency term weighted by ``cfg.physics_weight`` (forces only; needed when > 0).
-    ``device``: where the model trains (batches are drawn, and time-warped, on the CPU with
-    the same random streams whatever the device); the model is left on the CPU.
+    ``device``: where the model trains; the data move there once, and the batches' cycles
+    and time warps are drawn on the CPU with the same random streams whatever the device,
+    the loss summed there, so a step waits for the device only once per epoch (fused AdamW
+    on CUDA); the model is left on the CPU.
     ``keep_start``: the starting weights (pretrained ones) compete in early stopping as
     epoch 0, so a fit that only makes them worse on the validation data keeps them.
     """
@@ -158,10 +165,15 @@ def fit(
         raise ValueError("give either validation data (early stopping) or a fixed epoch count")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts))
-    w_dev = w.to(device)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dev = torch.device(device)
+    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts)).to(dev)
+    model.to(dev)
+    opt = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        fused=True if dev.type == "cuda" else None,
+    )
     # cosine decay over max_epochs in every fit, so the final fit's first E epochs follow the
     # same learning rates as the cross-validation folds whose best epochs chose E
     sched = (
@@ -169,44 +181,45 @@ def fit(
         if cfg.lr_schedule == "cosine"
         else None
     )
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-    Pt = _tensors(physics) if lam > 0 else None
-    # validation targets and physics arrays as tensors once, not every epoch
-    Yv = None if Y_val is None else torch.from_numpy(Y_val)
-    Pv = _tensors(physics_val) if lam > 0 else None
+    Xt, Yt = torch.from_numpy(X).to(dev), torch.from_numpy(Y).to(dev)
+    Pt = _tensors(physics, dev) if lam > 0 else None
+    # validation data and physics arrays as tensors on the device once, not every epoch
+    Xv = None if X_val is None else torch.from_numpy(X_val).to(dev)
+    Yv = None if Y_val is None else torch.from_numpy(Y_val).to(dev)
+    Pv = _tensors(physics_val, dev) if lam > 0 else None
     n_epochs = cfg.max_epochs if epochs is None else epochs
     batch_size = cfg.batch_for(len(Xt))
     result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
     best_state, since_best = None, 0
-    if keep_start and X_val is not None and Yv is not None:
-        result.best_val_loss = _mean_loss(model, X_val, Yv, w, Pv, lam)
+    if keep_start and Xv is not None and Yv is not None:
+        result.best_val_loss = _mean_loss(model, Xv, Yv, w, Pv, lam)
         best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, n_epochs + 1):
         model.train()
         perm = torch.randperm(len(Xt), generator=gen)
-        total = 0.0
+        # the epoch's loss summed on the device (float64 as Python's float sum was)
+        total = torch.zeros((), dtype=torch.float64 if dev.type != "mps" else None, device=dev)
         for i in range(0, len(perm), batch_size):
-            idx = perm[i : i + batch_size]
+            idx = perm[i : i + batch_size].to(dev)
             opt.zero_grad(set_to_none=True)
             batch = [Xt[idx], Yt[idx]] + ([] if Pt is None else [Pt[0][idx], Pt[1][idx]])
             if cfg.time_warp > 0:
                 batch = time_warp(batch, cfg.time_warp, gen)
-            batch = [t.to(device) for t in batch]
             xb, yb = batch[:2]
             batch_physics = None if Pt is None else (batch[2], batch[3])
-            loss = _loss(model(xb), yb, w_dev, batch_physics, lam)
+            loss = _loss(model(xb), yb, w, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            total += float(loss.detach()) * len(idx)
-        result.train_loss.append(total / len(perm))
+            total += loss.detach().to(total.dtype) * len(idx)
+        result.train_loss.append(float(total) / len(perm))
         if sched is not None:
             sched.step()
         result.epochs_run = epoch
         val = None
-        if X_val is not None and Yv is not None:
-            val = _mean_loss(model, X_val, Yv, w, Pv, lam)
+        if Xv is not None and Yv is not None:
+            val = _mean_loss(model, Xv, Yv, w, Pv, lam)
             result.val_loss.append(val)
             if result.best_val_loss is None or val < result.best_val_loss:
                 result.best_val_loss, result.best_epoch, since_best = val, epoch, 0
