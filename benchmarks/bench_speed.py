@@ -1,4 +1,4 @@
-"""Training and inference speed of every model at the study's sizes, on CPU.
+"""Training and inference speed of every model at the study's sizes, on the CPU or a GPU.
 
 Prints, per model and time direction: parameters, seconds per training epoch over 713
 trials x 180 frames x 10 angles (random values; batch 64, AdamW, grad-clip 0.5, the paper
@@ -13,6 +13,7 @@ gives the median over rounds and each model's epoch against the causal LSTM's of
 round (median and range): the ratios the speed targets are set in.
 
     python benchmarks/bench_speed.py [--threads 2] [--rounds 3] [--models lstm,transformer,mamba]
+    python benchmarks/bench_speed.py --device cuda --inference-batch 8192   # on a GPU
     python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
                                                # by gait2hip; see docs/speed.md)
     python benchmarks/bench_speed.py --plain-pytorch   # the models as PyTorch alone runs
@@ -42,17 +43,23 @@ from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import fit, predict_array
 
 
-def time_epoch(name: str, causal: bool, X: np.ndarray, Y: np.ndarray, epochs: int) -> float:
+def time_epoch(
+    name: str, causal: bool, X: np.ndarray, Y: np.ndarray, epochs: int, device: str = "cpu"
+) -> float:
+    """Seconds per training epoch (fit leaves the model on the CPU: the time includes moving
+    it there and back once)."""
     model = create_model(name, causal=causal, out_dim=Y.shape[-1])
     cfg = TrainConfig()
-    fit(model, X[:64], Y[:64], cfg, seed=0, epochs=1)  # warm-up
+    fit(model, X[:64], Y[:64], cfg, seed=0, epochs=1, device=device)  # warm-up
     t0 = time.perf_counter()
-    fit(model, X, Y, cfg, seed=0, epochs=epochs)
+    fit(model, X, Y, cfg, seed=0, epochs=epochs, device=device)
     return (time.perf_counter() - t0) / epochs
 
 
-def time_inference(name: str, causal: bool, batch: int, frames: int, repeats: int) -> float:
-    model = create_model(name, causal=causal).eval()
+def time_inference(
+    name: str, causal: bool, batch: int, frames: int, repeats: int, device: str = "cpu"
+) -> float:
+    model = create_model(name, causal=causal).eval().to(device)
     X = np.random.default_rng(0).normal(size=(batch, frames, 10)).astype(np.float32)
     predict_array(model, X, batch_size=batch)
     t0 = time.perf_counter()
@@ -86,13 +93,17 @@ def train_flops(name: str, causal: bool, frames: int = 180, batch: int = 64) -> 
     return matmul / batch + 3 * frames * lstm
 
 
-def sgemm_rate(n: int = 2048, repeats: int = 10) -> float:
-    """This machine's float32 matrix-multiply rate (FLOP/s) at the current thread count."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sgemm_rate(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
+    """The device's float32 matrix-multiply rate (FLOP/s; on the CPU at the current thread
+    count)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else lambda: None
     a @ b
+    sync()
     t0 = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    sync()
     return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
@@ -105,6 +116,8 @@ def main() -> None:
     ap.add_argument("--models", default="lstm,transformer,mamba")
     ap.add_argument("--variants", default="causal,bidir")
     ap.add_argument("--no-malloc-tuning", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--inference-batch", type=int, default=256)
     ap.add_argument(
         "--bf16", action="store_true", help="run training and inference under bf16 autocast"
     )
@@ -119,24 +132,25 @@ def main() -> None:
         """The autocast and dropout settings asked for, entered afresh for each model."""
         stack = contextlib.ExitStack()
         if args.bf16:
-            stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
+            stack.enter_context(torch.autocast(dev.type, dtype=torch.bfloat16))
         if args.plain_pytorch:
             stack.enter_context(torch_dropout())
             stack.enter_context(pytorch_scan())
         return stack
 
     runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
+    dev = torch.device(args.device)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
     Y = rng.normal(size=(args.trials, 180, 14)).astype(np.float32)
     print(
-        f"# {runtime.machine_summary()}, torch {torch.__version__}, "
+        f"# {runtime.device_summary(args.device)}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
         f"{', bf16 autocast' if args.bf16 else ''}"
         f"{', plain PyTorch' if args.plain_pytorch else ''}"
     )
-    peak = sgemm_rate()
+    peak = sgemm_rate(device=args.device)
     print(f"# float32 sgemm 2048x2048: {peak / 1e9:.0f} GFLOP/s")
     units = [(name, v) for name in args.models.split(",") for v in args.variants.split(",")]
     epochs_s: dict[tuple[str, str], list[float]] = {u: [] for u in units}
@@ -144,12 +158,12 @@ def main() -> None:
         for name, variant in units[:: -1 if r % 2 else 1]:
             with precision():
                 epochs_s[name, variant].append(
-                    time_epoch(name, variant == "causal", X, Y, args.epochs)
+                    time_epoch(name, variant == "causal", X, Y, args.epochs, args.device)
                 )
     base = epochs_s.get(("lstm", "causal"))
     print(
         "| model | direction | params | s / epoch | x LSTM causal | ms / cycle (batch 1) "
-        "| ms / cycle (batch 256) | GFLOP / epoch | GFLOP/s (% of sgemm) |"
+        f"| ms / cycle (batch {args.inference_batch}) | GFLOP / epoch | GFLOP/s (% of sgemm) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     total = 0.0
@@ -157,8 +171,8 @@ def main() -> None:
         causal = variant == "causal"
         n = count_parameters(create_model(name, causal=causal))
         with precision():
-            b1 = time_inference(name, causal, 1, 180, 20)
-            b256 = time_inference(name, causal, 256, 180, 2)
+            b1 = time_inference(name, causal, 1, 180, 20, args.device)
+            b256 = time_inference(name, causal, args.inference_batch, 180, 2, args.device)
         ep = float(np.median(epochs_s[name, variant]))
         mine = epochs_s[name, variant]
         ratios = [] if base is None else [a / b for a, b in zip(mine, base, strict=True)]

@@ -14,7 +14,8 @@ from gait2hip.models import (
     default_config,
     scan_kernel,
 )
-from gait2hip.models.scan import compiled_available, scan_fused, scan_reference
+from gait2hip.models import scan as scan_module
+from gait2hip.models.scan import compiled_available, scan_fused, scan_parallel, scan_reference
 from gait2hip.models.scan_kernel import pytorch_scan
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.normalize import InputScaler
@@ -340,6 +341,70 @@ def test_transformer_training_path_is_pytorchs_layer(causal):
     ours2.load_state_dict(ref.state_dict())
     assert not torch.equal(ours2(X), ours2(X))
     torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
+
+
+@pytest.mark.parametrize("length", [1, 5, 16, 37])
+def test_parallel_scan_matches_reference_values_and_gradients(length):
+    """The scan without a loop over time steps (chunks of 16, the last one padded) equals the
+    per-step oracle in float64, values and every input's gradient; without gradients, a
+    batch split into slices gives the same."""
+    torch.manual_seed(length)
+    b, e, n = 3, 5, 4
+    args = [
+        torch.randn(b, length, e, dtype=torch.float64),
+        torch.rand(b, length, e, dtype=torch.float64),
+        -torch.rand(e, n, dtype=torch.float64) * 3,
+        torch.randn(b, length, n, dtype=torch.float64),
+        torch.randn(b, length, n, dtype=torch.float64),
+    ]
+    args = [a.requires_grad_() for a in args]
+    y, ref = scan_parallel(*args), scan_reference(*args)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(y)
+    for a, r in zip(
+        torch.autograd.grad(y, args, g), torch.autograd.grad(ref, args, g), strict=True
+    ):
+        torch.testing.assert_close(a, r, rtol=1e-11, atol=1e-11)
+    with torch.no_grad():
+        scan_module.NO_GRAD_ELEMENTS, keep = length * e * n, scan_module.NO_GRAD_ELEMENTS
+        try:
+            torch.testing.assert_close(scan_parallel(*args), ref.detach(), rtol=1e-12, atol=1e-12)
+        finally:
+            scan_module.NO_GRAD_ELEMENTS = keep
+
+
+def test_fused_scan_takes_the_parallel_scan_off_the_cpu(monkeypatch):
+    """On a device other than the CPU (a GPU; here PyTorch's shape-only "meta" device), the
+    models' scan is the parallel one, not the per-step loop."""
+    calls = []
+    monkeypatch.setattr(scan_module, "scan_parallel", lambda *a: calls.append(a) or a[0])
+    args = [torch.empty(2, 7, 3, device="meta"), torch.empty(2, 7, 3, device="meta")]
+    args += [torch.empty(3, 2, device="meta"), torch.empty(2, 7, 2, device="meta")]
+    args += [torch.empty(2, 7, 2, device="meta")]
+    scan_fused(*args)
+    assert len(calls) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mamba_on_a_gpu_follows_the_cpu():
+    """On a GPU the Mamba model runs the parallel scan: outputs and gradients as on the CPU
+    (float32 rounding), causal and bidirectional."""
+    import copy
+
+    for causal in (True, False):
+        torch.manual_seed(0)
+        cpu = create_model("mamba", causal=causal, out_dim=3).train()
+        gpu = copy.deepcopy(cpu).cuda()
+        X = torch.randn(4, 50, 10)
+        outs = []
+        for model, x in ((cpu, X), (gpu, X.cuda())):
+            model.zero_grad()
+            out = model(x)
+            out.square().sum().backward()
+            outs.append((out.detach().cpu(), [p.grad.cpu() for p in model.parameters()]))
+        torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-4, atol=1e-5)
+        for a, r in zip(outs[1][1], outs[0][1], strict=True):
+            torch.testing.assert_close(a, r, rtol=1e-3, atol=1e-4 * r.abs().max().item() + 1e-7)
 
 
 def test_compiled_kernels_run_on_pytorchs_threads():

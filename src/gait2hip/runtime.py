@@ -103,3 +103,17 @@ def machine_summary(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         else ""
     )
     return f"{name} ({family}{simd}), {os.cpu_count()} cores"
+
+
+def device_summary(device: str = "cpu") -> str:
+    """:func:`machine_summary`, led by the GPU's name and memory when ``device`` is one."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return machine_summary()
+    props = torch.cuda.get_device_properties(dev)
+    return (
+        f"{props.name} ({props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}); "
+        f"host {machine_summary()}"
+    )

@@ -7,17 +7,24 @@ Computes, for every batch b, channel e and state n::
 
 Shapes: u, delta (B, L, E); A (E, N); Bm, Cm (B, L, N); returns y (B, L, E).
 
-Two implementations, chosen by measurement (``benchmarks/bench_scan.py``, ``docs/speed.md``):
+Three implementations (``benchmarks/bench_scan.py``, ``docs/speed.md``):
 
 * ``scan_reference``: autograd through a per-step loop (a graph node per op per step). The
   oracle for tests.
-* ``scan_fused``: on the CPU, the compiled kernel of :mod:`gait2hip.models.scan_kernel`
-  (forward and backward in C++, one pass over time per batch row, no per-step Python loop);
-  elsewhere, or where it cannot be built, a hand-written autograd Function looping over time
-  with a few in-place ops per step on a cache-sized (b, N, E) slice, forward and backward
-  (the adjoint of a linear recurrence is the same recurrence run backwards in time). Variants
-  that materialise (L, b, N, E) tensors and vectorise over time measured slower here: they
-  are bound by memory bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
+* ``scan_parallel``: no loop over time steps: the recurrence as a two-level parallel scan in
+  whole-tensor PyTorch operations (within chunks of 16 steps a log-depth scan of the
+  decays and inputs, then the states entering each chunk, one small step per chunk), autograd
+  for the backward. It materialises (b, L, E, N) tensors, so it is bound by memory traffic:
+  slower than the loop on the CPU, meant for a GPU, where the loop's ~6 small kernels per
+  step leave the device idle.
+* ``scan_fused``, what the models run: on the CPU, the compiled kernel of
+  :mod:`gait2hip.models.scan_kernel` (forward and backward in C++, one pass over time per
+  batch row, no per-step Python loop); where it cannot be built, a hand-written autograd
+  Function looping over time with a few in-place ops per step on a cache-sized (b, N, E)
+  slice, forward and backward (the adjoint of a linear recurrence is the same recurrence run
+  backwards in time); on other devices (a GPU), ``scan_parallel``. Variants that materialise
+  (L, b, N, E) tensors measured slower than the loop on the CPU: they are bound by memory
+  bandwidth and page faults. See :func:`gait2hip.runtime.configure`.
 
 ``causal_conv_silu``: the branch's causal depthwise convolution and SiLU before the scan,
 compiled with it on the CPU (PyTorch's conv1d elsewhere).
@@ -30,7 +37,12 @@ from torch.nn import functional as F
 
 from gait2hip.models import scan_kernel
 
-SCANS = ("fused", "reference")
+SCANS = ("fused", "parallel", "reference")
+#: steps per chunk of the parallel scan (a power of 2)
+CHUNK = 16
+#: at most this many (batch, time, channel, state) elements per slice of the parallel
+#: scan without gradients (inference at large batches runs slice by slice)
+NO_GRAD_ELEMENTS = 1 << 27
 
 
 def scan_reference(
@@ -44,6 +56,52 @@ def scan_reference(
         h = dA * h + (delta[:, t] * u[:, t])[:, :, None] * Bm[:, t, None, :]
         ys.append(torch.einsum("ben,bn->be", h, Cm[:, t]))
     return torch.stack(ys, dim=1)
+
+
+def _parallel(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    b, length, e = u.shape
+    n = A.shape[1]
+    chunks = -(-length // CHUNK)
+    pad = chunks * CHUNK - length
+    a = torch.exp(delta.unsqueeze(-1) * A)  # (b, L, E, N) decays
+    h = (delta * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (b, L, E, N) inputs
+    if pad:  # steps after the end: decay 1, input 0
+        a = F.pad(a, (0, 0, 0, 0, 0, pad), value=1.0)
+        h = F.pad(h, (0, 0, 0, 0, 0, pad))
+    a = a.view(b, chunks, CHUNK, e, n)
+    h = h.view(b, chunks, CHUNK, e, n)
+    # within each chunk, an inclusive scan of (decay, input) pairs: step k then holds the state
+    # from a zero state at the chunk's start, and the product of the decays up to k
+    d = 1
+    while d < CHUNK:
+        h = torch.cat([h[:, :, :d], torch.addcmul(h[:, :, d:], a[:, :, d:], h[:, :, :-d])], 2)
+        a = torch.cat([a[:, :, :d], a[:, :, d:] * a[:, :, :-d]], 2)
+        d *= 2
+    # the state entering each chunk, chunk after chunk (small tensors), then added in
+    entering = [h.new_zeros(b, e, n)]
+    for c in range(chunks - 1):
+        entering.append(torch.addcmul(h[:, c, -1], a[:, c, -1], entering[-1]))
+    h = torch.addcmul(h, a, torch.stack(entering, 1).unsqueeze(2))
+    h = h.view(b, chunks * CHUNK, e, n)[:, :length]
+    return torch.einsum("blen,bln->ble", h, Cm)
+
+
+def scan_parallel(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    """The scan without a loop over time steps (see the module's docstring); without
+    gradients, the batch in slices of at most :data:`NO_GRAD_ELEMENTS` elements of state."""
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
+    b, length, e = u.shape
+    rows = max(1, NO_GRAD_ELEMENTS // (length * e * A.shape[1]))
+    if needs_grad or b <= rows:
+        return _parallel(u, delta, A, Bm, Cm)
+    return torch.cat([
+        _parallel(u[i : i + rows], delta[i : i + rows], A, Bm[i : i + rows], Cm[i : i + rows])
+        for i in range(0, b, rows)
+    ])  # fmt: skip
 
 
 def _time_major(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -189,9 +247,18 @@ def scan_fused(
         if needs_grad:
             return _CompiledScan.apply(u, delta, A, Bm, Cm)
         return _compiled_forward(u, delta, A, Bm, Cm, keep_states=False)[1]
-    if not needs_grad:
-        return _scan_no_grad(u, delta, A, Bm, Cm)
-    return _FusedScan.apply(u, delta, A, Bm, Cm)
+    if u.device.type != "cpu":
+        return scan_parallel(u, delta, A, Bm, Cm)
+    return scan_loop(u, delta, A, Bm, Cm)
+
+
+def scan_loop(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
+) -> torch.Tensor:
+    """The fused PyTorch loop over time steps (its hand-written backward), on any device."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm)):
+        return _FusedScan.apply(u, delta, A, Bm, Cm)
+    return _scan_no_grad(u, delta, A, Bm, Cm)
 
 
 class _CompiledConvSilu(torch.autograd.Function):
@@ -238,6 +305,8 @@ def selective_scan(
 ) -> torch.Tensor:
     if impl == "fused":
         return scan_fused(u, delta, A, Bm, Cm)
+    if impl == "parallel":
+        return scan_parallel(u, delta, A, Bm, Cm)
     if impl == "reference":
         return scan_reference(u, delta, A, Bm, Cm)
     raise ValueError(f"unknown scan {impl!r}; choose one of {SCANS}")

@@ -1,0 +1,102 @@
+"""Averaging architectures: the final models of several architectures of one `gait2hip
+transfer` run, their test predictions averaged cycle by cycle, against each alone.
+
+For each source the run trained (in-lab, comfortable → fast, fast → comfortable), each split
+seed and each profile given: subject-mean R² and RMSE (study definitions), channel-mean R²,
+for every architecture alone and for their average (the same held-out cycles; each unit's
+`predictions.npz`); and the average's paired subject-by-subject Δ R² against the best single
+architecture of that split (mean over subjects, Student-t 95 % interval over the subjects of
+all splits together).
+
+    .venv/bin/python benchmarks/bench_cross_arch.py --runs runs/transfer-forces-xarch \\
+        --target forces --profiles recipe,gait2hip60-finetune \\
+        --models transformer-bidir,mamba-causal
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gait2hip.report.compare import paired
+from gait2hip.report.summary import markdown_table
+from gait2hip.training.metrics import per_channel_metrics, per_subject_metrics
+
+FOLDERS = {
+    "in-lab": "in-lab",
+    "comf → fast": "comfortable-to-fast",
+    "fast → comf": "fast-to-comfortable",
+}
+DATASETS = {"forces": "schreiber2019_MF-forces", "moments": "schreiber2019_JM-moments"}
+
+
+def _unit(runs: Path, folder: str, target: str, profile: str, split: str, model: str) -> Path:
+    return (runs / folder / DATASETS[target] / profile / f"split{split}" / f"split{split}"
+            / model / "seed2025")  # fmt: skip
+
+
+def _scores(y: np.ndarray, p: np.ndarray, subj: np.ndarray, cols) -> tuple[dict, pd.Series]:
+    per = per_subject_metrics(y, p, subj).set_index("subject")
+    channel = per_channel_metrics(y, p, cols)["r2"].mean()
+    return {"R²": per["r2"].mean(), "RMSE": per["rmse"].mean(), "channel R²": channel}, per["r2"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=Path, required=True)
+    ap.add_argument("--target", choices=tuple(DATASETS), default="forces")
+    ap.add_argument("--profiles", default="gait2hip60-finetune")
+    ap.add_argument("--models", default="transformer-bidir,mamba-causal")
+    ap.add_argument("--splits", default="", help="comma list (default: every split found)")
+    args = ap.parse_args()
+    models = args.models.split(",")
+    rows, deltas = [], {}
+    for profile in args.profiles.split(","):
+        for source, folder in FOLDERS.items():
+            base = args.runs / folder / DATASETS[args.target] / profile
+            splits = args.splits.split(",") if args.splits else sorted(
+                p.name.removeprefix("split") for p in base.glob("split*")
+            )  # fmt: skip
+            for split in splits:
+                units = [_unit(args.runs, folder, args.target, profile, split, m) for m in models]
+                if not all((u / "predictions.npz").exists() for u in units):
+                    continue
+                preds = []
+                for u in units:
+                    with np.load(u / "predictions.npz") as z:
+                        preds.append((z["y_true"], z["y_pred"], z["subject_id"], z["out_cols"]))
+                y, _, subj, cols = preds[0]
+                for other in preds[1:]:  # the same held-out cycles in the same order
+                    if not (np.array_equal(other[0], y) and np.array_equal(other[2], subj)):
+                        raise SystemExit(f"{units[0]} and another unit differ in test cycles")
+                alone = {
+                    m: _scores(y, p[1], subj, cols) for m, p in zip(models, preds, strict=True)
+                }
+                avg = _scores(y, np.mean([p[1] for p in preds], axis=0), subj, cols)
+                best = max(models, key=lambda m: alone[m][0]["R²"])
+                key = (profile, source)
+                deltas.setdefault(key, []).append((avg[1] - alone[best][1]).to_numpy())
+                for name, (s, _) in [*alone.items(), ("average", avg)]:
+                    rows.append({"profile": profile, "source": source, "split": split,
+                                 "model": name, **s})  # fmt: skip
+    if not rows:
+        raise SystemExit(f"no finished units of {models} under {args.runs}")
+    df = pd.DataFrame(rows)
+    keys = ["profile", "source", "model"]
+    table = df.groupby(keys, sort=False)[["R²", "RMSE", "channel R²"]].mean()
+    table["splits"] = df.groupby(keys, sort=False).size()
+    print(markdown_table(table.reset_index()))
+    print()
+    print("| profile | source | average − best single, subject R² (95 % CI) | subjects |")
+    print("|---|---|---|---|")
+    for (profile, source), d in deltas.items():
+        d = np.concatenate(d)
+        m, lo, hi = paired(d)
+        print(f"| {profile} | {source} | {m:+.3f} ({lo:+.3f} to {hi:+.3f}) | {len(d)} |")
+
+
+if __name__ == "__main__":
+    main()
