@@ -146,17 +146,21 @@ def scan_path(request):
     yield request.param
 
 
-def test_fused_scan_matches_reference_and_gradcheck(scan_path):
-    torch.manual_seed(0)
-    b, length, e, n = 2, 12, 6, 3
+def _scan_args(b: int, length: int, e: int, n: int, decay: float) -> list[torch.Tensor]:
+    """Random float64 scan inputs u, delta, A (rates up to ``decay``), B, C needing grads."""
     args = [
         torch.randn(b, length, e, dtype=torch.float64),
         torch.rand(b, length, e, dtype=torch.float64),
-        -torch.rand(e, n, dtype=torch.float64) * 2,
+        -torch.rand(e, n, dtype=torch.float64) * decay,
         torch.randn(b, length, n, dtype=torch.float64),
         torch.randn(b, length, n, dtype=torch.float64),
     ]
-    args = [a.requires_grad_() for a in args]
+    return [a.requires_grad_() for a in args]
+
+
+def test_fused_scan_matches_reference_and_gradcheck(scan_path):
+    torch.manual_seed(0)
+    args = _scan_args(2, 12, 6, 3, decay=2)
     assert compiled_available(*args) == (scan_path == "compiled")
     torch.testing.assert_close(scan_fused(*args), scan_reference(*args))
     with torch.no_grad():  # the inference path
@@ -349,15 +353,8 @@ def test_parallel_scan_matches_reference_values_and_gradients(length):
     per-step oracle in float64, values and every input's gradient; without gradients, a
     batch split into slices gives the same."""
     torch.manual_seed(length)
-    b, e, n = 3, 5, 4
-    args = [
-        torch.randn(b, length, e, dtype=torch.float64),
-        torch.rand(b, length, e, dtype=torch.float64),
-        -torch.rand(e, n, dtype=torch.float64) * 3,
-        torch.randn(b, length, n, dtype=torch.float64),
-        torch.randn(b, length, n, dtype=torch.float64),
-    ]
-    args = [a.requires_grad_() for a in args]
+    e, n = 5, 4
+    args = _scan_args(3, length, e, n, decay=3)
     y, ref = scan_parallel(*args), scan_reference(*args)
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
     g = torch.randn_like(y)
