@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--profiles", default="gait2hip60-finetune")
     ap.add_argument("--models", default="transformer-bidir,mamba-causal")
     ap.add_argument("--splits", default="", help="comma list (default: every split found)")
+    ap.add_argument("--csv", type=Path, help="also write the per-split rows here")
     args = ap.parse_args()
     models = args.models.split(",")
     rows, deltas = [], {}
@@ -85,6 +86,8 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"no finished units of {models} under {args.runs}")
     df = pd.DataFrame(rows)
+    if args.csv:
+        df.to_csv(args.csv, index=False)
     keys = ["profile", "source", "model"]
     table = df.groupby(keys, sort=False)[["R²", "RMSE", "channel R²"]].mean()
     table["splits"] = df.groupby(keys, sort=False).size()

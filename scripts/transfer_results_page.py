@@ -77,6 +77,18 @@ DUR_FRESH2_CSV = "runs/bench_blend_duration_fresh2.csv"
 DUR_FRESH2_PAIRED = "runs/bench_blend_duration_fresh2_paired.csv"
 #: hip muscle forces with the cycle's duration (Transformer), beside the recipe of the same run
 FORCES_DUR, FORCES_DUR_SPLITS = "runs/transfer-forces-duration", "21,22"
+#: the forces of two architectures averaged (benchmarks/bench_cross_arch.py): chosen on
+#: XARCH_SPLITS, tested on XARCH_TEST's split seed, trained after the choice
+XARCH, XARCH_SPLITS = "runs/transfer-forces-xarch", "21,22"
+XARCH_TEST, XARCH_TEST_SPLITS = "runs/transfer-forces-xarch23", "23"
+XARCH_MODELS = "transformer-bidir,mamba-causal"
+#: where the cross-architecture runs were trained (not the machine of the rest of the page)
+XARCH_MACHINE = (
+    "trained from commit e433e63 on the Intel Xeon family 6 model 207 (Sapphire Rapids; "
+    "later commits during the runs changed the code by float rounding only: the softplus of "
+    "Mamba's step sizes moved into its scan)"
+)
+XARCH_CSV, XARCH_TEST_CSV = "runs/bench_cross_arch.csv", "runs/bench_cross_arch_test.csv"
 #: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
 PACE_CSV, PACE_LABELS = "runs/bench_pace.csv", "runs/bench_pace_labels.csv"
 #: the shipped default's hip-moment calibration: its blend rule
@@ -129,6 +141,14 @@ def main() -> None:
     pace_md = bench("bench_pace_response.py", "--csv", PACE_CSV, "--labels-csv", PACE_LABELS)
     duration = {
         "forces": pd.read_csv(f"{FORCES_DUR}/transfer_table.csv"),
+        "cross_arch": (
+            bench("bench_cross_arch.py", "--runs", XARCH, "--profiles", f"{R},{FT}",
+                  "--models", XARCH_MODELS, "--csv", XARCH_CSV),
+            bench("bench_cross_arch.py", "--runs", XARCH_TEST, "--profiles", f"{R},{FT}",
+                  "--models", XARCH_MODELS, "--csv", XARCH_TEST_CSV),
+            pd.read_csv(XARCH_CSV),
+            pd.read_csv(XARCH_TEST_CSV),
+        ),
         "pace": (pace_md, pd.read_csv(PACE_CSV), pd.read_csv(PACE_LABELS)),
         "variant": variant,
         "fresh2_md": dur_fresh2_md,
@@ -366,6 +386,15 @@ def page(
     unit = Path(FORCES_DUR) / "in-lab" / "schreiber2019_MF-forces" / FTD / "split21"
     fd21 = pd.read_csv(unit / "summary.csv").set_index("model").loc[T, "subject_r2"]
     v_f21 = f[(f.profile == FT) & (f.model == T)]["subject_r2"].iloc[0]
+    x_md, x_test_md, x_long, x_test = dur["cross_arch"]
+
+    def x_in_lab(frame: pd.DataFrame, model: str) -> pd.Series:
+        """In-lab means over the split seeds of the fine-tuned ``model`` (or "average")."""
+        k = (frame.profile == FT) & (frame.source == "in-lab") & (frame.model == model)
+        return frame[k][["R²", "channel R²"]].mean()
+
+    xa, xa_test = x_in_lab(x_long, "average"), x_in_lab(x_test, "average")
+    xt, xt_test = x_in_lab(x_long, T), x_in_lab(x_test, T)
     pace_text = pace_sentence(pace, pace_labels)
     bd_rule = pd.Series(
         {(BLD, L): bd_means.loc[list(RULE_SOURCES), "r2"].mean()}, name="subject_r2"
@@ -535,6 +564,9 @@ hip-moment runs took {t.attrs["train_hours"]:.1f} h, summed over every fold and 
     --tuned-fit-runs {DUR} --test {FRESH} {DUR_FRESH} {fresh_splits} \\
     --test {FRESH2} {FRESH2} {dur["fresh2_splits"]} --blend {dv}
 .venv/bin/python benchmarks/bench_ensemble.py
+.venv/bin/gait2hip transfer --target forces --split-seeds {XARCH_SPLITS} --models transformer,mamba \\
+    --profiles {R},{FT} --cohort none --workers 2 --out {XARCH}
+.venv/bin/python benchmarks/bench_cross_arch.py --runs {XARCH} --profiles {R},{FT}
 .venv/bin/python scripts/transfer_results_page.py --commit <hash> --splits {splits}  # this page
 ```
 
@@ -906,13 +938,38 @@ On split seed 21 alone, where the models above were measured, it reaches in-lab
 protocol): for the forces the duration adds nothing measurable beyond fine-tuning, so the
 shipped forces model stays `{FT}` ({T}).
 
+### Averaging architectures
+
+The fine-tuned Transformer's and Mamba's final models of one run, their test predictions
+averaged cycle by cycle, against each alone (`benchmarks/bench_cross_arch.py --runs {XARCH}
+--profiles {R},{FT} --models {XARCH_MODELS}`; the units of `gait2hip transfer --target forces
+--split-seeds {XARCH_SPLITS} --models transformer,mamba --profiles {R},{FT} --cohort none
+--workers 2 --out {XARCH}`, {XARCH_MACHINE}; means over the split seeds; the paired Δ against
+the better of the two on each split, over the subjects of both):
+
+{x_md}
+
+The average was tried on split seeds {XARCH_SPLITS}; split seed {XARCH_TEST_SPLITS} was
+trained after, in-lab only, to test it (`gait2hip transfer --target forces --split-seeds
+{XARCH_TEST_SPLITS} --models transformer,mamba --profiles {R},{FT} --conditions "" --cohort none
+--workers 2 --out {XARCH_TEST}`; pre-registered: the average holds if its paired Δ there is
+above 0):
+
+{x_test_md}
+
+In-lab, fine-tuned: the average {xa["R²"]:.3f} against the Transformer's {xt["R²"]:.3f}
+(split seeds {XARCH_SPLITS}) and {xa_test["R²"]:.3f} against {xt_test["R²"]:.3f} (split seed
+{XARCH_TEST_SPLITS}); channel-mean R² {xa["channel R²"]:.3f} against {xt["channel R²"]:.3f} and
+{xa_test["channel R²"]:.3f} against {xt_test["channel R²"]:.3f}. `predict` takes one
+architecture per target, so the shipped forces model is not an average yet.
+
 ## Against the targets of the transfer work
 
 | target | measured | status |
 |---|---|---|
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}; {dur["fresh2_splits"]}: TD {f2.loc[TD, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
 | leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(dfb.loc[CF, "r2"], dfb.loc[FC, "r2"]) >= 0.8 else f", not on split seeds {fresh_splits}"}{"" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else f", not on {dur['fresh2_splits']}"}{f", met on {dur['fresh2_splits']}" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else ""} |
-| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} (split seed 21); with the cycle's duration {fd_il["subject_r2"]:.3f} and {fd_il["channel_mean_r2"]:.3f} (split seeds {FORCES_DUR_SPLITS}) | {"met" if fbest["subject_r2"] >= 0.9 and f["channel_mean_r2"].max() >= 0.75 else "not met"} |
+| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} (split seed 21); with the cycle's duration {fd_il["subject_r2"]:.3f} and {fd_il["channel_mean_r2"]:.3f} (split seeds {FORCES_DUR_SPLITS}); the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}, its test) | subject-mean {"met by the average on both" if min(xa["R²"], xa_test["R²"]) >= 0.9 else "not met on every split set"}; channel-mean {"met" if max(xa["channel R²"], xa_test["channel R²"], f["channel_mean_r2"].max()) >= 0.75 else "not met"} |
 | 90 % intervals cover >= 80 % on every source | the default moments model as shipped (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(wrun)}, every cycle flagged | {"met on the walking and cohort sources" if wcov["fit"][list(RULE_SOURCES)].min() >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun) < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile of every check, against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |
 | nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {dfrd.delta_r2:+.3f}, {dfrd.delta_r2_lo:+.3f} to {dfrd.delta_r2_hi:+.3f}; {dur["fresh2_splits"]}: {f2d.delta_r2:+.3f}, {f2d.delta_r2_lo:+.3f} to {f2d.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default better (its CI above 0)" if dflt.delta_r2_lo > 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
