@@ -347,32 +347,6 @@ def test_transformer_training_path_is_pytorchs_layer(causal):
     torch.testing.assert_close(ours2.eval()(X), ref.eval()(X))
 
 
-def test_scan_with_softplus_step_sizes_equals_softplus_then_scan(scan_path):
-    """``delta_softplus``: the scan of softplus(delta) (in the compiled kernel's pass on the
-    CPU), equal to PyTorch's softplus and the oracle in float64, values and gradients; in
-    float32 the kernel's softplus is PyTorch's to a few ulp from -80 to 80."""
-    from torch.nn import functional as F
-
-    torch.manual_seed(1)
-    args = _scan_args(2, 21, 6, 3, decay=2)
-    with torch.no_grad():
-        args[1].mul_(8).sub_(4)  # step sizes' pre-activations both sides of 0
-    y = scan_fused(*args, delta_softplus=True)
-    ref = scan_reference(args[0], F.softplus(args[1]), *args[2:])
-    torch.testing.assert_close(y, ref)
-    g = torch.randn_like(y)
-    for a, r in zip(
-        torch.autograd.grad(y, args, g), torch.autograd.grad(ref, args, g), strict=True
-    ):
-        torch.testing.assert_close(a, r)
-    # one step, one state, u = B = C = 1: the output is the step size itself
-    x = torch.linspace(-80, 80, 4001).reshape(1, 1, -1)
-    ones = torch.ones(1, 1, 1)
-    with torch.no_grad():
-        sp = scan_fused(torch.ones_like(x), x, -torch.ones(x.shape[-1], 1), ones, ones, True)
-    torch.testing.assert_close(sp, F.softplus(x), rtol=5e-7, atol=0)
-
-
 @pytest.mark.parametrize("length", [1, 5, 16, 37])
 def test_parallel_scan_matches_reference_values_and_gradients(length):
     """The scan without a loop over time steps (chunks of 16, the last one padded) equals the

@@ -83,11 +83,9 @@ class SSMBranch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, E)
         x = causal_conv_silu(x, self.conv.weight, self.conv.bias)
         dt, Bm, Cm = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.softplus(self.dt_proj(dt))
         A = -torch.exp(self.A_log)
-        # the step sizes softplus(dt_proj(dt)), the softplus in the scan's pass
-        y = selective_scan(
-            x, self.dt_proj(dt), A, Bm.contiguous(), Cm.contiguous(), self.scan, delta_softplus=True
-        )
+        y = selective_scan(x, delta, A, Bm.contiguous(), Cm.contiguous(), impl=self.scan)
         return y + x * self.D
 
 

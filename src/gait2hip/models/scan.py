@@ -197,10 +197,9 @@ def _scan_no_grad(
     return y.view(length, b, e).transpose(0, 1)
 
 
-def _compiled_forward(u, delta, A, Bm, Cm, keep_states: bool, softplus: bool):
+def _compiled_forward(u, delta, A, Bm, Cm, keep_states: bool):
     """The compiled kernel's forward on its layout: returns (its inputs: u, delta, A^T, B, C,
-    contiguous), y and the states (empty unless ``keep_states``); ``softplus``: the step sizes
-    are softplus(delta)."""
+    contiguous), y and the states (empty unless ``keep_states``)."""
     inputs = (
         u.contiguous(),
         delta.contiguous(),
@@ -208,7 +207,7 @@ def _compiled_forward(u, delta, A, Bm, Cm, keep_states: bool, softplus: bool):
         Bm.contiguous(),
         Cm.contiguous(),
     )
-    y, hs = scan_kernel.kernel().scan_forward(*inputs, keep_states, softplus)
+    y, hs = scan_kernel.kernel().scan_forward(*inputs, keep_states)
     return inputs, y, hs
 
 
@@ -217,19 +216,18 @@ class _CompiledScan(torch.autograd.Function):
     (batch-major: one batch row's whole sequence at a time, no transposes)."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, Bm, Cm, softplus):  # type: ignore[override]
-        inputs, y, hs = _compiled_forward(u, delta, A, Bm, Cm, True, softplus)
+    def forward(ctx, u, delta, A, Bm, Cm):  # type: ignore[override]
+        inputs, y, hs = _compiled_forward(u, delta, A, Bm, Cm, keep_states=True)
         ctx.save_for_backward(*inputs, hs)
-        ctx.softplus = softplus
         return y
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         u, delta, At, Bm, Cm, hs = ctx.saved_tensors
         g_u, g_d, g_At, g_B, g_C = scan_kernel.kernel().scan_backward(
-            gy.contiguous(), u, delta, At, Bm, Cm, hs, ctx.softplus
+            gy.contiguous(), u, delta, At, Bm, Cm, hs
         )
-        return g_u, g_d, g_At.t(), g_B, g_C, None
+        return g_u, g_d, g_At.t(), g_B, g_C
 
 
 def compiled_available(*tensors: torch.Tensor) -> bool:
@@ -242,22 +240,13 @@ def compiled_available(*tensors: torch.Tensor) -> bool:
 
 
 def scan_fused(
-    u: torch.Tensor,
-    delta: torch.Tensor,
-    A: torch.Tensor,
-    Bm: torch.Tensor,
-    Cm: torch.Tensor,
-    delta_softplus: bool = False,
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
-    """The scan the models run (see the module's docstring); ``delta_softplus``: the step
-    sizes are ``softplus(delta)`` (in the compiled kernel's pass on the CPU)."""
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
     if compiled_available(u, delta, A, Bm, Cm):
         if needs_grad:
-            return _CompiledScan.apply(u, delta, A, Bm, Cm, delta_softplus)
-        return _compiled_forward(u, delta, A, Bm, Cm, False, delta_softplus)[1]
-    if delta_softplus:
-        delta = F.softplus(delta)
+            return _CompiledScan.apply(u, delta, A, Bm, Cm)
+        return _compiled_forward(u, delta, A, Bm, Cm, keep_states=False)[1]
     if u.device.type != "cpu":
         return scan_parallel(u, delta, A, Bm, Cm)
     return scan_loop(u, delta, A, Bm, Cm)
@@ -313,13 +302,9 @@ def selective_scan(
     Bm: torch.Tensor,
     Cm: torch.Tensor,
     impl: str = "fused",
-    delta_softplus: bool = False,
 ) -> torch.Tensor:
-    """``impl``'s scan; ``delta_softplus``: the step sizes are ``softplus(delta)``."""
     if impl == "fused":
-        return scan_fused(u, delta, A, Bm, Cm, delta_softplus)
-    if delta_softplus:
-        delta = F.softplus(delta)
+        return scan_fused(u, delta, A, Bm, Cm)
     if impl == "parallel":
         return scan_parallel(u, delta, A, Bm, Cm)
     if impl == "reference":

@@ -39,23 +39,6 @@ static inline float fast_exp(float x) {
 
 static inline double fast_exp(double x) { return std::exp(x); }
 
-// softplus(x) = max(x, 0) + log1p(t), t = exp(-|x|) in (0, 1]: log1p(t) = 2 atanh(s),
-// s = t / (2 + t) in (0, 1/3], by its odd series to s^15 (no cancellation, which -ffast-math
-// could not be trusted to keep); PyTorch's softplus (threshold 20) to a few ulp in float.
-template <typename T>
-static inline T softplus(T x) {
-  const T t = fast_exp(-std::fabs(x));
-  const T s = t / (T(2) + t), z = s * s;
-  T p = T(1) / T(15);
-  p = p * z + T(1) / T(13);
-  p = p * z + T(1) / T(11);
-  p = p * z + T(1) / T(9);
-  p = p * z + T(1) / T(7);
-  p = p * z + T(1) / T(5);
-  p = p * z + T(1) / T(3);
-  return std::fmax(x, T(0)) + T(2) * s * (T(1) + z * p);
-}
-
 template <typename T>
 static inline T sigmoid(T x) {
   return T(1) / (T(1) + fast_exp(-x));
@@ -111,30 +94,19 @@ static inline void step(const T* ut, const T* dt, const T* A, const T* Bt, const
   }
 }
 
-// The step sizes of one time step: d itself, or (sp) softplus(d) into buf.
-template <typename T>
-static inline const T* step_sizes(const T* dt, bool sp, T* buf, int64_t E) {
-  if (!sp) return dt;
-#pragma omp simd
-  for (int64_t e = 0; e < E; ++e) buf[e] = softplus(dt[e]);
-  return buf;
-}
-
 template <typename T>
 static void forward_rows(const T* u, const T* d, const T* A, const T* B, const T* C, T* y, T* ck,
-                         bool sp, int64_t L, int64_t b, int64_t E, int64_t N, int64_t j0,
-                         int64_t j1) {
+                         int64_t L, int64_t b, int64_t E, int64_t N, int64_t j0, int64_t j1) {
   // the running state in two alternating buffers; ck (nullable): the chunks' entering states
-  std::vector<T> du(E), acc(E), ring(2 * N * E), dsp(E);
+  std::vector<T> du(E), acc(E), ring(2 * N * E);
   const int64_t nc = n_chunks(L);
   for (int64_t j = j0; j < j1; ++j) {
     for (int64_t t = 0; t < L; ++t) {
       const int64_t row = j * L + t;
       T* h = ring.data() + (t % 2) * N * E;
       const T* hp = t ? ring.data() + ((t - 1) % 2) * N * E : nullptr;
-      const T* dt = step_sizes(d + row * E, sp, dsp.data(), E);
-      step<false>(u + row * E, dt, A, B + row * N, C + row * N, hp, h, y + row * E, du.data(),
-                  acc.data(), E, N);
+      step<false>(u + row * E, d + row * E, A, B + row * N, C + row * N, hp, h, y + row * E,
+                  du.data(), acc.data(), E, N);
       if (ck && (t + 1) % CHUNK == 0 && t + 1 < L)
         std::copy(h, h + N * E, ck + (j * nc + (t + 1) / CHUNK) * N * E);
     }
@@ -172,11 +144,10 @@ static inline void adjoint_state(T* ln, const T* hn, const T* gyt, const T* du, 
 
 template <typename T>
 static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const T* B, const T* C,
-                          const T* ck, T* gu, T* gd, T* gA_rows, T* gB, T* gC, bool sp,
-                          int64_t L, int64_t b, int64_t E, int64_t N, int64_t j0, int64_t j1) {
-  // dsp: the chunk's step sizes (softplus(d) with sp), computed with its states
+                          const T* ck, T* gu, T* gd, T* gA_rows, T* gB, T* gC, int64_t L,
+                          int64_t b, int64_t E, int64_t N, int64_t j0, int64_t j1) {
   std::vector<T> lam(N * E), du(E), gdu(E), gdA(E), acc(E), buf(CHUNK * N * E),
-      decay(CHUNK * N * E), dsp(CHUNK * E);
+      decay(CHUNK * N * E);
   const int64_t nc = n_chunks(L);
   for (int64_t j = j0; j < j1; ++j) {
     std::fill(lam.begin(), lam.end(), T(0));
@@ -187,8 +158,7 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
       const T* entering = c ? ck + (j * nc + c) * N * E : nullptr;
       for (int64_t t = t0; t < t1; ++t) {  // the chunk's states again, from the one entering it
         const int64_t row = j * L + t;
-        const T* dt = step_sizes(d + row * E, sp, dsp.data() + (t - t0) * E, E);
-        step<true>(u + row * E, dt, A, B + row * N, C + row * N,
+        step<true>(u + row * E, d + row * E, A, B + row * N, C + row * N,
                    t > t0 ? buf.data() + (t - t0 - 1) * N * E : entering,
                    buf.data() + (t - t0) * N * E, decay.data() + (t - t0) * N * E, du.data(),
                    acc.data(), E, N);
@@ -197,7 +167,7 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
         const int64_t row = j * L + t;
         const T* gyt = gy + row * E;
         const T* ut = u + row * E;
-        const T* dt = sp ? dsp.data() + (t - t0) * E : d + row * E;
+        const T* dt = d + row * E;
         const T* Bt = B + row * N;
         const T* Ct = C + row * N;
         const T* h = buf.data() + (t - t0) * N * E;
@@ -223,12 +193,10 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
         }
         T* gut = gu + row * E;
         T* gdt = gd + row * E;
-        const T* raw = d + row * E;
 #pragma omp simd
         for (int64_t e = 0; e < E; ++e) {
           gut[e] = gdu[e] * dt[e];
-          // through softplus: d softplus(x) / dx = sigmoid(x)
-          gdt[e] = (gdA[e] + gdu[e] * ut[e]) * (sp ? sigmoid(raw[e]) : T(1));
+          gdt[e] = gdA[e] + gdu[e] * ut[e];
         }
       }
     }
@@ -237,11 +205,8 @@ static void backward_rows(const T* gy, const T* u, const T* d, const T* A, const
 
 // keep_states: also return the states the backward starts each chunk from (b, chunks, N, E;
 // the first chunk's, zero, is not used); without, an empty tensor.
-// softplus: the step sizes are softplus(d) (Mamba's delta from its projection), computed here
-// and differentiated through in scan_backward.
 std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor d, torch::Tensor At,
-                                        torch::Tensor B, torch::Tensor C, bool keep_states,
-                                        bool softplus) {
+                                        torch::Tensor B, torch::Tensor C, bool keep_states) {
   const int64_t b = u.size(0), L = u.size(1), E = u.size(2), N = At.size(0);
   auto y = torch::empty({b, L, E}, u.options());
   auto hs = keep_states ? torch::empty({b, n_chunks(L), N, E}, u.options())
@@ -253,7 +218,7 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor d, torch:
     scalar_t* py = y.data_ptr<scalar_t>();
     scalar_t* ph = keep_states ? hs.data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, b, 1, [&](int64_t j0, int64_t j1) {
-      forward_rows<scalar_t>(pu, pd, pA, pB, pC, py, ph, softplus, L, b, E, N, j0, j1);
+      forward_rows<scalar_t>(pu, pd, pA, pB, pC, py, ph, L, b, E, N, j0, j1);
     });
   });
   return {y, hs};
@@ -261,7 +226,7 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor d, torch:
 
 std::vector<torch::Tensor> scan_backward(torch::Tensor gy, torch::Tensor u, torch::Tensor d,
                                          torch::Tensor At, torch::Tensor B, torch::Tensor C,
-                                         torch::Tensor hs, bool softplus) {
+                                         torch::Tensor hs) {
   const int64_t b = u.size(0), L = u.size(1), E = u.size(2), N = At.size(0);
   auto gu = torch::empty_like(u), gd = torch::empty_like(d);
   auto gB = torch::empty_like(B), gC = torch::empty_like(C);
@@ -275,8 +240,8 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gy, torch::Tensor u, torc
     scalar_t *pgA = gA_rows.data_ptr<scalar_t>(), *pgB = gB.data_ptr<scalar_t>();
     scalar_t* pgC = gC.data_ptr<scalar_t>();
     at::parallel_for(0, b, 1, [&](int64_t j0, int64_t j1) {
-      backward_rows<scalar_t>(pg, pu, pd, pA, pB, pC, ph, pgu, pgd, pgA, pgB, pgC, softplus, L, b,
-                              E, N, j0, j1);
+      backward_rows<scalar_t>(pg, pu, pd, pA, pB, pC, ph, pgu, pgd, pgA, pgB, pgC, L, b, E, N,
+                              j0, j1);
     });
   });
   return {gu, gd, gA_rows.sum(0), gB, gC};
