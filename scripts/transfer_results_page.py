@@ -86,7 +86,7 @@ XARCH_MODELS = "transformer-bidir,mamba-causal"
 XARCH_MACHINE = (
     "trained from commit e433e63 on the Intel Xeon family 6 model 207 (Sapphire Rapids; "
     "later commits during the runs changed the code by float rounding only: the softplus of "
-    "Mamba's step sizes moved into its scan)"
+    "Mamba's step sizes moved into its scan, since reverted)"
 )
 XARCH_CSV, XARCH_TEST_CSV = "runs/bench_cross_arch.csv", "runs/bench_cross_arch_test.csv"
 #: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
