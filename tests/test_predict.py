@@ -1227,3 +1227,48 @@ def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synth
     shutil.copytree(tmp_path / "wide", tmp_path / "narrow" / "broad")
     with pytest.raises(ModelNotFoundError, match="takes inputs"):
         load_predictor(tmp_path / "narrow")
+
+
+def test_a_unit_averages_the_final_models_of_other_architectures(runs, synthetic, tmp_path):
+    """A unit folder's members/ holds final models of other architectures: the prediction is
+    the mean of its own and theirs, their spread part of the sd, and the label names both;
+    a member of other outputs is refused in one line."""
+    import shutil
+
+    import torch
+
+    from gait2hip.inference.calibration import member_predictions
+    from gait2hip.models import create_model
+
+    src = runs / "moments" / "split42" / "lstm-causal" / "seed2025"
+    unit = tmp_path / "unit"
+    shutil.copytree(src, unit)
+    final = TrainedModel.load(src / "final.pt")
+    torch.manual_seed(0)
+    other = dataclasses.replace(
+        final,
+        model=create_model(
+            "transformer", in_dim=len(final.in_cols), out_dim=len(final.out_cols), d_model=8,
+            ff=16, heads=2,
+        ).eval(),
+    )  # fmt: skip
+    (unit / "members").mkdir()
+    other.save(unit / "members" / "transformer.pt")
+    pred = load_predictor(unit, ensemble=False)
+    assert [m.name for m in pred.members] == ["lstm", "transformer"]
+    assert pred.label == "lstm-causal + transformer-bidir"
+    X = synthetic["moments"].X[:5]
+    both = member_predictions([final, other], X)
+    mean, _, ens_sd = pred.predict(X, float(final.reference_height_m or 1.7))
+    f = pred.size_factors(float(final.reference_height_m or 1.7), len(X))
+    np.testing.assert_allclose(mean, both.mean(0) * f, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ens_sd, both.std(0) * f, rtol=1e-5, atol=1e-7)
+    alone = load_predictor(src, ensemble=False)
+    assert (pred.predict(X)[1] >= alone.predict(X)[1] - 1e-6).all()  # the spread adds to the sd
+
+    forces = TrainedModel.load(
+        runs / "forces" / "split42" / "lstm-causal" / "seed2025" / "final.pt"
+    )
+    forces.save(unit / "members" / "forces.pt")
+    with pytest.raises(ModelNotFoundError, match="cannot be averaged"):
+        load_predictor(unit)

@@ -57,6 +57,9 @@ MODEL_CARD = "MODEL_CARD.md"
 #: A unit folder's broad model (a unit folder itself), blended in for cycles unlike the
 #: unit's training data (:attr:`Predictor.broad`).
 BROAD_DIR = "broad"
+#: a unit folder's final models of other architectures (same target, inputs, outputs and
+#: frames), averaged with its own: their mean is the prediction, their spread part of the sd
+MEMBERS_DIR = "members"
 
 
 def default_model_dir() -> Path:
@@ -146,7 +149,8 @@ class Predictor:
     def label(self) -> str:
         if self.published:
             return f"{PUBLISHED}:{self.final.name}"
-        return _arch_label(self.final)
+        # the architectures averaged (one, unless the unit has members/ of others)
+        return " + ".join(dict.fromkeys(_arch_label(m) for m in self.members))
 
     def predict(
         self,
@@ -390,6 +394,7 @@ def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Pr
     members = [final]
     if ensemble:
         members += [TrainedModel.load(p) for p in sorted(unit.glob("fold*.pt"))]
+    members += _other_architectures(unit, final)
     cal_path = unit / CALIBRATION_FILE
     cal = Calibration.load(cal_path) if cal_path.is_file() else None
     dirs = (unit,) if anchor_dir is None else (unit, anchor_dir)
@@ -398,6 +403,27 @@ def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Pr
         pred.broad = _load_unit(unit / BROAD_DIR, ensemble, anchor_dir=unit)
         check_broad(pred, pred.broad)
     return pred
+
+
+def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
+    """The unit's :data:`MEMBERS_DIR` models; one that cannot be averaged with ``final`` is
+    refused in one line."""
+    out = []
+    for path in sorted((unit / MEMBERS_DIR).glob("*.pt")):
+        member = TrainedModel.load(path)
+        for what in ("target", "in_cols", "out_cols", "reference_height_m"):
+            if getattr(member, what) != getattr(final, what):
+                raise ModelNotFoundError(
+                    f"{path}: its {what} differ from {unit / 'final.pt'}'s, so the two cannot "
+                    f"be averaged; put a model of the same {what} in {MEMBERS_DIR}/ or remove it"
+                )
+        if member.meta.get("n_frames") != final.meta.get("n_frames"):
+            raise ModelNotFoundError(
+                f"{path}: its frames per cycle differ from {unit / 'final.pt'}'s, so the two "
+                f"cannot be averaged; remove it from {MEMBERS_DIR}/"
+            )
+        out.append(member)
+    return out
 
 
 def check_broad(pred: Predictor, broad: Predictor) -> None:
