@@ -20,22 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from transfer_runs import DATASETS, FOLDERS, unit_folder
 
 from gait2hip.report.compare import paired
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import per_channel_metrics, per_subject_metrics
-
-FOLDERS = {
-    "in-lab": "in-lab",
-    "comf → fast": "comfortable-to-fast",
-    "fast → comf": "fast-to-comfortable",
-}
-DATASETS = {"forces": "schreiber2019_MF-forces", "moments": "schreiber2019_JM-moments"}
-
-
-def _unit(runs: Path, folder: str, target: str, profile: str, split: str, model: str) -> Path:
-    return (runs / folder / DATASETS[target] / profile / f"split{split}" / f"split{split}"
-            / model / "seed2025")  # fmt: skip
 
 
 def _scores(y: np.ndarray, p: np.ndarray, subj: np.ndarray, cols) -> tuple[dict, pd.Series]:
@@ -62,7 +51,9 @@ def main() -> None:
                 p.name.removeprefix("split") for p in base.glob("split*")
             )  # fmt: skip
             for split in splits:
-                units = [_unit(args.runs, folder, args.target, profile, split, m) for m in models]
+                units = [
+                    unit_folder(args.runs, source, profile, m, split, args.target) for m in models
+                ]
                 if not all((u / "predictions.npz").exists() for u in units):
                     continue
                 preds = []

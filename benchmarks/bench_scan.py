@@ -5,8 +5,8 @@ fused scan runs there where it could be built) and the parallel scan without a l
 time steps (what it runs on a GPU).
 
 (batch 64, 180 frames, d_inner 256, d_state 16), float32; on the CPU by default (the
-parallel scan only with --parallel: it is bound by memory traffic there, ~100x the compiled
-kernel's time), or on a GPU (--device cuda: the loops and the parallel scan).
+parallel scan only with --parallel: it is bound by memory traffic there, ~50x the compiled
+kernel's time, docs/speed.md), or on a GPU (--device cuda: the loops and the parallel scan).
 
     python benchmarks/bench_scan.py [--threads 2] [--no-malloc-tuning] [--parallel]
     python benchmarks/bench_scan.py --device cuda

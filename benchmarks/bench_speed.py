@@ -172,7 +172,7 @@ def main() -> None:
         n = count_parameters(create_model(name, causal=causal))
         with precision():
             b1 = time_inference(name, causal, 1, 180, 20, args.device)
-            b256 = time_inference(name, causal, args.inference_batch, 180, 2, args.device)
+            b_big = time_inference(name, causal, args.inference_batch, 180, 2, args.device)
         ep = float(np.median(epochs_s[name, variant]))
         mine = epochs_s[name, variant]
         ratios = [] if base is None else [a / b for a, b in zip(mine, base, strict=True)]
@@ -181,7 +181,7 @@ def main() -> None:
         rate = work / ep
         total += work
         print(
-            f"| {name} | {variant} | {n:,} | {ep:.2f} | {ratio} | {b1:.2f} | {b256:.3f} "
+            f"| {name} | {variant} | {n:,} | {ep:.2f} | {ratio} | {b1:.2f} | {b_big:.3f} "
             f"| {work / 1e9:.0f} | {rate / 1e9:.0f} ({100 * rate / peak:.0f} %) |",
             flush=True,
         )

@@ -29,11 +29,17 @@ DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
 RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
 
 
-def unit_folder(runs: str | Path, source: str, profile: str, model: str, split: str) -> Path:
+#: the walking data's folder in a transfer run, per target
+DATASETS = {"moments": "schreiber2019_JM-moments", "forces": "schreiber2019_MF-forces"}
+
+
+def unit_folder(
+    runs: str | Path, source: str, profile: str, model: str, split: str, target: str = "moments"
+) -> Path:
     """The unit (final model, folds, calibration) of one profile, model and split trained
     for ``source`` (the cohort's models are the in-lab ones)."""
     folder = FOLDERS.get(source, "in-lab")
-    return (Path(runs) / folder / "schreiber2019_JM-moments" / profile / f"split{split}"
+    return (Path(runs) / folder / DATASETS[target] / profile / f"split{split}"
             / f"split{split}" / model / "seed2025")  # fmt: skip
 
 

@@ -408,20 +408,25 @@ def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Pr
 def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
     """The unit's :data:`MEMBERS_DIR` models; one that cannot be averaged with ``final`` is
     refused in one line."""
-    out = []
+
+    def identity(m: TrainedModel) -> dict[str, Any]:
+        return {
+            "target": m.target,
+            "in_cols": m.in_cols,
+            "out_cols": m.out_cols,
+            "reference_height_m": m.reference_height_m,
+            "frames per cycle": int(m.meta.get("n_frames", CYCLE_FRAMES)),
+        }
+
+    out, own = [], identity(final)
     for path in sorted((unit / MEMBERS_DIR).glob("*.pt")):
         member = TrainedModel.load(path)
-        for what in ("target", "in_cols", "out_cols", "reference_height_m"):
-            if getattr(member, what) != getattr(final, what):
+        for what, value in identity(member).items():
+            if value != own[what]:
                 raise ModelNotFoundError(
                     f"{path}: its {what} differ from {unit / 'final.pt'}'s, so the two cannot "
                     f"be averaged; put a model of the same {what} in {MEMBERS_DIR}/ or remove it"
                 )
-        if member.meta.get("n_frames") != final.meta.get("n_frames"):
-            raise ModelNotFoundError(
-                f"{path}: its frames per cycle differ from {unit / 'final.pt'}'s, so the two "
-                f"cannot be averaged; remove it from {MEMBERS_DIR}/"
-            )
         out.append(member)
     return out
 

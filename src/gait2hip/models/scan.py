@@ -45,6 +45,11 @@ CHUNK = 16
 NO_GRAD_ELEMENTS = 1 << 27
 
 
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    """Whether autograd will want gradients of an op on ``tensors``."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def scan_reference(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
@@ -93,7 +98,7 @@ def scan_parallel(
 ) -> torch.Tensor:
     """The scan without a loop over time steps (see the module's docstring); without
     gradients, the batch in slices of at most :data:`NO_GRAD_ELEMENTS` elements of state."""
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
+    needs_grad = _needs_grad(u, delta, A, Bm, Cm)
     b, length, e = u.shape
     rows = max(1, NO_GRAD_ELEMENTS // (length * e * A.shape[1]))
     if needs_grad or b <= rows:
@@ -242,7 +247,7 @@ def compiled_available(*tensors: torch.Tensor) -> bool:
 def scan_fused(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm))
+    needs_grad = _needs_grad(u, delta, A, Bm, Cm)
     if compiled_available(u, delta, A, Bm, Cm):
         if needs_grad:
             return _CompiledScan.apply(u, delta, A, Bm, Cm)
@@ -256,7 +261,7 @@ def scan_loop(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
     """The fused PyTorch loop over time steps (its hand-written backward), on any device."""
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm)):
+    if _needs_grad(u, delta, A, Bm, Cm):
         return _FusedScan.apply(u, delta, A, Bm, Cm)
     return _scan_no_grad(u, delta, A, Bm, Cm)
 
@@ -287,7 +292,7 @@ def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     ``weight`` (E, 1, K) and ``bias`` (E,): the input of a Mamba branch's scan, in the scan's
     layout. Compiled on the CPU like the scan (no transposes); PyTorch's conv1d elsewhere."""
     if compiled_available(x, weight, bias):
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, weight, bias)):
+        if _needs_grad(x, weight, bias):
             return _CompiledConvSilu.apply(x, weight, bias)
         return scan_kernel.kernel().conv_silu_forward(*_conv_layout(x, weight, bias))
     length, taps = x.shape[1], weight.shape[-1]
