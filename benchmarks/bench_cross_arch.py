@@ -6,11 +6,15 @@ seed and each profile given: subject-mean R² and RMSE (study definitions), chan
 for every architecture alone and for their average (the same held-out cycles; each unit's
 `predictions.npz`); and the average's paired subject-by-subject Δ R² against the best single
 architecture of that split (mean over subjects, Student-t 95 % interval over the subjects of
-all splits together).
+all splits together). With ``--averaged`` (the folder `gait2hip average` wrote for these
+runs), each model's calibrated 90 % interval coverage on the test frames (with and without
+the between-population part) and OOD AUROC beside them, the average's from its own
+calibration.
 
     .venv/bin/python benchmarks/bench_cross_arch.py --runs runs/transfer-forces-xarch \\
         --target forces --profiles recipe,gait2hip60-finetune \\
-        --models transformer-bidir,mamba-causal
+        --models transformer-bidir,mamba-causal \\
+        --averaged runs/transfer-forces-xarch-average
 """
 
 from __future__ import annotations
@@ -33,6 +37,21 @@ def _scores(y: np.ndarray, p: np.ndarray, subj: np.ndarray, cols) -> tuple[dict,
     return {"R²": per["r2"].mean(), "RMSE": per["rmse"].mean(), "channel R²": channel}, per["r2"]
 
 
+#: summary.csv columns shown with --averaged
+INTERVAL = {
+    "coverage_90": "90% cov",
+    "coverage_90_within": "90% cov within",
+    "ood_auroc": "OOD AUROC",
+}
+
+
+def _interval(run: Path, label: str, split: str) -> dict:
+    """A unit's interval columns from its run folder's summary.csv."""
+    df = pd.read_csv(run / "summary.csv")
+    row = df[(df["model"] == label) & (df["split_seed"].astype(str) == split)].iloc[0]
+    return {name: row[col] for col, name in INTERVAL.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=Path, required=True)
@@ -41,6 +60,7 @@ def main() -> None:
     ap.add_argument("--models", default="transformer-bidir,mamba-causal")
     ap.add_argument("--splits", default="", help="comma list (default: every split found)")
     ap.add_argument("--csv", type=Path, help="also write the per-split rows here")
+    ap.add_argument("--averaged", type=Path, help="`gait2hip average`'s folder for --runs")
     args = ap.parse_args()
     models = args.models.split(",")
     rows, deltas = [], {}
@@ -71,16 +91,24 @@ def main() -> None:
                 best = max(models, key=lambda m: alone[m][0]["R²"])
                 key = (profile, source)
                 deltas.setdefault(key, []).append((avg[1] - alone[best][1]).to_numpy())
+                extra = {}
+                if args.averaged:
+                    run = units[0].parents[2]
+                    extra = {m: _interval(run, m, split) for m in models}
+                    extra["average"] = _interval(
+                        args.averaged / run.relative_to(args.runs), "+".join(models), split
+                    )
                 for name, (s, _) in [*alone.items(), ("average", avg)]:
                     rows.append({"profile": profile, "source": source, "split": split,
-                                 "model": name, **s})  # fmt: skip
+                                 "model": name, **s, **extra.get(name, {})})  # fmt: skip
     if not rows:
         raise SystemExit(f"no finished units of {models} under {args.runs}")
     df = pd.DataFrame(rows)
     if args.csv:
         df.to_csv(args.csv, index=False)
     keys = ["profile", "source", "model"]
-    table = df.groupby(keys, sort=False)[["R²", "RMSE", "channel R²"]].mean()
+    shown = ["R²", "RMSE", "channel R²", *(INTERVAL.values() if args.averaged else ())]
+    table = df.groupby(keys, sort=False)[shown].mean()
     table["splits"] = df.groupby(keys, sort=False).size()
     print(markdown_table(table.reset_index()))
     print()

@@ -686,6 +686,36 @@ def transfer(
     console.print(f"[green]report:[/green] {report}")
 
 
+@app.command()
+def average(
+    runs: Annotated[
+        Path,
+        typer.Argument(help="a benchmark run folder, or a folder of them (e.g. a transfer run)"),
+    ],
+    models: Annotated[
+        str,
+        typer.Option(help="model labels of the runs to average, comma list (the first: final.pt)"),
+    ] = "transformer-bidir,mamba-causal",
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default: <runs>-average beside it)")
+    ] = None,
+) -> None:
+    """Average the final models of several architectures of finished benchmark runs (the same
+    subjects and folds) into one model per split and seed, calibrated as one on the run's folds
+    and measured on its test subjects; a run folder of its own for `predict` and `models`
+    (docs/predict.md)."""
+    from gait2hip.training.average import AverageError, average_runs
+
+    runs = runs.resolve()
+    out = out or runs.with_name(f"{runs.name}-average")
+    try:
+        paths = average_runs(runs, [m for m in models.split(",") if m], out, log=_log)
+    except (AverageError, FileNotFoundError, ValueError) as err:
+        _fail(err)
+    for p in paths:
+        console.print(f"[green]averaged:[/green] {p}", soft_wrap=True)
+
+
 @app.command("build-dataset")
 def build_dataset(
     dataset: Annotated[

@@ -162,6 +162,10 @@ class BlendRule:
 
 
 CALIBRATION_FILE = "calibration.npz"
+#: Where a unit folder keeps the final models of other architectures (same target, inputs,
+#: outputs and frames) averaged with its own: their mean is the prediction, their spread part
+#: of the sd (:mod:`gait2hip.training.average` writes such units).
+MEMBERS_DIR = "members"
 #: A unit folder's copy of its anchor (the shipped default model carries one); without it,
 #: the anchor named by the calibration is loaded from the study's published models.
 ANCHOR_FILE = "anchor.pt"

@@ -31,6 +31,7 @@ from gait2hip.data.dataset import input_columns_for
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
     CALIBRATION_FILE,
+    MEMBERS_DIR,
     Anchor,
     Calibration,
     cycle_features,
@@ -57,9 +58,6 @@ MODEL_CARD = "MODEL_CARD.md"
 #: A unit folder's broad model (a unit folder itself), blended in for cycles unlike the
 #: unit's training data (:attr:`Predictor.broad`).
 BROAD_DIR = "broad"
-#: a unit folder's final models of other architectures (same target, inputs, outputs and
-#: frames), averaged with its own: their mean is the prediction, their spread part of the sd
-MEMBERS_DIR = "members"
 
 
 def default_model_dir() -> Path:
@@ -627,7 +625,7 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
                     "dataset": final.meta.get("dataset", ""),
                     "inputs": input_set_name(final.in_cols),
                     "train_subjects": len(final.meta.get("train_subjects", [])),
-                    "members": 1 + len(list(unit.glob("fold*.pt"))),
+                    "members": 1 + len([*unit.glob("fold*.pt"), *unit.glob(f"{MEMBERS_DIR}/*.pt")]),
                     "calibrated": (unit / CALIBRATION_FILE).is_file(),
                     **metrics,
                     "flag": FLAT_NOTE if flat(metrics) else "",

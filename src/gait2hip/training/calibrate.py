@@ -40,6 +40,7 @@ def calibrate(
     height_m: np.ndarray | None = None,
     durations: np.ndarray | None = None,
     anchor: Anchor | None = None,
+    ensemble: Sequence | None = None,
 ) -> Calibration:
     """Build the calibration of one unit (see module doc).
 
@@ -48,7 +49,11 @@ def calibrate(
     subjects none of them saw. With body heights (N,), residuals, intervals and the reference
     curve are those of a walker of the final model's reference height (moments divided by
     its size factor), as :meth:`~gait2hip.inference.predictor.Predictor.predict` scales them.
-    With an ``anchor``, the intervals include the between-population spread.
+    With an ``anchor``, the intervals include the between-population spread. ``ensemble``:
+    the models whose mean and spread the predictor will use (default the fold models and
+    ``final``, as on a run folder); e.g. the architectures an
+    :class:`~gait2hip.training.checkpoint.AveragedModel` ``final`` averages, with averaged
+    fold models for the out-of-fold residuals.
     """
     Y_per_kg = Y_per_kg / final.size_factors(height_m, len(Y_per_kg))
     resid = np.zeros_like(Y_per_kg[pool])
@@ -61,9 +66,10 @@ def calibrate(
         ref_scores.append(OODReference.fit(feats(train)).score(feats(val)))
     resid_sd = np.sqrt((resid**2).mean(0))
 
-    members = [*fold_models, final]
+    members = [*fold_models, final] if ensemble is None else list(ensemble)
     preds = member_predictions(members, X[test])
-    mean, final_pred = preds.mean(0), preds[-1]
+    mean = preds.mean(0)
+    final_pred = preds[-1] if ensemble is None else final.predict_reference(X[test])
     within = interval_sd(preds.std(0), resid_sd)
     heights = None if height_m is None else np.asarray(height_m, float)[test]
     between = None if anchor is None else anchor.between_sd(final, mean, X[test], heights)

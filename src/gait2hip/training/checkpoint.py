@@ -138,3 +138,55 @@ class TrainedModel:
             target=payload["target"],
             meta=payload["meta"],
         )
+
+
+@dataclass(frozen=True)
+class AveragedModel:
+    """Models of one target, inputs, outputs and reference walker (e.g. several
+    architectures trained on the same subjects) predicting as one: the mean of their
+    predictions. Columns, scaler and metadata are the first model's (models trained on the
+    same cycles z-score them alike)."""
+
+    models: tuple[TrainedModel, ...]
+
+    @property
+    def first(self) -> TrainedModel:
+        return self.models[0]
+
+    @property
+    def name(self) -> str:
+        return "+".join(m.name for m in self.models)
+
+    @property
+    def in_cols(self) -> tuple[str, ...]:
+        return self.first.in_cols
+
+    @property
+    def out_cols(self) -> tuple[str, ...]:
+        return self.first.out_cols
+
+    @property
+    def target(self) -> str:
+        return self.first.target
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.first.meta
+
+    @property
+    def scaler(self) -> InputScaler:
+        return self.first.scaler
+
+    @property
+    def reference_height_m(self) -> float | None:
+        return self.first.reference_height_m
+
+    def size_factors(self, height_m, n: int) -> np.ndarray:
+        return self.first.size_factors(height_m, n)
+
+    def predict_reference(self, X_deg: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_reference(X_deg) for m in self.models], axis=0)
+
+    def predict_per_kg(self, X_deg: np.ndarray, height_m=None) -> np.ndarray:
+        y = self.predict_reference(X_deg)
+        return y * self.size_factors(height_m, len(y))

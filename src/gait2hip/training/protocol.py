@@ -588,6 +588,25 @@ INTERVAL_COLUMNS = (
 )
 
 
+def interval_info(cal: dict[str, Any]) -> dict[str, float]:
+    """A unit's summary.csv columns from its calibration.json (:meth:`Calibration.summary`)."""
+    at_90 = list(cal["nominal"]).index(0.9)
+    within = cal.get("coverage_all_channels_within_population")
+    return {
+        # the nominal 90 % interval's share of test frames inside it, and the OOD score's
+        # AUROC for test cycles against unseen cycles of the training population
+        "coverage_90": cal["coverage_all_channels"][at_90],
+        # the same without the between-population part, and the intervals' mean widths (NaN
+        # in calibrations written before they were measured)
+        "coverage_90_within": number(within[at_90] if within else None),
+        "interval_width_90": number(cal.get("interval_width_90")),
+        "interval_width_90_within": number(cal.get("interval_width_90_within_population")),
+        "ood_auroc": number(cal.get("test_ood_auroc")),
+        "pace_auroc": number(cal.get("test_pace_auroc")),
+        "size_auroc": number(cal.get("test_size_auroc")),
+    }
+
+
 def _unit_results(
     ds: GaitDataset, cfg: BenchmarkConfig, u: _Unit, n_folds: int, test: np.ndarray
 ) -> list[UnitResult]:
@@ -598,23 +617,10 @@ def _unit_results(
         y_pred, y_true = z["y_pred"], z["y_true"]
         subj, cond = z["subject_id"], z["speed_label"]
     info = json.loads((u.unit_dir / "final.json").read_text())
-    cal = json.loads((u.unit_dir / "calibration.json").read_text())
-    at_90 = list(cal["nominal"]).index(0.9)
-    within = cal.get("coverage_all_channels_within_population")
     info.update(
         fold_best_epochs=[f["best_epoch"] for f in fold_info],
         folds_hit_max_epochs=sum(f["hit_max_epochs"] for f in fold_info),
-        # the nominal 90 % interval's share of test frames inside it, and the OOD score's
-        # AUROC for test cycles against unseen cycles of the training population
-        coverage_90=cal["coverage_all_channels"][at_90],
-        # the same without the between-population part, and the intervals' mean widths (NaN
-        # in calibrations written before they were measured)
-        coverage_90_within=number(within[at_90] if within else None),
-        interval_width_90=number(cal.get("interval_width_90")),
-        interval_width_90_within=number(cal.get("interval_width_90_within_population")),
-        ood_auroc=number(cal.get("test_ood_auroc")),
-        pace_auroc=number(cal.get("test_pace_auroc")),
-        size_auroc=number(cal.get("test_size_auroc")),
+        **interval_info(json.loads((u.unit_dir / "calibration.json").read_text())),
     )
     parts = target_parts(get_target(cfg.target))
     curve = Calibration.load(u.unit_dir / CALIBRATION_FILE).norm_mean
