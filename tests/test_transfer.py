@@ -9,6 +9,7 @@ import pytest
 from gait2hip.data.cohort import read_cohort_npz
 from gait2hip.io.npz import write_npz
 from gait2hip.pipelines.transfer import TransferSetting, build, run_transfer
+from gait2hip.training.metrics import per_subject_metrics
 from tests.test_external import cohort_arrays, save_npz
 
 
@@ -88,3 +89,37 @@ def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, 
     rows = _cohort_rows(cohort.with_contralateral(), {"dur": [tmp_path / "run"]}, "moments", 10,
                         said.append)  # fmt: skip
     assert rows.empty and "dur takes ['cycle_duration_s']" in said[0], said
+
+
+def test_gait2hip_average_on_a_transfer_folder_writes_its_table(synthetic, tmp_path):
+    """`gait2hip average` on a transfer folder: each source's runs averaged across the
+    architectures, with a transfer table of the average in the sources' order."""
+    from typer.testing import CliRunner
+
+    from gait2hip.cli import app
+
+    data = write_npz(synthetic["moments"], tmp_path / "walk_JM.npz")
+    setting = TransferSetting(
+        dataset="walk", profiles=("recipe", "paper"), models=("lstm", "transformer"),
+        split_seeds=(1,),
+        conditions=("fast",), max_epochs=2, patience=2, n_folds=2, small_models=True,
+    )  # fmt: skip
+    run_transfer(setting, data, None, tmp_path / "t", show_progress=False, n_boot=20,
+                 log=lambda m: None)  # fmt: skip
+    result = CliRunner().invoke(app, ["average", str(tmp_path / "t"), "--models",
+                                      "lstm-causal,transformer-bidir"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "t-average" / "transfer_table.csv")
+    assert list(dict.fromkeys(table["source"])) == ["in-lab", "med+slow → fast"]
+    assert set(table["model"]) == {"lstm-causal+transformer-bidir"} and len(table) == 4
+    for source, folder in (("in-lab", "in-lab"), ("med+slow → fast", "med_slow-to-fast")):
+        run = tmp_path / "t" / folder / "walk_JM-moments" / "recipe" / "split1" / "split1"
+        preds = []
+        for label in ("lstm-causal", "transformer-bidir"):
+            with np.load(run / label / "seed2025" / "predictions.npz") as z:
+                preds.append(z["y_pred"])
+                y, subj = z["y_true"], z["subject_id"]
+        r2 = per_subject_metrics(y, np.mean(preds, 0), subj)["r2"].mean()
+        row = table[(table["source"] == source) & (table["profile"] == "recipe")].iloc[0]
+        assert row["subject_r2"] == pytest.approx(r2, abs=1e-5)
+        assert 0 <= row["coverage_90"] <= 1

@@ -702,18 +702,23 @@ def average(
 ) -> None:
     """Average the final models of several architectures of finished benchmark runs (the same
     subjects and folds) into one model per split and seed, calibrated as one on the run's folds
-    and measured on its test subjects; a run folder of its own for `predict` and `models`
-    (docs/predict.md)."""
+    and measured on its test subjects; a run folder of its own for `predict` and `models`, and
+    for a transfer folder its transfer table (docs/predict.md)."""
+    from gait2hip.pipelines.transfer import average_transfer
     from gait2hip.training.average import AverageError, average_runs
 
     runs = runs.resolve()
     out = out or runs.with_name(f"{runs.name}-average")
+    labels = [m for m in models.split(",") if m]
     try:
-        paths = average_runs(runs, [m for m in models.split(",") if m], out, log=_log)
+        if (runs / "transfer.csv").is_file():  # a transfer folder: its table too
+            paths = [average_transfer(runs, labels, out, log=_log)]
+        else:
+            paths = average_runs(runs, labels, out, log=_log)
     except (AverageError, FileNotFoundError, ValueError) as err:
         _fail(err)
     for p in paths:
-        console.print(f"[green]averaged:[/green] {p}", soft_wrap=True)
+        console.print(f"[green]written:[/green] {p}", soft_wrap=True)
 
 
 @app.command("build-dataset")

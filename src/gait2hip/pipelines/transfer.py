@@ -24,7 +24,7 @@ command resumes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from gait2hip.conventions import STATIC_INPUTS, get_target
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
+from gait2hip.io.atomic import write_text
 from gait2hip.pipelines.compare import (
     CompareSetting,
     build_datasets,
@@ -42,7 +43,8 @@ from gait2hip.pipelines.compare import (
     run_comparison,
 )
 from gait2hip.report.compare import collect
-from gait2hip.report.transfer import write_transfer_report
+from gait2hip.report.transfer import aggregate, write_transfer_report
+from gait2hip.training.checkpoint import TrainedModel
 
 IN_LAB = "in-lab"
 
@@ -209,6 +211,36 @@ def run_transfer(
         cohort=None if cohort is None else cohort.describe(),
         describe=ds.describe(),
     )
+
+
+def average_transfer(
+    root: Path, models: Sequence[str], out: Path, log: Callable[[str], None] = print
+) -> Path:
+    """``gait2hip average`` on a transfer folder: the architectures ``models`` of every
+    source's runs averaged (:func:`~gait2hip.training.average.average_runs`) into the same
+    places below ``out``, with their ``transfer.csv`` and ``transfer_table.csv`` (the in-lab
+    and cross-condition rows; a cohort or other dataset is not re-evaluated); returns the
+    table's path."""
+    from gait2hip.training.average import AverageError, average_runs
+
+    root, out = Path(root), Path(out)
+    done = pd.read_csv(root / "transfer.csv")
+    names = {_folder(s): s for s in dict.fromkeys(done["source"])}
+    summaries = average_runs(root, models, out, log)
+    folders: dict[str, dict[str, list[Path]]] = {}
+    for path in summaries:
+        run = path.parent  # <source folder>/<data>-<target>/<profile>/split<s>
+        source = names.get(run.relative_to(out).parts[0])
+        if source is not None:
+            folders.setdefault(source, {}).setdefault(run.parent.name, []).append(run)
+    if not folders:
+        raise AverageError(f"{root}: no source of its transfer.csv has units to average")
+    order = [s for s in names.values() if s in folders]  # as the transfer ran them
+    runs = pd.concat([_benchmark_rows(s, folders[s]) for s in order], ignore_index=True)
+    target = get_target(TrainedModel.load(next(out.rglob("final.pt"))).target)
+    write_text(out / "transfer.csv", runs.to_csv(index=False))
+    table = aggregate(runs, tuple(dict.fromkeys(done["profile"])), target)
+    return write_text(out / "transfer_table.csv", table.to_csv(index=False))
 
 
 def build(setting: TransferSetting, **kwargs) -> Path:

@@ -93,7 +93,8 @@ def average_unit(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Average the final models of ``units`` (unit folders of one run: same split and folds)
     into the unit folder ``out``; returns its test metrics (as
-    :func:`~gait2hip.training.metrics.evaluate`) and its interval info."""
+    :func:`~gait2hip.training.metrics.evaluate`) and its training and interval facts (as
+    summary.csv has them)."""
     units = [Path(u) for u in units]
     finals = [TrainedModel.load(u / "final.pt") for u in units]
     own, folds = _identity(finals[0]), _fold_subjects(units[0])
@@ -150,6 +151,7 @@ def average_unit(
         ensemble=finals,
     )
     y_pred = final.predict_per_kg(ds.X[test], ds.height_m[test])
+    info = _combined_info(units)
     # written into a fresh folder, moved into place whole
     with atomic_dir(out) as tmp:
         shutil.copyfile(units[0] / "final.pt", tmp / "final.pt")
@@ -161,6 +163,7 @@ def average_unit(
         with open(tmp / "predictions.npz", "wb") as fh:
             np.savez_compressed(fh, **{**stored, "y_pred": y_pred})
         write_json(tmp / AVERAGE_FILE, {"units": [str(u) for u in units]})
+        write_json(tmp / "final.json", info)
     metrics = evaluate(
         stored["y_true"],
         y_pred,
@@ -173,7 +176,7 @@ def average_unit(
     metrics["summary"]["skill_vs_mean_curve"] = skill_vs_mean_curve(
         stored["y_true"], y_pred, cal.norm_mean, stored["subject_id"]
     )
-    return metrics, interval_info(cal.summary())
+    return metrics, {**info, **interval_info(cal.summary())}
 
 
 def average_run(
@@ -209,7 +212,7 @@ def average_run(
                     int(seed_dir.name.removeprefix("seed")),
                     target,
                     metrics,
-                    {**info, **_combined_info(units)},
+                    info,
                 )
             )
     if not results:
