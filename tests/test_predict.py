@@ -1272,3 +1272,19 @@ def test_a_unit_averages_the_final_models_of_other_architectures(runs, synthetic
     forces.save(unit / "members" / "forces.pt")
     with pytest.raises(ModelNotFoundError, match="cannot be averaged"):
         load_predictor(unit)
+
+
+def test_every_file_of_the_default_model_is_package_data():
+    """A wheel (a non-editable install) carries the whole default model: its broad/ and
+    members/ models too, which setuptools' package-data globs only take if named."""
+    import glob
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["gait2hip"]
+    package = root / "src" / "gait2hip"
+    taken = {Path(p) for pat in patterns for p in glob.glob(str(package / pat))}
+    files = {p for p in (package / "default_model").rglob("*") if p.is_file()}
+    assert files and not files - taken, sorted(str(p.relative_to(package)) for p in files - taken)
