@@ -441,3 +441,32 @@ def test_scan_falls_back_to_pytorch_when_the_kernel_cannot_be_built(monkeypatch)
         assert scan_kernel.kernel() is None
     finally:
         scan_kernel.kernel.cache_clear()  # the next caller builds (or loads) it again
+
+
+def test_inference_never_waits_for_the_kernel_to_be_built(monkeypatch, tmp_path):
+    """A fresh install's first `predict` with a Mamba model: without a built kernel (none in
+    this cache, none loaded) a forward pass without gradients uses PyTorch's scan and builds
+    nothing; training (gradients) builds it."""
+    import torch.utils.cpp_extension as cpp
+
+    builds = []
+
+    def record(*args, **kwargs):
+        builds.append(args[0] if args else kwargs.get("name"))
+        raise RuntimeError("not built in this test")
+
+    monkeypatch.setenv("GAIT2HIP_CACHE", str(tmp_path))  # an empty cache
+    scan_kernel.kernel.cache_clear()
+    try:
+        monkeypatch.setattr(cpp, "load_inline", record)
+        assert not scan_kernel.built()
+        model = create_model("mamba", in_dim=3, out_dim=2, d_model=8, d_state=4).eval()
+        x = torch.randn(2, 7, 3)
+        with torch.no_grad():
+            y = model(x)
+        assert builds == [] and y.shape == (2, 7, 2)
+        with pytest.warns(RuntimeWarning, match="could not be built"):
+            model(x.requires_grad_()).sum().backward()
+        assert len(builds) == 1
+    finally:
+        scan_kernel.kernel.cache_clear()

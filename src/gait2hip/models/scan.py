@@ -235,12 +235,13 @@ class _CompiledScan(torch.autograd.Function):
         return g_u, g_d, g_At.t(), g_B, g_C
 
 
-def compiled_available(*tensors: torch.Tensor) -> bool:
-    """Whether the compiled kernel takes these tensors (CPU, float32/64; built on demand)."""
+def compiled_available(*tensors: torch.Tensor, compile: bool = True) -> bool:
+    """Whether the compiled kernel takes these tensors (CPU, float32/64; built on demand, or
+    with ``compile`` False only if already built: inference never waits for a build)."""
     return (
         all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
         and len({t.dtype for t in tensors}) == 1
-        and scan_kernel.enabled()
+        and scan_kernel.enabled(compile)
     )
 
 
@@ -248,7 +249,7 @@ def scan_fused(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor
 ) -> torch.Tensor:
     needs_grad = _needs_grad(u, delta, A, Bm, Cm)
-    if compiled_available(u, delta, A, Bm, Cm):
+    if compiled_available(u, delta, A, Bm, Cm, compile=needs_grad):
         if needs_grad:
             return _CompiledScan.apply(u, delta, A, Bm, Cm)
         return _compiled_forward(u, delta, A, Bm, Cm, keep_states=False)[1]
@@ -291,8 +292,9 @@ def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     """SiLU of the causal depthwise convolution of ``x`` (B, L, E) with a depthwise Conv1d's
     ``weight`` (E, 1, K) and ``bias`` (E,): the input of a Mamba branch's scan, in the scan's
     layout. Compiled on the CPU like the scan (no transposes); PyTorch's conv1d elsewhere."""
-    if compiled_available(x, weight, bias):
-        if _needs_grad(x, weight, bias):
+    needs_grad = _needs_grad(x, weight, bias)
+    if compiled_available(x, weight, bias, compile=needs_grad):
+        if needs_grad:
             return _CompiledConvSilu.apply(x, weight, bias)
         return scan_kernel.kernel().conv_silu_forward(*_conv_layout(x, weight, bias))
     length, taps = x.shape[1], weight.shape[-1]

@@ -68,9 +68,23 @@ KERNEL = Switch()
 pytorch_scan = KERNEL.off
 
 
-def enabled() -> bool:
-    """Whether the compiled kernel is to be used (and could be built)."""
-    return KERNEL.on and kernel() is not None
+def enabled(compile: bool = True) -> bool:
+    """Whether the compiled kernel is to be used (and could be built); with ``compile``
+    False only if that costs no compilation (:func:`built`): prediction does not wait a
+    minute for a kernel that a few cycles do not need."""
+    return KERNEL.on and (compile or built()) and kernel() is not None
+
+
+def _build_dir() -> Path:
+    from gait2hip import settings
+
+    return settings.cache_dir() / "torch_extensions" / _build_settings()[0]
+
+
+def built() -> bool:
+    """Whether the kernel is loaded in this process or built for this CPU and source already
+    (by an earlier training, say), so that using it costs no compilation."""
+    return kernel.cache_info().currsize > 0 or any(_build_dir().glob("*.so"))
 
 
 @functools.cache
@@ -80,10 +94,8 @@ def kernel() -> ModuleType | None:
         return None
     from torch.utils.cpp_extension import load_inline
 
-    from gait2hip import settings
-
     name, flags, ldflags = _build_settings()
-    build = settings.cache_dir() / "torch_extensions" / name
+    build = _build_dir()
     _ninja_on_path()
     try:
         build.mkdir(parents=True, exist_ok=True)
