@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ from gait2hip.inference.calibration import (
     BLEND_FROM,
     BLEND_TO,
     CALIBRATION_FILE,
+    MEMBERS_DIR,
     SHIFT_CHECKS,
     BlendRule,
     Calibration,
@@ -81,29 +83,26 @@ def card_section(
         "kinematics from an OpenSim Rajagopal/gait2392-convention IK"
     )
     if meta.get("init") and meta["epochs"] == 0:
-        weights = (
-            f"the Gait2Hip-60 study's published {final.name} unchanged (cross-validation chose 0 "
-            "epochs of fine-tuning): trained by the study on 60 adults at 3 cadences; the "
-            f"subjects below only calibrated its interval and OOD score"
-        )
         valid = (
             "healthy adults walking at 78-135 steps/min (the study's data, another lab), "
             "kinematics from an OpenSim Rajagopal/gait2392-convention IK; the rows below "
             "measure it on another lab's adults and on children"
         )
-    elif meta.get("init"):
+    models = [final, *members_of(unit)]
+    weights = _weights(final, config)
+    picked = f"picked {meta['epochs']} epochs (fold best epochs {meta['fold_best_epochs']})"
+    if len(models) > 1:
         weights = (
-            f"the study's published {final.name} (60 adults, 3 cadences) fine-tuned for "
-            f"{meta['epochs']} epochs on the subjects below"
+            f"the mean of {len(models)} architectures' predictions (`gait2hip average`; their "
+            "disagreement is part of the interval): "
+            + "; ".join(f"the {m.name}: {_weights(m, config)}" for m in models)
+            + " (chosen over either alone by docs/transfer_results.md, Averaging architectures)"
         )
-        alpha = config["train"].get("wise_alpha", 1.0)
-        if alpha < 1:
-            weights += (
-                f", then averaged with the published weights ({alpha:g} x fine-tuned + "
-                f"{1 - alpha:g} x published; WiSE-FT), so that it keeps their breadth"
-            )
-    else:
-        weights = f"trained from scratch for {meta['epochs']} epochs on the subjects below"
+        picked = "picked " + _and(
+            f"{m.meta['epochs']} epochs for the {m.name} (fold best epochs "
+            f"{m.meta['fold_best_epochs']})"
+            for m in models
+        )
     dofs = [c for c in final.out_cols]
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
@@ -122,8 +121,7 @@ def card_section(
         f"- data: `{Path(meta['dataset']).name}`, {len(meta['train_subjects'])} subjects, "
         f"{meta['n_train_cycles']} cycles",
         f"- protocol: split seed {meta['split_seed']}, training seed {meta['seed']}; "
-        f"{config['n_folds']}-fold CV on the pool picked {meta['epochs']} epochs "
-        f"(fold best epochs {meta['fold_best_epochs']})",
+        f"{config['n_folds']}-fold CV on the pool {picked}",
         f"- held-out test subjects ({len(meta['test_subjects'])}: "
         f"{', '.join(map(str, meta['test_subjects']))}): subject-mean R² "
         f"{fmt(row['subject_r2'])} ({fmt(row['subject_r2_ci_lo'])} to "
@@ -197,6 +195,64 @@ def card_section(
                     f"{fmt(r.get('pace_auroc', float('nan')))} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+#: How a card's section starts: ``## <target>: ...``.
+SECTION = re.compile(r"^## (\w+): ", re.M)
+#: The end of a card's one-line "Trained by" (written before it listed each target) that
+#: names one target's command: `` and `command` (target)``.
+TRAINED_TAIL = r" and `[^`]*` \((?:{})\)$"
+
+
+def kept_sections(card: Path, shipped: list[str]) -> dict[str, tuple[str, str]]:
+    """Per target of the shipped ``card`` not in ``shipped``: its training command(s) and its
+    section (``## <target>: ...`` up to the next target's), as the card has them."""
+    if not card.is_file():
+        sys.exit(f"{card}: no model card to keep sections of; ship every target")
+    text = card.read_text()
+    starts = [(m.group(1), m.start()) for m in SECTION.finditer(text)]
+    ends = [start for _, start in starts[1:]] + [len(text)]
+    head = text[: starts[0][1]] if starts else text
+    listed = dict(re.findall(r"^- (\w+(?:, \w+)*): (.*)$", head, re.M))
+    line = re.search(r"^Trained by: (.*)$", head, re.M)  # the one-line form
+    out = {}
+    for (target, start), end in zip(starts, ends, strict=True):
+        if target in shipped:
+            continue
+        trained = next((c for t, c in listed.items() if target in t.split(", ")), "")
+        if not trained and line:
+            trained = re.sub(TRAINED_TAIL.format("|".join(shipped)), "", line.group(1))
+        out[target] = (trained, text[start:end].rstrip("\n") + "\n")
+    return out
+
+
+def members_of(unit: Path) -> list[TrainedModel]:
+    """The unit's other architectures (``members/``), averaged with its final model."""
+    return [TrainedModel.load(p) for p in sorted((unit / MEMBERS_DIR).glob("*.pt"))]
+
+
+def _weights(model: TrainedModel, config: dict) -> str:
+    """The card's words for where one model's weights come from."""
+    meta = model.meta
+    if meta.get("init") and meta["epochs"] == 0:
+        return (
+            f"the Gait2Hip-60 study's published {model.name} unchanged (cross-validation chose 0 "
+            "epochs of fine-tuning): trained by the study on 60 adults at 3 cadences; the "
+            "subjects below only calibrated its interval and OOD score"
+        )
+    if meta.get("init"):
+        weights = (
+            f"the study's published {model.name} (60 adults, 3 cadences) fine-tuned for "
+            f"{meta['epochs']} epochs on the subjects below"
+        )
+        alpha = config["train"].get("wise_alpha", 1.0)
+        if alpha < 1:
+            weights += (
+                f", then averaged with the published weights ({alpha:g} x fine-tuned + "
+                f"{1 - alpha:g} x published; WiSE-FT), so that it keeps their breadth"
+            )
+        return weights
+    return f"trained from scratch for {meta['epochs']} epochs on the subjects below"
 
 
 def blend_rows(
@@ -388,6 +444,8 @@ def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
     folder.mkdir(parents=True)
     for name in FILES:
         shutil.copyfile(unit / name, folder / name)
+    if (unit / MEMBERS_DIR).is_dir():  # the other architectures it averages
+        shutil.copytree(unit / MEMBERS_DIR, folder / MEMBERS_DIR)
     cal = Calibration.load(unit / CALIBRATION_FILE)
     if cal.anchor and cal.anchor != same_anchor:  # the model it compares with travels with it
         anchor = load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
@@ -395,9 +453,10 @@ def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
             sys.exit(f"{unit}: its anchor {cal.anchor} is not in $GAIT2HIP_DATA")
         anchor.model.save(folder / ANCHOR_FILE)
     # the shipped checkpoint names its training data by file name, not this machine's path
-    shipped = TrainedModel.load(folder / "final.pt")
-    shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
-    shipped.save(folder / "final.pt")
+    for path in [folder / "final.pt", *sorted(folder.glob(f"{MEMBERS_DIR}/*.pt"))]:
+        shipped = TrainedModel.load(path)
+        shipped.meta["dataset"] = Path(shipped.meta["dataset"]).name
+        shipped.save(path)
     return cal
 
 
@@ -438,13 +497,22 @@ def main() -> None:
         help="bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
     )
     parser.add_argument("--command", default="", help="the command that trained the units")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the shipped models of the targets without a --unit, with their card "
+        "sections and training commands",
+    )
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest
     dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("LICENSE-*"):
-        old.unlink()
+    shipped = [TrainedModel.load(u / "final.pt").target for u in args.unit]
+    kept = kept_sections(dest / MODEL_CARD, shipped) if args.keep else {}
+    if not args.keep:
+        for old in dest.glob("LICENSE-*"):
+            old.unlink()
     broad = {TrainedModel.load(b / "final.pt").target: b for b in args.broad}
     if broad and not (args.blend and args.blend_paired):
         sys.exit("--broad needs --blend and --blend-paired (benchmarks/bench_blend.py's tables)")
@@ -492,16 +560,24 @@ def main() -> None:
             shutil.copyfile(published_dir() / "LICENSE", dest / "LICENSE-gait2hip60")
     if broad:
         sys.exit(f"--broad unit(s) of {sorted(broad)} without a --unit of that target")
+    trained = {t: text for t, (text, _) in kept.items()}
+    if args.command:
+        trained[", ".join(shipped)] = args.command
+    sections = [section for _, section in kept.values()] + sections
     text = (
         "# gait2hip's default model\n\n"
         "What `gait2hip predict` uses when no `--model` is given. Written by "
         "`scripts/ship_default_model.py` from the units below; every number is read from "
         "their run folders.\n\n"
-        + (f"Trained by: {args.command}\n\n" if args.command else "")
+        + (
+            "Trained by:\n\n" + "".join(f"- {t}: {c}\n" for t, c in trained.items()) + "\n"
+            if trained
+            else ""
+        )
         + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
         "table's walking and cohort sources, among its profiles and the blends of a fine-tuned "
-        "with its averaged model; the running rows test its intervals and OOD score only).\n\n"
-        + "\n".join(sections)
+        "with its averaged model, and for the forces among averages of architectures; the "
+        "running rows test its intervals and OOD score only).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")

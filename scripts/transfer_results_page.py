@@ -89,6 +89,8 @@ XARCH_MACHINE = (
     "Mamba's step sizes moved into its scan, since reverted)"
 )
 XARCH_CSV, XARCH_TEST_CSV = "runs/bench_cross_arch.csv", "runs/bench_cross_arch_test.csv"
+#: `gait2hip average` of each (its calibration: coverage and OOD AUROC of the average)
+XARCH_AVG, XARCH_TEST_AVG = f"{XARCH}-average", f"{XARCH_TEST}-average"
 #: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
 PACE_CSV, PACE_LABELS = "runs/bench_pace.csv", "runs/bench_pace_labels.csv"
 #: the shipped default's hip-moment calibration: its blend rule
@@ -143,9 +145,10 @@ def main() -> None:
         "forces": pd.read_csv(f"{FORCES_DUR}/transfer_table.csv"),
         "cross_arch": (
             bench("bench_cross_arch.py", "--runs", XARCH, "--profiles", f"{R},{FT}",
-                  "--models", XARCH_MODELS, "--csv", XARCH_CSV),
+                  "--models", XARCH_MODELS, "--csv", XARCH_CSV, "--averaged", XARCH_AVG),
             bench("bench_cross_arch.py", "--runs", XARCH_TEST, "--profiles", f"{R},{FT}",
-                  "--models", XARCH_MODELS, "--csv", XARCH_TEST_CSV),
+                  "--models", XARCH_MODELS, "--csv", XARCH_TEST_CSV,
+                  "--averaged", XARCH_TEST_AVG),
             pd.read_csv(XARCH_CSV),
             pd.read_csv(XARCH_TEST_CSV),
         ),
@@ -394,6 +397,14 @@ def page(
         return frame[k][["R²", "channel R²"]].mean()
 
     xa, xa_test = x_in_lab(x_long, "average"), x_in_lab(x_test, "average")
+    # the shipped forces model: the average of split seed 21 (its own run folder)
+    x_unit = Path(XARCH_AVG) / "in-lab" / "schreiber2019_MF-forces" / FT / "split21"
+    x21 = pd.read_csv(x_unit / "summary.csv").iloc[0]
+    x_cov = (
+        x_long[(x_long.profile == FT) & (x_long.model == "average")]
+        .groupby("source", sort=False)["90% cov"]
+        .mean()
+    )
     xt, xt_test = x_in_lab(x_long, T), x_in_lab(x_test, T)
     pace_text = pace_sentence(pace, pace_labels)
     bd_rule = pd.Series(
@@ -894,7 +905,7 @@ rows):
 | target | default | why |
 |---|---|---|
 | moments | `{best[0]}` {best[1]}, split 21 | highest mean R² over the {n_sources} sources ({mean.iloc[0]:.3f}; next {mean.iloc[1]:.3f}); in-lab R² {default.loc[IL, "subject_r2"]:.3f} against {v(IL, R, best[1]):.3f} for the same architecture from scratch |
-| forces | `{fbest["profile"]}` {fbest["model"]}, split 21 | highest in-lab R² ({fbest["subject_r2"]:.3f}); the cohort has no muscle forces, so no transfer row can rank forces models yet |
+| forces | `{FT}` {x21["model"].replace("+", " + ")} averaged (`gait2hip average`), split 21 | the average of the two best single models, which beat the better of them in-lab on every split tried (Averaging architectures, below; split 21: {x21["subject_r2"]:.3f} against {fbest["subject_r2"]:.3f} for the best single model of an earlier run); the cohort has no muscle forces, so no transfer row can rank forces models yet |
 
 Its rows: in-lab {default.loc[IL, "subject_r2"]:.3f}, comfortable → fast
 {default.loc[CF, "subject_r2"]:.3f}, fast → comfortable {default.loc[FC, "subject_r2"]:.3f},
@@ -936,13 +947,14 @@ With the cycle's duration as an input (`{FTD}`, Transformer; `gait2hip transfer 
 On split seed 21 alone, where the models above were measured, it reaches in-lab
 {fd21:.3f} against {v_f21:.3f} for `{FT}` without the duration (an earlier run of the same
 protocol): for the forces the duration adds nothing measurable beyond fine-tuning, so the
-shipped forces model stays `{FT}` ({T}).
+shipped forces model does not take it (it is fine-tuned without it, `{FT}`; below).
 
 ### Averaging architectures
 
 The fine-tuned Transformer's and Mamba's final models of one run, their test predictions
 averaged cycle by cycle, against each alone (`benchmarks/bench_cross_arch.py --runs {XARCH}
---profiles {R},{FT} --models {XARCH_MODELS}`; the units of `gait2hip transfer --target forces
+--profiles {R},{FT} --models {XARCH_MODELS} --averaged {XARCH_AVG}`; the units of `gait2hip
+transfer --target forces
 --split-seeds {XARCH_SPLITS} --models transformer,mamba --profiles {R},{FT} --cohort none
 --workers 2 --out {XARCH}`, {XARCH_MACHINE}; means over the split seeds; the paired Δ against
 the better of the two on each split, over the subjects of both):
@@ -960,8 +972,16 @@ above 0):
 In-lab, fine-tuned: the average {xa["R²"]:.3f} against the Transformer's {xt["R²"]:.3f}
 (split seeds {XARCH_SPLITS}) and {xa_test["R²"]:.3f} against {xt_test["R²"]:.3f} (split seed
 {XARCH_TEST_SPLITS}); channel-mean R² {xa["channel R²"]:.3f} against {xt["channel R²"]:.3f} and
-{xa_test["channel R²"]:.3f} against {xt_test["channel R²"]:.3f}. `predict` takes one
-architecture per target, so the shipped forces model is not an average yet.
+{xa_test["channel R²"]:.3f} against {xt_test["channel R²"]:.3f}. The coverage and OOD columns
+are each model's own calibration (`gait2hip average {XARCH}` and `gait2hip average
+{XARCH_TEST}` calibrate the average as one model on the run's folds; the single models' from
+their runs, with their fold models in the ensemble): the average's 90 % interval covers
+{", ".join(f"{v:.3f}" for v in x_cov)} of the test frames ({", ".join(x_cov.index)}, fine-tuned,
+split seeds {XARCH_SPLITS}).
+
+The shipped forces model is this average, of split seed 21 (in-lab R² {x21["subject_r2"]:.3f},
+channel-mean {x21["channel_mean_r2"]:.3f}, 90 % coverage {x21["coverage_90"]:.3f}; its model
+card has the rest).
 
 ## Against the targets of the transfer work
 
@@ -969,7 +989,7 @@ architecture per target, so the shipped forces model is not an average yet.
 |---|---|---|
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}; {dur["fresh2_splits"]}: TD {f2.loc[TD, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
 | leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(dfb.loc[CF, "r2"], dfb.loc[FC, "r2"]) >= 0.8 else f", not on split seeds {fresh_splits}"}{"" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else f", not on {dur['fresh2_splits']}"}{f", met on {dur['fresh2_splits']}" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else ""} |
-| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} (split seed 21); with the cycle's duration {fd_il["subject_r2"]:.3f} and {fd_il["channel_mean_r2"]:.3f} (split seeds {FORCES_DUR_SPLITS}); the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}, its test) | subject-mean {"met by the average on both" if min(xa["R²"], xa_test["R²"]) >= 0.9 else "not met on every split set"}; channel-mean {"met" if max(xa["channel R²"], xa_test["channel R²"], f["channel_mean_r2"].max()) >= 0.75 else "not met"} |
+| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | best {fbest["subject_r2"]:.3f} and {f["channel_mean_r2"].max():.3f} (split seed 21); with the cycle's duration {fd_il["subject_r2"]:.3f} and {fd_il["channel_mean_r2"]:.3f} (split seeds {FORCES_DUR_SPLITS}); the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}, its test); the shipped default (that average, split seed 21) {x21["subject_r2"]:.3f} and {x21["channel_mean_r2"]:.3f} | subject-mean {"met by the average on both" if min(xa["R²"], xa_test["R²"]) >= 0.9 else "not met on every split set"}; channel-mean {"met" if max(xa["channel R²"], xa_test["channel R²"], f["channel_mean_r2"].max()) >= 0.75 else "not met"} |
 | 90 % intervals cover >= 80 % on every source | the default moments model as shipped (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(wrun)}, every cycle flagged | {"met on the walking and cohort sources" if wcov["fit"][list(RULE_SOURCES)].min() >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun) < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile of every check, against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |
 | nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {dfrd.delta_r2:+.3f}, {dfrd.delta_r2_lo:+.3f} to {dfrd.delta_r2_hi:+.3f}; {dur["fresh2_splits"]}: {f2d.delta_r2:+.3f}, {f2d.delta_r2_lo:+.3f} to {f2d.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default better (its CI above 0)" if dflt.delta_r2_lo > 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |

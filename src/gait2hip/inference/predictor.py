@@ -417,7 +417,7 @@ def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
         }
 
     out, own = [], identity(final)
-    for path in sorted((unit / MEMBERS_DIR).glob("*.pt")):
+    for path in _member_paths(unit):
         member = TrainedModel.load(path)
         for what, value in identity(member).items():
             if value != own[what]:
@@ -427,6 +427,11 @@ def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
                 )
         out.append(member)
     return out
+
+
+def _member_paths(unit: Path) -> list[Path]:
+    """The unit's :data:`MEMBERS_DIR` checkpoints, in name order."""
+    return sorted((unit / MEMBERS_DIR).glob("*.pt"))
 
 
 def check_broad(pred: Predictor, broad: Predictor) -> None:
@@ -625,7 +630,7 @@ def list_trained(root: str | Path) -> list[dict[str, Any]]:
                     "dataset": final.meta.get("dataset", ""),
                     "inputs": input_set_name(final.in_cols),
                     "train_subjects": len(final.meta.get("train_subjects", [])),
-                    "members": 1 + len([*unit.glob("fold*.pt"), *unit.glob(f"{MEMBERS_DIR}/*.pt")]),
+                    "members": 1 + len([*unit.glob("fold*.pt"), *_member_paths(unit)]),
                     "calibrated": (unit / CALIBRATION_FILE).is_file(),
                     **metrics,
                     "flag": FLAT_NOTE if flat(metrics) else "",
@@ -670,7 +675,8 @@ def list_default() -> list[dict[str, Any]]:
     rows = []
     for unit in sorted(p.parent for p in default_model_dir().glob("*/final.pt")):
         final = TrainedModel.load(unit / "final.pt")
-        label = f"default: {_arch_label(final)}"
+        others = [TrainedModel.load(p) for p in _member_paths(unit)]
+        label = f"default: {' + '.join(_arch_label(m) for m in [final, *others])}"
         if (unit / BROAD_DIR / "final.pt").is_file():
             broad = TrainedModel.load(unit / BROAD_DIR / "final.pt")
             label += (
@@ -686,7 +692,7 @@ def list_default() -> list[dict[str, Any]]:
                 "dataset": final.meta.get("dataset", ""),
                 "inputs": input_set_name(final.in_cols),
                 "train_subjects": len(final.meta.get("train_subjects", [])),
-                "members": 1,
+                "members": 1 + len(others),
                 "calibrated": (unit / CALIBRATION_FILE).is_file(),
                 "card": str(default_model_dir() / MODEL_CARD),
             }
