@@ -5,11 +5,11 @@ For each source the run trained (in-lab, comfortable → fast, fast → comforta
 seed and each profile given: subject-mean R² and RMSE (study definitions), channel-mean R²,
 for every architecture alone and for their average (the same held-out cycles; each unit's
 `predictions.npz`); and the average's paired subject-by-subject Δ R² against the best single
-architecture of that split (mean over subjects, Student-t 95 % interval over the subjects of
-all splits together). With ``--averaged`` (the folder `gait2hip average` wrote for these
-runs), each model's calibrated 90 % interval coverage on the test frames (with and without
-the between-population part) and OOD AUROC beside them, the average's from its own
-calibration.
+architecture of that split, or the ``--against`` one (mean over subjects, Student-t 95 %
+interval over the subjects of all splits together). With ``--averaged`` (the folder
+`gait2hip average` wrote for these runs), each model's calibrated 90 % interval coverage on
+the test frames (with and without the between-population part) and OOD AUROC beside them, the
+average's from its own calibration.
 
     .venv/bin/python benchmarks/bench_cross_arch.py --runs runs/transfer-forces-xarch \\
         --target forces --profiles recipe,gait2hip60-finetune \\
@@ -61,6 +61,9 @@ def main() -> None:
     ap.add_argument("--splits", default="", help="comma list (default: every split found)")
     ap.add_argument("--csv", type=Path, help="also write the per-split rows here")
     ap.add_argument("--averaged", type=Path, help="`gait2hip average`'s folder for --runs")
+    ap.add_argument(
+        "--against", help="pair the average with this model (default: the best single per split)"
+    )
     args = ap.parse_args()
     models = args.models.split(",")
     rows, deltas = [], {}
@@ -88,7 +91,7 @@ def main() -> None:
                     m: _scores(y, p[1], subj, cols) for m, p in zip(models, preds, strict=True)
                 }
                 avg = _scores(y, np.mean([p[1] for p in preds], axis=0), subj, cols)
-                best = max(models, key=lambda m: alone[m][0]["R²"])
+                best = args.against or max(models, key=lambda m: alone[m][0]["R²"])
                 key = (profile, source)
                 deltas.setdefault(key, []).append((avg[1] - alone[best][1]).to_numpy())
                 extra = {}
@@ -112,7 +115,8 @@ def main() -> None:
     table["splits"] = df.groupby(keys, sort=False).size()
     print(markdown_table(table.reset_index()))
     print()
-    print("| profile | source | average − best single, subject R² (95 % CI) | subjects |")
+    against = args.against or "best single"
+    print(f"| profile | source | average − {against}, subject R² (95 % CI) | subjects |")
     print("|---|---|---|---|")
     for (profile, source), d in deltas.items():
         d = np.concatenate(d)

@@ -91,6 +91,12 @@ XARCH_MACHINE = (
 XARCH_CSV, XARCH_TEST_CSV = "runs/bench_cross_arch.csv", "runs/bench_cross_arch_test.csv"
 #: `gait2hip average` of each (its calibration: coverage and OOD AUROC of the average)
 XARCH_AVG, XARCH_TEST_AVG = f"{XARCH}-average", f"{XARCH_TEST}-average"
+#: the hip moments' architectures averaged, in-lab (gait2hip average, 3 architectures)
+XARCH_M, XARCH_M_AVG = "runs/transfer-moments-xarch", "runs/transfer-moments-xarch-average3"
+XARCH_M_MODELS, XARCH_M_MACHINE = (
+    "lstm-causal,transformer-bidir,mamba-causal",
+    "trained from commit b1d058f on the Intel Xeon family 6 model 207",
+)
 #: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
 PACE_CSV, PACE_LABELS = "runs/bench_pace.csv", "runs/bench_pace_labels.csv"
 #: the shipped default's hip-moment calibration: its blend rule
@@ -156,6 +162,11 @@ def main() -> None:
         "variant": variant,
         "fresh2_md": dur_fresh2_md,
         "fresh2": pd.read_csv(DUR_FRESH2_CSV),
+        "cross_arch_moments": [
+            bench("bench_cross_arch.py", "--runs", XARCH_M, "--target", "moments", "--profiles",
+                  f"{R},{FTD}", "--models", XARCH_M_MODELS, "--averaged", XARCH_M_AVG, *more)
+            for more in ([], ["--against", L])
+        ],
         "fresh2_paired": pd.read_csv(DUR_FRESH2_PAIRED),
         "fresh2_splits": args.fresh2_splits,
         "md": dur_md,
@@ -390,6 +401,8 @@ def page(
     fd21 = pd.read_csv(unit / "summary.csv").set_index("model").loc[T, "subject_r2"]
     v_f21 = f[(f.profile == FT) & (f.model == T)]["subject_r2"].iloc[0]
     x_md, x_test_md, x_long, x_test = dur["cross_arch"]
+    xm_md, xm_against = dur["cross_arch_moments"]
+    xm_against = xm_against.split("\n\n")[-1]  # its paired table only
 
     def x_in_lab(frame: pd.DataFrame, model: str) -> pd.Series:
         """In-lab means over the split seeds of the fine-tuned ``model`` (or "average")."""
@@ -982,6 +995,29 @@ split seeds {XARCH_SPLITS}).
 The shipped forces model is this average, of split seed 21 (in-lab R² {x21["subject_r2"]:.3f},
 channel-mean {x21["channel_mean_r2"]:.3f}, 90 % coverage {x21["coverage_90"]:.3f}; its model
 card has the rest).
+
+### Averaging architectures for the hip moments (in-lab)
+
+The same average for the hip moments, in-lab only so far: the three architectures fine-tuned
+with the cycle's duration (the shipped moments model's profile) and from scratch, their final
+models averaged (`gait2hip transfer --target moments --split-seeds 21,22,23 --models
+lstm,transformer,mamba --profiles {R},{FTD} --conditions "" --cohort
+none --workers 2 --out {XARCH_M}`, then `gait2hip average
+{XARCH_M} --models {XARCH_M_MODELS} --out
+{XARCH_M_AVG}` and `benchmarks/bench_cross_arch.py --runs
+{XARCH_M} --target moments --profiles {R},{FTD}
+--models {XARCH_M_MODELS} --averaged
+{XARCH_M_AVG}`; {XARCH_M_MACHINE}; means over the split seeds):
+
+{xm_md}
+
+Against the LSTM alone (the shipped moments model's architecture; the same command with
+`--against {L}`), subject by subject:
+
+{xm_against}
+
+Not shipped: the moments model is a blend with a broad model whose share and widening were
+fitted on the LSTM's transfer rows; the average has no cross-speed or cohort rows yet.
 
 ## Against the targets of the transfer work
 
