@@ -11,6 +11,10 @@ come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``); ``-
 (benchmarks/bench_widening.py's ``--beta-csv`` and ``--csv``) sets its interval's widening
 under shift (gait2hip.inference.calibration) and adds the widened coverage to those rows.
 
+A unit of `gait2hip average` (the final models of several architectures, its others in
+``members/``) ships with its members; its card section names each. ``--keep`` ships only the
+targets given and keeps the others' models, card sections and training commands as shipped.
+
 Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
 fold models stay behind: the interval is the calibrated residual sd, with the disagreement with
 the anchor its calibration names, shipped beside it as anchor.pt) and writes
