@@ -91,6 +91,8 @@ XARCH_MACHINE = (
 XARCH_CSV, XARCH_TEST_CSV = "runs/bench_cross_arch.csv", "runs/bench_cross_arch_test.csv"
 #: `gait2hip average` of each (its calibration: coverage and OOD AUROC of the average)
 XARCH_AVG, XARCH_TEST_AVG = f"{XARCH}-average", f"{XARCH_TEST}-average"
+#: the labelled walking datasets (what the labels leave to explain: bench_label_ceiling.py)
+MF, JM = (f".cache/datasets/schreiber2019/schreiber2019_{k}.npz" for k in ("MF", "JM"))
 #: the hip moments' architectures averaged, in-lab (gait2hip average, 3 architectures)
 XARCH_M, XARCH_M_AVG = "runs/transfer-moments-xarch", "runs/transfer-moments-xarch-average3"
 XARCH_M_MODELS, XARCH_M_MACHINE = (
@@ -162,6 +164,11 @@ def main() -> None:
         "variant": variant,
         "fresh2_md": dur_fresh2_md,
         "fresh2": pd.read_csv(DUR_FRESH2_CSV),
+        "ceiling": [
+            bench("bench_label_ceiling.py", "--data", data, "--target", target)
+            .split("\n\n", 1)[1]
+            for data, target in ((MF, "forces"), (JM, "moments"))
+        ],
         "cross_arch_moments": [
             bench("bench_cross_arch.py", "--runs", XARCH_M, "--target", "moments", "--profiles",
                   f"{R},{FTD}", "--models", XARCH_M_MODELS, "--averaged", XARCH_M_AVG, *more)
@@ -402,6 +409,17 @@ def page(
     v_f21 = f[(f.profile == FT) & (f.model == T)]["subject_r2"].iloc[0]
     x_md, x_test_md, x_long, x_test = dur["cross_arch"]
     xm_md, xm_against = dur["cross_arch_moments"]
+    ceil_f, ceil_m = dur["ceiling"]
+
+    def ceiling_mean(table: str, column: int) -> float:
+        """The channel-mean row's ``column`` of bench_label_ceiling.py's table."""
+        row = next(r for r in table.splitlines() if r.startswith("| channel mean"))
+        return float(row.strip("|").split("|")[column])
+
+    x_ft = x_long[
+        (x_long.profile == FT) & (x_long.source == "in-lab") & (x_long.model != "average")
+    ]
+    ceil_models = rng(x_ft.groupby("model")["channel R²"].mean().tolist())
     xm_against = xm_against.split("\n\n")[-1]  # its paired table only
 
     def x_in_lab(frame: pd.DataFrame, model: str) -> pd.Series:
@@ -995,6 +1013,25 @@ split seeds {XARCH_SPLITS}).
 The shipped forces model is this average, of split seed 21 (in-lab R² {x21["subject_r2"]:.3f},
 channel-mean {x21["channel_mean_r2"]:.3f}, 90 % coverage {x21["coverage_90"]:.3f}; its model
 card has the rest).
+
+### What the labels leave to explain
+
+Per channel, the R² (per-channel definition, all 72 walking cycles pooled) of curves that know
+more about a cycle than its angles: the population's mean curve, the subject's mean curve and
+the subject's mean curve at that speed (each from the other cycles), and the ceiling were the
+scatter from cycle to cycle within a subject and speed unpredictable
+(`benchmarks/bench_label_ceiling.py --data {MF} --target forces`, and `--data {JM} --target
+moments`):
+
+{ceil_f}
+
+{ceil_m}
+
+For the forces the population's mean curve alone reaches a channel-mean R² of
+{ceiling_mean(ceil_f, 1):.3f}, and the fine-tuned models of the angles {ceil_models} on their held-out subjects (Averaging
+architectures, above; the average {xa["channel R²"]:.3f}): most of what lies between subjects and speeds
+(up to the ceiling {ceiling_mean(ceil_f, 4):.3f}) is not yet explained; the channel-mean target (0.75) lies below the
+ceiling. For the hip moments the mean curve alone reaches {ceiling_mean(ceil_m, 1):.3f}.
 
 ### Averaging architectures for the hip moments (in-lab)
 
