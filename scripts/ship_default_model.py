@@ -183,8 +183,13 @@ def card_section(
         if not t.empty:
             lines += [
                 "",
-                "Transfer (this profile and architecture, mean over the transfer run's split "
-                "seeds; `gait2hip transfer`):",
+                (
+                    "Transfer (this profile's architectures averaged, mean over the transfer "
+                    "run's split seeds; `gait2hip transfer`, then `gait2hip average` on it):"
+                    if len(models) > 1
+                    else "Transfer (this profile and architecture, mean over the transfer run's "
+                    "split seeds; `gait2hip transfer`):"
+                ),
                 "",
                 "| source | R² study (95% CI) | RMSE | 90% coverage | 90% coverage, "
                 "within-population interval | OOD AUROC | pace AUROC |",
