@@ -97,7 +97,7 @@ MF, JM = (f".cache/datasets/schreiber2019/schreiber2019_{k}.npz" for k in ("MF",
 XARCH_M, XARCH_M_AVG = "runs/transfer-moments-xarch", "runs/transfer-moments-xarch-average3"
 XARCH_M_MODELS, XARCH_M_MACHINE = (
     "lstm-causal,transformer-bidir,mamba-causal",
-    "trained from commit b1d058f on the Intel Xeon family 6 model 207",
+    "trained from commit b1d058f (in-lab) and f1b50c5 (across speeds; no training code changed between them) on the Intel Xeon family 6 model 207",
 )
 #: how the shipped default answers a change of pace (benchmarks/bench_pace_response.py)
 PACE_CSV, PACE_LABELS = "runs/bench_pace.csv", "runs/bench_pace_labels.csv"
@@ -1033,18 +1033,17 @@ architectures, above; the average {xa["channel R²"]:.3f}): most of what lies be
 (up to the ceiling {ceiling_mean(ceil_f, 4):.3f}) is not yet explained; the channel-mean target (0.75) lies below the
 ceiling. For the hip moments the mean curve alone reaches {ceiling_mean(ceil_m, 1):.3f}.
 
-### Averaging architectures for the hip moments (in-lab)
+### Averaging architectures for the hip moments
 
-The same average for the hip moments, in-lab only so far: the three architectures fine-tuned
-with the cycle's duration (the shipped moments model's profile) and from scratch, their final
-models averaged (`gait2hip transfer --target moments --split-seeds 21,22,23 --models
-lstm,transformer,mamba --profiles {R},{FTD} --conditions "" --cohort
-none --workers 2 --out {XARCH_M}`, then `gait2hip average
-{XARCH_M} --models {XARCH_M_MODELS} --out
-{XARCH_M_AVG}` and `benchmarks/bench_cross_arch.py --runs
-{XARCH_M} --target moments --profiles {R},{FTD}
---models {XARCH_M_MODELS} --averaged
-{XARCH_M_AVG}`; {XARCH_M_MACHINE}; means over the split seeds):
+The same average for the hip moments: the three architectures fine-tuned with the cycle's
+duration (the shipped moments model's profile) and from scratch, their final models averaged
+(`gait2hip transfer --target moments --split-seeds 21,22,23 --models lstm,transformer,mamba
+--profiles {R},{FTD} --conditions "" --cohort none --workers 2 --out {XARCH_M}`, then the same
+with `--split-seeds 21,22 --conditions fast,comfortable` for the rows across speeds, then
+`gait2hip average {XARCH_M} --models {XARCH_M_MODELS} --out {XARCH_M_AVG}` and
+`benchmarks/bench_cross_arch.py --runs {XARCH_M} --target moments --profiles {R},{FTD}
+--models {XARCH_M_MODELS} --averaged {XARCH_M_AVG}`; {XARCH_M_MACHINE}; means over the split
+seeds):
 
 {xm_md}
 
@@ -1053,8 +1052,10 @@ Against the LSTM alone (the shipped moments model's architecture; the same comma
 
 {xm_against}
 
-Not shipped: the moments model is a blend with a broad model whose share and widening were
-fitted on the LSTM's transfer rows; the average has no cross-speed or cohort rows yet.
+Fine-tuned, the average gains in-lab and from comfortable to fast walking but loses from fast
+to comfortable, where the Transformer and Mamba carry over worse than the LSTM: not shipped
+(the moments model is also a blend with a broad model whose share and widening were fitted on
+the LSTM's transfer rows).
 
 ## Against the targets of the transfer work
 
