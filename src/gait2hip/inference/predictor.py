@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gait2hip import settings
-from gait2hip.conventions import CYCLE_FRAMES, get_target, input_set_name
+from gait2hip.conventions import get_target, input_set_name
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
@@ -41,7 +41,7 @@ from gait2hip.inference.calibration import (
     shift_of,
     widening_factor,
 )
-from gait2hip.training.checkpoint import TrainedModel
+from gait2hip.training.checkpoint import TrainedModel, average_identity
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
 from gait2hip.training.published import (
     PUBLISHED,
@@ -136,7 +136,7 @@ class Predictor:
 
     @property
     def n_frames(self) -> int:
-        return int(self.final.meta.get("n_frames", CYCLE_FRAMES))
+        return self.final.n_frames
 
     @property
     def published(self) -> bool:
@@ -407,19 +407,10 @@ def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
     """The unit's :data:`MEMBERS_DIR` models; one that cannot be averaged with ``final`` is
     refused in one line."""
 
-    def identity(m: TrainedModel) -> dict[str, Any]:
-        return {
-            "target": m.target,
-            "in_cols": m.in_cols,
-            "out_cols": m.out_cols,
-            "reference_height_m": m.reference_height_m,
-            "frames per cycle": int(m.meta.get("n_frames", CYCLE_FRAMES)),
-        }
-
-    out, own = [], identity(final)
+    out, own = [], average_identity(final)
     for path in _member_paths(unit):
         member = TrainedModel.load(path)
-        for what, value in identity(member).items():
+        for what, value in average_identity(member).items():
             if value != own[what]:
                 raise ModelNotFoundError(
                     f"{path}: its {what} differ from {unit / 'final.pt'}'s, so the two cannot "
@@ -512,7 +503,7 @@ def published_calibration(trained: TrainedModel) -> tuple[Calibration | None, di
     if not data.is_file():
         return None, {}
     ds = read_npz(data, expected_out=get_target(trained.target))
-    if ds.n_frames != int(trained.meta.get("n_frames", CYCLE_FRAMES)):
+    if ds.n_frames != trained.n_frames:
         raise ValueError(
             f"{data}: cycles of {ds.n_frames} frames cannot calibrate {PUBLISHED} models "
             f"({trained.meta.get('n_frames')} frames); rebuild it with `gait2hip build-dataset "

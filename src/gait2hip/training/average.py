@@ -32,7 +32,7 @@ from gait2hip.inference.calibration import CALIBRATION_FILE, MEMBERS_DIR
 from gait2hip.io.atomic import atomic_dir, write_json, write_text
 from gait2hip.io.npz import read_npz
 from gait2hip.training.calibrate import calibrate
-from gait2hip.training.checkpoint import AveragedModel, TrainedModel
+from gait2hip.training.checkpoint import AveragedModel, TrainedModel, average_identity
 from gait2hip.training.config import ModelSpec
 from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.protocol import UnitResult, interval_info, results_tables
@@ -66,26 +66,17 @@ class AverageSpec:
 
 
 def _identity(m: TrainedModel) -> dict[str, Any]:
-    """What two final models must share to be averaged as one."""
+    """What two final models must share to be averaged as one: what any averaged models
+    must (:func:`~gait2hip.training.checkpoint.average_identity`), and the same run's data,
+    split, seed and training subjects."""
     keys = ("dataset", "split_seed", "seed", "train_subjects", "test_subjects", "n_train_cycles")
-    return {
-        "target": m.target,
-        "in_cols": m.in_cols,
-        "out_cols": m.out_cols,
-        "reference height": m.reference_height_m,
-        "frames per cycle": m.meta.get("n_frames"),
-        **{k.replace("_", " "): m.meta.get(k) for k in keys},
-    }
+    return {**average_identity(m), **{k.replace("_", " "): m.meta.get(k) for k in keys}}
 
 
 def _folds(unit: Path) -> list[dict[str, Any]]:
     """The unit's fold*.json records, in fold order."""
     paths = sorted(unit.glob("fold*.json"), key=lambda p: int(p.stem.removeprefix("fold")))
     return [json.loads(p.read_text()) for p in paths]
-
-
-def _fold_subjects(unit: Path) -> list[list[str]]:
-    return [f["val_subjects"] for f in _folds(unit)]
 
 
 def average_unit(
@@ -97,17 +88,19 @@ def average_unit(
     summary.csv has them)."""
     units = [Path(u) for u in units]
     finals = [TrainedModel.load(u / "final.pt") for u in units]
-    own, folds = _identity(finals[0]), _fold_subjects(units[0])
+    records = [_folds(u) for u in units]
+    subjects = [[f["val_subjects"] for f in r] for r in records]
+    own, folds = _identity(finals[0]), subjects[0]
     if not folds:
         raise AverageError(f"{units[0]}: no fold models; average units of a finished benchmark")
-    for u, m in zip(units[1:], finals[1:], strict=True):
+    for u, m, theirs in zip(units[1:], finals[1:], subjects[1:], strict=True):
         for what, value in _identity(m).items():
             if value != own[what]:
                 raise AverageError(
                     f"{u}: its {what} differ from {units[0]}'s; average units of one run "
                     "(the same split, seed and data)"
                 )
-        if _fold_subjects(u) != folds:
+        if theirs != folds:
             raise AverageError(f"{u}: its folds differ from {units[0]}'s; average units of one run")
     meta = finals[0].meta
     ds = read_npz(meta["dataset"], expected_out=get_target(meta["target"]))
@@ -151,7 +144,7 @@ def average_unit(
         ensemble=finals,
     )
     y_pred = final.predict_per_kg(ds.X[test], ds.height_m[test])
-    info = _combined_info(units)
+    info = _combined_info(units, records)
     # written into a fresh folder, moved into place whole
     with atomic_dir(out) as tmp:
         shutil.copyfile(units[0] / "final.pt", tmp / "final.pt")
@@ -255,10 +248,10 @@ def _split_label(label: str, run: Path) -> tuple[str, bool]:
     return name, direction == "causal"
 
 
-def _combined_info(units: Sequence[Path]) -> dict[str, Any]:
-    """The training facts of the averaged units, joined (``a+b``) where they differ."""
+def _combined_info(units: Sequence[Path], folds: Sequence[list[dict]]) -> dict[str, Any]:
+    """The training facts of the averaged units (``folds``: each one's fold records), summed
+    or joined (``a+b``)."""
     infos = [json.loads((u / "final.json").read_text()) for u in units]
-    folds = [_folds(u) for u in units]
     join = lambda vals: "+".join(str(v) for v in vals)  # noqa: E731
     return {
         "n_params": sum(i["n_params"] for i in infos),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gait2hip.conventions import FORCE_COLS, REFERENCE_HEIGHT_KEY, size_factors
+from gait2hip.conventions import CYCLE_FRAMES, FORCE_COLS, REFERENCE_HEIGHT_KEY, size_factors
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
 from gait2hip.models import config_dict, model_from_config, with_extra_inputs
@@ -44,6 +44,11 @@ class TrainedModel:
         learnt from; :func:`~gait2hip.conventions.size_factors`), None if not recorded."""
         value = self.meta.get(REFERENCE_HEIGHT_KEY)
         return None if value is None else float(value)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per gait cycle it was trained on (checkpoints without it: the study's)."""
+        return int(self.meta.get("n_frames", CYCLE_FRAMES))
 
     def size_factors(self, height_m, n: int) -> np.ndarray:
         """(n, 1, K) factors from its outputs to those of subjects of ``height_m``."""
@@ -138,6 +143,18 @@ class TrainedModel:
             target=payload["target"],
             meta=payload["meta"],
         )
+
+
+def average_identity(m: TrainedModel) -> dict[str, Any]:
+    """What two models must share for their predictions to be averaged (one :class:`AveragedModel`,
+    or a unit folder's ``members/``), by name."""
+    return {
+        "target": m.target,
+        "in_cols": m.in_cols,
+        "out_cols": m.out_cols,
+        "reference_height_m": m.reference_height_m,
+        "frames per cycle": m.n_frames,
+    }
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,7 @@ def anchor_for(model: TrainedModel) -> Anchor | None:
     other = load_published(model.name, model.target)
     if not set(other.in_cols) <= set(model.in_cols):
         return None
-    if model.meta.get("n_frames", CYCLE_FRAMES) != other.meta.get("n_frames", CYCLE_FRAMES):
+    if model.n_frames != other.n_frames:
         return None  # cycles of another length: the two do not predict the same thing
     return Anchor(other, f"{PUBLISHED}:{model.name}", 1.0 / wise_alpha(model))
 
