@@ -24,8 +24,12 @@ SMALL = {
     "lstm": {"hidden": 16},
     "transformer": {"d_model": 16, "ff": 32, "heads": 2, "dropout": 0.0},
     "mamba": {"d_model": 16, "d_state": 4},
+    "phaselinear": {"n_frames": 24},  # one coefficient set per frame of 24-frame cycles
 }
-CASES = [(name, causal) for name in available_models() for causal in (True, False)]
+#: time directions a model can take (the phase-linear model reads each frame's own inputs)
+DIRECTIONS = {"phaselinear": (True,)}
+CASES = [(n, causal) for n in available_models() for causal in DIRECTIONS.get(n, (True, False))]
+T = 24  # frames of the contract tests' cycles
 
 
 def small(name: str, causal: bool, **kw):
@@ -55,9 +59,9 @@ def test_reference_directions():
 @pytest.mark.parametrize("name,causal", CASES)
 def test_shapes_and_backward(name, causal):
     model = small(name, causal)
-    x = torch.randn(3, 24, 10)
+    x = torch.randn(3, T, 10)
     y = model(x)
-    assert y.shape == (3, 24, 5)
+    assert y.shape == (3, T, 5)
     y.pow(2).mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -69,7 +73,7 @@ def test_shapes_and_backward(name, causal):
 def test_causality(name, causal, velocities):
     """Causal: outputs up to t ignore inputs after t. Bidirectional: they do not."""
     model = small(name, causal, velocities=velocities).eval()
-    x = torch.randn(2, 30, 10)
+    x = torch.randn(2, T, 10)
     x2 = x.clone()
     t = 17
     x2[:, t + 1 :] += torch.randn_like(x2[:, t + 1 :])
@@ -84,18 +88,18 @@ def test_causality(name, causal, velocities):
 def test_nonnegative_outputs(name, causal):
     model = small(name, causal, nonnegative=True).eval()
     with torch.no_grad():
-        assert (model(torch.randn(2, 20, 10) * 5) >= 0).all()
+        assert (model(torch.randn(2, T, 10) * 5) >= 0).all()
     # a joint model: the first 14 outputs (forces) only, its moments keep their sign
     joint = small(name, causal, nonnegative=True, out_dim=17, nonnegative_outputs=14).eval()
     with torch.no_grad():
-        y = joint(torch.randn(8, 20, 10) * 5)
+        y = joint(torch.randn(8, T, 10) * 5)
     assert (y[..., :14] >= 0).all() and (y[..., 14:] < 0).any()
 
 
 @pytest.mark.parametrize("name,causal", CASES)
 def test_checkpoint_round_trip(name, causal, tmp_path):
     model = small(name, causal, velocities=causal).eval()  # the derived inputs travel too
-    scaler = InputScaler.fit(torch.randn(4, 20, 10).numpy() * 20)
+    scaler = InputScaler.fit(torch.randn(4, T, 10).numpy() * 20)
     trained = TrainedModel(
         model,
         scaler,
@@ -108,7 +112,7 @@ def test_checkpoint_round_trip(name, causal, tmp_path):
     payload = torch.load(path, weights_only=True)  # no pickled code
     assert payload["model_name"] == name
     loaded = TrainedModel.load(path)
-    x = torch.randn(3, 20, 10).numpy() * 20
+    x = torch.randn(3, T, 10).numpy() * 20
     assert (trained.predict_per_kg(x) == loaded.predict_per_kg(x)).all()
     assert loaded.meta == {"note": "x"} and loaded.model.config == model.config
 

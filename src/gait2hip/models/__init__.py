@@ -1,6 +1,6 @@
 """Sequence models: registry, factory and one module per architecture."""
 
-from gait2hip.models import lstm, mamba, transformer  # noqa: F401  (register the models)
+from gait2hip.models import lstm, mamba, phaselinear, transformer  # noqa: F401  (register the models)
 from gait2hip.models.registry import (
     ModelConfig,
     available_models,

@@ -103,6 +103,7 @@ class ModelSpec:
             return cls(name, default_config(name).causal)
         if variant not in ("causal", "bidir"):
             raise ValueError(f"{text!r}: variant must be 'causal' or 'bidir'")
+        default_config(name, causal=variant == "causal")  # a direction it cannot take raises
         return cls(name, variant == "causal")
 
 

@@ -158,6 +158,8 @@ def fit(
     ``keep_start``: the starting weights (pretrained ones) compete in early stopping as
     epoch 0, so a fit that only makes them worse on the validation data keeps them.
     """
+    if hasattr(model, "solve"):
+        return _fit_path(model, X, Y, cfg, X_val, Y_val, epochs, on_epoch, parts)
     lam = cfg.physics_weight
     if lam > 0 and (physics is None or (X_val is not None and physics_val is None)):
         raise ValueError("physics_weight > 0 needs the cycles' moment arms and hip moments")
@@ -235,4 +237,50 @@ def fit(
     else:
         result.best_epoch = result.epochs_run
     model.to("cpu")
+    return result
+
+
+def _fit_path(
+    model: nn.Module,
+    X: np.ndarray,
+    Y: np.ndarray,
+    cfg: TrainConfig,
+    X_val: np.ndarray | None,
+    Y_val: np.ndarray | None,
+    epochs: int | None,
+    on_epoch: Callable[[int, float, float | None], None] | None,
+    parts: Sequence[Sequence[int]] | None,
+) -> FitResult:
+    """:func:`fit` for a model solved in closed form along a regularisation path (its
+    ``solve(X, Y, step)`` and ``path_length``; gait2hip.models.phaselinear): the path's steps
+    (at most ``cfg.max_epochs``) stand for epochs. With validation data every step is solved
+    and the one with the lowest validation loss kept (its number is the best epoch); without,
+    step ``epochs``. No gradient steps, so no physics term, time warps or device."""
+    if cfg.physics_weight > 0 or cfg.time_warp > 0:
+        raise ValueError(
+            f"{model.model_name} is solved in closed form: no physics_weight or time_warp"
+        )
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts))
+    n_steps = min(model.path_length, max(cfg.max_epochs, 1))
+    steps = range(1, n_steps + 1) if epochs is None else [min(max(epochs, 1), n_steps)]
+    result = FitResult(epochs_run=0, best_epoch=0, best_val_loss=None)
+    best_state = None
+    for step in steps:
+        model.solve(Xt, Yt, step)
+        result.train_loss.append(_mean_loss(model, Xt, Yt, w))
+        result.epochs_run = step
+        val = None
+        if X_val is not None and Y_val is not None:
+            val = _mean_loss(model, torch.from_numpy(X_val), torch.from_numpy(Y_val), w)
+            result.val_loss.append(val)
+            if result.best_val_loss is None or val < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val, step
+                best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(step, result.train_loss[-1], val)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        result.best_epoch = result.epochs_run
     return result
