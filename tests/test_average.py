@@ -118,3 +118,42 @@ def test_units_that_cannot_be_averaged_are_refused_in_one_line(two_archs, tmp_pa
     )
     assert result.exit_code == 2
     assert "differ from" in result.output and "Traceback" not in result.output
+
+
+def test_models_of_other_profiles_and_inputs_are_averaged_each_on_its_own(two_archs, tmp_path):
+    """A model of another profile's run on the same split (``PROFILE/LABEL``, here the
+    phase-linear model that also reads the body height, in another transfer folder) averaged
+    with the LSTM of the first run: each reads its own inputs, the one that reads the most
+    leads, and `predict` uses the average as written."""
+    root, ds = two_archs
+    lstm_root, pl_root = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(root / "runs" / "in-lab", lstm_root / "in-lab" / "d" / "recipe" / "split42")
+    cfg = dataclasses.replace(
+        tiny_config(models=("phaselinear",)), n_folds=3, inputs=(*ds.in_cols, "body_height_m")
+    )
+    pl_run = pl_root / "in-lab" / "d" / "height" / "split42"
+    benchmark(ds, cfg, pl_run, show_progress=False)
+    models = ["height/phaselinear-causal", "recipe/lstm-causal"]
+    out = tmp_path / "avg"
+    paths = average_runs(pl_root, models, out, log=lambda _: None, others=[lstm_root])
+    assert paths == [out / "in-lab" / "d" / "height" / "split42" / "summary.csv"]
+    unit = paths[0].parent / "split42" / "phaselinear-causal+lstm-causal" / "seed2025"
+    pl_unit = pl_run / "split42" / "phaselinear-causal" / "seed2025"
+    lstm_unit = _unit(lstm_root / "in-lab" / "d" / "recipe" / "split42", "lstm-causal")
+    preds = []
+    for u in (pl_unit, lstm_unit):
+        with np.load(u / "predictions.npz") as z:
+            preds.append(z["y_pred"])
+    with np.load(unit / "predictions.npz") as z:
+        np.testing.assert_allclose(z["y_pred"], np.mean(preds, 0), rtol=1e-5, atol=1e-6)
+    pred = load_predictor(unit)
+    assert [m.name for m in pred.members] == ["phaselinear", "lstm"]
+    assert "body_height_m" in pred.in_cols
+    meta = TrainedModel.load(unit / "final.pt").meta
+    test = np.flatnonzero(np.isin(ds.subject_id, meta["test_subjects"]))
+    X = ds.select_inputs(pred.in_cols).X[test]
+    mean, _, _ = pred.predict(X, ds.height_m[test])
+    np.testing.assert_allclose(mean, np.mean(preds, 0), rtol=1e-4, atol=1e-5)
+    # led by the model that reads fewer inputs: refused, naming the fix
+    with pytest.raises(AverageError, match="the most inputs first"):
+        average_runs(lstm_root, models[::-1], tmp_path / "o", others=[pl_root])

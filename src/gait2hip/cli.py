@@ -689,12 +689,19 @@ def transfer(
 @app.command()
 def average(
     runs: Annotated[
-        Path,
-        typer.Argument(help="a benchmark run folder, or a folder of them (e.g. a transfer run)"),
+        list[Path],
+        typer.Argument(
+            help="a benchmark run folder, or a folder of them (e.g. a transfer run); more "
+            "transfer folders after it are searched for the models too, at the same places"
+        ),
     ],
     models: Annotated[
         str,
-        typer.Option(help="model labels of the runs to average, comma list (the first: final.pt)"),
+        typer.Option(
+            help="model labels of the runs to average, comma list (the first: final.pt, the "
+            "one that reads the most inputs); PROFILE/LABEL for a model trained under another "
+            "profile of a transfer folder (e.g. recipe-duration/phaselinear-causal)"
+        ),
     ] = "transformer-bidir,mamba-causal",
     out: Annotated[
         Path | None, typer.Option(help="output folder (default: <runs>-average beside it)")
@@ -707,14 +714,14 @@ def average(
     from gait2hip.pipelines.transfer import average_transfer
     from gait2hip.training.average import AverageError, average_runs
 
-    runs = runs.resolve()
-    out = out or runs.with_name(f"{runs.name}-average")
+    root, others = runs[0].resolve(), [r.resolve() for r in runs[1:]]
+    out = out or root.with_name(f"{root.name}-average")
     labels = [m for m in models.split(",") if m]
     try:
-        if (runs / "transfer.csv").is_file():  # a transfer folder: its table too
-            paths = [average_transfer(runs, labels, out, log=_log)]
+        if (root / "transfer.csv").is_file():  # a transfer folder: its table too
+            paths = [average_transfer(root, labels, out, log=_log, others=others)]
         else:
-            paths = average_runs(runs, labels, out, log=_log)
+            paths = average_runs(root, labels, out, log=_log, others=others)
     except (AverageError, FileNotFoundError, ValueError) as err:
         _fail(err)
     for p in paths:

@@ -524,11 +524,12 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def member_predictions(members: Sequence, X_deg: np.ndarray) -> np.ndarray:
-    """(M, N, T, K): per-kg predictions of each member (TrainedModel) for (N, T, C) cycles,
-    for a walker of the reference height (scale with the final member's
-    :meth:`~gait2hip.training.checkpoint.TrainedModel.size_factors`); the ensemble is their
-    mean, its spread their sd over axis 0."""
-    return np.stack([m.predict_reference(X_deg) for m in members])
+    """(M, N, T, K): per-kg predictions of each member (TrainedModel) for (N, T, C) cycles in
+    the first member's input columns, for a walker of its reference height (scale with its
+    :meth:`~gait2hip.training.checkpoint.TrainedModel.size_factors`; members of other
+    architectures may read fewer inputs: ``predict_like``); the ensemble is their mean, its
+    spread their sd over axis 0."""
+    return np.stack([m.predict_like(members[0], X_deg) for m in members])
 
 
 def coverage_of(

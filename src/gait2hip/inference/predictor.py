@@ -41,7 +41,7 @@ from gait2hip.inference.calibration import (
     shift_of,
     widening_factor,
 )
-from gait2hip.training.checkpoint import TrainedModel, average_identity
+from gait2hip.training.checkpoint import TrainedModel, average_refusal
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
 from gait2hip.training.published import (
     PUBLISHED,
@@ -407,15 +407,15 @@ def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
     """The unit's :data:`MEMBERS_DIR` models; one that cannot be averaged with ``final`` is
     refused in one line."""
 
-    out, own = [], average_identity(final)
+    out = []
     for path in _member_paths(unit):
         member = TrainedModel.load(path)
-        for what, value in average_identity(member).items():
-            if value != own[what]:
-                raise ModelNotFoundError(
-                    f"{path}: its {what} differ from {unit / 'final.pt'}'s, so the two cannot "
-                    f"be averaged; put a model of the same {what} in {MEMBERS_DIR}/ or remove it"
-                )
+        why = average_refusal(final, member)
+        if why is not None:
+            raise ModelNotFoundError(
+                f"{path}: {why} ({unit / 'final.pt'}), so the two cannot be averaged; put a "
+                f"model that can in {MEMBERS_DIR}/ or remove it"
+            )
         out.append(member)
     return out
 

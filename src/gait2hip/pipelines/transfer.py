@@ -214,19 +214,23 @@ def run_transfer(
 
 
 def average_transfer(
-    root: Path, models: Sequence[str], out: Path, log: Callable[[str], None] = print
+    root: Path,
+    models: Sequence[str],
+    out: Path,
+    log: Callable[[str], None] = print,
+    others: Sequence[Path] = (),
 ) -> Path:
     """``gait2hip average`` on a transfer folder: the architectures ``models`` of every
-    source's runs averaged (:func:`~gait2hip.training.average.average_runs`) into the same
-    places below ``out``, with their ``transfer.csv`` and ``transfer_table.csv`` (the in-lab
-    and cross-condition rows; a cohort or other dataset is not re-evaluated); returns the
-    table's path."""
+    source's runs averaged (:func:`~gait2hip.training.average.average_runs`; ``others``: more
+    transfer folders holding some of them) into the same places below ``out``, with their
+    ``transfer.csv`` and ``transfer_table.csv`` (the in-lab and cross-condition rows; a cohort
+    or other dataset is not re-evaluated); returns the table's path."""
     from gait2hip.training.average import AverageError, average_runs
 
     root, out = Path(root), Path(out)
     done = pd.read_csv(root / "transfer.csv")
     names = {_folder(s): s for s in dict.fromkeys(done["source"])}
-    summaries = average_runs(root, models, out, log)
+    summaries = average_runs(root, models, out, log, others)
     folders: dict[str, dict[str, list[Path]]] = {}
     for path in summaries:
         run = path.parent  # <source folder>/<data>-<target>/<profile>/split<s>

@@ -7,8 +7,11 @@ Architectures err differently, so their average is often closer to the labels th
 is (:func:`~gait2hip.training.calibrate.calibrate`) on the same folds: the out-of-fold
 residuals are those of the fold models averaged fold by fold, the ensemble spread is the
 architectures' disagreement (what ``predict`` sees: the final models, no fold models), the
-between-population part the disagreement with the first architecture's anchor, and the
-coverage and OOD AUROC are measured once on the run's held-out test cycles.
+between-population part the disagreement with the anchor of the first architecture that has
+one (the study's published model of it), and the coverage and OOD AUROC are measured once on
+the run's held-out test cycles. The architectures may come from runs of other profiles on the
+same split (``PROFILE/LABEL``) and read fewer inputs than the first (e.g. the angles without
+the cycle's duration): each reads its own.
 
 :func:`average_run` writes a run folder of its own (``config.json``, ``summary.csv`` and the
 other tables, one unit per split seed and seed), whose units ``gait2hip predict`` and
@@ -32,7 +35,7 @@ from gait2hip.inference.calibration import CALIBRATION_FILE, MEMBERS_DIR
 from gait2hip.io.atomic import atomic_dir, write_json, write_text
 from gait2hip.io.npz import read_npz
 from gait2hip.training.calibrate import calibrate
-from gait2hip.training.checkpoint import AveragedModel, TrainedModel, average_identity
+from gait2hip.training.checkpoint import AveragedModel, TrainedModel, average_refusal
 from gait2hip.training.config import ModelSpec
 from gait2hip.training.metrics import evaluate, skill_vs_mean_curve
 from gait2hip.training.protocol import UnitResult, interval_info, results_tables
@@ -66,11 +69,11 @@ class AverageSpec:
 
 
 def _identity(m: TrainedModel) -> dict[str, Any]:
-    """What two final models must share to be averaged as one: what any averaged models
-    must (:func:`~gait2hip.training.checkpoint.average_identity`), and the same run's data,
-    split, seed and training subjects."""
+    """What two final models must share besides what any averaged models must
+    (:func:`~gait2hip.training.checkpoint.average_refusal`): the same data, split, seed and
+    training subjects."""
     keys = ("dataset", "split_seed", "seed", "train_subjects", "test_subjects", "n_train_cycles")
-    return {**average_identity(m), **{k.replace("_", " "): m.meta.get(k) for k in keys}}
+    return {k.replace("_", " "): m.meta.get(k) for k in keys}
 
 
 def _folds(unit: Path) -> list[dict[str, Any]]:
@@ -94,6 +97,12 @@ def average_unit(
     if not folds:
         raise AverageError(f"{units[0]}: no fold models; average units of a finished benchmark")
     for u, m, theirs in zip(units[1:], finals[1:], subjects[1:], strict=True):
+        why = average_refusal(finals[0], m)
+        if why is not None:
+            raise AverageError(
+                f"{u}: {why} ({units[0]} leads the average); average models of one target, "
+                "the one that reads the most inputs first"
+            )
         for what, value in _identity(m).items():
             if value != own[what]:
                 raise AverageError(
@@ -140,7 +149,7 @@ def average_unit(
         ds.out_cols,
         ds.height_m,
         ds.cycle_durations(),
-        anchor_for(finals[0]),
+        next(filter(None, map(anchor_for, finals)), None),  # the first architecture's with one
         ensemble=finals,
     )
     y_pred = final.predict_per_kg(ds.X[test], ds.height_m[test])
@@ -172,27 +181,58 @@ def average_unit(
     return metrics, {**info, **interval_info(cal.summary())}
 
 
+def model_runs(
+    run: Path, models: Sequence[str], elsewhere: Sequence[Path] = ()
+) -> list[Path] | None:
+    """The run folder holding each of ``models`` beside ``run``, or None where one has no
+    finished unit: a label (``transformer-bidir``) is a model of ``run`` itself, a
+    ``PROFILE/LABEL`` one of the run folder of that profile beside it (a transfer folder's
+    ``<profile>/split<N>``); each is looked for in ``run`` and then at the same place in
+    ``elsewhere`` (the same folder in other transfer folders)."""
+    out = []
+    for model in models:
+        profile, _, label = model.rpartition("/")
+        places = [run, *elsewhere]
+        if profile:
+            places = [p.parent.parent / profile / p.name for p in places]
+        found = [p for p in places if any(p.glob(f"split*/{label}/seed*/{CALIBRATION_FILE}"))]
+        if not found:
+            return None
+        out.append(found[0])
+    return out
+
+
 def average_run(
     run: Path,
     models: Sequence[str],
     out: Path,
     log: Callable[[str], None] = print,
+    elsewhere: Sequence[Path] = (),
 ) -> Path:
-    """Average the final models of ``models`` (labels, e.g. ``transformer-bidir``) in every
-    split seed and seed of the benchmark run folder ``run`` where each has a finished unit,
-    into the run folder ``out`` (module doc); returns its summary.csv."""
+    """Average the final models of ``models`` (labels, e.g. ``transformer-bidir``, or
+    ``PROFILE/LABEL`` for a model of the same split trained under another profile:
+    :func:`model_runs`) in every split seed and seed of the benchmark run folder ``run`` where
+    each has a finished unit, into the run folder ``out`` (module doc); returns its
+    summary.csv."""
     run, out = Path(run), Path(out)
     if len(models) < 2:
         raise AverageError(f"{run}: name at least two models to average (e.g. --models a,b)")
     if not (run / "config.json").is_file():
         raise AverageError(f"{run}: not a benchmark run folder (no config.json)")
-    config = json.loads((run / "config.json").read_text())
+    places = model_runs(run, models, elsewhere)
+    if places is None:
+        raise AverageError(f"{run}: no split with finished units of every model in {list(models)}")
+    labels = [m.rpartition("/")[2] for m in models]
+    first = places[0]
+    config = json.loads((first / "config.json").read_text())
     n_boot = int(config["config"].get("n_bootstrap", 2000))
-    spec = AverageSpec(tuple(ModelSpec(*_split_label(m, run)) for m in models))
+    spec = AverageSpec(tuple(ModelSpec(*_split_label(m, run)) for m in labels))
     results = []
-    for split_dir in sorted(run.glob("split*")):
-        for seed_dir in sorted((split_dir / models[0]).glob("seed*")):
-            units = [split_dir / m / seed_dir.name for m in models]
+    for split_dir in sorted(first.glob("split*")):
+        for seed_dir in sorted((split_dir / labels[0]).glob("seed*")):
+            units = [
+                p / split_dir.name / m / seed_dir.name for p, m in zip(places, labels, strict=True)
+            ]
             if not all((u / CALIBRATION_FILE).is_file() for u in units):
                 continue
             target = out / split_dir.name / spec.label / seed_dir.name
@@ -211,7 +251,7 @@ def average_run(
     if not results:
         raise AverageError(f"{run}: no split with finished units of every model in {list(models)}")
     # pinned to the averaging: `gait2hip benchmark` refuses to resume into it
-    averaged = {"run": str(run), "models": list(models)}
+    averaged = {"run": str(first), "models": list(models), "runs": sorted(set(map(str, places)))}
     write_json(out / "config.json", {**config, "averaged_from": averaged})
     for name, df in results_tables(results).items():
         write_text(out / f"{name}.csv", df.to_csv(index=False))
@@ -219,24 +259,34 @@ def average_run(
 
 
 def average_runs(
-    root: Path, models: Sequence[str], out: Path, log: Callable[[str], None] = print
+    root: Path,
+    models: Sequence[str],
+    out: Path,
+    log: Callable[[str], None] = print,
+    others: Sequence[Path] = (),
 ) -> list[Path]:
     """:func:`average_run` for the run folder ``root`` or every run folder below it (e.g. a
     ``gait2hip transfer`` folder: each source, dataset, profile and split), each into the same
-    place below ``out``; returns their summary.csv paths."""
+    place below ``out`` as the first model's run folder; ``others``: more transfer folders,
+    where models are also looked for at the same places. Returns their summary.csv paths."""
     root, out = Path(root), Path(out)
     if (root / "config.json").is_file():
-        return [average_run(root, models, out, log)]
-    runs = sorted(
-        p.parent
-        for p in root.rglob("config.json")
-        if all(any(p.parent.glob(f"split*/{m}/seed*/{CALIBRATION_FILE}")) for m in models)
-    )
-    if not runs:
+        return [average_run(root, models, out, log, others)]
+    done, paths = set(), []
+    for config in sorted(root.rglob("config.json")):
+        run = config.parent
+        rel = run.relative_to(root)
+        places = model_runs(run, models, [o / rel for o in others])
+        if places is None or places[0] in done or not places[0].is_relative_to(root):
+            continue  # the first model's run folder names the average's place, once
+        done.add(places[0])
+        where = out / places[0].relative_to(root)
+        paths.append(average_run(run, models, where, log, [o / rel for o in others]))
+    if not paths:
         raise AverageError(
             f"{root}: no run folder with finished units of every model in {list(models)}"
         )
-    return [average_run(r, models, out / r.relative_to(root), log) for r in runs]
+    return paths
 
 
 def _split_label(label: str, run: Path) -> tuple[str, bool]:

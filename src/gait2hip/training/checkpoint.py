@@ -96,6 +96,16 @@ class TrainedModel:
             y[..., forces] = np.maximum(y[..., forces], 0.0)
         return y
 
+    def predict_like(self, first: TrainedModel, X_deg: np.ndarray) -> np.ndarray:
+        """Its per-kg predictions for cycles ``X_deg`` given in ``first``'s input columns, for
+        a walker of ``first``'s reference height: how each model of an average led by
+        ``first`` predicts (it reads its own inputs among them, e.g. the angles without the
+        cycle's duration, and its moments are rescaled from its own reference height)."""
+        if self.in_cols == first.in_cols and self.reference_height_m == first.reference_height_m:
+            return self.predict_reference(X_deg)
+        X = X_deg[..., [first.in_cols.index(c) for c in self.in_cols]]
+        return self.predict_per_kg(X, first.reference_height_m)
+
     def predict_named(
         self, X_deg: np.ndarray, cols: Sequence[str], source: str = "<data>", height_m=None
     ) -> np.ndarray:
@@ -147,22 +157,34 @@ class TrainedModel:
 
 def average_identity(m: TrainedModel) -> dict[str, Any]:
     """What two models must share for their predictions to be averaged (one :class:`AveragedModel`,
-    or a unit folder's ``members/``), by name."""
+    or a unit folder's ``members/``), by name; besides, a member may read only inputs the
+    first model reads (:func:`average_refusal`)."""
     return {
         "target": m.target,
-        "in_cols": m.in_cols,
         "out_cols": m.out_cols,
-        "reference_height_m": m.reference_height_m,
         "frames per cycle": m.n_frames,
     }
 
 
+def average_refusal(first: TrainedModel, member: TrainedModel) -> str | None:
+    """Why ``member`` cannot be averaged with ``first`` (which supplies the inputs), as a
+    phrase ("its out_cols differ"); None when it can."""
+    own = average_identity(first)
+    for what, value in average_identity(member).items():
+        if value != own[what]:
+            return f"its {what} differ"
+    extra = [c for c in member.in_cols if c not in first.in_cols]
+    if extra:
+        return f"it takes inputs {extra} that the first model does not"
+    return None
+
+
 @dataclass(frozen=True)
 class AveragedModel:
-    """Models of one target, inputs, outputs and reference walker (e.g. several
-    architectures trained on the same subjects) predicting as one: the mean of their
-    predictions. Columns, scaler and metadata are the first model's (models trained on the
-    same cycles z-score them alike)."""
+    """Models of one target and outputs (e.g. several architectures trained on the same
+    subjects) predicting as one: the mean of their predictions (:meth:`TrainedModel.predict_like`).
+    Columns, scaler, reference walker and metadata are the first model's, which reads every
+    input the others do (models trained on the same cycles z-score them alike)."""
 
     models: tuple[TrainedModel, ...]
 
@@ -202,7 +224,7 @@ class AveragedModel:
         return self.first.size_factors(height_m, n)
 
     def predict_reference(self, X_deg: np.ndarray) -> np.ndarray:
-        return np.mean([m.predict_reference(X_deg) for m in self.models], axis=0)
+        return np.mean([m.predict_like(self.first, X_deg) for m in self.models], axis=0)
 
     def predict_per_kg(self, X_deg: np.ndarray, height_m=None) -> np.ndarray:
         y = self.predict_reference(X_deg)
