@@ -94,23 +94,23 @@ def card_section(
         )
     models = [final, *members_of(unit)]
     weights = _weights(final, config)
-    picked = f"picked {meta['epochs']} epochs (fold best epochs {meta['fold_best_epochs']})"
+    picked = "picked " + _picked(final)
     if len(models) > 1:
         weights = (
             f"the mean of {len(models)} architectures' predictions (`gait2hip average`; their "
             "disagreement is part of the interval): "
             + "; ".join(f"the {m.name}: {_weights(m, config)}" for m in models)
-            + " (chosen over either alone by docs/transfer_results.md, Averaging architectures)"
+            + f" (chosen over {'either' if len(models) == 2 else 'each'} alone by "
+            "docs/transfer_results.md, Averaging architectures)"
         )
-        picked = "picked " + _and(
-            f"{m.meta['epochs']} epochs for the {m.name} (fold best epochs "
-            f"{m.meta['fold_best_epochs']})"
-            for m in models
-        )
+        picked = "picked " + _and(f"{_picked(m)} for the {m.name}" for m in models)
+        profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
+        if len(profiles) > 1:
+            profile, start = "` and `".join(profiles), ""
     dofs = [c for c in final.out_cols]
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
-        f"{heading} {final.target}: {label} (`{profile}` profile{start})",
+        f"{heading} {final.target}: {label} (`{profile}` profile{'s' * ('`' in profile)}{start})",
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
         "the left by mirroring)",
@@ -240,9 +240,33 @@ def members_of(unit: Path) -> list[TrainedModel]:
     return [TrainedModel.load(p) for p in sorted((unit / MEMBERS_DIR).glob("*.pt"))]
 
 
-def _weights(model: TrainedModel, config: dict) -> str:
-    """The card's words for where one model's weights come from."""
+def _closed_form(model: TrainedModel) -> bool:
+    """Solved in closed form along a regularisation path (the phase-linear model), whose
+    "epochs" are the path's steps."""
+    return hasattr(model.model, "path_length")
+
+
+def _picked(model: TrainedModel) -> str:
+    """The card's words for what cross-validation chose for one model."""
     meta = model.meta
+    if _closed_form(model):
+        return (
+            f"step {meta['epochs']} of {model.model.path_length} of its ridge path (fold best "
+            f"steps {meta['fold_best_epochs']})"
+        )
+    return f"{meta['epochs']} epochs (fold best epochs {meta['fold_best_epochs']})"
+
+
+def _weights(model: TrainedModel, config: dict) -> str:
+    """The card's words for where one model's weights come from (``config``: its run's, for
+    checkpoints older than their own record of the WiSE-FT mixing weight)."""
+    meta = model.meta
+    if _closed_form(model):
+        return (
+            "a ridge regression per frame of the cycle fitted in closed form on the subjects "
+            f"below (ridge strength {model.model.alpha(meta['epochs']):.3g} per sample, step "
+            f"{meta['epochs']} of its path)"
+        )
     if meta.get("init") and meta["epochs"] == 0:
         return (
             f"the Gait2Hip-60 study's published {model.name} unchanged (cross-validation chose 0 "
@@ -254,7 +278,7 @@ def _weights(model: TrainedModel, config: dict) -> str:
             f"the study's published {model.name} (60 adults, 3 cadences) fine-tuned for "
             f"{meta['epochs']} epochs on the subjects below"
         )
-        alpha = config["train"].get("wise_alpha", 1.0)
+        alpha = meta.get("wise_alpha", config["train"].get("wise_alpha", 1.0))
         if alpha < 1:
             weights += (
                 f", then averaged with the published weights ({alpha:g} x fine-tuned + "

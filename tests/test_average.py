@@ -154,6 +154,13 @@ def test_models_of_other_profiles_and_inputs_are_averaged_each_on_its_own(two_ar
     X = ds.select_inputs(pred.in_cols).X[test]
     mean, _, _ = pred.predict(X, ds.height_m[test])
     np.testing.assert_allclose(mean, np.mean(preds, 0), rtol=1e-4, atol=1e-5)
+    # a cycle whose height is not known: the members that do not read it predict it alone
+    assert pred.required_inputs == tuple(ds.in_cols)
+    X[:2, :, pred.in_cols.index("body_height_m")] = np.nan
+    mean, _, spread = pred.predict(X, ds.height_m[test])
+    np.testing.assert_allclose(mean[:2], preds[1][:2], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mean[2:], np.mean(preds, 0)[2:], rtol=1e-4, atol=1e-5)
+    assert (spread[:2] == 0).all() and (spread[2:] > 0).any()
     # led by the model that reads fewer inputs: refused, naming the fix
     with pytest.raises(AverageError, match="the most inputs first"):
         average_runs(lstm_root, models[::-1], tmp_path / "o", others=[pl_root])

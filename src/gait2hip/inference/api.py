@@ -328,7 +328,8 @@ def predict(
         if not np.isfinite(X[..., in_cols.index(name)]).all():
             notes.append(
                 f"no {name.removesuffix('_s').removesuffix('_m').replace('_', ' ')} known: "
-                "the models that take it predict from their broad model alone"
+                "the models that take it predict from their broad model alone, or from "
+                "their averaged architectures that do not take it"
             )
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():

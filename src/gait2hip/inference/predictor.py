@@ -225,10 +225,11 @@ class Predictor:
         """Everything :meth:`predict` computes per cycle, from one pass of the models and the
         checks: mean, sd (total, ensemble and within-population), the OOD, pace, size and
         shift percentiles, the broad model's share and the interval's widening under shift."""
+        missing = ~np.isfinite(X_deg).all(axis=1)
         X_deg, unknown = self.filled_inputs(X_deg)
         ood, checks = self._checks(X_deg, height_m, durations)
         pct = shift_of(checks)
-        own = self._predict_own(X_deg, height_m)
+        own = self._predict_own(X_deg, height_m, None if self.broad is not None else missing)
         w = self._share(checks, unknown)
         if w is None or self.broad is None:
             mean, sd, ens_sd, within = own
@@ -247,11 +248,23 @@ class Predictor:
 
     @property
     def required_inputs(self) -> tuple[str, ...]:
-        """The inputs without which it cannot predict a cycle: its own, or with a
-        :attr:`broad` model of fewer inputs, the broad model's. A cycle lacking another of
-        its inputs (NaN in that channel, e.g. a cycle duration a file without cycle times
-        cannot give) is the broad model's alone."""
-        return self.in_cols if self.broad is None else self.broad.in_cols
+        """The inputs without which it cannot predict a cycle: its own; with a :attr:`broad`
+        model of fewer inputs, the broad model's; of averaged architectures (``members/``)
+        some of which read fewer inputs, those of the one that reads fewest. A cycle lacking
+        another of its inputs (NaN in that channel, e.g. a cycle duration a file without cycle
+        times cannot give) is the broad model's alone, or the mean of the members that do not
+        read it."""
+        if self.broad is not None:
+            return self.broad.in_cols
+        return min((m.in_cols for m in self.members), key=len)
+
+    def _usable(self, missing: np.ndarray) -> np.ndarray | None:
+        """(M, N): which members can predict each cycle, given the (N, C) inputs ``missing``
+        (all of them where none is; None)."""
+        if not missing.any():
+            return None
+        reads = np.array([[c in m.in_cols for c in self.in_cols] for m in self.members])
+        return ~(missing[None] & reads[:, None]).any(-1)
 
     def filled_inputs(self, X_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``X_deg`` with the inputs only the model's own (not its broad model) takes filled
@@ -267,11 +280,20 @@ class Predictor:
             X_deg = np.where(np.isfinite(X_deg), X_deg, fill).astype(np.float32)
         return X_deg, unknown
 
-    def _predict_own(self, X_deg: np.ndarray, height_m) -> tuple[np.ndarray, ...]:
+    def _predict_own(
+        self, X_deg: np.ndarray, height_m, missing: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Mean, total sd, ensemble sd and within-population sd of this model alone (no
-        blend, no widening), scaled to ``height_m``."""
+        blend, no widening), scaled to ``height_m``; ``missing``: (N, C) inputs not known
+        (filled), which the members that read them sit out."""
         preds = member_predictions(self.members, X_deg)
-        mean, ens_sd = preds.mean(0), preds.std(0)
+        usable = None if missing is None else self._usable(missing)
+        if usable is None:
+            mean, ens_sd = preds.mean(0), preds.std(0)
+        else:  # a cycle lacking an input some members read: the others' mean and spread
+            w = usable[:, :, None, None].astype(preds.dtype) / usable.sum(0)[None, :, None, None]
+            mean = (preds * w).sum(0)
+            ens_sd = np.sqrt((((preds - mean) ** 2) * w).sum(0))
         resid = None if self.calibration is None else self.calibration.resid_sd
         between = None
         if self.anchor is not None:
