@@ -10,9 +10,10 @@ Each of --a and --b is ``RUNS:PROFILE:MODEL``, RUNS a transfer folder (several m
 with commas, e.g. the run folders of different split seeds); units missing in either are
 skipped.
 
+    B=runs/transfer-forces-xarch-average,runs/transfer-forces-xarch23-average
     .venv/bin/python benchmarks/bench_versus.py --target forces \\
         --a runs/transfer-forces-pl:recipe-duration:phaselinear-causal \\
-        --b runs/transfer-forces-xarch-average,runs/transfer-forces-xarch23-average:gait2hip60-finetune:transformer-bidir+mamba-causal
+        --b $B:gait2hip60-finetune:transformer-bidir+mamba-causal
 """
 
 from __future__ import annotations
