@@ -164,3 +164,11 @@ def test_models_of_other_profiles_and_inputs_are_averaged_each_on_its_own(two_ar
     # led by the model that reads fewer inputs: refused, naming the fix
     with pytest.raises(AverageError, match="the most inputs first"):
         average_runs(lstm_root, models[::-1], tmp_path / "o", others=[pl_root])
+    # a profile no folder has: one line from the command
+    result = CliRunner().invoke(
+        app,
+        ["average", str(pl_root), str(lstm_root), "--models", "height/phaselinear-causal,"
+         "nosuch/lstm-causal", "--out", str(tmp_path / "o2")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "no run folder with finished units" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o2").exists()

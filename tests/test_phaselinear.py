@@ -121,3 +121,8 @@ def test_protocol_end_to_end(forces, tmp_path):
     with np.load(unit / "predictions.npz") as z:
         np.testing.assert_allclose(y, z["y_pred"], rtol=1e-5, atol=1e-5)
     assert (unit / "calibration.npz").exists()
+
+
+def test_no_published_weights_to_start_from():
+    with pytest.raises(ValueError, match="the study published lstm, transformer, mamba only"):
+        make_config("forces", ["phaselinear", "lstm"], "gait2hip60-finetune")

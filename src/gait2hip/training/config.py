@@ -156,10 +156,14 @@ class BenchmarkConfig:
             )
         if self.velocities or self.nonnegative:
             problems.append("--velocities/--nonnegative (its models have neither)")
+        from gait2hip.training.published import ARCHITECTURES  # (it imports this one, indirectly)
+
         problems += [
-            f"model {m.label} (it published {m.name} in the study's direction only)"
+            f"model {m.label} (the study published {', '.join(ARCHITECTURES)} only)"
+            if m.name not in ARCHITECTURES
+            else f"model {m.label} (it published {m.name} in the study's direction only)"
             for m in self.models
-            if m.causal != default_config(m.name).causal
+            if m.name not in ARCHITECTURES or m.causal != default_config(m.name).causal
         ]
         if problems:
             raise ValueError(f"--init {self.init}: cannot start {'; '.join(problems)}")
