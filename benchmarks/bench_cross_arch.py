@@ -116,12 +116,19 @@ def main() -> None:
     print(markdown_table(table.reset_index()))
     print()
     against = args.against or "best single"
-    print(f"| profile | source | average − {against}, subject R² (95 % CI) | subjects |")
-    print("|---|---|---|---|")
-    for (profile, source), d in deltas.items():
+    print_paired(["profile", "source", f"average − {against}, subject R² (95 % CI)"], deltas)
+
+
+def print_paired(columns: list[str], deltas: dict[tuple, list[np.ndarray]]) -> None:
+    """The paired table: per key of ``deltas`` (its parts the first ``columns``), the mean
+    of the subjects' differences with its Student-t 95 % interval, and how many subjects."""
+    print("| " + " | ".join(columns) + " | subjects |")
+    print("|" + "---|" * (len(columns) + 1))
+    for key, d in deltas.items():
         d = np.concatenate(d)
         m, lo, hi = paired(d)
-        print(f"| {profile} | {source} | {m:+.3f} ({lo:+.3f} to {hi:+.3f}) | {len(d)} |")
+        cells = " | ".join(map(str, key))
+        print(f"| {cells} | {m:+.3f} ({lo:+.3f} to {hi:+.3f}) | {len(d)} |")
 
 
 if __name__ == "__main__":

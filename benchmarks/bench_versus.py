@@ -24,10 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from bench_cross_arch import _scores
+from bench_cross_arch import _scores, print_paired
 from transfer_runs import DATASETS, FOLDERS, unit_folder
 
-from gait2hip.report.compare import paired
 from gait2hip.report.summary import markdown_table
 
 
@@ -106,12 +105,7 @@ def main() -> None:
     table["splits"] = df.groupby(keys, sort=False)["split"].agg(",".join)
     print(markdown_table(table.reset_index()))
     print()
-    print("| source | against B, subject R² (95 % CI) | subjects |")
-    print("|---|---|---|")
-    for (source, name), d in deltas.items():
-        d = np.concatenate(d)
-        m, lo, hi = paired(d)
-        print(f"| {source} | {name}: {m:+.3f} ({lo:+.3f} to {hi:+.3f}) | {len(d)} |")
+    print_paired(["source", "model", "against B, subject R² (95 % CI)"], deltas)
 
 
 if __name__ == "__main__":

@@ -483,7 +483,8 @@ def page(
 
     def vs_delta(k: str, source: str = "in-lab", who: str = "A") -> str:
         """The paired Δ R² with its interval, as bench_versus.py printed it."""
-        found = re.search(rf"\| {source} \| {who}: ([^|]+) \|", dur["phaselinear"][k])
+        table = dur["phaselinear"][k].split("against B")[-1]  # the paired table
+        found = re.search(rf"\| {source} \| {who} \| ([^|]+) \|", table)
         return found.group(1).strip() if found else "n/a"
 
     def pl_table(run: str) -> str:
