@@ -101,8 +101,15 @@ def card_section(
             "disagreement is part of the interval): "
             + "; ".join(f"the {m.name}: {_weights(m, config)}" for m in models)
             + f" (chosen over {'either' if len(models) == 2 else 'each'} alone by "
-            "docs/transfer_results.md, Averaging architectures)"
+            "docs/transfer_results.md)"
         )
+        fewer = [m for m in models if len(m.in_cols) < len(final.in_cols)]
+        if fewer:
+            unread = [c for c in final.in_cols if any(c not in m.in_cols for m in fewer)]
+            weights += (
+                f"; a cycle whose {', '.join(unread)} is not known (e.g. a study NPZ without "
+                f"cycle times) is predicted by the {_and(m.name for m in fewer)} alone"
+            )
         picked = "picked " + _and(f"{_picked(m)} for the {m.name}" for m in models)
         profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
         if len(profiles) > 1:
