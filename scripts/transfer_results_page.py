@@ -209,6 +209,10 @@ def main() -> None:
                 ("mix45", PL_MIX45, PL_MIX_LABEL, XARCH45_AVG),
             )
         },
+        "moments_as_inputs": bench(
+            "bench_moments_as_inputs.py", "--splits", args.splits, "--moments-runs", XARCH_M,
+            "--profile", FTD,
+        ),
         "lt_fresh": bench(
             "bench_cross_arch.py", "--runs", LT_FRESH, "--target", "moments", "--profiles", FTD,
             "--models", f"{L},{T}", "--against", L,
@@ -1181,6 +1185,19 @@ In-lab it is level with the fine-tuned networks ({pl_m[("in-lab", "recipe-durati
 LSTM and 0.929 for the three networks averaged, the same splits), but it does not carry over
 to the children (spina bifida {pl_m[("spina_bifida_lee SB", R)]:.3f}, typically developing {pl_m[("spina_bifida_lee TD", R)]:.3f} from the angles alone,
 against {default.loc[SB, "subject_r2"]:.3f} and {default.loc[TD, "subject_r2"]:.3f} for the default): not used for the moments.
+
+Why the channel-mean stays short of 0.75 (`benchmarks/bench_moments_as_inputs.py --splits
+21,22,23 --moments-runs {XARCH_M} --profile {FTD}`:
+the phase-linear model at ridge 0.1 from the angles and the duration, then with each cycle's
+hip moments as further inputs, either the labelled ones or those the fine-tuned LSTM of the
+same split predicts from the angles, out of fold on the training subjects):
+
+{dur["moments_as_inputs"]}
+
+The labelled moments, which inverse dynamics computes with the ground reaction forces, lift
+the channel-mean R² by about 0.1; moments predicted from the angles add nothing. What the
+forces lack is in the force plates, not in the kinematics: a model that takes force-plate
+data as inputs would be the way to the 0.75 target (not built).
 
 ### Averaging architectures for the hip moments
 
