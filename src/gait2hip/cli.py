@@ -487,8 +487,9 @@ def demo(
     threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
 ) -> None:
     """The main job: build the bundled walking dataset (Schreiber 2019, OpenSim labels,
-    cached) and run the quick benchmark of LSTM, Transformer and Mamba on forces and moments.
-    Demo runs left by other data or settings are moved aside (``runs/demo.previous-N``).
+    cached) and run the quick benchmark of LSTM, Transformer, Mamba and the phase-linear
+    baseline on forces and moments. Demo runs left by other data or settings are moved aside
+    (``runs/demo.previous-N``).
     """
     from gait2hip.labeling.sources import SourceError
     from gait2hip.pipelines.demo import run_demo

@@ -1,9 +1,9 @@
 """``gait2hip demo``: the main job on the bundled data, end to end.
 
 Builds the bundled walking dataset (Schreiber 2019, OpenSim labels, cached), runs the quick
-benchmark of LSTM, Transformer and Mamba on forces and moments, and predicts the trial of a
-subject the models never saw, as a user would. Demo runs left by other data or settings are
-moved aside (``<out>.previous-N``), never deleted.
+benchmark of LSTM, Transformer, Mamba and the phase-linear baseline on forces and moments,
+and predicts the trial of a subject the models never saw, as a user would. Demo runs left by
+other data or settings are moved aside (``<out>.previous-N``), never deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from gait2hip import settings
 from gait2hip.conventions import get_target
 
-ARCHITECTURES = ["lstm", "transformer", "mamba"]
+ARCHITECTURES = ["lstm", "transformer", "mamba", "phaselinear"]
 PROFILE = "quick"
 
 
