@@ -52,6 +52,7 @@ from gait2hip.inference.predictor import (
     mean_curve_skill,
 )
 from gait2hip.io.atomic import write_json
+from gait2hip.models import solved_in_closed_form
 from gait2hip.report.summary import fmt
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
@@ -247,16 +248,10 @@ def members_of(unit: Path) -> list[TrainedModel]:
     return [TrainedModel.load(p) for p in sorted((unit / MEMBERS_DIR).glob("*.pt"))]
 
 
-def _closed_form(model: TrainedModel) -> bool:
-    """Solved in closed form along a regularisation path (the phase-linear model), whose
-    "epochs" are the path's steps."""
-    return hasattr(model.model, "path_length")
-
-
 def _picked(model: TrainedModel) -> str:
     """The card's words for what cross-validation chose for one model."""
     meta = model.meta
-    if _closed_form(model):
+    if solved_in_closed_form(model.model):  # its "epochs" are ridge steps
         return (
             f"step {meta['epochs']} of {model.model.path_length} of its ridge path (fold best "
             f"steps {meta['fold_best_epochs']})"
@@ -268,7 +263,7 @@ def _weights(model: TrainedModel, config: dict) -> str:
     """The card's words for where one model's weights come from (``config``: its run's, for
     checkpoints older than their own record of the WiSE-FT mixing weight)."""
     meta = model.meta
-    if _closed_form(model):
+    if solved_in_closed_form(model.model):  # its "epochs" are ridge steps
         return (
             "a ridge regression per frame of the cycle fitted in closed form on the subjects "
             f"below (ridge strength {model.model.alpha(meta['epochs']):.3g} per sample, step "

@@ -10,6 +10,7 @@ from gait2hip.models.registry import (
     default_config,
     model_from_config,
     register_model,
+    solved_in_closed_form,
     with_extra_inputs,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "default_config",
     "model_from_config",
     "register_model",
+    "solved_in_closed_form",
     "with_extra_inputs",
 ]

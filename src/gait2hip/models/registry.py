@@ -85,6 +85,13 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
     return asdict(model.config)
 
 
+def solved_in_closed_form(model: nn.Module) -> bool:
+    """A model fitted by its own ``solve(X, Y, step)`` along a regularisation path of
+    ``path_length`` steps (gait2hip.models.phaselinear) rather than by gradient steps: the
+    training loop walks the path in place of epochs."""
+    return hasattr(model, "solve") and hasattr(model, "path_length")
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

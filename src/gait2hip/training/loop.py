@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gait2hip.models import solved_in_closed_form
 from gait2hip.training.config import TrainConfig
 
 
@@ -158,7 +159,7 @@ def fit(
     ``keep_start``: the starting weights (pretrained ones) compete in early stopping as
     epoch 0, so a fit that only makes them worse on the validation data keeps them.
     """
-    if hasattr(model, "solve"):
+    if solved_in_closed_form(model):
         return _fit_path(model, X, Y, cfg, X_val, Y_val, epochs, on_epoch, parts)
     lam = cfg.physics_weight
     if lam > 0 and (physics is None or (X_val is not None and physics_val is None)):
@@ -251,8 +252,8 @@ def _fit_path(
     on_epoch: Callable[[int, float, float | None], None] | None,
     parts: Sequence[Sequence[int]] | None,
 ) -> FitResult:
-    """:func:`fit` for a model solved in closed form along a regularisation path (its
-    ``solve(X, Y, step)`` and ``path_length``; gait2hip.models.phaselinear): the path's steps
+    """:func:`fit` for a model solved in closed form along a regularisation path
+    (:func:`~gait2hip.models.solved_in_closed_form`): the path's steps
     (at most ``cfg.max_epochs``) stand for epochs. With validation data every step is solved
     and the one with the lowest validation loss kept (its number is the best epoch); without,
     step ``epochs``. No gradient steps, so no physics term, time warps or device."""
