@@ -112,13 +112,14 @@ def card_section(
                 f"cycle times) is predicted by the {_and(m.name for m in fewer)} alone"
             )
         picked = "picked " + _and(f"{_picked(m)} for the {m.name}" for m in models)
-        profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
-        if len(profiles) > 1:
-            profile, start = "` and `".join(profiles), ""
+    profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
+    if len(profiles) > 1:  # each model's weights line says where it started
+        start = ""
     dofs = [c for c in final.out_cols]
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
-        f"{heading} {final.target}: {label} (`{profile}` profile{'s' * ('`' in profile)}{start})",
+        f"{heading} {final.target}: {label} ({_and(f'`{p}`' for p in profiles)} "
+        f"profile{'s' if len(profiles) > 1 else ''}{start})",
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
         "the left by mirroring)",
@@ -192,7 +193,7 @@ def card_section(
             lines += [
                 "",
                 (
-                    "Transfer (this profile's architectures averaged, mean over the transfer "
+                    "Transfer (these architectures averaged, mean over the transfer "
                     "run's split seeds; `gait2hip transfer`, then `gait2hip average` on it):"
                     if len(models) > 1
                     else "Transfer (this profile and architecture, mean over the transfer run's "
