@@ -45,10 +45,18 @@ INTERVAL = {
 }
 
 
+def summary_row(run: Path, label: str, split: str) -> pd.Series | None:
+    """A unit's row of its run folder's summary.csv (None: not there)."""
+    df = pd.read_csv(run / "summary.csv")
+    rows = df[(df["model"] == label) & (df["split_seed"].astype(str) == split)]
+    return rows.iloc[0] if len(rows) else None
+
+
 def _interval(run: Path, label: str, split: str) -> dict:
     """A unit's interval columns from its run folder's summary.csv."""
-    df = pd.read_csv(run / "summary.csv")
-    row = df[(df["model"] == label) & (df["split_seed"].astype(str) == split)].iloc[0]
+    row = summary_row(run, label, split)
+    if row is None:
+        raise SystemExit(f"{run}: no {label} split {split} row in summary.csv")
     return {name: row[col] for col, name in INTERVAL.items()}
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from bench_cross_arch import _scores, print_paired
+from bench_cross_arch import _scores, print_paired, summary_row
 from transfer_runs import DATASETS, FOLDERS, unit_folder
 
 from gait2hip.report.summary import markdown_table
@@ -56,9 +56,8 @@ class Side(NamedTuple):
 
 
 def _coverage(unit: Path, model: str, split: str) -> float:
-    df = pd.read_csv(unit.parents[2] / "summary.csv")
-    row = df[(df["model"] == model) & (df["split_seed"].astype(str) == split)]
-    return float(row["coverage_90"].iloc[0]) if len(row) else float("nan")
+    row = summary_row(unit.parents[2], model, split)
+    return float("nan") if row is None else float(row["coverage_90"])
 
 
 def main() -> None:

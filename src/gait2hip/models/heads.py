@@ -36,6 +36,25 @@ class InputFeatures(nn.Module):
         return torch.cat([x, d * scale], dim=-1)
 
 
+def nonnegative_count(out_dim: int, nonnegative: bool, n_nonnegative: int = 0) -> int:
+    """How many leading outputs are kept non-negative: none without ``nonnegative``, else the
+    first ``n_nonnegative`` of them, or all when 0."""
+    if not 0 <= n_nonnegative <= out_dim:
+        raise ValueError(f"n_nonnegative must be 0..{out_dim}, got {n_nonnegative}")
+    if not nonnegative:
+        return 0
+    return n_nonnegative if 0 < n_nonnegative < out_dim else out_dim
+
+
+def bound_leading(y: torch.Tensor, n: int, fn) -> torch.Tensor:
+    """``fn`` (softplus, a clip at 0) on the first ``n`` outputs of ``y``, the rest as they are."""
+    if n == 0:
+        return y
+    if n == y.shape[-1]:
+        return fn(y)
+    return torch.cat([fn(y[..., :n]), y[..., n:]], dim=-1)
+
+
 class OutputHead(nn.Module):
     """Per-frame linear read-out; softplus makes outputs non-negative when asked (the first
     ``n_nonnegative`` of them, or all when 0)."""
@@ -44,11 +63,8 @@ class OutputHead(nn.Module):
         self, d_model: int, out_dim: int, nonnegative: bool = False, n_nonnegative: int = 0
     ) -> None:
         super().__init__()
-        if not 0 <= n_nonnegative <= out_dim:
-            raise ValueError(f"n_nonnegative must be 0..{out_dim}, got {n_nonnegative}")
         self.proj = nn.Linear(d_model, out_dim)
-        self.nonnegative = nonnegative
-        self.n_nonnegative = n_nonnegative if 0 < n_nonnegative < out_dim else out_dim
+        self.n_nonnegative = nonnegative_count(out_dim, nonnegative, n_nonnegative)
 
     @classmethod
     def for_config(cls, d_model: int, config) -> OutputHead:
@@ -56,13 +72,7 @@ class OutputHead(nn.Module):
         return cls(d_model, config.out_dim, config.nonnegative, config.nonnegative_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        y = self.proj(h)
-        if not self.nonnegative:
-            return y
-        n = self.n_nonnegative
-        if n == y.shape[-1]:
-            return F.softplus(y)
-        return torch.cat([F.softplus(y[..., :n]), y[..., n:]], dim=-1)
+        return bound_leading(self.proj(h), self.n_nonnegative, F.softplus)
 
 
 class OutputSubset(nn.Module):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gait2hip.models.heads import InputFeatures
+from gait2hip.models.heads import InputFeatures, bound_leading, nonnegative_count
 from gait2hip.models.registry import ModelConfig, register_model
 
 
@@ -58,8 +58,7 @@ class PhaseLinear(nn.Module):
         bound = 1.0 / C**0.5
         self.weight = nn.Parameter(torch.empty(T, C, K).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(T, K).uniform_(-bound, bound))
-        n = config.nonnegative_outputs
-        self.n_nonnegative = (n if 0 < n < K else K) if config.nonnegative else 0
+        self.n_nonnegative = nonnegative_count(K, config.nonnegative, config.nonnegative_outputs)
 
     @property
     def path_length(self) -> int:
@@ -81,10 +80,7 @@ class PhaseLinear(nn.Module):
                 f"got {x.shape[1]}"
             )
         y = torch.einsum("btc,tck->btk", self.features(x), self.weight) + self.bias
-        n = self.n_nonnegative
-        if n == 0:
-            return y
-        return torch.cat([y[..., :n].clamp_min(0.0), y[..., n:]], dim=-1)
+        return bound_leading(y, self.n_nonnegative, torch.relu)
 
     @torch.no_grad()
     def solve(self, X: torch.Tensor, Y: torch.Tensor, step: int) -> None:

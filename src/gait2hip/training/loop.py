@@ -262,6 +262,9 @@ def _fit_path(
             f"{model.model_name} is solved in closed form: no physics_weight or time_warp"
         )
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    val = None
+    if X_val is not None and Y_val is not None:
+        val = torch.from_numpy(X_val), torch.from_numpy(Y_val)
     w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts))
     n_steps = min(model.path_length, max(cfg.max_epochs, 1))
     steps = range(1, n_steps + 1) if epochs is None else [min(max(epochs, 1), n_steps)]
@@ -271,15 +274,15 @@ def _fit_path(
         model.solve(Xt, Yt, step)
         result.train_loss.append(_mean_loss(model, Xt, Yt, w))
         result.epochs_run = step
-        val = None
-        if X_val is not None and Y_val is not None:
-            val = _mean_loss(model, torch.from_numpy(X_val), torch.from_numpy(Y_val), w)
-            result.val_loss.append(val)
-            if result.best_val_loss is None or val < result.best_val_loss:
-                result.best_val_loss, result.best_epoch = val, step
+        loss = None
+        if val is not None:
+            loss = _mean_loss(model, *val, w)
+            result.val_loss.append(loss)
+            if result.best_val_loss is None or loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = loss, step
                 best_state = copy.deepcopy(model.state_dict())
         if on_epoch is not None:
-            on_epoch(step, result.train_loss[-1], val)
+            on_epoch(step, result.train_loss[-1], loss)
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
