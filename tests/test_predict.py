@@ -536,6 +536,100 @@ def test_static_inputs_train_and_predict(synthetic, tmp_path):
     assert np.abs(other[other.cycle == 1]["glmed_r_N_per_kg"].to_numpy() - got).max() > 1e-4
 
 
+def test_inverse_dynamics_moments_train_and_predict(synthetic, tmp_path, monkeypatch):
+    """A forces model may take the hip moments of the lab's inverse dynamics (per kg) as
+    input series: training reads them from the dataset, predict cuts them from the trial's
+    ID results like the angles (left cycles from the left hip's columns), or from a study
+    NPZ's hip_moments; without them it is refused in one line, and moments models cannot
+    take them at all."""
+    from gait2hip.conventions import EXTRA_HIP_MOMENTS, MOMENT_COLS, input_set_name, resolve_inputs
+    from gait2hip.data.dataset import DataError
+    from gait2hip.io.npz import write_npz
+
+    ds = synthetic["forces"]
+    cols = resolve_inputs("all,hip_moments")
+    assert cols == (*INPUT_COLS, *MOMENT_COLS)
+    assert input_set_name(cols) == "all,hip_moments"
+    assert resolve_inputs("hip_moments,all,cycle_duration_s")[-1] == "cycle_duration_s"
+    per_kg = ds.extra[EXTRA_HIP_MOMENTS] / ds.weight_kg[:, None, None]
+    np.testing.assert_allclose(ds.select_inputs(cols).X[..., 10:], per_kg, rtol=1e-5)
+    with pytest.raises(DataError, match="no 'hip_moments'"):
+        dataclasses.replace(ds, extra={}).select_inputs(cols)
+    with pytest.raises(ValueError, match="only forces models"):
+        dataclasses.replace(tiny_config(), target="moments", inputs=cols)
+
+    cfg = dataclasses.replace(tiny_config(models=("phaselinear",)), inputs=cols, n_folds=2)
+    summary = benchmark(ds, cfg, tmp_path / "run", show_progress=False)
+    assert "(10 angles + 3 ID series:" in summary.read_text()
+    predictors = find_predictors(tmp_path / "run")
+    df, strikes = make_trial(ds)
+    mass = 70.0
+    # the ID results over the same trial, in N·m, on their own time base (500 Hz)
+    time = np.round(np.arange(0.0, df.time.iloc[-1], 0.002), 6)
+    cyc_t = np.concatenate([np.linspace(s, s + STRIDE, 40) for s in strikes[:-1]])
+    moments = {
+        c: np.interp(time, cyc_t, np.concatenate(per_kg[:4, :, j])) * mass
+        for j, c in enumerate(MOMENT_COLS)
+    }
+    id_file = tmp_path / "trial_id.sto"
+    write_motion(id_file, pd.DataFrame({"time": time, **moments}), in_degrees=False)
+    with pytest.raises(InputError, match="inverse dynamics"):
+        gait2hip.predict(df, mass_kg=mass, strikes=strikes, predictors=predictors)
+    with pytest.raises(InputError, match="body mass"):
+        gait2hip.predict(df, strikes=strikes, inverse_dynamics=id_file, predictors=predictors)
+    short = pd.DataFrame({"time": time[:300], **{c: v[:300] for c, v in moments.items()}})
+    with pytest.raises(InputError, match="not the cycle"):
+        gait2hip.predict(
+            df, mass_kg=mass, strikes=strikes, inverse_dynamics=short, predictors=predictors
+        )
+    seen = []  # the inputs reaching the model (the synthetic cycles do not join up at their
+    # ends, so the trial's first and last frames of a cycle are its neighbour's; their curves
+    # bend at every frame, which the 500 Hz series cuts by up to ~0.01 Nm/kg)
+    real = predictors["forces"].predict_cycles
+
+    def spy(X_deg, *args, **kwargs):
+        seen.append(X_deg)
+        return real(X_deg, *args, **kwargs)
+
+    monkeypatch.setattr(predictors["forces"], "predict_cycles", spy)
+    pred = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, inverse_dynamics=id_file, predictors=predictors
+    )
+    np.testing.assert_allclose(seen[-1][:, 1:-1, 10:], per_kg[:4, 1:-1], atol=0.01)
+    X = np.concatenate([ds.X[:4], per_kg[:4]], axis=-1).astype(np.float32)
+    mean, _, _ = predictors["forces"].predict(X)
+    got = pred.to_dataframe("cycle")
+    got = got[got.cycle == 1]["glmed_r_N_per_kg"].to_numpy()
+    # (the angles are low-pass filtered as in labelling: close, not equal)
+    np.testing.assert_allclose(got, mean[1, :, FORCE_COLS.index("glmed_r")], rtol=0.02)
+    gait2hip.predict(
+        df, mass_kg=2 * mass, strikes=strikes, inverse_dynamics=id_file, predictors=predictors
+    )
+    np.testing.assert_allclose(seen[-1][:, 1:-1, 10:], per_kg[:4, 1:-1] / 2, atol=0.005)
+    # the left leg: its angles and its hip's moments under the left names
+    left_df = df.rename(columns={c: mirror_name(c) for c in INPUT_COLS})
+    left_id = pd.DataFrame({"time": time, **{mirror_name(c): v for c, v in moments.items()}})
+    seen.clear()
+    left = gait2hip.predict(
+        left_df,
+        side="l",
+        mass_kg=mass,
+        strikes=strikes,
+        inverse_dynamics=left_id,
+        predictors=predictors,
+    ).to_dataframe("cycle")
+    np.testing.assert_allclose(left[left.cycle == 1]["glmed_l_N_per_kg"].to_numpy(), got)
+    np.testing.assert_allclose(seen[-1][:, 1:-1, 10:], per_kg[:4, 1:-1], atol=0.01)
+    # study-format cycles carry their moments; without them the model is refused
+    path = write_npz(ds, tmp_path / "cycles.npz")
+    by_npz = gait2hip.predict(path, predictors=predictors)
+    mean, _, _ = predictors["forces"].predict(ds.select_inputs(cols).X)
+    np.testing.assert_allclose(by_npz.targets["forces"].mean, mean, atol=1e-4)
+    bare = write_npz(dataclasses.replace(ds, extra={}), tmp_path / "bare.npz")
+    with pytest.raises(InputError, match="inverse dynamics"):
+        gait2hip.predict(bare, predictors=predictors)
+
+
 def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch):
     """Without --model, predict uses the model shipped in the package (a folder of unit
     folders written by scripts/ship_default_model.py, with its model card); an installation

@@ -1017,6 +1017,13 @@ def predict(
     side: Annotated[str, typer.Option(help="r, l or both (left by mirroring)")] = "r",
     grf: Annotated[Path | None, typer.Option(help="GRF .mot (or its ExternalLoads .xml)")] = None,
     c3d: Annotated[Path | None, typer.Option(help="c3d file with gait events")] = None,
+    inverse_dynamics: Annotated[
+        Path | None,
+        typer.Option(
+            help="the trial's OpenSim ID results (.sto, N·m), for forces models that take the "
+            "hip moments as inputs (profiles recipe-moments*)"
+        ),
+    ] = None,
     strikes: Annotated[
         str | None, typer.Option(help="heel-strike times in s of the predicted side, comma list")
     ] = None,
@@ -1053,6 +1060,8 @@ def predict(
             raise ValueError(f"--side must be one of {list(sides)}")
         if strikes and (len(angles) > 1 or side == "both"):
             raise ValueError("--strikes applies to one trial and one side")
+        if inverse_dynamics and len(angles) > 1:
+            raise ValueError("--inverse-dynamics applies to one trial: predict one at a time")
         strike_times = _strike_times(strikes) if strikes else None
         t0 = _time.perf_counter()
         predictors = find_predictors(
@@ -1082,6 +1091,7 @@ def predict(
                     side=s,
                     grf=grf,
                     c3d=c3d,
+                    inverse_dynamics=inverse_dynamics,
                     strikes=strike_times,
                     angle_units=angle_units,
                     flip_sign=tuple(flip_sign or ()),

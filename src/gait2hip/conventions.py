@@ -49,40 +49,64 @@ STATIC_INPUTS: dict[str, str] = {
     "cycle_duration_s": "duration of the gait cycle, heel strike to heel strike (s)",
 }
 
+#: Per-frame series a model may take besides the angles (``--inputs all,hip_moments``): the
+#: hip moments of the lab's own inverse dynamics (OpenSim ID's ``hip_*_r_moment`` columns),
+#: per kg of body mass, each cycle resampled like its angles and placed after them. A lab with
+#: force plates runs IK and ID in seconds; static optimisation is the step that takes minutes.
+SERIES_INPUTS: dict[str, str] = {
+    "hip_flexion_r_moment": "hip flexion moment from inverse dynamics (Nm/kg, + flexor)",
+    "hip_adduction_r_moment": "hip adduction moment from inverse dynamics (Nm/kg, + adductor)",
+    "hip_rotation_r_moment": "hip rotation moment from inverse dynamics (Nm/kg, + internal)",
+}
+#: ``--inputs`` names for groups of :data:`SERIES_INPUTS`.
+SERIES_SETS: dict[str, tuple[str, ...]] = {"hip_moments": tuple(SERIES_INPUTS)}
+
+
+def is_angle(col: str) -> bool:
+    """Whether an input channel is a joint angle (degrees), not a series of the lab's
+    inverse dynamics (:data:`SERIES_INPUTS`) or a per-cycle scalar (:data:`STATIC_INPUTS`)."""
+    return col not in SERIES_INPUTS and col not in STATIC_INPUTS
+
 
 def resolve_inputs(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """An input set by name (:data:`INPUT_SETS`) or as a comma list / sequence of
-    :data:`INPUT_COLS` names, optionally with :data:`STATIC_INPUTS`; returned in
-    :data:`INPUT_COLS` order, the per-cycle scalars last."""
+    :data:`INPUT_COLS` names, optionally with :data:`SERIES_INPUTS` (``hip_moments`` for the
+    three) and :data:`STATIC_INPUTS`; returned in :data:`INPUT_COLS` order, then the series,
+    the per-cycle scalars last."""
     if isinstance(spec, str):
         text = spec.strip()
         if text in INPUT_SETS:
             return INPUT_SETS[text]
         names = [c.strip() for c in text.split(",") if c.strip()]
-        # a set plus per-cycle scalars, e.g. "all,cycle_duration_s"
-        names = [n for x in names for n in (INPUT_SETS.get(x) or (x,))]
+        # a set plus series and per-cycle scalars, e.g. "all,hip_moments,cycle_duration_s"
+        names = [n for x in names for n in (INPUT_SETS.get(x) or SERIES_SETS.get(x) or (x,))]
     else:
         names = [str(c) for c in spec]
-    unknown = [c for c in names if c not in INPUT_COLS and c not in STATIC_INPUTS]
+    extras = (*SERIES_INPUTS, *STATIC_INPUTS)
+    unknown = [c for c in names if c not in INPUT_COLS and c not in extras]
     if unknown or not [c for c in names if c in INPUT_COLS]:
         raise ValueError(
             f"unknown input channels {unknown or names!r}: give an input set "
             f"({', '.join(INPUT_SETS)}) or a comma list of {', '.join(INPUT_COLS)}, "
-            f"with at least one angle, optionally plus {', '.join(STATIC_INPUTS)}"
+            f"with at least one angle, optionally plus {', '.join(SERIES_SETS)} (the hip "
+            f"moments of inverse dynamics) and {', '.join(STATIC_INPUTS)}"
         )
     if len(set(names)) != len(names):
         raise ValueError(f"input channels named twice in {names}")
-    return tuple(c for c in (*INPUT_COLS, *STATIC_INPUTS) if c in names)
+    return tuple(c for c in (*INPUT_COLS, *extras) if c in names)
 
 
 def input_set_name(cols: tuple[str, ...]) -> str:
-    """The :data:`INPUT_SETS` name of ``cols`` (then any per-cycle scalars: ``all,
-    cycle_duration_s``), else the comma list."""
-    angles = tuple(c for c in cols if c not in STATIC_INPUTS)
-    static = [c for c in cols if c in STATIC_INPUTS]
+    """The :data:`INPUT_SETS` name of ``cols`` (then any series and per-cycle scalars: ``all,
+    hip_moments,cycle_duration_s``), else the comma list."""
+    angles = tuple(c for c in cols if is_angle(c))
+    rest = [c for c in cols if not is_angle(c)]
+    for name, members in SERIES_SETS.items():
+        if set(members) <= set(rest):
+            rest = [name, *(c for c in rest if c not in members)]
     for name, members in INPUT_SETS.items():
         if angles == members:
-            return ",".join([name, *static])
+            return ",".join([name, *rest])
     return ",".join(cols)
 
 

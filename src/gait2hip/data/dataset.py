@@ -20,6 +20,7 @@ from gait2hip.conventions import (
     INPUT_COLS,
     MOMENT_COLS,
     RADIAN_SUSPECT_MAX_ABS,
+    SERIES_INPUTS,
     STATIC_INPUTS,
     TARGETS,
     Target,
@@ -307,24 +308,45 @@ class GaitDataset:
             return duration.astype(np.float32)
         raise DataError(f"unknown per-cycle input {name!r}; choose from {list(STATIC_INPUTS)}")
 
+    def series_input(self, name: str) -> np.ndarray:
+        """(N, T) values of the per-frame series ``name`` (:data:`SERIES_INPUTS`: a hip moment
+        of the cycles' inverse dynamics, per kg of body mass)."""
+        if name not in SERIES_INPUTS:
+            raise DataError(f"unknown series input {name!r}; choose from {list(SERIES_INPUTS)}")
+        if EXTRA_HIP_MOMENTS not in self.extra:
+            raise DataError(
+                f"{self.source}: no '{EXTRA_HIP_MOMENTS}' (each cycle's hip moments from "
+                f"inverse dynamics, N·m) beside the cycles, so no {name} input; forces "
+                "datasets built by `gait2hip build-dataset` carry them, or drop hip_moments "
+                "from --inputs"
+            )
+        moments = np.asarray(self.extra[EXTRA_HIP_MOMENTS], dtype=np.float64)
+        column = moments[:, :, MOMENT_COLS.index(name)] / self.weight_kg[:, None]
+        return column.astype(np.float32)
+
     def select_inputs(self, cols: Sequence[str]) -> GaitDataset:
         """The same cycles with only the input channels ``cols`` (in that order); names of
-        :data:`STATIC_INPUTS` become channels constant over each cycle's frames."""
+        :data:`SERIES_INPUTS` become the cycles' inverse-dynamics hip moments per kg, names of
+        :data:`STATIC_INPUTS` channels constant over each cycle's frames."""
         cols = tuple(cols)
         if cols == self.in_cols:
             return self
-        missing = [c for c in cols if c not in self.in_cols and c not in STATIC_INPUTS]
+        extras = (*SERIES_INPUTS, *STATIC_INPUTS)
+        missing = [c for c in cols if c not in self.in_cols and c not in extras]
         if missing:
             raise DataError(
                 f"{self.source}: no input channels {missing} (it has {list(self.in_cols)})"
             )
         T = self.n_frames
-        channels = [
-            self.X[:, :, self.in_cols.index(c)]
-            if c in self.in_cols
-            else np.repeat(self.static_input(c)[:, None], T, axis=1)
-            for c in cols
-        ]
+
+        def channel(c: str) -> np.ndarray:
+            if c in self.in_cols:
+                return self.X[:, :, self.in_cols.index(c)]
+            if c in SERIES_INPUTS:
+                return self.series_input(c)
+            return np.repeat(self.static_input(c)[:, None], T, axis=1)
+
+        channels = [channel(c) for c in cols]
         return replace(
             self,
             X=np.ascontiguousarray(np.stack(channels, axis=-1), dtype=np.float32),

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gait2hip.conventions import STATIC_INPUTS, get_target, target_parts
+from gait2hip.conventions import get_target, is_angle, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
 from gait2hip.gait.signal import resample_cycles
@@ -152,14 +152,14 @@ def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
     """Refuse, in one line, models that take angles the cohort lacks, naming the ways out."""
     for unit in units:
         pred = unit.predictor
-        static = [c for c in pred.required_inputs if c in STATIC_INPUTS]
+        static = [c for c in pred.required_inputs if not is_angle(c)]
         if static:
             raise DataError(
-                f"{cohort.source}: {unit.label} takes {static} per cycle, which the cohort does "
-                "not give; use a model of the angles alone (or one with a broad model of them, "
-                "as the default: its broad model then predicts the cohort alone)"
+                f"{cohort.source}: {unit.label} takes {static} besides the angles, which the "
+                "cohort does not give; use a model of the angles alone (or one with a broad "
+                "model of them, as the default: its broad model then predicts the cohort alone)"
             )
-        missing = [c for c in pred.in_cols if c not in cohort.angle_cols + tuple(STATIC_INPUTS)]
+        missing = [c for c in pred.in_cols if is_angle(c) and c not in cohort.angle_cols]
         if missing:
             raise DataError(
                 f"{cohort.source}: lacks input channels {missing} that {unit.label} takes (the "
@@ -180,10 +180,10 @@ def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
 
 def cohort_inputs(pred: Predictor, cohort: Cohort) -> np.ndarray:
     """The cohort's cycles at the model's frames in its inputs: its angles by name, NaN for
-    per-cycle inputs the cohort does not give (a cycle's duration: the blend's broad model
+    inputs the cohort does not give (a cycle's duration: the blend's broad model
     then predicts alone, :attr:`Predictor.required_inputs`)."""
     at_model = cohort.resampled(pred.n_frames)
-    have = [c for c in pred.in_cols if c not in STATIC_INPUTS]
+    have = [c for c in pred.in_cols if is_angle(c)]
     X = at_model.angles[..., input_columns_for(have, at_model.angle_cols, cohort.source)]
     if len(have) == len(pred.in_cols):
         return X

@@ -16,7 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import STATIC_INPUTS, get_target, mirror_name, target_parts
+from gait2hip.conventions import (
+    EXTRA_HIP_MOMENTS,
+    MOMENT_COLS,
+    SERIES_INPUTS,
+    STATIC_INPUTS,
+    get_target,
+    is_angle,
+    mirror_name,
+    target_parts,
+)
 from gait2hip.data.dataset import (
     HEIGHT_RANGE_M,
     MASS_RANGE_KG,
@@ -30,7 +39,7 @@ from gait2hip.data.dataset import (
 from gait2hip.gait.signal import lowpass_angles, resample
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
-from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles
+from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles, read_series
 from gait2hip.inference.predictor import (
     FLAT_NOTE,
     ModelNotFoundError,
@@ -156,7 +165,8 @@ def _target_results(
 
 
 def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
-    """Cycles of a study-format NPZ: (N, T, C) degrees, masses, and cycle windows."""
+    """Cycles of a study-format NPZ: (N, T, C) degrees, masses, cycle windows, whether they
+    are timed, and the cycles' hip moments from inverse dynamics ((N, T, 3) N·m, or None)."""
     with np.load(path, allow_pickle=False) as z:
         if "X" not in z.files or "in_cols" not in z.files:
             raise InputError(f"{path}: a study-format NPZ needs 'X' and 'in_cols'")
@@ -166,15 +176,66 @@ def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
         timed = "cycle_t0" in z.files and "cycle_t1" in z.files
         t0 = z["cycle_t0"] if timed else np.arange(len(X), dtype=float)
         t1 = z["cycle_t1"] if timed else t0 + 1.0
+        moments = z[EXTRA_HIP_MOMENTS].astype(float) if EXTRA_HIP_MOMENTS in z.files else None
     idx = order_columns(cols, in_cols, "angle", str(path))
     if idx is not None:
         X = X[..., idx]
     _check_finite(X, "X (angles)", str(path))
     _check_degrees(X, str(path))
+    if moments is not None and moments.shape != (*X.shape[:2], len(SERIES_INPUTS)):
+        raise InputError(
+            f"{path}: '{EXTRA_HIP_MOMENTS}' is {moments.shape}; it needs (cycles, frames, 3) "
+            f"like X {X.shape[:2]}"
+        )
     windows = [
         CycleWindow(float(a), float(b), ("npz", "npz"), "ok") for a, b in zip(t0, t1, strict=True)
     ]
-    return X, mass, windows, timed
+    return X, mass, windows, timed, moments
+
+
+#: Why a model's inputs besides the angles may be missing, and the fix.
+_SERIES_MISSING = (
+    "the model takes the hip moments of the trial's inverse dynamics as inputs: give the "
+    "OpenSim ID results (inverse_dynamics=..., CLI --inverse-dynamics: a .sto with "
+    "hip_flexion_r_moment etc. in N·m, over the same trial) and the body mass"
+)
+
+
+def _series_channels(
+    names: Sequence[str],
+    required: set[str],
+    windows: Sequence[CycleWindow],
+    n_frames: int,
+    side: str,
+    mass_kg: float | None,
+    inverse_dynamics: str | Path | pd.DataFrame | None,
+    source: str,
+) -> np.ndarray:
+    """(N, T, S) the models' hip-moment inputs (:data:`SERIES_INPUTS`, Nm/kg) for the cycles
+    ``windows``: cut from the inverse-dynamics results and resampled as the labels' were
+    (gait2hip.labeling.trial: no filtering; a left cycle reads the left hip's columns), NaN
+    when none are given and no model requires them."""
+    n = len(windows)
+    if inverse_dynamics is None:
+        if set(names) & required:
+            raise InputError(f"{source}: {_SERIES_MISSING}")
+        return np.full((n, n_frames, len(names)), np.nan, np.float32)
+    if mass_kg is None:
+        raise InputError(
+            f"{source}: the hip moments of inverse dynamics are in N·m and the model takes them "
+            "per kg: give the body mass (mass_kg=..., CLI --mass)"
+        )
+    cols = [c if side == "r" else mirror_name(c) for c in names]
+    time, values, name = read_series(inverse_dynamics, cols)
+    outside = [w for w in windows if w.t0 < time[0] - 1e-6 or w.t1 > time[-1] + 1e-6]
+    if outside:
+        w = outside[0]
+        raise InputError(
+            f"{name}: covers {time[0]:.3f}-{time[-1]:.3f} s, not the cycle {w.t0:.3f}-"
+            f"{w.t1:.3f} s of the angles; give inverse-dynamics results of the same trial"
+        )
+    cut = np.stack([resample(time, values, w.t0, w.t1, n_frames) for w in windows])
+    return (cut / mass_kg).astype(np.float32)
 
 
 def _with_static(
@@ -218,6 +279,7 @@ def predict(
     strikes: Sequence[float] | None = None,
     grf: str | Path | None = None,
     c3d: str | Path | None = None,
+    inverse_dynamics: str | Path | pd.DataFrame | None = None,
     angle_units: str = "auto",
     flip_sign: Sequence[str] = (),
     max_gap_s: float = MAX_GAP_S,
@@ -234,7 +296,9 @@ def predict(
     package, :func:`~gait2hip.inference.predictor.default_model_dir`);
     ``architecture`` picks one model of a run folder (default: its best). Body mass from
     ``mass_kg`` or a ``subject`` file adds N and N·m to N/kg and Nm/kg. Heel strikes from
-    ``strikes`` (s), else ``grf``/``c3d``, else the angles.
+    ``strikes`` (s), else ``grf``/``c3d``, else the angles. ``inverse_dynamics``: the trial's
+    OpenSim ID results (N·m), for models that take the hip moments as inputs (a study-format
+    NPZ carries them as ``hip_moments``).
     """
     if side not in ("r", "l"):
         raise ValueError(f"side must be 'r' or 'l', not {side!r}")
@@ -252,30 +316,53 @@ def predict(
             ensemble=ensemble,
         )
     first = next(iter(predictors.values()))
-    angle_cols = tuple(c for c in first.in_cols if c not in STATIC_INPUTS)
+    angle_cols = tuple(c for c in first.in_cols if is_angle(c))
     for p in predictors.values():
-        if tuple(c for c in p.in_cols if c not in STATIC_INPUTS) != angle_cols or (
+        if tuple(c for c in p.in_cols if is_angle(c)) != angle_cols or (
             p.n_frames != first.n_frames
         ):
             raise ValueError(
                 f"models {first.source} and {p.source} use different angles or cycle lengths"
             )
     # columns to read: the models' angle names for the right side, mirrored for the left;
-    # their per-cycle scalars (body height, cycle duration) come from the subject and cycles
+    # their hip-moment series come from the trial's inverse dynamics, their per-cycle scalars
+    # (body height, cycle duration) from the subject and cycles
+    series = [c for c in SERIES_INPUTS if any(c in p.in_cols for p in predictors.values())]
     static = [c for c in STATIC_INPUTS if any(c in p.in_cols for p in predictors.values())]
     required = {c for p in predictors.values() for c in p.required_inputs}
-    in_cols = (*angle_cols, *static)
+    in_cols = (*angle_cols, *series, *static)
     file_cols = [c if side == "r" else mirror_name(c) for c in angle_cols]
     warnings: list[str] = []
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     if is_npz:
-        X, masses, windows, timed = _cycles_from_npz(Path(angles), file_cols)
+        X, masses, windows, timed, moments = _cycles_from_npz(Path(angles), file_cols)
         durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
         if mass_kg is None and masses is not None and len(np.unique(masses)) == 1:
             mass_kg = float(masses[0])
         time = np.array([])
         source = str(angles)
+        if inverse_dynamics is not None:
+            raise InputError(
+                f"{source}: a study-format NPZ holds cycles, not a trial over time; put its "
+                f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
+                "inverse-dynamics results"
+            )
+        if series and moments is not None:  # the cycles' own, per kg of their own mass
+            if masses is None:
+                raise InputError(f"{source}: '{EXTRA_HIP_MOMENTS}' in N·m needs 'weight_kg'")
+            per_kg = moments / np.broadcast_to(masses, (len(X),))[:, None, None]
+            X = np.concatenate([X, per_kg[..., [MOMENT_COLS.index(c) for c in series]]], -1)
+        elif series:
+            X = np.concatenate(
+                [
+                    X,
+                    _series_channels(
+                        series, required, windows, X.shape[1], side, mass_kg, None, source
+                    ),
+                ],
+                -1,
+            )
         if X.shape[1] != first.n_frames:
             grid = np.linspace(0, 1, X.shape[1])
             X = np.stack([resample(grid, x, 0.0, 1.0, first.n_frames) for x in X]).astype(
@@ -315,6 +402,11 @@ def predict(
         values = lowpass_angles(time, trial.angles[file_cols].to_numpy(dtype=float))
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)
+        if series:
+            moments = _series_channels(
+                series, required, ok, first.n_frames, side, mass_kg, inverse_dynamics, source
+            )
+            X = np.concatenate([X, moments], axis=-1)
         durations = np.array([w.t1 - w.t0 for w in ok])
         for w in windows:
             if w.status == "rejected":
@@ -322,8 +414,13 @@ def predict(
             elif w.status == "partial":
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
     for p in predictors.values():
-        _check_conventions(X, p, file_cols, source)
+        _check_conventions(X[..., : len(angle_cols)], p, file_cols, source)
     X = _with_static(X, static, durations, height_m, source, required)
+    if series and not np.isfinite(X[..., in_cols.index(series[0])]).all():
+        notes.append(
+            "no inverse-dynamics hip moments given: the averaged architectures that take them "
+            "sit out"
+        )
     for name in static:
         if not np.isfinite(X[..., in_cols.index(name)]).all():
             notes.append(

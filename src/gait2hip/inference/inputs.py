@@ -73,13 +73,15 @@ class AngleTrial:
         return [g for g in self.gaps if not g.filled]
 
 
-def _load_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, bool | None, str]:
+def _load_table(
+    source: str | Path | pd.DataFrame, what: str = "angle"
+) -> tuple[pd.DataFrame, bool | None, str]:
     """The raw table, what the file says about degrees (None: unknown), and its name."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), None, "<DataFrame>"
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: angle file not found")
+        raise FileNotFoundError(f"{path}: {what} file not found")
     suffix = path.suffix.lower()
     if suffix in (".mot", ".sto"):
         try:
@@ -210,6 +212,56 @@ def _fill_gaps(
     return out, gaps
 
 
+def _read_columns(
+    source: str | Path | pd.DataFrame, columns: Sequence[str], what: str
+) -> tuple[np.ndarray, pd.DataFrame, bool | None, str]:
+    """Time (checked), the named ``columns`` as floats, what the file says about degrees and
+    the file's name, from a table of ``what`` (angle, moment) columns over time."""
+    df, in_degrees, name = _load_table(source, what)
+    df.columns = [str(c).strip() for c in df.columns]
+    tcol = _time_column(df, name)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        others = [c for c in df.columns if c not in columns]
+        hints = "; ".join(f"{m!r}{_closest(m, others)}" for m in missing)
+        raise InputError(
+            f"{name}: missing {what} columns: {hints}. The model needs {list(columns)}; rename "
+            "the file's columns to these OpenSim names"
+        )
+    try:
+        values = df[list(columns)].apply(pd.to_numeric, errors="raise").astype(float)
+        time = pd.to_numeric(df[tcol], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError) as err:
+        raise InputError(
+            f"{name}: non-numeric values in the time or {what} columns ({err})"
+        ) from err
+    if len(time) < MIN_FRAMES:
+        raise InputError(
+            f"{name}: only {len(time)} frames; a gait cycle needs at least {MIN_FRAMES} "
+            "(and two heel strikes of the same foot)"
+        )
+    _check_time(time, name)
+    return time, values, in_degrees, name
+
+
+def read_series(
+    source: str | Path | pd.DataFrame, columns: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Time (s), the (n, C) values of ``columns`` and the file's name, from the lab's inverse
+    dynamics over a trial (OpenSim ID's ``.sto``, or a table with a time column): the hip
+    moments a model may take as inputs (:data:`gait2hip.conventions.SERIES_INPUTS`), in N·m.
+    Refuses missing values (inverse dynamics has none where it ran)."""
+    time, values, _, name = _read_columns(source, columns, "moment")
+    bad = ~np.isfinite(values.to_numpy())
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(
+            f"{name}: {columns[col]} is missing at row {int(row)} ({time[row]:.3f} s); give "
+            "inverse-dynamics results without gaps over the predicted cycles"
+        )
+    return time, values.to_numpy(dtype=float), name
+
+
 def read_angles(
     source: str | Path | pd.DataFrame,
     columns: Sequence[str],
@@ -225,33 +277,10 @@ def read_angles(
     """
     if angle_units not in ANGLE_UNITS:
         raise ValueError(f"angle_units must be one of {ANGLE_UNITS}, not {angle_units!r}")
-    df, in_degrees, name = _load_table(source)
-    df.columns = [str(c).strip() for c in df.columns]
-    tcol = _time_column(df, name)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        others = [c for c in df.columns if c not in columns]
-        hints = "; ".join(f"{m!r}{_closest(m, others)}" for m in missing)
-        raise InputError(
-            f"{name}: missing angle columns: {hints}. The model needs {list(columns)}; rename "
-            "the file's columns to these OpenSim coordinate names"
-        )
     unknown_flip = [c for c in flip_sign if c not in columns]
     if unknown_flip:
         raise InputError(f"flip_sign names columns the model does not use: {unknown_flip}")
-    try:
-        values = df[list(columns)].apply(pd.to_numeric, errors="raise").astype(float)
-        time = pd.to_numeric(df[tcol], errors="raise").to_numpy(dtype=float)
-    except (ValueError, TypeError) as err:
-        raise InputError(
-            f"{name}: non-numeric values in the time or angle columns ({err})"
-        ) from err
-    if len(time) < MIN_FRAMES:
-        raise InputError(
-            f"{name}: only {len(time)} frames; a gait cycle needs at least {MIN_FRAMES} "
-            "(and two heel strikes of the same foot)"
-        )
-    _check_time(time, name)
+    time, values, in_degrees, name = _read_columns(source, columns, "angle")
     notes: list[str] = []
     values = _to_degrees(values, in_degrees, angle_units, name, notes)
     for col in flip_sign:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import STATIC_INPUTS, get_target
+from gait2hip.conventions import get_target, is_angle
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
@@ -123,16 +123,15 @@ def _cohort_rows(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """The in-lab units of every profile zero-shot on each cohort group (none for a profile
-    whose models take per-cycle inputs the cohort does not give, e.g. the cycle's duration)."""
+    whose models take inputs besides the angles, which the cohort does not give, e.g. the
+    cycle's duration)."""
     rows = []
     for profile, dirs in folders.items():
         done = [d for d in dirs if (d / "summary.csv").exists()]
         if not done:
             continue
         units = find_units(done, target)
-        lacking = sorted(
-            {c for u in units for c in u.predictor.required_inputs if c in STATIC_INPUTS}
-        )
+        lacking = sorted({c for u in units for c in u.predictor.required_inputs if not is_angle(c)})
         if lacking:
             log(f"transfer: {profile} takes {lacking}, which {cohort.name} does not give; no rows")
             continue

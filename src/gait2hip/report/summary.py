@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import STATIC_INPUTS, get_target, input_set_name
+from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, get_target, input_set_name
 from gait2hip.io.atomic import write_json, write_text
 from gait2hip.training.config import MIN_AUTO_BATCH, BenchmarkConfig
 
 
 def _input_counts(cols: tuple[str, ...]) -> str:
-    """ "10 angles" or "10 angles + 1 per-cycle scalar"."""
+    """ "10 angles", "10 angles + 1 per-cycle scalar" or "10 angles + 3 ID series"."""
+    n_series = sum(c in SERIES_INPUTS for c in cols)
     n_static = sum(c in STATIC_INPUTS for c in cols)
-    text = f"{len(cols) - n_static} angles"
+    text = f"{len(cols) - n_static - n_series} angles"
+    text += f" + {n_series} ID series" if n_series else ""
     return text + (f" + {n_static} per-cycle scalar{'s' * (n_static > 1)}" if n_static else "")
 
 

@@ -6,7 +6,16 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gait2hip.conventions import FORCE_COLS, INPUT_COLS, JOINT, STATIC_INPUTS, resolve_inputs
+from gait2hip.conventions import (
+    FORCE_COLS,
+    INPUT_COLS,
+    JOINT,
+    SERIES_INPUTS,
+    SERIES_SETS,
+    STATIC_INPUTS,
+    is_angle,
+    resolve_inputs,
+)
 from gait2hip.models import available_models, default_config
 
 LOSS_WEIGHTINGS = ("none", "inverse_variance", "balanced")
@@ -136,6 +145,12 @@ class BenchmarkConfig:
     holdout_condition: str = ""
 
     def __post_init__(self) -> None:
+        leaked = [c for c in self.inputs if c in SERIES_INPUTS]
+        if leaked and self.target != "forces":
+            raise ValueError(
+                f"inputs {leaked} are the hip moments of inverse dynamics, what a {self.target} "
+                "model predicts: only forces models can take them (--target forces)"
+            )
         if not self.init:
             if self.train.wise_alpha != 1:
                 raise ValueError(
@@ -149,10 +164,11 @@ class BenchmarkConfig:
         if self.target not in ("forces", "moments"):
             problems.append(f"target {self.target!r} (the study published forces and moments)")
         extra = self.inputs[len(INPUT_COLS) :]
-        if self.inputs[: len(INPUT_COLS)] != INPUT_COLS or not set(extra) <= set(STATIC_INPUTS):
+        if self.inputs[: len(INPUT_COLS)] != INPUT_COLS or any(is_angle(c) for c in extra):
             problems.append(
                 f"inputs {list(self.inputs)} (its models take the 10 angles, to which only "
-                f"per-cycle inputs ({', '.join(STATIC_INPUTS)}) can be added)"
+                f"the hip moments ({', '.join(SERIES_SETS)}) and per-cycle inputs "
+                f"({', '.join(STATIC_INPUTS)}) can be added)"
             )
         if self.velocities or self.nonnegative:
             problems.append("--velocities/--nonnegative (its models have neither)")
@@ -264,11 +280,20 @@ GAIT2HIP60_FINETUNE_DURATION = dict(
     GAIT2HIP60_FINETUNE, inputs=resolve_inputs("all,cycle_duration_s")
 )
 
+# The recipe with the hip moments of the lab's inverse dynamics (per kg) as three more input
+# series, for forces models: what the forces lack beside the angles lies in the ground
+# reaction forces (benchmarks/bench_moments_as_inputs.py), and a lab with force plates has
+# the moments from OpenSim ID in seconds. With and without the cycle's duration.
+RECIPE_MOMENTS = dict(RECIPE, inputs=resolve_inputs("all,hip_moments"))
+RECIPE_MOMENTS_DURATION = dict(RECIPE, inputs=resolve_inputs("all,hip_moments,cycle_duration_s"))
+
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": PAPER,
     "quick": QUICK,
     "recipe": RECIPE,
     "recipe-duration": RECIPE_DURATION,
+    "recipe-moments": RECIPE_MOMENTS,
+    "recipe-moments-duration": RECIPE_MOMENTS_DURATION,
     "gait2hip60": GAIT2HIP60,
     "gait2hip60-finetune": GAIT2HIP60_FINETUNE,
     "gait2hip60-wise": GAIT2HIP60_WISE,
