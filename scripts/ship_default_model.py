@@ -15,6 +15,9 @@ A unit of `gait2hip average` (the final models of several architectures, its oth
 ``members/``) ships with its members; its card section names each. ``--keep`` ships only the
 targets given and keeps the others' models, card sections and training commands as shipped.
 
+A forces unit that reads the trial's inverse-dynamics hip moments (profile recipe-moments)
+ships beside the target's own as ``<target>-id/``, which `predict --inverse-dynamics` uses.
+
 Copies each unit's final model and calibration into src/gait2hip/default_model/<target>/ (the
 fold models stay behind: the interval is the calibrated residual sd, with the disagreement with
 the anchor its calibration names, shipped beside it as anchor.pt) and writes
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gait2hip.conventions import STATIC_INPUTS
+from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, is_angle
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
     BLEND_FROM,
@@ -50,6 +53,7 @@ from gait2hip.inference.predictor import (
     MODEL_CARD,
     default_model_dir,
     mean_curve_skill,
+    unit_name,
 )
 from gait2hip.io.atomic import write_json
 from gait2hip.models import solved_in_closed_form
@@ -116,15 +120,28 @@ def card_section(
     if len(profiles) > 1:  # each model's weights line says where it started
         start = ""
     dofs = [c for c in final.out_cols]
+    series = [c for c in final.in_cols if c in SERIES_INPUTS]
+    if series:
+        valid = valid.replace(
+            "(the data below)",
+            "(the data below), given the trial's hip "
+            "moments from OpenSim inverse dynamics with force plates",
+        )
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
-        f"{heading} {final.target}: {label} ({_and(f'`{p}`' for p in profiles)} "
+        f"{heading} {unit_name(final)}: {label} ({_and(f'`{p}`' for p in profiles)} "
         f"profile{'s' if len(profiles) > 1 else ''}{start})",
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
         "the left by mirroring)",
-        f"- inputs: {', '.join(c for c in final.in_cols if c not in STATIC_INPUTS)} (degrees, "
+        f"- inputs: {', '.join(c for c in final.in_cols if is_angle(c))} (degrees, "
         f"one gait cycle resampled to {meta.get('n_frames')} frames)"
+        + (
+            f"; the trial's inverse dynamics, {', '.join(series)} (Nm/kg, the same frames; "
+            "`predict --inverse-dynamics`)"
+            if series
+            else ""
+        )
         + "".join(
             f"; per cycle {c} ({STATIC_INPUTS[c]})" for c in final.in_cols if c in STATIC_INPUTS
         ),
@@ -216,7 +233,7 @@ def card_section(
 
 
 #: How a card's section starts: ``## <target>: ...``.
-SECTION = re.compile(r"^## (\w+): ", re.M)
+SECTION = re.compile(r"^## ([\w-]+): ", re.M)
 #: The end of a card's one-line "Trained by" (written before it listed each target) that
 #: names one target's command: `` and `command` (target)``.
 TRAINED_TAIL = r" and `[^`]*` \((?:{})\)$"
@@ -231,7 +248,7 @@ def kept_sections(card: Path, shipped: list[str]) -> dict[str, tuple[str, str]]:
     starts = [(m.group(1), m.start()) for m in SECTION.finditer(text)]
     ends = [start for _, start in starts[1:]] + [len(text)]
     head = text[: starts[0][1]] if starts else text
-    listed = dict(re.findall(r"^- (\w+(?:, \w+)*): (.*)$", head, re.M))
+    listed = dict(re.findall(r"^- ([\w-]+(?:, [\w-]+)*): (.*)$", head, re.M))
     line = re.search(r"^Trained by: (.*)$", head, re.M)  # the one-line form
     out = {}
     for (target, start), end in zip(starts, ends, strict=True):
@@ -544,7 +561,7 @@ def main() -> None:
     tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest
     dest.mkdir(parents=True, exist_ok=True)
-    shipped = [TrainedModel.load(u / "final.pt").target for u in args.unit]
+    shipped = [unit_name(TrainedModel.load(u / "final.pt")) for u in args.unit]
     kept = kept_sections(dest / MODEL_CARD, shipped) if args.keep else {}
     if not args.keep:
         for old in dest.glob("LICENSE-*"):
@@ -555,7 +572,7 @@ def main() -> None:
     sections = []
     for unit in args.unit:
         final = TrainedModel.load(unit / "final.pt")
-        folder = dest / final.target
+        folder = dest / unit_name(final)
         if folder.exists():
             shutil.rmtree(folder)
         cal = ship_unit(unit, folder)

@@ -494,6 +494,35 @@ def test_predict_walking_ik_with_c3d_events(labelled_trial, predictors):
     assert [c.status for c in pred.cycles] == ["partial", "ok", "partial"]
 
 
+def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
+    """Given the trial's ID results, the default forces model is the shipped one of the angles
+    and the hip moments (default_model/forces-id), fed the labelled trial's own inverse
+    dynamics: its forces follow the trial's static-optimisation labels; without them the
+    angles' model predicts."""
+    from gait2hip.conventions import SERIES_INPUTS
+    from gait2hip.inference.predictor import default_model_dir
+
+    _, spec, _, result = labelled_trial
+    work = result.labels_path().parent / "work"
+    ik, id_sto = work / "ik" / "ik.mot", work / "id" / "id.sto"
+    common = dict(c3d=spec.c3d, mass_kg=spec.mass_kg)
+    informed = gait2hip.predict(ik, inverse_dynamics=id_sto, **common)
+    plain = gait2hip.predict(ik, **common)
+    forces = informed.targets["forces"]
+    assert Path(forces.model_source) == default_model_dir() / "forces-id"
+    assert Path(plain.targets["forces"].model_source) == default_model_dir() / "forces"
+    assert Path(informed.targets["moments"].model_source) == default_model_dir() / "moments"
+    labels = np.load(result.labels_path())
+    right = list(labels["side"]).index("r")
+    want = labels["forces"][right] / spec.mass_kg
+    (got,) = forces.mean
+    r2 = 1 - ((got - want) ** 2).sum() / ((want - want.mean()) ** 2).sum()
+    assert r2 > 0.9, r2
+    assert not any(
+        c in SERIES_INPUTS for c in find_predictors(default_model_dir())["forces"].in_cols
+    )
+
+
 def test_static_inputs_train_and_predict(synthetic, tmp_path):
     from gait2hip.conventions import resolve_inputs
     from gait2hip.data.dataset import DataError
@@ -536,12 +565,15 @@ def test_static_inputs_train_and_predict(synthetic, tmp_path):
     assert np.abs(other[other.cycle == 1]["glmed_r_N_per_kg"].to_numpy() - got).max() > 1e-4
 
 
-def test_inverse_dynamics_moments_train_and_predict(synthetic, tmp_path, monkeypatch):
+def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, monkeypatch):
     """A forces model may take the hip moments of the lab's inverse dynamics (per kg) as
     input series: training reads them from the dataset, predict cuts them from the trial's
     ID results like the angles (left cycles from the left hip's columns), or from a study
     NPZ's hip_moments; without them it is refused in one line, and moments models cannot
-    take them at all."""
+    take them at all. Shipped, it stands beside the angles' forces model."""
+    import subprocess
+    import sys
+
     from gait2hip.conventions import EXTRA_HIP_MOMENTS, MOMENT_COLS, input_set_name, resolve_inputs
     from gait2hip.data.dataset import DataError
     from gait2hip.io.npz import write_npz
@@ -577,10 +609,16 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, tmp_path, monkeyp
         gait2hip.predict(df, mass_kg=mass, strikes=strikes, predictors=predictors)
     with pytest.raises(InputError, match="body mass"):
         gait2hip.predict(df, strikes=strikes, inverse_dynamics=id_file, predictors=predictors)
-    short = pd.DataFrame({"time": time[:300], **{c: v[:300] for c, v in moments.items()}})
-    with pytest.raises(InputError, match="not the cycle"):
+    # cycles the ID results do not cover are rejected, saying why
+    short = pd.DataFrame({"time": time[:1300], **{c: v[:1300] for c, v in moments.items()}})
+    part = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, inverse_dynamics=short, predictors=predictors
+    )
+    assert len(part.kept) == 2
+    assert sum("outside the inverse dynamics" in w for w in part.warnings) == 2
+    with pytest.raises(InputError, match="outside the inverse dynamics"):
         gait2hip.predict(
-            df, mass_kg=mass, strikes=strikes, inverse_dynamics=short, predictors=predictors
+            df, mass_kg=mass, strikes=strikes, inverse_dynamics=short[:200], predictors=predictors
         )
     seen = []  # the inputs reaching the model (the synthetic cycles do not join up at their
     # ends, so the trial's first and last frames of a cycle are its neighbour's; their curves
@@ -628,6 +666,23 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, tmp_path, monkeyp
     bare = write_npz(dataclasses.replace(ds, extra={}), tmp_path / "bare.npz")
     with pytest.raises(InputError, match="inverse dynamics"):
         gait2hip.predict(bare, predictors=predictors)
+
+    # shipped beside the angles' forces model (forces-id/), predict takes it with ID results;
+    # a later --keep shipping keeps its card section
+    script = Path(__file__).parents[1] / "scripts" / "ship_default_model.py"
+    shipped = tmp_path / "shipped"
+    mine = sorted((tmp_path / "run").glob("split*/*/seed*"))
+    units = [*sorted(runs.glob("*/split*/*/seed*")), *mine]
+    cmd = [sys.executable, str(script), "--dest", str(shipped)]
+    subprocess.run([*cmd, *(a for u in units for a in ("--unit", str(u)))], check=True)
+    names = ["MODEL_CARD.md", "forces", "forces-id", "moments"]
+    assert sorted(p.name for p in shipped.iterdir()) == names
+    assert find_predictors(shipped, inverse_dynamics=True)["forces"].in_cols == cols
+    assert find_predictors(shipped)["forces"].in_cols == INPUT_COLS
+    subprocess.run([*cmd, "--keep", "--unit", str(mine[0])], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "## forces: lstm-causal" in card and "## moments: lstm-causal" in card
+    assert "## forces-id: phaselinear-causal" in card and "`predict --inverse-dynamics`" in card
 
 
 def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch):

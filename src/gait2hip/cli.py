@@ -1065,7 +1065,10 @@ def predict(
         strike_times = _strike_times(strikes) if strikes else None
         t0 = _time.perf_counter()
         predictors = find_predictors(
-            model or default_model_dir(), model=architecture, ensemble=not no_ensemble
+            model or default_model_dir(),
+            model=architecture,
+            ensemble=not no_ensemble,
+            inverse_dynamics=inverse_dynamics is not None,
         )
     except (ValueError, FileNotFoundError, ModelNotFoundError) as err:
         _fail(err)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -201,41 +203,61 @@ _SERIES_MISSING = (
 )
 
 
-def _series_channels(
-    names: Sequence[str],
-    required: set[str],
-    windows: Sequence[CycleWindow],
-    n_frames: int,
-    side: str,
-    mass_kg: float | None,
-    inverse_dynamics: str | Path | pd.DataFrame | None,
-    source: str,
-) -> np.ndarray:
-    """(N, T, S) the models' hip-moment inputs (:data:`SERIES_INPUTS`, Nm/kg) for the cycles
-    ``windows``: cut from the inverse-dynamics results and resampled as the labels' were
-    (gait2hip.labeling.trial: no filtering; a left cycle reads the left hip's columns), NaN
-    when none are given and no model requires them."""
-    n = len(windows)
-    if inverse_dynamics is None:
-        if set(names) & required:
-            raise InputError(f"{source}: {_SERIES_MISSING}")
-        return np.full((n, n_frames, len(names)), np.nan, np.float32)
+class _Series(NamedTuple):
+    """A trial's inverse-dynamics hip moments, per kg, on their own time base."""
+
+    time: np.ndarray  # (n,) s
+    per_kg: np.ndarray  # (n, S) Nm/kg
+    source: str
+
+    def covers(self, w: CycleWindow) -> bool:
+        return w.t0 >= self.time[0] - 1e-6 and w.t1 <= self.time[-1] + 1e-6
+
+
+def _inverse_dynamics(
+    path: str | Path | pd.DataFrame, names: Sequence[str], side: str, mass_kg: float | None
+) -> _Series:
+    """The models' hip-moment inputs (:data:`SERIES_INPUTS`) from the trial's ID results (a
+    left cycle reads the left hip's columns, as labelling did), per kg of ``mass_kg``."""
+    time, values, source = read_series(path, [c if side == "r" else mirror_name(c) for c in names])
     if mass_kg is None:
         raise InputError(
             f"{source}: the hip moments of inverse dynamics are in N·m and the model takes them "
             "per kg: give the body mass (mass_kg=..., CLI --mass)"
         )
-    cols = [c if side == "r" else mirror_name(c) for c in names]
-    time, values, name = read_series(inverse_dynamics, cols)
-    outside = [w for w in windows if w.t0 < time[0] - 1e-6 or w.t1 > time[-1] + 1e-6]
-    if outside:
-        w = outside[0]
-        raise InputError(
-            f"{name}: covers {time[0]:.3f}-{time[-1]:.3f} s, not the cycle {w.t0:.3f}-"
-            f"{w.t1:.3f} s of the angles; give inverse-dynamics results of the same trial"
-        )
-    cut = np.stack([resample(time, values, w.t0, w.t1, n_frames) for w in windows])
-    return (cut / mass_kg).astype(np.float32)
+    return _Series(time, values / mass_kg, source)
+
+
+def _outside(windows: Sequence[CycleWindow], series: _Series) -> list[CycleWindow]:
+    """``windows`` with the complete cycles the ID results do not cover rejected, saying so."""
+    why = f"outside the inverse dynamics of {series.source} ({series.time[0]:.3f}-"
+    why += f"{series.time[-1]:.3f} s), which the model takes as inputs"
+    return [
+        replace(w, status="rejected", reason=why)
+        if w.status == "ok" and not series.covers(w)
+        else w
+        for w in windows
+    ]
+
+
+def _series_channels(
+    names: Sequence[str],
+    required: set[str],
+    windows: Sequence[CycleWindow],
+    n_frames: int,
+    series: _Series | None,
+    source: str,
+) -> np.ndarray:
+    """(N, T, S) the models' hip-moment inputs for the cycles ``windows``, resampled as the
+    labels' were (gait2hip.labeling.trial: no filtering); NaN for a cycle without them, which
+    only models that do not require them may meet (refused otherwise)."""
+    if series is None and set(names) & required:
+        raise InputError(f"{source}: {_SERIES_MISSING}")
+    out = np.full((len(windows), n_frames, len(names)), np.nan, np.float32)
+    for i, w in enumerate(windows):
+        if series is not None and series.covers(w):
+            out[i] = resample(series.time, series.per_kg, w.t0, w.t1, n_frames)
+    return out
 
 
 def _with_static(
@@ -314,6 +336,7 @@ def predict(
             model if model is not None else default_model_dir(),
             model=architecture,
             ensemble=ensemble,
+            inverse_dynamics=inverse_dynamics is not None,
         )
     first = next(iter(predictors.values()))
     angle_cols = tuple(c for c in first.in_cols if is_angle(c))
@@ -335,6 +358,17 @@ def predict(
     warnings: list[str] = []
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
+    id_series = None
+    if inverse_dynamics is not None and not series:
+        notes.append("inverse-dynamics results not used: no model given takes them")
+    elif inverse_dynamics is not None:
+        if is_npz:
+            raise InputError(
+                f"{angles}: a study-format NPZ holds cycles, not a trial over time; put its "
+                f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
+                "inverse-dynamics results"
+            )
+        id_series = _inverse_dynamics(inverse_dynamics, series, side, mass_kg)
     if is_npz:
         X, masses, windows, timed, moments = _cycles_from_npz(Path(angles), file_cols)
         durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
@@ -342,27 +376,14 @@ def predict(
             mass_kg = float(masses[0])
         time = np.array([])
         source = str(angles)
-        if inverse_dynamics is not None:
-            raise InputError(
-                f"{source}: a study-format NPZ holds cycles, not a trial over time; put its "
-                f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
-                "inverse-dynamics results"
-            )
         if series and moments is not None:  # the cycles' own, per kg of their own mass
             if masses is None:
                 raise InputError(f"{source}: '{EXTRA_HIP_MOMENTS}' in N·m needs 'weight_kg'")
             per_kg = moments / np.broadcast_to(masses, (len(X),))[:, None, None]
             X = np.concatenate([X, per_kg[..., [MOMENT_COLS.index(c) for c in series]]], -1)
         elif series:
-            X = np.concatenate(
-                [
-                    X,
-                    _series_channels(
-                        series, required, windows, X.shape[1], side, mass_kg, None, source
-                    ),
-                ],
-                -1,
-            )
+            moments = _series_channels(series, required, windows, X.shape[1], None, source)
+            X = np.concatenate([X, moments], axis=-1)
         if X.shape[1] != first.n_frames:
             grid = np.linspace(0, 1, X.shape[1])
             X = np.stack([resample(grid, x, 0.0, 1.0, first.n_frames) for x in X]).astype(
@@ -376,7 +397,8 @@ def predict(
             flip_sign=flip_sign,
             max_gap_s=max_gap_s,
         )
-        source, time, notes = trial.source, trial.time, list(trial.notes)
+        source, time = trial.source, trial.time
+        notes = [*trial.notes, *notes]
         found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)
         if any(s == "kinematics" for _, s in found):
             given = "GRF" if grf else "c3d events" if c3d else "strikes" if strikes else ""
@@ -390,6 +412,8 @@ def predict(
                 "docs/predict.md"
             )
         windows = segment(trial, found)
+        if id_series is not None and set(series) & required:
+            windows = _outside(windows, id_series)
         ok = [w for w in windows if w.status == "ok"]
         if not ok:
             why = "; ".join(f"{w.t0:.2f}-{w.t1:.2f} s {w.status}: {w.reason}" for w in windows)
@@ -403,9 +427,7 @@ def predict(
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)
         if series:
-            moments = _series_channels(
-                series, required, ok, first.n_frames, side, mass_kg, inverse_dynamics, source
-            )
+            moments = _series_channels(series, required, ok, first.n_frames, id_series, source)
             X = np.concatenate([X, moments], axis=-1)
         durations = np.array([w.t1 - w.t0 for w in ok])
         for w in windows:

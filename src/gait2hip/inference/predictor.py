@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gait2hip import settings
-from gait2hip.conventions import get_target, input_set_name
+from gait2hip.conventions import SERIES_INPUTS, get_target, input_set_name
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
@@ -65,6 +65,32 @@ def default_model_dir() -> Path:
     calibration.npz) shipped inside the package, with its model card (written by
     scripts/ship_default_model.py from a ``gait2hip transfer`` run)."""
     return Path(__file__).resolve().parents[1] / "default_model"
+
+
+#: A shipped unit folder named ``<target><ID_UNIT_SUFFIX>`` holds the target's model of the
+#: angles and the trial's inverse-dynamics hip moments (conventions.SERIES_INPUTS): ``predict``
+#: uses it in place of the target's own when the trial's ID results are given.
+ID_UNIT_SUFFIX = "-id"
+
+
+def unit_name(final: TrainedModel) -> str:
+    """The folder a shipped unit of ``final`` goes to: its target, with
+    :data:`ID_UNIT_SUFFIX` when it reads the inverse-dynamics hip moments."""
+    reads_id = any(c in SERIES_INPUTS for c in final.in_cols)
+    return final.target + (ID_UNIT_SUFFIX if reads_id else "")
+
+
+def shipped_units(root: Path, inverse_dynamics: bool) -> list[Path]:
+    """The unit folders of a folder of shipped units: per target the one that reads the
+    inverse-dynamics hip moments when ``inverse_dynamics`` (and there is one), else the one
+    of the angles."""
+    units = sorted(p.parent for p in root.glob("*/final.pt"))
+    with_id = {
+        u.name.removesuffix(ID_UNIT_SUFFIX) for u in units if u.name.endswith(ID_UNIT_SUFFIX)
+    }
+    if inverse_dynamics:
+        return [u for u in units if u.name not in with_id]
+    return [u for u in units if not u.name.endswith(ID_UNIT_SUFFIX)]
 
 
 #: The bundled walking dataset the published models are calibrated on (another lab's
@@ -578,9 +604,15 @@ def run_folders(root: Path) -> list[Path]:
 
 
 def find_predictors(
-    paths: str | Path | Sequence[str | Path], *, model: str | None = None, ensemble: bool = True
+    paths: str | Path | Sequence[str | Path],
+    *,
+    model: str | None = None,
+    ensemble: bool = True,
+    inverse_dynamics: bool = False,
 ) -> dict[str, Predictor]:
-    """One predictor per target from checkpoints / unit / run folders / folders of runs."""
+    """One predictor per target from checkpoints / unit / run folders / folders of runs; of a
+    folder of shipped units, those for trials with inverse-dynamics results when
+    ``inverse_dynamics`` (:func:`shipped_units`)."""
     if isinstance(paths, str | Path):
         paths = [paths]
     found: dict[str, Predictor] = {}
@@ -617,7 +649,7 @@ def find_predictors(
             path.is_file() or (path / "final.pt").is_file() or (path / "config.json").is_file()
         )
         # a folder of run folders, else of unit folders (the shipped default model)
-        units = sorted(p.parent for p in path.glob("*/final.pt"))
+        units = shipped_units(path, inverse_dynamics)
         candidates = [path] if is_model else run_folders(path) or units
         if not candidates:
             raise ModelNotFoundError(f"{path}: holds no trained models (no run folders below it)")
@@ -690,6 +722,8 @@ def list_default() -> list[dict[str, Any]]:
         final = TrainedModel.load(unit / "final.pt")
         others = [TrainedModel.load(p) for p in _member_paths(unit)]
         label = f"default: {' + '.join(_arch_label(m) for m in [final, *others])}"
+        if unit.name.endswith(ID_UNIT_SUFFIX):
+            label += " (for trials with their inverse dynamics: predict --inverse-dynamics)"
         if (unit / BROAD_DIR / "final.pt").is_file():
             broad = TrainedModel.load(unit / BROAD_DIR / "final.pt")
             label += (
