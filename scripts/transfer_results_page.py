@@ -525,6 +525,13 @@ def page(
         found = re.search(rf"\| {source} \| {who} \| ([^|]+) \|", table)
         return found.group(1).strip() if found else "n/a"
 
+    def phys(run: str, profile: str, col: str = "rmse") -> pd.Series:
+        """In-lab Σ arm x predicted force against the labelled hip moments, per model: the
+        mean over the run's split seeds of its physics.csv (all DOFs)."""
+        files = Path(run).glob(f"in-lab/*/{profile}/split*/physics.csv")
+        d = pd.concat([pd.read_csv(f) for f in sorted(files)])
+        return d[(d.source == "model") & (d.dof == "all")].groupby("model")[col].mean()
+
     plm21 = pd.read_csv(
         Path(PLM)
         / "in-lab"
@@ -1283,6 +1290,12 @@ predicts, as before. Both forces targets are met with the lab's inverse dynamics
 from the angles alone. Its interval covered {idv("plm45", "90% cov"):.3f} of the frames on split seeds 24,25 ({idv("plm", "90% cov"):.3f} on
 21-23), lower than the average's: one linear model has no ensemble spread, only the
 calibrated residual sd of its own folds.
+
+Its forces are also more nearly the ones that make the hip moments: the sum of each muscle
+group's moment arm times its predicted force misses the labelled hip moments by {phys(PLM, PLM_PROFILES[0]).iloc[0]:.3f} Nm/kg
+RMSE ({phys(PLM, PLM_PROFILES[0], "rmse_pct_range").iloc[0]:.1f} % of their range; in-lab, mean over split seeds 21-23, each run's `physics.csv`),
+against {phys(PL_F, "recipe-duration").iloc[0]:.3f} ({phys(PL_F, "recipe-duration", "rmse_pct_range").iloc[0]:.1f} %) for the phase-linear model of the angles and the duration and
+{phys(XARCH, FT).min():.3f}-{phys(XARCH, FT).max():.3f} ({phys(XARCH, FT, "rmse_pct_range").min():.1f}-{phys(XARCH, FT, "rmse_pct_range").max():.1f} %) for the fine-tuned Transformer and Mamba (split seeds {XARCH_SPLITS}).
 
 ### Averaging architectures for the hip moments
 

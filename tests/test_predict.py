@@ -26,7 +26,7 @@ from gait2hip.inference.calibration import (
 from gait2hip.inference.events import segment
 from gait2hip.inference.inputs import InputError, read_angles
 from gait2hip.inference.predictor import ModelNotFoundError, find_predictors, load_predictor
-from gait2hip.io.storage import write_motion
+from gait2hip.io.storage import read_motion, write_motion
 from gait2hip.pipelines.benchmark import benchmark
 from gait2hip.training.checkpoint import TrainedModel
 from tests.test_protocol import tiny_config
@@ -521,6 +521,21 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     assert not any(
         c in SERIES_INPUTS for c in find_predictors(default_model_dir())["forces"].in_cols
     )
+    # an extensor/abductor-positive file is refused with the fix, which then gives the same;
+    # moments already per kg are refused as such
+    table = read_motion(id_sto).data
+    flipped = table.assign(hip_adduction_r_moment=-table["hip_adduction_r_moment"])
+    with pytest.raises(InputError, match="flip-sign hip_adduction_r_moment"):
+        gait2hip.predict(ik, inverse_dynamics=flipped, **common)
+    fixed = gait2hip.predict(
+        ik, inverse_dynamics=flipped, flip_sign=["hip_adduction_r_moment"], **common
+    )
+    np.testing.assert_allclose(fixed.targets["forces"].mean, forces.mean, rtol=1e-5, atol=1e-5)
+    assert "hip_adduction_r_moment: sign flipped" in fixed.notes
+    moment_cols = [c for c in table.columns if c.endswith("_moment")]
+    per_kg = table.assign(**{c: table[c] / spec.mass_kg for c in moment_cols})
+    with pytest.raises(InputError, match="per kg already"):
+        gait2hip.predict(ik, inverse_dynamics=per_kg, **common)
 
 
 def test_static_inputs_train_and_predict(synthetic, tmp_path):

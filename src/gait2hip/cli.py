@@ -1029,7 +1029,8 @@ def predict(
     ] = None,
     angle_units: Annotated[str, typer.Option(help="auto, deg or rad")] = "auto",
     flip_sign: Annotated[
-        list[str] | None, typer.Option(help="negate an angle column (repeatable)")
+        list[str] | None,
+        typer.Option(help="negate an angle or inverse-dynamics moment column (repeatable)"),
     ] = None,
     interval: Annotated[float, typer.Option(help="prediction interval coverage")] = 0.9,
     table_format: Annotated[str, typer.Option("--format", help="csv, parquet or both")] = "csv",

@@ -95,16 +95,20 @@ def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
 
 
 def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], source: str) -> None:
-    """Refuse angles whose sign convention differs from the training data's (e.g. a
-    flexion-negative gait2392 knee for a model trained on Rajagopal's flexion-positive one)."""
+    """Refuse angles (and inverse-dynamics hip moments) whose sign convention differs from the
+    training data's (e.g. a flexion-negative gait2392 knee for a model trained on Rajagopal's
+    flexion-positive one, or extensor-positive hip moments). ``X``: the cycles in the model's
+    leading inputs, named ``cols`` as in the file."""
     mean, std = pred.final.scaler.mean, pred.final.scaler.std
     m = X.reshape(-1, X.shape[-1]).mean(0)
+    angle = [is_angle(c) for c in pred.in_cols[: len(cols)]]
     flipped: list = []
     for j in range(len(cols)):
         z, z_flipped = (m[j] - mean[j]) / std[j], (-m[j] - mean[j]) / std[j]
-        # only channels whose training mean is clearly signed (knee flexion), so an offset
-        # of a near-zero channel (hip rotation) is not mistaken for a flip
-        signed = abs(mean[j]) >= max(10.0, 0.75 * std[j])
+        # only channels whose training mean is clearly signed (knee flexion, the hip's
+        # abductor moment), so an offset of a near-zero channel (hip rotation) is not mistaken
+        # for a flip
+        signed = abs(mean[j]) >= max(10.0 if angle[j] else 0.0, 0.75 * std[j])
         if signed and abs(z) > 1.5 and abs(z_flipped) < abs(z) / 2:
             flipped.append(j)
     # a convention holds for both sides: add the other side's column when it is also signed
@@ -115,6 +119,8 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
             flipped.append(other)
     flipped = [
         f"{cols[j]} averages {m[j]:.1f} deg vs {mean[j]:.1f} ± {std[j]:.1f} in training"
+        if angle[j]
+        else f"{cols[j]} averages {m[j]:.2f} Nm/kg vs {mean[j]:.2f} ± {std[j]:.2f} in training"
         for j in sorted(flipped)
     ]
     if flipped:
@@ -122,7 +128,8 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
         raise InputError(
             f"{source}: the sign convention looks opposite to the model's training data "
             f"({'; '.join(flipped)}), e.g. gait2392 knees are flexion-negative, Rajagopal's "
-            f"flexion-positive. If so, pass flip_sign={names} "
+            "flexion-positive, and OpenSim's inverse dynamics gives internal hip moments, "
+            f"+ flexor, adductor and internal rotator. If so, pass flip_sign={names} "
             f"(CLI: {' '.join('--flip-sign ' + n for n in names)})"
         )
 
@@ -214,18 +221,41 @@ class _Series(NamedTuple):
         return w.t0 >= self.time[0] - 1e-6 and w.t1 <= self.time[-1] + 1e-6
 
 
+#: Plausible peak |hip moment| of a gait trial, Nm/kg: below, the file is likely per kg
+#: already; above, in N·mm or divided by a wrong mass.
+ID_PEAK_RANGE_NM_KG = (0.05, 20.0)
+
+
 def _inverse_dynamics(
-    path: str | Path | pd.DataFrame, names: Sequence[str], side: str, mass_kg: float | None
+    path: str | Path | pd.DataFrame,
+    names: Sequence[str],
+    side: str,
+    mass_kg: float | None,
+    flip: Sequence[str] = (),
 ) -> _Series:
     """The models' hip-moment inputs (:data:`SERIES_INPUTS`) from the trial's ID results (a
-    left cycle reads the left hip's columns, as labelling did), per kg of ``mass_kg``."""
-    time, values, source = read_series(path, [c if side == "r" else mirror_name(c) for c in names])
+    left cycle reads the left hip's columns, as labelling did), per kg of ``mass_kg``, the
+    ``flip`` columns negated; refuses values that cannot be N·m of this body."""
+    cols = [c if side == "r" else mirror_name(c) for c in names]
+    time, values, source = read_series(path, cols)
     if mass_kg is None:
         raise InputError(
             f"{source}: the hip moments of inverse dynamics are in N·m and the model takes them "
             "per kg: give the body mass (mass_kg=..., CLI --mass)"
         )
-    return _Series(time, values / mass_kg, source)
+    per_kg = values / mass_kg * np.array([-1.0 if c in flip else 1.0 for c in cols])
+    peak, (lo, hi) = float(np.abs(per_kg).max()), ID_PEAK_RANGE_NM_KG
+    if not lo <= peak <= hi:
+        why = (
+            "they look per kg already: give them in N·m, as OpenSim's inverse dynamics writes them"
+            if peak < lo
+            else "give them in N·m (not N·mm) and the body mass in kg"
+        )
+        raise InputError(
+            f"{source}: the hip moments peak at {peak:.3g} Nm/kg once divided by the body mass "
+            f"({mass_kg:g} kg), outside a gait trial's {lo}-{hi}; {why}"
+        )
+    return _Series(time, per_kg, source)
 
 
 def _outside(windows: Sequence[CycleWindow], series: _Series) -> list[CycleWindow]:
@@ -359,6 +389,10 @@ def predict(
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     id_series = None
+    id_cols = [c if side == "r" else mirror_name(c) for c in series]
+    id_flips = [c for c in flip_sign if c in id_cols]
+    if id_flips and inverse_dynamics is None:
+        raise InputError(f"flip_sign names {id_flips}, but no inverse-dynamics results are given")
     if inverse_dynamics is not None and not series:
         notes.append("inverse-dynamics results not used: no model given takes them")
     elif inverse_dynamics is not None:
@@ -368,7 +402,8 @@ def predict(
                 f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
                 "inverse-dynamics results"
             )
-        id_series = _inverse_dynamics(inverse_dynamics, series, side, mass_kg)
+        id_series = _inverse_dynamics(inverse_dynamics, series, side, mass_kg, id_flips)
+        notes += [f"{c}: sign flipped" for c in id_flips]
     if is_npz:
         X, masses, windows, timed, moments = _cycles_from_npz(Path(angles), file_cols)
         durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
@@ -394,7 +429,7 @@ def predict(
             angles,
             file_cols,
             angle_units=angle_units,
-            flip_sign=flip_sign,
+            flip_sign=[c for c in flip_sign if c not in id_flips],
             max_gap_s=max_gap_s,
         )
         source, time = trial.source, trial.time
@@ -435,8 +470,12 @@ def predict(
                 warnings.append(f"cycle {w.t0:.3f}-{w.t1:.3f} s rejected: {w.reason}")
             elif w.status == "partial":
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
+    # sign conventions of what came from the user's files (angles, ID hip moments)
+    read = [*angle_cols, *series]
     for p in predictors.values():
-        _check_conventions(X[..., : len(angle_cols)], p, file_cols, source)
+        checked = [c for c in p.in_cols if c in read]
+        named = [c if side == "r" else mirror_name(c) for c in checked]
+        _check_conventions(X[..., [read.index(c) for c in checked]], p, named, source)
     X = _with_static(X, static, durations, height_m, source, required)
     if series and not np.isfinite(X[..., in_cols.index(series[0])]).all():
         notes.append(
