@@ -286,6 +286,9 @@ GAIT2HIP60_FINETUNE_DURATION = dict(
 # the moments from OpenSim ID in seconds. With and without the cycle's duration.
 RECIPE_MOMENTS = dict(RECIPE, inputs=resolve_inputs("all,hip_moments"))
 RECIPE_MOMENTS_DURATION = dict(RECIPE, inputs=resolve_inputs("all,hip_moments,cycle_duration_s"))
+# The published models fine-tuned with the inverse-dynamics hip moments as three more inputs
+# (zero weights to start with, as the duration above).
+GAIT2HIP60_FINETUNE_MOMENTS = dict(GAIT2HIP60_FINETUNE, inputs=resolve_inputs("all,hip_moments"))
 
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": PAPER,
@@ -298,6 +301,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "gait2hip60-finetune": GAIT2HIP60_FINETUNE,
     "gait2hip60-wise": GAIT2HIP60_WISE,
     "gait2hip60-finetune-duration": GAIT2HIP60_FINETUNE_DURATION,
+    "gait2hip60-finetune-moments": GAIT2HIP60_FINETUNE_MOMENTS,
 }
 
 
