@@ -121,6 +121,7 @@ PL_F45, PL_MIX45, XARCH45_AVG = (
 PL_LABEL = "phaselinear-causal"
 #: the phase-linear model of the angles and the inverse-dynamics hip moments (forces), the
 #: selection splits and its test on split seeds 24,25
+XM = "runs/transfer-forces-xm"  # the fine-tuned networks with the same inputs
 PLM, PLM45, PLM_PROFILES = (
     "runs/transfer-forces-plm",
     "runs/transfer-forces-plm2425",
@@ -223,6 +224,22 @@ def main() -> None:
                 "--b", f"{b}:recipe-duration:{PL_MIX_LABEL}", "--csv", f"runs/bench_versus_{name}.csv",
             )
             for name, a, b in (("plm", PLM, PL_MIX), ("plm45", PLM45, PL_MIX45))
+        }
+        # the fine-tuned networks with the same inputs: against themselves without, and
+        # averaged with the linear model
+        | {
+            f"xm_{m}": bench(
+                "bench_versus.py", "--target", "forces", "--a", f"{XM}:{FT}-moments:{m}",
+                "--b", f"{XARCH},{XARCH_TEST}:{FT}:{m}", "--csv", f"runs/bench_versus_xm_{m}.csv",
+            )
+            for m in XARCH_MODELS.split(",")
+        }
+        | {
+            f"plm_{m}": bench(
+                "bench_versus.py", "--target", "forces", "--a", f"{PLM}:{PLM_PROFILES[0]}:{PL_LABEL}",
+                "--b", f"{XM}:{FT}-moments:{m}", "--csv", f"runs/bench_versus_plm_{m}.csv",
+            )
+            for m in XARCH_MODELS.split(",")
         },
         "moments_as_inputs": bench(
             "bench_moments_as_inputs.py", "--splits", args.splits, "--moments-runs", XARCH_M,
@@ -1290,6 +1307,15 @@ predicts, as before. Both forces targets are met with the lab's inverse dynamics
 from the angles alone. Its interval covered {idv("plm45", "90% cov"):.3f} of the frames on split seeds 24,25 ({idv("plm", "90% cov"):.3f} on
 21-23), lower than the average's: one linear model has no ensemble spread, only the
 calibrated residual sd of its own folds.
+
+Networks with the same inputs: the published Transformer and Mamba fine-tuned with the three
+hip moments as extra inputs (profile `gait2hip60-finetune-moments`: zero weights to start
+with, as the duration; `gait2hip transfer --target forces --split-seeds 21,22,23 --models
+transformer,mamba --profiles gait2hip60,gait2hip60-finetune-moments --conditions "" --cohort
+none --workers 2 --out {XM}`) reach in-lab {idv("xm_transformer-bidir"):.3f} and {idv("xm_mamba-causal"):.3f}, against {idv("xm_transformer-bidir", model="B"):.3f}
+and {idv("xm_mamba-causal", model="B"):.3f} fine-tuned without them (paired {id_delta("xm_transformer-bidir").replace(" (", ", ").rstrip(")")}, and {id_delta("xm_mamba-causal").replace(" (", ", ").rstrip(")")}; `bench_versus.py` on the two runs): fine-tuning at the study's learning rate barely
+learns to use the new inputs. Averaged with the linear model they pull it down ({idv("plm_transformer-bidir", model="mean of A and B"):.3f} and
+{idv("plm_mamba-causal", model="mean of A and B"):.3f} against {idv("plm"):.3f} alone), so the linear model ships alone.
 
 Its forces are also more nearly the ones that make the hip moments: the sum of each muscle
 group's moment arm times its predicted force misses the labelled hip moments by {phys(PLM, PLM_PROFILES[0]).iloc[0]:.3f} Nm/kg
