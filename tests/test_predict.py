@@ -592,6 +592,7 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, m
     from gait2hip.conventions import EXTRA_HIP_MOMENTS, MOMENT_COLS, input_set_name, resolve_inputs
     from gait2hip.data.dataset import DataError
     from gait2hip.io.npz import write_npz
+    from gait2hip.training.config import make_config
 
     ds = synthetic["forces"]
     cols = resolve_inputs("all,hip_moments")
@@ -604,6 +605,10 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, m
         dataclasses.replace(ds, extra={}).select_inputs(cols)
     with pytest.raises(ValueError, match="only forces models"):
         dataclasses.replace(tiny_config(), target="moments", inputs=cols)
+    with pytest.raises(ValueError, match="only forces models"):
+        make_config("moments", ["lstm"], "recipe-moments")
+    # the published models may start from them too (zero weights on the new inputs)
+    assert make_config("forces", ["mamba"], "gait2hip60-finetune-moments").inputs == cols
 
     cfg = dataclasses.replace(tiny_config(models=("phaselinear",)), inputs=cols, n_folds=2)
     summary = benchmark(ds, cfg, tmp_path / "run", show_progress=False)
