@@ -508,6 +508,7 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     common = dict(c3d=spec.c3d, mass_kg=spec.mass_kg)
     informed = gait2hip.predict(ik, inverse_dynamics=id_sto, **common)
     plain = gait2hip.predict(ik, **common)
+    assert any("hip moments written are predicted" in n for n in informed.notes)
     forces = informed.targets["forces"]
     assert Path(forces.model_source) == default_model_dir() / "forces-id"
     assert Path(plain.targets["forces"].model_source) == default_model_dir() / "forces"

@@ -404,6 +404,11 @@ def predict(
             )
         id_series = _inverse_dynamics(inverse_dynamics, series, side, mass_kg, id_flips)
         notes += [f"{c}: sign flipped" for c in id_flips]
+        if any(_scales_moments(p) for p in predictors.values()):
+            notes.append(
+                "the hip moments written are predicted from the angles; those of the inverse "
+                "dynamics given are the trial's measured ones"
+            )
     if is_npz:
         X, masses, windows, timed, moments = _cycles_from_npz(Path(angles), file_cols)
         durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
