@@ -700,6 +700,12 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, m
     assert sorted(p.name for p in shipped.iterdir()) == names
     assert find_predictors(shipped, inverse_dynamics=True)["forces"].in_cols == cols
     assert find_predictors(shipped)["forces"].in_cols == INPUT_COLS
+    # the same choice between run folders; two of a kind stay refused
+    both = [runs / "forces", tmp_path / "run"]
+    assert find_predictors(both, inverse_dynamics=True)["forces"].in_cols == cols
+    assert find_predictors(both)["forces"].in_cols == INPUT_COLS
+    with pytest.raises(ValueError, match="two models for 'forces'"):
+        find_predictors([runs / "forces", runs / "forces"])
     subprocess.run([*cmd, "--keep", "--unit", str(mine[0])], check=True)
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "## forces: lstm-causal" in card and "## moments: lstm-causal" in card

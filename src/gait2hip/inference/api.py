@@ -602,22 +602,32 @@ def _scales_moments(pred: Predictor) -> bool:
     return "moments" in target_parts(get_target(pred.target))
 
 
-def predict_held_out_trial(results: Sequence, model: str | Path, out_dir: str | Path):
+def predict_held_out_trial(
+    results: Sequence,
+    model: str | Path,
+    out_dir: str | Path,
+    *,
+    inverse_dynamics: bool = False,
+):
     """Predict one labelled trial of a subject the models never saw (the first test subject
     of ``model``'s moments run that has a labelled trial), from its whole-trial IK with c3d
-    events, as a user would: returns (Prediction, written files). Used by ``gait2hip demo``."""
-    predictors = find_predictors(model)
+    events, as a user would (``inverse_dynamics``: also with the trial's ID results, for the
+    forces model that reads them): returns (Prediction, written files). Used by ``gait2hip
+    demo``."""
+    predictors = find_predictors(model, inverse_dynamics=inverse_dynamics)
     test = set(next(iter(predictors.values())).final.meta.get("test_subjects", []))
     for r in results:
-        ik = Path(r.folder) / "work" / "ik" / "ik.mot"
+        work = Path(r.folder) / "work"
+        ik, id_sto = work / "ik" / "ik.mot", work / "id" / "id.sto"
         if r.ok and r.spec.subject in test and ik.is_file():
             pred = predict(
                 ik,
                 mass_kg=r.spec.mass_kg,
                 c3d=r.spec.c3d,
+                inverse_dynamics=id_sto if inverse_dynamics else None,
                 predictors=predictors,
             )
             pred.label = f"subject {r.spec.subject} trial {r.spec.trial} (not seen in training)"
-            stem = f"{r.spec.subject}_{r.spec.trial}_r"
+            stem = f"{r.spec.subject}_{r.spec.trial}_r" + ("_id" if inverse_dynamics else "")
             return pred, pred.save(out_dir, stem)
     raise ModelNotFoundError(f"{model}: no labelled trial of a test subject to predict")

@@ -80,17 +80,20 @@ def unit_name(final: TrainedModel) -> str:
     return final.target + (ID_UNIT_SUFFIX if reads_id else "")
 
 
-def shipped_units(root: Path, inverse_dynamics: bool) -> list[Path]:
-    """The unit folders of a folder of shipped units: per target the one that reads the
-    inverse-dynamics hip moments when ``inverse_dynamics`` (and there is one), else the one
-    of the angles."""
-    units = sorted(p.parent for p in root.glob("*/final.pt"))
-    with_id = {
-        u.name.removesuffix(ID_UNIT_SUFFIX) for u in units if u.name.endswith(ID_UNIT_SUFFIX)
-    }
-    if inverse_dynamics:
-        return [u for u in units if u.name not in with_id]
-    return [u for u in units if not u.name.endswith(ID_UNIT_SUFFIX)]
+def reads_inverse_dynamics(pred: Predictor) -> bool:
+    """Whether ``pred``'s model takes the inverse-dynamics hip moments as inputs."""
+    return any(c in SERIES_INPUTS for c in pred.in_cols)
+
+
+def _for_inputs(a: Predictor, b: Predictor, inverse_dynamics: bool) -> Predictor:
+    """Of two models of one target, the one that reads the inverse-dynamics hip moments when
+    the trial's are given (``inverse_dynamics``), else the one that does not; two of the
+    same kind are refused in one line."""
+    if reads_inverse_dynamics(a) == reads_inverse_dynamics(b):
+        raise ValueError(
+            f"two models for {a.target!r}: {a.source} and {b.source}; pass one model per target"
+        )
+    return a if reads_inverse_dynamics(a) == inverse_dynamics else b
 
 
 #: The bundled walking dataset the published models are calibrated on (another lab's
@@ -610,19 +613,17 @@ def find_predictors(
     ensemble: bool = True,
     inverse_dynamics: bool = False,
 ) -> dict[str, Predictor]:
-    """One predictor per target from checkpoints / unit / run folders / folders of runs; of a
-    folder of shipped units, those for trials with inverse-dynamics results when
-    ``inverse_dynamics`` (:func:`shipped_units`)."""
+    """One predictor per target from checkpoints / unit / run folders / folders of runs. Where
+    a target has a model of the angles and one that also reads the inverse-dynamics hip
+    moments (the shipped ``forces`` and ``forces-id``), the second when ``inverse_dynamics``
+    (the trial's ID results are given), else the first."""
     if isinstance(paths, str | Path):
         paths = [paths]
     found: dict[str, Predictor] = {}
 
     def add(pred: Predictor) -> None:
         if pred.target in found:
-            raise ValueError(
-                f"two models for {pred.target!r}: {found[pred.target].source} and "
-                f"{pred.source}; pass one model per target"
-            )
+            pred = _for_inputs(found[pred.target], pred, inverse_dynamics)
         found[pred.target] = pred
 
     for raw in paths:
@@ -649,7 +650,7 @@ def find_predictors(
             path.is_file() or (path / "final.pt").is_file() or (path / "config.json").is_file()
         )
         # a folder of run folders, else of unit folders (the shipped default model)
-        units = shipped_units(path, inverse_dynamics)
+        units = sorted(p.parent for p in path.glob("*/final.pt"))
         candidates = [path] if is_model else run_folders(path) or units
         if not candidates:
             raise ModelNotFoundError(f"{path}: holds no trained models (no run folders below it)")

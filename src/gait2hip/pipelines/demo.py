@@ -2,8 +2,10 @@
 
 Builds the bundled walking dataset (Schreiber 2019, OpenSim labels, cached), runs the quick
 benchmark of LSTM, Transformer, Mamba and the phase-linear baseline on forces and moments,
-and predicts the trial of a subject the models never saw, as a user would. Demo runs left by
-other data or settings are moved aside (``<out>.previous-N``), never deleted.
+and the phase-linear model of the angles and the inverse-dynamics hip moments on forces, and
+predicts the trial of a subject the models never saw, as a user would: from its angles, then
+with its inverse dynamics. Demo runs left by other data or settings are moved aside
+(``<out>.previous-N``), never deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from gait2hip.conventions import get_target
 
 ARCHITECTURES = ["lstm", "transformer", "mamba", "phaselinear"]
 PROFILE = "quick"
+#: the forces model of the angles and the trial's inverse dynamics (run folder ``forces-id``)
+ID_RUN, ID_ARCHITECTURES, ID_INPUTS = "forces-id", ["phaselinear"], "all,hip_moments"
 
 
 @dataclass
@@ -28,6 +32,7 @@ class DemoResult:
     summaries: dict[str, Path] = field(default_factory=dict)  # target -> summary.md
     moved: Path | None = None  # where older demo runs were moved
     prediction: Any = None  # gait2hip.inference.result.Prediction (real data only)
+    prediction_id: Any = None  # the same trial with its inverse dynamics
     written: list[Path] = field(default_factory=list)
 
 
@@ -50,6 +55,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the demo into ``out`` (default ``<runs>/demo``); raises ValueError,
     FileNotFoundError or SourceError (one line each) when the bundled data cannot be built."""
+    from gait2hip.conventions import resolve_inputs
     from gait2hip.io.npz import read_npz
     from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.config import make_config
@@ -77,6 +83,11 @@ def run_demo(
     for target, path in paths.items():
         ds = read_npz(path, expected_out=get_target(target))
         jobs[target] = (ds, make_config(target, ARCHITECTURES, PROFILE))
+    forces = jobs["forces"][0]
+    jobs[ID_RUN] = (
+        forces,
+        make_config("forces", ID_ARCHITECTURES, PROFILE, inputs=resolve_inputs(ID_INPUTS)),
+    )
     if any(holds_other_run(out / t, ds, cfg) for t, (ds, cfg) in jobs.items()):
         result.moved = move_aside(out)  # e.g. the data were relabelled since the last demo
         log(f"{out} held demo runs on other data or settings: moved to {result.moved}")
@@ -85,17 +96,25 @@ def run_demo(
         summary = benchmark(ds, cfg, out / target, command="gait2hip demo")
         result.summaries[target] = summary
         log(summary.read_text().split("## Pooled")[0])
-    log(f"run folders: {out}/forces, {out}/moments")
+    log(f"run folders: {', '.join(f'{out}/{t}' for t in jobs)}")
     if report is not None:
         from gait2hip.inference.api import predict_held_out_trial
 
-        pred, written = predict_held_out_trial(report.results, out, out / "predictions")
-        result.prediction = pred
-        result.written = [p for v in written.values() for p in (v if isinstance(v, list) else [v])]
-        log(
-            f"prediction for a held-out subject's trial ({pred.source}): {len(pred.kept)} "
-            f"cycle(s) -> {', '.join(map(str, result.written))}"
-        )
-        for warning in pred.warnings:
-            log(f"  warning: {warning}")
+        for with_id in (False, True):
+            pred, written = predict_held_out_trial(
+                report.results, out, out / "predictions", inverse_dynamics=with_id
+            )
+            files = [p for v in written.values() for p in (v if isinstance(v, list) else [v])]
+            result.written += files
+            if with_id:
+                result.prediction_id = pred
+            else:
+                result.prediction = pred
+            what = "with its inverse dynamics" if with_id else "from its angles"
+            log(
+                f"prediction for a held-out subject's trial {what} ({pred.source}): "
+                f"{len(pred.kept)} cycle(s) -> {', '.join(map(str, files))}"
+            )
+            for warning in pred.warnings:
+                log(f"  warning: {warning}")
     return result
