@@ -1273,7 +1273,9 @@ A lab with force plates has the hip moments from OpenSim's inverse dynamics in s
 optimisation is the step that takes minutes. Profiles `recipe-moments` (the 10 angles and the
 three hip moments per kg) and `recipe-moments-duration` (also the cycle's duration) train any
 model on them (`--inputs all,hip_moments`); `gait2hip predict --inverse-dynamics ID.sto` gives
-them to such a model (docs/predict.md). The phase-linear model on the selection splits
+them to such a model (docs/predict.md). Trained from commit d6dc3b7 (the runs of this
+section; the networks with the same inputs from 0e1a1f9, no training code changed between
+them) on the Intel Xeon family 6 model 207. The phase-linear model on the selection splits
 (`gait2hip transfer --target forces --split-seeds 21,22,23 --models phaselinear --profiles
 recipe-moments,recipe-moments-duration --cohort none --workers 2 --out
 {PLM}`):
