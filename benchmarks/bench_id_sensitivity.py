@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.signal import butter, filtfilt
 from transfer_runs import unit_folder
 
 from gait2hip.conventions import get_target
 from gait2hip.data.splits import holdout_subjects
+from gait2hip.gait.signal import lowpass
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.checkpoint import TrainedModel
@@ -30,16 +30,15 @@ from gait2hip.training.metrics import per_channel_metrics, per_subject_metrics
 FORCES = ".cache/datasets/schreiber2019/schreiber2019_MF.npz"
 
 
-def lowpass(moments: np.ndarray, durations: np.ndarray, cutoff_hz: float) -> np.ndarray:
-    """(N, T, S) cycles low-pass filtered (2nd-order Butterworth, zero lag) at ``cutoff_hz``
-    at each cycle's own sampling rate; each cycle is filtered as three copies end to end, so
-    its ends see their neighbours (a gait cycle repeats)."""
-    out = np.empty_like(moments)
+def lowpass_cycles(moments: np.ndarray, durations: np.ndarray, cutoff_hz: float) -> np.ndarray:
+    """(N, T, S) cycles low-pass filtered (gait2hip.gait.signal.lowpass) at ``cutoff_hz`` at
+    each cycle's own sampling rate; each cycle is filtered as three copies end to end, so its
+    ends see their neighbours (a gait cycle repeats)."""
     T = moments.shape[1]
-    for i, (m, d) in enumerate(zip(moments, durations, strict=True)):
-        b, a = butter(2, cutoff_hz / ((T - 1) / d / 2))
-        out[i] = filtfilt(b, a, np.concatenate([m, m, m]), axis=0)[T : 2 * T]
-    return out
+    return np.stack([
+        lowpass(np.concatenate([m, m, m]), (T - 1) / d, cutoff_hz)[T : 2 * T]
+        for m, d in zip(moments, durations, strict=True)
+    ]).astype(moments.dtype)  # fmt: skip
 
 
 def perturbations(m: np.ndarray, durations: np.ndarray) -> dict[str, np.ndarray]:
@@ -51,8 +50,8 @@ def perturbations(m: np.ndarray, durations: np.ndarray) -> dict[str, np.ndarray]
         "scaled x0.95": 0.95 * m,
         "scaled x1.05": 1.05 * m,
         "scaled x1.10": 1.10 * m,
-        "low-pass 6 Hz": lowpass(m, durations, 6.0),
-        "low-pass 3 Hz": lowpass(m, durations, 3.0),
+        "low-pass 6 Hz": lowpass_cycles(m, durations, 6.0),
+        "low-pass 3 Hz": lowpass_cycles(m, durations, 3.0),
         f"{shift} frames late (2 % of the cycle)": np.roll(m, shift, axis=1),
         f"{shift} frames early": np.roll(m, -shift, axis=1),
     }

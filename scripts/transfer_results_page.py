@@ -204,11 +204,12 @@ def main() -> None:
                   f"{R},{FTD}", "--models", XARCH_M_MODELS, "--averaged", XARCH_M_AVG, *more)
             for more in ([], ["--against", L])
         ],
+        # the phase-linear model (with the duration, alone and averaged with the networks;
+        # with the inverse-dynamics hip moments) against the fine-tuned networks' average or
+        # the forces default's recipe, and the networks with the hip moments
         "phaselinear": {
-            name: bench(
-                "bench_versus.py", "--target", "forces", "--a", f"{a}:recipe-duration:{label}",
-                "--b", f"{b}:{FT}:{XARCH_MODELS.replace(',', '+')}",
-                "--csv", f"runs/bench_versus_{name}.csv",
+            name: versus_tables(
+                name, f"{a}:recipe-duration:{label}", f"{b}:{FT}:{XARCH_MODELS.replace(',', '+')}"
             )
             for name, a, label, b in (
                 ("pl", PL_F, PL_LABEL, f"{XARCH_AVG},{XARCH_TEST_AVG}"),
@@ -216,34 +217,26 @@ def main() -> None:
                 ("pl45", PL_F45, PL_LABEL, XARCH45_AVG),
                 ("mix45", PL_MIX45, PL_MIX_LABEL, XARCH45_AVG),
             )
-        },
-        # the inverse-dynamics model against the forces default's recipe (the average)
-        "id_sensitivity": bench(
-            "bench_id_sensitivity.py", "--runs", PLM, "--splits", args.splits
-        ),
-        "id_moments": {
-            name: bench(
-                "bench_versus.py", "--target", "forces", "--a", f"{a}:{PLM_PROFILES[0]}:{PL_LABEL}",
-                "--b", f"{b}:recipe-duration:{PL_MIX_LABEL}", "--csv", f"runs/bench_versus_{name}.csv",
+        }
+        | {
+            name: versus_tables(
+                name, f"{a}:{PLM_PROFILES[0]}:{PL_LABEL}", f"{b}:recipe-duration:{PL_MIX_LABEL}"
             )
             for name, a, b in (("plm", PLM, PL_MIX), ("plm45", PLM45, PL_MIX45))
         }
-        # the fine-tuned networks with the same inputs: against themselves without, and
-        # averaged with the linear model
         | {
-            f"xm_{m}": bench(
-                "bench_versus.py", "--target", "forces", "--a", f"{XM}:{FT}-moments:{m}",
-                "--b", f"{XARCH},{XARCH_TEST}:{FT}:{m}", "--csv", f"runs/bench_versus_xm_{m}.csv",
+            f"xm_{m}": versus_tables(
+                f"xm_{m}", f"{XM}:{FT}-moments:{m}", f"{XARCH},{XARCH_TEST}:{FT}:{m}"
             )
             for m in XARCH_MODELS.split(",")
         }
         | {
-            f"plm_{m}": bench(
-                "bench_versus.py", "--target", "forces", "--a", f"{PLM}:{PLM_PROFILES[0]}:{PL_LABEL}",
-                "--b", f"{XM}:{FT}-moments:{m}", "--csv", f"runs/bench_versus_plm_{m}.csv",
+            f"plm_{m}": versus_tables(
+                f"plm_{m}", f"{PLM}:{PLM_PROFILES[0]}:{PL_LABEL}", f"{XM}:{FT}-moments:{m}"
             )
             for m in XARCH_MODELS.split(",")
         },
+        "id_sensitivity": bench("bench_id_sensitivity.py", "--runs", PLM, "--splits", args.splits),
         "moments_as_inputs": bench(
             "bench_moments_as_inputs.py", "--splits", args.splits, "--moments-runs", XARCH_M,
             "--profile", FTD,
@@ -334,6 +327,13 @@ def bench(script: str, *args: str) -> str:
     """A benchmark's printed table."""
     cmd = [sys.executable, f"benchmarks/{script}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def versus_tables(name: str, a: str, b: str) -> str:
+    """bench_versus.py's tables of the forces models ``a`` against ``b`` (RUNS:PROFILE:MODEL),
+    its rows written to runs/bench_versus_<name>.csv."""
+    csv = f"runs/bench_versus_{name}.csv"
+    return bench("bench_versus.py", "--target", "forces", "--a", a, "--b", b, "--csv", csv)
 
 
 def mean_curve_baseline(splits: str) -> pd.DataFrame:
@@ -532,19 +532,6 @@ def page(
         wide = wide[list(profiles)].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}")
         return markdown_table(wide.reset_index())
 
-    # the inverse-dynamics model: its tables as bench_versus.py printed them, and its rows
-    idm = {k: pd.read_csv(f"runs/bench_versus_{k}.csv") for k in dur["id_moments"]}
-    idm_md = {k: md.split("\n\n", 1)[1].strip() for k, md in dur["id_moments"].items()}
-
-    def idv(k: str, col: str = "R²", model: str = "A", source: str = "in-lab") -> float:
-        d = idm[k]
-        return float(d[(d.model == model) & (d.source == source)][col].mean())
-
-    def id_delta(k: str, source: str = "in-lab", who: str = "A") -> str:
-        table = idm_md[k].split("against B")[-1]
-        found = re.search(rf"\| {source} \| {who} \| ([^|]+) \|", table)
-        return found.group(1).strip() if found else "n/a"
-
     def phys(run: str, profile: str, col: str = "rmse") -> pd.Series:
         """In-lab Σ arm x predicted force against the labelled hip moments, per model: the
         mean over the run's split seeds of its physics.csv (all DOFs)."""
@@ -560,8 +547,8 @@ def page(
         / "split21"
         / "summary.csv"
     ).iloc[0]
-    plm_pass = idv("plm45") > idv("plm45", model="B") and idv("plm45", "channel R²") >= 0.75
-    plm_pass = plm_pass and not id_delta("plm45").split("(")[1].startswith("-")
+    plm_pass = vs("plm45") > vs("plm45", model="B") and vs("plm45", "channel R²") >= 0.75
+    plm_pass = plm_pass and not vs_delta("plm45").split("(")[1].startswith("-")
 
     mix_unit = Path(PL_MIX) / "in-lab" / "schreiber2019_MF-forces" / "recipe-duration" / "split21"
     mix21 = pd.read_csv(mix_unit / "summary.csv").iloc[0]
@@ -1078,7 +1065,7 @@ rows):
 | target | default | why |
 |---|---|---|
 | moments | `{best[0]}` {best[1]}, split 21 | highest mean R² over the {n_sources} sources ({mean.iloc[0]:.3f}; next {mean.iloc[1]:.3f}); in-lab R² {default.loc[IL, "subject_r2"]:.3f} against {v(IL, R, best[1]):.3f} for the same architecture from scratch |
-| forces, with the trial's inverse dynamics (`predict --inverse-dynamics`) | `recipe-moments` phaselinear-causal, split 21 (`default_model/forces-id/`) | the angles and the three hip moments of inverse dynamics: in-lab {idv("plm"):.3f} against {idv("plm", model="B"):.3f} for the three-model average (split seeds 21-23) and in its test fixed in advance on split seeds 24,25 ({idv("plm45"):.3f} against {idv("plm45", model="B"):.3f}; With the lab's inverse dynamics, below; split 21: {plm21["subject_r2"]:.3f}) |
+| forces, with the trial's inverse dynamics (`predict --inverse-dynamics`) | `recipe-moments` phaselinear-causal, split 21 (`default_model/forces-id/`) | the angles and the three hip moments of inverse dynamics: in-lab {vs("plm"):.3f} against {vs("plm", model="B"):.3f} for the three-model average (split seeds 21-23) and in its test fixed in advance on split seeds 24,25 ({vs("plm45"):.3f} against {vs("plm45", model="B"):.3f}; With the lab's inverse dynamics, below; split 21: {plm21["subject_r2"]:.3f}) |
 | forces | `recipe-duration` phaselinear-causal + `{FT}` transformer-bidir + mamba-causal averaged (`gait2hip average`), split 21 | the phase-linear model with the cycle's duration and the fine-tuned Transformer and Mamba, each a third: above the two networks' average on every source of split seeds 21-23 and in its test fixed in advance on split seeds 24,25 (A linear model per phase of the cycle, below; split 21: {mix21["subject_r2"]:.3f} against {x21["subject_r2"]:.3f}); the cohort has no muscle forces, so no transfer row can rank forces models yet |
 
 Its rows: in-lab {default.loc[IL, "subject_r2"]:.3f}, comfortable → fast
@@ -1288,7 +1275,7 @@ the previous section) on the same held-out cycles (`benchmarks/bench_versus.py -
 --a {PLM}:recipe-moments:phaselinear-causal --b
 {PL_MIX}:recipe-duration:phaselinear-causal+transformer-bidir+mamba-causal`):
 
-{idm_md["plm"]}
+{vs_md["plm"]}
 
 Its test, fixed before any run on split seeds 24,25 with these inputs: the `recipe-moments`
 phase-linear model becomes the forces model for trials with inverse-dynamics results if, on
@@ -1302,14 +1289,14 @@ Trained afterwards (`gait2hip transfer --target forces --split-seeds 24,25 --mod
 {PLM45}:recipe-moments:phaselinear-causal --b
 {PL_MIX45}:recipe-duration:phaselinear-causal+transformer-bidir+mamba-causal`):
 
-{idm_md["plm45"]}
+{vs_md["plm45"]}
 
-It {"passes" if plm_pass else "fails"} ({id_delta("plm45").split(" (")[0]}, its interval {"above" if plm_pass else "not above"} 0; channel-mean {idv("plm45", "channel R²"):.3f}). Its split-21 unit ships as the
+It {"passes" if plm_pass else "fails"} ({vs_delta("plm45").split(" (")[0]}, its interval {"above" if plm_pass else "not above"} 0; channel-mean {vs("plm45", "channel R²"):.3f}). Its split-21 unit ships as the
 forces model `predict` uses when the trial's inverse dynamics is given
 (`default_model/forces-id/`; The default model, above); without them the three-model average
 predicts, as before. Both forces targets are met with the lab's inverse dynamics (subject-mean
-{idv("plm"):.3f} and {idv("plm45"):.3f}, channel-mean {idv("plm", "channel R²"):.3f} and {idv("plm45", "channel R²"):.3f} on the two split sets), the channel-mean not
-from the angles alone. Its interval covered {idv("plm45", "90% cov"):.3f} of the frames on split seeds 24,25 ({idv("plm", "90% cov"):.3f} on
+{vs("plm"):.3f} and {vs("plm45"):.3f}, channel-mean {vs("plm", "channel R²"):.3f} and {vs("plm45", "channel R²"):.3f} on the two split sets), the channel-mean not
+from the angles alone. Its interval covered {vs("plm45", "90% cov"):.3f} of the frames on split seeds 24,25 ({vs("plm", "90% cov"):.3f} on
 21-23), lower than the average's: one linear model has no ensemble spread, only the
 calibrated residual sd of its own folds.
 
@@ -1317,10 +1304,10 @@ Networks with the same inputs: the published Transformer and Mamba fine-tuned wi
 hip moments as extra inputs (profile `gait2hip60-finetune-moments`: zero weights to start
 with, as the duration; `gait2hip transfer --target forces --split-seeds 21,22,23 --models
 transformer,mamba --profiles gait2hip60,gait2hip60-finetune-moments --conditions "" --cohort
-none --workers 2 --out {XM}`) reach in-lab {idv("xm_transformer-bidir"):.3f} and {idv("xm_mamba-causal"):.3f}, against {idv("xm_transformer-bidir", model="B"):.3f}
-and {idv("xm_mamba-causal", model="B"):.3f} fine-tuned without them (paired {id_delta("xm_transformer-bidir").replace(" (", ", ").rstrip(")")}, and {id_delta("xm_mamba-causal").replace(" (", ", ").rstrip(")")}; `bench_versus.py` on the two runs): fine-tuning at the study's learning rate barely
-learns to use the new inputs. Averaged with the linear model they pull it down ({idv("plm_transformer-bidir", model="mean of A and B"):.3f} and
-{idv("plm_mamba-causal", model="mean of A and B"):.3f} against {idv("plm"):.3f} alone), so the linear model ships alone.
+none --workers 2 --out {XM}`) reach in-lab {vs("xm_transformer-bidir"):.3f} and {vs("xm_mamba-causal"):.3f}, against {vs("xm_transformer-bidir", model="B"):.3f}
+and {vs("xm_mamba-causal", model="B"):.3f} fine-tuned without them (paired {vs_delta("xm_transformer-bidir").replace(" (", ", ").rstrip(")")}, and {vs_delta("xm_mamba-causal").replace(" (", ", ").rstrip(")")}; `bench_versus.py` on the two runs): fine-tuning at the study's learning rate barely
+learns to use the new inputs. Averaged with the linear model they pull it down ({vs("plm_transformer-bidir", model="mean of A and B"):.3f} and
+{vs("plm_mamba-causal", model="mean of A and B"):.3f} against {vs("plm"):.3f} alone), so the linear model ships alone.
 
 How much a lab's inverse dynamics may differ from the labels' (`benchmarks/bench_id_sensitivity.py
 --runs {PLM} --splits {splits}`: each split's final model on its held-out
@@ -1330,7 +1317,7 @@ subjects, their hip moments scaled, low-pass filtered harder, or shifted against
 
 A body mass or segment model off by 10 % costs little; a 3 Hz filter or hip moments 2 % of the
 cycle out of step with the angles cost about 0.02 in R² and 0.06 in channel-mean R², still
-above the angles' model ({idv("plm", model="B"):.3f} and {idv("plm", "channel R²", "B"):.3f}, above).
+above the angles' model ({vs("plm", model="B"):.3f} and {vs("plm", "channel R²", "B"):.3f}, above).
 
 Its forces are also more nearly the ones that make the hip moments: the sum of each muscle
 group's moment arm times its predicted force misses the labelled hip moments by {phys(PLM, PLM_PROFILES[0]).iloc[0]:.3f} Nm/kg
@@ -1387,7 +1374,7 @@ which has not been done yet.
 |---|---|---|
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the default: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}; {dur["fresh2_splits"]}: TD {f2.loc[TD, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
 | leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the default {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}) | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default" if min(default.loc[CF, "subject_r2"], default.loc[FC, "subject_r2"]) >= 0.8 else "not by the default"} ({nsplit} splits){"" if min(dfb.loc[CF, "r2"], dfb.loc[FC, "r2"]) >= 0.8 else f", not on split seeds {fresh_splits}"}{"" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else f", not on {dur['fresh2_splits']}"}{f", met on {dur['fresh2_splits']}" if min(f2.loc[CF, "r2"], f2.loc[FC, "r2"]) >= 0.8 else ""} |
-| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}), {vs("mix45", model="B"):.3f} and {vs("mix45", "channel R²", "B"):.3f} (24,25); the phase-linear model with the duration averaged with them {vs("mix"):.3f} and {vs("mix", "channel R²"):.3f} (split seeds 21-23), {vs("mix45"):.3f} and {vs("mix45", "channel R²"):.3f} (24,25, its test); the shipped default (that average, split seed 21) {mix21["subject_r2"]:.3f} and {mix21["channel_mean_r2"]:.3f} | from the angles: subject-mean {"met on both split sets by the three-model average" if min(vs("mix"), vs("mix45")) >= 0.9 else "not met on every split set"} (not by the split-21 unit alone); channel-mean {"met" if max(vs("mix", "channel R²"), vs("mix45", "channel R²")) >= 0.75 else "not met"}. With the trial's inverse dynamics (the hip moments as inputs: {idv("plm"):.3f} and {idv("plm", "channel R²"):.3f} on split seeds 21-23, {idv("plm45"):.3f} and {idv("plm45", "channel R²"):.3f} on 24,25, its test; the shipped split-21 unit {plm21["subject_r2"]:.3f} and {plm21["channel_mean_r2"]:.3f}): {"both met" if min(idv("plm"), idv("plm45")) >= 0.9 and min(idv("plm", "channel R²"), idv("plm45", "channel R²")) >= 0.75 else "not both met"} |
+| forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}), {vs("mix45", model="B"):.3f} and {vs("mix45", "channel R²", "B"):.3f} (24,25); the phase-linear model with the duration averaged with them {vs("mix"):.3f} and {vs("mix", "channel R²"):.3f} (split seeds 21-23), {vs("mix45"):.3f} and {vs("mix45", "channel R²"):.3f} (24,25, its test); the shipped default (that average, split seed 21) {mix21["subject_r2"]:.3f} and {mix21["channel_mean_r2"]:.3f} | from the angles: subject-mean {"met on both split sets by the three-model average" if min(vs("mix"), vs("mix45")) >= 0.9 else "not met on every split set"} (not by the split-21 unit alone); channel-mean {"met" if max(vs("mix", "channel R²"), vs("mix45", "channel R²")) >= 0.75 else "not met"}. With the trial's inverse dynamics (the hip moments as inputs: {vs("plm"):.3f} and {vs("plm", "channel R²"):.3f} on split seeds 21-23, {vs("plm45"):.3f} and {vs("plm45", "channel R²"):.3f} on 24,25, its test; the shipped split-21 unit {plm21["subject_r2"]:.3f} and {plm21["channel_mean_r2"]:.3f}): {"both met" if min(vs("plm"), vs("plm45")) >= 0.9 and min(vs("plm", "channel R²"), vs("plm45", "channel R²")) >= 0.75 else "not both met"} |
 | 90 % intervals cover >= 80 % on every source | the default moments model as shipped (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); running {rng(wrun)}, every cycle flagged | {"met on the walking and cohort sources" if wcov["fit"][list(RULE_SOURCES)].min() >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun) < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile of every check, against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |
 | nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the default {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {dfrd.delta_r2:+.3f}, {dfrd.delta_r2_lo:+.3f} to {dfrd.delta_r2_hi:+.3f}; {dur["fresh2_splits"]}: {f2d.delta_r2:+.3f}, {f2d.delta_r2_lo:+.3f} to {f2d.delta_r2_hi:+.3f}) | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"not by the default" if dflt.delta_r2_hi < 0 else "the default better (its CI above 0)" if dflt.delta_r2_lo > 0 else "the default not significantly worse" + (" (its mean lower)" if dflt.delta_r2 < 0 else "")} ({nsplit} splits) |
