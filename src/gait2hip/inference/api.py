@@ -26,6 +26,7 @@ from gait2hip.conventions import (
     get_target,
     is_angle,
     mirror_name,
+    side_name,
     target_parts,
 )
 from gait2hip.data.dataset import (
@@ -228,15 +229,14 @@ ID_PEAK_RANGE_NM_KG = (0.05, 20.0)
 
 def _inverse_dynamics(
     path: str | Path | pd.DataFrame,
-    names: Sequence[str],
-    side: str,
+    cols: Sequence[str],
     mass_kg: float | None,
     flip: Sequence[str] = (),
 ) -> _Series:
-    """The models' hip-moment inputs (:data:`SERIES_INPUTS`) from the trial's ID results (a
-    left cycle reads the left hip's columns, as labelling did), per kg of ``mass_kg``, the
-    ``flip`` columns negated; refuses values that cannot be N·m of this body."""
-    cols = [c if side == "r" else mirror_name(c) for c in names]
+    """The models' hip-moment inputs (:data:`SERIES_INPUTS`) from the trial's ID results,
+    its columns ``cols`` (the predicted side's: a left cycle reads the left hip's, as
+    labelling did), per kg of ``mass_kg``, the ``flip`` columns negated; refuses values that
+    cannot be N·m of this body."""
     time, values, source = read_series(path, cols)
     if mass_kg is None:
         raise InputError(
@@ -389,7 +389,7 @@ def predict(
     notes: list[str] = []
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     id_series = None
-    id_cols = [c if side == "r" else mirror_name(c) for c in series]
+    id_cols = [side_name(c, side) for c in series]
     id_flips = [c for c in flip_sign if c in id_cols]
     if id_flips and inverse_dynamics is None:
         raise InputError(f"flip_sign names {id_flips}, but no inverse-dynamics results are given")
@@ -402,7 +402,7 @@ def predict(
                 f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
                 "inverse-dynamics results"
             )
-        id_series = _inverse_dynamics(inverse_dynamics, series, side, mass_kg, id_flips)
+        id_series = _inverse_dynamics(inverse_dynamics, id_cols, mass_kg, id_flips)
         notes += [f"{c}: sign flipped" for c in id_flips]
         if any(_scales_moments(p) for p in predictors.values()):
             notes.append(
@@ -475,12 +475,13 @@ def predict(
                 warnings.append(f"cycle {w.t0:.3f}-{w.t1:.3f} s rejected: {w.reason}")
             elif w.status == "partial":
                 notes.append(f"partial cycle {w.t0:.3f}-{w.t1:.3f} s not predicted ({w.reason})")
-    # sign conventions of what came from the user's files (angles, ID hip moments)
-    read = [*angle_cols, *series]
+    # sign conventions of what came from the user's files (angles, ID hip moments), by the
+    # files' column names
+    read = dict(zip((*angle_cols, *series), (*file_cols, *id_cols), strict=True))
     for p in predictors.values():
         checked = [c for c in p.in_cols if c in read]
-        named = [c if side == "r" else mirror_name(c) for c in checked]
-        _check_conventions(X[..., [read.index(c) for c in checked]], p, named, source)
+        Xp = X[..., [list(read).index(c) for c in checked]]
+        _check_conventions(Xp, p, [read[c] for c in checked], source)
     X = _with_static(X, static, durations, height_m, source, required)
     if series and not np.isfinite(X[..., in_cols.index(series[0])]).all():
         notes.append(

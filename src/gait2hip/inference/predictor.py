@@ -73,16 +73,15 @@ def default_model_dir() -> Path:
 ID_UNIT_SUFFIX = "-id"
 
 
+def reads_inverse_dynamics(model: TrainedModel | Predictor) -> bool:
+    """Whether the model takes the inverse-dynamics hip moments as inputs."""
+    return any(c in SERIES_INPUTS for c in model.in_cols)
+
+
 def unit_name(final: TrainedModel) -> str:
     """The folder a shipped unit of ``final`` goes to: its target, with
     :data:`ID_UNIT_SUFFIX` when it reads the inverse-dynamics hip moments."""
-    reads_id = any(c in SERIES_INPUTS for c in final.in_cols)
-    return final.target + (ID_UNIT_SUFFIX if reads_id else "")
-
-
-def reads_inverse_dynamics(pred: Predictor) -> bool:
-    """Whether ``pred``'s model takes the inverse-dynamics hip moments as inputs."""
-    return any(c in SERIES_INPUTS for c in pred.in_cols)
+    return final.target + (ID_UNIT_SUFFIX if reads_inverse_dynamics(final) else "")
 
 
 def _for_inputs(a: Predictor, b: Predictor, inverse_dynamics: bool) -> Predictor:
