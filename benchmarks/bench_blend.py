@@ -74,9 +74,12 @@ def main() -> None:
     ap.add_argument("--tuned-runs", help="the transfer folder of --tuned (default --runs)")
     ap.add_argument(
         "--tuned-model",
-        help="its architecture (unit label), when not --models' (whose averaged model, recipe "
-        "and test subjects the rows keep, and whose label they carry)",
+        help="its architecture (unit label; the rows carry it), when not --models' (whose "
+        "averaged model, recipe and test subjects the rows keep), e.g. an average of "
+        "`gait2hip average` (lstm-causal+transformer-bidir)",
     )
+    ap.add_argument("--broad-runs", help="the transfer folder of the averaged (wise) units "
+                    "(default --runs)")  # fmt: skip
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
@@ -85,7 +88,7 @@ def main() -> None:
     models = tuple(args.models.split(","))
     pcts: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     blends = each_blend(args.runs, args.splits, models, args.tuned, args.tuned_runs,
-                        args.tuned_model, args.running)  # fmt: skip
+                        args.tuned_model, args.running, args.broad_runs)  # fmt: skip
     for model, split, base, name, c, blended in blends:
         tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
         X = model_inputs(blended, c)

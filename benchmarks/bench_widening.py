@@ -49,14 +49,22 @@ SPEED_ROWS = tuple(name for name, held_out in HELD_OUT.items() if held_out)
 
 
 def blended_rows(
-    runs: str, splits: str, models: tuple[str, ...], tuned: tuple[str, str], blend: str
+    runs: str,
+    splits: str,
+    models: tuple[str, ...],
+    tuned: tuple[str, str, str | None],
+    blend: str,
+    broad_runs: str | None = None,
 ) -> list[dict]:
     """Per model, split and source (running included): labels, the blend's mean and sd
     (unwidened, at the source's frames) and the shift percentile per cycle; the blend's own
-    model is ``tuned`` (profile, transfer folder), its share rule ``blend``."""
+    model is ``tuned`` (profile, transfer folder, unit label or None for the loop's), its
+    broad model the `gait2hip60-wise` units of ``broad_runs`` (default ``runs``), its share
+    rule ``blend``."""
     rule = BlendRule.parse(blend)
     out = []
-    for model, split, _, name, c, blended in each_blend(runs, splits, models, *tuned, running=True):
+    blends = each_blend(runs, splits, models, *tuned, running=True, broad_runs=broad_runs)
+    for model, split, _, name, c, blended in blends:
         cal = dataclasses.replace(blended.calibration, blend=rule)
         blended = dataclasses.replace(blended, calibration=cal)
         p = blended.predict_cycles(model_inputs(blended, c), c.height_m, c.durations)
@@ -108,6 +116,13 @@ def main() -> None:
     )
     ap.add_argument("--tuned-fit-runs", help="its transfer folder on the fitting splits")
     ap.add_argument(
+        "--tuned-model", help="its unit label when not --models' (bench_blend.py --tuned-model)"
+    )
+    ap.add_argument(
+        "--broad-runs", help="the transfer folder of the gait2hip60-wise units, fitting and test "
+        "splits (default: --fit-runs and each --test's RUNS)",
+    )  # fmt: skip
+    ap.add_argument(
         "--test",
         nargs=3,
         action="append",
@@ -121,8 +136,10 @@ def main() -> None:
     ap.add_argument("--beta-csv", help="and the fitted beta per model here")
     args = ap.parse_args()
     models = tuple(args.models.split(","))
-    tuned_fit = (args.tuned, args.tuned_fit_runs or args.fit_runs)
-    fit_rows = blended_rows(args.fit_runs, args.fit_splits, models, tuned_fit, args.blend)
+    tuned_fit = (args.tuned, args.tuned_fit_runs or args.fit_runs, args.tuned_model)
+    fit_rows = blended_rows(
+        args.fit_runs, args.fit_splits, models, tuned_fit, args.blend, args.broad_runs
+    )
     betas = fit_betas(fit_rows)
     long = scored(fit_rows, betas, "fit")
     for runs, tuned_runs, splits in args.test:
@@ -130,7 +147,8 @@ def main() -> None:
         test_models = tuple(
             m for m in models if unit_folder(runs, "in-lab", "recipe", m, first).is_dir()
         )
-        test_rows = blended_rows(runs, splits, test_models, (args.tuned, tuned_runs), args.blend)
+        tuned = (args.tuned, tuned_runs, args.tuned_model)
+        test_rows = blended_rows(runs, splits, test_models, tuned, args.blend, args.broad_runs)
         long += scored(test_rows, betas, "test")
     df = pd.DataFrame(long)
     if args.csv:

@@ -125,15 +125,17 @@ def tuned_of(runs: str | Path, profile: str, model: str, split: str):
     return lambda folder: unit_folder(runs, folder, profile, model, split)
 
 
-def blend_pairs(unit_of, tuned_of=None) -> dict[str, Predictor]:
+def blend_pairs(unit_of, tuned_of=None, broad_of=None) -> dict[str, Predictor]:
     """Per source folder, the fine-tuned unit's final model (``tuned_of(folder)``; default
     the `gait2hip60-finetune` unit ``unit_of(folder)``) carrying the `gait2hip60-wise` unit's
-    final model as its broad model (as the shipped default is built)."""
+    final model (``broad_of(folder)``; default ``unit_of(folder, "gait2hip60-wise")``) as its
+    broad model (as the shipped default is built)."""
     tuned_of = tuned_of or unit_of
+    broad_of = broad_of or (lambda f: unit_of(f, "gait2hip60-wise"))
     return {
         f: dataclasses.replace(
             load_predictor(tuned_of(f), ensemble=False),
-            broad=load_predictor(unit_of(f, "gait2hip60-wise"), ensemble=False),
+            broad=load_predictor(broad_of(f), ensemble=False),
         )
         for f in FOLDERS
     }
@@ -146,16 +148,23 @@ def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
     return with_static_channels(c.X, pred.in_cols[c.X.shape[-1] :], known).astype(np.float32)
 
 
-def each_blend(runs, splits, models, tuned: str, tuned_runs=None, tuned_model=None, running=False):
+def each_blend(
+    runs, splits, models, tuned: str, tuned_runs=None, tuned_model=None, running=False,
+    broad_runs=None,
+):  # fmt: skip
     """Per architecture of ``models``, split and source (``running``: the hamner2013 rows
-    too): (model, split, the recipe's in-lab subject R², source name, its :class:`Cycles`, the
+    too): (label, split, the recipe's in-lab subject R², source name, its :class:`Cycles`, the
     blend for that source (:func:`blend_pairs`)), the blend's own model being the ``tuned``
     profile's units in ``tuned_runs`` (default ``runs``) of ``tuned_model`` (default the
-    loop's architecture)."""
+    loop's architecture, which the broad model and the recipe always are), and its broad model
+    the `gait2hip60-wise` units in ``broad_runs`` (default ``runs``). The label is the blend's
+    own model's (``tuned_model`` where given, e.g. an average of `gait2hip average`)."""
     for model, split, unit_of, srcs, base in each_unit(runs, splits, models):
         own = tuned_of(tuned_runs or runs, tuned, tuned_model or model, split)
-        pairs = blend_pairs(unit_of, own)
+        broad = broad_runs and tuned_of(broad_runs, "gait2hip60-wise", model, split)
+        pairs = blend_pairs(unit_of, own, broad)
         if running:
             srcs |= running_sources(pairs["in-lab"].broad.in_cols)
         for name, c in srcs.items():
-            yield model, split, base, name, c, pairs[name if name in FOLDERS else "in-lab"]
+            pair = pairs[name if name in FOLDERS else "in-lab"]
+            yield tuned_model or model, split, base, name, c, pair
