@@ -44,6 +44,7 @@ def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
     np.testing.assert_allclose(table["coverage_90"], table["coverage_90_within"])
     assert table[table["source"] != "in-lab"]["ood_auroc"].between(0, 1).all()
     assert "ASSUMED (not measured)" in text and "hip_flexion_r_moment" in text
+    assert "10 inputs -> 3 outputs" in text and "reads" not in text  # both read the dataset's
     assert (tmp_path / "t" / "figures" / "transfer.png").is_file()
     # the cross-condition runs tested on fast cycles only, after training on the others
     folder = tmp_path / "t" / "med_slow-to-fast" / "walk_JM-moments" / "recipe" / "split1"
@@ -54,6 +55,20 @@ def test_transfer_table_has_every_source_and_profile(synthetic, tmp_path):
                  log=lambda m: None, **extra)  # fmt: skip
     again = pd.read_csv(tmp_path / "t" / "transfer_table.csv")
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_report_says_which_profiles_read_other_inputs_than_the_dataset():
+    """The report's data line counts the dataset's inputs; a profile that reads more (the
+    cycle's duration, the inverse-dynamics hip moments) says how many and which."""
+    from gait2hip.conventions import INPUT_COLS
+    from gait2hip.pipelines.transfer import _profile_inputs
+
+    forces = TransferSetting(target="forces", profiles=("recipe", "recipe-moments", "paper"))
+    assert _profile_inputs(forces, INPUT_COLS) == "; `recipe-moments` reads 13 (all,hip_moments)"
+    moments = TransferSetting(profiles=("recipe", "gait2hip60-finetune-duration"))
+    said = _profile_inputs(moments, INPUT_COLS)
+    assert said == "; `gait2hip60-finetune-duration` reads 11 (all,cycle_duration_s)"
+    assert _profile_inputs(TransferSetting(profiles=("recipe", "paper")), INPUT_COLS) == ""
 
 
 def test_unknown_zero_shot_data_is_refused_before_any_work():

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target, is_angle
+from gait2hip.conventions import get_target, input_set_name, is_angle
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
@@ -208,7 +208,17 @@ def run_transfer(
         out,
         command=command,
         cohort=None if cohort is None else cohort.describe(),
-        describe=ds.describe(),
+        describe=ds.describe() + _profile_inputs(setting, tuple(ds.in_cols)),
+    )
+
+
+def _profile_inputs(setting: TransferSetting, data_cols: tuple[str, ...]) -> str:
+    """What the profiles that read other inputs than the dataset's take (the report's data
+    line counts the dataset's)."""
+    cs = setting.comparison()
+    cols = {p: tuple(cs.config(setting.target, p, 0).inputs) for p in setting.profiles}
+    return "".join(
+        f"; `{p}` reads {len(c)} ({input_set_name(c)})" for p, c in cols.items() if c != data_cols
     )
 
 
