@@ -22,6 +22,12 @@ training.
         --tuned-fit-runs runs/transfer-duration \
         --test runs/transfer-fresh runs/transfer-fresh-duration 24,25 \
         --test runs/transfer-fresh2 runs/transfer-fresh2 26,27
+    .venv/bin/python benchmarks/bench_widening.py --models lstm-causal \
+        --blend step95/ood+size --tuned gait2hip60-finetune-duration \
+        --tuned-model lstm-causal+transformer-bidir --broad-runs runs/transfer-wise \
+        --fit runs/transfer-moments-xarch runs/transfer-moments-pair 21,22 \
+        --fit runs/transfer-moments-lt2425 runs/transfer-moments-pair2425 24,25 \
+        --test runs/transfer-pair2627 runs/transfer-pair2627-average 26,27
 """
 
 from __future__ import annotations
@@ -116,6 +122,15 @@ def main() -> None:
     )
     ap.add_argument("--tuned-fit-runs", help="its transfer folder on the fitting splits")
     ap.add_argument(
+        "--fit",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("RUNS", "TUNED_RUNS", "SPLITS"),
+        help="fitting splits from several transfer folders, as --test (instead of --fit-runs, "
+        "--tuned-fit-runs and --fit-splits); their rows pooled",
+    )
+    ap.add_argument(
         "--tuned-model", help="its unit label when not --models' (bench_blend.py --tuned-model)"
     )
     ap.add_argument(
@@ -136,10 +151,12 @@ def main() -> None:
     ap.add_argument("--beta-csv", help="and the fitted beta per model here")
     args = ap.parse_args()
     models = tuple(args.models.split(","))
-    tuned_fit = (args.tuned, args.tuned_fit_runs or args.fit_runs, args.tuned_model)
-    fit_rows = blended_rows(
-        args.fit_runs, args.fit_splits, models, tuned_fit, args.blend, args.broad_runs
-    )
+    fits = args.fit or [(args.fit_runs, args.tuned_fit_runs or args.fit_runs, args.fit_splits)]
+    fit_rows = []
+    for runs, tuned_runs, splits in fits:
+        tuned = (args.tuned, tuned_runs, args.tuned_model)
+        fit_rows += blended_rows(runs, splits, models, tuned, args.blend, args.broad_runs)
+    fit_splits = ",".join(splits for *_, splits in fits)
     betas = fit_betas(fit_rows)
     long = scored(fit_rows, betas, "fit")
     for runs, tuned_runs, splits in args.test:
@@ -155,7 +172,7 @@ def main() -> None:
         df.to_csv(args.csv, index=False)
     beta_table = pd.DataFrame(
         [{"model": m, "beta": b, "fitted_on": f"the held-out speeds ({', '.join(SPEED_ROWS)}) "
-          f"of split seeds {args.fit_splits}"} for m, b in betas.items()]
+          f"of split seeds {fit_splits}"} for m, b in betas.items()]
     )  # fmt: skip
     if args.beta_csv:
         beta_table.to_csv(args.beta_csv, index=False)
