@@ -323,18 +323,15 @@ def blend_rows(
     return means, d, ", ".join(sorted({str(s) for s in rows["split"]}))
 
 
-def widening_rows(
-    long: Path, label: str, which: str, seeds: list[int] | None = None
-) -> pd.DataFrame:
-    """bench_widening.py's per-source means (over split seeds) for ``label`` on its ``fit``
-    or ``test`` splits (those of ``seeds``; default all): 90 % coverage widened and the
-    widened interval's width over the unwidened one."""
+def widening_rows(long: Path, label: str, seeds: list[int]) -> pd.DataFrame:
+    """bench_widening.py's per-source means over the split ``seeds`` (fitting or test splits)
+    for ``label``: 90 % coverage widened and the widened interval's width over the unwidened
+    one."""
     df = pd.read_csv(long)
-    df = df[(df["model"] == label) & (df["splits"] == which)]
-    if seeds is not None:
-        df = df[df["split"].isin(seeds)]
+    df = df[(df["model"] == label) & df["split"].isin(seeds)]
     if df.empty:
-        sys.exit(f"{long}: no {which} rows for {label}; run benchmarks/bench_widening.py")
+        sys.exit(f"{long}: no rows of split seeds {seeds} for {label}; run "
+                 "benchmarks/bench_widening.py")  # fmt: skip
     m = df.groupby(["source", "widened"], sort=False)[["coverage_90", "width_90"]].mean()
     wide, plain = m.xs(True, level="widened"), m.xs(False, level="widened")
     return pd.DataFrame(
@@ -423,7 +420,7 @@ def blend_section(
     table), the widened interval's coverage beside them."""
     variant = variant or BlendRule().name
     means, d, splits = blend_rows(blend, paired, label, variant)
-    wide = widening_rows(widening[2], label, "fit") if widening else None
+    wide = widening_rows(widening[2], label, _seeds(splits)) if widening else None
     lines = [
         f"- blend (`{variant}`): per cycle, {blend_rule(variant, *inputs)}",
         *(
@@ -449,8 +446,7 @@ def blend_section(
     ]
     for long, pairs, role in fresh:
         means, d, splits = blend_rows(long, pairs, label, variant)
-        seeds = [int(s_) for s_ in splits.split(", ")]
-        wide = widening_rows(widening[2], label, "test", seeds) if widening else None
+        wide = widening_rows(widening[2], label, _seeds(splits)) if widening else None
         lines += [
             f"On split seeds {splits}, trained after the models above ({role}):",
             "",
@@ -458,6 +454,11 @@ def blend_section(
             "",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _seeds(splits: str) -> list[int]:
+    """The split seeds of :func:`blend_rows`' ``"21, 22"``."""
+    return [int(s) for s in splits.split(", ")]
 
 
 def _anchor_text(cal: dict) -> str:
