@@ -438,7 +438,7 @@ def blend_section(
         ),
         "",
         f"Transfer (this model and its broad model, blended; mean over split seeds {splits}, "
-        "the rows its share was chosen on; `benchmarks/bench_blend.py`, "
+        "rows seen when it was chosen, so not a test of it; `benchmarks/bench_blend.py`, "
         "docs/transfer_results.md):",
         "",
         *blend_table(means, d, wide),
@@ -564,6 +564,7 @@ def main() -> None:
     dest.mkdir(parents=True, exist_ok=True)
     shipped = [unit_name(TrainedModel.load(u / "final.pt")) for u in args.unit]
     kept = kept_sections(dest / MODEL_CARD, shipped) if args.keep else {}
+    order = [m.group(1) for m in SECTION.finditer((dest / MODEL_CARD).read_text())] if kept else []
     if not args.keep:
         for old in dest.glob("LICENSE-*"):
             old.unlink()
@@ -617,7 +618,16 @@ def main() -> None:
     trained = {t: text for t, (text, _) in kept.items()}
     if args.command:
         trained[", ".join(shipped)] = args.command
-    sections = [section for _, section in kept.values()] + sections
+    # the targets in the order the card had them (a kept card's), new ones after
+    rank = {t: i for i, t in enumerate(order)}
+
+    def first(names: str) -> int:
+        return rank.get(names.split(", ")[0], len(rank))
+
+    trained = {t: trained[t] for t in sorted(trained, key=first)}
+    by_target = {t: section for t, (_, section) in kept.items()}
+    by_target |= dict(zip(shipped, sections, strict=True))
+    sections = [by_target[t] for t in sorted(by_target, key=first)]
     text = (
         "# gait2hip's default model\n\n"
         "What `gait2hip predict` uses when no `--model` is given. Written by "
@@ -629,9 +639,9 @@ def main() -> None:
             else ""
         )
         + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
-        "table's walking and cohort sources, among its profiles and the blends of a fine-tuned "
-        "with its averaged model, and for the forces among averages of architectures; the "
-        "running rows test its intervals and OOD score only).\n\n" + "\n".join(sections)
+        "table's walking and cohort sources, among its profiles, averages of architectures and "
+        "the blends of a fine-tuned with its averaged model; the running rows test its "
+        "intervals and OOD score only).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")
