@@ -522,6 +522,14 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     assert not any(
         c in SERIES_INPUTS for c in find_predictors(default_model_dir())["forces"].in_cols
     )
+    # the hip moments: the LSTM and Transformer averaged, blended with the averaged LSTM
+    shipped = find_predictors(default_model_dir())["moments"]
+    assert shipped.label == "lstm-causal + transformer-bidir" and shipped.broad is not None
+    moments = plain.targets["moments"]
+    (got,) = moments.mean
+    want = labels["moments"][right] / spec.mass_kg
+    r2 = 1 - ((got - want) ** 2).sum() / ((want - want.mean()) ** 2).sum()
+    assert r2 > 0.9, r2
     # an extensor/abductor-positive file is refused with the fix, which then gives the same;
     # moments already per kg are refused as such
     table = read_motion(id_sto).data
