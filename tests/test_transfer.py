@@ -64,10 +64,11 @@ def test_report_says_which_profiles_read_other_inputs_than_the_dataset():
     from gait2hip.pipelines.transfer import _profile_inputs
 
     forces = TransferSetting(target="forces", profiles=("recipe", "recipe-moments", "paper"))
-    assert _profile_inputs(forces, INPUT_COLS) == "; `recipe-moments` reads 13 (all,hip_moments)"
+    said = _profile_inputs(forces, INPUT_COLS)
+    assert said == "; `recipe-moments` reads 13 inputs (all,hip_moments)"
     moments = TransferSetting(profiles=("recipe", "gait2hip60-finetune-duration"))
     said = _profile_inputs(moments, INPUT_COLS)
-    assert said == "; `gait2hip60-finetune-duration` reads 11 (all,cycle_duration_s)"
+    assert said == "; `gait2hip60-finetune-duration` reads 11 inputs (all,cycle_duration_s)"
     assert _profile_inputs(TransferSetting(profiles=("recipe", "paper")), INPUT_COLS) == ""
 
 

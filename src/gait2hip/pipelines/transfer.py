@@ -217,9 +217,8 @@ def _profile_inputs(setting: TransferSetting, data_cols: tuple[str, ...]) -> str
     line counts the dataset's)."""
     cs = setting.comparison()
     cols = {p: tuple(cs.config(setting.target, p, 0).inputs) for p in setting.profiles}
-    return "".join(
-        f"; `{p}` reads {len(c)} ({input_set_name(c)})" for p, c in cols.items() if c != data_cols
-    )
+    other = {p: c for p, c in cols.items() if c != data_cols}
+    return "".join(f"; `{p}` reads {len(c)} inputs ({input_set_name(c)})" for p, c in other.items())
 
 
 def average_transfer(
