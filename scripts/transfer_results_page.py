@@ -433,7 +433,8 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
         if ok1[0] and ok1[1] and not ok1[2]
         else ""
     )
-    ratios = [r[IL] for *_, r in coverage(2).values()]
+    ratios = {s_: r[IL] for s_, (*_, r) in coverage(2).items()}  # in-lab, widened / not
+    narrow, wide_ = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
     m_pairs = {s_: rows(PAIR_LABEL, s_)[0] for s_, *_ in PAIR_SETS}
     m_lstm = {s_: rows(L, s_)[0] for s_, *_ in PAIR_SETS}
     gain = {
@@ -510,7 +511,7 @@ Its rows (the same benchmarks: `bench_blend.py ... --runs {third[1]} --tuned-run
 {"All three conditions hold" if shipped else "Not all three conditions hold"} ({m2:.3f} {">" if ok2[0] else "≤"} {b2:.3f}; {d2:+.3f} {"≥" if ok2[1] else "<"} {bd2:+.3f}; every widened coverage ≥ {w2.min():.3f}):
 **{"the pair's blend is the shipped moments model" if shipped else "not shipped"}** (its split-21 unit, with the split-21
 `{W}` LSTM as its broad model; The default model, above). The widened interval
-is {min(ratios):.2f}x (split seeds {first[0]}) to {max(ratios):.2f}x ({second[0]}) as wide as the unwidened one in-lab, less than
+is {ratios[narrow]:.2f}x (split seeds {narrow}) to {ratios[wide_]:.2f}x ({wide_}) as wide as the unwidened one in-lab, less than
 the LSTM blend's {min(lstm_ratio):.2f}-{max(lstm_ratio):.2f}x. Cohort and running cycles are the broad model's in both blends,
 so their R² did not change; what moved is the walking rows of adults like the training
 subjects (in-lab {min(gain[IL]):+.3f} to {max(gain[IL]):+.3f} on every split set, comfortable → fast {min(gain[CF]):+.3f} to {max(gain[CF]):+.3f},
