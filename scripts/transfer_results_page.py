@@ -115,6 +115,8 @@ PAIR_SETS = (
     ("26,27", "runs/transfer-pair2627", "runs/transfer-pair2627-average"),
 )
 PAIR_MACHINE = "trained from commit 0d1948b on the Intel Xeon family 6 model 207"
+#: split seeds trained after the pair's blend was shipped (nothing chosen on them)
+PAIR_LATER = ("28,29", "runs/transfer-pair2829", "runs/transfer-pair2829-average")
 #: the phase-linear model (forces, moments), its average with the fine-tuned networks, and
 #: their tests on split seeds 24,25
 PL_F, PL_M, PL_MIX = (
@@ -348,7 +350,7 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
     ``lstm``: split seeds -> the page's LSTM blend rows there (means, pairing, widened
     coverage) that the tests were registered against."""
     first, second, third = PAIR_SETS
-    labels = {L: "LSTM (shipped)", PAIR_LABEL: "LSTM + Transformer"}
+    labels = {L: "LSTM (the previous default)", PAIR_LABEL: "LSTM + Transformer"}
 
     def rows(label, splits):
         long, paired = pair[label, splits]
@@ -391,7 +393,7 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
             source=lambda x: x.source.replace(BLEND_SOURCES)
         )
         out = {}
-        for splits, *_ in PAIR_SETS[: n + 1]:
+        for splits, *_ in (*PAIR_SETS[: n + 1], *([PAIR_LATER] if n == 2 else [])):
             d = long[long.split.isin([int(s_) for s_ in splits.split(",")])]
             m = d.groupby(["widened", "source"], sort=False)[["coverage_90", "width_90"]].mean()
             out[splits] = (m.loc[False, "coverage_90"], m.loc[True, "coverage_90"],
@@ -403,6 +405,8 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
         head += " hamner2013 2-5 m/s (widened) |" if running else ""
         lines = [head, "|---|---|---|---|---|---|" + ("---|" if running else "")]
         for splits, (plain, wide, _) in coverage(n).items():
+            if splits not in roles:
+                continue
             cells = " | ".join(f"{plain[s_]:.3f} → {wide[s_]:.3f}" for s_ in RULE_SOURCES)
             line = f"| {splits} ({roles[splits]}) | {cells} |"
             if running:
@@ -433,7 +437,7 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
         if ok1[0] and ok1[1] and not ok1[2]
         else ""
     )
-    ratios = {s_: r[IL] for s_, (*_, r) in coverage(2).items()}  # in-lab, widened / not
+    ratios = {s_: r[IL] for s_, (*_, r) in coverage(2).items() if s_ != PAIR_LATER[0]}
     narrow, wide_ = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
     m_pairs = {s_: rows(PAIR_LABEL, s_)[0] for s_, *_ in PAIR_SETS}
     m_lstm = {s_: rows(L, s_)[0] for s_, *_ in PAIR_SETS}
@@ -517,8 +521,31 @@ so their R² did not change; what moved is the walking rows of adults like the t
 subjects (in-lab {min(gain[IL]):+.3f} to {max(gain[IL]):+.3f} on every split set, comfortable → fast {min(gain[CF]):+.3f} to {max(gain[CF]):+.3f},
 fast → comfortable {min(gain[FC]):+.3f} to {max(gain[FC]):+.3f}).
 """
+    later = PAIR_LATER
+    m_later, p_later = rows(PAIR_LABEL, later[0])
+    plain_l, wide_l, _ = coverage(2)[later[0]]
+    text += f"""
+**After shipping: split seeds {later[0]}**, trained once the pair's blend was shipped (nothing
+was chosen on them; the same `gait2hip transfer` with `--split-seeds {later[0]} --out
+{later[1]}`, `gait2hip average {later[1]} --models {L},{T} --out
+{later[2]}`, the broad units added to {PAIR_WISE} with `--split-seeds
+21,22,23,24,25,26,27,28,29`; `bench_blend.py ... --runs {later[1]} --tuned-runs
+{later[2]} --splits {later[0]}` and a second `--test {later[1]}
+{later[2]} {later[0]}` to the widening's benchmark above):
+
+{r2_table([(later[0], "after shipping")])}
+
+90 % coverage of the shipped blend, unwidened → widened (β = {widen[2][1]:.3f}):
+
+{cov_table(2, {later[0]: "after shipping"}, running=True)}
+
+Leave one speed out, the shipped model reaches {m_later[CF]:.3f} (comfortable → fast) and {m_later[FC]:.3f} (fast →
+comfortable) there; its widened interval covers {wide_l[list(RULE_SOURCES)].min():.3f}-{wide_l[list(RULE_SOURCES)].max():.3f} of the frames on the five
+sources (unwidened {plain_l[list(RULE_SOURCES)].min():.3f}-{plain_l[list(RULE_SOURCES)].max():.3f}); in-lab against the recipe {ci(p_later)}.
+"""
     summary = {
-        s_: (m_pairs[s_], rows(PAIR_LABEL, s_)[1], coverage(2)[s_][1]) for s_, *_ in PAIR_SETS
+        s_: (rows(PAIR_LABEL, s_)[0], rows(PAIR_LABEL, s_)[1], coverage(2)[s_][1])
+        for s_, *_ in (*PAIR_SETS, PAIR_LATER)
     }
     summary["second test"] = (m2, b2, d2, bd2, w2.min())
     return text, summary
@@ -535,7 +562,7 @@ def pair_tables(variant: str) -> tuple[dict, dict]:
     of PAIR_SETS, and bench_widening.py's long table and beta of the pair's two tests (fitted on
     the first one or two split sets, tested on the next): the inputs of :func:`pair_section`."""
     pair, widen = {}, {}
-    for splits, runs, avg in PAIR_SETS:
+    for splits, runs, avg in (*PAIR_SETS, PAIR_LATER):
         for label, tuned_runs in ((L, runs), (PAIR_LABEL, avg)):
             name = f"runs/bench_blend_pair_{label}_{splits.replace(',', '')}"
             bench("bench_blend.py", "--models", L, "--tuned", FTD, "--broad-runs", PAIR_WISE,
@@ -548,9 +575,10 @@ def pair_tables(variant: str) -> tuple[dict, dict]:
         csv, beta = f"runs/bench_widening_pair{n}.csv", f"runs/bench_widening_pair{n}_beta.csv"
         fits = [a for s_, r, a_ in PAIR_SETS[:n] for a in ("--fit", r, a_, s_)]
         test, runs, avg = PAIR_SETS[n]
+        later = ["--test", PAIR_LATER[1], PAIR_LATER[2], PAIR_LATER[0]] if n == 2 else []
         bench("bench_widening.py", "--models", L, "--blend", variant, "--tuned", FTD,
               "--tuned-model", PAIR_LABEL, "--broad-runs", PAIR_WISE, *fits,
-              "--test", runs, avg, test, "--csv", csv, "--beta-csv", beta)  # fmt: skip
+              "--test", runs, avg, test, *later, "--csv", csv, "--beta-csv", beta)  # fmt: skip
         widen[n] = (pd.read_csv(csv), float(pd.read_csv(beta)["beta"].iloc[0]))
     return pair, widen
 
@@ -891,7 +919,7 @@ def page(
     pair_md, pair = pair_section(
         *dur["pair"], lstm_rows, wbeta, [r[IL] for r in wratio.values()], dv
     )
-    psets = [s_ for s_, *_ in PAIR_SETS]
+    psets = [s_ for s_, *_ in (*PAIR_SETS, PAIR_LATER)]
     p2 = pair.pop("second test")
     low = [s_ for s_ in psets if min(pair[s_][0][CF], pair[s_][0][FC]) < 0.8]
     prun = [c for s_ in psets for src, c in pair[s_][2].items() if src.startswith(RUNNING)]
@@ -1630,7 +1658,7 @@ which is what follows.
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the LSTM blend: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}; {dur["fresh2_splits"]}: TD {f2.loc[TD, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}); the shipped pair's blend (the same broad model on the cohort): TD {", ".join(by_set(TD))}, SB {", ".join(by_set(SB))} (split seeds {"; ".join(psets)}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
 | leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the LSTM blend {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}); the shipped pair's blend {", ".join(f"{c} and {f_} ({'split seeds ' if i == 0 else ''}{s_})" for i, (c, f_, s_) in enumerate(zip(by_set(CF), by_set(FC), psets, strict=True)))} | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default on every split set" if not low else f"met by the default on split seeds {_and(s_ for s_ in psets if s_ not in low)}, not on {_and(low)} (comfortable → fast {min(pair[s_][0][CF] for s_ in low):.3f})"} |
 | forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}), {vs("mix45", model="B"):.3f} and {vs("mix45", "channel R²", "B"):.3f} (24,25); the phase-linear model with the duration averaged with them {vs("mix"):.3f} and {vs("mix", "channel R²"):.3f} (split seeds 21-23), {vs("mix45"):.3f} and {vs("mix45", "channel R²"):.3f} (24,25, its test); the shipped default (that average, split seed 21) {mix21["subject_r2"]:.3f} and {mix21["channel_mean_r2"]:.3f} | from the angles: subject-mean {"met on both split sets by the three-model average" if min(vs("mix"), vs("mix45")) >= 0.9 else "not met on every split set"} (not by the split-21 unit alone); channel-mean {"met" if max(vs("mix", "channel R²"), vs("mix45", "channel R²")) >= 0.75 else "not met"}. With the trial's inverse dynamics (the hip moments as inputs: {vs("plm"):.3f} and {vs("plm", "channel R²"):.3f} on split seeds 21-23, {vs("plm45"):.3f} and {vs("plm45", "channel R²"):.3f} on 24,25, its test; the shipped split-21 unit {plm21["subject_r2"]:.3f} and {plm21["channel_mean_r2"]:.3f}): {"both met" if min(vs("plm"), vs("plm45")) >= 0.9 and min(vs("plm", "channel R²"), vs("plm45", "channel R²")) >= 0.75 else "not both met"} |
-| 90 % intervals cover >= 80 % on every source | the LSTM blend (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); the shipped pair's blend, widened: {", ".join(by_set(s_, 2)[0] for s_ in RULE_SOURCES)} (split seeds {psets[0]}) and {", ".join(by_set(s_, 2)[1] for s_ in RULE_SOURCES)} ({psets[1]}; its widening was fitted on both), {", ".join(by_set(s_, 2)[2] for s_ in RULE_SOURCES)} ({psets[2]}, its test); running {rng(wrun + prun)}, every cycle flagged | {"met on the walking and cohort sources" if min(wcov["fit"][list(RULE_SOURCES)].min(), *(pair[s_][2][list(RULE_SOURCES)].min() for s_ in psets)) >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun + prun) < 0.8 else ""} |
+| 90 % intervals cover >= 80 % on every source | the LSTM blend (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); the shipped pair's blend, widened: {", ".join(by_set(s_, 2)[0] for s_ in RULE_SOURCES)} (split seeds {psets[0]}) and {", ".join(by_set(s_, 2)[1] for s_ in RULE_SOURCES)} ({psets[1]}; its widening was fitted on both), {", ".join(by_set(s_, 2)[2] for s_ in RULE_SOURCES)} ({psets[2]}, its test), {", ".join(by_set(s_, 2)[3] for s_ in RULE_SOURCES)} ({psets[3]}, after shipping); running {rng(wrun + prun)}, every cycle flagged | {"met on the walking and cohort sources" if min(wcov["fit"][list(RULE_SOURCES)].min(), *(pair[s_][2][list(RULE_SOURCES)].min() for s_ in psets)) >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun + prun) < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile of every check, against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |
 | nothing in-lab worse than the recipe | paired subject by subject: fine-tuned Δ R² {rng(by_subject[by_subject.profile == FT].delta_r2.tolist())}, averaged {rng(by_subject[by_subject.profile == W].delta_r2.tolist())}; the LSTM blend {dflt.delta_r2:+.3f} ({dflt.delta_r2_lo:+.3f} to {dflt.delta_r2_hi:+.3f}; fresh splits {fresh_splits}: {dfrd.delta_r2:+.3f}, {dfrd.delta_r2_lo:+.3f} to {dfrd.delta_r2_hi:+.3f}; {dur["fresh2_splits"]}: {f2d.delta_r2:+.3f}, {f2d.delta_r2_lo:+.3f} to {f2d.delta_r2_hi:+.3f}); the shipped pair's blend {", ".join(by_set(what=1))} | {"met by every fine-tuned model" if (by_subject[by_subject.profile == FT].delta_r2_hi >= 0).all() else "not by every fine-tuned model"}; {"the default better (its CI above 0) on every split set" if all(pair[s_][1].delta_r2_lo > 0 for s_ in psets) else "the default not better on every split set"} |
 """
