@@ -57,7 +57,7 @@ from gait2hip.inference.predictor import (
 )
 from gait2hip.io.atomic import write_json
 from gait2hip.models import solved_in_closed_form
-from gait2hip.report.summary import fmt
+from gait2hip.report.summary import and_join, fmt
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
 from gait2hip.training.published import PUBLISHED, load_anchor, published_dir
@@ -113,9 +113,9 @@ def card_section(
             unread = [c for c in final.in_cols if any(c not in m.in_cols for m in fewer)]
             weights += (
                 f"; a cycle whose {', '.join(unread)} is not known (e.g. a study NPZ without "
-                f"cycle times) is predicted by the {_and(m.name for m in fewer)} alone"
+                f"cycle times) is predicted by the {and_join(m.name for m in fewer)} alone"
             )
-        picked = "picked " + _and(f"{_picked(m)} for the {m.name}" for m in models)
+        picked = "picked " + and_join(f"{_picked(m)} for the {m.name}" for m in models)
     profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
     if len(profiles) > 1:  # each model's weights line says where it started
         start = ""
@@ -129,7 +129,7 @@ def card_section(
         )
     per_dof = ", ".join(f"{c} {fmt(row[f'r2_{c}'])}" for c in dofs if f"r2_{c}" in row)
     lines = [
-        f"{heading} {unit_name(final)}: {label} ({_and(f'`{p}`' for p in profiles)} "
+        f"{heading} {unit_name(final)}: {label} ({and_join(f'`{p}`' for p in profiles)} "
         f"profile{'s' if len(profiles) > 1 else ''}{start})",
         "",
         f"- outputs: {', '.join(final.out_cols)} ({meta.get('train_unit', '')}, right side; "
@@ -363,12 +363,6 @@ def blend_table(
     ]
 
 
-def _and(items) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = list(items)
-    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
-
-
 def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> str:
     """The card's words for the broad model's share rule ``variant`` (a
     :class:`~gait2hip.inference.calibration.BlendRule` name)."""
@@ -379,13 +373,14 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         {"pace": "its duration", "size": "the body height"},
     )
     known = [needs[c] for c in rule.checks if c in needs]
-    shift = f"shift percentile (the largest of the cycle's {_and(names[c] for c in rule.checks)} "
+    checks = and_join(names[c] for c in rule.checks)
+    shift = f"shift percentile (the largest of the cycle's {checks} "
     shift += "percentile" + ("s" if len(rule.checks) > 1 else "")
     if known:
-        shift += f", as far as {_and(known)} {'are' if len(known) > 1 else 'is'} known"
+        shift += f", as far as {and_join(known)} {'are' if len(known) > 1 else 'is'} known"
     left = [names[c] for c in SHIFT_CHECKS if c not in rule.checks]
     if left:
-        shift += f"; the {_and(left)} check{'s' if len(left) > 1 else ''} left out of the share"
+        shift += f"; the {and_join(left)} check{'s' if len(left) > 1 else ''} left out of the share"
     shift += ")"
     text = (
         f"the broad model below predicts alone where the {shift} passes the {lo:.0f}th, the "

@@ -31,7 +31,7 @@ import pandas as pd
 from gait2hip.conventions import get_target
 from gait2hip.inference.calibration import BlendRule
 from gait2hip.report.compare import collect_subjects, subject_paired
-from gait2hip.report.summary import markdown_table
+from gait2hip.report.summary import and_join, markdown_table
 from gait2hip.report.transfer import ci_text, compact_table, detail_table
 
 L, T, M = "lstm-causal", "transformer-bidir", "mamba-causal"
@@ -400,11 +400,13 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
                            m.loc[True, "width_90"] / m.loc[False, "width_90"])  # fmt: skip
         return out
 
+    cover = {n: coverage(n) for n in (1, 2)}  # per test, as fitted for it
+
     def cov_table(n, roles, running=False):
         head = "| split seeds | in-lab | comf → fast | fast → comf | cohort SB | cohort TD |"
         head += " hamner2013 2-5 m/s (widened) |" if running else ""
         lines = [head, "|---|---|---|---|---|---|" + ("---|" if running else "")]
-        for splits, (plain, wide, _) in coverage(n).items():
+        for splits, (plain, wide, _) in cover[n].items():
             if splits not in roles:
                 continue
             cells = " | ".join(f"{plain[s_]:.3f} → {wide[s_]:.3f}" for s_ in RULE_SOURCES)
@@ -419,15 +421,14 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
         """Whether the pair passes the n-th test on ``splits`` against the LSTM's rows."""
         m, p = rows(PAIR_LABEL, splits)
         base, base_p, _ = lstm[splits]
-        wide = coverage(n)[splits][1]
+        wide = cover[n][splits][1]
         c = (m[list(RULE_SOURCES)].mean(), base.loc[list(RULE_SOURCES), "r2"].mean(),
              p.delta_r2, base_p.delta_r2, wide[list(RULE_SOURCES)])  # fmt: skip
         return c, (c[0] > c[1], c[2] >= c[3], c[4].min() >= 0.8)
 
     (m1, b1, d1, bd1, w1), ok1 = verdict(second[0], 1)
     (m2, b2, d2, bd2, w2), ok2 = verdict(third[0], 2)
-    c1 = coverage(1)
-    fit_plain = c1[first[0]][0]
+    fit_plain = cover[1][first[0]][0]
     worst = w1.idxmin()
     base2, _, base2_w = lstm[third[0]]
     why = (  # the first test failed on the interval alone
@@ -437,7 +438,7 @@ def pair_section(pair, widen, lstm, lstm_beta, lstm_ratio, variant) -> tuple[str
         if ok1[0] and ok1[1] and not ok1[2]
         else ""
     )
-    ratios = {s_: r[IL] for s_, (*_, r) in coverage(2).items() if s_ != PAIR_LATER[0]}
+    ratios = {s_: r[IL] for s_, (*_, r) in cover[2].items() if s_ != PAIR_LATER[0]}
     narrow, wide_ = min(ratios, key=ratios.get), max(ratios, key=ratios.get)
     m_pairs = {s_: rows(PAIR_LABEL, s_)[0] for s_, *_ in PAIR_SETS}
     m_lstm = {s_: rows(L, s_)[0] for s_, *_ in PAIR_SETS}
@@ -523,7 +524,7 @@ fast → comfortable {min(gain[FC]):+.3f} to {max(gain[FC]):+.3f}).
 """
     later = PAIR_LATER
     m_later, p_later = rows(PAIR_LABEL, later[0])
-    plain_l, wide_l, _ = coverage(2)[later[0]]
+    plain_l, wide_l, _ = cover[2][later[0]]
     text += f"""
 **After shipping: split seeds {later[0]}**, trained once the pair's blend was shipped (nothing
 was chosen on them; the same `gait2hip transfer` with `--split-seeds {later[0]} --out
@@ -543,18 +544,9 @@ Leave one speed out, the shipped model reaches {m_later[CF]:.3f} (comfortable �
 comfortable) there; its widened interval covers {wide_l[list(RULE_SOURCES)].min():.3f}-{wide_l[list(RULE_SOURCES)].max():.3f} of the frames on the five
 sources (unwidened {plain_l[list(RULE_SOURCES)].min():.3f}-{plain_l[list(RULE_SOURCES)].max():.3f}); in-lab against the recipe {ci(p_later)}.
 """
-    summary = {
-        s_: (rows(PAIR_LABEL, s_)[0], rows(PAIR_LABEL, s_)[1], coverage(2)[s_][1])
-        for s_, *_ in (*PAIR_SETS, PAIR_LATER)
-    }
+    summary = {s_: (*rows(PAIR_LABEL, s_), cover[2][s_][1]) for s_, *_ in (*PAIR_SETS, PAIR_LATER)}
     summary["second test"] = (m2, b2, d2, bd2, w2.min())
     return text, summary
-
-
-def _and(items) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = list(items)
-    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 def pair_tables(variant: str) -> tuple[dict, dict]:
@@ -1350,9 +1342,9 @@ rows):
 
 The LSTM blend's rows: in-lab {default.loc[IL, "subject_r2"]:.3f}, comfortable → fast
 {default.loc[CF, "subject_r2"]:.3f}, fast → comfortable {default.loc[FC, "subject_r2"]:.3f},
-TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (split seeds {splits.split(",")[0]}-{splits.split(",")[-1]}). The shipped pair's blend: in-lab {_and(by_set(IL))},
-comfortable → fast {_and(by_set(CF))}, fast → comfortable {_and(by_set(FC))},
-TD {_and(by_set(TD))}, SB {_and(by_set(SB))} (split seeds {"; ".join(psets)}). The
+TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (split seeds {splits.split(",")[0]}-{splits.split(",")[-1]}). The shipped pair's blend: in-lab {and_join(by_set(IL))},
+comfortable → fast {and_join(by_set(CF))}, fast → comfortable {and_join(by_set(FC))},
+TD {and_join(by_set(TD))}, SB {and_join(by_set(SB))} (split seeds {"; ".join(psets)}). The
 model card
 (`src/gait2hip/default_model/MODEL_CARD.md`, written by `scripts/ship_default_model.py`) has
 its held-out and transfer metrics.
@@ -1656,7 +1648,7 @@ which is what follows.
 | target | measured | status |
 |---|---|---|
 | zero-shot on the cohort, hip moments, subject-mean R²: TD >= 0.6, SB >= 0.5 | best on TD: `{cb_name[0]}` {cb_name[1]}, TD {cb[TD]:.3f}, SB {cb[SB]:.3f}; the LSTM blend: TD {default.loc[TD, "subject_r2"]:.3f}, SB {default.loc[SB, "subject_r2"]:.3f} (fresh splits {fresh_splits}: TD {dfb.loc[TD, "r2"]:.3f}, SB {dfb.loc[SB, "r2"]:.3f}; {dur["fresh2_splits"]}: TD {f2.loc[TD, "r2"]:.3f}, SB {f2.loc[SB, "r2"]:.3f}); the shipped pair's blend (the same broad model on the cohort): TD {", ".join(by_set(TD))}, SB {", ".join(by_set(SB))} (split seeds {"; ".join(psets)}) | TD {"met" if cb[TD] >= 0.6 else "not met"}, SB {"met" if cb[SB] >= 0.5 else "not met"} |
-| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the LSTM blend {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}); the shipped pair's blend {", ".join(f"{c} and {f_} ({'split seeds ' if i == 0 else ''}{s_})" for i, (c, f_, s_) in enumerate(zip(by_set(CF), by_set(FC), psets, strict=True)))} | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default on every split set" if not low else f"met by the default on split seeds {_and(s_ for s_ in psets if s_ not in low)}, not on {_and(low)} (comfortable → fast {min(pair[s_][0][CF] for s_ in low):.3f})"} |
+| leave-one-speed-out walking moments R² >= 0.8 | comfortable → fast {rng(col(CF, [FT, W], "subject_r2"))}, fast → comfortable {rng(col(FC, [FT, W], "subject_r2"))} (fine-tuned and averaged); the LSTM blend {default.loc[CF, "subject_r2"]:.3f} and {default.loc[FC, "subject_r2"]:.3f} (fresh splits {fresh_splits}: {dfb.loc[CF, "r2"]:.3f} and {dfb.loc[FC, "r2"]:.3f}; {dur["fresh2_splits"]}: {f2.loc[CF, "r2"]:.3f} and {f2.loc[FC, "r2"]:.3f}); the shipped pair's blend {", ".join(f"{c} and {f_} ({'split seeds ' if i == 0 else ''}{s_})" for i, (c, f_, s_) in enumerate(zip(by_set(CF), by_set(FC), psets, strict=True)))} | {"met by every fine-tuned and averaged model" if min(col(src_in=[CF, FC], prof=[FT, W], c="subject_r2")) >= 0.8 else "not by every model"}; {"met by the default on every split set" if not low else f"met by the default on split seeds {and_join(s_ for s_ in psets if s_ not in low)}, not on {and_join(low)} (comfortable → fast {min(pair[s_][0][CF] for s_ in low):.3f})"} |
 | forces in-lab subject-mean R² >= 0.9, channel-mean R² >= 0.75 | the fine-tuned Transformer and Mamba averaged {xa["R²"]:.3f} and {xa["channel R²"]:.3f} (split seeds {XARCH_SPLITS}), {xa_test["R²"]:.3f} and {xa_test["channel R²"]:.3f} (split seed {XARCH_TEST_SPLITS}), {vs("mix45", model="B"):.3f} and {vs("mix45", "channel R²", "B"):.3f} (24,25); the phase-linear model with the duration averaged with them {vs("mix"):.3f} and {vs("mix", "channel R²"):.3f} (split seeds 21-23), {vs("mix45"):.3f} and {vs("mix45", "channel R²"):.3f} (24,25, its test); the shipped default (that average, split seed 21) {mix21["subject_r2"]:.3f} and {mix21["channel_mean_r2"]:.3f} | from the angles: subject-mean {"met on both split sets by the three-model average" if min(vs("mix"), vs("mix45")) >= 0.9 else "not met on every split set"} (not by the split-21 unit alone); channel-mean {"met" if max(vs("mix", "channel R²"), vs("mix45", "channel R²")) >= 0.75 else "not met"}. With the trial's inverse dynamics (the hip moments as inputs: {vs("plm"):.3f} and {vs("plm", "channel R²"):.3f} on split seeds 21-23, {vs("plm45"):.3f} and {vs("plm45", "channel R²"):.3f} on 24,25, its test; the shipped split-21 unit {plm21["subject_r2"]:.3f} and {plm21["channel_mean_r2"]:.3f}): {"both met" if min(vs("plm"), vs("plm45")) >= 0.9 and min(vs("plm", "channel R²"), vs("plm45", "channel R²")) >= 0.75 else "not both met"} |
 | 90 % intervals cover >= 80 % on every source | the LSTM blend (widened under shift): {", ".join(f"{wcov['fit'][s_]:.3f}" for s_ in RULE_SOURCES)} (in-lab, comfortable → fast, fast → comfortable, SB, TD; the speeds are the rows its widening was fitted on; fresh splits {fresh_splits}: {", ".join(f"{wcov['test'][s_]:.3f}" for s_ in RULE_SOURCES)}; {dur["fresh2_splits"]}: {", ".join(f"{wcov['test2'][s_]:.3f}" for s_ in RULE_SOURCES)}); unwidened {", ".join(f"{cov[s_]:.3f}" for s_ in RULE_SOURCES)} (fresh: {", ".join(f"{dfb.loc[s_, 'coverage_90']:.3f}" for s_ in RULE_SOURCES)}); the shipped pair's blend, widened: {", ".join(by_set(s_, 2)[0] for s_ in RULE_SOURCES)} (split seeds {psets[0]}) and {", ".join(by_set(s_, 2)[1] for s_ in RULE_SOURCES)} ({psets[1]}; its widening was fitted on both), {", ".join(by_set(s_, 2)[2] for s_ in RULE_SOURCES)} ({psets[2]}, its test), {", ".join(by_set(s_, 2)[3] for s_ in RULE_SOURCES)} ({psets[3]}, after shipping); running {rng(wrun + prun)}, every cycle flagged | {"met on the walking and cohort sources" if min(wcov["fit"][list(RULE_SOURCES)].min(), *(pair[s_][2][list(RULE_SOURCES)].min() for s_ in psets)) >= 0.8 else "not met"}{", also on the fresh splits" if min(wcov[k][list(RULE_SOURCES)].min() for k in ("test", "test2")) >= 0.8 else "; not on every fresh split"}{"; not on running" if min(wrun + prun) < 0.8 else ""} |
 | OOD AUROC >= 0.8, cohort against healthy | kinematic OOD score: SB {rng(col(SB, c="ood_auroc"))}, TD {rng(col(TD, c="ood_auroc"))}; size check (heights): SB {rng(col(SB, c="size_auroc"))}, TD {rng(col(TD, c="size_auroc"))}; the checks together (the shift percentile of every check, against the in-lab test cycles): SB {dshift[SB]:.3f}, TD {dshift[TD]:.3f} | kinematics: SB {"met" if min(col(SB, c="ood_auroc")) >= 0.8 else "not met"}, TD {"met" if min(col(TD, c="ood_auroc")) >= 0.8 else "not met"}; with the size check (needs the height): TD {"met" if min(col(TD, c="size_auroc")) >= 0.8 else "not met"}; the checks together: {"met" if min(dshift[SB], dshift[TD]) >= 0.8 else "not met"} |

@@ -25,6 +25,12 @@ def fmt(x: float, digits: int = 3) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
+def and_join(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``: a list in prose."""
+    items = list(items)
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
 def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per model: subject-mean metrics (mean ± sd over runs), CI, pooled, per-channel."""
     rows = []
