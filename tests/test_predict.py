@@ -1266,6 +1266,26 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
     assert (table.dropna(subset=["cycle"])["broad_weight_moments"] == 1.0).all()
     assert " + " in res.targets["moments"].model
 
+    # a broad model of another reference height predicts, for a walker of unknown height, the
+    # walker the blend's own model refers to (the one its notes name), not its own
+    tall = TrainedModel.load(unit / "broad" / "final.pt")
+    ref = pred.reference_height_m
+    assert ref is not None
+    tall.meta["reference_height_m"] = ref * 1.1
+    tall.save(unit / "broad" / "final.pt")
+    mixed = load_predictor(unit, ensemble=False)
+    far = X * 3.0  # unlike any training cycle: the broad model's alone
+    p = mixed.predict_cycles(far, None)
+    assert (p.broad_weight == 1.0).all()
+    np.testing.assert_allclose(p.mean, mixed.broad.predict(far, ref)[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.mean, mixed.broad.predict(far, None)[0] / 1.1, rtol=1e-5)
+    heights = np.array([np.nan, 1.6, np.nan, 1.9, 1.7, np.nan])
+    np.testing.assert_allclose(
+        mixed.predict_cycles(far, heights).mean,
+        mixed.broad.predict(far, np.where(np.isnan(heights), ref, heights))[0],
+        rtol=1e-5, atol=1e-7,
+    )  # fmt: skip
+
     shutil.copy(runs / "forces" / "split42" / "lstm-causal" / "seed2025" / "final.pt",
                 unit / "broad" / "final.pt")  # fmt: skip
     with pytest.raises(ModelNotFoundError, match="cannot be its broad model"):

@@ -263,7 +263,9 @@ class Predictor:
             mean, sd, ens_sd, within = own
         else:
             X_broad = X_deg[..., input_columns_for(self.broad.in_cols, self.in_cols, "broad")]
-            other = self.broad._predict_own(X_broad, height_m)
+            # a walker of unknown height: the one its own model's moments are those of
+            h_broad = _or_reference(height_m, self.reference_height_m)
+            other = self.broad._predict_own(X_broad, h_broad)
             mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
             ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
             within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
@@ -473,6 +475,19 @@ def _other_architectures(unit: Path, final: TrainedModel) -> list[TrainedModel]:
 def _member_paths(unit: Path) -> list[Path]:
     """The unit's :data:`MEMBERS_DIR` checkpoints, in name order."""
     return sorted((unit / MEMBERS_DIR).glob("*.pt"))
+
+
+def _or_reference(height_m, reference_height_m: float | None):
+    """``height_m`` (one, or one per cycle) with the unknown ones (None, NaN) replaced by
+    ``reference_height_m``: a broad model blended into a model of another reference height
+    then predicts, where the height is unknown, for the walker the blend's moments refer to
+    (its notes name that model's reference height)."""
+    if reference_height_m is None:
+        return height_m
+    if height_m is None:
+        return reference_height_m
+    h = np.asarray(height_m, dtype=np.float64)
+    return np.where(np.isfinite(h), h, reference_height_m)
 
 
 def check_broad(pred: Predictor, broad: Predictor) -> None:
