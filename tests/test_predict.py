@@ -522,9 +522,11 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     assert not any(
         c in SERIES_INPUTS for c in find_predictors(default_model_dir())["forces"].in_cols
     )
-    # the hip moments: the LSTM and Transformer averaged, blended with the averaged LSTM
+    # the hip moments: the phase-linear model, the LSTM and the Transformer averaged, blended
+    # with the averaged LSTM
     shipped = find_predictors(default_model_dir())["moments"]
-    assert shipped.label == "lstm-causal + transformer-bidir" and shipped.broad is not None
+    assert shipped.label == "phaselinear-causal + lstm-causal + transformer-bidir"
+    assert shipped.broad is not None
     moments = plain.targets["moments"]
     (got,) = moments.mean
     want = labels["moments"][right] / spec.mass_kg
