@@ -1753,9 +1753,9 @@ same split predicts from the angles, out of fold on the training subjects):
 
 The labelled moments, which inverse dynamics computes with the ground reaction forces, lift
 the channel-mean R² by about 0.1; moments predicted from the angles add nothing. What the
-forces lack is in the force plates, not in the kinematics: a forces model that takes the
+forces lack is in the force plates, not in the joint angles: a forces model that takes the
 hip moments of the lab's own inverse dynamics as inputs is the way to the 0.75 target (next
-section).
+section; the pelvis's motion from IK, which carries part of it, after it).
 
 ### With the lab's inverse dynamics: the hip moments as inputs
 
