@@ -37,14 +37,18 @@ FORCES = ".cache/datasets/schreiber2019/schreiber2019_MF.npz"
 RIDGE_STEP = 9  # ridge strength 0.1 per sample on the default path
 
 
-def phase_linear(X: np.ndarray, Y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """The phase-linear model fitted on ``train``, predicting ``test`` (forces clipped at 0)."""
+def phase_linear(
+    X: np.ndarray, Y: np.ndarray, train: np.ndarray, test: np.ndarray, clip: bool = True
+) -> np.ndarray:
+    """The phase-linear model fitted on ``train``, predicting ``test`` (clipped at 0 with
+    ``clip``, as forces are)."""
     mean, std = X[train].mean((0, 1)), X[train].std((0, 1)) + 1e-9
     Z = ((X - mean) / std).astype(np.float32)
     model = create_model("phaselinear", in_dim=X.shape[-1], out_dim=Y.shape[-1])
     model.solve(torch.from_numpy(Z[train]), torch.from_numpy(Y[train]), RIDGE_STEP)
     with torch.no_grad():
-        return model(torch.from_numpy(Z[test])).clamp_min(0).numpy()
+        out = model(torch.from_numpy(Z[test]))
+    return (out.clamp_min(0) if clip else out).numpy()
 
 
 def predicted_moments(unit: Path, X: np.ndarray, subject: np.ndarray, test: np.ndarray):

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from bench_moments_as_inputs import phase_linear
 from sklearn.model_selection import GroupKFold
 
 from gait2hip.conventions import get_target
@@ -57,9 +58,7 @@ from gait2hip.training.normalize import InputScaler
 
 DATA = ".cache/datasets/schreiber2019/schreiber2019_{}.npz"
 SUFFIX = {"forces": "MF", "moments": "JM"}
-RIDGE_STEP = 9  # ridge strength 0.1 per sample on the default path
 CUTOFF_HZ = 6.0
-PELVIS = ("speed", "acc forward", "acc vertical", "acc lateral")
 SPEEDS = {"comfortable": "comf → fast", "fast": "fast → comf"}
 
 
@@ -95,16 +94,6 @@ def cycle_pelvis(path: str) -> np.ndarray:
         ik = folder / "work" / "ik" / "ik.mot"
         out.append(pelvis_series(ik, float(t0), float(t1), str(side), z["X"].shape[1]))
     return np.stack(out).astype(np.float32)
-
-
-def phase_linear(X, Y, train, test, clip: bool) -> np.ndarray:
-    mean, std = X[train].mean((0, 1)), X[train].std((0, 1)) + 1e-9
-    Z = ((X - mean) / std).astype(np.float32)
-    model = create_model("phaselinear", in_dim=X.shape[-1], out_dim=Y.shape[-1])
-    model.solve(torch.from_numpy(Z[train]), torch.from_numpy(Y[train]), RIDGE_STEP)
-    with torch.no_grad():
-        out = model(torch.from_numpy(Z[test]))
-    return (out.clamp_min(0) if clip else out).numpy()
 
 
 def network(arch: str, target: str, X, Y, train, test, subject) -> np.ndarray:
