@@ -43,10 +43,11 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import FOLDERS, MODELS, each_blend, model_inputs, subject_r2_of
+from transfer_runs import BROAD, FOLDERS, MODELS, each_blend, model_inputs, subject_r2_of
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import BlendRule, auroc, mixture, pooled_coverage
+from gait2hip.inference.predictor import height_or_reference
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
@@ -80,6 +81,10 @@ def main() -> None:
     )
     ap.add_argument("--broad-runs", help="the transfer folder of the averaged (wise) units "
                     "(default --runs)")  # fmt: skip
+    ap.add_argument("--broad-profile", default=BROAD, help="their profile (gait2hip60: the "
+                    "published weights as they are)")  # fmt: skip
+    ap.add_argument("--broad-model", help="their unit label when not --models' (e.g. an "
+                    "average of `gait2hip average`)")  # fmt: skip
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
@@ -88,14 +93,17 @@ def main() -> None:
     models = tuple(args.models.split(","))
     pcts: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     blends = each_blend(args.runs, args.splits, models, args.tuned, args.tuned_runs,
-                        args.tuned_model, args.running, args.broad_runs)  # fmt: skip
+                        args.tuned_model, args.running, args.broad_runs,
+                        args.broad_profile, args.broad_model)  # fmt: skip
     for model, split, base, name, c, blended in blends:
         tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
         X = model_inputs(blended, c)
         # a cycle lacking an input only the tuned model takes is the broad model's alone
         filled, unknown = blended.filled_inputs(X)
         own = tuned.predict(filled, c.height_m)[:2]
-        other = broad.predict(model_inputs(broad, c), c.height_m)[:2]
+        # a walker of unknown height: the blend's own model's reference walker
+        h = height_or_reference(c.height_m, blended.reference_height_m)
+        other = broad.predict(model_inputs(broad, c), h)[:2]
         shipped = blended.predict_cycles(X, c.height_m, c.durations)
         pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
         for variant, weight in VARIANTS.items():

@@ -37,7 +37,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import HELD_OUT, MODELS, each_blend, model_inputs, unit_folder
+from transfer_runs import BROAD, HELD_OUT, MODELS, each_blend, model_inputs, unit_folder
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -60,16 +60,16 @@ def blended_rows(
     models: tuple[str, ...],
     tuned: tuple[str, str, str | None],
     blend: str,
-    broad_runs: str | None = None,
+    broad: tuple[str | None, str, str | None] = (None, BROAD, None),
 ) -> list[dict]:
     """Per model, split and source (running included): labels, the blend's mean and sd
     (unwidened, at the source's frames) and the shift percentile per cycle; the blend's own
     model is ``tuned`` (profile, transfer folder, unit label or None for the loop's), its
-    broad model the `gait2hip60-wise` units of ``broad_runs`` (default ``runs``), its share
-    rule ``blend``."""
+    broad model ``broad`` (transfer folder, default ``runs``; profile; unit label or None for
+    the loop's), its share rule ``blend``."""
     rule = BlendRule.parse(blend)
     out = []
-    blends = each_blend(runs, splits, models, *tuned, running=True, broad_runs=broad_runs)
+    blends = each_blend(runs, splits, models, *tuned, True, *broad)
     for model, split, _, name, c, blended in blends:
         cal = dataclasses.replace(blended.calibration, blend=rule)
         blended = dataclasses.replace(blended, calibration=cal)
@@ -134,9 +134,13 @@ def main() -> None:
         "--tuned-model", help="its unit label when not --models' (bench_blend.py --tuned-model)"
     )
     ap.add_argument(
-        "--broad-runs", help="the transfer folder of the gait2hip60-wise units, fitting and test "
+        "--broad-runs", help="the transfer folder of the broad model's units, fitting and test "
         "splits (default: --fit-runs and each --test's RUNS)",
     )  # fmt: skip
+    ap.add_argument("--broad-profile", default=BROAD, help="their profile (gait2hip60: the "
+                    "published weights as they are)")  # fmt: skip
+    ap.add_argument("--broad-model", help="their unit label when not --models' (e.g. an "
+                    "average of `gait2hip average`)")  # fmt: skip
     ap.add_argument(
         "--test",
         nargs=3,
@@ -152,10 +156,11 @@ def main() -> None:
     args = ap.parse_args()
     models = tuple(args.models.split(","))
     fits = args.fit or [(args.fit_runs, args.tuned_fit_runs or args.fit_runs, args.fit_splits)]
+    broad = (args.broad_runs, args.broad_profile, args.broad_model)
     fit_rows = []
     for runs, tuned_runs, splits in fits:
         tuned = (args.tuned, tuned_runs, args.tuned_model)
-        fit_rows += blended_rows(runs, splits, models, tuned, args.blend, args.broad_runs)
+        fit_rows += blended_rows(runs, splits, models, tuned, args.blend, broad)
     fit_splits = ",".join(splits for *_, splits in fits)
     betas = fit_betas(fit_rows)
     long = scored(fit_rows, betas, "fit")
@@ -165,7 +170,7 @@ def main() -> None:
             m for m in models if unit_folder(runs, "in-lab", "recipe", m, first).is_dir()
         )
         tuned = (args.tuned, tuned_runs, args.tuned_model)
-        test_rows = blended_rows(runs, splits, test_models, tuned, args.blend, args.broad_runs)
+        test_rows = blended_rows(runs, splits, test_models, tuned, args.blend, broad)
         long += scored(test_rows, betas, "test")
     df = pd.DataFrame(long)
     if args.csv:

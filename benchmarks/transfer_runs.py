@@ -26,6 +26,8 @@ FOLDERS = {
 HELD_OUT = {"in-lab": None, "comf → fast": "fast", "fast → comf": "comfortable"}
 MODELS = ("lstm-causal", "transformer-bidir", "mamba-causal")
 DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
+#: the blends' broad model unless told otherwise
+BROAD = "gait2hip60-wise"
 RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
 
 
@@ -131,7 +133,7 @@ def blend_pairs(unit_of, tuned_of=None, broad_of=None) -> dict[str, Predictor]:
     final model (``broad_of(folder)``; default ``unit_of(folder, "gait2hip60-wise")``) as its
     broad model (as the shipped default is built)."""
     tuned_of = tuned_of or unit_of
-    broad_of = broad_of or (lambda f: unit_of(f, "gait2hip60-wise"))
+    broad_of = broad_of or (lambda f: unit_of(f, BROAD))
     return {
         f: dataclasses.replace(
             load_predictor(tuned_of(f), ensemble=False),
@@ -150,18 +152,20 @@ def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
 
 def each_blend(
     runs, splits, models, tuned: str, tuned_runs=None, tuned_model=None, running=False,
-    broad_runs=None,
+    broad_runs=None, broad_profile=BROAD, broad_model=None,
 ):  # fmt: skip
     """Per architecture of ``models``, split and source (``running``: the hamner2013 rows
     too): (label, split, the recipe's in-lab subject R², source name, its :class:`Cycles`, the
     blend for that source (:func:`blend_pairs`)), the blend's own model being the ``tuned``
     profile's units in ``tuned_runs`` (default ``runs``) of ``tuned_model`` (default the
     loop's architecture, which the broad model and the recipe always are), and its broad model
-    the `gait2hip60-wise` units in ``broad_runs`` (default ``runs``). The label is the blend's
+    the ``broad_profile`` units (default `gait2hip60-wise`; `gait2hip60`: the published weights
+    as they are) of ``broad_model`` (default the loop's architecture) in ``broad_runs`` (default
+    ``runs``). The label is the blend's
     own model's (``tuned_model`` where given, e.g. an average of `gait2hip average`)."""
     for model, split, unit_of, srcs, base in each_unit(runs, splits, models):
         own = tuned_of(tuned_runs or runs, tuned, tuned_model or model, split)
-        broad = broad_runs and tuned_of(broad_runs, "gait2hip60-wise", model, split)
+        broad = tuned_of(broad_runs or runs, broad_profile, broad_model or model, split)
         pairs = blend_pairs(unit_of, own, broad)
         if running:
             srcs |= running_sources(pairs["in-lab"].broad.in_cols)

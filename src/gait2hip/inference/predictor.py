@@ -264,7 +264,7 @@ class Predictor:
         else:
             X_broad = X_deg[..., input_columns_for(self.broad.in_cols, self.in_cols, "broad")]
             # a walker of unknown height: the one its own model's moments are those of
-            h_broad = _or_reference(height_m, self.reference_height_m)
+            h_broad = height_or_reference(height_m, self.reference_height_m)
             other = self.broad._predict_own(X_broad, h_broad)
             mean, sd = mixture(w, (own[0], own[1]), (other[0], other[1]))
             ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
@@ -477,7 +477,7 @@ def _member_paths(unit: Path) -> list[Path]:
     return sorted((unit / MEMBERS_DIR).glob("*.pt"))
 
 
-def _or_reference(height_m, reference_height_m: float | None):
+def height_or_reference(height_m, reference_height_m: float | None):
     """``height_m`` (one, or one per cycle) with the unknown ones (None, NaN) replaced by
     ``reference_height_m``: a broad model blended into a model of another reference height
     then predicts, where the height is unknown, for the walker the blend's moments refer to
