@@ -18,7 +18,9 @@ broad model's alone in every variant, as gait2hip predicts it. Variants of the s
 - `ramp80-95`: linear from the 80th to the 95th;
 - `ramp50-95`: linear from the 50th to the 95th (BLEND_FROM, BLEND_TO; the default rule);
 - `step95/ood+size`: as `step95`, the shift percentile of the OOD and size checks only (not
-  the pace: a model that takes the cycle's duration sees the pace itself).
+  the pace: a model that takes the cycle's duration sees the pace itself);
+- `step95/ood1.5+size`: as `step95/ood+size`, the OOD check heeded only beyond 1.5 times the
+  warning level's score (`BlendRule.ood_factor`).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
 the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
@@ -51,16 +53,19 @@ from gait2hip.inference.predictor import height_or_reference
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
-#: Per variant, the broad share per cycle from the checks' percentiles (by name).
+#: Per variant, the broad share per cycle from the blend's calibration and its
+#: prediction's checks (percentiles by name, OOD scores).
 VARIANTS = {
-    "finetune": lambda checks: np.zeros(len(checks["ood"])),
-    "wise": lambda checks: np.ones(len(checks["ood"])),
-    "half": lambda checks: np.full(len(checks["ood"]), 0.5),
+    "finetune": lambda cal, p: np.zeros(len(p.ood[0])),
+    "wise": lambda cal, p: np.ones(len(p.ood[0])),
+    "half": lambda cal, p: np.full(len(p.ood[0]), 0.5),
     **{
-        name: BlendRule.parse(name).weight
-        for name in ("step95", "ramp80-95", BlendRule().name, "step95/ood+size")
+        name: (lambda rule: lambda cal, p: dataclasses.replace(cal, blend=rule).blend_share(
+            p.checks, p.ood[0]))(BlendRule.parse(name))
+        for name in ("step95", "ramp80-95", BlendRule().name, "step95/ood+size",
+                     "step95/ood1.5+size")
     },
-}
+}  # fmt: skip
 
 
 def main() -> None:
@@ -107,7 +112,7 @@ def main() -> None:
         shipped = blended.predict_cycles(X, c.height_m, c.durations)
         pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
         for variant, weight in VARIANTS.items():
-            w = np.where(unknown, 1.0, weight(shipped.checks))
+            w = np.where(unknown, 1.0, weight(blended.calibration, shipped))
             mean, sd = mixture(w, own, other)
             if variant == blended.calibration.blend.name:  # as gait2hip predicts
                 assert np.allclose(mean, shipped.mean) and np.allclose(sd, shipped.sd)

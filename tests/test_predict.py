@@ -1181,7 +1181,11 @@ def test_blend_weight_and_mixture_by_hand():
     no_pace = BlendRule.parse("step95/ood+size")
     assert no_pace == BlendRule(95.0, 95.0, ("ood", "size")) and no_pace.name == "step95/ood+size"
     assert BlendRule(95, 95, ("size", "ood")).name == "step95/ood+size"  # canonical order
-    for bad in ("cliff", "step", "ramp50", "step95/pace+speed", "step95/"):
+    far = BlendRule.parse("step95/ood1.5+size")
+    assert far == BlendRule(95.0, 95.0, ("ood", "size"), 1.5) and far.name == "step95/ood1.5+size"
+    assert BlendRule.parse(far.name) == far and BlendRule.parse("step95/ood1+size") == no_pace
+    for bad in ("cliff", "step", "ramp50", "step95/pace+speed", "step95/", "step95/ood0.5",
+                "step95/oodx", "step95/size+pace1.5"):  # fmt: skip
         with pytest.raises(ValueError, match="unknown blend rule"):
             BlendRule.parse(bad)
     # the checks a rule heeds: the largest known percentile of them, per cycle
@@ -1261,6 +1265,17 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
         pred, calibration=dataclasses.replace(pred.calibration, blend=BlendRule(checks=("pace",)))
     )
     np.testing.assert_allclose(pace_only.broad_weight(X, child), 0.0)
+    # a rule heeding the OOD check only beyond F times the warning level's score: the share
+    # follows the percentile of the scores over F; the factor survives save and load
+    far = BlendRule(95, 95, ("ood",), 1.5)
+    cal = dataclasses.replace(pred.calibration, blend=far)
+    assert Calibration.load(cal.save(tmp_path / "far.npz")).blend == far
+    thr = pred.calibration.ood_threshold
+    X_far = np.concatenate([X, X * 3.0])  # the same cycles, and exaggerated ones
+    scores = pred.ood_scores(X_far)[0]
+    w = dataclasses.replace(pred, calibration=cal).broad_weight(X_far)
+    np.testing.assert_allclose(w, scores / 1.5 > thr)
+    assert ((scores > thr) & (scores / 1.5 <= thr)).any()  # beyond the warning, kept own
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

@@ -118,27 +118,41 @@ class BlendRule:
     model"): :func:`blend_weight` of the largest percentile of ``checks`` (:func:`shift_of`),
     none up to ``lo``, all of it from ``hi``. Named ``ramp50-95`` (linear between) or ``step95``
     (all of it above, when ``hi <= lo``), with ``/ood+size`` appended when it heeds only those
-    checks (e.g. a model that takes the cycle's duration sees the pace itself)."""
+    checks (e.g. a model that takes the cycle's duration sees the pace itself).
+
+    ``ood_factor`` > 1 heeds the OOD check only that far out: a cycle's OOD score counts at
+    ``1 / ood_factor`` of itself (named ``ood1.5``, e.g. ``step95/ood1.5+size``: the broad
+    model takes cycles whose OOD score is beyond 1.5 times the warning level's). The warning
+    level is the 95th percentile of unseen healthy cycles, so a step there hands one in twenty
+    walkers like the training subjects to the broad model; a factor keeps them with the model
+    tuned to them and still hands over gaits far from the training data (running)."""
 
     lo: float = BLEND_FROM
     hi: float = BLEND_TO
     checks: tuple[str, ...] = SHIFT_CHECKS
+    ood_factor: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.checks if c not in SHIFT_CHECKS]
         if unknown or not self.checks:
             raise ValueError(f"blend checks {list(self.checks)}: some of {list(SHIFT_CHECKS)}")
+        if not (self.ood_factor >= 1.0 and ("ood" in self.checks or self.ood_factor == 1.0)):
+            raise ValueError(f"blend ood_factor {self.ood_factor}: >= 1, with the ood check")
         canonical = tuple(c for c in SHIFT_CHECKS if c in self.checks)
         object.__setattr__(self, "checks", canonical)  # frozen: set once, in one order
 
     @property
     def name(self) -> str:
         rule = f"step{self.lo:.0f}" if self.hi <= self.lo else f"ramp{self.lo:.0f}-{self.hi:.0f}"
-        return rule if self.checks == SHIFT_CHECKS else rule + "/" + "+".join(self.checks)
+        if self.checks == SHIFT_CHECKS and self.ood_factor == 1.0:
+            return rule
+        far = f"ood{self.ood_factor:g}" if self.ood_factor != 1.0 else "ood"
+        return rule + "/" + "+".join(far if c == "ood" else c for c in self.checks)
 
     @classmethod
     def parse(cls, name: str) -> BlendRule:
-        """The rule of a :attr:`name` (``ramp50-95``, ``step95``, ``step95/ood+size``)."""
+        """The rule of a :attr:`name` (``ramp50-95``, ``step95``, ``step95/ood+size``,
+        ``step95/ood1.5+size``)."""
         rule, sep, checks = name.partition("/")
         try:
             if rule.startswith("step"):
@@ -147,16 +161,23 @@ class BlendRule:
                 lo, hi = (float(t) for t in rule[4:].split("-"))
             else:
                 raise ValueError
-            return cls(lo, hi, tuple(checks.split("+")) if sep else SHIFT_CHECKS)
+            names, factor = [], 1.0
+            for c in checks.split("+") if sep else SHIFT_CHECKS:
+                if c.startswith("ood") and c != "ood":
+                    c, factor = "ood", float(c[3:])
+                names.append(c)
+            return cls(lo, hi, tuple(names), factor)
         except ValueError:
             raise ValueError(
                 f"unknown blend rule {name!r}: rampLO-HI or stepP (e.g. ramp50-95, step95), "
-                f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size)"
+                f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size; "
+                "oodF heeds OOD scores beyond F times the warning level's, e.g. ood1.5)"
             ) from None
 
     def weight(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
         """Per cycle, the broad model's share from the largest percentile of its checks
-        (:func:`shift_of`; None: no check known)."""
+        (:func:`shift_of`; None: no check known). With an ``ood_factor``, ``percentiles``'
+        OOD entry must be that of the scores divided by it (:meth:`Calibration.blend_share`)."""
         pct = shift_of(percentiles, self.checks)
         return None if pct is None else blend_weight(pct, self.lo, self.hi)
 
@@ -396,6 +417,17 @@ class Calibration:
         side."""
         return spread_percentile(height_m, self.heights)
 
+    def blend_share(
+        self, percentiles: Mapping[str, np.ndarray | None], ood_scores: np.ndarray
+    ) -> np.ndarray | None:
+        """Per cycle, the broad model's share by :attr:`blend` from the checks'
+        ``percentiles`` and the cycles' OOD scores (for a rule with an ``ood_factor``)."""
+        rule = self.blend
+        if rule.ood_factor != 1.0:
+            scaled = self.ood_percentile(np.asarray(ood_scores, float) / rule.ood_factor)
+            percentiles = {**percentiles, "ood": scaled}
+        return rule.weight(percentiles)
+
     def summary(self) -> dict[str, Any]:
         return {
             "n_members": self.n_members,
@@ -456,6 +488,7 @@ class Calibration:
             "shift_widening_source": np.array(self.shift_widening_source),
             "blend": np.array([self.blend.lo, self.blend.hi]),
             "blend_checks": np.array(self.blend.checks),
+            "blend_ood_factor": np.array(self.blend.ood_factor),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -501,6 +534,7 @@ class Calibration:
                     tuple(str(c) for c in z["blend_checks"])
                     if "blend_checks" in z
                     else SHIFT_CHECKS,
+                    float(z["blend_ood_factor"]) if "blend_ood_factor" in z else 1.0,
                 ),
             )
 
