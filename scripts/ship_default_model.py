@@ -101,10 +101,17 @@ def card_section(
     weights = _weights(final, config)
     picked = "picked " + _picked(final)
     if len(models) > 1:
+        # models of one architecture (e.g. fine-tuned and published) are named by profile
+        names = [m.name for m in models]
+        named = [f"{n} ({m.meta.get('profile', profile)})" if names.count(n) > 1 else n
+                 for n, m in zip(names, models, strict=True)]  # fmt: skip
+        kinds = "architectures'" if len(set(names)) == len(names) else "models'"
         weights = (
-            f"the mean of {len(models)} architectures' predictions (`gait2hip average`; their "
+            f"the mean of {len(models)} {kinds} predictions (`gait2hip average`; their "
             "disagreement is part of the interval): "
-            + "; ".join(f"the {m.name}: {_weights(m, config)}" for m in models)
+            + "; ".join(
+                f"the {n}: {_weights(m, config)}" for n, m in zip(named, models, strict=True)
+            )
             + f" (chosen over {'either' if len(models) == 2 else 'each'} alone by "
             "docs/transfer_results.md)"
         )
@@ -115,7 +122,9 @@ def card_section(
                 f"; a cycle whose {', '.join(unread)} is not known (e.g. a study NPZ without "
                 f"cycle times) is predicted by the {and_join(m.name for m in fewer)} alone"
             )
-        picked = "picked " + and_join(f"{_picked(m)} for the {m.name}" for m in models)
+        picked = "picked " + and_join(
+            f"{_picked(m)} for the {n}" for n, m in zip(named, models, strict=True)
+        )
     profiles = list(dict.fromkeys(m.meta.get("profile", profile) for m in models))
     if len(profiles) > 1:  # each model's weights line says where it started
         start = ""
@@ -372,6 +381,9 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         {"ood": "OOD", "pace": "pace", "size": "size"},
         {"pace": "its duration", "size": "the body height"},
     )
+    if rule.ood_factor != 1.0:
+        names["ood"] = (f"OOD (of its score over {rule.ood_factor:g}: the OOD check counts "
+                        f"beyond {rule.ood_factor:g} times the warning level's score)")  # fmt: skip
     known = [needs[c] for c in rule.checks if c in needs]
     checks = and_join(names[c] for c in rule.checks)
     shift = f"shift percentile (the largest of the cycle's {checks} "

@@ -17,6 +17,7 @@ walking data of another lab when it has been built (:func:`published_predictors`
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,8 +176,10 @@ class Predictor:
     def label(self) -> str:
         if self.published:
             return f"{PUBLISHED}:{self.final.name}"
-        # the architectures averaged (one, unless the unit has members/ of others)
-        return " + ".join(dict.fromkeys(_arch_label(m) for m in self.members))
+        # the architectures averaged (one, unless the unit has members/ of others; several
+        # models of one architecture, e.g. fine-tuned and published, counted)
+        counts = Counter(_arch_label(m) for m in self.members)
+        return " + ".join(a if n == 1 else f"{a} ({n} averaged)" for a, n in counts.items())
 
     def predict(
         self,
