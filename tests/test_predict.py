@@ -756,7 +756,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     # a broad model for the moments, its blend rows from bench_blend.py's tables
     moments = [u for u in units if "/moments/" in u]
     blend, paired = tmp_path / "blend.csv", tmp_path / "paired.csv"
-    rows = {"model": "lstm-causal", "variant": "step95", "split": 42}
+    rows = {"model": "lstm-causal", "variant": "step95/ood1.5", "split": 42}
     pd.DataFrame([{**rows, "source": "in-lab", "r2": 0.5, "coverage_90": 0.9,
                    "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
     pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
@@ -771,16 +771,17 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
             for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))]  # fmt: skip
     pd.DataFrame(rows).to_csv(long, index=False)
     extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired),
-             "--widening", str(beta), str(long), "--blend-variant", "step95"]  # fmt: skip
+             "--widening", str(beta), str(long), "--blend-variant", "step95/ood1.5"]  # fmt: skip
     subprocess.run([*cmd, *(a for u in units for a in ("--unit", u)), *extra], check=True)
     assert (shipped / "moments" / "broad" / "final.pt").is_file()
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "its broad model (`broad/`)" in card
     assert "| in-lab | 0.500 | 0.900 | 0.250 | 0.950 | 1.20x |" in card, card
     assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
-    assert "blend (`step95`)" in card and "predicts alone where the shift percentile" in card
+    assert "blend (`step95/ood1.5`)" in card and "predicts alone where the shift percentile" in card
+    assert "beyond 1.5 times the warning level's score" in card
     cal = load_predictor(shipped / "moments").calibration
-    assert (cal.shift_widening, cal.blend.name) == (0.4, "step95")
+    assert (cal.shift_widening, cal.blend.name, cal.blend.ood_factor) == (0.4, "step95/ood1.5", 1.5)
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "blended with" in res.output, res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
