@@ -329,10 +329,10 @@ def pace_sentence(pace: pd.DataFrame, labels: pd.DataFrame) -> str:
         f"x{longest['interval widening']:.2f})"
         + (
             f"; at {handed['median duration s'].iloc[0]:.2f} s the OOD check, which sees the "
-            "duration among the model's inputs, hands most cycles to the averaged model "
+            "duration among the model's inputs, hands most cycles to the broad model "
             f"(share {handed['broad share'].iloc[0]:.2f})."
             if len(handed)
-            else "; no scale tried here hands the cycles to the averaged model."
+            else "; no scale tried here hands the cycles to the broad model."
         )
     )
 
@@ -1439,8 +1439,8 @@ splits the default has in-lab {f2.loc[IL, "r2"]:.3f}, comfortable → fast {f2.l
 ### How the default answers a change of pace
 
 So a walker slower or faster than the training subjects gets the duration model's answer
-(flagged, its interval widened), unless the angles or the body height hand the cycle to the
-averaged model; no bundled data walks slowly enough to test that answer. Its shape, on the
+(flagged, its interval widened), unless the angles (beyond 1.5 times the warning level's OOD
+score) or the body height hand the cycle to the broad model; no bundled data walks slowly enough to test that answer. Its shape, on the
 bundled walking cycles with their durations scaled (`benchmarks/bench_pace_response.py`; the
 default learnt from most of these cycles, so this is the response, not its accuracy):
 
