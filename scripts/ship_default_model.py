@@ -382,8 +382,10 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         {"pace": "its duration", "size": "the body height"},
     )
     if rule.ood_factor != 1.0:
-        names["ood"] = (f"OOD (of its score over {rule.ood_factor:g}: the OOD check counts "
-                        f"beyond {rule.ood_factor:g} times the warning level's score)")  # fmt: skip
+        names["ood"] = (f"OOD (where the body height is known, of its score over "
+                        f"{rule.ood_factor:g}: the OOD check counts beyond {rule.ood_factor:g} "
+                        "times the warning level's score; without the height, at the warning "
+                        "level, as it alone can then tell a child)")  # fmt: skip
     known = [needs[c] for c in rule.checks if c in needs]
     checks = and_join(names[c] for c in rule.checks)
     shift = f"shift percentile (the largest of the cycle's {checks} "

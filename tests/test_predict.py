@@ -756,7 +756,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     # a broad model for the moments, its blend rows from bench_blend.py's tables
     moments = [u for u in units if "/moments/" in u]
     blend, paired = tmp_path / "blend.csv", tmp_path / "paired.csv"
-    rows = {"model": "lstm-causal", "variant": "step95/ood1.5", "split": 42}
+    rows = {"model": "lstm-causal", "variant": "step95/ood1.5+size", "split": 42}
     pd.DataFrame([{**rows, "source": "in-lab", "r2": 0.5, "coverage_90": 0.9,
                    "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
     pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
@@ -771,17 +771,25 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
             for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))]  # fmt: skip
     pd.DataFrame(rows).to_csv(long, index=False)
     extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired),
-             "--widening", str(beta), str(long), "--blend-variant", "step95/ood1.5"]  # fmt: skip
+             "--widening", str(beta), str(long),
+             "--blend-variant", "step95/ood1.5+size"]  # fmt: skip
     subprocess.run([*cmd, *(a for u in units for a in ("--unit", u)), *extra], check=True)
     assert (shipped / "moments" / "broad" / "final.pt").is_file()
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "its broad model (`broad/`)" in card
     assert "| in-lab | 0.500 | 0.900 | 0.250 | 0.950 | 1.20x |" in card, card
     assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
-    assert "blend (`step95/ood1.5`)" in card and "predicts alone where the shift percentile" in card
+    assert (
+        "blend (`step95/ood1.5+size`)" in card
+        and "predicts alone where the shift percentile" in card
+    )
     assert "beyond 1.5 times the warning level's score" in card
     cal = load_predictor(shipped / "moments").calibration
-    assert (cal.shift_widening, cal.blend.name, cal.blend.ood_factor) == (0.4, "step95/ood1.5", 1.5)
+    assert (cal.shift_widening, cal.blend.name, cal.blend.ood_factor) == (
+        0.4,
+        "step95/ood1.5+size",
+        1.5,
+    )
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "blended with" in res.output, res.output
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
@@ -1185,8 +1193,8 @@ def test_blend_weight_and_mixture_by_hand():
     far = BlendRule.parse("step95/ood1.5+size")
     assert far == BlendRule(95.0, 95.0, ("ood", "size"), 1.5) and far.name == "step95/ood1.5+size"
     assert BlendRule.parse(far.name) == far and BlendRule.parse("step95/ood1+size") == no_pace
-    for bad in ("cliff", "step", "ramp50", "step95/pace+speed", "step95/", "step95/ood0.5",
-                "step95/oodx", "step95/size+pace1.5"):  # fmt: skip
+    for bad in ("cliff", "step", "ramp50", "step95/pace+speed", "step95/", "step95/ood0.5+size",
+                "step95/oodx", "step95/size+pace1.5", "step95/ood1.5"):  # fmt: skip
         with pytest.raises(ValueError, match="unknown blend rule"):
             BlendRule.parse(bad)
     # the checks a rule heeds: the largest known percentile of them, per cycle
@@ -1266,17 +1274,24 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
         pred, calibration=dataclasses.replace(pred.calibration, blend=BlendRule(checks=("pace",)))
     )
     np.testing.assert_allclose(pace_only.broad_weight(X, child), 0.0)
-    # a rule heeding the OOD check only beyond F times the warning level's score: the share
-    # follows the percentile of the scores over F; the factor survives save and load
-    far = BlendRule(95, 95, ("ood",), 1.5)
+    # a rule heeding the OOD check only beyond F times the warning level's score where the
+    # height is known (the size check then tells a child): the share follows the percentile
+    # of the scores over F; without the height, the OOD check at the warning level as before;
+    # the factor survives save and load
+    far = BlendRule(95, 95, ("ood", "size"), 1.5)
     cal = dataclasses.replace(pred.calibration, blend=far)
     assert Calibration.load(cal.save(tmp_path / "far.npz")).blend == far
     thr = pred.calibration.ood_threshold
     X_far = np.concatenate([X, X * 3.0])  # the same cycles, and exaggerated ones
     scores = pred.ood_scores(X_far)[0]
-    w = dataclasses.replace(pred, calibration=cal).broad_weight(X_far)
-    np.testing.assert_allclose(w, scores / 1.5 > thr)
-    assert ((scores > thr) & (scores / 1.5 <= thr)).any()  # beyond the warning, kept own
+    beyond = (scores > thr) & (scores / 1.5 <= thr)
+    assert beyond.any()  # some cycles beyond the warning level, not beyond 1.5 times it
+    far_pred = dataclasses.replace(pred, calibration=cal)
+    np.testing.assert_allclose(far_pred.broad_weight(X_far, h), scores / 1.5 > thr)
+    unknown = far_pred.broad_weight(X_far)  # no height: as step95/ood+size
+    np.testing.assert_allclose(unknown, blend_weight(pred.ood_scores(X_far)[1], 95, 95))
+    assert (unknown[beyond] == 1).all()
+    np.testing.assert_allclose(far_pred.broad_weight(X_far, np.full(len(X_far), 1.1)), 1.0)
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

@@ -120,12 +120,15 @@ class BlendRule:
     (all of it above, when ``hi <= lo``), with ``/ood+size`` appended when it heeds only those
     checks (e.g. a model that takes the cycle's duration sees the pace itself).
 
-    ``ood_factor`` > 1 heeds the OOD check only that far out: a cycle's OOD score counts at
-    ``1 / ood_factor`` of itself (named ``ood1.5``, e.g. ``step95/ood1.5+size``: the broad
-    model takes cycles whose OOD score is beyond 1.5 times the warning level's). The warning
-    level is the 95th percentile of unseen healthy cycles, so a step there hands one in twenty
-    walkers like the training subjects to the broad model; a factor keeps them with the model
-    tuned to them and still hands over gaits far from the training data (running)."""
+    ``ood_factor`` > 1 heeds the OOD check only that far out where the body height is known:
+    a cycle's OOD score counts at ``1 / ood_factor`` of itself (named ``ood1.5``, e.g.
+    ``step95/ood1.5+size``: the broad model takes cycles whose OOD score is beyond 1.5 times
+    the warning level's). The warning level is the 95th percentile of unseen healthy cycles, so
+    a step there hands one in twenty walkers like the training subjects to the broad model; a
+    factor keeps them with the model tuned to them and still hands over gaits far from the
+    training data (running), while the size check tells children. Without the height the
+    OOD check alone can, so there it stays at the warning level (:meth:`Calibration.
+    blend_share`); the rule needs the size check."""
 
     lo: float = BLEND_FROM
     hi: float = BLEND_TO
@@ -136,8 +139,13 @@ class BlendRule:
         unknown = [c for c in self.checks if c not in SHIFT_CHECKS]
         if unknown or not self.checks:
             raise ValueError(f"blend checks {list(self.checks)}: some of {list(SHIFT_CHECKS)}")
-        if not (self.ood_factor >= 1.0 and ("ood" in self.checks or self.ood_factor == 1.0)):
-            raise ValueError(f"blend ood_factor {self.ood_factor}: >= 1, with the ood check")
+        if not (
+            self.ood_factor >= 1.0
+            and ({"ood", "size"} <= set(self.checks) or self.ood_factor == 1.0)
+        ):
+            raise ValueError(
+                f"blend ood_factor {self.ood_factor}: >= 1, with the ood and size checks"
+            )
         canonical = tuple(c for c in SHIFT_CHECKS if c in self.checks)
         object.__setattr__(self, "checks", canonical)  # frozen: set once, in one order
 
@@ -421,11 +429,15 @@ class Calibration:
         self, percentiles: Mapping[str, np.ndarray | None], ood_scores: np.ndarray
     ) -> np.ndarray | None:
         """Per cycle, the broad model's share by :attr:`blend` from the checks'
-        ``percentiles`` and the cycles' OOD scores (for a rule with an ``ood_factor``)."""
+        ``percentiles`` and the cycles' OOD scores (for a rule with an ``ood_factor``: it
+        applies where the body height is known; without it the OOD check is all that can tell
+        a child, so it stays at the warning level there)."""
         rule = self.blend
-        if rule.ood_factor != 1.0:
+        size = percentiles.get("size")
+        if rule.ood_factor != 1.0 and size is not None:
             scaled = self.ood_percentile(np.asarray(ood_scores, float) / rule.ood_factor)
-            percentiles = {**percentiles, "ood": scaled}
+            ood = np.where(np.isfinite(np.asarray(size, float)), scaled, percentiles["ood"])
+            percentiles = {**percentiles, "ood": ood}
         return rule.weight(percentiles)
 
     def summary(self) -> dict[str, Any]:
