@@ -172,3 +172,21 @@ def test_models_of_other_profiles_and_inputs_are_averaged_each_on_its_own(two_ar
     )  # fmt: skip
     assert result.exit_code == 2 and "no run folder with finished units" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o2").exists()
+
+
+def test_models_of_one_architecture_from_other_profiles_are_each_kept(two_archs, tmp_path):
+    """Averaging the same architecture from two profiles' runs (as the shipped broad model
+    averages the wise and the published LSTM) keeps every model: the members are not named
+    by architecture alone, and the label counts them."""
+    root, _ = two_archs
+    for profile in ("a", "b"):
+        shutil.copytree(root / "runs" / "in-lab", tmp_path / profile / "in-lab" / "d" / profile
+                        / "split42")  # fmt: skip
+    models = ["a/transformer-bidir", "a/lstm-causal", "b/lstm-causal"]
+    out = tmp_path / "avg"
+    paths = average_runs(tmp_path / "a", models, out, log=lambda _: None, others=[tmp_path / "b"])
+    unit = paths[0].parent / "split42" / "transformer-bidir+lstm-causal+lstm-causal" / "seed2025"
+    assert len(list((unit / "members").glob("*.pt"))) == 2
+    pred = load_predictor(unit)
+    assert [m.name for m in pred.members] == ["transformer", "lstm", "lstm"]
+    assert pred.label == "transformer-bidir + lstm-causal (2 averaged)"

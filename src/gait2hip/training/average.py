@@ -158,8 +158,13 @@ def average_unit(
     with atomic_dir(out) as tmp:
         shutil.copyfile(units[0] / "final.pt", tmp / "final.pt")
         (tmp / MEMBERS_DIR).mkdir()
-        for u in units[1:]:
-            shutil.copyfile(u / "final.pt", tmp / MEMBERS_DIR / f"{u.parent.name}.pt")
+        names: list[str] = []
+        for k, u in enumerate(units[1:], start=1):
+            # one file per model: a label already taken (models of one architecture from
+            # other profiles) gets the model's place in the average
+            name = u.parent.name if u.parent.name not in names else f"{u.parent.name}-{k}"
+            names.append(name)
+            shutil.copyfile(u / "final.pt", tmp / MEMBERS_DIR / f"{name}.pt")
         cal.save(tmp / CALIBRATION_FILE)
         write_json(tmp / "calibration.json", cal.summary())
         with open(tmp / "predictions.npz", "wb") as fh:
