@@ -42,12 +42,14 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   e.g. a child, whose moments the models can only extrapolate by Hof's scaling.
 - **Normative band**: mean ± sd of the training pool's labels per frame and channel.
 - **Blend with a broad model**: a predictor may carry a second, broader model (the shipped
-  default: the fine-tuned model with its WiSE average with the study's published weights as
-  the broad one). Per cycle, the *shift percentile* (the largest of the OOD, pace and size
-  percentiles above) sets the broad model's share :func:`blend_weight`: none up to
-  :data:`BLEND_FROM`, all of it from :data:`BLEND_TO` (or the :class:`BlendRule` its
+  default: the fine-tuned models, with the WiSE average of the fine-tuned and the study's
+  published weights averaged with the published model itself as the broad one). Per cycle,
+  the *shift percentile* (the largest of the OOD, pace and size percentiles above) sets the
+  broad model's share :func:`blend_weight`: none up to :data:`BLEND_FROM`, all of it from
+  :data:`BLEND_TO` (or the :class:`BlendRule` its
   calibration names, e.g. all of it above the 95th and none below, or heeding only the OOD and
-  size checks for a model that takes the cycle's duration and so sees the pace itself); the
+  size checks for a model that takes the cycle's duration and so sees the pace itself, the OOD
+  check only beyond a factor of its warning score where the height is known); the
   prediction is the two models' :func:`mixture` (its sd holds their disagreement), so a walker
   like the training subjects gets the model tuned to them, and one unlike them the model that
   kept its breadth.
