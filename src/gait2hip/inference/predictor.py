@@ -746,9 +746,12 @@ def list_default() -> list[dict[str, Any]]:
         if unit.name.endswith(ID_UNIT_SUFFIX):
             label += " (for trials with their inverse dynamics: predict --inverse-dynamics)"
         if (unit / BROAD_DIR / "final.pt").is_file():
-            broad = TrainedModel.load(unit / BROAD_DIR / "final.pt")
+            broad = unit / BROAD_DIR
+            models = [TrainedModel.load(broad / "final.pt")]
+            models += [TrainedModel.load(p) for p in _member_paths(broad)]
+            names = " + ".join(f"{m.meta.get('profile', '')} {_arch_label(m)}" for m in models)
             label += (
-                f", blended with its {broad.meta.get('profile', '')} {_arch_label(broad)} "
+                f", blended with its {names}{' averaged' if len(models) > 1 else ''} "
                 "for walkers unlike its training subjects"
             )
         rows.append(
