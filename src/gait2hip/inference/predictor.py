@@ -483,6 +483,11 @@ def _member_paths(unit: Path) -> list[Path]:
     return sorted((unit / MEMBERS_DIR).glob("*.pt"))
 
 
+def _unit_models(unit: Path) -> list[TrainedModel]:
+    """A unit folder's final model and the models it averages with it (``members/``)."""
+    return [TrainedModel.load(p) for p in [unit / "final.pt", *_member_paths(unit)]]
+
+
 def height_or_reference(height_m, reference_height_m: float | None):
     """``height_m`` (one, or one per cycle) with the unknown ones (None, NaN) replaced by
     ``reference_height_m``: a broad model blended into a model of another reference height
@@ -740,15 +745,12 @@ def list_default() -> list[dict[str, Any]]:
     are in the model card beside them)."""
     rows = []
     for unit in sorted(p.parent for p in default_model_dir().glob("*/final.pt")):
-        final = TrainedModel.load(unit / "final.pt")
-        others = [TrainedModel.load(p) for p in _member_paths(unit)]
+        final, *others = _unit_models(unit)
         label = f"default: {' + '.join(_arch_label(m) for m in [final, *others])}"
         if unit.name.endswith(ID_UNIT_SUFFIX):
             label += " (for trials with their inverse dynamics: predict --inverse-dynamics)"
         if (unit / BROAD_DIR / "final.pt").is_file():
-            broad = unit / BROAD_DIR
-            models = [TrainedModel.load(broad / "final.pt")]
-            models += [TrainedModel.load(p) for p in _member_paths(broad)]
+            models = _unit_models(unit / BROAD_DIR)
             names = " + ".join(f"{m.meta.get('profile', '')} {_arch_label(m)}" for m in models)
             label += (
                 f", blended with its {names}{' averaged' if len(models) > 1 else ''} "
