@@ -52,7 +52,8 @@ def per_cycle(blended, c) -> pd.DataFrame:
     X = model_inputs(blended, c)
     filled, _ = blended.filled_inputs(X)
     cal = blended.calibration
-    (scores, _), checks = blended._checks(filled, c.height_m, c.durations)
+    shipped = blended.predict_cycles(X, c.height_m, c.durations)
+    scores, checks = shipped.ood[0], shipped.checks
     size = np.full(len(X), np.nan)
     if len(cal.heights) and c.height_m is not None:
         ref = np.percentile(spread_scores(cal.heights, cal.heights), 95)
