@@ -10,6 +10,12 @@ for walkers unlike the training subjects, gait2hip.inference.calibration); its c
 come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``); ``--widening``
 (benchmarks/bench_widening.py's ``--beta-csv`` and ``--csv``) sets its interval's widening
 under shift (gait2hip.inference.calibration) and adds the widened coverage to those rows.
+``--far-widening`` (benchmarks/bench_far_widening.py's ``--fit-csv`` and ``--csv``) sets the
+widening far out and its card line; given alone (no ``--unit``), it does so in the shipped
+default as it is:
+
+    .venv/bin/python scripts/ship_default_model.py --far-widening \
+        runs/bench_far_widening_fit.csv runs/bench_far_widening.csv
 
 A unit of `gait2hip average` (the final models of several architectures, its others in
 ``members/``) ships with its members; its card section names each. ``--keep`` ships only the
@@ -492,6 +498,58 @@ def widening_of(beta_csv: Path, label: str) -> tuple[float, str]:
     return float(row["beta"].iloc[0]), str(row["fitted_on"].iloc[0])
 
 
+FAR_LINE = "- widening far out:"
+
+
+def far_widening_line(r0: float, fitted_on: str, long: Path) -> str:
+    """The card's line for the widening far out (bench_far_widening.py's fit and long
+    tables): the rule, where it was fitted and the coverage it gives the running rows, which
+    took no part in it."""
+    df = pd.read_csv(long)
+    run = df[df["source"].str.startswith("hamner")]
+    by = run.groupby(["set", "far"], sort=False)["coverage_90"]
+    lo, hi = by.min().unstack("far"), by.max().unstack("far")
+    span = lambda s, far: f"{lo.loc[s, far]:.2f}-{hi.loc[s, far]:.2f}"  # noqa: E731
+    rows = "; ".join(
+        f"{'this model' if s == 'the model' else f'split seeds {s}'} "
+        f"{span(s, False)} -> {span(s, True)}"
+        for s in lo.index
+    )
+    return (
+        f"{FAR_LINE} beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
+        f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow about "
+        f"in proportion to the distance); {r0:.3f} is the largest distance that brings each "
+        f"source to 90 % coverage, fitted on {fitted_on} (`benchmarks/bench_far_widening.py`); "
+        f"90 % coverage of the running speeds, which took no part in it: {rows}"
+    )
+
+
+def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
+    """Set the shipped targets' widening far out (bench_far_widening.py's ``--fit-csv``)
+    and put its line in their card sections, after the widening under shift (replacing the
+    line a previous run wrote)."""
+    card = dest / MODEL_CARD
+    text = card.read_text()
+    for row in pd.read_csv(fit).itertuples():
+        folder = dest / str(row.target)
+        if not (folder / CALIBRATION_FILE).is_file():
+            sys.exit(f"{fit}: no shipped {row.target} model in {dest}")
+        set_calibration(folder, far_widening=float(row.r0), far_widening_source=str(row.fitted_on))
+        line = far_widening_line(float(row.r0), str(row.fitted_on), long)
+        heads = [m for m in SECTION.finditer(text)]
+        head = next((m for m in heads if m.group(1) == row.target), None)
+        if head is None:
+            sys.exit(f"{card}: no section for {row.target}")
+        end = next((m.start() for m in heads if m.start() > head.start()), len(text))
+        lines = text[head.start() : end].split("\n")
+        lines = [x for x in lines if not x.startswith(FAR_LINE)]
+        after = max(i for i, x in enumerate(lines) if x.startswith("- "))
+        after = next((i for i, x in enumerate(lines) if x.startswith("- widening under")), after)
+        lines.insert(after + 1, line)
+        text = text[: head.start()] + "\n".join(lines) + text[end:]
+    card.write_text(text)
+
+
 def set_calibration(folder: Path, **fields) -> None:
     """Set fields of the shipped calibration (calibration.npz and .json): its widening under
     shift, its blend rule."""
@@ -526,7 +584,7 @@ def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--unit", type=Path, action="append", required=True, help="unit folder, one per target"
+        "--unit", type=Path, action="append", default=[], help="unit folder, one per target"
     )
     parser.add_argument(
         "--transfer", type=Path, action="append", default=[], help="gait2hip transfer folder(s)"
@@ -559,6 +617,14 @@ def main() -> None:
         metavar=("BETA", "LONG"),
         help="bench_widening.py's --beta-csv and --csv: widen the blended target's interval",
     )
+    parser.add_argument(
+        "--far-widening",
+        type=Path,
+        nargs=2,
+        metavar=("FIT", "LONG"),
+        help="bench_far_widening.py's --fit-csv and --csv: widen those targets' intervals far "
+        "out; without --unit, in the shipped default as it is",
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument(
         "--keep",
@@ -568,6 +634,12 @@ def main() -> None:
     )
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.unit:
+        if not args.far_widening:
+            parser.error("give --unit (one per target), or --far-widening alone")
+        ship_far_widening(args.dest, *args.far_widening)
+        print(f"set the widening far out in {args.dest}")
+        return
     tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest
     dest.mkdir(parents=True, exist_ok=True)
@@ -653,6 +725,8 @@ def main() -> None:
         "intervals and OOD score only).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
+    if args.far_widening:
+        ship_far_widening(dest, *args.far_widening)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")
 
 

@@ -795,6 +795,36 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     res = runner.invoke(app, ["models", str(tmp_path / "none")])
     assert "blended with its" in res.output
 
+    # the widening far out, set in the shipped default as it is from
+    # bench_far_widening.py's tables; a second run replaces its card line
+    fit, far_long = tmp_path / "far_fit.csv", tmp_path / "far.csv"
+    pd.DataFrame([{"target": "moments", "r0": 1.3, "fitted_on": "the children"}]).to_csv(
+        fit, index=False
+    )
+    rows = [
+        {"set": "the model", "source": f"hamner2013 {v} m/s", "far": far, "coverage_90": c}
+        for v in (2, 3)
+        for far, c in ((False, 0.4 + v / 100), (True, 0.9 + v / 100))
+    ]
+    pd.DataFrame(rows).to_csv(far_long, index=False)  # fmt: skip
+    before = load_predictor(shipped / "moments").predict_cycles(synthetic["moments"].X[:4] * 3)
+    for _ in range(2):
+        subprocess.run([*cmd, "--far-widening", str(fit), str(far_long)], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- widening far out:") == 1
+    assert "over 1.300 times it" in card and "this model 0.42-0.43 -> 0.92-0.93" in card
+    moments = card[card.index("## moments") :].split("\n## ")[0]
+    assert "- widening far out:" in moments and moments.index("widening under shift") < (
+        moments.index("widening far out")
+    )
+    pred = load_predictor(shipped / "moments")
+    assert (pred.calibration.far_widening, pred.calibration.shift_widening) == (1.3, 0.4)
+    p = pred.predict_cycles(synthetic["moments"].X[:4] * 3)
+    ratio = p.ood[0] / pred.calibration.ood_threshold
+    factor = np.broadcast_to(np.maximum(1, ratio / 1.3)[:, None, None], p.sd.shape)
+    assert (factor > 1).any()
+    np.testing.assert_allclose(p.sd / before.sd, factor, rtol=1e-5)
+
 
 # ----------------------------------------------------------------------------- body size
 
@@ -1348,6 +1378,32 @@ def test_fit_widening_by_hand():
     assert widening_factor(shifted, 0.0) is None and widening_factor(None, 0.5) is None
 
 
+def test_fit_far_widening_by_hand():
+    """r0 is the exact largest distance whose factor max(1, ratio / r0) brings every held-out
+    condition to the nominal coverage; inf when already there; cycles within r0 of the
+    warning level are never widened."""
+    from gait2hip.inference.calibration import distance_factor, fit_far_widening, pooled_coverage
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(400, 50, 2)) * 2.0  # errors twice the sd: coverage 0.59
+    mean, sd = np.zeros_like(y), np.ones_like(y)
+    far = np.full(len(y), 4.0)  # four times the warning level's score
+    r0 = fit_far_widening([(y, mean, sd, far)])
+    assert 1.9 < r0 < 2.1  # needs the sd x ~2: 4 / r0
+    f = distance_factor(far, r0)[:, None, None]
+    assert pooled_coverage(y, mean, sd * f, (0.9,))[0] >= 0.9
+    assert pooled_coverage(y, mean, sd * distance_factor(far, r0 * 1.001)[:, None, None],
+                           (0.9,))[0] < 0.9  # fmt: skip
+    covered = (y / 10, mean, sd, far)
+    assert fit_far_widening([covered]) == np.inf
+    # the smaller of two conditions; a condition twice as far asks for twice the r0
+    assert fit_far_widening([covered, (y, mean, sd, far), (y, mean, sd, 2 * far)]) == r0
+    assert fit_far_widening([(y, mean, sd, 2 * far)]) == pytest.approx(2 * r0)
+    near = np.array([0.5, 1.0, r0, 1.5 * r0])
+    np.testing.assert_allclose(distance_factor(near, r0), [1, 1, 1, 1.5])
+    assert distance_factor(near, 0.0) is None and distance_factor(None, r0) is None
+
+
 def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
     """A calibration's widening multiplies the sd by 1 + beta x ramp(shift percentile): a
     child's body (shift 100) gets 1 + beta, the point prediction and the within-population
@@ -1381,6 +1437,22 @@ def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)
     table = res.cycles_table().dropna(subset=["cycle"])
     assert (table["interval_widening_moments"] == 1.5).all()
+
+    # far out: the sd further x max(1, OOD score / warning level's / r0); saved and loaded
+    cal.far_widening, cal.far_widening_source = 1.0, "a test"
+    cal.save(unit / "calibration.npz")
+    assert Calibration.load(unit / "calibration.npz").summary()["far_widening"] == 1.0
+    far = load_predictor(unit, ensemble=False)
+    X_far = np.concatenate([X, X * 3.0])  # the same cycles, and exaggerated ones
+    ratio = far.ood_scores(X_far)[0] / far.calibration.ood_threshold
+    assert (ratio[: len(X)] < 1).all() and (ratio[len(X) :] > 1).all()
+    kid = np.full(len(X_far), 1.1)
+    p, q = far.predict_cycles(X_far, kid), pred.predict_cycles(X_far, kid)
+    np.testing.assert_allclose(p.widening, 1.5 * np.maximum(1, ratio), rtol=1e-6)
+    np.testing.assert_allclose(p.sd[: len(X)], q.sd[: len(X)])
+    np.testing.assert_allclose(p.sd[len(X) :], q.sd[len(X) :] * ratio[len(X) :, None, None],
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(p.mean, q.mean)
 
 
 def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synthetic, tmp_path):

@@ -63,6 +63,16 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   smallest that brings every held-out condition's cycles to the nominal coverage; for the
   shipped default, leave-one-speed-out runs of ``gait2hip transfer``), never on the cycles
   it is then tested on.
+- **Widening far out**: the ramp above stops at the warning level, but a cycle far beyond it
+  (running for a model of walking: 3.6-5.5 times the warning level's OOD score) is
+  predicted far worse than one just past it, and its errors grow about in proportion to the
+  distance. A calibration may carry a distance ``far_widening`` (``r0``, in units of the
+  warning level's OOD score): the sd is further multiplied by ``max(1, ratio / r0)``, the
+  cycle's OOD score over the warning level's (:func:`distance_factor`), so cycles within
+  ``r0`` times the warning level keep their interval. ``r0`` is fitted on held-out sources
+  (:func:`fit_far_widening`: the largest that brings each one's cycles to the nominal
+  coverage); the shipped moments model's on the cohort, tested on running, which took no
+  part in it.
 """
 
 from __future__ import annotations
@@ -312,6 +322,39 @@ def widening_factor(shift_percentile: np.ndarray | None, beta: float) -> np.ndar
     return 1.0 + beta * blend_weight(shift_percentile)
 
 
+def distance_factor(ood_ratio: np.ndarray | None, far_from: float) -> np.ndarray | None:
+    """Per cycle, the factor on the interval's sd far out (module doc, "Widening far out"):
+    ``max(1, ood_ratio / far_from)``, ``ood_ratio`` the cycle's OOD score over the warning
+    level's; None when there is nothing to widen (no score, or ``far_from`` 0)."""
+    if ood_ratio is None or not far_from:
+        return None
+    return np.maximum(1.0, np.asarray(ood_ratio, float) / far_from)
+
+
+def fit_far_widening(
+    conditions: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    coverage: float = DEFAULT_INTERVAL,
+) -> float:
+    """The largest distance ``r0`` (:func:`distance_factor`; the least widening) that brings
+    each held-out condition's cycles to ``coverage`` of their frames and channels inside the
+    widened interval: the smallest over ``conditions`` of each one's exact solution. A
+    condition is (labels (N, T, K), mean, sd (the interval's before this factor), OOD ratio
+    (N,)), its cycles predicted by models that did not learn from it. inf when they all
+    reach it unwidened."""
+    z = z_value(coverage)
+    far = np.inf
+    for y, mean, sd, ratio in conditions:
+        r = np.broadcast_to(np.asarray(ratio, float).reshape(-1, *([1] * (y.ndim - 1))), y.shape)
+        need = np.abs(y - mean) / (z * np.broadcast_to(sd, y.shape))
+        # a frame is inside for every r0 up to r / need (for every r0 where need <= 1)
+        with np.errstate(divide="ignore"):
+            up_to = np.where(need <= 1, np.inf, r / need)
+        up_to = np.sort(up_to.ravel())[::-1]
+        k = int(np.ceil(coverage * len(up_to))) - 1  # the frames inside must be >= coverage
+        far = min(far, float(up_to[max(k, 0)]))
+    return far
+
+
 def fit_widening(
     conditions: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     coverage: float = DEFAULT_INTERVAL,
@@ -404,6 +447,9 @@ class Calibration:
     # the widening under shift (module doc; 0: none) and where it was fitted ("": nowhere)
     shift_widening: float = 0.0
     shift_widening_source: str = ""
+    # the widening far out (module doc; r0, 0: none) and where it was fitted ("": nowhere)
+    far_widening: float = 0.0
+    far_widening_source: str = ""
     # with a broad model, its share rule
     blend: BlendRule = field(default_factory=BlendRule)
 
@@ -442,6 +488,24 @@ class Calibration:
             percentiles = {**percentiles, "ood": ood}
         return rule.weight(percentiles)
 
+    def interval_widening(
+        self, shift_percentile: np.ndarray | None, ood_scores: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Per cycle, the factor on the interval's sd: the widening under shift
+        (:func:`widening_factor` of the shift percentile) times the widening far out
+        (:func:`distance_factor` of the OOD scores over the warning level's); None where
+        neither applies."""
+        ratio = None if ood_scores is None else np.asarray(ood_scores, float) / self.ood_threshold
+        parts = [
+            f
+            for f in (
+                widening_factor(shift_percentile, self.shift_widening),
+                distance_factor(ratio, self.far_widening),
+            )
+            if f is not None
+        ]
+        return None if not parts else np.prod(np.broadcast_arrays(*parts), axis=0)
+
     def summary(self) -> dict[str, Any]:
         return {
             "n_members": self.n_members,
@@ -468,6 +532,8 @@ class Calibration:
             "interval_width_90_within_population": self.width_90_within,
             "shift_widening": self.shift_widening,
             "shift_widening_source": self.shift_widening_source,
+            "far_widening": self.far_widening,
+            "far_widening_source": self.far_widening_source,
             "blend": self.blend.name,
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
             "test_rmse_final_mean": float(np.mean(self.test_rmse_final)),
@@ -500,6 +566,8 @@ class Calibration:
             "width_90_within": np.array(self.width_90_within),
             "shift_widening": np.array(self.shift_widening),
             "shift_widening_source": np.array(self.shift_widening_source),
+            "far_widening": np.array(self.far_widening),
+            "far_widening_source": np.array(self.far_widening_source),
             "blend": np.array([self.blend.lo, self.blend.hi]),
             "blend_checks": np.array(self.blend.checks),
             "blend_ood_factor": np.array(self.blend.ood_factor),
@@ -542,6 +610,10 @@ class Calibration:
                 shift_widening=float(z["shift_widening"]) if "shift_widening" in z else 0.0,
                 shift_widening_source=(
                     str(z["shift_widening_source"]) if "shift_widening_source" in z else ""
+                ),
+                far_widening=float(z["far_widening"]) if "far_widening" in z else 0.0,
+                far_widening_source=(
+                    str(z["far_widening_source"]) if "far_widening_source" in z else ""
                 ),
                 blend=BlendRule(
                     *(map(float, z["blend"]) if "blend" in z else (BLEND_FROM, BLEND_TO)),

@@ -40,7 +40,6 @@ from gait2hip.inference.calibration import (
     member_predictions,
     mixture,
     shift_of,
-    widening_factor,
 )
 from gait2hip.training.checkpoint import TrainedModel, average_refusal
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
@@ -190,8 +189,9 @@ class Predictor:
         """(N, T, C) cycles in degrees -> mean, total sd and ensemble sd per kg, (N, T, K),
         moments scaled to the body height ``height_m`` (see :meth:`size_factors`); with a
         :attr:`broad` model, blended per cycle by :meth:`broad_weight`, and the sd widened
-        under shift as calibrated (:func:`~gait2hip.inference.calibration.widening_factor`;
-        the cycles' durations in s, when known, are part of both)."""
+        under shift and far out as calibrated
+        (:meth:`~gait2hip.inference.calibration.Calibration.interval_widening`; the cycles'
+        durations in s, when known, are part of both)."""
         p = self.predict_cycles(X_deg, height_m, durations)
         return p.mean, p.sd, p.ensemble_sd
 
@@ -258,7 +258,8 @@ class Predictor:
     ) -> CyclePrediction:
         """Everything :meth:`predict` computes per cycle, from one pass of the models and the
         checks: mean, sd (total, ensemble and within-population), the OOD, pace, size and
-        shift percentiles, the broad model's share and the interval's widening under shift."""
+        shift percentiles, the broad model's share and the interval's widening (under shift
+        and far out)."""
         missing = ~np.isfinite(X_deg).all(axis=1)
         X_deg, unknown = self.filled_inputs(X_deg)
         ood, checks = self._checks(X_deg, height_m, durations)
@@ -276,7 +277,7 @@ class Predictor:
             ens_sd = mixture(w, (own[0], own[2]), (other[0], other[2]))[1]
             within = mixture(w, (own[0], own[3]), (other[0], other[3]))[1]
         cal = self.calibration
-        widen = None if cal is None else widening_factor(pct, cal.shift_widening)
+        widen = None if cal is None else cal.interval_widening(pct, None if ood is None else ood[0])
         if widen is not None:
             sd = sd * widen.reshape(-1, *([1] * (sd.ndim - 1))).astype(sd.dtype)
         pace, size = checks.get("pace"), checks.get("size")

@@ -1,0 +1,175 @@
+"""Widening far out: the interval's sd times ``max(1, ratio / r0)``, ``ratio`` the cycle's
+OOD score over the warning level's (gait2hip.inference.calibration, "Widening far out"),
+fitted on the sources a model did not learn from where it is known to be shifted, and tested
+on running, which took no part in the fit.
+
+For a trained moments model (``--model``, default the shipped default's; its split seed
+``--split-seed`` gives its held-out subjects), per source: its held-out subjects (in-lab),
+each group of the bundled cohort and each running speed of hamner2013 (zero-shot for every
+model: none learnt from running). ``r0`` is fitted with :func:`fit_far_widening` on the
+``--fit`` sources (default: the cohort's two groups and the held-out subjects) and the
+report gives, per source, the cycles' OOD ratio, the 90 % coverage and the 90 % interval's
+mean width before and after, and the share of cycles it widens. For the record it also gives
+the ``r0`` each running speed alone would ask for.
+
+``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
+units of other split seeds (as benchmarks/bench_blend.py builds them: its own model
+``--tuned-model`` of profile ``--tuned`` in TUNED_RUNS, its broad model in ``--broad-runs``),
+under the shipped model's share rule and widening under shift: their held-out speeds, cohort
+and running rows. No training.
+
+    .venv/bin/python benchmarks/bench_far_widening.py [--csv runs/bench_far_widening.csv] \\
+        [--fit-csv runs/bench_far_widening_fit.csv] \\
+        [--broad-runs runs/transfer-wise-pubavg --broad-model lstm-causal+lstm-causal \\
+         --set runs/transfer-pair2425 runs/transfer-moments-mix2425 24,25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from transfer_runs import DATA, Cycles, each_blend, model_inputs, running_sources
+
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
+from gait2hip.data.splits import holdout_subjects
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.calibration import (
+    DEFAULT_INTERVAL,
+    distance_factor,
+    fit_far_widening,
+    mean_interval_width,
+    pooled_coverage,
+)
+from gait2hip.inference.predictor import Predictor, default_model_dir, load_predictor
+from gait2hip.io.npz import read_npz
+from gait2hip.report.summary import markdown_table
+
+FIT = ("cohort SB", "cohort TD", "in-lab")
+OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
+
+
+def model_sources(pred: Predictor, split_seed: int) -> dict[str, Cycles]:
+    """The model's held-out subjects (its split seed's), the cohort's groups and running."""
+    ds = read_npz(DATA, expected_out=get_target("moments"))
+    test = np.zeros(len(ds.X), bool)
+    test[holdout_subjects(ds.subject_id, seed=split_seed).test] = True
+    dur = ds.cycle_durations()
+    out = {"in-lab": Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test],
+                            ds.subject_id[test], None if dur is None else dur[test])}  # fmt: skip
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    at = cohort.resampled(ds.n_frames)
+    ref = cohort.reference("moments")
+    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
+    for g in cohort.groups:
+        k = cohort.group == g
+        out[f"cohort {g}"] = Cycles(at.angles[k][..., idx], ref[k], cohort.height_m[k],
+                                    cohort.subject[k])  # fmt: skip
+    return out | running_sources(ds.in_cols)
+
+
+def scored(pred: Predictor, c: Cycles) -> dict:
+    """Labels, mean and sd (every widening but the one far out) and OOD ratio per cycle."""
+    cal = dataclasses.replace(pred.calibration, far_widening=0.0)
+    p = dataclasses.replace(pred, calibration=cal).predict_cycles(
+        model_inputs(pred, c), c.height_m, c.durations
+    )
+    mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
+    return {"y": c.y, "mean": mean, "sd": sd, "ratio": p.ood[0] / cal.ood_threshold}
+
+
+def rows_of(r: dict, r0: float, **keys) -> list[dict]:
+    out = []
+    for far in (False, True):
+        f = distance_factor(r["ratio"], r0) if far else None
+        sd = r["sd"] if f is None else r["sd"] * f[:, None, None]
+        out.append({**keys, "far": far, "cycles": len(r["y"]),
+                    "ratio_median": float(np.median(r["ratio"])),
+                    "ratio_max": float(np.max(r["ratio"])),
+                    "widened": float(np.mean(r["ratio"] > r0)) if far else 0.0,
+                    "coverage_90": float(pooled_coverage(r["y"], r["mean"], sd,
+                                                         (DEFAULT_INTERVAL,))[0]),
+                    "width_90": mean_interval_width(sd)})  # fmt: skip
+    return out
+
+
+def conditions(rows: dict[str, dict], names) -> list[tuple]:
+    return [tuple(rows[n][k] for k in ("y", "mean", "sd", "ratio")) for n in names]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=default_model_dir() / "moments")
+    ap.add_argument("--split-seed", type=int, default=21, help="the model's split seed")
+    ap.add_argument("--fit", default=",".join(FIT), help="the sources r0 is fitted on")
+    ap.add_argument("--set", nargs=3, action="append", default=[],
+                    metavar=("RUNS", "TUNED_RUNS", "SPLITS"),
+                    help="test on the blend's units of other split seeds")  # fmt: skip
+    ap.add_argument("--tuned", default="recipe-duration")
+    ap.add_argument("--tuned-model", default=OWN)
+    ap.add_argument("--broad-runs")
+    ap.add_argument("--broad-profile", default="gait2hip60-wise")
+    ap.add_argument("--broad-model")
+    ap.add_argument("--csv", help="also write the long table here")
+    ap.add_argument("--fit-csv", help="and the fitted r0 here (scripts/ship_default_model.py)")
+    args = ap.parse_args()
+    pred = load_predictor(args.model)
+    fit = args.fit.split(",")
+    rows = {name: scored(pred, c) for name, c in model_sources(pred, args.split_seed).items()}
+    # up to 3 decimals, rounded down so the fitted sources keep their coverage
+    r0 = float(np.floor(fit_far_widening(conditions(rows, fit)) * 1e3) / 1e3)
+    fitted_on = (f"{', '.join(fit)} of the model's split seed {args.split_seed}, whose models "
+                 "learnt from none of them")  # fmt: skip
+    print(f"\nfitted r0: {r0:.3f} (on {fitted_on})\n")
+    running = [n for n in rows if n.startswith("hamner")]
+    alone = pd.DataFrame([{"source": n, "r0 it alone asks for":
+                           round(fit_far_widening(conditions(rows, [n])), 3)}
+                          for n in [*fit, *running]])  # fmt: skip
+    print(markdown_table(alone))
+    long = []
+    for name, r in rows.items():
+        long += rows_of(r, r0, set="the model", split=args.split_seed, source=name,
+                        fitted_on=name in fit)  # fmt: skip
+    ship = pred.calibration
+    for runs, tuned_runs, splits in args.set:
+        blends = each_blend(runs, splits, ("lstm-causal",), args.tuned, tuned_runs,
+                            args.tuned_model, True, args.broad_runs, args.broad_profile,
+                            args.broad_model)  # fmt: skip
+        for _, split, _, name, c, blended in blends:
+            cal = dataclasses.replace(blended.calibration, blend=ship.blend,
+                                      shift_widening=ship.shift_widening)  # fmt: skip
+            r = scored(dataclasses.replace(blended, calibration=cal), c)
+            long += rows_of(r, r0, set=splits, split=split, source=name, fitted_on=False)
+    df = pd.DataFrame(long)
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    if args.fit_csv:
+        pd.DataFrame([{"target": "moments", "r0": r0, "fitted_on": fitted_on}]).to_csv(
+            args.fit_csv, index=False
+        )
+    means = df.groupby(["set", "source", "far"], sort=False).agg(
+        cycles=("cycles", "sum"), ratio_median=("ratio_median", "mean"),
+        ratio_max=("ratio_max", "max"), widened=("widened", "mean"),
+        coverage_90=("coverage_90", "mean"), width_90=("width_90", "mean"),
+    )  # fmt: skip
+    wide = means.unstack("far")
+    table = pd.DataFrame({
+        "cycles": wide[("cycles", False)],
+        "OOD ratio median": wide[("ratio_median", False)].round(2),
+        "OOD ratio max": wide[("ratio_max", False)].round(2),
+        "cycles widened": wide[("widened", True)].round(3),
+        "90 % coverage before": wide[("coverage_90", False)].round(3),
+        "after": wide[("coverage_90", True)].round(3),
+        "90 % width before": wide[("width_90", False)].round(3),
+        "width after": wide[("width_90", True)].round(3),
+    })  # fmt: skip
+    print("\nper source (sets of split seeds: mean over their splits)\n")
+    print(markdown_table(table.reset_index()))
+
+
+if __name__ == "__main__":
+    main()
