@@ -3,14 +3,16 @@ OOD score over the warning level's (gait2hip.inference.calibration, "Widening fa
 fitted on the sources a model did not learn from where it is known to be shifted, and tested
 on running, which took no part in the fit.
 
-For a trained moments model (``--model``, default the shipped default's; its split seed
-``--split-seed`` gives its held-out subjects), per source: its held-out subjects (in-lab),
-each group of the bundled cohort and each running speed of hamner2013 (zero-shot for every
-model: none learnt from running). ``r0`` is fitted with :func:`fit_far_widening` on the
-``--fit`` sources (default: the cohort's two groups and the held-out subjects) and the
-report gives, per source, the cycles' OOD ratio, the 90 % coverage and the 90 % interval's
-mean width before and after, and the share of cycles it widens. For the record it also gives
-the ``r0`` each running speed alone would ask for.
+For a trained model of ``--target`` (``--model``, default the shipped default's; its split
+seed ``--split-seed`` gives its held-out subjects), per source: its held-out subjects
+(in-lab), each group of the bundled cohort (hip moments only) and each running speed of
+hamner2013 (zero-shot for every model: none learnt from running). ``r0`` is fitted with
+:func:`fit_far_widening` on the ``--fit`` sources (default: the cohort's two groups and
+the held-out subjects) and the report gives, per source, the cycles' OOD ratio, the 90 %
+coverage and the 90 % interval's mean width before and after, and the share of cycles it
+widens. For the record it also gives the ``r0`` each running speed alone would ask for. A
+target without a held-out population (the forces: the cohort has hip moments only) takes
+``--r0`` fitted elsewhere.
 
 ``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
 units of other split seeds (as benchmarks/bench_blend.py builds them: its own model
@@ -19,7 +21,7 @@ under the shipped model's share rule and widening under shift: their held-out sp
 and running rows. No training.
 
     .venv/bin/python benchmarks/bench_far_widening.py [--csv runs/bench_far_widening.csv] \\
-        [--fit-csv runs/bench_far_widening_fit.csv] \\
+        [--fit-csv runs/bench_far_widening_fit.csv] [--target forces --r0 R0 FITTED_ON] \\
         [--broad-runs runs/transfer-wise-pubavg --broad-model lstm-causal+lstm-causal \\
          --set runs/transfer-pair2425 runs/transfer-moments-mix2425 24,25]
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from transfer_runs import DATA, Cycles, each_blend, model_inputs, running_sources
+from transfer_runs import LABELS, Cycles, each_blend, model_inputs, running_sources
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
@@ -53,14 +55,18 @@ FIT = ("cohort SB", "cohort TD", "in-lab")
 OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
 
 
-def model_sources(pred: Predictor, split_seed: int) -> dict[str, Cycles]:
-    """The model's held-out subjects (its split seed's), the cohort's groups and running."""
-    ds = read_npz(DATA, expected_out=get_target("moments"))
+def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cycles]:
+    """The model's held-out subjects (its split seed's), the cohort's groups (hip moments
+    only) and running, with the ``target``'s labels."""
+    path = LABELS[target][0]
+    ds = read_npz(path, expected_out=get_target(target))
     test = np.zeros(len(ds.X), bool)
     test[holdout_subjects(ds.subject_id, seed=split_seed).test] = True
     dur = ds.cycle_durations()
     out = {"in-lab": Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test],
                             ds.subject_id[test], None if dur is None else dur[test])}  # fmt: skip
+    if target != "moments":
+        return out | running_sources(ds.in_cols, target)
     cohort = load_cohort("spina_bifida_lee").with_contralateral()
     at = cohort.resampled(ds.n_frames)
     ref = cohort.reference("moments")
@@ -101,11 +107,23 @@ def conditions(rows: dict[str, dict], names) -> list[tuple]:
     return [tuple(rows[n][k] for k in ("y", "mean", "sd", "ratio")) for n in names]
 
 
+def upsert(path: str, df: pd.DataFrame, target: str) -> None:
+    """Write ``df`` (this target's rows) to ``path``, keeping the other targets' rows there."""
+    if Path(path).is_file():
+        old = pd.read_csv(path)
+        df = pd.concat([old[old["target"] != target], df], ignore_index=True)
+    df.to_csv(path, index=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, default=default_model_dir() / "moments")
+    ap.add_argument("--target", default="moments", choices=sorted(LABELS))
+    ap.add_argument("--model", type=Path, help="default: the shipped default's of --target")
     ap.add_argument("--split-seed", type=int, default=21, help="the model's split seed")
     ap.add_argument("--fit", default=",".join(FIT), help="the sources r0 is fitted on")
+    ap.add_argument("--r0", nargs=2, metavar=("R0", "FITTED_ON"),
+                    help="take this r0 (fitted elsewhere, e.g. the moments model's, for a "
+                    "target without a held-out population) instead of fitting it")  # fmt: skip
     ap.add_argument("--set", nargs=3, action="append", default=[],
                     metavar=("RUNS", "TUNED_RUNS", "SPLITS"),
                     help="test on the blend's units of other split seeds")  # fmt: skip
@@ -114,17 +132,21 @@ def main() -> None:
     ap.add_argument("--broad-runs")
     ap.add_argument("--broad-profile", default="gait2hip60-wise")
     ap.add_argument("--broad-model")
-    ap.add_argument("--csv", help="also write the long table here")
-    ap.add_argument("--fit-csv", help="and the fitted r0 here (scripts/ship_default_model.py)")
+    ap.add_argument("--csv", help="also write the long table here (other targets' rows kept)")
+    ap.add_argument("--fit-csv", help="and r0 here (scripts/ship_default_model.py)")
     args = ap.parse_args()
-    pred = load_predictor(args.model)
-    fit = args.fit.split(",")
-    rows = {name: scored(pred, c) for name, c in model_sources(pred, args.split_seed).items()}
-    # up to 3 decimals, rounded down so the fitted sources keep their coverage
-    r0 = float(np.floor(fit_far_widening(conditions(rows, fit)) * 1e3) / 1e3)
-    fitted_on = (f"{', '.join(fit)} of the model's split seed {args.split_seed}, whose models "
-                 "learnt from none of them")  # fmt: skip
-    print(f"\nfitted r0: {r0:.3f} (on {fitted_on})\n")
+    pred = load_predictor(args.model or default_model_dir() / args.target)
+    srcs = model_sources(pred, args.split_seed, args.target)
+    rows = {name: scored(pred, c) for name, c in srcs.items()}
+    fit = [] if args.r0 else args.fit.split(",")
+    if args.r0:
+        r0, fitted_on = float(args.r0[0]), args.r0[1]
+    else:
+        # up to 3 decimals, rounded down so the fitted sources keep their coverage
+        r0 = float(np.floor(fit_far_widening(conditions(rows, fit)) * 1e3) / 1e3)
+        fitted_on = (f"{', '.join(fit)} (split seed {args.split_seed}'s; its models learnt "
+                     "from none of them)")  # fmt: skip
+    print(f"\n{args.target}: r0 {r0:.3f} ({'fitted ' if fit else ''}on {fitted_on})\n")
     running = [n for n in rows if n.startswith("hamner")]
     alone = pd.DataFrame([{"source": n, "r0 it alone asks for":
                            round(fit_far_widening(conditions(rows, [n])), 3)}
@@ -144,13 +166,12 @@ def main() -> None:
                                       shift_widening=ship.shift_widening)  # fmt: skip
             r = scored(dataclasses.replace(blended, calibration=cal), c)
             long += rows_of(r, r0, set=splits, split=split, source=name, fitted_on=False)
-    df = pd.DataFrame(long)
+    df = pd.DataFrame(long).assign(target=args.target)
     if args.csv:
-        df.to_csv(args.csv, index=False)
+        upsert(args.csv, df, args.target)
     if args.fit_csv:
-        pd.DataFrame([{"target": "moments", "r0": r0, "fitted_on": fitted_on}]).to_csv(
-            args.fit_csv, index=False
-        )
+        fitted = pd.DataFrame([{"target": args.target, "r0": r0, "fitted_on": fitted_on}])
+        upsert(args.fit_csv, fitted, args.target)
     means = df.groupby(["set", "source", "far"], sort=False).agg(
         cycles=("cycles", "sum"), ratio_median=("ratio_median", "mean"),
         ratio_max=("ratio_max", "max"), widened=("widened", "mean"),

@@ -29,6 +29,12 @@ DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
 #: the blends' broad model unless told otherwise
 BROAD = "gait2hip60-wise"
 RUNNING = ".cache/datasets/hamner2013/hamner2013_JM.npz"
+#: the labelled files per target (walking, running)
+LABELS = {
+    "moments": (DATA, RUNNING),
+    "forces": (".cache/datasets/schreiber2019/schreiber2019_MF.npz",
+               ".cache/datasets/hamner2013/hamner2013_MF.npz"),
+}  # fmt: skip
 
 
 #: the walking data's folder in a transfer run, per target
@@ -107,10 +113,12 @@ def each_unit(runs: str | Path, splits: str, models: tuple[str, ...] = MODELS):
             yield model, split, unit_of, srcs, subject_r2(recipe, srcs["in-lab"])
 
 
-def running_sources(in_cols) -> dict[str, Cycles]:
-    """Each running speed of hamner2013 (no heights; durations from its cycle times)."""
-    ds = read_npz(RUNNING, expected_out=get_target("moments"))
-    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, RUNNING)]
+def running_sources(in_cols, target: str = "moments") -> dict[str, Cycles]:
+    """Each running speed of hamner2013 (no heights; durations from its cycle times), with
+    the ``target``'s labels."""
+    path = LABELS[target][1]
+    ds = read_npz(path, expected_out=get_target(target))
+    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, path)]
     dur = ds.cycle_durations()
     out = {}
     for speed in sorted(set(ds.speed_label.tolist())):

@@ -501,12 +501,12 @@ def widening_of(beta_csv: Path, label: str) -> tuple[float, str]:
 FAR_LINE = "- widening far out:"
 
 
-def far_widening_line(r0: float, fitted_on: str, long: Path) -> str:
-    """The card's line for the widening far out (bench_far_widening.py's fit and long
-    tables): the rule, where it was fitted and the coverage it gives the running rows, which
-    took no part in it."""
+def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str:
+    """The card's line for the ``target``'s widening far out (bench_far_widening.py's fit
+    and long tables): the rule, where it was fitted and the coverage it gives the running
+    rows, which took no part in it."""
     df = pd.read_csv(long)
-    run = df[df["source"].str.startswith("hamner")]
+    run = df[df["source"].str.startswith("hamner") & (df["target"] == target)]
     by = run.groupby(["set", "far"], sort=False)["coverage_90"]
     lo, hi = by.min().unstack("far"), by.max().unstack("far")
     span = lambda s, far: f"{lo.loc[s, far]:.2f}-{hi.loc[s, far]:.2f}"  # noqa: E731
@@ -518,9 +518,10 @@ def far_widening_line(r0: float, fitted_on: str, long: Path) -> str:
     return (
         f"{FAR_LINE} beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
         f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow about "
-        f"in proportion to the distance); {r0:.3f} is the largest distance that brings each "
-        f"source to 90 % coverage, fitted on {fitted_on} (`benchmarks/bench_far_widening.py`); "
-        f"90 % coverage of the running speeds, which took no part in it: {rows}"
+        f"in proportion to the distance); {r0:.3f} is the largest distance that brings each of "
+        f"these to 90 % coverage: {fitted_on} (`benchmarks/bench_far_widening.py`); 90 % "
+        f"coverage of the running speeds (range over speeds and splits), which took no part in "
+        f"it: {rows}"
     )
 
 
@@ -535,7 +536,7 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
         if not (folder / CALIBRATION_FILE).is_file():
             sys.exit(f"{fit}: no shipped {row.target} model in {dest}")
         set_calibration(folder, far_widening=float(row.r0), far_widening_source=str(row.fitted_on))
-        line = far_widening_line(float(row.r0), str(row.fitted_on), long)
+        line = far_widening_line(str(row.target), float(row.r0), str(row.fitted_on), long)
         heads = [m for m in SECTION.finditer(text)]
         head = next((m for m in heads if m.group(1) == row.target), None)
         if head is None:

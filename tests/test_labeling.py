@@ -221,3 +221,24 @@ def test_finished_ik_missing_a_coordinate_is_refused(labelled_trial, tmp_path):
     bad = replace(spec, trc=None, ik=str(tmp_path / "short_ik.mot"))
     with pytest.raises(ValueError, match=r"short_ik\.mot.*hip_flexion_r"):
         _kinematics(bad, work / "scale" / "scaled.osim", LabelSettings(), tmp_path, None)
+
+
+def test_inputs_are_in_the_study_knee_convention(labelled_trial, running_trial):
+    """Labelled inputs flex the knee positive whatever the model's convention: Rajagopal's
+    (walking) as it is, the gait2392 family's (Hamner's running, flexion negative) negated, so
+    a model of one dataset reads the other's cycles as `predict` reads a user's flipped file."""
+    from gait2hip.conventions import INPUT_COLS
+    from gait2hip.labeling.trial import input_signs
+
+    knees = [j for j, c in enumerate(INPUT_COLS) if c.startswith("knee_angle")]
+    _, walk, _, walked = labelled_trial
+    _, run, ran = running_trial
+    assert (input_signs(Path(walk.model)) == 1).all()
+    signs = input_signs(Path(run.model))
+    assert (signs[knees] == -1).all() and (np.delete(signs, knees) == 1).all()
+    ik = read_motion(Path(ran.folder) / "work" / "ik" / "ik.mot").data
+    assert ik["knee_angle_r"].mean() < -20  # the file: flexion negative
+    for r in (walked, ran):
+        with np.load(r.labels_path()) as z:
+            X = z["X"]
+        assert X[..., knees].mean() > 20 and X[..., knees].min() > -15

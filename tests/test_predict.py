@@ -802,10 +802,12 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
         fit, index=False
     )
     rows = [
-        {"set": "the model", "source": f"hamner2013 {v} m/s", "far": far, "coverage_90": c}
+        {"set": "the model", "source": f"hamner2013 {v} m/s", "far": far, "coverage_90": c,
+         "target": t}
         for v in (2, 3)
         for far, c in ((False, 0.4 + v / 100), (True, 0.9 + v / 100))
-    ]
+        for t, c in (("moments", c), ("forces", c - 0.3))
+    ]  # fmt: skip
     pd.DataFrame(rows).to_csv(far_long, index=False)  # fmt: skip
     before = load_predictor(shipped / "moments").predict_cycles(synthetic["moments"].X[:4] * 3)
     for _ in range(2):

@@ -45,7 +45,7 @@ from gait2hip.labeling import opensim_steps as st
 from gait2hip.labeling.grf import prepare_grf
 
 G = 9.80665
-RESULT_VERSION = 3
+RESULT_VERSION = 4  # 4: inputs in the study's knee convention (flexion positive)
 SO_SOLVERS = ("auto", "opensim", "fast")
 #: Settings added after caches existed: at these values they stay out of the cache key, so
 #: trials labelled before the setting existed are not relabelled.
@@ -256,6 +256,21 @@ def _model_coordinates(model: Path) -> dict[str, bool]:
     m = os_.Model(str(model))
     cs = m.getCoordinateSet()
     return {cs.get(i).getName(): bool(cs.get(i).get_locked()) for i in range(cs.getSize())}
+
+
+def input_signs(model: Path) -> np.ndarray:
+    """Per input column (:data:`INPUT_COLS`), the sign that puts the model's coordinate in the
+    study's convention, which the models learn and ``predict`` checks: knees flex positive
+    (Rajagopal's). A model whose knee flexes negative (the gait2392 family, Hamner's: its
+    knee coordinate's range lies mostly below 0) has its knee angles negated."""
+    m = st.osim().Model(str(model))  # kept alive while its coordinates are read
+    cs = m.getCoordinateSet()
+    signs = np.ones(len(INPUT_COLS))
+    for j, col in enumerate(INPUT_COLS):
+        if col.startswith("knee_angle") and cs.contains(col):
+            c = cs.get(col)
+            signs[j] = 1.0 if c.getRangeMin() + c.getRangeMax() >= 0 else -1.0
+    return signs
 
 
 def _muscle_names(model: Path) -> list[str]:
@@ -500,6 +515,7 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
             spec,
             settings,
             geometry=dict(np.load(geometry_path)),
+            signs=input_signs(model),
         )
         qc_extra = {
             "so_failed_frames": _so_log_failures(work / "so" / "so.log"),
@@ -525,8 +541,9 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
 
 
 def _cut_cycles(
-    cycles, ik, id_data, so_forces, so_acts, marker_errors, family, spec, settings, geometry
-):
+    cycles, ik, id_data, so_forces, so_acts, marker_errors, family, spec, settings, geometry,
+    signs,
+):  # fmt: skip
     n = settings.cycle_frames
     groups = MUSCLE_GROUPS[family]
     ik_time = ik.time
@@ -534,13 +551,13 @@ def _cut_cycles(
     t_id = id_data["time"].to_numpy(dtype=float)
     # per side, over the whole trial: inputs (IK angles low-pass filtered as OpenSim filtered
     # them for ID/SO, and as prediction filters a user's angles; a left side's columns
-    # mirrored onto the right names), group forces and hip moments; each cycle then only cuts
-    # and resamples
+    # mirrored onto the right names; in the study's knee convention, ``signs``), group forces
+    # and hip moments; each cycle then only cuts and resamples
     series = {}
     for s in {c.side for c in cycles}:
         in_cols = INPUT_COLS if s == "r" else tuple(mirror_columns(INPUT_COLS))
         series[s] = (
-            lowpass_angles(ik_time, ik.data[list(in_cols)].to_numpy(), settings.lowpass_hz),
+            lowpass_angles(ik_time, ik.data[list(in_cols)].to_numpy(), settings.lowpass_hz) * signs,
             np.stack(
                 [
                     so_forces[[side_name(m, s) for m in groups[g]]].to_numpy().sum(axis=1)
