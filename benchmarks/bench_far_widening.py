@@ -42,6 +42,7 @@ from gait2hip.data.splits import holdout_subjects
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
     DEFAULT_INTERVAL,
+    auroc,
     distance_factor,
     fit_far_widening,
     mean_interval_width,
@@ -50,6 +51,7 @@ from gait2hip.inference.calibration import (
 from gait2hip.inference.predictor import Predictor, default_model_dir, load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
+from gait2hip.training.metrics import per_subject_metrics
 
 FIT = ("cohort SB", "cohort TD", "in-lab")
 OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
@@ -85,15 +87,19 @@ def scored(pred: Predictor, c: Cycles) -> dict:
         model_inputs(pred, c), c.height_m, c.durations
     )
     mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
-    return {"y": c.y, "mean": mean, "sd": sd, "ratio": p.ood[0] / cal.ood_threshold}
+    r2 = per_subject_metrics(c.y, mean, c.subject)["r2"].mean()
+    return {"y": c.y, "mean": mean, "sd": sd, "ratio": p.ood[0] / cal.ood_threshold, "r2": r2}
 
 
-def rows_of(r: dict, r0: float, **keys) -> list[dict]:
+def rows_of(r: dict, r0: float, in_lab: dict, **keys) -> list[dict]:
+    """The source's rows before and after the widening far out: its subject R², how its OOD
+    ratios compare with the held-out subjects' (``in_lab``: AUROC), coverage and width."""
     out = []
+    auc = auroc(r["ratio"], in_lab["ratio"]) if r is not in_lab else float("nan")
     for far in (False, True):
         f = distance_factor(r["ratio"], r0) if far else None
         sd = r["sd"] if f is None else r["sd"] * f[:, None, None]
-        out.append({**keys, "far": far, "cycles": len(r["y"]),
+        out.append({**keys, "far": far, "cycles": len(r["y"]), "r2": r["r2"], "auroc": auc,
                     "ratio_median": float(np.median(r["ratio"])),
                     "ratio_max": float(np.max(r["ratio"])),
                     "widened": float(np.mean(r["ratio"] > r0)) if far else 0.0,
@@ -154,9 +160,10 @@ def main() -> None:
     print(markdown_table(alone))
     long = []
     for name, r in rows.items():
-        long += rows_of(r, r0, set="the model", split=args.split_seed, source=name,
-                        fitted_on=name in fit)  # fmt: skip
+        long += rows_of(r, r0, rows["in-lab"], set="the model", split=args.split_seed,
+                        source=name, fitted_on=name in fit)  # fmt: skip
     ship = pred.calibration
+    in_lab: dict[str, dict] = {}
     for runs, tuned_runs, splits in args.set:
         blends = each_blend(runs, splits, ("lstm-causal",), args.tuned, tuned_runs,
                             args.tuned_model, True, args.broad_runs, args.broad_profile,
@@ -165,7 +172,9 @@ def main() -> None:
             cal = dataclasses.replace(blended.calibration, blend=ship.blend,
                                       shift_widening=ship.shift_widening)  # fmt: skip
             r = scored(dataclasses.replace(blended, calibration=cal), c)
-            long += rows_of(r, r0, set=splits, split=split, source=name, fitted_on=False)
+            in_lab[split] = in_lab.get(split, r)  # each split's sources start with in-lab
+            long += rows_of(r, r0, in_lab[split], set=splits, split=split, source=name,
+                            fitted_on=False)  # fmt: skip
     df = pd.DataFrame(long).assign(target=args.target)
     if args.csv:
         upsert(args.csv, df, args.target)
@@ -173,13 +182,16 @@ def main() -> None:
         fitted = pd.DataFrame([{"target": args.target, "r0": r0, "fitted_on": fitted_on}])
         upsert(args.fit_csv, fitted, args.target)
     means = df.groupby(["set", "source", "far"], sort=False).agg(
-        cycles=("cycles", "sum"), ratio_median=("ratio_median", "mean"),
+        cycles=("cycles", "sum"), r2=("r2", "mean"), auroc=("auroc", "mean"),
+        ratio_median=("ratio_median", "mean"),
         ratio_max=("ratio_max", "max"), widened=("widened", "mean"),
         coverage_90=("coverage_90", "mean"), width_90=("width_90", "mean"),
     )  # fmt: skip
     wide = means.unstack("far")
     table = pd.DataFrame({
         "cycles": wide[("cycles", False)],
+        "R² study": wide[("r2", False)].round(3),
+        "OOD AUROC vs in-lab": wide[("auroc", False)].round(3),
         "OOD ratio median": wide[("ratio_median", False)].round(2),
         "OOD ratio max": wide[("ratio_max", False)].round(2),
         "cycles widened": wide[("widened", True)].round(3),
