@@ -507,21 +507,25 @@ def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str
     rows, which took no part in it."""
     df = pd.read_csv(long)
     run = df[df["source"].str.startswith("hamner") & (df["target"] == target)]
-    by = run.groupby(["set", "far"], sort=False)["coverage_90"]
+    by = run.groupby(["set", "far"], sort=False)
     lo, hi = by.min().unstack("far"), by.max().unstack("far")
-    span = lambda s, far: f"{lo.loc[s, far]:.2f}-{hi.loc[s, far]:.2f}"  # noqa: E731
+
+    def span(col: str, s: str, far: bool) -> str:
+        return f"{lo.loc[s, (col, far)]:.2f}-{hi.loc[s, (col, far)]:.2f}"
+
     rows = "; ".join(
-        f"{'this model' if s == 'the model' else f'split seeds {s}'} "
-        f"{span(s, False)} -> {span(s, True)}"
+        f"{'this model' if s == 'the model' else f'split seeds {s}'} R² "
+        f"{span('r2', s, False)}, coverage {span('coverage_90', s, False)} -> "
+        f"{span('coverage_90', s, True)}"
         for s in lo.index
     )
     return (
         f"{FAR_LINE} beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
         f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow about "
         f"in proportion to the distance); {r0:.3f} is the largest distance that brings each of "
-        f"these to 90 % coverage: {fitted_on} (`benchmarks/bench_far_widening.py`); 90 % "
-        f"coverage of the running speeds (range over speeds and splits), which took no part in "
-        f"it: {rows}"
+        f"these to 90 % coverage: {fitted_on} (`benchmarks/bench_far_widening.py`); the "
+        f"running speeds, which took no part in it (range over speeds and splits; subject R², "
+        f"90 % coverage without and with it): {rows}"
     )
 
 

@@ -803,7 +803,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     rows = [
         {"set": "the model", "source": f"hamner2013 {v} m/s", "far": far, "coverage_90": c,
-         "target": t}
+         "target": t, "r2": v / 10}
         for v in (2, 3)
         for far, c in ((False, 0.4 + v / 100), (True, 0.9 + v / 100))
         for t, c in (("moments", c), ("forces", c - 0.3))
@@ -814,7 +814,10 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
         subprocess.run([*cmd, "--far-widening", str(fit), str(far_long)], check=True)
     card = (shipped / "MODEL_CARD.md").read_text()
     assert card.count("- widening far out:") == 1
-    assert "over 1.300 times it" in card and "this model 0.42-0.43 -> 0.92-0.93" in card
+    assert (
+        "over 1.300 times it" in card
+        and "this model R² 0.20-0.30, coverage 0.42-0.43 -> 0.92-0.93" in card
+    )
     moments = card[card.index("## moments") :].split("\n## ")[0]
     assert "- widening far out:" in moments and moments.index("widening under shift") < (
         moments.index("widening far out")
