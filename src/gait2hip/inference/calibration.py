@@ -64,15 +64,15 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   shipped default, leave-one-speed-out runs of ``gait2hip transfer``), never on the cycles
   it is then tested on.
 - **Widening far out**: the ramp above stops at the warning level, but a cycle far beyond it
-  (running for a model of walking: 3.6-5.5 times the warning level's OOD score) is
+  (running for a model of walking: 1.7-3.2 times the warning level's OOD score) is
   predicted far worse than one just past it, and its errors grow about in proportion to the
   distance. A calibration may carry a distance ``far_widening`` (``r0``, in units of the
   warning level's OOD score): the sd is further multiplied by ``max(1, ratio / r0)``, the
   cycle's OOD score over the warning level's (:func:`distance_factor`), so cycles within
   ``r0`` times the warning level keep their interval. ``r0`` is fitted on held-out sources
   (:func:`fit_far_widening`: the largest that brings each one's cycles to the nominal
-  coverage); the shipped moments model's on the cohort, tested on running, which took no
-  part in it.
+  coverage; benchmarks/bench_far_widening.py fits it on the cohort and tests it on running,
+  which takes no part in it).
 """
 
 from __future__ import annotations
