@@ -34,7 +34,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from transfer_runs import LABELS, Cycles, each_blend, model_inputs, running_sources
+from transfer_runs import (
+    LABELS,
+    Cycles,
+    cohort_sources,
+    each_blend,
+    model_inputs,
+    running_sources,
+    subject_r2_of,
+)
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
@@ -51,7 +59,6 @@ from gait2hip.inference.calibration import (
 from gait2hip.inference.predictor import Predictor, default_model_dir, load_predictor
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
-from gait2hip.training.metrics import per_subject_metrics
 
 FIT = ("cohort SB", "cohort TD", "in-lab")
 OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
@@ -67,17 +74,9 @@ def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cy
     dur = ds.cycle_durations()
     out = {"in-lab": Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test],
                             ds.subject_id[test], None if dur is None else dur[test])}  # fmt: skip
-    if target != "moments":
-        return out | running_sources(ds.in_cols, target)
-    cohort = load_cohort("spina_bifida_lee").with_contralateral()
-    at = cohort.resampled(ds.n_frames)
-    ref = cohort.reference("moments")
-    idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
-    for g in cohort.groups:
-        k = cohort.group == g
-        out[f"cohort {g}"] = Cycles(at.angles[k][..., idx], ref[k], cohort.height_m[k],
-                                    cohort.subject[k])  # fmt: skip
-    return out | running_sources(ds.in_cols)
+    if target == "moments":
+        out |= cohort_sources(ds, load_cohort("spina_bifida_lee").with_contralateral())
+    return out | running_sources(ds.in_cols, target)
 
 
 def scored(pred: Predictor, c: Cycles) -> dict:
@@ -87,8 +86,8 @@ def scored(pred: Predictor, c: Cycles) -> dict:
         model_inputs(pred, c), c.height_m, c.durations
     )
     mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
-    r2 = per_subject_metrics(c.y, mean, c.subject)["r2"].mean()
-    return {"y": c.y, "mean": mean, "sd": sd, "ratio": p.ood[0] / cal.ood_threshold, "r2": r2}
+    return {"y": c.y, "mean": mean, "sd": sd, "ratio": p.ood[0] / cal.ood_threshold,
+            "r2": subject_r2_of(c, p.mean).mean()}  # fmt: skip
 
 
 def rows_of(r: dict, r0: float, in_lab: dict, **keys) -> list[dict]:

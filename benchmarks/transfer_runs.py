@@ -74,9 +74,16 @@ def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
             test &= ds.speed_label == held_out
         d = None if durations is None else durations[test]
         out[name] = Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test], d)
+    return out | cohort_sources(ds, cohort)
+
+
+def cohort_sources(ds, cohort) -> dict[str, Cycles]:
+    """name -> :class:`Cycles` of each cohort group: its angles in ``ds``'s input columns at
+    its frames, its hip moments at the cohort's own."""
     at = cohort.resampled(ds.n_frames)
     ref = cohort.reference("moments")
     idx = [list(at.angle_cols).index(c) for c in ds.in_cols]
+    out = {}
     for g in cohort.groups:
         k = cohort.group == g
         X = at.angles[k][..., idx]

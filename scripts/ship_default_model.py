@@ -254,19 +254,26 @@ SECTION = re.compile(r"^## ([\w-]+): ", re.M)
 TRAINED_TAIL = r" and `[^`]*` \((?:{})\)$"
 
 
+def section_spans(text: str) -> dict[str, tuple[int, int]]:
+    """Per target, where a card's ``text`` holds its section: (start, end) of ``## <target>:
+    ...`` up to the next target's."""
+    starts = [(m.group(1), m.start()) for m in SECTION.finditer(text)]
+    ends = [start for _, start in starts[1:]] + [len(text)]
+    return {target: (start, end) for (target, start), end in zip(starts, ends, strict=True)}
+
+
 def kept_sections(card: Path, shipped: list[str]) -> dict[str, tuple[str, str]]:
     """Per target of the shipped ``card`` not in ``shipped``: its training command(s) and its
     section (``## <target>: ...`` up to the next target's), as the card has them."""
     if not card.is_file():
         sys.exit(f"{card}: no model card to keep sections of; ship every target")
     text = card.read_text()
-    starts = [(m.group(1), m.start()) for m in SECTION.finditer(text)]
-    ends = [start for _, start in starts[1:]] + [len(text)]
-    head = text[: starts[0][1]] if starts else text
+    spans = section_spans(text)
+    head = text[: min((start for start, _ in spans.values()), default=len(text))]
     listed = dict(re.findall(r"^- ([\w-]+(?:, [\w-]+)*): (.*)$", head, re.M))
     line = re.search(r"^Trained by: (.*)$", head, re.M)  # the one-line form
     out = {}
-    for (target, start), end in zip(starts, ends, strict=True):
+    for target, (start, end) in spans.items():
         if target in shipped:
             continue
         trained = next((c for t, c in listed.items() if target in t.split(", ")), "")
@@ -541,17 +548,16 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
             sys.exit(f"{fit}: no shipped {row.target} model in {dest}")
         set_calibration(folder, far_widening=float(row.r0), far_widening_source=str(row.fitted_on))
         line = far_widening_line(str(row.target), float(row.r0), str(row.fitted_on), long)
-        heads = [m for m in SECTION.finditer(text)]
-        head = next((m for m in heads if m.group(1) == row.target), None)
-        if head is None:
+        span = section_spans(text).get(str(row.target))
+        if span is None:
             sys.exit(f"{card}: no section for {row.target}")
-        end = next((m.start() for m in heads if m.start() > head.start()), len(text))
-        lines = text[head.start() : end].split("\n")
+        start, end = span
+        lines = text[start:end].split("\n")
         lines = [x for x in lines if not x.startswith(FAR_LINE)]
         after = max(i for i, x in enumerate(lines) if x.startswith("- "))
         after = next((i for i, x in enumerate(lines) if x.startswith("- widening under")), after)
         lines.insert(after + 1, line)
-        text = text[: head.start()] + "\n".join(lines) + text[end:]
+        text = text[:start] + "\n".join(lines) + text[end:]
     card.write_text(text)
 
 
