@@ -64,7 +64,7 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   shipped default, leave-one-speed-out runs of ``gait2hip transfer``), never on the cycles
   it is then tested on.
 - **Widening far out**: the ramp above stops at the warning level, but a cycle far beyond it
-  (running for a model of walking: 1.7-3.2 times the warning level's OOD score) is
+  (running for a model of walking: 1.7-3.3 times the warning level's OOD score) is
   predicted far worse than one just past it, and its errors grow about in proportion to the
   distance. A calibration may carry a distance ``far_widening`` (``r0``, in units of the
   warning level's OOD score): the sd is further multiplied by ``max(1, ratio / r0)``, the
