@@ -228,13 +228,13 @@ def test_inputs_are_in_the_study_knee_convention(labelled_trial, running_trial):
     (walking) as it is, the gait2392 family's (Hamner's running, flexion negative) negated, so
     a model of one dataset reads the other's cycles as `predict` reads a user's flipped file."""
     from gait2hip.conventions import INPUT_COLS
-    from gait2hip.labeling.trial import input_signs
+    from gait2hip.io.osim import read_osim
 
     knees = [j for j, c in enumerate(INPUT_COLS) if c.startswith("knee_angle")]
     _, walk, _, walked = labelled_trial
     _, run, ran = running_trial
-    assert (input_signs(Path(walk.model)) == 1).all()
-    signs = input_signs(Path(run.model))
+    assert (read_osim(walk.model).input_signs(INPUT_COLS) == 1).all()
+    signs = read_osim(run.model).input_signs(INPUT_COLS)
     assert (signs[knees] == -1).all() and (np.delete(signs, knees) == 1).all()
     ik = read_motion(Path(ran.folder) / "work" / "ik" / "ik.mot").data
     assert ik["knee_angle_r"].mean() < -20  # the file: flexion negative

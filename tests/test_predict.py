@@ -328,6 +328,57 @@ def test_opposite_sign_convention_refused(synthetic, predictors):
     assert len(fixed.kept) == 4
 
 
+def _osim(path: Path, knee_range: str, version: str = "30000") -> Path:
+    """A minimal OpenSim model file: two bodies (72 kg) and both knees with ``knee_range``."""
+    knees = "".join(
+        f'<Coordinate name="knee_angle_{s}"><range>{knee_range}</range></Coordinate>' for s in "rl"
+    )
+    path.write_text(
+        f'<OpenSimDocument Version="{version}"><Model name="m"><BodySet><objects>'
+        "<Body name='pelvis'><mass>10</mass></Body><Body name='femur_r'><mass>62</mass></Body>"
+        f"</objects></BodySet><CoordinateSet><objects>{knees}</objects></CoordinateSet>"
+        "</Model></OpenSimDocument>"
+    )
+    return path
+
+
+def test_subject_model_tells_the_knee_convention(synthetic, predictors, tmp_path):
+    """A gait2392-family model as the subject file negates its trial's knees, as labelling
+    does; a Rajagopal-like one does not; a file whose knees already flex positive is refused
+    with the fix (the mass instead of the model)."""
+    df, strikes = make_trial(synthetic["forces"])
+    negative = _osim(tmp_path / "gait2392.osim", " -2.0944 0.174533")
+    positive = _osim(tmp_path / "rajagopal.osim", "0 2.0944", version="40000")
+    flexion_negative = df.assign(knee_angle_r=-df.knee_angle_r, knee_angle_l=-df.knee_angle_l)
+    plain = gait2hip.predict(df, strikes=strikes, predictors=predictors, mass_kg=72.0)
+    read = gait2hip.predict(
+        flexion_negative, strikes=strikes, predictors=predictors, subject=negative
+    )
+    assert read.mass_kg == 72.0
+    assert any("negated because gait2392.osim flexes the knee negative" in n for n in read.notes)
+    np.testing.assert_allclose(read.targets["forces"].mean, plain.targets["forces"].mean, atol=1e-6)
+    # the user's own flip agrees with the model's: negated once
+    both = gait2hip.predict(
+        flexion_negative,
+        strikes=strikes,
+        predictors=predictors,
+        subject=negative,
+        flip_sign=["knee_angle_r", "knee_angle_l"],
+    )
+    np.testing.assert_allclose(both.targets["forces"].mean, plain.targets["forces"].mean, atol=1e-6)
+    same = gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=positive)
+    assert not any("negated" in n for n in same.notes)
+    with pytest.raises(InputError, match=r"gait2392\.osim flexes the knee negative .*--mass"):
+        gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=negative)
+    with pytest.raises(InputError, match=r"--subject model\.osim"):
+        gait2hip.predict(flexion_negative, strikes=strikes, predictors=predictors, mass_kg=72.0)
+    (tmp_path / "broken.osim").write_text("<OpenSimDocument><Model>")
+    with pytest.raises(InputError, match=r"broken\.osim: not an OpenSim model"):
+        gait2hip.predict(
+            df, strikes=strikes, predictors=predictors, subject=tmp_path / "broken.osim"
+        )
+
+
 def test_model_trained_on_other_columns(synthetic, predictors):
     df, strikes = make_trial(synthetic["forces"])
     with pytest.raises(InputError, match="missing angle columns: 'ankle_angle_l'"):
@@ -450,7 +501,8 @@ def test_grf_strikes_match_the_bundled_events(data_root):
 @pytest.mark.realdata
 def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
     """Running IK (gait2392 knees) through models trained on other data: the knee sign is
-    refused until flipped, cycles come from the GRF, outputs load in OpenSim."""
+    refused until flipped, or read from the subject's model; cycles come from the GRF, outputs
+    load in OpenSim."""
     osim = pytest.importorskip("opensim")
     base = data_root / HAMNER
     args = [
@@ -465,10 +517,13 @@ def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
         "--subject",
         str(base / "model" / "subject03_adjusted_scaled.osim"),
     ]
-    res = runner.invoke(app, args)
+    res = runner.invoke(app, [*args[:-2], "--mass", "64"])
     assert res.exit_code == 2 and "--flip-sign knee_angle_r --flip-sign knee_angle_l" in res.output
-    res = runner.invoke(app, [*args, "--flip-sign", "knee_angle_r", "--flip-sign", "knee_angle_l"])
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
+    assert "knee_angle_r, knee_angle_l: negated because subject03_adjusted_scaled.osim" in " ".join(
+        res.output.split()
+    )
     cycles = pd.read_csv(tmp_path / "Run_3_r_cycles.csv")
     kept = cycles[cycles.status == "ok"]
     assert len(kept) == 7 and set(kept.strike_sources) <= {"grf/grf", "grf/kinematics"}

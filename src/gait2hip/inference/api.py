@@ -52,24 +52,22 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
+from gait2hip.io.osim import read_osim
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
     """Body mass (kg) and height (m) from a subject file: ``.json`` (``mass_kg``,
     ``height_m``), a one-row ``.csv`` with those columns, or a scaled OpenSim ``.osim``
-    (mass = sum of its bodies' masses; no height)."""
+    (mass = sum of its bodies' masses; no height; its knee convention: :func:`knee_flips`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: subject file not found")
     suffix = path.suffix.lower()
     if suffix == ".osim":
-        import xml.etree.ElementTree as ET
-
-        root = ET.parse(path).getroot()
-        masses = [float(b.findtext("mass", "0")) for b in root.iter("Body")]
-        if not masses or sum(masses) <= 0:
-            raise InputError(f"{path}: no body masses in this model")
-        return float(sum(masses)), None
+        try:
+            return read_osim(path).mass_kg, None
+        except ValueError as err:
+            raise InputError(str(err)) from None
     if suffix == ".json":
         data = json.loads(path.read_text())
     elif suffix == ".csv":
@@ -85,6 +83,20 @@ def read_subject(path: str | Path) -> tuple[float | None, float | None]:
     return float(data["mass_kg"]), None if height is None else float(height)
 
 
+def knee_flips(subject: str | Path | None, cols: Sequence[str]) -> list[str]:
+    """The knee columns of ``cols`` to negate for a trial whose subject file is the OpenSim
+    model its IK ran with: those the model flexes negative (the gait2392 family), where the
+    models learnt the study's flexion-positive convention (Rajagopal's). Labelling decides it
+    the same way (:meth:`~gait2hip.io.osim.OsimModel.input_signs`). None for a ``.json`` or
+    ``.csv`` subject: their files' convention is checked, not known."""
+    if subject is None or Path(subject).suffix.lower() != ".osim":
+        return []
+    try:
+        return read_osim(subject).flexion_negative(cols)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+
 def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
     if mass_kg is not None and not (MASS_RANGE_KG[0] <= mass_kg <= MASS_RANGE_KG[1]):
         raise InputError(
@@ -95,11 +107,19 @@ def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
         raise InputError(f"height {height_m:g} m is implausible; give the height in metres")
 
 
-def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], source: str) -> None:
+def _check_conventions(
+    X: np.ndarray,
+    pred: Predictor,
+    cols: Sequence[str],
+    source: str,
+    model_flips: Sequence[str] = (),
+    subject: str | Path | None = None,
+) -> None:
     """Refuse angles (and inverse-dynamics hip moments) whose sign convention differs from the
     training data's (e.g. a flexion-negative gait2392 knee for a model trained on Rajagopal's
     flexion-positive one, or extensor-positive hip moments). ``X``: the cycles in the model's
-    leading inputs, named ``cols`` as in the file."""
+    leading inputs, named ``cols`` as in the file; ``model_flips``: the columns already negated
+    because the ``subject`` model flexes its knees negative."""
     mean, std = pred.final.scaler.mean, pred.final.scaler.std
     m = X.reshape(-1, X.shape[-1]).mean(0)
     angle = [is_angle(c) for c in pred.in_cols[: len(cols)]]
@@ -124,6 +144,13 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
         else f"{cols[j]} averages {m[j]:.2f} Nm/kg vs {mean[j]:.2f} ± {std[j]:.2f} in training"
         for j in sorted(flipped)
     ]
+    if flipped and all(f.split()[0] in model_flips for f in flipped):
+        raise InputError(
+            f"{source}: the knees flex negative after negating them because "
+            f"{Path(str(subject)).name} flexes the knee negative ({'; '.join(flipped)}): this "
+            "file's knees already flex positive, so give the body mass (mass_kg=..., CLI "
+            "--mass) instead of the model file"
+        )
     if flipped:
         names = [f.split()[0] for f in flipped]
         raise InputError(
@@ -132,6 +159,12 @@ def _check_conventions(X: np.ndarray, pred: Predictor, cols: Sequence[str], sour
             "flexion-positive, and OpenSim's inverse dynamics gives internal hip moments, "
             f"+ flexor, adductor and internal rotator. If so, pass flip_sign={names} "
             f"(CLI: {' '.join('--flip-sign ' + n for n in names)})"
+            + (
+                ", or give the OpenSim model the IK ran with as the subject file (subject=..., "
+                "CLI --subject model.osim): it tells its knee convention"
+                if any(n.startswith("knee_angle") for n in names)
+                else ""
+            )
         )
 
 
@@ -391,6 +424,10 @@ def predict(
     id_series = None
     id_cols = [side_name(c, side) for c in series]
     id_flips = [c for c in flip_sign if c in id_cols]
+    # a trial over time in its model's convention: negate the knees of a flexion-negative model
+    model_flips = (
+        [] if is_npz else [c for c in knee_flips(subject, file_cols) if c not in flip_sign]
+    )
     if id_flips and inverse_dynamics is None:
         raise InputError(f"flip_sign names {id_flips}, but no inverse-dynamics results are given")
     if inverse_dynamics is not None and not series:
@@ -439,6 +476,12 @@ def predict(
         )
         source, time = trial.source, trial.time
         notes = [*trial.notes, *notes]
+        if model_flips:
+            trial.angles[model_flips] = -trial.angles[model_flips]
+            notes.append(
+                f"{', '.join(model_flips)}: negated because {Path(subject).name} flexes the knee "
+                "negative and the models learnt it flexion positive"
+            )
         found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)
         if any(s == "kinematics" for _, s in found):
             given = "GRF" if grf else "c3d events" if c3d else "strikes" if strikes else ""
@@ -481,7 +524,7 @@ def predict(
     for p in predictors.values():
         checked = [c for c in p.in_cols if c in read]
         Xp = X[..., [list(read).index(c) for c in checked]]
-        _check_conventions(Xp, p, [read[c] for c in checked], source)
+        _check_conventions(Xp, p, [read[c] for c in checked], source, model_flips, subject)
     X = _with_static(X, static, durations, height_m, source, required)
     if series and not np.isfinite(X[..., in_cols.index(series[0])]).all():
         notes.append(

@@ -33,6 +33,7 @@ from gait2hip.gait import events as ev
 from gait2hip.gait.signal import ANGLE_LOWPASS_HZ, lowpass_angles, resample
 from gait2hip.io.atomic import atomic_path, write_json
 from gait2hip.io.external_loads import read_external_loads, write_external_loads
+from gait2hip.io.osim import read_osim
 from gait2hip.io.storage import (
     angle_columns,
     guess_in_degrees,
@@ -256,21 +257,6 @@ def _model_coordinates(model: Path) -> dict[str, bool]:
     m = os_.Model(str(model))
     cs = m.getCoordinateSet()
     return {cs.get(i).getName(): bool(cs.get(i).get_locked()) for i in range(cs.getSize())}
-
-
-def input_signs(model: Path) -> np.ndarray:
-    """Per input column (:data:`INPUT_COLS`), the sign that puts the model's coordinate in the
-    study's convention, which the models learn and ``predict`` checks: knees flex positive
-    (Rajagopal's). A model whose knee flexes negative (the gait2392 family, Hamner's: its
-    knee coordinate's range lies mostly below 0) has its knee angles negated."""
-    m = st.osim().Model(str(model))  # kept alive while its coordinates are read
-    cs = m.getCoordinateSet()
-    signs = np.ones(len(INPUT_COLS))
-    for j, col in enumerate(INPUT_COLS):
-        if col.startswith("knee_angle") and cs.contains(col):
-            c = cs.get(col)
-            signs[j] = 1.0 if c.getRangeMin() + c.getRangeMax() >= 0 else -1.0
-    return signs
 
 
 def _muscle_names(model: Path) -> list[str]:
@@ -515,7 +501,7 @@ def _label(spec: TrialSpec, settings: LabelSettings, folder: Path) -> TrialResul
             spec,
             settings,
             geometry=dict(np.load(geometry_path)),
-            signs=input_signs(model),
+            signs=read_osim(model).input_signs(INPUT_COLS),
         )
         qc_extra = {
             "so_failed_frames": _so_log_failures(work / "so" / "so.log"),

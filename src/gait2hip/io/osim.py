@@ -1,0 +1,67 @@
+"""What an OpenSim model file tells without OpenSim: its body mass and its knee convention.
+
+Read from the ``.osim`` XML (OpenSim 3 and 4 formats), so ``predict`` can take a lab's scaled
+model as the subject file on a machine without OpenSim, and labelling and prediction decide the
+knee convention in one place.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class OsimModel:
+    """``mass_kg``: the sum of the bodies' masses. ``ranges``: each coordinate's range
+    (min, max) in the model's units (radians for rotations)."""
+
+    path: Path
+    mass_kg: float
+    ranges: dict[str, tuple[float, float]]
+
+    def flexion_negative(self, cols: Sequence[str]) -> list[str]:
+        """The knee columns of ``cols`` this model flexes negative (the gait2392 family,
+        Hamner's: the coordinate's range lies mostly below 0), where the study's convention
+        (Rajagopal's) flexes positive. A knee the model lacks, or without a range, is not
+        named."""
+        return [
+            c
+            for c in cols
+            if c.startswith("knee_angle") and c in self.ranges and sum(self.ranges[c]) < 0
+        ]
+
+    def input_signs(self, cols: Sequence[str]) -> np.ndarray:
+        """Per column of ``cols``, the sign that puts this model's coordinate in the study's
+        convention: -1 for a flexion-negative knee, else 1."""
+        negative = set(self.flexion_negative(cols))
+        return np.array([-1.0 if c in negative else 1.0 for c in cols])
+
+
+def read_osim(path: str | Path) -> OsimModel:
+    """Parse an OpenSim model file; a one-line ``ValueError`` naming the file when it is not
+    one (not XML, or no bodies with mass)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: OpenSim model file not found")
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"{path}: not an OpenSim model (XML error: {err})") from None
+    masses = [float(b.findtext("mass", "0")) for b in root.iter("Body")]
+    if not masses or sum(masses) <= 0:
+        raise ValueError(f"{path}: no body masses in this model; give a scaled .osim")
+    ranges: dict[str, tuple[float, float]] = {}
+    for c in root.iter("Coordinate"):
+        name, text = c.get("name"), c.findtext("range")
+        values = (text or "").split()
+        if name and len(values) == 2:
+            try:
+                ranges[name] = (float(values[0]), float(values[1]))
+            except ValueError:
+                raise ValueError(f"{path}: coordinate {name} has a bad range {text!r}") from None
+    return OsimModel(path=path, mass_kg=float(sum(masses)), ranges=ranges)
