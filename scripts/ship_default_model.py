@@ -11,11 +11,14 @@ come from benchmarks/bench_blend.py's tables (``--csv`` / ``--paired-csv``); ``-
 (benchmarks/bench_widening.py's ``--beta-csv`` and ``--csv``) sets its interval's widening
 under shift (gait2hip.inference.calibration) and adds the widened coverage to those rows.
 ``--far-widening`` (benchmarks/bench_far_widening.py's ``--fit-csv`` and ``--csv``) sets the
-widening far out and its card line; given alone (no ``--unit``), it does so in the shipped
-default as it is:
+widening far out and its card line; ``--running`` (bench_far_widening.py's ``--csv``, one per
+target) writes each target's line on the bundled running instead of running rows in the
+transfer tables. Given alone (no ``--unit``), either does so in the shipped default as it is:
 
     .venv/bin/python scripts/ship_default_model.py --far-widening \
         runs/bench_far_widening_fit.csv runs/bench_far_widening.csv
+    .venv/bin/python scripts/ship_default_model.py --running runs/bench_far_widening.csv \
+        runs/bench_far_widening_forces.csv
 
 A unit of `gait2hip average` (the final models of several architectures, its others in
 ``members/``) ships with its members; its card section names each. ``--keep`` ships only the
@@ -561,6 +564,66 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
     card.write_text(text)
 
 
+RUNNING_LINE = "- running (outside its validity):"
+
+
+def running_line(long: pd.DataFrame, target: str) -> str | None:
+    """The card's line for how the shipped ``target`` model does on the bundled running
+    (bench_far_widening.py's long table, its ``the model`` rows without the widening far
+    out): ranges over the running speeds. None when the table has no such rows."""
+    run = long[
+        (long["set"] == "the model")
+        & (long["target"] == target)
+        & long["source"].str.startswith("hamner")
+        & ~long["far"].astype(bool)
+    ]
+    if run.empty:
+        return None
+
+    def span(col: str, digits: int = 2) -> str:
+        lo, hi = run[col].min(), run[col].max()
+        return (
+            f"{lo:.{digits}f}-{hi:.{digits}f}"
+            if f"{lo:.{digits}f}" != f"{hi:.{digits}f}"
+            else f"{lo:.{digits}f}"
+        )
+
+    speeds = sorted(float(x.split()[1]) for x in run["source"])
+    return (
+        f"{RUNNING_LINE} on Hamner's running at {speeds[0]:g}-{speeds[-1]:g} m/s "
+        f"({int(run['cycles'].sum())} cycles, knees in the study's convention) this model "
+        f"reaches subject-mean R² {span('r2')}, its 90 % interval covers {span('coverage_90')} "
+        f"of the frames, and `predict` flags every cycle (OOD AUROC against the in-lab test "
+        f"cycles {span('auroc', 3)}; median OOD score {span('ratio_median', 1)} times the warning "
+        "level's) (`benchmarks/bench_far_widening.py`, docs/transfer_results.md)"
+    )
+
+
+def ship_running(dest: Path, longs: list[Path]) -> None:
+    """Put each shipped target's running line (:func:`running_line`, from bench_far_widening.py's
+    long tables) at the end of its card section's list, replacing the line a previous run
+    wrote, and drop the running rows of the card's transfer tables: the line measures the
+    shipped model itself."""
+    card = dest / MODEL_CARD
+    text = card.read_text()
+    long = pd.concat([pd.read_csv(p) for p in longs], ignore_index=True)
+    targets = sorted(set(long["target"]))
+    for target in targets:
+        line = running_line(long, target)
+        span = section_spans(text).get(target)
+        if line is None or span is None:
+            sys.exit(f"{', '.join(map(str, longs))}: no running rows of a shipped {target} model")
+        start, end = span
+        lines = [x for x in text[start:end].split("\n") if not x.startswith(RUNNING_LINE)]
+        last = next(i for i, x in enumerate(lines) if x.startswith("- "))
+        while last + 1 < len(lines) and lines[last + 1].startswith("- "):
+            last += 1  # the end of the section's first list (a broad model's follows)
+        lines.insert(last + 1, line)
+        text = text[:start] + "\n".join(lines) + text[end:]
+    text = "\n".join(x for x in text.split("\n") if not x.startswith("| hamner"))
+    card.write_text(text.replace("the running rows test its", "running tests its"))
+
+
 def set_calibration(folder: Path, **fields) -> None:
     """Set fields of the shipped calibration (calibration.npz and .json): its widening under
     shift, its blend rule."""
@@ -636,6 +699,15 @@ def main() -> None:
         help="bench_far_widening.py's --fit-csv and --csv: widen those targets' intervals far "
         "out; without --unit, in the shipped default as it is",
     )
+    parser.add_argument(
+        "--running",
+        type=Path,
+        nargs="+",
+        metavar="LONG",
+        help="bench_far_widening.py's --csv of the shipped models (one per target): their "
+        "running line in the card, instead of running rows in its tables; without --unit, in "
+        "the shipped default as it is",
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument(
         "--keep",
@@ -646,10 +718,14 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.unit:
-        if not args.far_widening:
-            parser.error("give --unit (one per target), or --far-widening alone")
-        ship_far_widening(args.dest, *args.far_widening)
-        print(f"set the widening far out in {args.dest}")
+        if not (args.far_widening or args.running):
+            parser.error("give --unit (one per target), or --far-widening or --running alone")
+        if args.far_widening:
+            ship_far_widening(args.dest, *args.far_widening)
+            print(f"set the widening far out in {args.dest}")
+        if args.running:
+            ship_running(args.dest, args.running)
+            print(f"set the running lines in {args.dest / MODEL_CARD}")
         return
     tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest
@@ -732,12 +808,14 @@ def main() -> None:
         )
         + "Chosen by docs/transfer_results.md (the highest subject-mean R² over the transfer "
         "table's walking and cohort sources, among its profiles, averages of architectures and "
-        "the blends of a fine-tuned with its averaged model; the running rows test its "
-        "intervals and OOD score only).\n\n" + "\n".join(sections)
+        "the blends of a fine-tuned with its averaged model; running tests its intervals and OOD "
+        "score only).\n\n" + "\n".join(sections)
     )
     (dest / MODEL_CARD).write_text(text)
     if args.far_widening:
         ship_far_widening(dest, *args.far_widening)
+    if args.running:
+        ship_running(dest, args.running)
     print(f"shipped {len(args.unit)} unit(s) to {dest}")
 
 

@@ -812,8 +812,9 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     moments = [u for u in units if "/moments/" in u]
     blend, paired = tmp_path / "blend.csv", tmp_path / "paired.csv"
     rows = {"model": "lstm-causal", "variant": "step95/ood1.5+size", "split": 42}
-    pd.DataFrame([{**rows, "source": "in-lab", "r2": 0.5, "coverage_90": 0.9,
-                   "broad_share": 0.25}]).to_csv(blend, index=False)  # fmt: skip
+    sources = ("in-lab", "hamner2013 2.0 m/s")
+    pd.DataFrame([{**rows, "source": src, "r2": 0.5, "coverage_90": 0.9, "broad_share": 0.25}
+                  for src in sources]).to_csv(blend, index=False)  # fmt: skip
     pd.DataFrame([{**rows, "pairs": 3, "delta_r2": 0.01, "delta_r2_lo": -0.02,
                    "delta_r2_hi": 0.04}]).to_csv(paired, index=False)  # fmt: skip
     # and its interval's widening under shift from bench_widening.py's tables
@@ -821,9 +822,10 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     pd.DataFrame([{"model": "lstm-causal", "beta": 0.4, "fitted_on": "two speeds"}]).to_csv(
         beta, index=False
     )
-    rows = [{"splits": "fit", "model": "lstm-causal", "split": 42, "source": "in-lab",
+    rows = [{"splits": "fit", "model": "lstm-causal", "split": 42, "source": src,
              "widened": w, "coverage_90": c, "width_90": wd}
-            for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))]  # fmt: skip
+            for w, c, wd in ((False, 0.9, 1.0), (True, 0.95, 1.2))
+            for src in sources]  # fmt: skip
     pd.DataFrame(rows).to_csv(long, index=False)
     extra = ["--broad", moments[0], "--blend", str(blend), "--blend-paired", str(paired),
              "--widening", str(beta), str(long),
@@ -833,6 +835,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "its broad model (`broad/`)" in card
     assert "| in-lab | 0.500 | 0.900 | 0.250 | 0.950 | 1.20x |" in card, card
+    assert "| hamner2013 2.0 m/s | 0.500 |" in card
     assert "multiplied by 1 + 0.400" in card and "fitted on two speeds" in card
     assert (
         "blend (`step95/ood1.5+size`)" in card
@@ -858,7 +861,8 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     rows = [
         {"set": "the model", "source": f"hamner2013 {v} m/s", "far": far, "coverage_90": c,
-         "target": t, "r2": v / 10}
+         "target": t, "r2": v / 10, "cycles": 10 * v, "auroc": 0.99 + v / 1000,
+         "ratio_median": v}
         for v in (2, 3)
         for far, c in ((False, 0.4 + v / 100), (True, 0.9 + v / 100))
         for t, c in (("moments", c), ("forces", c - 0.3))
@@ -884,6 +888,22 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     factor = np.broadcast_to(np.maximum(1, ratio / 1.3)[:, None, None], p.sd.shape)
     assert (factor > 1).any()
     np.testing.assert_allclose(p.sd / before.sd, factor, rtol=1e-5)
+
+    # the running lines from the same table, set twice: one line per target, after its
+    # section's own list (not its broad model's); the tables lose their running rows
+    for _ in range(2):
+        subprocess.run([*cmd, "--running", str(far_long)], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- running (outside its validity):") == 2
+    assert "| hamner2013" not in card and "| in-lab | 0.500 |" in card
+    moments = card[card.index("## moments") :].split("\n## ")[0]
+    assert moments.index("running (outside") < moments.index("its broad model")
+    assert (
+        "at 2-3 m/s (50 cycles, knees in the study's convention) this model reaches "
+        "subject-mean R² 0.20-0.30, its 90 % interval covers 0.42-0.43 of the frames" in moments
+    )
+    assert "OOD AUROC against the in-lab test cycles 0.992-0.993" in moments
+    assert "covers 0.12-0.13 of the frames" in card[card.index("## forces") :]
 
 
 # ----------------------------------------------------------------------------- body size

@@ -138,7 +138,9 @@ class BlendRule:
     the warning level's). The warning level is the 95th percentile of unseen healthy cycles, so
     a step there hands one in twenty walkers like the training subjects to the broad model; a
     factor keeps them with the model tuned to them and still hands over gaits far from the
-    training data (running), while the size check tells children. Without the height the
+    training data, while the size check tells children. (Running is handed over too, though a
+    duration-aware own model predicts it better than the shipped broad model:
+    docs/transfer_results.md, "Which model running should go to".) Without the height the
     OOD check alone can, so there it stays at the warning level (:meth:`Calibration.
     blend_share`); the rule needs the size check."""
 
