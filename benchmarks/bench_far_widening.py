@@ -10,9 +10,11 @@ hamner2013 (zero-shot for every model: none learnt from running). ``r0`` is fitt
 :func:`fit_far_widening` on the ``--fit`` sources (default: the cohort's two groups and
 the held-out subjects) and the report gives, per source, the cycles' OOD ratio, the 90 %
 coverage and the 90 % interval's mean width before and after, and the share of cycles it
-widens. For the record it also gives the ``r0`` each running speed alone would ask for. A
-target without a held-out population (the forces: the cohort has hip moments only) takes
-``--r0`` fitted elsewhere.
+widens, and the 90 % interval score before and after (:func:`interval_score`: the width plus
+20 times each miss, lower is better; it weighs what the widening costs in width against the
+misses it saves). For the record it also gives the ``r0`` each running speed alone would
+ask for. A target without a held-out population (the forces: the cohort has hip moments
+only) takes ``--r0`` fitted elsewhere.
 
 ``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
 units of other split seeds (as benchmarks/bench_blend.py builds them: its own model
@@ -53,6 +55,7 @@ from gait2hip.inference.calibration import (
     auroc,
     distance_factor,
     fit_far_widening,
+    interval_score,
     mean_interval_width,
     pooled_coverage,
 )
@@ -104,7 +107,8 @@ def rows_of(r: dict, r0: float, in_lab: dict, **keys) -> list[dict]:
                     "widened": float(np.mean(r["ratio"] > r0)) if far else 0.0,
                     "coverage_90": float(pooled_coverage(r["y"], r["mean"], sd,
                                                          (DEFAULT_INTERVAL,))[0]),
-                    "width_90": mean_interval_width(sd)})  # fmt: skip
+                    "width_90": mean_interval_width(sd),
+                    "interval_score_90": interval_score(r["y"], r["mean"], sd)})  # fmt: skip
     return out
 
 
@@ -185,6 +189,7 @@ def main() -> None:
         ratio_median=("ratio_median", "mean"),
         ratio_max=("ratio_max", "max"), widened=("widened", "mean"),
         coverage_90=("coverage_90", "mean"), width_90=("width_90", "mean"),
+        score_90=("interval_score_90", "mean"),
     )  # fmt: skip
     wide = means.unstack("far")
     table = pd.DataFrame({
@@ -198,6 +203,10 @@ def main() -> None:
         "after": wide[("coverage_90", True)].round(3),
         "90 % width before": wide[("width_90", False)].round(3),
         "width after": wide[("width_90", True)].round(3),
+        "90 % interval score before": wide[("score_90", False)].round(3),
+        "score after": wide[("score_90", True)].round(3),
+        "score change": (wide[("score_90", True)] / wide[("score_90", False)] - 1).map(
+            "{:+.1%}".format),
     })  # fmt: skip
     print("\nper source (sets of split seeds: mean over their splits)\n")
     print(markdown_table(table.reset_index()))

@@ -1435,6 +1435,21 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
         load_predictor(unit)
 
 
+def test_interval_score_by_hand():
+    """Width plus 20 times the miss for a 90 % interval; lowest near the true sd: too narrow
+    or too wide an interval scores worse."""
+    from gait2hip.inference.calibration import interval_score, z_value
+
+    z = z_value(0.9)
+    y, mean, sd = np.array([0.0, 3.0]), np.zeros(2), np.ones(2)
+    assert interval_score(y, mean, sd) == pytest.approx((2 * z + 2 * z + 20 * (3 - z)) / 2)
+    assert interval_score(y, mean, 1.0) == interval_score(y, mean, sd)  # sd broadcast
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(200, 50, 2)) * 2.0
+    scores = {f: interval_score(y, 0 * y, np.full_like(y, f)) for f in (1.0, 2.0, 4.0)}
+    assert scores[2.0] < scores[1.0] and scores[2.0] < scores[4.0]
+
+
 def test_fit_widening_by_hand():
     """beta is the exact smallest widening that brings every held-out condition to the
     nominal coverage; 0 when already there; inf when the misses lie where the ramp is 0."""

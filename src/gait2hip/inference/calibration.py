@@ -663,6 +663,20 @@ def coverage_of(
     return np.stack([(err <= z_value(p) * s).mean(0) for p in nominal])
 
 
+def interval_score(
+    y: np.ndarray, mean: np.ndarray, sd: np.ndarray, coverage: float = DEFAULT_INTERVAL
+) -> float:
+    """Mean interval score of the central ``coverage`` interval ``mean ± z·sd`` over every
+    entry (Gneiting & Raftery 2007): its width plus ``2 / alpha`` times how far ``y`` falls
+    outside it (``alpha = 1 - coverage``); lower is better. A proper score: it weighs a wider
+    interval against the misses it saves, so a widening that only adds width scores worse
+    and one that catches far misses better. In the units of ``y``."""
+    half = z_value(coverage) * np.broadcast_to(sd, np.shape(y))
+    lo, hi = mean - half, mean + half
+    miss = np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0)
+    return float(np.mean(2 * half + 2 / (1 - coverage) * miss))
+
+
 def pooled_coverage(
     y: np.ndarray, mean: np.ndarray, sd: np.ndarray, nominal: Sequence[float] = NOMINAL
 ) -> np.ndarray:
