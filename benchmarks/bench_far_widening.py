@@ -13,7 +13,8 @@ coverage and the 90 % interval's mean width before and after, and the share of c
 widens, and the 90 % interval score before and after (:func:`interval_score`: the width plus
 20 times each miss, lower is better; it weighs what the widening costs in width against the
 misses it saves). For the record it also gives the ``r0`` each running speed alone would
-ask for. A target without a held-out population (the forces: the cohort has hip moments
+ask for, and with ``--score-path R0,R0,...`` each source's interval score along those r0. A
+target without a held-out population (the forces: the cohort has hip moments
 only) takes ``--r0`` fitted elsewhere.
 
 ``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
@@ -112,6 +113,19 @@ def rows_of(r: dict, r0: float, in_lab: dict, **keys) -> list[dict]:
     return out
 
 
+def score_path(rows: dict[str, dict], r0s: list[float]) -> pd.DataFrame:
+    """Per r0 of ``r0s`` (and none: inf), each source's 90 % interval score when widened far
+    out from it."""
+    table = []
+    for r0 in [*r0s, np.inf]:
+        scores = {}
+        for name, r in rows.items():
+            sd = r["sd"] * distance_factor(r["ratio"], r0)[:, None, None]
+            scores[name] = round(interval_score(r["y"], r["mean"], sd), 3)
+        table.append({"r0": r0, **scores})
+    return pd.DataFrame(table)
+
+
 def conditions(rows: dict[str, dict], names) -> list[tuple]:
     return [tuple(rows[n][k] for k in ("y", "mean", "sd", "ratio")) for n in names]
 
@@ -141,6 +155,8 @@ def main() -> None:
     ap.add_argument("--broad-runs")
     ap.add_argument("--broad-profile", default="gait2hip60-wise")
     ap.add_argument("--broad-model")
+    ap.add_argument("--score-path", help="comma list of r0: the model's 90 %% interval score "
+                    "per source for each (where each source's score is lowest)")  # fmt: skip
     ap.add_argument("--csv", help="also write the long table here (other targets' rows kept)")
     ap.add_argument("--fit-csv", help="and r0 here (scripts/ship_default_model.py)")
     args = ap.parse_args()
@@ -161,6 +177,9 @@ def main() -> None:
                            round(fit_far_widening(conditions(rows, [n])), 3)}
                           for n in [*fit, *running]])  # fmt: skip
     print(markdown_table(alone))
+    if args.score_path:
+        print("\n90 % interval score of the model's sources by r0 (–: no widening)\n")
+        print(markdown_table(score_path(rows, [float(x) for x in args.score_path.split(",")])))
     long = []
     for name, r in rows.items():
         long += rows_of(r, r0, rows["in-lab"], set="the model", split=args.split_seed,
