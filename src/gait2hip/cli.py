@@ -1001,7 +1001,11 @@ def predict(
         typer.Option(help="body height in m (needed by models trained with body_height_m)"),
     ] = None,
     subject: Annotated[
-        Path | None, typer.Option(help="subject file: .json/.csv with mass_kg, or a scaled .osim")
+        Path | None,
+        typer.Option(
+            help="subject file: .json/.csv with mass_kg (and height_m), or the scaled .osim the "
+            "IK ran with (its mass and knee convention)"
+        ),
     ] = None,
     model: Annotated[
         list[Path] | None,

@@ -87,7 +87,7 @@ def knee_flips(subject: str | Path | None, cols: Sequence[str]) -> list[str]:
     """The knee columns of ``cols`` to negate for a trial whose subject file is the OpenSim
     model its IK ran with: those the model flexes negative (the gait2392 family), where the
     models learnt the study's flexion-positive convention (Rajagopal's). Labelling decides it
-    the same way (:meth:`~gait2hip.io.osim.OsimModel.input_signs`). None for a ``.json`` or
+    the same way (:meth:`~gait2hip.io.osim.OsimModel.input_signs`). Empty for a ``.json`` or
     ``.csv`` subject: their files' convention is checked, not known."""
     if subject is None or Path(subject).suffix.lower() != ".osim":
         return []
@@ -380,7 +380,9 @@ def predict(
     folder(s), a folder of runs, or ``gait2hip60[:arch]`` (default: the model shipped with the
     package, :func:`~gait2hip.inference.predictor.default_model_dir`);
     ``architecture`` picks one model of a run folder (default: its best). Body mass from
-    ``mass_kg`` or a ``subject`` file adds N and N·m to N/kg and Nm/kg. Heel strikes from
+    ``mass_kg`` or a ``subject`` file adds N and N·m to N/kg and Nm/kg; a ``subject`` ``.osim``
+    (the model the IK ran with) also tells the knee convention: a flexion-negative knee
+    (gait2392 family) is negated, as labelling does. Heel strikes from
     ``strikes`` (s), else ``grf``/``c3d``, else the angles. ``inverse_dynamics``: the trial's
     OpenSim ID results (N·m), for models that take the hip moments as inputs (a study-format
     NPZ carries them as ``hip_moments``).
