@@ -52,22 +52,19 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
-from gait2hip.io.osim import read_osim
+from gait2hip.io.osim import OsimModel, read_osim
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
     """Body mass (kg) and height (m) from a subject file: ``.json`` (``mass_kg``,
     ``height_m``), a one-row ``.csv`` with those columns, or a scaled OpenSim ``.osim``
-    (mass = sum of its bodies' masses; no height; its knee convention: :func:`knee_flips`)."""
+    (mass = sum of its bodies' masses; no height; its knee convention: :func:`_osim_subject`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: subject file not found")
     suffix = path.suffix.lower()
     if suffix == ".osim":
-        try:
-            return read_osim(path).mass_kg, None
-        except ValueError as err:
-            raise InputError(str(err)) from None
+        return _osim_subject(path).mass_kg, None
     if suffix == ".json":
         data = json.loads(path.read_text())
     elif suffix == ".csv":
@@ -83,16 +80,18 @@ def read_subject(path: str | Path) -> tuple[float | None, float | None]:
     return float(data["mass_kg"]), None if height is None else float(height)
 
 
-def knee_flips(subject: str | Path | None, cols: Sequence[str]) -> list[str]:
-    """The knee columns of ``cols`` to negate for a trial whose subject file is the OpenSim
-    model its IK ran with: those the model flexes negative (the gait2392 family), where the
-    models learnt the study's flexion-positive convention (Rajagopal's). Labelling decides it
-    the same way (:meth:`~gait2hip.io.osim.OsimModel.input_signs`). Empty for a ``.json`` or
-    ``.csv`` subject: their files' convention is checked, not known."""
+def _osim_subject(subject: str | Path | None) -> OsimModel | None:
+    """The subject file as the OpenSim model its IK ran with (None for none, or a ``.json`` or
+    ``.csv`` subject): its body mass, and the knee convention of the trial's angles, which
+    ``predict`` puts in the study's flexion-positive one (Rajagopal's) as labelling does
+    (:meth:`~gait2hip.io.osim.OsimModel.input_signs`). A ``.json``/``.csv`` subject tells no
+    convention: the file's is checked, not known."""
     if subject is None or Path(subject).suffix.lower() != ".osim":
-        return []
+        return None
+    if not Path(subject).is_file():
+        raise FileNotFoundError(f"{subject}: subject file not found")
     try:
-        return read_osim(subject).flexion_negative(cols)
+        return read_osim(subject)
     except ValueError as err:
         raise InputError(str(err)) from None
 
@@ -391,8 +390,9 @@ def predict(
         raise ValueError(f"side must be 'r' or 'l', not {side!r}")
     if not 0 < interval < 1:
         raise ValueError(f"interval must be a coverage in (0, 1), e.g. 0.9, not {interval}")
+    model_file = _osim_subject(subject)  # read once: its mass and knee convention
     if subject is not None:
-        s_mass, s_height = read_subject(subject)
+        s_mass, s_height = (model_file.mass_kg, None) if model_file else read_subject(subject)
         mass_kg = mass_kg if mass_kg is not None else s_mass
         height_m = height_m if height_m is not None else s_height
     _check_mass(mass_kg, height_m)
@@ -428,7 +428,9 @@ def predict(
     id_flips = [c for c in flip_sign if c in id_cols]
     # a trial over time in its model's convention: negate the knees of a flexion-negative model
     model_flips = (
-        [] if is_npz else [c for c in knee_flips(subject, file_cols) if c not in flip_sign]
+        []
+        if is_npz or model_file is None
+        else [c for c in model_file.flexion_negative(file_cols) if c not in flip_sign]
     )
     if id_flips and inverse_dynamics is None:
         raise InputError(f"flip_sign names {id_flips}, but no inverse-dynamics results are given")
