@@ -508,6 +508,19 @@ def widening_of(beta_csv: Path, label: str) -> tuple[float, str]:
     return float(row["beta"].iloc[0]), str(row["fitted_on"].iloc[0])
 
 
+def put_line(card: Path, text: str, target: str, line: str, prefix: str, after) -> str:
+    """The ``card``'s ``text`` with ``line`` in ``target``'s section, in place of the lines
+    starting with ``prefix`` (a previous run's), inserted after the index ``after(lines)``
+    picks among the section's lines."""
+    span = section_spans(text).get(target)
+    if span is None:
+        sys.exit(f"{card}: no section for {target}")
+    start, end = span
+    lines = [x for x in text[start:end].split("\n") if not x.startswith(prefix)]
+    lines.insert(after(lines) + 1, line)
+    return text[:start] + "\n".join(lines) + text[end:]
+
+
 FAR_LINE = "- widening far out:"
 
 
@@ -551,17 +564,22 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
             sys.exit(f"{fit}: no shipped {row.target} model in {dest}")
         set_calibration(folder, far_widening=float(row.r0), far_widening_source=str(row.fitted_on))
         line = far_widening_line(str(row.target), float(row.r0), str(row.fitted_on), long)
-        span = section_spans(text).get(str(row.target))
-        if span is None:
-            sys.exit(f"{card}: no section for {row.target}")
-        start, end = span
-        lines = text[start:end].split("\n")
-        lines = [x for x in lines if not x.startswith(FAR_LINE)]
-        after = max(i for i, x in enumerate(lines) if x.startswith("- "))
-        after = next((i for i, x in enumerate(lines) if x.startswith("- widening under")), after)
-        lines.insert(after + 1, line)
-        text = text[:start] + "\n".join(lines) + text[end:]
+        text = put_line(card, text, str(row.target), line, FAR_LINE, after_shift_widening)
     card.write_text(text)
+
+
+def after_shift_widening(lines: list[str]) -> int:
+    """The widening under shift's line, else the section's last list line."""
+    last = max(i for i, x in enumerate(lines) if x.startswith("- "))
+    return next((i for i, x in enumerate(lines) if x.startswith("- widening under")), last)
+
+
+def end_of_first_list(lines: list[str]) -> int:
+    """The last line of the section's first list (a broad model's list follows it)."""
+    last = next(i for i, x in enumerate(lines) if x.startswith("- "))
+    while last + 1 < len(lines) and lines[last + 1].startswith("- "):
+        last += 1
+    return last
 
 
 RUNNING_LINE = "- running (outside its validity):"
@@ -610,18 +628,10 @@ def ship_running(dest: Path, longs: list[Path]) -> None:
     targets = sorted(set(long["target"]))
     for target in targets:
         line = running_line(long, target)
-        span = section_spans(text).get(target)
-        if line is None or span is None:
+        if line is None:
             sys.exit(f"{', '.join(map(str, longs))}: no running rows of a shipped {target} model")
-        start, end = span
-        lines = [x for x in text[start:end].split("\n") if not x.startswith(RUNNING_LINE)]
-        last = next(i for i, x in enumerate(lines) if x.startswith("- "))
-        while last + 1 < len(lines) and lines[last + 1].startswith("- "):
-            last += 1  # the end of the section's first list (a broad model's follows)
-        lines.insert(last + 1, line)
-        text = text[:start] + "\n".join(lines) + text[end:]
-    text = "\n".join(x for x in text.split("\n") if not x.startswith("| hamner"))
-    card.write_text(text.replace("the running rows test its", "running tests its"))
+        text = put_line(card, text, target, line, RUNNING_LINE, end_of_first_list)
+    card.write_text("\n".join(x for x in text.split("\n") if not x.startswith("| hamner")))
 
 
 def set_calibration(folder: Path, **fields) -> None:
