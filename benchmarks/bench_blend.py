@@ -21,6 +21,9 @@ broad model's alone in every variant, as gait2hip predicts it. Variants of the s
   the pace: a model that takes the cycle's duration sees the pace itself);
 - `step95/ood1.5+size`: as `step95/ood+size`, the OOD check heeded only beyond 1.5 times the
   warning level's score (`BlendRule.ood_factor`).
+- `step95/ood1.5+size/keep-fast`: as `step95/ood1.5+size`, and a cycle faster than the
+  training walks (the pace check flags it on the fast side) stays with the fine-tuned model
+  unless the size check flags the body (`BlendRule.keep_fast`).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
 the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
@@ -53,17 +56,17 @@ from gait2hip.inference.predictor import height_or_reference
 from gait2hip.report.summary import markdown_table
 from gait2hip.training.metrics import bootstrap_ci
 
-#: Per variant, the broad share per cycle from the blend's calibration and its
-#: prediction's checks (percentiles by name, OOD scores).
+#: Per variant, the broad share per cycle from the blend's calibration, its prediction's
+#: checks (percentiles by name, OOD scores) and the cycles' durations (s; None: unknown).
 VARIANTS = {
-    "finetune": lambda cal, p: np.zeros(len(p.ood[0])),
-    "wise": lambda cal, p: np.ones(len(p.ood[0])),
-    "half": lambda cal, p: np.full(len(p.ood[0]), 0.5),
+    "finetune": lambda cal, p, d: np.zeros(len(p.ood[0])),
+    "wise": lambda cal, p, d: np.ones(len(p.ood[0])),
+    "half": lambda cal, p, d: np.full(len(p.ood[0]), 0.5),
     **{
-        name: (lambda rule: lambda cal, p: dataclasses.replace(cal, blend=rule).blend_share(
-            p.checks, p.ood[0]))(BlendRule.parse(name))
+        name: (lambda rule: lambda cal, p, d: dataclasses.replace(cal, blend=rule).blend_share(
+            p.checks, p.ood[0], d))(BlendRule.parse(name))
         for name in ("step95", "ramp80-95", BlendRule().name, "step95/ood+size",
-                     "step95/ood1.5+size")
+                     "step95/ood1.5+size", "step95/ood1.5+size/keep-fast")
     },
 }  # fmt: skip
 
@@ -112,7 +115,7 @@ def main() -> None:
         shipped = blended.predict_cycles(X, c.height_m, c.durations)
         pcts.setdefault((model, split), {})[name] = shipped.shift_percentile
         for variant, weight in VARIANTS.items():
-            w = np.where(unknown, 1.0, weight(blended.calibration, shipped))
+            w = np.where(unknown, 1.0, weight(blended.calibration, shipped, c.durations))
             mean, sd = mixture(w, own, other)
             if variant == blended.calibration.blend.name:  # as gait2hip predicts
                 assert np.allclose(mean, shipped.mean) and np.allclose(sd, shipped.sd)

@@ -1402,6 +1402,32 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
     np.testing.assert_allclose(unknown, blend_weight(pred.ood_scores(X_far)[1], 95, 95))
     assert (unknown[beyond] == 1).all()
     np.testing.assert_allclose(far_pred.broad_weight(X_far, np.full(len(X_far), 1.1)), 1.0)
+    # keep-fast: a cycle the pace check flags on the fast side (shorter than the training
+    # median, beyond the warning level) stays with the own model whatever the OOD check says,
+    # unless the size check flags the body; slow cycles and unknown durations as before; the
+    # rule's name parses back and it survives save and load
+    keep = BlendRule(95, 95, ("ood", "size"), 1.5, keep_fast=True)
+    assert keep.name == "step95/ood1.5+size/keep-fast" and BlendRule.parse(keep.name) == keep
+    with pytest.raises(ValueError, match="keep-fast"):
+        BlendRule(checks=("ood",), keep_fast=True)
+    with pytest.raises(ValueError, match="unknown blend rule"):
+        BlendRule.parse("step95/keep-fast")
+    durs = np.linspace(0.9, 1.3, 41)  # the training cycles' durations, s
+    cal = dataclasses.replace(pred.calibration, blend=keep, durations=durs)
+    assert Calibration.load(cal.save(tmp_path / "keep.npz")).blend == keep
+    keep_pred = dataclasses.replace(pred, calibration=cal)
+    n = len(X_far)
+    fast, slow = np.full(n, durs.min() * 0.6), np.full(n, durs.max() * 1.6)
+    before = far_pred.broad_weight(X_far)  # no height: the OOD check at the warning level
+    assert before.any()
+    np.testing.assert_allclose(keep_pred.broad_weight(X_far), before)
+    np.testing.assert_allclose(keep_pred.broad_weight(X_far, None, fast), 0.0)
+    np.testing.assert_allclose(keep_pred.broad_weight(X_far, None, slow), before)
+    mixed_pace = np.where(np.arange(n) % 2 == 0, fast, np.median(durs))
+    np.testing.assert_allclose(
+        keep_pred.broad_weight(X_far, None, mixed_pace), np.where(np.arange(n) % 2 == 0, 0, before)
+    )
+    np.testing.assert_allclose(keep_pred.broad_weight(X_far, np.full(n, 1.1), fast), 1.0)
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

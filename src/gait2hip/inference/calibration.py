@@ -49,7 +49,8 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   :data:`BLEND_TO` (or the :class:`BlendRule` its
   calibration names, e.g. all of it above the 95th and none below, or heeding only the OOD and
   size checks for a model that takes the cycle's duration and so sees the pace itself, the OOD
-  check only beyond a factor of its warning score where the height is known); the
+  check only beyond a factor of its warning score where the height is known, or keeping
+  cycles faster than every training pace with the model tuned to them); the
   prediction is the two models' :func:`mixture` (its sd holds their disagreement), so a walker
   like the training subjects gets the model tuned to them, and one unlike them the model that
   kept its breadth.
@@ -124,6 +125,11 @@ def shift_of(
     return out
 
 
+#: The suffix of a :class:`BlendRule`'s name that keeps cycles faster than every training
+#: pace with the model tuned to the training subjects (:attr:`BlendRule.keep_fast`).
+KEEP_FAST = "/keep-fast"
+
+
 @dataclass(frozen=True)
 class BlendRule:
     """The broad model's share of a blended prediction (module doc, "Blend with a broad
@@ -142,12 +148,24 @@ class BlendRule:
     duration-aware own model predicts it better than the shipped broad model:
     docs/transfer_results.md, "Which model running should go to".) Without the height the
     OOD check alone can, so there it stays at the warning level (:meth:`Calibration.
-    blend_share`); the rule needs the size check."""
+    blend_share`); the rule needs the size check.
+
+    ``keep_fast`` (named ``/keep-fast`` after the checks, e.g.
+    ``step95/ood1.5+size/keep-fast``) keeps a cycle with the model tuned to the training
+    subjects, whatever the other checks say, where the pace check flags it on the fast side
+    (its duration known, shorter than the training cycles' median and beyond the check's
+    warning level: faster than the training walks) and the size check does not flag the
+    body (unknown height included). A model that takes the cycle's duration reaches such a
+    pace through it; the broad model, which does not take it, predicts the moments of a walk
+    (running: docs/transfer_results.md, "Which model running should go to"). Its risk: a
+    child of unknown height whose cycles are faster than the training adults' stays with the
+    model tuned to those adults. It needs the size check."""
 
     lo: float = BLEND_FROM
     hi: float = BLEND_TO
     checks: tuple[str, ...] = SHIFT_CHECKS
     ood_factor: float = 1.0
+    keep_fast: bool = False
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.checks if c not in SHIFT_CHECKS]
@@ -160,22 +178,26 @@ class BlendRule:
             raise ValueError(
                 f"blend ood_factor {self.ood_factor}: >= 1, with the ood and size checks"
             )
+        if self.keep_fast and "size" not in self.checks:
+            raise ValueError("blend keep-fast: with the size check")
         canonical = tuple(c for c in SHIFT_CHECKS if c in self.checks)
         object.__setattr__(self, "checks", canonical)  # frozen: set once, in one order
 
     @property
     def name(self) -> str:
         rule = f"step{self.lo:.0f}" if self.hi <= self.lo else f"ramp{self.lo:.0f}-{self.hi:.0f}"
-        if self.checks == SHIFT_CHECKS and self.ood_factor == 1.0:
+        if self.checks == SHIFT_CHECKS and self.ood_factor == 1.0 and not self.keep_fast:
             return rule
         far = f"ood{self.ood_factor:g}" if self.ood_factor != 1.0 else "ood"
-        return rule + "/" + "+".join(far if c == "ood" else c for c in self.checks)
+        name = rule + "/" + "+".join(far if c == "ood" else c for c in self.checks)
+        return name + KEEP_FAST if self.keep_fast else name
 
     @classmethod
     def parse(cls, name: str) -> BlendRule:
         """The rule of a :attr:`name` (``ramp50-95``, ``step95``, ``step95/ood+size``,
-        ``step95/ood1.5+size``)."""
-        rule, sep, checks = name.partition("/")
+        ``step95/ood1.5+size``, ``step95/ood1.5+size/keep-fast``)."""
+        keep_fast = name.endswith(KEEP_FAST) and name.count("/") == 2
+        rule, sep, checks = name.removesuffix(KEEP_FAST if keep_fast else "").partition("/")
         try:
             if rule.startswith("step"):
                 lo = hi = float(rule[4:])
@@ -188,12 +210,13 @@ class BlendRule:
                 if c.startswith("ood") and c != "ood":
                     c, factor = "ood", float(c[3:])
                 names.append(c)
-            return cls(lo, hi, tuple(names), factor)
+            return cls(lo, hi, tuple(names), factor, keep_fast)
         except ValueError:
             raise ValueError(
                 f"unknown blend rule {name!r}: rampLO-HI or stepP (e.g. ramp50-95, step95), "
                 f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size; "
-                "oodF heeds OOD scores beyond F times the warning level's, e.g. ood1.5)"
+                "oodF heeds OOD scores beyond F times the warning level's, e.g. ood1.5), "
+                f"then optionally {KEEP_FAST} (e.g. step95/ood1.5+size{KEEP_FAST})"
             ) from None
 
     def weight(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
@@ -475,20 +498,40 @@ class Calibration:
         side."""
         return spread_percentile(height_m, self.heights)
 
+    def faster_than_training(
+        self, durations: np.ndarray | None, pace_percentile: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Per cycle, whether the pace check flags it on the fast side: its duration (s)
+        shorter than the training cycles' median and its pace percentile beyond
+        :data:`OOD_WARN_PERCENTILE`; None without durations on either side."""
+        if durations is None or pace_percentile is None or not len(self.durations):
+            return None
+        short = np.asarray(durations, float) < np.median(self.durations)
+        return short & (np.nan_to_num(np.asarray(pace_percentile, float)) > OOD_WARN_PERCENTILE)
+
     def blend_share(
-        self, percentiles: Mapping[str, np.ndarray | None], ood_scores: np.ndarray
+        self,
+        percentiles: Mapping[str, np.ndarray | None],
+        ood_scores: np.ndarray,
+        durations: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """Per cycle, the broad model's share by :attr:`blend` from the checks'
-        ``percentiles`` and the cycles' OOD scores (for a rule with an ``ood_factor``: it
+        ``percentiles``, the cycles' OOD scores (for a rule with an ``ood_factor``: it
         applies where the body height is known; without it the OOD check is all that can tell
-        a child, so it stays at the warning level there)."""
+        a child, so it stays at the warning level there) and their durations (s; for a rule
+        that keeps the cycles faster than every training pace, :attr:`BlendRule.keep_fast`)."""
         rule = self.blend
         size = percentiles.get("size")
         if rule.ood_factor != 1.0 and size is not None:
             scaled = self.ood_percentile(np.asarray(ood_scores, float) / rule.ood_factor)
             ood = np.where(np.isfinite(np.asarray(size, float)), scaled, percentiles["ood"])
             percentiles = {**percentiles, "ood": ood}
-        return rule.weight(percentiles)
+        w = rule.weight(percentiles)
+        fast = self.faster_than_training(durations, percentiles.get("pace"))
+        if not rule.keep_fast or w is None or fast is None:
+            return w
+        big = np.zeros(len(w), bool) if size is None else np.nan_to_num(size) > OOD_WARN_PERCENTILE
+        return np.where(fast & ~big, 0.0, w)
 
     def interval_widening(
         self, shift_percentile: np.ndarray | None, ood_scores: np.ndarray | None
@@ -573,6 +616,7 @@ class Calibration:
             "blend": np.array([self.blend.lo, self.blend.hi]),
             "blend_checks": np.array(self.blend.checks),
             "blend_ood_factor": np.array(self.blend.ood_factor),
+            "blend_keep_fast": np.array(self.blend.keep_fast),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -623,6 +667,7 @@ class Calibration:
                     if "blend_checks" in z
                     else SHIFT_CHECKS,
                     float(z["blend_ood_factor"]) if "blend_ood_factor" in z else 1.0,
+                    bool(z["blend_keep_fast"]) if "blend_keep_fast" in z else False,
                 ),
             )
 

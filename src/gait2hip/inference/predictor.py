@@ -236,21 +236,22 @@ class Predictor:
         if self.broad is None:
             return None
         X_deg, unknown = self.filled_inputs(X_deg)
-        return self._share(*self._checks(X_deg, height_m, durations), unknown)
+        return self._share(*self._checks(X_deg, height_m, durations), unknown, durations)
 
     def _share(
         self,
         ood: tuple[np.ndarray, np.ndarray] | None,
         checks: dict[str, np.ndarray | None],
         unknown: np.ndarray,
+        durations: np.ndarray | None,
     ) -> np.ndarray | None:
         """The broad model's share per cycle from the checks' percentiles (and the OOD
-        scores) by the calibration's rule (none where none of its checks is known); all of it
-        for the ``unknown`` cycles (see :meth:`filled_inputs`)."""
+        scores and cycle durations) by the calibration's rule (none where none of its checks
+        is known); all of it for the ``unknown`` cycles (see :meth:`filled_inputs`)."""
         cal = self.calibration
         if self.broad is None or cal is None or ood is None or not checks:
             return None
-        w = cal.blend_share(checks, ood[0])
+        w = cal.blend_share(checks, ood[0], durations)
         return np.where(unknown, 1.0, np.zeros(len(unknown)) if w is None else w)
 
     def predict_cycles(
@@ -265,7 +266,7 @@ class Predictor:
         ood, checks = self._checks(X_deg, height_m, durations)
         pct = shift_of(checks)
         own = self._predict_own(X_deg, height_m, None if self.broad is not None else missing)
-        w = self._share(ood, checks, unknown)
+        w = self._share(ood, checks, unknown, durations)
         if w is None or self.broad is None:
             mean, sd, ens_sd, within = own
         else:
