@@ -11,8 +11,9 @@ the blend of each split's fine-tuned (``--tuned``, default `gait2hip60-finetune`
 over splits), then reports, unwidened and widened, the share of
 frames inside the nominal intervals and the 90 % interval's mean width on every source: the
 fitting splits' in-lab, cohort and running rows (not used to fit) and every row of the test
-splits (``--test``, trained after the choice; rows ``splits`` = test, by split seed). No
-training.
+splits (``--test``, trained after the choice; rows ``splits`` = test, by split seed).
+``--beta`` widens the test rows by a given beta instead (e.g. the shipped model's under
+another share rule). No training.
 
     .venv/bin/python benchmarks/bench_widening.py --fit-splits 21,22,23 \
         --test runs/transfer-fresh runs/transfer-fresh 24,25 --models lstm-causal \
@@ -151,19 +152,29 @@ def main() -> None:
         "(may be the same) and the split seeds; repeat for several",
     )
     ap.add_argument("--blend", default=BlendRule().name, help="share rule (BlendRule name)")
+    ap.add_argument(
+        "--beta",
+        type=float,
+        help="widen by this beta instead of fitting one (e.g. the shipped model's, under "
+        "another share rule): no fitting splits, the --test rows only",
+    )
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--beta-csv", help="and the fitted beta per model here")
     args = ap.parse_args()
     models = tuple(args.models.split(","))
     fits = args.fit or [(args.fit_runs, args.tuned_fit_runs or args.fit_runs, args.fit_splits)]
     broad = (args.broad_runs, args.broad_profile, args.broad_model)
-    fit_rows = []
-    for runs, tuned_runs, splits in fits:
-        tuned = (args.tuned, tuned_runs, args.tuned_model)
-        fit_rows += blended_rows(runs, splits, models, tuned, args.blend, broad)
-    fit_splits = ",".join(splits for *_, splits in fits)
-    betas = fit_betas(fit_rows)
-    long = scored(fit_rows, betas, "fit")
+    if args.beta is None:
+        fit_rows = []
+        for runs, tuned_runs, splits in fits:
+            tuned = (args.tuned, tuned_runs, args.tuned_model)
+            fit_rows += blended_rows(runs, splits, models, tuned, args.blend, broad)
+        fit_splits = ",".join(splits for *_, splits in fits)
+        betas = fit_betas(fit_rows)
+        long = scored(fit_rows, betas, "fit")
+        fitted_on = f"the held-out speeds ({', '.join(SPEED_ROWS)}) of split seeds {fit_splits}"
+    else:
+        betas, long, fitted_on = {}, [], "given (--beta)"
     for runs, tuned_runs, splits in args.test:
         first = splits.split(",")[0]  # the models the test runs trained
         test_models = tuple(
@@ -171,14 +182,15 @@ def main() -> None:
         )
         tuned = (args.tuned, tuned_runs, args.tuned_model)
         test_rows = blended_rows(runs, splits, test_models, tuned, args.blend, broad)
+        if args.beta is not None:
+            betas |= {r["model"]: args.beta for r in test_rows}
         long += scored(test_rows, betas, "test")
     df = pd.DataFrame(long)
     if args.csv:
         df.to_csv(args.csv, index=False)
     beta_table = pd.DataFrame(
-        [{"model": m, "beta": b, "fitted_on": f"the held-out speeds ({', '.join(SPEED_ROWS)}) "
-          f"of split seeds {fit_splits}"} for m, b in betas.items()]
-    )  # fmt: skip
+        [{"model": m, "beta": b, "fitted_on": fitted_on} for m, b in betas.items()]
+    )
     if args.beta_csv:
         beta_table.to_csv(args.beta_csv, index=False)
     print("\nfitted widening beta\n")
