@@ -13,12 +13,17 @@ under shift (gait2hip.inference.calibration) and adds the widened coverage to th
 ``--far-widening`` (benchmarks/bench_far_widening.py's ``--fit-csv`` and ``--csv``) sets the
 widening far out and its card line; ``--running`` (bench_far_widening.py's ``--csv``, one per
 target) writes each target's line on the bundled running instead of running rows in the
-transfer tables. Given alone (no ``--unit``), either does so in the shipped default as it is:
+transfer tables; ``--blend-rule NEW OLD`` changes the broad model's share rule and states in
+the card how the two compare (bench_blend.py's long tables, ``--blend-rows``). Given alone
+(no ``--unit``), each does so in the shipped default as it is:
 
     .venv/bin/python scripts/ship_default_model.py --far-widening \
         runs/bench_far_widening_fit.csv runs/bench_far_widening.csv
     .venv/bin/python scripts/ship_default_model.py --running runs/bench_far_widening.csv \
         runs/bench_far_widening_forces.csv
+    .venv/bin/python scripts/ship_default_model.py --blend-rule \
+        step95/ood1.5+size/keep-fast step95/ood1.5+size --blend-rows runs/bench_blend3435.csv \
+        --blend-why "its test fixed in advance"
 
 A unit of `gait2hip average` (the final models of several architectures, its others in
 ``members/``) ships with its members; its card section names each. ``--keep`` ships only the
@@ -420,6 +425,13 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         f"all at the {hi:.0f}th {shift}; the prediction is the two models' mixture, its "
         "interval holds both and their disagreement"
     )
+    if rule.keep_fast:
+        text += (
+            "; a cycle faster than the training walks (its duration flagged by the pace check "
+            "on the fast side, e.g. running) stays with the model above, which takes the "
+            "duration, unless the size check flags the body (a child of unknown height with "
+            "such cycles would stay with it too)"
+        )
     missing = [c for c in own if c not in broad]
     if missing:
         text += (
@@ -634,6 +646,84 @@ def ship_running(dest: Path, longs: list[Path]) -> None:
     card.write_text("\n".join(x for x in text.split("\n") if not x.startswith("| hamner")))
 
 
+RULE_CHANGE = "Rule since "
+
+
+def rule_change_table(longs: list[Path], label: str, old: str, new: str) -> list[str]:
+    """Per source, the means over bench_blend.py's long tables ``longs`` (every split seed in
+    them) of the ``old`` and ``new`` variants for ``label``: R², 90 % coverage and broad
+    share, old -> new."""
+    long = pd.concat([pd.read_csv(p) for p in longs], ignore_index=True)
+    rows = long[long["model"] == label]
+    found = set(rows["variant"])
+    if not {old, new} <= found:
+        sys.exit(f"{', '.join(map(str, longs))}: no {old} and {new} rows for {label}; run "
+                 "benchmarks/bench_blend.py")  # fmt: skip
+    means = rows.groupby(["variant", "source"], sort=False)[
+        ["r2", "coverage_90", "broad_share"]
+    ].mean()
+    seeds = ", ".join(str(s) for s in sorted(set(rows["split"])))
+    lines = [
+        f"On split seeds {seeds} (`benchmarks/bench_blend.py`, means; 90 % coverage without "
+        f"the widening under shift), `{old}` -> `{new}`:",
+        "",
+        "| source | R² study | 90% coverage | mean broad share |",
+        "|---|---|---|---|",
+    ]
+    for src in dict.fromkeys(rows["source"]):
+        a, b = means.loc[(old, src)], means.loc[(new, src)]
+        cells = [f"{fmt(a[c])} -> {fmt(b[c])}" for c in ("r2", "coverage_90", "broad_share")]
+        lines.append(f"| {src} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def ship_blend_rule(dest: Path, new: str, old: str, longs: list[Path], why: str) -> None:
+    """Set the share rule of the shipped target that has a broad model to ``new`` (replacing
+    ``old``, under which its card's blend tables were measured), rewrite its card's blend
+    line and put before those tables a paragraph comparing the two rules on bench_blend.py's
+    long tables ``longs`` (replacing the paragraph a previous run wrote)."""
+    card = dest / MODEL_CARD
+    targets = [f.name for f in sorted(dest.iterdir()) if (f / BROAD_DIR / "final.pt").is_file()]
+    if len(targets) != 1:
+        sys.exit(f"{dest}: {len(targets)} shipped targets with a broad model; expected one")
+    target = targets[0]
+    folder = dest / target
+    own, broad = (
+        TrainedModel.load(folder / "final.pt"),
+        TrainedModel.load(folder / BROAD_DIR / "final.pt"),
+    )
+    set_calibration(folder, blend=BlendRule.parse(new))
+    text = card.read_text()
+    line = f"- blend (`{new}`): per cycle, {blend_rule(new, own.in_cols, broad.in_cols)}"
+    text = put_line(card, text, target, line, "- blend (", after_shift_widening_or_blend)
+    start, end = section_spans(text)[target]
+    section = text[start:end]
+    label = section.split(": ", 1)[1].split(" ", 1)[0]  # "## <target>: <label> (...": its units'
+    if RULE_CHANGE in section:  # a previous run's paragraph and table
+        i = section.index(RULE_CHANGE)
+        j = section.index("\nTransfer (", i)
+        section = section[:i] + section[j + 1 :]
+    paragraph = [
+        f"{RULE_CHANGE}`{new}` ({why}); the tables below were measured under `{old}`, which it "
+        "replaced. The two differ only on cycles faster than the training walks (never the "
+        "cohort's, which have no cycle times).",
+        "",
+        *rule_change_table(longs, label, old, new),
+        "",
+        "",
+    ]
+    k = section.index("Transfer (")
+    section = section[:k] + "\n".join(paragraph) + section[k:]
+    card.write_text(text[:start] + section + text[end:])
+
+
+def after_shift_widening_or_blend(lines: list[str]) -> int:
+    """Where the blend line goes: before the widening under shift's line (it follows the
+    blend's), else after the section's first list."""
+    at = next((i for i, x in enumerate(lines) if x.startswith("- widening under")), None)
+    return end_of_first_list(lines) if at is None else at - 1
+
+
 def set_calibration(folder: Path, **fields) -> None:
     """Set fields of the shipped calibration (calibration.npz and .json): its widening under
     shift, its blend rule."""
@@ -718,6 +808,22 @@ def main() -> None:
         "running line in the card, instead of running rows in its tables; without --unit, in "
         "the shipped default as it is",
     )
+    parser.add_argument(
+        "--blend-rule",
+        nargs=2,
+        metavar=("NEW", "OLD"),
+        help="without --unit: set the shipped broad model's share rule to NEW (a BlendRule "
+        "name), replacing OLD, compared in the card on --blend-rows' tables",
+    )
+    parser.add_argument(
+        "--blend-rows",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="LONG",
+        help="bench_blend.py's long tables holding both rules' rows (with --blend-rule)",
+    )
+    parser.add_argument("--blend-why", default="", help="why the rule changed (words for the card)")
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument(
         "--keep",
@@ -728,8 +834,15 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.unit:
-        if not (args.far_widening or args.running):
-            parser.error("give --unit (one per target), or --far-widening or --running alone")
+        if not (args.far_widening or args.running or args.blend_rule):
+            parser.error(
+                "give --unit (one per target), or --far-widening, --running or --blend-rule alone"
+            )
+        if args.blend_rule:
+            if not (args.blend_rows and args.blend_why):
+                parser.error("--blend-rule needs --blend-rows and --blend-why")
+            ship_blend_rule(args.dest, *args.blend_rule, args.blend_rows, args.blend_why)
+            print(f"set the blend rule {args.blend_rule[0]} in {args.dest}")
         if args.far_widening:
             ship_far_widening(args.dest, *args.far_widening)
             print(f"set the widening far out in {args.dest}")

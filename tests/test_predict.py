@@ -786,6 +786,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
 
     import gait2hip.inference.api as api
     import gait2hip.inference.predictor as predictor
+    from gait2hip.inference.calibration import BlendRule
 
     shipped = tmp_path / "default_model"
     monkeypatch.setattr(predictor, "default_model_dir", lambda: shipped)
@@ -904,6 +905,29 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     assert "OOD AUROC against the in-lab test cycles 0.992-0.993" in moments
     assert "covers 0.12-0.13 of the frames" in card[card.index("## forces") :]
+
+    # a new share rule for the shipped blend, compared with the one it replaces on
+    # bench_blend.py's tables; set twice: one blend line, one paragraph, before the tables
+    new, old_rule = "step95/ood1.5+size/keep-fast", "step95/ood1.5+size"
+    kf = tmp_path / "blend_kf.csv"
+    pd.DataFrame([{"model": "lstm-causal", "variant": v, "split": sp, "source": src,
+                   "r2": r2 + (0.1 if v == new else 0), "coverage_90": 0.8, "broad_share": 0.5}
+                  for v in (old_rule, new) for sp in (34, 35)
+                  for src, r2 in (("in-lab", 0.9), ("hamner2013 4.0 m/s", 0.3))]
+                 ).to_csv(kf, index=False)  # fmt: skip
+    change = ["--blend-rule", new, old_rule, "--blend-rows", str(kf), "--blend-why", "a test"]
+    for _ in range(2):
+        subprocess.run([*cmd, *change], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert load_predictor(shipped / "moments").calibration.blend == BlendRule.parse(new)
+    assert card.count("- blend (") == 1 and f"- blend (`{new}`)" in card
+    assert "stays with the model above" in card and card.count("Rule since ") == 1
+    assert f"Rule since `{new}` (a test); the tables below were measured under `{old_rule}`" in card
+    assert (
+        "On split seeds 34, 35 " in card and "| in-lab | 0.900 -> 1.000 | 0.800 -> 0.800 |" in card
+    )
+    assert card.index("Rule since ") < card.index("Transfer (") < card.index("| in-lab | 0.500 |")
+    assert card.index("- blend (") < card.index("- widening under shift")
 
 
 # ----------------------------------------------------------------------------- body size
