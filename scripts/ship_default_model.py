@@ -673,6 +673,9 @@ def rule_change_table(longs: list[Path], label: str, old: str, new: str) -> list
     for src in dict.fromkeys(rows["source"]):
         a, b = means.loc[(old, src)], means.loc[(new, src)]
         cells = [f"{fmt(a[c])} -> {fmt(b[c])}" for c in ("r2", "coverage_90", "broad_share")]
+        if src.startswith("hamner"):  # not a transfer table's running row (ship_running)
+            data, speed = src.split(" ", 1)
+            src = f"running {speed} ({data})"
         lines.append(f"| {src} | " + " | ".join(cells) + " |")
     return lines
 

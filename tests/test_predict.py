@@ -928,6 +928,9 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     assert card.index("Rule since ") < card.index("Transfer (") < card.index("| in-lab | 0.500 |")
     assert card.index("- blend (") < card.index("- widening under shift")
+    assert "| running 4.0 m/s (hamner2013) | 0.300 -> 0.400 |" in card
+    subprocess.run([*cmd, "--running", str(far_long)], check=True)  # keeps the rule's rows
+    assert "| running 4.0 m/s (hamner2013) |" in (shipped / "MODEL_CARD.md").read_text()
 
 
 # ----------------------------------------------------------------------------- body size
