@@ -533,6 +533,15 @@ def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
     mass = float(frame["glmed_r_N"].iloc[10] / frame["glmed_r_N_per_kg"].iloc[10])
     assert 50 < mass < 100  # from the scaled model's bodies
     assert (tmp_path / "Run_3_r.png").exists()
+    # the shipped default: these running cycles, faster than every training walk, stay with
+    # its duration-aware own model (blend rule /keep-fast), though flagged
+    default = [a for a in args if a not in ("--model", str(runs))]
+    res = runner.invoke(app, [*default[:3], str(tmp_path / "default"), *default[4:]])
+    assert res.exit_code == 0 and "blended with" in res.output, res.output
+    cycles = pd.read_csv(tmp_path / "default" / "Run_3_r_cycles.csv")
+    kept = cycles[cycles.status == "ok"]
+    assert len(kept) == 7 and kept.pace_flag.all() and kept.ood_flag.all()
+    assert (kept.broad_weight_moments == 0).all()
 
 
 @pytest.mark.realdata

@@ -146,7 +146,8 @@ class BlendRule:
     factor keeps them with the model tuned to them and still hands over gaits far from the
     training data, while the size check tells children. (Running is handed over too, though a
     duration-aware own model predicts it better than the shipped broad model:
-    docs/transfer_results.md, "Which model running should go to".) Without the height the
+    docs/transfer_results.md, "Which model running should go to"; ``keep_fast`` below keeps
+    it.) Without the height the
     OOD check alone can, so there it stays at the warning level (:meth:`Calibration.
     blend_share`); the rule needs the size check.
 
