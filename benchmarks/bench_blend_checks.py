@@ -14,9 +14,11 @@ broad model given as in bench_blend.py), per source:
 
 and, for the children, how each rule would hand their cycles to the broad model in a lab's
 own files, which give the cycle durations (the cohort has none: the training cycles' median
-stands in) with and without the body height: the broad share and the subject R² of the
-blend. `step95/ood1.5+size, factor without height` applies the OOD factor whatever the
-height (the rule before the shipped one heeded the height; not shipped). No training.
+stands in) with and without the body height (and without it but with the body mass, which
+then stands in for the size check where it flags a light body): the broad share and the
+subject R² of the blend; and how many of our walkers their mass alone would flag.
+`step95/ood1.5+size, factor without height` applies the OOD factor whatever the height (the
+rule before the shipped one heeded the height; not shipped). No training.
 
     .venv/bin/python benchmarks/bench_blend_checks.py --broad-runs runs/transfer-wise \\
         --set runs/transfer-moments-xarch runs/transfer-moments-mix 21,22 \\
@@ -30,7 +32,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import BROAD, each_blend, model_inputs, subject_r2_of
+from transfer_runs import BROAD, each_blend, model_inputs, subject_r2_of, training_masses
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -71,25 +73,30 @@ def per_cycle(blended, c) -> pd.DataFrame:
 
 def cohort_routing(blended, c) -> list[dict]:
     """The children's broad share and subject R² per rule, their cycle durations known (the
-    training median standing in), with and without their heights."""
+    training median standing in), with their heights, without them, and without them but with
+    their body masses (the training subjects' masses set in the calibration where its unit
+    predates them)."""
     dur = np.full(len(c.X), float(np.median(blended.calibration.durations)))
     X = model_inputs(blended, c._replace(durations=dur))
     X_broad = model_inputs(blended.broad, c)
     out = []
-    for known in (True, False):
-        h = c.height_m if known else None
+    for height in ("known", "not given", "not given, mass given"):
+        h = c.height_m if height == "known" else None
+        mass = c.mass_kg if height.endswith("mass given") else None
         own = dataclasses.replace(blended, broad=None).predict(X, h)[:2]
         other = blended.broad.predict(X_broad, height_or_reference(h, blended.reference_height_m))
         for rule in (*RULES, f"{RULES[1]}, factor without height"):
             parsed = BlendRule.parse(rule.split(",")[0])
             cal = dataclasses.replace(blended.calibration, blend=parsed)
-            p = dataclasses.replace(blended, calibration=cal).predict_cycles(X, h, dur)
+            if not len(cal.masses):
+                cal = dataclasses.replace(cal, masses=training_masses(blended))
+            p = dataclasses.replace(blended, calibration=cal).predict_cycles(X, h, dur, mass)
             share = p.broad_weight
             if rule.endswith("without height"):  # the factor on every cycle
                 scaled = cal.ood_percentile(p.ood[0] / parsed.ood_factor)
                 share = parsed.weight({**p.checks, "ood": scaled})
             mean = mixture(share, own, other[:2])[0]
-            out.append({"rule": rule, "height": "known" if known else "not given",
+            out.append({"rule": rule, "height": height,
                         "broad_share": float(np.mean(share)),
                         "r2": float(subject_r2_of(c, mean).mean())})  # fmt: skip
     return out
@@ -107,7 +114,7 @@ def main() -> None:
     ap.add_argument("--broad-profile", default=BROAD)
     ap.add_argument("--broad-model")
     args = ap.parse_args()
-    cycles, routing = [], []
+    cycles, routing, flagged = [], [], []
     for runs, tuned_runs, splits in args.set:
         blends = each_blend(runs, splits, ("lstm-causal",), args.tuned, tuned_runs,
                             args.tuned_model, True, args.broad_runs, args.broad_profile,
@@ -118,6 +125,12 @@ def main() -> None:
             if name.startswith("cohort"):
                 routing += [{"source": name, "split": split, **r}
                             for r in cohort_routing(blended, c)]  # fmt: skip
+            elif c.mass_kg is not None and not name.startswith("hamner"):
+                cal = blended.calibration
+                ref = cal.masses if len(cal.masses) else training_masses(blended)
+                light = dataclasses.replace(cal, masses=ref).size_percentile(None, c.mass_kg)
+                flagged += [{"source": name, "cycles": len(c.X),
+                             "flagged_by_mass": int(np.isfinite(light).sum())}]  # fmt: skip
     d = pd.concat(cycles)
     table = d.groupby("source", sort=False).agg(
         cycles=("ood_ratio", "size"),
@@ -134,6 +147,9 @@ def main() -> None:
         cycles=("beyond", "size"), height_m=("height_m", "first"),
         ood_max=("ood_ratio", "max"), size_max=("size_ratio", "max"),
     ).round(2).reset_index()))  # fmt: skip
+    print("\nour walkers whose body mass alone flags them (lighter than the training subjects', "
+          "height not given)\n")  # fmt: skip
+    print(markdown_table(pd.DataFrame(flagged).groupby("source", sort=False).sum().reset_index()))
     r = pd.DataFrame(routing).groupby(["source", "rule", "height"], sort=False)
     print("\nthe children with their cycle durations known (median stand-in): broad share "
           "and subject R² of the blend\n")  # fmt: skip

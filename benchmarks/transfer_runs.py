@@ -59,6 +59,7 @@ class Cycles(NamedTuple):
     height_m: np.ndarray
     subject: np.ndarray
     durations: np.ndarray | None = None  # s (None: not known, as for the cohort)
+    mass_kg: np.ndarray | None = None  # body masses (None: not known)
 
 
 def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
@@ -73,7 +74,8 @@ def sources(unit_of, ds, cohort) -> dict[str, Cycles]:
         if held_out:
             test &= ds.speed_label == held_out
         d = None if durations is None else durations[test]
-        out[name] = Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test], d)
+        out[name] = Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test], d,
+                           ds.weight_kg[test])  # fmt: skip
     return out | cohort_sources(ds, cohort)
 
 
@@ -87,7 +89,8 @@ def cohort_sources(ds, cohort) -> dict[str, Cycles]:
     for g in cohort.groups:
         k = cohort.group == g
         X = at.angles[k][..., idx]
-        out[f"cohort {g}"] = Cycles(X, ref[k], cohort.height_m[k], cohort.subject[k])
+        out[f"cohort {g}"] = Cycles(X, ref[k], cohort.height_m[k], cohort.subject[k], None,
+                                    cohort.mass_kg[k])  # fmt: skip
     return out
 
 
@@ -156,6 +159,15 @@ def blend_pairs(unit_of, tuned_of=None, broad_of=None) -> dict[str, Predictor]:
         )
         for f in FOLDERS
     }
+
+
+def training_masses(pred: Predictor) -> np.ndarray:
+    """The body masses of the cycles ``pred``'s final model learnt from (its dataset, the
+    subjects it did not hold out), sorted: a calibration's ``masses`` for units trained before
+    calibrations kept them."""
+    meta = pred.final.meta
+    ds = read_npz(meta["dataset"], expected_in_cols=None)
+    return np.sort(ds.weight_kg[~np.isin(ds.subject_id, meta["test_subjects"])])
 
 
 def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:

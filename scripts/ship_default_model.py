@@ -15,7 +15,9 @@ widening far out and its card line; ``--running`` (bench_far_widening.py's ``--c
 target) writes each target's line on the bundled running instead of running rows in the
 transfer tables; ``--blend-rule NEW OLD`` changes the broad model's share rule and states in
 the card how the two compare (bench_blend.py's long tables, ``--blend-rows``). Given alone
-(no ``--unit``), each does so in the shipped default as it is:
+(no ``--unit``), each does so in the shipped default as it is, as does
+``--training-masses DATA`` (the training subjects' body masses, for the size check where a
+height is not given, from the datasets in DATA):
 
     .venv/bin/python scripts/ship_default_model.py --far-widening \
         runs/bench_far_widening_fit.csv runs/bench_far_widening.csv
@@ -49,6 +51,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, is_angle
@@ -70,6 +73,7 @@ from gait2hip.inference.predictor import (
     unit_name,
 )
 from gait2hip.io.atomic import write_json
+from gait2hip.io.npz import read_npz
 from gait2hip.models import solved_in_closed_form
 from gait2hip.report.summary import and_join, fmt
 from gait2hip.training.checkpoint import TrainedModel
@@ -222,6 +226,9 @@ def card_section(
             f"- body height: its training subjects measured {lo:.2f}-{hi:.2f} m; `predict "
             "--height` warns for a body far outside them (a child, for these adults)"
         )
+    line = mass_line(cal)
+    if line:
+        lines.append(line)
     if final.target == "forces" and not final.model.config.nonnegative:
         lines.append(
             "- its read-out is linear, so its raw output can dip below zero where a muscle is "
@@ -727,6 +734,50 @@ def after_shift_widening_or_blend(lines: list[str]) -> int:
     return end_of_first_list(lines) if at is None else at - 1
 
 
+MASS_LINE = "- body mass:"
+
+
+def mass_line(cal: dict) -> str:
+    """The card's line on the training subjects' body masses (from a calibration's summary;
+    "" without them)."""
+    if not cal.get("training_masses_kg"):
+        return ""
+    lo, hi = cal["training_masses_kg"]
+    return (
+        f"{MASS_LINE} its training subjects weighed {lo:.1f}-{hi:.1f} kg; without a height, "
+        "`predict` flags a body lighter than theirs (a child, most likely) as the size check "
+        "does (the mass never scales the moments)"
+    )
+
+
+def after_body_height(lines: list[str]) -> int:
+    """The body height's line, else the section's first list's last line."""
+    at = next((i for i, x in enumerate(lines) if x.startswith("- body height:")), None)
+    return end_of_first_list(lines) if at is None else at
+
+
+def ship_training_masses(dest: Path, data: Path) -> None:
+    """Set the training subjects' body masses in every shipped calibration (the size check's
+    stand-in where a subject's height is not given): the masses of the cycles of the dataset
+    its final model names (in the folder ``data``) whose subjects it did not hold out for
+    testing; refused unless their heights are the calibration's own. Each target's card
+    section gets its line (:func:`mass_line`) after the body height's."""
+    card = dest / MODEL_CARD
+    for path in sorted(dest.glob(f"**/{CALIBRATION_FILE}")):
+        folder = path.parent
+        meta = TrainedModel.load(folder / "final.pt").meta
+        ds = read_npz(data / meta["dataset"], expected_in_cols=None)
+        pool = ~np.isin(ds.subject_id, meta["test_subjects"])
+        cal = Calibration.load(path)
+        if not np.allclose(np.sort(ds.height_m[pool]), cal.heights):
+            sys.exit(f"{folder}: the pool of {data / meta['dataset']} is not its training data")
+        set_calibration(folder, masses=np.sort(ds.weight_kg[pool]))
+        if folder.parent == dest:  # a target's own model (not its broad model)
+            line = mass_line(json.loads((folder / "calibration.json").read_text()))
+            text = put_line(card, card.read_text(), folder.name, line, MASS_LINE, after_body_height)
+            card.write_text(text)
+
+
 def set_calibration(folder: Path, **fields) -> None:
     """Set fields of the shipped calibration (calibration.npz and .json): its widening under
     shift, its blend rule."""
@@ -812,6 +863,13 @@ def main() -> None:
         "the shipped default as it is",
     )
     parser.add_argument(
+        "--training-masses",
+        type=Path,
+        metavar="DATA",
+        help="without --unit: set every shipped calibration's training body masses from the "
+        "datasets in folder DATA (the one its model names)",
+    )
+    parser.add_argument(
         "--blend-rule",
         nargs=2,
         metavar=("NEW", "OLD"),
@@ -837,10 +895,14 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.unit:
-        if not (args.far_widening or args.running or args.blend_rule):
+        if not (args.far_widening or args.running or args.blend_rule or args.training_masses):
             parser.error(
-                "give --unit (one per target), or --far-widening, --running or --blend-rule alone"
+                "give --unit (one per target), or --far-widening, --running, --blend-rule or "
+                "--training-masses alone"
             )
+        if args.training_masses:
+            ship_training_masses(args.dest, args.training_masses)
+            print(f"set the training masses in {args.dest}")
         if args.blend_rule:
             if not (args.blend_rows and args.blend_why):
                 parser.error("--blend-rule needs --blend-rows and --blend-why")

@@ -795,7 +795,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
 
     import gait2hip.inference.api as api
     import gait2hip.inference.predictor as predictor
-    from gait2hip.inference.calibration import BlendRule
+    from gait2hip.inference.calibration import BlendRule, Calibration
 
     shipped = tmp_path / "default_model"
     monkeypatch.setattr(predictor, "default_model_dir", lambda: shipped)
@@ -937,6 +937,36 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     assert card.index("Rule since ") < card.index("Transfer (") < card.index("| in-lab | 0.500 |")
     assert card.index("- blend (") < card.index("- widening under shift")
+
+    # the training subjects' masses, set in every shipped calibration from the datasets its
+    # model names; refused for data that are not its training data
+    from gait2hip.io.npz import write_npz
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for target in ("forces", "moments"):
+        name = Path(TrainedModel.load(shipped / target / "final.pt").meta["dataset"]).name
+        write_npz(synthetic[target], data / name)
+    for cal_file in shipped.glob("**/calibration.npz"):  # as shipped before masses were kept
+        set_masses = dataclasses.replace(Calibration.load(cal_file), masses=np.zeros(0))
+        set_masses.save(cal_file)
+    subprocess.run([*cmd, "--training-masses", str(data)], check=True)
+    moments_cal = load_predictor(shipped / "moments").calibration
+    test_subjects = TrainedModel.load(shipped / "moments" / "final.pt").meta["test_subjects"]
+    ds = synthetic["moments"]
+    pool = ~np.isin(ds.subject_id, test_subjects)
+    np.testing.assert_allclose(moments_cal.masses, np.sort(ds.weight_kg[pool]))
+    assert len(Calibration.load(shipped / "moments" / "broad" / "calibration.npz").masses)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- body mass: its training subjects weighed") == 2  # forces, moments
+    moments = card[card.index("## moments") :].split("\n## ")[0]
+    assert moments.index("- body height:") < moments.index("- body mass:")
+    other = dataclasses.replace(ds, height_m=ds.height_m + 0.1)
+    write_npz(
+        other, data / Path(TrainedModel.load(shipped / "moments" / "final.pt").meta["dataset"]).name
+    )
+    bad = subprocess.run([*cmd, "--training-masses", str(data)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "is not its training data" in bad.stderr
     assert "| running 4.0 m/s (hamner2013) | 0.300 -> 0.400 |" in card
     subprocess.run([*cmd, "--running", str(far_long)], check=True)  # keeps the rule's rows
     assert "| running 4.0 m/s (hamner2013) |" in (shipped / "MODEL_CARD.md").read_text()
@@ -1306,6 +1336,16 @@ def test_size_check_flags_bodies_unlike_the_training_subjects(runs, synthetic):
     assert not any("unlike the training subjects'" in w for w in usual.warnings)
     small = gait2hip.predict(df, strikes=strikes, predictors=preds, height_m=child)
     assert any("body height 1.1 m is unlike" in w and "Hof" in w for w in small.warnings)
+    # without the height, a light body mass stands in: warned as a child's; the training
+    # subjects' masses (the pool's cycles) are in the calibration
+    np.testing.assert_allclose(pred.calibration.masses, np.sort(ds.weight_kg[pool]))
+    assert summary["training_masses_kg"] == [
+        round(float(m), 3) for m in pred.calibration.masses[[0, -1]]
+    ]
+    light = float(pred.calibration.masses[0]) * 0.4
+    kid = gait2hip.predict(df, strikes=strikes, predictors=preds, mass_kg=light)
+    assert any(f"body mass {light:g} kg is lighter" in w and "--height" in w for w in kid.warnings)
+    assert not any("lighter" in w for w in usual.warnings)
     # a cohort of children: heights tell them apart completely
     kids = Cohort.from_arrays(
         ds.X[:6],
@@ -1464,6 +1504,23 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
         keep_pred.broad_weight(X_far, None, mixed_pace), np.where(np.arange(n) % 2 == 0, 0, before)
     )
     np.testing.assert_allclose(keep_pred.broad_weight(X_far, np.full(n, 1.1), fast), 1.0)
+    # without a height, a body mass lighter than the training subjects' (beyond the 95th
+    # percentile of their spread, one-sided) stands in for the size check: a child's goes to
+    # the broad model; a heavy or typical mass leaves the size unknown; a given height wins;
+    # the training masses are kept by training and survive save and load
+    assert len(pred.calibration.masses) and pred.calibration.masses.min() > 20
+    masses = np.linspace(55.0, 90.0, 41)
+    cal = dataclasses.replace(pred.calibration, masses=masses)
+    np.testing.assert_allclose(Calibration.load(cal.save(tmp_path / "m.npz")).masses, masses)
+    by_mass = dataclasses.replace(pred, calibration=cal)
+    no_size = by_mass.broad_weight(X)
+    np.testing.assert_allclose(by_mass.broad_weight(X, None, None, 25.0), 1.0)
+    for typical in (70.0, 130.0):
+        np.testing.assert_allclose(by_mass.broad_weight(X, None, None, typical), no_size)
+    np.testing.assert_allclose(by_mass.broad_weight(X, h, None, 25.0), by_mass.broad_weight(X, h))
+    assert by_mass.size_percentile(None, 25.0) > 95 and by_mass.size_percentile(None, 130.0) is None
+    per_cycle = cal.size_percentile(None, np.array([25.0, 70.0, np.nan]))
+    assert per_cycle[0] > 95 and np.isnan(per_cycle[1:]).all()
 
     df, strikes = make_trial(ds)
     res = gait2hip.predict(df, strikes=strikes, predictors={"moments": pred}, height_m=1.1)

@@ -173,11 +173,13 @@ def _target_results(
     side: str,
     height_m: float | None,
     durations: np.ndarray | None,
+    mass_kg: float | None = None,
 ) -> dict[str, TargetResult]:
     """The predictor's results by target: one, or a joint model's forces and moments apart
     (each with its unit, files and figure, as if two models had made them). Moments and the
-    reference curve are scaled to the body height (when given)."""
-    p = pred.predict_cycles(X, height_m, durations)
+    reference curve are scaled to the body height (when given); without it the body mass
+    stands in for the size check."""
+    p = pred.predict_cycles(X, height_m, durations, mass_kg)
     mean, sd, ens_sd, ood = p.mean, p.sd, p.ensemble_sd, p.ood
     cal = pred.calibration
     size = pred.size_factors(height_m, 1)[0]
@@ -545,7 +547,7 @@ def predict(
     targets: dict[str, TargetResult] = {}
     for p in predictors.values():
         Xp = X[..., input_columns_for(p.in_cols, in_cols, source)]
-        for part, result in _target_results(p, Xp, side, height_m, durations).items():
+        for part, result in _target_results(p, Xp, side, height_m, durations, mass_kg).items():
             if part in targets:
                 raise InputError(
                     f"two models predict {part}: {targets[part].model_source} and {p.source}; "
@@ -590,14 +592,29 @@ def predict(
             f"cycles {k.tolist()} with caution"
         )
     for p in predictors.values():
-        size = p.size_percentile(height_m)
-        if size is not None and size > OOD_WARN_PERCENTILE:
+        size = p.size_percentile(height_m, mass_kg)
+        if size is not None and size > OOD_WARN_PERCENTILE and height_m is not None:
             lo, hi = p.calibration.heights[[0, -1]]
             warnings.append(
                 f"{p.target}: body height {height_m:g} m is unlike the training subjects' "
                 f"({lo:.2f}-{hi:.2f} m; above the {OOD_WARN_PERCENTILE:.0f}th percentile of "
                 "their spread): the models never learnt from a body of this size"
                 + (HOF_NOTE if _scales_moments(p) else "")
+                + "; treat every cycle with caution"
+            )
+        elif size is not None and size > OOD_WARN_PERCENTILE:
+            lo, hi = p.calibration.masses[[0, -1]]
+            warnings.append(
+                f"{p.target}: body mass {mass_kg:g} kg is lighter than the training subjects' "
+                f"({lo:.0f}-{hi:.0f} kg; beyond the {OOD_WARN_PERCENTILE:.0f}th percentile of "
+                "their spread): a child, most likely, a body the models never learnt from"
+                + (" (a blended model's broad model predicts it)" if p.broad is not None else "")
+                + (
+                    "; give the body height (--height; height_m in Python) to scale the hip "
+                    "moments to it"
+                    if _scales_moments(p)
+                    else ""
+                )
                 + "; treat every cycle with caution"
             )
         if flat(p.metrics):

@@ -39,7 +39,11 @@ cross-validation fold and a final model on the whole pool. Used together at pred
 - **Size check**: likewise for body size, which the angles do not show either: where the
   training subjects' heights are known, a subject's height is scored against theirs
   (:func:`spread_scores`) and flagged above :data:`OOD_WARN_PERCENTILE` of their own scores —
-  e.g. a child, whose moments the models can only extrapolate by Hof's scaling.
+  e.g. a child, whose moments the models can only extrapolate by Hof's scaling. Where the
+  height is not given but the body mass is, and the training subjects' masses are known, a
+  body lighter than theirs beyond the same percentile (one-sided: a heavy adult is not a
+  child) counts in the height's place (:meth:`Calibration.size_percentile`); a mass that does
+  not flag the body leaves the size unknown.
 - **Normative band**: mean ± sd of the training pool's labels per frame and channel.
 - **Blend with a broad model**: a predictor may carry a second, broader model (the shipped
   default: the fine-tuned models, with the WiSE average of the fine-tuned and the study's
@@ -461,6 +465,9 @@ class Calibration:
     # size check's AUROC for the test subjects' heights against them
     heights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     test_size_auroc: float = float("nan")
+    # sorted body masses (kg) of the cycles the models learnt from (empty: not known): the
+    # size check's stand-in where a subject's height is not given
+    masses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # the anchor whose disagreement is part of the interval ("": none) and its factor
     anchor: str = ""
     anchor_factor: float = 0.0
@@ -493,11 +500,31 @@ class Calibration:
         cycle's of ``durations`` (s); None without durations on either side."""
         return spread_percentile(durations, self.durations)
 
-    def size_percentile(self, height_m) -> np.ndarray | None:
+    def size_percentile(self, height_m, mass_kg=None) -> np.ndarray | None:
         """Percent of training cycles whose subject's height lies closer to the training
         median than each of ``height_m`` (NaN where unknown); None without heights on either
-        side."""
-        return spread_percentile(height_m, self.heights)
+        side. Where the height is unknown and ``mass_kg`` is given, a body lighter than the
+        training subjects' beyond :data:`OOD_WARN_PERCENTILE` of their masses' own spread
+        scores gets its mass's percentile instead (a child, most likely); a mass that does
+        not flag the body leaves it unknown (NaN)."""
+        size = spread_percentile(height_m, self.heights)
+        light = self.light_percentile(mass_kg)
+        if light is None:
+            return size
+        if size is None:
+            return light
+        size, light = np.broadcast_arrays(size, light)
+        return np.where(np.isfinite(size), size, light)
+
+    def light_percentile(self, mass_kg) -> np.ndarray | None:
+        """Per value of ``mass_kg``, its percentile among the training masses' own spread
+        scores where the body is lighter than their median and that percentile beyond
+        :data:`OOD_WARN_PERCENTILE`, else NaN; None without masses on either side."""
+        pct = spread_percentile(mass_kg, self.masses)
+        if pct is None:
+            return None
+        light = np.atleast_1d(np.asarray(mass_kg, float)) < np.median(self.masses)
+        return np.where(light & (pct > OOD_WARN_PERCENTILE), pct, np.nan)
 
     def faster_than_training(
         self, durations: np.ndarray | None, pace_percentile: np.ndarray | None
@@ -569,6 +596,7 @@ class Calibration:
             "test_size_auroc": round(self.test_size_auroc, 4),
             "training_durations_s": _range(self.durations),
             "training_heights_m": _range(self.heights),
+            "training_masses_kg": _range(self.masses),
             "anchor": self.anchor,
             "anchor_factor": self.anchor_factor,
             "coverage_all_channels_within_population": [
@@ -604,6 +632,7 @@ class Calibration:
             "durations": np.asarray(self.durations, np.float64),
             "test_pace_auroc": np.array(self.test_pace_auroc),
             "heights": np.asarray(self.heights, np.float64),
+            "masses": np.asarray(self.masses, np.float64),
             "test_size_auroc": np.array(self.test_size_auroc),
             "anchor": np.array(self.anchor),
             "anchor_factor": np.array(self.anchor_factor),
@@ -644,6 +673,7 @@ class Calibration:
                 durations=z["durations"] if "durations" in z else np.zeros(0),
                 test_pace_auroc=(float(z["test_pace_auroc"]) if "test_pace_auroc" in z else np.nan),
                 heights=z["heights"] if "heights" in z else np.zeros(0),
+                masses=z["masses"] if "masses" in z else np.zeros(0),
                 test_size_auroc=float(z["test_size_auroc"]) if "test_size_auroc" in z else np.nan,
                 anchor=str(z["anchor"]) if "anchor" in z else "",
                 anchor_factor=float(z["anchor_factor"]) if "anchor_factor" in z else 0.0,

@@ -214,21 +214,22 @@ class Predictor:
         return shift_of(self._checks(self.filled_inputs(X_deg)[0], height_m, durations)[1])
 
     def _checks(
-        self, X_deg: np.ndarray, height_m, durations
+        self, X_deg: np.ndarray, height_m, durations, mass_kg=None
     ) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, np.ndarray | None]]:
         """OOD (scores, percentiles) and each check's percentiles per cycle (by name, as
-        :data:`~gait2hip.inference.calibration.SHIFT_CHECKS`; None where not known); (None, {})
-        without calibration."""
+        :data:`~gait2hip.inference.calibration.SHIFT_CHECKS`; None where not known; the size
+        check's from the body mass where the height is not given and the mass flags a light
+        body); (None, {}) without calibration."""
         ood = self.ood_scores(X_deg)
         if ood is None or self.calibration is None:
             return None, {}
-        size = self.calibration.size_percentile(height_m)
+        size = self.calibration.size_percentile(height_m, mass_kg)
         if size is not None:
             size = np.broadcast_to(size, ood[1].shape)
         return ood, {"ood": ood[1], "pace": self.pace_percentile(durations), "size": size}
 
     def broad_weight(
-        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
+        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None, mass_kg=None
     ) -> np.ndarray | None:
         """Per cycle, the :attr:`broad` model's share of the prediction (its calibration's
         :class:`~gait2hip.inference.calibration.BlendRule` of the checks); None without a
@@ -236,7 +237,8 @@ class Predictor:
         if self.broad is None:
             return None
         X_deg, unknown = self.filled_inputs(X_deg)
-        return self._share(*self._checks(X_deg, height_m, durations), unknown, durations)
+        checks = self._checks(X_deg, height_m, durations, mass_kg)
+        return self._share(*checks, unknown, durations)
 
     def _share(
         self,
@@ -255,15 +257,17 @@ class Predictor:
         return np.where(unknown, 1.0, np.zeros(len(unknown)) if w is None else w)
 
     def predict_cycles(
-        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None
+        self, X_deg: np.ndarray, height_m=None, durations: np.ndarray | None = None, mass_kg=None
     ) -> CyclePrediction:
         """Everything :meth:`predict` computes per cycle, from one pass of the models and the
         checks: mean, sd (total, ensemble and within-population), the OOD, pace, size and
         shift percentiles, the broad model's share and the interval's widening (under shift
-        and far out)."""
+        and far out). ``mass_kg`` (kg) stands in for the size check where ``height_m`` is not
+        given (:meth:`~gait2hip.inference.calibration.Calibration.size_percentile`); the
+        moments are scaled by the height alone."""
         missing = ~np.isfinite(X_deg).all(axis=1)
         X_deg, unknown = self.filled_inputs(X_deg)
-        ood, checks = self._checks(X_deg, height_m, durations)
+        ood, checks = self._checks(X_deg, height_m, durations, mass_kg)
         pct = shift_of(checks)
         own = self._predict_own(X_deg, height_m, None if self.broad is not None else missing)
         w = self._share(ood, checks, unknown, durations)
@@ -374,12 +378,13 @@ class Predictor:
         cycles' (:meth:`Calibration.pace_percentile`); None when either side lacks durations."""
         return None if self.calibration is None else self.calibration.pace_percentile(durations)
 
-    def size_percentile(self, height_m: float | None) -> float | None:
-        """The percentile of a subject's body height among the training subjects'
-        (:meth:`Calibration.size_percentile`); None when either side lacks heights."""
-        if self.calibration is None or height_m is None:
+    def size_percentile(self, height_m: float | None, mass_kg: float | None = None) -> float | None:
+        """The percentile of a subject's body height among the training subjects' (where the
+        height is not given, of a light body's mass: :meth:`Calibration.size_percentile`);
+        None when either side lacks them, or the mass does not flag the body."""
+        if self.calibration is None or (height_m is None and mass_kg is None):
             return None
-        pct = self.calibration.size_percentile(height_m)
+        pct = self.calibration.size_percentile(height_m, None if height_m is not None else mass_kg)
         return None if pct is None or not np.isfinite(pct[0]) else float(pct[0])
 
     def describe(self) -> dict[str, Any]:

@@ -151,6 +151,7 @@ def average_unit(
         ds.cycle_durations(),
         next(filter(None, map(anchor_for, finals)), None),  # the first architecture's with one
         ensemble=finals,
+        mass_kg=ds.weight_kg,
     )
     y_pred = final.predict_per_kg(ds.X[test], ds.height_m[test])
     info = _combined_info(units, records)

@@ -41,6 +41,7 @@ def calibrate(
     durations: np.ndarray | None = None,
     anchor: Anchor | None = None,
     ensemble: Sequence | None = None,
+    mass_kg: np.ndarray | None = None,
 ) -> Calibration:
     """Build the calibration of one unit (see module doc).
 
@@ -53,7 +54,8 @@ def calibrate(
     the models whose mean and spread the predictor will use (default the fold models and
     ``final``, as on a run folder); e.g. the architectures an
     :class:`~gait2hip.training.checkpoint.AveragedModel` ``final`` averages, with averaged
-    fold models for the out-of-fold residuals.
+    fold models for the out-of-fold residuals. With body masses (N,), the pool's are kept for
+    the size check where a subject's height is not given.
     """
     Y_per_kg = Y_per_kg / final.size_factors(height_m, len(Y_per_kg))
     resid = np.zeros_like(Y_per_kg[pool])
@@ -98,12 +100,21 @@ def calibrate(
         test_ood_auroc=auroc(test_scores, ref),
         **_spread("durations", "test_pace_auroc", durations, pool, test),
         **_spread("heights", "test_size_auroc", height_m, pool, test),
+        masses=_finite_sorted(mass_kg, pool),
         anchor="" if anchor is None else anchor.name,
         anchor_factor=0.0 if anchor is None else anchor.factor,
         coverage_within=pooled_coverage(Y_per_kg[test], mean, within),
         width_90=mean_interval_width(sd) if len(test) else np.nan,
         width_90_within=mean_interval_width(within) if len(test) else np.nan,
     )
+
+
+def _finite_sorted(values: np.ndarray | None, pool: np.ndarray) -> np.ndarray:
+    """The pool's finite ``values``, sorted (empty without values)."""
+    if values is None:
+        return np.zeros(0)
+    values = np.asarray(values, float)[pool]
+    return np.sort(values[np.isfinite(values)])
 
 
 def _spread(
@@ -113,9 +124,8 @@ def _spread(
     ``name`` and the test cycles' AUROC against it as ``auroc_name``."""
     if values is None:
         return {}
-    values = np.asarray(values, float)
-    ref = values[pool][np.isfinite(values[pool])]
-    return {name: np.sort(ref), auroc_name: spread_auroc(values[test], ref)}
+    ref = _finite_sorted(values, pool)
+    return {name: ref, auroc_name: spread_auroc(np.asarray(values, float)[test], ref)}
 
 
 def calibrate_elsewhere(

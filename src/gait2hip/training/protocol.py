@@ -573,6 +573,7 @@ def final_task(
             ds.height_m,
             ds.cycle_durations(),
             anchor_for(final),
+            mass_kg=ds.weight_kg,
         )
         cal.save(cal_path)
         write_json(unit_dir / "calibration.json", cal.summary())
