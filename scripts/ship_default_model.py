@@ -436,8 +436,8 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         text += (
             "; a cycle faster than the training walks (its duration flagged by the pace check "
             "on the fast side, e.g. running) stays with the model above, which takes the "
-            "duration, unless the size check flags the body (a child of unknown height with "
-            "such cycles would stay with it too)"
+            "duration, unless the size check flags the body (a child with such cycles whose "
+            "height is not given and whose mass does not flag them would stay with it too)"
         )
     missing = [c for c in own if c not in broad]
     if missing:

@@ -160,11 +160,13 @@ class BlendRule:
     subjects, whatever the other checks say, where the pace check flags it on the fast side
     (its duration known, shorter than the training cycles' median and beyond the check's
     warning level: faster than the training walks) and the size check does not flag the
-    body (unknown height included). A model that takes the cycle's duration reaches such a
-    pace through it; the broad model, which does not take it, predicts the moments of a walk
-    (running: docs/transfer_results.md, "Which model running should go to"). Its risk: a
-    child of unknown height whose cycles are faster than the training adults' stays with the
-    model tuned to those adults. It needs the size check."""
+    body (by its height, or without one by a light body mass: :meth:`Calibration.
+    size_percentile`; neither known included). A model that takes the cycle's duration
+    reaches such a pace through it; the broad model, which does not take it, predicts the
+    moments of a walk (running: docs/transfer_results.md, "Which model running should go
+    to"). Its risk: a child of unknown height and mass (or a mass that does not flag them)
+    whose cycles are faster than the training adults' stays with the model tuned to those
+    adults. It needs the size check."""
 
     lo: float = BLEND_FROM
     hi: float = BLEND_TO
