@@ -587,10 +587,15 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
     card.write_text(text)
 
 
+def line_starting(lines: list[str], prefix: str) -> int | None:
+    """The index of the first of ``lines`` starting with ``prefix`` (None: none does)."""
+    return next((i for i, x in enumerate(lines) if x.startswith(prefix)), None)
+
+
 def after_shift_widening(lines: list[str]) -> int:
     """The widening under shift's line, else the section's last list line."""
-    last = max(i for i, x in enumerate(lines) if x.startswith("- "))
-    return next((i for i, x in enumerate(lines) if x.startswith("- widening under")), last)
+    at = line_starting(lines, "- widening under")
+    return max(i for i, x in enumerate(lines) if x.startswith("- ")) if at is None else at
 
 
 def end_of_first_list(lines: list[str]) -> int:
@@ -702,13 +707,14 @@ def ship_blend_rule(dest: Path, new: str, old: str, longs: list[Path], why: str)
         TrainedModel.load(folder / "final.pt"),
         TrainedModel.load(folder / BROAD_DIR / "final.pt"),
     )
-    set_calibration(folder, blend=BlendRule.parse(new))
+    rule = BlendRule.parse(new)
     text = card.read_text()
     line = f"- blend (`{new}`): per cycle, {blend_rule(new, own.in_cols, broad.in_cols)}"
     text = put_line(card, text, target, line, "- blend (", after_shift_widening_or_blend)
     start, end = section_spans(text)[target]
     section = text[start:end]
     label = section.split(": ", 1)[1].split(" ", 1)[0]  # "## <target>: <label> (...": its units'
+    table = rule_change_table(longs, label, old, new)  # refuses before anything is written
     if RULE_CHANGE in section:  # a previous run's paragraph and table
         i = section.index(RULE_CHANGE)
         j = section.index("\nTransfer (", i)
@@ -718,19 +724,20 @@ def ship_blend_rule(dest: Path, new: str, old: str, longs: list[Path], why: str)
         "replaced. The two differ only on cycles faster than the training walks (never the "
         "cohort's, which have no cycle times).",
         "",
-        *rule_change_table(longs, label, old, new),
+        *table,
         "",
         "",
     ]
     k = section.index("Transfer (")
     section = section[:k] + "\n".join(paragraph) + section[k:]
+    set_calibration(folder, blend=rule)
     card.write_text(text[:start] + section + text[end:])
 
 
 def after_shift_widening_or_blend(lines: list[str]) -> int:
     """Where the blend line goes: before the widening under shift's line (it follows the
     blend's), else after the section's first list."""
-    at = next((i for i, x in enumerate(lines) if x.startswith("- widening under")), None)
+    at = line_starting(lines, "- widening under")
     return end_of_first_list(lines) if at is None else at - 1
 
 
@@ -752,7 +759,7 @@ def mass_line(cal: dict) -> str:
 
 def after_body_height(lines: list[str]) -> int:
     """The body height's line, else the section's first list's last line."""
-    at = next((i for i, x in enumerate(lines) if x.startswith("- body height:")), None)
+    at = line_starting(lines, "- body height:")
     return end_of_first_list(lines) if at is None else at
 
 
@@ -761,21 +768,26 @@ def ship_training_masses(dest: Path, data: Path) -> None:
     stand-in where a subject's height is not given): the masses of the cycles of the dataset
     its final model names (in the folder ``data``) whose subjects it did not hold out for
     testing; refused unless their heights are the calibration's own. Each target's card
-    section gets its line (:func:`mass_line`) after the body height's."""
+    section gets its line (:func:`mass_line`) after the body height's. Every calibration is
+    checked before any is written."""
     card = dest / MODEL_CARD
+    masses = {}
     for path in sorted(dest.glob(f"**/{CALIBRATION_FILE}")):
-        folder = path.parent
-        meta = TrainedModel.load(folder / "final.pt").meta
+        meta = TrainedModel.load(path.parent / "final.pt").meta
         ds = read_npz(data / meta["dataset"], expected_in_cols=None)
         pool = ~np.isin(ds.subject_id, meta["test_subjects"])
-        cal = Calibration.load(path)
-        if not np.allclose(np.sort(ds.height_m[pool]), cal.heights):
-            sys.exit(f"{folder}: the pool of {data / meta['dataset']} is not its training data")
-        set_calibration(folder, masses=np.sort(ds.weight_kg[pool]))
+        if not np.allclose(np.sort(ds.height_m[pool]), Calibration.load(path).heights):
+            sys.exit(
+                f"{path.parent}: the pool of {data / meta['dataset']} is not its training data"
+            )
+        masses[path.parent] = np.sort(ds.weight_kg[pool])
+    text = card.read_text()
+    for folder, kg in masses.items():
+        set_calibration(folder, masses=kg)
         if folder.parent == dest:  # a target's own model (not its broad model)
             line = mass_line(json.loads((folder / "calibration.json").read_text()))
-            text = put_line(card, card.read_text(), folder.name, line, MASS_LINE, after_body_height)
-            card.write_text(text)
+            text = put_line(card, text, folder.name, line, MASS_LINE, after_body_height)
+    card.write_text(text)
 
 
 def set_calibration(folder: Path, **fields) -> None:

@@ -961,12 +961,19 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     assert card.count("- body mass: its training subjects weighed") == 2  # forces, moments
     moments = card[card.index("## moments") :].split("\n## ")[0]
     assert moments.index("- body height:") < moments.index("- body mass:")
-    other = dataclasses.replace(ds, height_m=ds.height_m + 0.1)
-    write_npz(
-        other, data / Path(TrainedModel.load(shipped / "moments" / "final.pt").meta["dataset"]).name
-    )
+    other = dataclasses.replace(ds, height_m=ds.height_m + 0.1)  # the moments' data only
+    for folder in (shipped / "moments", shipped / "moments" / "broad"):
+        final = TrainedModel.load(folder / "final.pt")
+        final.meta["dataset"] = "other.npz"
+        final.save(folder / "final.pt")
+    write_npz(other, data / "other.npz")
+    for cal_file in shipped.glob("**/calibration.npz"):  # cleared again: a refusal writes none
+        dataclasses.replace(Calibration.load(cal_file), masses=np.zeros(0)).save(cal_file)
+    before = (shipped / "MODEL_CARD.md").read_text()
     bad = subprocess.run([*cmd, "--training-masses", str(data)], capture_output=True, text=True)
     assert bad.returncode != 0 and "is not its training data" in bad.stderr
+    assert not any(len(Calibration.load(f).masses) for f in shipped.glob("**/calibration.npz"))
+    assert (shipped / "MODEL_CARD.md").read_text() == before
     assert "| running 4.0 m/s (hamner2013) | 0.300 -> 0.400 |" in card
     subprocess.run([*cmd, "--running", str(far_long)], check=True)  # keeps the rule's rows
     assert "| running 4.0 m/s (hamner2013) |" in (shipped / "MODEL_CARD.md").read_text()
