@@ -32,7 +32,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from transfer_runs import BROAD, each_blend, model_inputs, subject_r2_of, training_masses
+from transfer_runs import BROAD, each_blend, model_inputs, subject_r2_of, with_training_masses
 
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import (
@@ -79,6 +79,7 @@ def cohort_routing(blended, c) -> list[dict]:
     dur = np.full(len(c.X), float(np.median(blended.calibration.durations)))
     X = model_inputs(blended, c._replace(durations=dur))
     X_broad = model_inputs(blended.broad, c)
+    with_masses = with_training_masses(blended)  # read once, for every rule
     out = []
     for height in ("known", "not given", "not given, mass given"):
         h = c.height_m if height == "known" else None
@@ -87,9 +88,7 @@ def cohort_routing(blended, c) -> list[dict]:
         other = blended.broad.predict(X_broad, height_or_reference(h, blended.reference_height_m))
         for rule in (*RULES, f"{RULES[1]}, factor without height"):
             parsed = BlendRule.parse(rule.split(",")[0])
-            cal = dataclasses.replace(blended.calibration, blend=parsed)
-            if not len(cal.masses):
-                cal = dataclasses.replace(cal, masses=training_masses(blended))
+            cal = dataclasses.replace(with_masses, blend=parsed)
             p = dataclasses.replace(blended, calibration=cal).predict_cycles(X, h, dur, mass)
             share = p.broad_weight
             if rule.endswith("without height"):  # the factor on every cycle
@@ -126,9 +125,7 @@ def main() -> None:
                 routing += [{"source": name, "split": split, **r}
                             for r in cohort_routing(blended, c)]  # fmt: skip
             elif c.mass_kg is not None and not name.startswith("hamner"):
-                cal = blended.calibration
-                ref = cal.masses if len(cal.masses) else training_masses(blended)
-                light = dataclasses.replace(cal, masses=ref).size_percentile(None, c.mass_kg)
+                light = with_training_masses(blended).size_percentile(None, c.mass_kg)
                 flagged += [{"source": name, "cycles": len(c.X),
                              "flagged_by_mass": int(np.isfinite(light).sum())}]  # fmt: skip
     d = pd.concat(cycles)

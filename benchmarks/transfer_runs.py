@@ -161,13 +161,17 @@ def blend_pairs(unit_of, tuned_of=None, broad_of=None) -> dict[str, Predictor]:
     }
 
 
-def training_masses(pred: Predictor) -> np.ndarray:
-    """The body masses of the cycles ``pred``'s final model learnt from (its dataset, the
-    subjects it did not hold out), sorted: a calibration's ``masses`` for units trained before
-    calibrations kept them."""
+def with_training_masses(pred: Predictor):
+    """``pred``'s calibration with the body masses of the cycles its final model learnt from
+    (its dataset, the subjects it did not hold out), for units trained before calibrations
+    kept them (as it is where they are kept)."""
+    cal = pred.calibration
+    if len(cal.masses):
+        return cal
     meta = pred.final.meta
     ds = read_npz(meta["dataset"], expected_in_cols=None)
-    return np.sort(ds.weight_kg[~np.isin(ds.subject_id, meta["test_subjects"])])
+    pool = ~np.isin(ds.subject_id, meta["test_subjects"])
+    return dataclasses.replace(cal, masses=np.sort(ds.weight_kg[pool]))
 
 
 def model_inputs(pred: Predictor, c: Cycles) -> np.ndarray:
