@@ -379,6 +379,49 @@ def test_subject_model_tells_the_knee_convention(synthetic, predictors, tmp_path
         )
 
 
+def test_leg_length_of_opensim_models(data_root, osim, tmp_path):
+    """The hip joint centre's height above the sole in the default pose: Rajagopal's generic
+    model's (0.848 m, its 1.70 m documented height x 0.5); None for a model without feet or
+    a file OpenSim cannot load."""
+    from gait2hip.io.osim import leg_length_m
+
+    assert leg_length_m(data_root / "models/Rajagopal2016.osim") == pytest.approx(0.8484, abs=1e-3)
+    assert leg_length_m(_osim(tmp_path / "nofeet.osim", "0 2.0944", version="40000")) is None
+    (tmp_path / "broken.osim").write_text("<OpenSimDocument><Model>")
+    assert leg_length_m(tmp_path / "broken.osim") is None
+
+
+def test_scaled_model_without_height_gives_the_height(synthetic, predictors, data_root, tmp_path):
+    """A scaled model as the subject file and no height: the height its leg length stands for
+    (leg length / LEG_PER_HEIGHT) scales the moments and drives the size check as a given
+    height would, with a note and the .sto header saying it was estimated; a given height
+    wins."""
+    from gait2hip.inference.api import LEG_PER_HEIGHT
+    from gait2hip.io.osim import leg_length_m, read_osim
+
+    df, strikes = make_trial(synthetic["forces"])
+    model = data_root / "models/Rajagopal2016.osim"
+    height = leg_length_m(model) / LEG_PER_HEIGHT
+    est = gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=model)
+    assert est.height_m == pytest.approx(height) and est.height_estimated
+    assert any(f"{height:.2f} m estimated from Rajagopal2016.osim's leg length" in n
+               for n in est.notes)  # fmt: skip
+    given = gait2hip.predict(df, strikes=strikes, predictors=predictors,
+                             mass_kg=read_osim(model).mass_kg, height_m=height)  # fmt: skip
+    assert not given.height_estimated
+    for name, t in est.targets.items():
+        np.testing.assert_allclose(t.mean, given.targets[name].mean, atol=1e-6)
+        np.testing.assert_allclose(t.sd, given.targets[name].sd, atol=1e-6)
+    said = " (estimated from the model's leg length)"
+    assert [w.replace(said, "") for w in est.warnings] == given.warnings
+    header = (est.to_sto(tmp_path, "est")[0]).read_text().split("endheader")[0]
+    assert "body_height_m=" in header and "estimated from the scaled model" in header
+    measured = gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=model,
+                                height_m=1.8)  # fmt: skip
+    assert measured.height_m == 1.8 and not measured.height_estimated
+    assert not any("estimated from" in n for n in measured.notes)
+
+
 def test_model_trained_on_other_columns(synthetic, predictors):
     df, strikes = make_trial(synthetic["forces"])
     with pytest.raises(InputError, match="missing angle columns: 'ankle_angle_l'"):
@@ -556,6 +599,44 @@ def test_predict_walking_ik_with_c3d_events(labelled_trial, predictors):
     assert kept.sources == ("c3d", "c3d")
     assert abs(kept.t0 - labelled["t0"]) < 0.02 and abs(kept.t1 - labelled["t1"]) < 0.02
     assert [c.status for c in pred.cycles] == ["partial", "ok", "partial"]
+
+
+def test_a_childs_scaled_model_tells_its_size(labelled_trial, data_root, osim, tmp_path):
+    """A child-sized model (Rajagopal's scaled by 0.75, 25 kg) as the only subject file: the
+    shipped moments model scales to the height its leg length stands for, its size check
+    flags the body with that height named as estimated, and the blend hands the cycles to its
+    broad model; the same trial with the adult-sized model keeps its own model."""
+    _, spec, _, result = labelled_trial
+    ik = result.labels_path().parent / "work" / "ik" / "ik.mot"
+    generic = data_root / "models" / "Rajagopal2016.osim"
+    model = osim.Model(str(generic))
+    state = model.initSystem()
+    scales = osim.ScaleSet()
+    bodies = model.getBodySet()
+    for i in range(bodies.getSize()):
+        scale = osim.Scale()
+        scale.setSegmentName(bodies.get(i).getName())
+        scale.setScaleFactors(osim.Vec3(0.75))
+        scale.setApply(True)
+        scales.cloneAndAppend(scale)
+    model.scale(state, scales, True, 25.0)
+    child = tmp_path / "child.osim"
+    model.printToXML(str(child))
+    pred = gait2hip.predict(ik, c3d=spec.c3d, subject=child)
+    assert pred.mass_kg == pytest.approx(25.0) and pred.height_estimated
+    assert 1.1 < pred.height_m < 1.35, pred.height_m
+    assert any(
+        f"moments: body height {pred.height_m:.3g} m (estimated from the model's leg length) "
+        "is unlike the training subjects'" in w
+        for w in pred.warnings
+    ), pred.warnings
+    kept = pred.cycles_table().dropna(subset=["cycle"])
+    assert (kept["broad_weight_moments"] == 1).all(), kept.T
+    adult = gait2hip.predict(ik, c3d=spec.c3d, subject=generic)
+    assert 1.6 < adult.height_m < 1.7 and adult.height_estimated
+    kept = adult.cycles_table().dropna(subset=["cycle"])
+    assert (kept["broad_weight_moments"] == 0).all(), kept.T
+    assert not any("body height" in w for w in adult.warnings), adult.warnings
 
 
 def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):

@@ -52,7 +52,15 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import Prediction, TargetResult
-from gait2hip.io.osim import OsimModel, read_osim
+from gait2hip.io.osim import OsimModel, leg_length_m, read_osim
+
+#: A scaled model's leg length (:func:`~gait2hip.io.osim.leg_length_m`) over the body height
+#: on the training adults' scaled models (Schreiber 2019, Rajagopal's model scaled by
+#: labelling; benchmarks/bench_height_estimate.py): mean 0.515 (sd 0.015, 18 adults), and
+#: the leave-one-out error of the height it estimates, sd 0.051 m. Per-kg hip moments grow
+#: with leg length (Hof 1996), so a height estimated this way scales them as the leg does.
+LEG_PER_HEIGHT = 0.515
+LEG_HEIGHT_ERROR_M = 0.051
 
 
 def read_subject(path: str | Path) -> tuple[float | None, float | None]:
@@ -94,6 +102,22 @@ def _osim_subject(subject: str | Path | None) -> OsimModel | None:
         return read_osim(subject)
     except ValueError as err:
         raise InputError(str(err)) from None
+
+
+def estimated_height_m(model_file: OsimModel) -> tuple[float, str] | None:
+    """The body height a scaled OpenSim model's leg length stands for (its leg length over
+    :data:`LEG_PER_HEIGHT`), with a note saying so; None where the leg length cannot be had
+    (:func:`~gait2hip.io.osim.leg_length_m`) or gives no plausible height."""
+    leg = leg_length_m(model_file.path)
+    if leg is None or not HEIGHT_RANGE_M[0] <= leg / LEG_PER_HEIGHT <= HEIGHT_RANGE_M[1]:
+        return None
+    height = leg / LEG_PER_HEIGHT
+    return height, (
+        f"no body height given: {height:.2f} m estimated from {model_file.path.name}'s leg "
+        f"length ({leg:.3f} m, hip joint centre to sole) over {LEG_PER_HEIGHT}, the training "
+        f"adults' ratio (their heights within ±{LEG_HEIGHT_ERROR_M * 100:.0f} cm, 1 sd); give "
+        "the measured height (--height; height_m in Python) to use it instead"
+    )
 
 
 def _check_mass(mass_kg: float | None, height_m: float | None) -> None:
@@ -398,6 +422,12 @@ def predict(
         mass_kg = mass_kg if mass_kg is not None else s_mass
         height_m = height_m if height_m is not None else s_height
     _check_mass(mass_kg, height_m)
+    # a scaled model without a given height: the height its leg length stands for
+    estimate = (
+        None if height_m is not None or model_file is None else estimated_height_m(model_file)
+    )
+    if estimate is not None:
+        height_m = estimate[0]
     if predictors is None:
         predictors = find_predictors(
             model if model is not None else default_model_dir(),
@@ -423,7 +453,7 @@ def predict(
     in_cols = (*angle_cols, *series, *static)
     file_cols = [c if side == "r" else mirror_name(c) for c in angle_cols]
     warnings: list[str] = []
-    notes: list[str] = []
+    notes: list[str] = [] if estimate is None else [estimate[1]]
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     id_series = None
     id_cols = [side_name(c, side) for c in series]
@@ -562,6 +592,7 @@ def predict(
         targets=targets,
         mass_kg=mass_kg,
         height_m=height_m,
+        height_estimated=estimate is not None,
         interval=interval,
         warnings=warnings,
         notes=notes,
@@ -596,7 +627,9 @@ def predict(
         if size is not None and size > OOD_WARN_PERCENTILE and height_m is not None:
             lo, hi = p.calibration.heights[[0, -1]]
             warnings.append(
-                f"{p.target}: body height {height_m:g} m is unlike the training subjects' "
+                f"{p.target}: body height {height_m:.3g} m"
+                + (" (estimated from the model's leg length)" if estimate is not None else "")
+                + " is unlike the training subjects' "
                 f"({lo:.2f}-{hi:.2f} m; above the {OOD_WARN_PERCENTILE:.0f}th percentile of "
                 "their spread): the models never learnt from a body of this size"
                 + (HOF_NOTE if _scales_moments(p) else "")
@@ -650,7 +683,7 @@ def predict(
         )
     elif refs:
         notes.append(
-            f"hip moments scaled to body height {height_m:g} m from the models' "
+            f"hip moments scaled to body height {height_m:.3g} m from the models' "
             f"{_heights(refs)} m (Hof 1996: per-kg moments grow with leg length)"
         )
     return pred

@@ -82,6 +82,8 @@ class Prediction:
     targets: dict[str, TargetResult]
     mass_kg: float | None = None
     height_m: float | None = None
+    # True where height_m was estimated from the subject's scaled model, not given
+    height_estimated: bool = False
     interval: float = DEFAULT_INTERVAL
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -249,6 +251,12 @@ class Prediction:
             }
             if self.mass_kg is not None:
                 header["body_mass_kg"] = f"{self.mass_kg:g}"
+            if self.height_m is not None:
+                header["body_height_m"] = f"{self.height_m:.3g}" + (
+                    " (estimated from the scaled model's leg length)"
+                    if self.height_estimated
+                    else ""
+                )
             paths.append(
                 write_motion(
                     path, data, in_degrees=False, name=f"{stem}_{name}", extra_header=header

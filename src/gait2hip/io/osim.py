@@ -1,8 +1,10 @@
-"""What an OpenSim model file tells without OpenSim: its body mass and its knee convention.
+"""What an OpenSim model file tells: its body mass and its knee convention (without
+OpenSim), and its leg length (with OpenSim, where installed).
 
-Read from the ``.osim`` XML (OpenSim 3 and 4 formats), so ``predict`` can take a lab's scaled
-model as the subject file on a machine without OpenSim, and labelling and prediction decide the
-knee convention in one place.
+Mass and knee convention are read from the ``.osim`` XML (OpenSim 3 and 4 formats), so
+``predict`` can take a lab's scaled model as the subject file on a machine without OpenSim,
+and labelling and prediction decide the knee convention in one place. The leg length needs
+the model's kinematics, so OpenSim builds it (:func:`leg_length_m`).
 """
 
 from __future__ import annotations
@@ -65,3 +67,41 @@ def read_osim(path: str | Path) -> OsimModel:
             except ValueError:
                 raise ValueError(f"{path}: coordinate {name} has a bad range {text!r}") from None
     return OsimModel(path=path, mass_kg=float(sum(masses)), ranges=ranges)
+
+
+def leg_length_m(path: str | Path) -> float | None:
+    """The model's leg length (m): the hip joint centre's height above the lower of the
+    heel's and the toes' origins (bodies ``femur``, ``calcn`` and ``toes``, each side, as in
+    Rajagopal's and the gait2392 family's models), every rotational coordinate at 0, the mean
+    of both sides. None where OpenSim is not installed, the model lacks those bodies, or
+    OpenSim cannot build it."""
+    try:
+        import opensim
+    except ImportError:
+        return None
+    if opensim.Logger.getLevelString() != "error":
+        opensim.Logger.setLevelString("error")
+    try:
+        model = opensim.Model(str(path))
+        state = model.initSystem()
+        coords = model.getCoordinateSet()
+        for i in range(coords.getSize()):
+            c = coords.get(i)
+            if c.getMotionType() == opensim.Coordinate.Rotational:
+                c.setValue(state, 0.0, False)
+        model.realizePosition(state)
+        bodies = model.getBodySet()
+
+        def height(name: str) -> float:
+            return float(bodies.get(name).getPositionInGround(state).get(1))
+
+        legs = []
+        for side in "rl":
+            names = [f"{b}_{side}" for b in ("femur", "calcn", "toes")]
+            if not all(bodies.contains(n) for n in names):
+                return None
+            legs.append(height(names[0]) - min(height(names[1]), height(names[2])))
+    except RuntimeError:  # OpenSim's exceptions reach Python as RuntimeError
+        return None
+    leg = float(np.mean(legs))
+    return leg if leg > 0 else None
