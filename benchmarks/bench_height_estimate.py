@@ -129,14 +129,16 @@ def main() -> None:
           + ", ".join(f"{s}: {h:.2f} m measured, {e:.2f} estimated" for s, h, e in held)
           + ")\n")  # fmt: skip
     print(markdown_table(pd.DataFrame(rows).round(3)))
-    all_h = np.array([estimate.get(s, np.nan) for s in ds.subject_id])
-    pct = pred.calibration.size_percentile(all_h, None)
-    flagged = sorted({(s, round(h, 2)) for s, h, p in zip(ds.subject_id, all_h, pct, strict=True)
-                      if p > OOD_WARN_PERCENTILE})  # fmt: skip
-    measured = pred.calibration.size_percentile(ds.height_m, None) > OOD_WARN_PERCENTILE
-    print(f"\nall {len(legs)} labelled adults: the estimated height's size check flags "
-          f"{len(flagged)} ({flagged}); their measured heights flag {int(measured.sum())} "
-          "cycles")  # fmt: skip
+    cal = pred.calibration
+    flags = {}
+    for name, h in (("estimated", legs.estimate_m), ("measured", legs.height_m)):
+        pct = cal.size_percentile(h.to_numpy(), None)
+        flags[name] = [f"{s} ({x:.2f} m)" for s, x, p in zip(legs.subject, h, pct, strict=True)
+                       if p > OOD_WARN_PERCENTILE]  # fmt: skip
+    print(f"\nall {len(legs)} labelled adults: the size check flags "
+          f"{len(flags['estimated'])} by their estimated heights "
+          f"({', '.join(flags['estimated']) or 'none'}), {len(flags['measured'])} by their "
+          f"measured heights ({', '.join(flags['measured']) or 'none'})")  # fmt: skip
 
     cohort = load_cohort("spina_bifida_lee").with_contralateral()
     rel = (legs.error_m / legs.height_m).to_numpy()
