@@ -212,7 +212,8 @@ def card_section(
                 if meta.get("reference_height_assumed") or meta.get("init")
                 else "(the mean height of the subjects it learnt from)"
             )
-            + "; `predict --height` scales them to the subject (Hof 1996)"
+            + "; `predict --height` (or the subject's scaled `.osim`: the height its leg length "
+            "stands for) scales them to the subject (Hof 1996)"
         )
     if cal.get("training_durations_s"):
         lo, hi = cal["training_durations_s"]

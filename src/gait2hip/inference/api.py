@@ -678,8 +678,10 @@ def predict(
     if height_m is None and refs:
         notes.append(
             f"no body height given: hip moments are those of a {_heights(refs)} m "
-            "walker; give the height (--height in m; height_m in Python) to scale them to "
-            "the subject's size (Hof 1996), which matters for children and short or tall adults"
+            "walker; give the height (--height in m; height_m in Python), or the subject's "
+            "scaled .osim (--subject) for the height its leg length stands for, to scale them "
+            "to the subject's size (Hof 1996), which matters for children and short or tall "
+            "adults"
         )
     elif refs:
         notes.append(
