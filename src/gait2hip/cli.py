@@ -1004,7 +1004,8 @@ def predict(
         Path | None,
         typer.Option(
             help="subject file: .json/.csv with mass_kg (and height_m), or the scaled .osim the "
-            "IK ran with (its mass and knee convention)"
+            "IK ran with (its mass, knee convention and, without --height, the height its leg "
+            "length stands for)"
         ),
     ] = None,
     model: Annotated[
