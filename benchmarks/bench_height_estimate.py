@@ -19,7 +19,10 @@ leg length stands for (:func:`gait2hip.inference.api.estimated_height_m`: leg le
    with those heights off by the adults' leave-one-out errors (relative, drawn per subject,
    ``--draws`` draws; the spread an estimate of that quality gives), not given (mass given),
    and, as sensitivity, with every height 5 % and 10 % low (what a child's leg, shorter for its
-   height than an adult's, would give).
+   height than an adult's, would give);
+4. running (hamner2013, no measured heights): the shipped default with no height, as the
+   running rows elsewhere, and with the height each runner's scaled model stands for, as
+   ``predict`` now takes it given the model.
 
     .venv/bin/python benchmarks/bench_height_estimate.py [--draws 50]
 """
@@ -30,7 +33,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from transfer_runs import Cycles, cohort_sources, model_inputs, subject_r2_of
+from transfer_runs import Cycles, cohort_sources, model_inputs, running_sources, subject_r2_of
 
 from gait2hip import settings
 from gait2hip.conventions import get_target
@@ -164,6 +167,16 @@ def main() -> None:
                      **scored(pred, c, None, c.mass_kg)})  # fmt: skip
     print("\n3. the shipped default's hip moments on the bundled children, by the height it is "
           "given\n")  # fmt: skip
+    print(markdown_table(pd.DataFrame(rows).round(3)))
+
+    runner_h = {p.parent.parent.name: leg_length_m(p) / LEG_PER_HEIGHT for p in others}
+    rows = []
+    for name, c in running_sources(ds.in_cols).items():
+        est = np.array([runner_h[s] for s in c.subject])
+        for height, h in (("not given", None), ("estimated from the runner's model", est)):
+            rows.append({"source": name, "height": height, **scored(pred, c, h, c.mass_kg)})
+    print("\n4. the shipped default's hip moments on running, without a height and with the "
+          "height each runner's scaled model stands for\n")  # fmt: skip
     print(markdown_table(pd.DataFrame(rows).round(3)))
 
 
