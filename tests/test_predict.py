@@ -391,6 +391,31 @@ def test_leg_length_of_opensim_models(data_root, osim, tmp_path):
     assert leg_length_m(tmp_path / "broken.osim") is None
 
 
+def test_opensim_as_imported_writes_no_log_file(data_root, tmp_path):
+    """OpenSim as gait2hip imports it (``import_opensim``, which labelling and the leg length
+    use) writes no opensim.log: its default log file lands in the folder of the model it
+    loads (a lab's or the bundled data's, maybe read-only), here at info level, in a fresh
+    process where nothing configured OpenSim's log before."""
+    import shutil
+    import subprocess
+    import sys
+
+    models, work = tmp_path / "models", tmp_path / "work"
+    models.mkdir()
+    work.mkdir()
+    model = shutil.copy(data_root / "models/Rajagopal2016.osim", models)
+    code = (
+        "from gait2hip.io.osim import import_opensim, leg_length_m\n"
+        "opensim = import_opensim()\n"
+        "opensim.Logger.setLevelString('info')\n"
+        f"opensim.Model({str(model)!r})\n"
+        f"assert leg_length_m({str(model)!r}) > 0.8\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=work, check=True, timeout=120,
+                   capture_output=True)  # fmt: skip
+    assert not list(tmp_path.rglob("opensim.log"))
+
+
 def test_scaled_model_without_height_gives_the_height(synthetic, predictors, data_root, tmp_path):
     """A scaled model as the subject file and no height: the height its leg length stands for
     (leg length / LEG_PER_HEIGHT) scales the moments and drives the size check as a given

@@ -115,8 +115,8 @@ def estimated_height_m(model_file: OsimModel) -> tuple[float, str] | None:
     return height, (
         f"no body height given: {height:.2f} m estimated from {model_file.path.name}'s leg "
         f"length ({leg:.3f} m, hip joint centre to sole) over {LEG_PER_HEIGHT}, the training "
-        f"adults' ratio (their heights within ±{LEG_HEIGHT_ERROR_M * 100:.0f} cm, 1 sd); give "
-        "the measured height (--height; height_m in Python) to use it instead"
+        f"adults' ratio, which gave their heights to ±{LEG_HEIGHT_ERROR_M * 100:.0f} cm (1 sd); "
+        "give the measured height (--height; height_m in Python) to use it instead"
     )
 
 

@@ -69,6 +69,27 @@ def read_osim(path: str | Path) -> OsimModel:
     return OsimModel(path=path, mass_kg=float(sum(masses)), ranges=ranges)
 
 
+def import_opensim():
+    """OpenSim's Python bindings, imported lazily (the package trains and predicts without
+    them) with no log file: OpenSim's default sink writes ``opensim.log`` into the working
+    directory, which loading a model changes to the model's folder (a read-only data folder,
+    a lab's). ImportError naming the fix when they are not installed."""
+    global _NO_LOG_FILE
+    try:
+        import opensim
+    except ImportError as err:  # pragma: no cover - exercised only without opensim
+        raise ImportError(
+            "OpenSim's Python bindings are not installed: pip install opensim"
+        ) from err
+    if not _NO_LOG_FILE:
+        opensim.Logger.removeFileSink()
+        _NO_LOG_FILE = True
+    return opensim
+
+
+_NO_LOG_FILE = False
+
+
 def leg_length_m(path: str | Path) -> float | None:
     """The model's leg length (m): the hip joint centre's height above the lower of the
     heel's and the toes' origins (bodies ``femur``, ``calcn`` and ``toes``, each side, as in
@@ -76,7 +97,7 @@ def leg_length_m(path: str | Path) -> float | None:
     of both sides. None where OpenSim is not installed, the model lacks those bodies, or
     OpenSim cannot build it."""
     try:
-        import opensim
+        opensim = import_opensim()
     except ImportError:
         return None
     if opensim.Logger.getLevelString() != "error":

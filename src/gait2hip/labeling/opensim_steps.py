@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gait2hip.io.atomic import atomic_path
+from gait2hip.io.osim import import_opensim
 from gait2hip.io.storage import read_motion, read_trc
 
 
@@ -31,22 +32,17 @@ def osim():
     folder (:func:`opensim_log`).
     """
     try:
-        import opensim
+        opensim = import_opensim()  # no stray opensim.log in the working directory
     except ImportError as err:  # pragma: no cover - exercised only without opensim
         raise ImportError(
             "building datasets needs OpenSim's Python bindings: pip install opensim"
         ) from err
-    global _CONFIGURED
-    if not _CONFIGURED:
-        opensim.Logger.removeFileSink()  # no stray opensim.log in the working directory
-        _CONFIGURED = True
     if opensim.Logger.getLevelString() != "error" and not _IN_STEP:
         opensim.Logger.setLevelString("error")
     return opensim
 
 
 _IN_STEP = False
-_CONFIGURED = False
 
 
 @contextmanager
