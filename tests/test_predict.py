@@ -664,6 +664,28 @@ def test_a_childs_scaled_model_tells_its_size(labelled_trial, data_root, osim, t
     assert not any("body height" in w for w in adult.warnings), adult.warnings
 
 
+def test_id_agreement_by_hand():
+    """R² and RMSE per degree of freedom over the covered cycles' frames, the share of those
+    frames inside the interval; a cycle the inverse dynamics does not cover (NaN) is left out."""
+    from gait2hip.inference.api import id_agreement
+    from gait2hip.inference.result import TargetResult
+
+    measured = np.full((2, 4, 2), np.nan)
+    measured[0, :, 0] = [0.0, 1.0, 2.0, 3.0]
+    measured[0, :, 1] = [1.0, -1.0, 1.0, -1.0]
+    mean = np.nan_to_num(measured)
+    mean[0, :, 0] += 0.5  # error 0.5 everywhere: SSE 1, SST 5
+    sd = np.full_like(mean, 0.49 / 1.6449)  # the 90 % half-width 0.49: 0.5 off is outside
+    t = TargetResult(target="moments", cols=("hip_flexion_r_moment", "hip_adduction_r_moment"),
+                     mean=mean, sd=sd, ensemble_sd=sd, model="m", model_source="m",
+                     calibrated=True)  # fmt: skip
+    a = id_agreement(t, measured, 0.9)
+    assert a.cycles == 1 and a.dofs == ("flexion", "adduction")
+    np.testing.assert_allclose(a.r2, [1 - 1.0 / 5.0, 1.0])
+    np.testing.assert_allclose(a.rmse, [0.5, 0.0])
+    assert a.coverage == pytest.approx(0.5)  # the flexion frames fall just outside
+
+
 def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     """Given the trial's ID results, the default forces model is the shipped one of the angles
     and the hip moments (default_model/forces-id), fed the labelled trial's own inverse
@@ -717,6 +739,23 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     per_kg = table.assign(**{c: table[c] / spec.mass_kg for c in moment_cols})
     with pytest.raises(InputError, match="per kg already"):
         gait2hip.predict(ik, inverse_dynamics=per_kg, **common)
+    # the predicted hip moments checked against the trial's own inverse dynamics: they agree
+    # here (its labels are this ID); an ID whose flexion moment lies 0.4 Nm/kg higher gets
+    # the warning, also with a moments model alone (which takes no ID as inputs)
+    assert plain.id_agreement is None
+    agreement = informed.id_agreement
+    assert agreement is not None and agreement.cycles == 1 and agreement.dofs[0] == "flexion"
+    assert agreement.r2[0] > 0.9 and agreement.coverage >= 0.8, agreement
+    assert not any(
+        "disagree with this trial's own inverse dynamics" in w for w in informed.warnings
+    )
+    assert any("against the trial's inverse dynamics over 1 cycle(s)" in n for n in informed.notes)
+    shifted = table.assign(hip_flexion_r_moment=table.hip_flexion_r_moment + 0.4 * spec.mass_kg)
+    for model in (None, default_model_dir() / "moments"):
+        off = gait2hip.predict(ik, inverse_dynamics=shifted, model=model, **common)
+        assert off.id_agreement is not None and off.id_agreement.coverage < 0.8
+        assert off.id_agreement.rmse[0] > 0.3 and off.id_agreement.rmse[1] < 0.2
+        assert any("disagree with this trial's own inverse dynamics" in w for w in off.warnings)
 
 
 def test_static_inputs_train_and_predict(synthetic, tmp_path):

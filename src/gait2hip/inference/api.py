@@ -51,7 +51,7 @@ from gait2hip.inference.predictor import (
     find_predictors,
     flat,
 )
-from gait2hip.inference.result import Prediction, TargetResult
+from gait2hip.inference.result import IdAgreement, Prediction, TargetResult
 from gait2hip.io.osim import OsimModel, leg_length_m, read_osim
 
 #: A scaled model's leg length (:func:`~gait2hip.io.osim.leg_length_m`) over the body height
@@ -316,6 +316,32 @@ def _inverse_dynamics(
     return _Series(time, per_kg, source)
 
 
+#: Below this share of the frames inside the interval, predicted hip moments that disagree
+#: with the trial's own inverse dynamics get a warning (the coverage the transfer work asks of
+#: every held-out source; docs/predict.md, "Against the trial's inverse dynamics").
+MIN_ID_COVERAGE = 0.8
+
+
+def id_agreement(moments: TargetResult, measured: np.ndarray, interval: float) -> IdAgreement:
+    """How the predicted hip moments (``moments``, per kg at the kept cycles' frames) agree
+    with the trial's own inverse dynamics ``measured`` (the same shape; NaN where the ID does
+    not cover a cycle, left out): R² and RMSE per degree of freedom over every frame of the
+    covered cycles, and the share of those frames (all three together) inside the
+    ``interval``."""
+    covered = np.isfinite(measured).all(axis=(1, 2))
+    y, mean = measured[covered].astype(float), moments.mean[covered].astype(float)
+    lo, hi = (b[covered] for b in moments.bounds(interval))
+    err = ((y - mean) ** 2).sum(axis=(0, 1))
+    spread = ((y - y.mean(axis=(0, 1))) ** 2).sum(axis=(0, 1))
+    return IdAgreement(
+        cycles=int(covered.sum()),
+        dofs=tuple(c.removeprefix("hip_").split("_")[0] for c in moments.cols),
+        r2=tuple(float(v) for v in 1 - err / np.maximum(spread, 1e-12)),
+        rmse=tuple(float(v) for v in np.sqrt(err / (y.shape[0] * y.shape[1]))),
+        coverage=float(((y >= lo) & (y <= hi)).mean()),
+    )
+
+
 def _outside(windows: Sequence[CycleWindow], series: _Series) -> list[CycleWindow]:
     """``windows`` with the complete cycles the ID results do not cover rejected, saying so."""
     why = f"outside the inverse dynamics of {series.source} ({series.time[0]:.3f}-"
@@ -457,7 +483,10 @@ def predict(
     is_npz = not isinstance(angles, pd.DataFrame) and Path(angles).suffix.lower() == ".npz"
     id_series = None
     id_cols = [side_name(c, side) for c in series]
-    id_flips = [c for c in flip_sign if c in id_cols]
+    # the trial's ID hip moments: a model's inputs (``series``), and what the predicted hip
+    # moments are checked against
+    id_moment_cols = [side_name(c, side) for c in SERIES_INPUTS]
+    id_flips = [c for c in flip_sign if c in id_moment_cols]
     # a trial over time in its model's convention: negate the knees of a flexion-negative model
     model_flips = (
         []
@@ -466,7 +495,8 @@ def predict(
     )
     if id_flips and inverse_dynamics is None:
         raise InputError(f"flip_sign names {id_flips}, but no inverse-dynamics results are given")
-    if inverse_dynamics is not None and not series:
+    checks_moments = any(_scales_moments(p) for p in predictors.values())
+    if inverse_dynamics is not None and not series and not (checks_moments and mass_kg):
         notes.append("inverse-dynamics results not used: no model given takes them")
     elif inverse_dynamics is not None:
         if is_npz:
@@ -475,13 +505,15 @@ def predict(
                 f"cycles' hip moments (N·m) in it as '{EXTRA_HIP_MOMENTS}' instead of giving "
                 "inverse-dynamics results"
             )
-        id_series = _inverse_dynamics(inverse_dynamics, id_cols, mass_kg, id_flips)
+        id_series = _inverse_dynamics(inverse_dynamics, id_moment_cols, mass_kg, id_flips)
         notes += [f"{c}: sign flipped" for c in id_flips]
-        if any(_scales_moments(p) for p in predictors.values()):
+        if checks_moments:
             notes.append(
                 "the hip moments written are predicted from the angles; those of the inverse "
-                "dynamics given are the trial's measured ones"
+                "dynamics given are the trial's measured ones, and the predicted ones are "
+                "checked against them"
             )
+    measured = None  # the trial's ID hip moments per kg at the kept cycles' frames
     if is_npz:
         X, masses, windows, timed, moments = _cycles_from_npz(Path(angles), file_cols)
         durations = np.array([w.t1 - w.t0 for w in windows]) if timed else None
@@ -545,9 +577,11 @@ def predict(
         values = lowpass_angles(time, trial.angles[file_cols].to_numpy(dtype=float))
         X = np.stack([resample(time, values, w.t0, w.t1, first.n_frames) for w in ok])
         X = X.astype(np.float32)
+        measured = _series_channels(
+            tuple(SERIES_INPUTS), required, ok, first.n_frames, id_series, source
+        )
         if series:
-            moments = _series_channels(series, required, ok, first.n_frames, id_series, source)
-            X = np.concatenate([X, moments], axis=-1)
+            X = np.concatenate([X, measured[..., [*map(list(SERIES_INPUTS).index, series)]]], -1)
         durations = np.array([w.t1 - w.t0 for w in ok])
         for w in windows:
             if w.status == "rejected":
@@ -584,12 +618,19 @@ def predict(
                     "pass one model per target"
                 )
             targets[part] = result
+    agreement = None
+    if id_series is not None and measured is not None and "moments" in targets:
+        agreement = id_agreement(targets["moments"], measured, interval)
+        notes.append(agreement.note(interval))
+        if agreement.coverage < MIN_ID_COVERAGE:
+            warnings.append(agreement.warning(interval))
     pred = Prediction(
         source=source,
         side=side,
         time=time,
         cycles=windows,
         targets=targets,
+        id_agreement=agreement,
         mass_kg=mass_kg,
         height_m=height_m,
         height_estimated=estimate is not None,

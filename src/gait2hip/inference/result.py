@@ -67,6 +67,43 @@ class TargetResult:
         return lo, self.mean + half
 
 
+@dataclass(frozen=True)
+class IdAgreement:
+    """How a trial's predicted hip moments agree with its own inverse dynamics, given with it
+    (:func:`gait2hip.inference.api.id_agreement`): per degree of freedom R² and RMSE (Nm/kg)
+    over the frames of the ``cycles`` the inverse dynamics covers, and the share of those
+    frames inside the prediction interval."""
+
+    cycles: int
+    dofs: tuple[str, ...]
+    r2: tuple[float, ...]
+    rmse: tuple[float, ...]
+    coverage: float
+
+    def _figures(self) -> str:
+        per_dof = ", ".join(
+            f"{d} R² {r:.2f} (RMSE {e:.3f} Nm/kg)"
+            for d, r, e in zip(self.dofs, self.r2, self.rmse, strict=True)
+        )
+        return f"{self.cycles} cycle(s): {per_dof}"
+
+    def note(self, interval: float) -> str:
+        return (
+            f"predicted hip moments against the trial's inverse dynamics over {self._figures()}; "
+            f"the {interval:.0%} interval holds {self.coverage:.0%} of their frames"
+        )
+
+    def warning(self, interval: float) -> str:
+        return (
+            f"moments: the predicted hip moments disagree with this trial's own inverse dynamics "
+            f"beyond their interval (the {interval:.0%} interval holds {self.coverage:.0%} of the "
+            f"frames; {self._figures()}): this lab's pipeline (its model, inertias, filtering) "
+            "gives other hip moments than the training data's for such angles, which no check "
+            "of the angles can see; trust this lab's inverse dynamics over the predicted "
+            "moments (docs/predict.md, Against the trial's inverse dynamics)"
+        )
+
+
 @dataclass
 class Prediction:
     """Predicted hip muscle forces and/or moments of one trial side.
@@ -84,6 +121,8 @@ class Prediction:
     height_m: float | None = None
     # True where height_m was estimated from the subject's scaled model, not given
     height_estimated: bool = False
+    # the predicted hip moments against the trial's own inverse dynamics, where given
+    id_agreement: IdAgreement | None = None
     interval: float = DEFAULT_INTERVAL
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
