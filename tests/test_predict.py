@@ -756,6 +756,13 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
         assert off.id_agreement is not None and off.id_agreement.coverage < 0.8
         assert off.id_agreement.rmse[0] > 0.3 and off.id_agreement.rmse[1] < 0.2
         assert any("disagree with this trial's own inverse dynamics" in w for w in off.warnings)
+    # inverse dynamics over none of the kept cycles: said, not checked
+    tail = table[table.time > table.time.iloc[-1] - 0.3]
+    unchecked = gait2hip.predict(
+        ik, inverse_dynamics=tail, model=default_model_dir() / "moments", **common
+    )
+    assert unchecked.id_agreement is None
+    assert any("covers none of the kept cycles" in n for n in unchecked.notes)
 
 
 def test_static_inputs_train_and_predict(synthetic, tmp_path):

@@ -325,9 +325,9 @@ MIN_ID_COVERAGE = 0.8
 def id_agreement(moments: TargetResult, measured: np.ndarray, interval: float) -> IdAgreement:
     """How the predicted hip moments (``moments``, per kg at the kept cycles' frames) agree
     with the trial's own inverse dynamics ``measured`` (the same shape; NaN where the ID does
-    not cover a cycle, left out): R² and RMSE per degree of freedom over every frame of the
-    covered cycles, and the share of those frames (all three together) inside the
-    ``interval``."""
+    not cover a cycle, left out; at least one cycle covered): R² and RMSE per degree of
+    freedom over every frame of the covered cycles, and the share of those frames (all three
+    together) inside the ``interval``."""
     covered = np.isfinite(measured).all(axis=(1, 2))
     y, mean = measured[covered].astype(float), moments.mean[covered].astype(float)
     lo, hi = (b[covered] for b in moments.bounds(interval))
@@ -620,10 +620,16 @@ def predict(
             targets[part] = result
     agreement = None
     if id_series is not None and measured is not None and "moments" in targets:
-        agreement = id_agreement(targets["moments"], measured, interval)
-        notes.append(agreement.note(interval))
-        if agreement.coverage < MIN_ID_COVERAGE:
-            warnings.append(agreement.warning(interval))
+        if not np.isfinite(measured).all(axis=(1, 2)).any():
+            notes.append(
+                f"{id_series.source} covers none of the kept cycles: the predicted hip moments "
+                "are not checked against it"
+            )
+        else:
+            agreement = id_agreement(targets["moments"], measured, interval)
+            notes.append(agreement.note(interval))
+            if agreement.coverage < MIN_ID_COVERAGE:
+                warnings.append(agreement.warning(interval))
     pred = Prediction(
         source=source,
         side=side,
