@@ -31,7 +31,10 @@ import pandas as pd
 from scipy.signal import butter, filtfilt
 
 import gait2hip
+from gait2hip import settings
+from gait2hip.conventions import get_target
 from gait2hip.inference.predictor import default_model_dir
+from gait2hip.io.npz import read_npz
 from gait2hip.io.storage import read_motion
 from gait2hip.report.summary import markdown_table
 from gait2hip.runtime import machine_summary
@@ -99,6 +102,18 @@ def main() -> None:
     print(f"\nright hip moments (Nm/kg) over the kept right cycles ({durations} s) against the "
           f"trial's inverse dynamics over {args.mass:g} kg\n")  # fmt: skip
     print(markdown_table(pd.DataFrame(rows).round(3)))
+    # for comparison: the labels of our own walking cycles of about the same pace
+    ds = read_npz(settings.dataset_file("schreiber2019", "moments"),
+                  expected_out=get_target("moments"), expected_in_cols=None)  # fmt: skip
+    durations = ds.cycle_durations()
+    near = np.flatnonzero(np.abs(durations - kept.duration_s.mean()) <= 0.1)
+    flexion = ds.Y_per_kg[near, :, 0]
+    print(f"\nour labelled walking cycles within 0.1 s of that pace ({len(near)}), hip flexion "
+          "moment (Nm/kg)\n")  # fmt: skip
+    print(markdown_table(pd.DataFrame({
+        "subject": ds.subject_id[near], "speed": ds.speed_label[near],
+        "duration_s": durations[near], "peak": flexion.max(axis=1), "trough": flexion.min(axis=1),
+    }).sort_values("duration_s").round(3)))  # fmt: skip
 
 
 if __name__ == "__main__":
