@@ -9,7 +9,8 @@ the ID computed from them, 0.492-2.492 s), or any table with the same columns (a
 time and the angles; one with time and ``hip_*_r_moment`` in N·m). Per model (the shipped
 default, its broad model and the study's three published models): the right hip's moments
 over every kept right cycle against the ID's, per kg: Pearson r, R² and RMSE over the frames,
-the 90 % interval's coverage, the peaks, and the cycle's OOD percentile and broad share. The
+the 90 % interval's coverage, the mean difference (predicted - ID; over the first 60 % of the
+cycle: stance), the peaks, and the cycle's OOD percentile and broad share. The
 gait2392 family flexes the knee negative, so the knees are flipped (``--flip-sign``); no
 height is given (the subject's scaled model would give one, ``--model-file``). The labels the
 models learnt from are inverse dynamics of kinematics and forces low-pass filtered at 6 Hz
@@ -93,6 +94,8 @@ def main() -> None:
                 "r2": 1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum(),
                 "rmse": float(np.sqrt(((y - p) ** 2).mean())),
                 "coverage_90": float(((y >= lo) & (y <= hi)).mean()),
+                "bias": float(np.mean(p - y)),
+                "bias_stance": float(np.mean((p - y)[frames.phase_pct.to_numpy() < 60])),
                 "peak_pred": p.max(), "peak_id": y.max(),
                 "trough_pred": p.min(), "trough_id": y.min(),
                 "ood_pct": np.nan if t.ood_percentile is None else float(t.ood_percentile.max()),
