@@ -115,6 +115,8 @@ def run_demo(
                 f"prediction for a held-out subject's trial {what} ({pred.source}): "
                 f"{len(pred.kept)} cycle(s) -> {', '.join(map(str, files))}"
             )
+            if pred.id_agreement is not None:  # the moments against the trial's own ID
+                log(f"  check: {pred.id_agreement.note(pred.interval)}")
             for warning in pred.warnings:
                 log(f"  warning: {warning}")
     return result
