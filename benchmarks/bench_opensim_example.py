@@ -80,10 +80,11 @@ def main() -> None:
         pred = gait2hip.predict(args.kinematics, model=model, flip_sign=flips, **subject)
         kept = pred.cycles_table().dropna(subset=["cycle"])
         t = pred.targets["moments"]
+        predicted = pred.to_dataframe("frame")
         for (reference, ref), dof in itertools.product(
             (("ID", raw), (f"ID low-passed {args.lowpass_hz:g} Hz", low)), DOFS
         ):
-            frames = pred.to_dataframe("frame").merge(ref, on="time")
+            frames = predicted.merge(ref, on="time")
             col = f"hip_{dof}_r_moment"
             y = frames[col].to_numpy() / pred.mass_kg
             p = frames[f"{col}_Nm_per_kg"].to_numpy()

@@ -53,6 +53,7 @@ from gait2hip.inference.predictor import (
 )
 from gait2hip.inference.result import IdAgreement, Prediction, TargetResult
 from gait2hip.io.osim import OsimModel, leg_length_m, read_osim
+from gait2hip.training.metrics import per_channel_metrics
 
 #: A scaled model's leg length (:func:`~gait2hip.io.osim.leg_length_m`) over the body height
 #: on the training adults' scaled models (Schreiber 2019, Rajagopal's model scaled by
@@ -109,9 +110,9 @@ def estimated_height_m(model_file: OsimModel) -> tuple[float, str] | None:
     :data:`LEG_PER_HEIGHT`), with a note saying so; None where the leg length cannot be had
     (:func:`~gait2hip.io.osim.leg_length_m`) or gives no plausible height."""
     leg = leg_length_m(model_file.path)
-    if leg is None or not HEIGHT_RANGE_M[0] <= leg / LEG_PER_HEIGHT <= HEIGHT_RANGE_M[1]:
+    height = None if leg is None else leg / LEG_PER_HEIGHT
+    if height is None or not HEIGHT_RANGE_M[0] <= height <= HEIGHT_RANGE_M[1]:
         return None
-    height = leg / LEG_PER_HEIGHT
     return height, (
         f"no body height given: {height:.2f} m estimated from {model_file.path.name}'s leg "
         f"length ({leg:.3f} m, hip joint centre to sole) over {LEG_PER_HEIGHT}, the training "
@@ -329,15 +330,14 @@ def id_agreement(moments: TargetResult, measured: np.ndarray, interval: float) -
     freedom over every frame of the covered cycles, and the share of those frames (all three
     together) inside the ``interval``."""
     covered = np.isfinite(measured).all(axis=(1, 2))
-    y, mean = measured[covered].astype(float), moments.mean[covered].astype(float)
+    y = measured[covered]
     lo, hi = (b[covered] for b in moments.bounds(interval))
-    err = ((y - mean) ** 2).sum(axis=(0, 1))
-    spread = ((y - y.mean(axis=(0, 1))) ** 2).sum(axis=(0, 1))
+    per_dof = per_channel_metrics(y, moments.mean[covered], moments.cols)
     return IdAgreement(
         cycles=int(covered.sum()),
         dofs=tuple(c.removeprefix("hip_").split("_")[0] for c in moments.cols),
-        r2=tuple(float(v) for v in 1 - err / np.maximum(spread, 1e-12)),
-        rmse=tuple(float(v) for v in np.sqrt(err / (y.shape[0] * y.shape[1]))),
+        r2=tuple(per_dof.r2.astype(float)),
+        rmse=tuple(per_dof.rmse.astype(float)),
         coverage=float(((y >= lo) & (y <= hi)).mean()),
     )
 
