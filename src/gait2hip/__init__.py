@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gait2hip.inference.lab import LabCorrection
     from gait2hip.inference.result import Prediction
 
 
@@ -18,4 +19,13 @@ def predict(angles: Any, **kwargs: Any) -> Prediction:
     return _predict(angles, **kwargs)
 
 
-__all__ = ["__version__", "predict"]
+def adapt(trials: Any, **kwargs: Any) -> tuple[LabCorrection, Any]:
+    """Fit a lab correction of the predicted hip moments from the lab's own trials with their
+    inverse dynamics; see :func:`gait2hip.inference.adapt.adapt` (``predict(...,
+    lab_correction=...)`` applies it)."""
+    from gait2hip.inference.adapt import adapt as _adapt
+
+    return _adapt(trials, **kwargs)
+
+
+__all__ = ["__version__", "adapt", "predict"]

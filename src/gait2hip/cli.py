@@ -1045,11 +1045,18 @@ def predict(
     no_ensemble: Annotated[
         bool, typer.Option("--no-ensemble", help="final model only (fastest)")
     ] = False,
+    lab_correction: Annotated[
+        Path | None,
+        typer.Option(
+            help="a lab correction of the hip moments, from `gait2hip adapt` (the same model)"
+        ),
+    ] = None,
 ) -> None:
     """Predict hip muscle forces and moments for trials; writes .sto, a table and a figure."""
     import time as _time
 
     from gait2hip.inference.api import predict as run_predict
+    from gait2hip.inference.lab import LabCorrection
     from gait2hip.inference.predictor import (
         ModelNotFoundError,
         default_model_dir,
@@ -1076,6 +1083,7 @@ def predict(
             ensemble=not no_ensemble,
             inverse_dynamics=inverse_dynamics is not None,
         )
+        correction = None if lab_correction is None else LabCorrection.load(lab_correction)
     except (ValueError, FileNotFoundError, ModelNotFoundError) as err:
         _fail(err)
     for name, p in predictors.items():
@@ -1106,6 +1114,7 @@ def predict(
                     flip_sign=tuple(flip_sign or ()),
                     interval=interval,
                     predictors=predictors,
+                    lab_correction=correction,
                 )
                 stem = f"{path.stem}_{s}"
                 written = pred.save(out, stem, formats[table_format])
@@ -1132,6 +1141,79 @@ def predict(
     console.print(f"done in {_time.perf_counter() - t0:.2f} s")
     if failed:
         raise typer.Exit(2)
+
+
+@app.command()
+def adapt(
+    trials: Annotated[
+        Path,
+        typer.Argument(
+            help="table (.csv/.parquet) of the lab's trials with inverse dynamics: columns "
+            "angles, inverse_dynamics, subject_id and mass_kg (or subject), optional height_m, "
+            "side, grf, c3d, flip_sign; paths relative to the table"
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="the correction's file (default: <runs>/lab/lab_correction.json)"),
+    ] = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="the model it corrects, as predict takes it (default: the shipped one)"),
+    ] = None,
+    architecture: Annotated[str | None, typer.Option(help="model of a run folder")] = None,
+    interval: Annotated[float, typer.Option(help="prediction interval coverage")] = 0.9,
+    no_ensemble: Annotated[
+        bool, typer.Option("--no-ensemble", help="final model only (as predict will run it)")
+    ] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Fit a lab correction of the predicted hip moments from a few of the lab's own trials
+    with their inverse dynamics, measured by leave-one-subject-out against the model as it is
+    and the lab's mean curve; `predict --lab-correction FILE` applies it (docs/predict.md)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from gait2hip.inference.adapt import adapt as run_adapt
+    from gait2hip.inference.adapt import read_trials, trial_sides
+    from gait2hip.inference.predictor import ModelNotFoundError
+    from gait2hip.io.atomic import atomic_path
+
+    out = out or settings.runs_dir() / "lab" / "lab_correction.json"
+    bar = Progress(
+        TextColumn("[bold]adapt[/bold]"), BarColumn(), MofNCompleteColumn(), disable=not progress
+    )
+    try:
+        with bar:
+            task = bar.add_task("", total=trial_sides(read_trials(trials)))
+            correction, table = run_adapt(
+                trials,
+                model=model or None,
+                architecture=architecture,
+                ensemble=not no_ensemble,
+                interval=interval,
+                on_trial=lambda _row: bar.advance(task),
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        correction.save(out)
+        listing = out.with_name(out.stem + "_trials.csv")
+        with atomic_path(listing) as tmp:
+            table.to_csv(tmp, index=False)
+    except (ValueError, FileNotFoundError, ModelNotFoundError) as err:
+        _fail(err)
+    for row in table.itertuples():
+        if row.error:
+            console.print("[yellow]left out:[/yellow]", end=" ")
+            _log(f"{row.angles} ({row.side}): {row.error}")
+    _log(
+        f"{correction.model}: {correction.subjects} subject(s), {correction.trials} trial(s), "
+        f"{correction.cycles} cycles with inverse dynamics; mean residual curve "
+        f"x{correction.shrink:g}, interval x{correction.sd_scale:.2f}"
+    )
+    _log(correction.summary())
+    for warning in correction.warnings():
+        console.print("[yellow]warning:[/yellow]", end=" ")
+        _log(warning)
+    _log(f"written: {out}, {listing}; use it with `gait2hip predict TRIAL --lab-correction {out}`")
 
 
 def main() -> None:  # pragma: no cover

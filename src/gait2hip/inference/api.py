@@ -43,6 +43,7 @@ from gait2hip.gait.signal import lowpass_angles, resample
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles, read_series
+from gait2hip.inference.lab import LabCorrection, LabCorrectionError
 from gait2hip.inference.predictor import (
     FLAT_NOTE,
     ModelNotFoundError,
@@ -422,6 +423,7 @@ def predict(
     interval: float = DEFAULT_INTERVAL,
     ensemble: bool = True,
     predictors: dict[str, Predictor] | None = None,
+    lab_correction: str | Path | LabCorrection | None = None,
 ) -> Prediction:
     """Predict right- (``side="r"``) or left-hip (``"l"``, by mirroring) muscle forces and
     moments for a trial.
@@ -436,10 +438,17 @@ def predict(
     (gait2392 family) is negated, as labelling does. Heel strikes from
     ``strikes`` (s), else ``grf``/``c3d``, else the angles. ``inverse_dynamics``: the trial's
     OpenSim ID results (N·m), for models that take the hip moments as inputs (a study-format
-    NPZ carries them as ``hip_moments``).
+    NPZ carries them as ``hip_moments``). ``lab_correction``: a lab's correction of the
+    model's hip moments (:class:`~gait2hip.inference.lab.LabCorrection` or its file, written
+    by :func:`gait2hip.inference.adapt.adapt`), added to them and their interval.
     """
     if side not in ("r", "l"):
         raise ValueError(f"side must be 'r' or 'l', not {side!r}")
+    correction = (
+        LabCorrection.load(lab_correction)
+        if isinstance(lab_correction, str | Path)
+        else lab_correction
+    )
     if not 0 < interval < 1:
         raise ValueError(f"interval must be a coverage in (0, 1), e.g. 0.9, not {interval}")
     model_file = _osim_subject(subject)  # read once: its mass and knee convention
@@ -618,6 +627,22 @@ def predict(
                     "pass one model per target"
                 )
             targets[part] = result
+    if correction is not None:
+        where = correction.file or "lab correction"
+        if "moments" not in targets:
+            raise LabCorrectionError(
+                f"{where}: a lab correction corrects hip moments, and the model given predicts "
+                "none; give a moments model (the default predicts them)"
+            )
+        if targets["moments"].model != correction.model:
+            raise LabCorrectionError(
+                f"{where}: fitted for the model {correction.model}, not "
+                f"{targets['moments'].model}; predict with that model, or fit one for this "
+                "(gait2hip adapt)"
+            )
+        targets["moments"] = correction.apply(targets["moments"])
+        notes.append(correction.note())
+        warnings += [f"lab correction: {w}" for w in correction.warnings()]
     agreement = None
     if id_series is not None and measured is not None and "moments" in targets:
         if not np.isfinite(measured).all(axis=(1, 2)).any():
@@ -637,6 +662,8 @@ def predict(
         cycles=windows,
         targets=targets,
         id_agreement=agreement,
+        measured_moments=measured if id_series is not None else None,
+        lab_correction=None if correction is None else correction.file or correction.model,
         mass_kg=mass_kg,
         height_m=height_m,
         height_estimated=estimate is not None,

@@ -123,6 +123,11 @@ class Prediction:
     height_estimated: bool = False
     # the predicted hip moments against the trial's own inverse dynamics, where given
     id_agreement: IdAgreement | None = None
+    # the trial's own inverse-dynamics hip moments per kg at the kept cycles' frames (n, T, 3;
+    # NaN for a cycle it does not cover), where given
+    measured_moments: np.ndarray | None = None
+    # the lab correction applied to the hip moments (its file or label), if any
+    lab_correction: str | None = None
     interval: float = DEFAULT_INTERVAL
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -290,6 +295,8 @@ class Prediction:
             }
             if self.mass_kg is not None:
                 header["body_mass_kg"] = f"{self.mass_kg:g}"
+            if name == "moments" and self.lab_correction:
+                header["lab_correction"] = self.lab_correction
             if self.height_m is not None:
                 header["body_height_m"] = f"{self.height_m:.3g}" + (
                     " (estimated from the scaled model's leg length)"

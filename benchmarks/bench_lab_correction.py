@@ -1,0 +1,121 @@
+"""A lab correction fitted on a few subjects of a source, measured on that source's other
+subjects (docs/predict_results.md, "Adapting to your lab").
+
+``gait2hip adapt`` fits, from a lab's trials with inverse dynamics, the mean residual curve
+of the shipped default's hip moments (shrunk by leave-one-subject-out) and the factor on its
+interval (:func:`gait2hip.inference.lab.fit_lab_correction`). Here each source plays the
+lab: per draw, ``k`` of its subjects are the lab's trials with inverse dynamics and the rest
+are predicted, by the default as it is, corrected, and by the lab's mean curve (the mean of the
+``k`` subjects' hip moments: the same curve for every cycle, no model). Subject-mean R² (study
+definition) and RMSE on the untouched subjects, the 90 % interval's coverage, the share of the
+curve leave-one-out kept (``shrink``), and how often the correction's own verdict (corrected
+against the lab's mean curve, by leave-one-out on the ``k``) named the one that did better on
+the untouched subjects. Sources: the default's held-out adults (its in-lab test subjects), the
+bundled cohort (children with spina bifida, typically developing; measured heights) and running
+(hamner2013, 2-5 m/s; no heights, as elsewhere). The cohort gives no trial of a cycle, so each
+subject's cycles count as one trial (a single subject's correction is measured by leave one
+cycle out; for k = 1 the subject is drawn among those with 2 cycles or more). Nothing here is fitted to what it reports.
+
+    .venv/bin/python benchmarks/bench_lab_correction.py [--draws 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from transfer_runs import Cycles, cohort_sources, model_inputs, running_sources
+
+from gait2hip import settings
+from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.calibration import DEFAULT_INTERVAL, z_value
+from gait2hip.inference.lab import fit_lab_correction
+from gait2hip.inference.predictor import default_model_dir, load_predictor
+from gait2hip.io.npz import read_npz
+from gait2hip.report.summary import markdown_table
+from gait2hip.runtime import machine_summary
+from gait2hip.training.metrics import per_subject_metrics
+
+KS = (1, 2, 4, 8)
+
+
+def held_out_adults(pred, ds) -> Cycles:
+    test = np.isin(ds.subject_id, pred.final.meta["test_subjects"])
+    dur = ds.cycle_durations()
+    return Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test], ds.subject_id[test],
+                  None if dur is None else dur[test], ds.weight_kg[test])  # fmt: skip
+
+
+def scores(y, point, sd, subject) -> dict:
+    per = per_subject_metrics(y, point, subject)
+    out = {"r2": float(per.r2.mean()), "rmse": float(per.rmse.mean())}
+    if sd is not None:
+        out["coverage"] = float((np.abs(y - point) <= z_value(DEFAULT_INTERVAL) * sd).mean())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--draws", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(machine_summary())
+    ds = read_npz(settings.dataset_file("schreiber2019", "moments"),
+                  expected_out=get_target("moments"))  # fmt: skip
+    pred = load_predictor(default_model_dir() / "moments")
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    srcs = {"in-lab (held-out adults)": held_out_adults(pred, ds)}
+    srcs |= cohort_sources(ds, cohort) | running_sources(ds.in_cols)
+    rng = np.random.default_rng(args.seed)
+    cols = tuple(pred.out_cols)
+    rows = []
+    for name, c in srcs.items():
+        running = name.startswith("hamner")
+        h = None if running else c.height_m
+        X = model_inputs(pred, c._replace(height_m=np.full(len(c.X), np.nan) if running else h))
+        p = pred.predict_cycles(X, h, c.durations, c.mass_kg)
+        mean, sd = (resample_cycles(a, c.y.shape[1]) for a in (p.mean, p.sd))
+        subjects, counts = np.unique(c.subject, return_counts=True)
+        for k in KS:
+            if k >= len(subjects):
+                continue
+            draws = []
+            for _ in range(args.draws):
+                # one subject's correction needs 2 of its cycles (left out in turn)
+                pool = subjects if k > 1 else subjects[counts > 1]
+                lab = np.isin(c.subject, rng.choice(pool, k, replace=False))
+                other = ~lab
+                fit = fit_lab_correction(mean[lab], sd[lab], c.y[lab], c.subject[lab],
+                                         c.subject[lab], cols=cols, model=pred.label)  # fmt: skip
+                y, s = c.y[other], c.subject[other]
+                offset = resample_cycles(fit.offset[None], c.y.shape[1])[0]
+                zero = scores(y, mean[other], sd[other], s)
+                corr = scores(y, mean[other] + offset, sd[other] * fit.sd_scale, s)
+                curve = np.stack([c.y[c.subject == u].mean(0) for u in np.unique(c.subject[lab])])
+                curve = scores(y, np.broadcast_to(curve.mean(0), y.shape), None, s)
+                said = fit.model_beats_mean_curve
+                draws.append({
+                    "R² as it is": zero["r2"], "R² corrected": corr["r2"],
+                    "R² lab mean curve": curve["r2"],
+                    "RMSE as it is": zero["rmse"], "RMSE corrected": corr["rmse"],
+                    "RMSE lab mean curve": curve["rmse"],
+                    "coverage as it is": zero["coverage"], "coverage corrected": corr["coverage"],
+                    "shrink": fit.shrink, "interval x": fit.sd_scale,
+                    "corrected better": float(corr["rmse"] < zero["rmse"]),
+                    "verdict right": float(said == (corr["rmse"] <= curve["rmse"])),
+                })  # fmt: skip
+            d = pd.DataFrame(draws)
+            rows.append({"source": name, "k subjects": k, **d.mean().to_dict()})
+            print(f"{name} k={k}: R² {d['R² as it is'].mean():.3f} -> "
+                  f"{d['R² corrected'].mean():.3f} (lab mean curve "
+                  f"{d['R² lab mean curve'].mean():.3f})", flush=True)  # fmt: skip
+    print(f"\nMeans over {args.draws} draws of k subjects per source (the lab's trials); "
+          "scored on the source's other subjects\n")  # fmt: skip
+    print(markdown_table(pd.DataFrame(rows).round(3)))
+
+
+if __name__ == "__main__":
+    main()
