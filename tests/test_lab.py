@@ -42,12 +42,13 @@ def test_a_lab_wide_offset_is_learnt_and_applied(tmp_path):
     pred, sd, measured, subjects, trials = _lab(np.tile([0.3, 0.0, 0.0], (3, 1)))
     fit = fit_lab_correction(pred, sd, measured, subjects, trials, cols=COLS, model="m")
     assert fit.unit == "subject" and fit.subjects == 3 and fit.cycles == 9
-    assert fit.shrink == 1.0 and fit.dofs == ("flexion", "adduction", "rotation")
+    assert (fit.shrink, fit.gain) == (1.0, 1.0)  # the model shifted by the mean residual
+    assert fit.dofs == ("flexion", "adduction", "rotation")
     np.testing.assert_allclose(fit.offset.mean(0), [0.3, 0.0, 0.0], atol=0.01)
     v = fit.validation
     assert v["rmse_corrected"] < 0.03 < 0.15 < v["rmse_model"]  # 0.3 on one DOF of three
     assert v["coverage_model"] < 0.7 < 0.85 < v["coverage_corrected"]  # flexion all outside
-    assert fit.model_beats_mean_curve and not fit.warnings()
+    assert not fit.warnings()
     from gait2hip.inference.result import TargetResult
 
     result = TargetResult(target="moments", cols=COLS, mean=pred[:2], sd=sd[:2],
@@ -58,8 +59,8 @@ def test_a_lab_wide_offset_is_learnt_and_applied(tmp_path):
     np.testing.assert_allclose(done.sd, result.sd * fit.sd_scale)
     back = LabCorrection.load(fit.save(tmp_path / "lab.json"))
     np.testing.assert_allclose(back.offset, fit.offset, atol=1e-6)
-    assert (back.shrink, back.sd_scale, back.model, back.validation) == (
-        fit.shrink, fit.sd_scale, fit.model, fit.validation)  # fmt: skip
+    assert (back.shrink, back.gain, back.sd_scale, back.model, back.validation) == (
+        fit.shrink, fit.gain, fit.sd_scale, fit.model, fit.validation)  # fmt: skip
     assert back.file == str(tmp_path / "lab.json")
     # a correction fitted for other hip moments is refused
     other = TargetResult(target="moments", cols=COLS[:2], mean=pred[:2, :, :2],
@@ -72,12 +73,12 @@ def test_a_lab_wide_offset_is_learnt_and_applied(tmp_path):
 def test_offsets_that_differ_by_subject_are_not_taught():
     """Each subject's own offset, around zero across subjects: the mean of a few would only
     move the predictions for the next person away, so leave-one-subject-out keeps little or
-    none of it."""
+    none of it, and keeps the model's variation."""
     offsets = np.random.default_rng(3).normal(0, 0.3, (8, 3))
     offsets -= offsets.mean(0)
     pred, sd, measured, subjects, trials = _lab(offsets)
     fit = fit_lab_correction(pred, sd, measured, subjects, trials, cols=COLS, model="m")
-    assert fit.shrink <= 0.25, fit
+    assert fit.shrink <= 0.25 and fit.gain == 1.0, fit
     assert np.abs(fit.offset).max() < 0.05
     assert fit.validation["rmse_corrected"] <= fit.validation["rmse_model"] + 1e-12
 
@@ -96,16 +97,17 @@ def test_one_subject_is_measured_by_trial_and_said_so():
                            cols=COLS, model="m")  # fmt: skip
 
 
-def test_the_lab_mean_curve_is_said_when_it_does_better():
+def test_the_lab_mean_curve_when_the_model_adds_nothing():
     """Inverse dynamics unrelated to the predictions (the same curve for everyone, the
-    predictions varying): the lab's mean curve predicts the left-out subjects better than the
-    corrected model, and the correction says so."""
+    predictions varying): leave-one-subject-out gives the model's variation no weight, the
+    correction is the lab's mean curve for every cycle, and it says so."""
     pred, sd, _, subjects, trials = _lab(np.zeros((4, 3)))
     rng = np.random.default_rng(1)
     pred = pred + rng.normal(0, 0.3, (len(pred), 1, 3))
     measured = np.broadcast_to(pred.mean(0), pred.shape) + rng.normal(0, 0.01, pred.shape)
     fit = fit_lab_correction(pred, sd, measured, subjects, trials, cols=COLS, model="m")
-    assert not fit.model_beats_mean_curve
+    assert (fit.shrink, fit.gain) == (1.0, 0.0), fit
+    assert fit.validation["rmse_corrected"] == fit.validation["rmse_lab_mean_curve"]
     assert any("adds nothing to the lab's average curve" in w for w in fit.warnings())
 
 
@@ -151,7 +153,9 @@ def test_adapt_and_predict_with_the_lab_correction(labelled_trial, tmp_path):
     assert res.exit_code == 0, res.output
     assert "leave-one-subject-out RMSE" in res.output
     fit = LabCorrection.load(out)
-    assert fit.subjects == 2 and fit.cycles == 2 and fit.shrink == 1.0
+    # the two cycles alike: every pair with the lab's mean whole predicts the other exactly,
+    # and the least change of them is the model shifted by the mean residual
+    assert fit.subjects == 2 and fit.cycles == 2 and (fit.shrink, fit.gain) == (1, 1), fit
     assert 0.3 < fit.offset[:, 0].mean() < 0.5, fit.offset[:, 0].mean()
     listing = pd.read_csv(out.with_name("lab_correction_trials.csv"))
     assert list(listing.with_id) == [1, 1]

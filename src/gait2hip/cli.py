@@ -1206,8 +1206,8 @@ def adapt(
             _log(f"{row.angles} ({row.side}): {row.error}")
     _log(
         f"{correction.model}: {correction.subjects} subject(s), {correction.trials} trial(s), "
-        f"{correction.cycles} cycles with inverse dynamics; mean residual curve "
-        f"x{correction.shrink:g}, interval x{correction.sd_scale:.2f}"
+        f"{correction.cycles} cycles with inverse dynamics; {correction.weights()}, interval "
+        f"x{correction.sd_scale:.2f}"
     )
     _log(correction.summary())
     for warning in correction.warnings():

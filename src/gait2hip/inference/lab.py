@@ -5,14 +5,20 @@ Another lab's pipeline (its musculoskeletal model, marker set, inertias, filteri
 another population (children, runners, patients) give hip moments the training data's do not:
 a shape the model gets right with a bias it cannot see from the angles (docs/predict.md,
 "Against the trial's inverse dynamics"). Given trials of the lab's own with their inverse
-dynamics, :func:`fit_lab_correction` learns the mean residual curve per degree of freedom over
-the gait cycle (each subject weighing the same), shrunk towards no correction by the share
-that predicts the lab's left-out subjects best, and the factor on the interval that makes it
-hold their frames; :meth:`LabCorrection.apply` adds it to a prediction. What it does for
-people it was not fitted on is measured by leave-one-out over the lab's own subjects (trials
-where all come from one subject, cycles where from one trial), against no correction and
-against the lab's own mean curve (the same curve for every cycle, no model): both are in
-:attr:`LabCorrection.validation`, and the better of the two is what a lab should use
+dynamics, :func:`fit_lab_correction` learns two curves over the gait cycle per degree of
+freedom, the mean of the lab's measured hip moments (ȳ) and of the model's predictions for
+the same cycles (p̄), each subject weighing the same, and predicts a new cycle as
+
+    β·(p - p̄) + α·ȳ + (1 - α)·p̄
+
+where p is the model's prediction: ``α`` (``shrink``) is the share of the lab's own mean
+that replaces the model's, ``β`` (``gain``) what the model's departure from its mean over the
+lab's cycles is worth. α = β = 1 shifts the model by the lab's mean residual; α = 0, β = 1 is
+the model as it is; α = 1, β = 0 is the lab's mean curve, the same for every cycle (no
+model). Leave-one-out over the lab's subjects (trials where all come from one subject, cycles
+where from one trial) picks both from :data:`WEIGHTS` and the factor on the interval that
+makes it hold the left-out frames; the left-out errors of the model as it is, of the
+correction and of the lab's mean curve are kept in :attr:`LabCorrection.validation`
 (docs/predict.md, "Adapting to your lab"; measured in benchmarks/bench_lab_correction.py).
 """
 
@@ -32,9 +38,9 @@ from gait2hip.io.atomic import write_json
 if TYPE_CHECKING:
     from gait2hip.inference.result import TargetResult
 
-#: Shares of the mean residual curve tried; leave-one-out picks the one that predicts the
-#: left-out units best (0: the model as it is).
-SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: The values of α (the lab mean's share) and β (the gain on the model's variation) tried;
+#: leave-one-out picks the pair that predicts the left-out units best.
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 #: The file format's version (``kind`` field: ``gait2hip lab correction``).
 FORMAT_VERSION = 1
@@ -55,10 +61,14 @@ def _unit_means(values: np.ndarray, units: np.ndarray) -> np.ndarray:
     return np.stack([values[units == u].mean(0) for u in np.unique(units)])
 
 
-def mean_residual(pred: np.ndarray, measured: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """(T, K): the mean over units (each weighing the same) of the units' mean residual
-    ``measured - pred``."""
-    return _unit_means(measured - pred, units).mean(0)
+def _lab_mean(values: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """(T, K): the mean over units (each weighing the same) of the units' mean curve."""
+    return _unit_means(values, units).mean(0)
+
+
+def _combine(pred, lab_mean, model_mean, shrink: float, gain: float) -> np.ndarray:
+    """β·(p - p̄) + α·ȳ + (1 - α)·p̄ (the module's docstring)."""
+    return gain * (pred - model_mean) + shrink * lab_mean + (1 - shrink) * model_mean
 
 
 def _scale_for(residual: np.ndarray, sd: np.ndarray, interval: float) -> float:
@@ -76,15 +86,17 @@ def _rmse(a: np.ndarray, b: np.ndarray, units: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class LabCorrection:
-    """A lab's correction of one model's hip moments (Nm/kg, the model's cycle frames):
-    ``offset`` (T, K) is added to every cycle's prediction (already multiplied by ``shrink``),
-    and the interval's sd multiplied by ``sd_scale``. ``validation``: leave-one-``unit``-out
-    over the lab's trials (unit-mean RMSE in Nm/kg of the model as it is, corrected, and the
-    lab's mean curve; the interval's coverage before and after)."""
+    """A lab's correction of one model's hip moments (Nm/kg, the model's cycle frames): a
+    cycle's prediction p becomes ``gain`` x p + ``offset`` (T, K; the module's formula with
+    ``shrink`` α and ``gain`` β, so ``offset`` = α·ȳ + (1 - α - β)·p̄), and the interval's sd
+    is multiplied by ``sd_scale``. ``validation``: leave-one-``unit``-out over the lab's trials
+    (unit-mean RMSE in Nm/kg of the model as it is, corrected, and the lab's mean curve; the
+    interval's coverage before and after)."""
 
     dofs: tuple[str, ...]
     offset: np.ndarray
     shrink: float
+    gain: float
     sd_scale: float
     model: str
     subjects: int
@@ -99,14 +111,12 @@ class LabCorrection:
     def __repr__(self) -> str:
         return (
             f"LabCorrection({self.model}: {self.subjects} subject(s), {self.trials} trial(s), "
-            f"{self.cycles} cycles; shrink {self.shrink:g}, interval x{self.sd_scale:.2f}; "
+            f"{self.cycles} cycles; {self.weights()}, interval x{self.sd_scale:.2f}; "
             f"{self.summary()})"
         )
 
-    @property
-    def model_beats_mean_curve(self) -> bool:
-        v = self.validation
-        return v["rmse_corrected"] <= v["rmse_lab_mean_curve"]
+    def weights(self) -> str:
+        return f"lab mean x{self.shrink:g}, model's variation x{self.gain:g}"
 
     def summary(self) -> str:
         """One line: what leave-one-out measured."""
@@ -126,13 +136,12 @@ class LabCorrection:
                 "fitted on one subject: it corrects that subject's predictions; for other "
                 "people fit it on the trials of several (leave-one-subject-out then measures it)"
             )
-        if not self.model_beats_mean_curve:
+        if self.gain == 0:
             out.append(
-                "the lab's own mean curve (the same for every cycle) predicted the left-out "
-                f"{self.unit}s better than the corrected model "
-                f"({self.validation['rmse_lab_mean_curve']:.3f} against "
-                f"{self.validation['rmse_corrected']:.3f} Nm/kg): for these people the model "
-                "adds nothing to the lab's average curve"
+                f"leave-one-{self.unit}-out found the model's cycle-to-cycle variation of no "
+                "help for these people: the correction gives every cycle the lab's mean curve "
+                f"{'' if self.shrink == 1 else 'blended with the model mean '}(the model adds "
+                "nothing to the lab's average curve)"
             )
         return out
 
@@ -145,13 +154,13 @@ class LabCorrection:
                 f"predicts {list(dofs)}: fit it for this model (gait2hip adapt)"
             )
         offset = resample_cycles(self.offset[None], result.mean.shape[1])[0]
-        return replace(result, mean=result.mean + offset, sd=result.sd * self.sd_scale)
+        return replace(result, mean=self.gain * result.mean + offset, sd=result.sd * self.sd_scale)
 
     def note(self) -> str:
         return (
             f"hip moments corrected for this lab ({self.subjects} subject(s), {self.cycles} "
-            f"cycles with inverse dynamics; mean residual curve x{self.shrink:g}, interval "
-            f"x{self.sd_scale:.2f}; {self.summary()})"
+            f"cycles with inverse dynamics; {self.weights()}, interval x{self.sd_scale:.2f}; "
+            f"{self.summary()})"
         )
 
     # ------------------------------------------------------------------ files
@@ -162,6 +171,7 @@ class LabCorrection:
             "model": self.model,
             "dofs": list(self.dofs),
             "shrink": self.shrink,
+            "gain": self.gain,
             "sd_scale": self.sd_scale,
             "interval": self.interval,
             "subjects": self.subjects,
@@ -199,6 +209,7 @@ class LabCorrection:
             dofs=tuple(d["dofs"]),
             offset=offset,
             shrink=float(d["shrink"]),
+            gain=float(d["gain"]),
             sd_scale=float(d["sd_scale"]),
             model=str(d["model"]),
             subjects=int(d["subjects"]),
@@ -238,11 +249,12 @@ def fit_lab_correction(
     same cycles' inverse dynamics ``measured`` (per kg), the cycles of ``subjects`` and
     ``trials`` (labels per cycle).
 
-    Leave-one-out over the units (:func:`_loo_units`) picks the share of the mean residual
-    curve (:data:`SHRINKS`) with the lowest unit-mean RMSE on the left-out unit, and the
-    factor on the sd under which the ``interval`` holds that share of the left-out frames;
-    the correction then takes the mean residual of every unit. The validation figures are
-    those of leave-one-out (the share chosen by all units, so slightly optimistic for it)."""
+    Leave-one-out over the units (:func:`_loo_units`) picks the pair (α, β) of
+    :data:`WEIGHTS` with the lowest unit-mean RMSE on the left-out units (each predicted from
+    the others' mean curves), and the factor on the sd under which the ``interval`` holds that
+    share of the left-out frames; the correction then takes the mean curves of every unit. The
+    validation figures are those of leave-one-out (the pair chosen by all units, so slightly
+    optimistic for it)."""
     pred, sd, measured = (np.asarray(a, dtype=float) for a in (pred, sd, measured))
     subjects, trials = np.asarray(subjects).astype(str), np.asarray(trials).astype(str)
     if pred.shape != measured.shape or pred.shape != sd.shape or pred.ndim != 3:
@@ -257,24 +269,26 @@ def fit_lab_correction(
         )
     units, unit = _loo_units(subjects, trials)
     names = np.unique(units)
-    # per left-out unit: the residual curve of the others
-    others = {u: mean_residual(pred[units != u], measured[units != u], units[units != u])
-              for u in names}  # fmt: skip
-    err = np.zeros(len(SHRINKS))
-    for i, a in enumerate(SHRINKS):
-        err[i] = np.mean([
-            np.sqrt(np.mean((measured[units == u] - pred[units == u] - a * others[u]) ** 2))
-            for u in names
-        ])  # fmt: skip
-    shrink = SHRINKS[int(np.argmin(err))]
-    corrected = pred.copy()
-    lab_curve = np.empty_like(pred)
-    for u in names:
-        k = units == u
-        corrected[k] += shrink * others[u]
-        lab_curve[k] = _unit_means(measured[~k], units[~k]).mean(0)
-    residual = measured - corrected
-    scale = _scale_for(residual, sd, interval)
+    # per left-out unit: the others' mean curves, measured and predicted
+    others = {
+        u: (_lab_mean(measured[units != u], units[units != u]),
+            _lab_mean(pred[units != u], units[units != u]))
+        for u in names
+    }  # fmt: skip
+
+    def loo(shrink: float, gain: float) -> np.ndarray:
+        out = np.empty_like(pred)
+        for u in names:
+            out[units == u] = _combine(pred[units == u], *others[u], shrink, gain)
+        return out
+
+    # ties go to the least change: the model's variation kept whole first, then the least of
+    # the lab's mean
+    pairs = sorted(((a, b) for a in WEIGHTS for b in WEIGHTS), key=lambda p: (-p[1], p[0]))
+    err = np.array([_rmse(measured, loo(a, b), units) for a, b in pairs])
+    shrink, gain = pairs[int(np.flatnonzero(err <= err.min() + 1e-12)[0])]
+    corrected = loo(shrink, gain)
+    scale = _scale_for(measured - corrected, sd, interval)
     z = z_value(interval)
 
     def coverage(mean: np.ndarray, s: np.ndarray) -> float:
@@ -283,15 +297,17 @@ def fit_lab_correction(
     validation = {
         "rmse_model": _rmse(measured, pred, units),
         "rmse_corrected": _rmse(measured, corrected, units),
-        "rmse_lab_mean_curve": _rmse(measured, lab_curve, units),
+        "rmse_lab_mean_curve": _rmse(measured, loo(1.0, 0.0), units),
         "coverage_model": coverage(pred, sd),
         # the factor fitted on the same left-out residuals: slightly optimistic as well
         "coverage_corrected": coverage(corrected, sd * scale),
     }
+    lab_mean, model_mean = _lab_mean(measured, units), _lab_mean(pred, units)
     return LabCorrection(
         dofs=tuple(dof_name(c) for c in cols),
-        offset=shrink * mean_residual(pred, measured, units),
+        offset=_combine(np.zeros_like(lab_mean), lab_mean, model_mean, shrink, gain),
         shrink=shrink,
+        gain=gain,
         sd_scale=scale,
         model=model,
         subjects=len(np.unique(subjects)),
