@@ -100,7 +100,8 @@ class IdAgreement:
             f"frames; {self._figures()}): this lab's pipeline (its model, inertias, filtering) "
             "gives other hip moments than the training data's for such angles, which no check "
             "of the angles can see; trust this lab's inverse dynamics over the predicted "
-            "moments (docs/predict.md, Against the trial's inverse dynamics)"
+            "moments, or fit a correction for this lab from a few of its trials with inverse "
+            "dynamics (gait2hip adapt; docs/predict.md, Adapting to your lab)"
         )
 
 
