@@ -15,9 +15,11 @@ test subjects), the bundled cohort (children with spina bifida, typically develo
 heights) and running (hamner2013, 2-5 m/s; no heights, as elsewhere). The cohort gives no trial
 of a cycle, so each subject's cycles count as one trial (a single subject's correction is
 measured by leave one cycle out; for k = 1 the subject is drawn among those with 2 cycles or
-more). Nothing here is fitted to what it reports.
+more). Second, within one subject (what a lab with a few force-plate trials of each patient
+would do): m of a subject's cycles fitted, the subject's other cycles predicted (for the cohort
+these include the other side of the same trials). Nothing here is fitted to what it reports.
 
-    .venv/bin/python benchmarks/bench_lab_correction.py [--draws 20]
+    .venv/bin/python benchmarks/bench_lab_correction.py [--draws 50]
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ from gait2hip.report.summary import markdown_table
 from gait2hip.runtime import machine_summary
 from gait2hip.training.metrics import per_subject_metrics
 
-KS = (1, 2, 4, 8)
+KS = (1, 2, 4, 8)  # subjects of a source that are the lab's
+MS = (2, 4)  # cycles of one subject that are the lab's, within a subject
+WITHIN_DRAWS = 5
+COLS = tuple(get_target("moments").cols)
 
 
 def held_out_adults(pred, ds) -> Cycles:
@@ -58,6 +63,28 @@ def scores(y, point, sd, subject) -> dict:
     return out
 
 
+def draw(c: Cycles, mean, sd, lab: np.ndarray, other: np.ndarray, trials, model: str) -> dict:
+    """One draw: the correction fitted on the ``lab`` cycles of ``c`` (the model's ``mean``
+    and ``sd`` for them, ``trials`` per cycle), scored with the model as it is and the lab's
+    mean curve on the ``other`` cycles."""
+    fit = fit_lab_correction(mean[lab], sd[lab], c.y[lab], c.subject[lab], trials[lab],
+                             cols=COLS, model=model)  # fmt: skip
+    y, s = c.y[other], c.subject[other]
+    offset = resample_cycles(fit.offset[None], c.y.shape[1])[0]
+    zero = scores(y, mean[other], sd[other], s)
+    corr = scores(y, fit.gain * mean[other] + offset, sd[other] * fit.sd_scale, s)
+    curve = np.stack([c.y[lab & (c.subject == u)].mean(0) for u in np.unique(c.subject[lab])])
+    curve = scores(y, np.broadcast_to(curve.mean(0), y.shape), None, s)
+    return {
+        "R² as it is": zero["r2"], "R² corrected": corr["r2"], "R² lab mean curve": curve["r2"],
+        "RMSE as it is": zero["rmse"], "RMSE corrected": corr["rmse"],
+        "RMSE lab mean curve": curve["rmse"],
+        "coverage as it is": zero["coverage"], "coverage corrected": corr["coverage"],
+        "shrink": fit.shrink, "gain": fit.gain, "interval x": fit.sd_scale,
+        "corrected better": float(corr["rmse"] < zero["rmse"]),
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--draws", type=int, default=20)
@@ -70,9 +97,9 @@ def main() -> None:
     cohort = load_cohort("spina_bifida_lee").with_contralateral()
     srcs = {"in-lab (held-out adults)": held_out_adults(pred, ds)}
     srcs |= cohort_sources(ds, cohort) | running_sources(ds.in_cols)
-    rng = np.random.default_rng(args.seed)
-    cols = tuple(pred.out_cols)
-    rows = []
+    # the two parts draw from their own streams: one's draws do not move the other's
+    rng, rng_within = np.random.default_rng(args.seed), np.random.default_rng(args.seed + 1)
+    rows, within = [], []
     for name, c in srcs.items():
         running = name.startswith("hamner")
         h = None if running else c.height_m
@@ -88,32 +115,33 @@ def main() -> None:
                 # one subject's correction needs 2 of its cycles (left out in turn)
                 pool = subjects if k > 1 else subjects[counts > 1]
                 lab = np.isin(c.subject, rng.choice(pool, k, replace=False))
-                other = ~lab
-                fit = fit_lab_correction(mean[lab], sd[lab], c.y[lab], c.subject[lab],
-                                         c.subject[lab], cols=cols, model=pred.label)  # fmt: skip
-                y, s = c.y[other], c.subject[other]
-                offset = resample_cycles(fit.offset[None], c.y.shape[1])[0]
-                zero = scores(y, mean[other], sd[other], s)
-                corr = scores(y, fit.gain * mean[other] + offset, sd[other] * fit.sd_scale, s)
-                curve = np.stack([c.y[c.subject == u].mean(0) for u in np.unique(c.subject[lab])])
-                curve = scores(y, np.broadcast_to(curve.mean(0), y.shape), None, s)
-                draws.append({
-                    "R² as it is": zero["r2"], "R² corrected": corr["r2"],
-                    "R² lab mean curve": curve["r2"],
-                    "RMSE as it is": zero["rmse"], "RMSE corrected": corr["rmse"],
-                    "RMSE lab mean curve": curve["rmse"],
-                    "coverage as it is": zero["coverage"], "coverage corrected": corr["coverage"],
-                    "shrink": fit.shrink, "gain": fit.gain, "interval x": fit.sd_scale,
-                    "corrected better": float(corr["rmse"] < zero["rmse"]),
-                })  # fmt: skip
+                draws.append(draw(c, mean, sd, lab, ~lab, c.subject, pred.label))
             d = pd.DataFrame(draws)
             rows.append({"source": name, "k subjects": k, **d.mean().to_dict()})
             print(f"{name} k={k}: R² {d['R² as it is'].mean():.3f} -> "
                   f"{d['R² corrected'].mean():.3f} (lab mean curve "
                   f"{d['R² lab mean curve'].mean():.3f})", flush=True)  # fmt: skip
+        # one subject's own cycles: m of them fitted (left out a cycle at a time), the
+        # subject's others predicted
+        cycle = np.arange(len(c.y)).astype(str)
+        for m in MS:
+            draws = []
+            for u in subjects[counts > m]:
+                idx = np.flatnonzero(c.subject == u)
+                for _ in range(WITHIN_DRAWS):
+                    lab = np.isin(np.arange(len(c.y)), rng_within.choice(idx, m, replace=False))
+                    other = (c.subject == u) & ~lab
+                    draws.append(draw(c, mean, sd, lab, other, cycle, pred.label))
+            if draws:
+                d = pd.DataFrame(draws)
+                within.append({"source": name, "m cycles": m, "subjects": int((counts > m).sum()),
+                               **d.mean().to_dict()})  # fmt: skip
     print(f"\nMeans over {args.draws} draws of k subjects per source (the lab's trials); "
           "scored on the source's other subjects\n")  # fmt: skip
     print(markdown_table(pd.DataFrame(rows).round(3)))
+    print(f"\nWithin one subject: m of a subject's cycles fitted, its other cycles predicted; "
+          f"means over {WITHIN_DRAWS} draws per subject with more than m cycles\n")  # fmt: skip
+    print(markdown_table(pd.DataFrame(within).round(3)))
 
 
 if __name__ == "__main__":
