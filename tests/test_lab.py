@@ -58,7 +58,9 @@ def test_a_lab_wide_offset_is_learnt_and_applied(tmp_path):
     np.testing.assert_allclose(done.mean - result.mean, np.broadcast_to(fit.offset, (2, 50, 3)))
     np.testing.assert_allclose(done.sd, result.sd * fit.sd_scale)
     back = LabCorrection.load(fit.save(tmp_path / "lab.json"))
-    np.testing.assert_allclose(back.offset, fit.offset, atol=1e-6)
+    for name in ("offset", "lab_mean", "model_mean"):
+        np.testing.assert_allclose(getattr(back, name), getattr(fit, name), atol=1e-6)
+    np.testing.assert_allclose(fit.lab_mean - fit.model_mean, fit.offset, atol=1e-12)
     assert (back.shrink, back.gain, back.sd_scale, back.model, back.validation) == (
         fit.shrink, fit.gain, fit.sd_scale, fit.model, fit.validation)  # fmt: skip
     assert back.file == str(tmp_path / "lab.json")
@@ -118,6 +120,7 @@ def test_the_lab_mean_curve_when_the_model_adds_nothing():
         ("angles,inverse_dynamics\n", "not JSON"),
         ('{"kind": "something else"}', "not a lab correction"),
         ('{"kind": "gait2hip lab correction", "version": 99}', "version 99"),
+        ('{"kind": "gait2hip lab correction", "version": 1, "dofs": []}', "damaged"),
     ],
 )
 def test_a_file_that_is_no_lab_correction_is_refused_in_one_line(tmp_path, text, match):
@@ -157,6 +160,7 @@ def test_adapt_and_predict_with_the_lab_correction(labelled_trial, tmp_path):
     # and the least change of them is the model shifted by the mean residual
     assert fit.subjects == 2 and fit.cycles == 2 and (fit.shrink, fit.gain) == (1, 1), fit
     assert 0.3 < fit.offset[:, 0].mean() < 0.5, fit.offset[:, 0].mean()
+    assert out.with_suffix(".png").stat().st_size > 10_000  # the figure of the mean curves
     listing = pd.read_csv(out.with_name("lab_correction_trials.csv"))
     assert list(listing.with_id) == [1, 1]
     common = dict(c3d=spec.c3d, mass_kg=spec.mass_kg, inverse_dynamics=lab_id)

@@ -1198,6 +1198,7 @@ def adapt(
         listing = out.with_name(out.stem + "_trials.csv")
         with atomic_path(listing) as tmp:
             table.to_csv(tmp, index=False)
+        figure = correction.plot(out.with_suffix(".png"))
     except (ValueError, FileNotFoundError, ModelNotFoundError) as err:
         _fail(err)
     for row in table.itertuples():
@@ -1213,7 +1214,10 @@ def adapt(
     for warning in correction.warnings():
         console.print("[yellow]warning:[/yellow]", end=" ")
         _log(warning)
-    _log(f"written: {out}, {listing}; use it with `gait2hip predict TRIAL --lab-correction {out}`")
+    _log(
+        f"written: {out}, {listing}, {figure}; use it with `gait2hip predict TRIAL "
+        f"--lab-correction {out}`"
+    )
 
 
 def main() -> None:  # pragma: no cover

@@ -91,10 +91,13 @@ class LabCorrection:
     ``shrink`` α and ``gain`` β, so ``offset`` = α·ȳ + (1 - α - β)·p̄), and the interval's sd
     is multiplied by ``sd_scale``. ``validation``: leave-one-``unit``-out over the lab's trials
     (unit-mean RMSE in Nm/kg of the model as it is, corrected, and the lab's mean curve; the
-    interval's coverage before and after)."""
+    interval's coverage before and after). ``lab_mean`` and ``model_mean`` (T, K): ȳ and p̄,
+    the lab's measured and the model's predicted mean curves over the lab's cycles."""
 
     dofs: tuple[str, ...]
     offset: np.ndarray
+    lab_mean: np.ndarray
+    model_mean: np.ndarray
     shrink: float
     gain: float
     sd_scale: float
@@ -163,6 +166,13 @@ class LabCorrection:
             f"{self.summary()})"
         )
 
+    def plot(self, path: str | Path | None = None):
+        """The lab's measured mean hip moments, the model's and the corrected mean prediction
+        for the same cycles, per degree of freedom (a figure, or its file at ``path``)."""
+        from gait2hip.report.figures import plot_lab_correction
+
+        return plot_lab_correction(self, path)
+
     # ------------------------------------------------------------------ files
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +191,8 @@ class LabCorrection:
             "validation": self.validation,
             "sources": list(self.sources),
             "offset_nm_per_kg": self.offset.T.round(6).tolist(),
+            "lab_mean_nm_per_kg": self.lab_mean.T.round(6).tolist(),
+            "model_mean_nm_per_kg": self.model_mean.T.round(6).tolist(),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -202,25 +214,37 @@ class LabCorrection:
                 f"{path}: lab correction version {d.get('version')}, this gait2hip reads "
                 f"{FORMAT_VERSION}; {fix}"
             )
-        offset = np.asarray(d["offset_nm_per_kg"], dtype=float).T
-        if offset.ndim != 2 or offset.shape[1] != len(d["dofs"]) or not np.isfinite(offset).all():
-            raise LabCorrectionError(f"{path}: its offset curve is damaged; {fix}")
-        return cls(
-            dofs=tuple(d["dofs"]),
-            offset=offset,
-            shrink=float(d["shrink"]),
-            gain=float(d["gain"]),
-            sd_scale=float(d["sd_scale"]),
-            model=str(d["model"]),
-            subjects=int(d["subjects"]),
-            trials=int(d["trials"]),
-            cycles=int(d["cycles"]),
-            unit=str(d["unit"]),
-            interval=float(d["interval"]),
-            validation={k: float(v) for k, v in d["validation"].items()},
-            sources=tuple(d.get("sources", ())),
-            file=str(path),
-        )
+        try:
+            dofs = tuple(str(x) for x in d["dofs"])
+            curves = {
+                name: np.asarray(d[f"{name}_nm_per_kg"], dtype=float).T
+                for name in ("offset", "lab_mean", "model_mean")
+            }
+            out = cls(
+                dofs=dofs,
+                **curves,
+                shrink=float(d["shrink"]),
+                gain=float(d["gain"]),
+                sd_scale=float(d["sd_scale"]),
+                model=str(d["model"]),
+                subjects=int(d["subjects"]),
+                trials=int(d["trials"]),
+                cycles=int(d["cycles"]),
+                unit=str(d["unit"]),
+                interval=float(d["interval"]),
+                validation={k: float(v) for k, v in d["validation"].items()},
+                sources=tuple(d.get("sources", ())),
+                file=str(path),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            what = f"no {err.args[0]!r}" if isinstance(err, KeyError) else "a value unreadable"
+            raise LabCorrectionError(f"{path}: a damaged lab correction ({what}); {fix}") from None
+        for name, c in curves.items():
+            if c.ndim != 2 or c.shape[1] != len(dofs) or not np.isfinite(c).all():
+                raise LabCorrectionError(
+                    f"{path}: a damaged lab correction (its {name.replace('_', ' ')} curve); {fix}"
+                )
+        return out
 
 
 def _loo_units(subjects: np.ndarray, trials: np.ndarray) -> tuple[np.ndarray, str]:
@@ -306,6 +330,8 @@ def fit_lab_correction(
     return LabCorrection(
         dofs=tuple(dof_name(c) for c in cols),
         offset=_combine(np.zeros_like(lab_mean), lab_mean, model_mean, shrink, gain),
+        lab_mean=lab_mean,
+        model_mean=model_mean,
         shrink=shrink,
         gain=gain,
         sd_scale=scale,

@@ -154,6 +154,34 @@ def plot_prediction(pred, path: str | Path | None = None):
     return _save(fig, Path(path))
 
 
+def plot_lab_correction(correction, path: str | Path | None = None):
+    """Figure of a :class:`gait2hip.inference.lab.LabCorrection` (see its ``plot``): per
+    degree of freedom over the gait cycle, the lab's measured mean hip moment, the model's mean
+    prediction for the same cycles, and the corrected mean prediction. Returns the path when
+    saved, else the figure."""
+    n = len(correction.dofs)
+    fig, axes = subplots(1, n, figsize=(3.3 * n, 2.6), squeeze=False, layout="constrained")
+    x = np.linspace(0, 100, correction.offset.shape[0])
+    corrected = correction.gain * correction.model_mean + correction.offset
+    for j, ax in enumerate(axes[0]):
+        ax.plot(x, correction.lab_mean[:, j], color="k", lw=1.6, label="lab's inverse dynamics")
+        ax.plot(x, correction.model_mean[:, j], color="tab:blue", lw=1.2, label="model")
+        ax.plot(x, corrected[:, j], color="tab:red", lw=1.2, ls="--", label="corrected")
+        ax.axhline(0, color="0.7", lw=0.5)
+        ax.set_title(channel_label(f"hip_{correction.dofs[j]}_r_moment", "Nm/kg"), fontsize=8)
+        ax.set_xlabel("gait cycle (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=6, frameon=False)
+    fig.suptitle(
+        f"lab correction: means over {correction.cycles} cycles of {correction.subjects} "
+        f"subject(s); {correction.weights()}",
+        fontsize=9,
+    )
+    if path is None:
+        return fig
+    return _save(fig, Path(path))
+
+
 def _model_panels(n: int, width: float = 3.6, height: float = 2.8):
     fig, axes = subplots(
         1, n, figsize=(width * n, height), squeeze=False, layout="constrained", sharey=True
