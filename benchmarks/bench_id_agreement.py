@@ -8,10 +8,14 @@ predicted with the shipped default as a user would, given the trial's inverse dy
 labelling (right side): the check's interval coverage and R² per degree of freedom, and
 whether it warns. The walking trials are split into the default's held-out subjects (split
 seed 21), which test it, and those it learnt from; every running trial is another gait the
-default never learnt, where the check should warn. Needs both datasets built (`gait2hip
-build-dataset schreiber2019`, `... hamner2013`). No training.
+default never learnt, where the check should warn. Then, per running speed, a lab correction
+(`gait2hip.adapt`, docs/predict.md "Adapting to your lab") fitted on the trials of
+``--adapt-runners`` runners drawn at random (``--adapt-draws`` draws), and the other runners'
+trials predicted with it: the same check, before and after, through the same files and
+options. Needs both datasets built (`gait2hip build-dataset schreiber2019`, `...
+hamner2013`). No training.
 
-    .venv/bin/python benchmarks/bench_id_agreement.py
+    .venv/bin/python benchmarks/bench_id_agreement.py [--adapt-draws 5 --adapt-runners 2]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import gait2hip
@@ -39,12 +44,15 @@ def work_folder(dataset: str, spec) -> Path | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.parse_args()
+    ap.add_argument("--adapt-draws", type=int, default=5)
+    ap.add_argument("--adapt-runners", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
     print(machine_summary())
     predictors = find_predictors(default_model_dir(), inverse_dynamics=True)
     held_out = set(predictors["moments"].final.meta["test_subjects"])
     root = settings.data_root()
-    rows = []
+    rows, running = [], []
     for dataset, source in (
         ("schreiber2019", schreiber2019(root)),
         ("hamner2013", hamner2013(root)),
@@ -61,6 +69,10 @@ def main() -> None:
                 group = f"running {spec.condition}"
                 kwargs = {"subject": spec.model, "grf": work / "grf.mot"}
                 angles = Path(spec.ik)
+                running.append({"speed": spec.condition, "subject_id": spec.subject,
+                                "angles": str(angles), "inverse_dynamics": str(work / "id/id.sto"),
+                                "subject": str(spec.model), "grf": str(work / "grf.mot"),
+                                "side": "r"})  # fmt: skip
             try:
                 pred = gait2hip.predict(angles, inverse_dynamics=work / "id" / "id.sto",
                                         predictors=predictors, **kwargs)  # fmt: skip
@@ -89,6 +101,38 @@ def main() -> None:
     print(markdown_table(walking.round(3)) if len(walking) else "none")
     walking_cov = df[df.group.str.startswith("walking")].coverage
     print(f"\ncoverage over every walking trial: {walking_cov.round(3).describe().to_dict()}")
+    adapted(pd.DataFrame(running), predictors, args)
+
+
+def adapted(trials: pd.DataFrame, predictors, args) -> None:
+    """Per running speed and draw: a lab correction from ``args.adapt_runners`` runners'
+    trials, the other runners' trials checked against their ID with it and without."""
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for speed, group in trials.groupby("speed", sort=True):
+        runners = np.unique(group.subject_id)
+        for draw in range(args.adapt_draws):
+            lab = rng.choice(runners, args.adapt_runners, replace=False)
+            fit, _ = gait2hip.adapt(group[group.subject_id.isin(lab)].drop(columns="speed"))
+            for t in group[~group.subject_id.isin(lab)].itertuples():
+                common = dict(subject=t.subject, grf=t.grf, inverse_dynamics=t.inverse_dynamics,
+                              predictors=predictors)  # fmt: skip
+                for name, corr in (("as it is", None), ("corrected", fit)):
+                    a = gait2hip.predict(t.angles, lab_correction=corr, **common).id_agreement
+                    rows.append({"speed": speed, "draw": draw, "trial": t.angles, "model": name,
+                                 "coverage": a.coverage, "r2_flexion": a.r2[0],
+                                 "rmse_flexion": a.rmse[0],
+                                 "warned": a.coverage < MIN_ID_COVERAGE})  # fmt: skip
+    df = pd.DataFrame(rows)
+    summary = df.groupby(["speed", "model"], sort=True).agg(
+        checks=("trial", "size"), coverage_median=("coverage", "median"),
+        coverage_min=("coverage", "min"), r2_flexion_median=("r2_flexion", "median"),
+        rmse_flexion_median=("rmse_flexion", "median"), warned=("warned", "mean"),
+    )  # fmt: skip
+    print(f"\nrunning with a lab correction from {args.adapt_runners} runners' trials "
+          f"({args.adapt_draws} draws per speed), the other runners' trials checked (right "
+          "side; warned: share of the checks below the threshold)\n")  # fmt: skip
+    print(markdown_table(summary.round(3).reset_index()))
 
 
 if __name__ == "__main__":
