@@ -193,3 +193,29 @@ def test_adapt_and_predict_with_the_lab_correction(labelled_trial, tmp_path):
     res = runner.invoke(app, ["adapt", str(tmp_path / "bad.csv"), "--out", str(bad)])
     assert res.exit_code == 2 and "no column inverse_dynamics" in res.output, res.output
     assert not bad.exists()
+
+
+def test_a_trials_table_is_read_or_refused_in_one_line(tmp_path):
+    """Paths relative to the table's folder; a subject from its file's name where no
+    subject_id is given; a row without a subject, an unknown column or side, refused."""
+    from gait2hip.inference.adapt import read_trials, trial_sides
+    from gait2hip.inference.inputs import InputError
+
+    rows = {
+        "angles": ["a.mot", "/abs/b.mot"], "inverse_dynamics": ["a_id.sto", "b_id.sto"],
+        "subject": ["p1.osim", None], "subject_id": [None, "p2"], "side": [None, "l"],
+    }  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    t = read_trials(tmp_path / "t.csv")
+    assert list(t.angles) == [str(tmp_path / "a.mot"), "/abs/b.mot"]
+    assert list(t.subject_id) == ["p1", "p2"] and list(t.side) == ["both", "l"]
+    assert trial_sides(t) == 3
+    for change, match in (
+        ({"subject_id": [None, None], "subject": [None, "p.osim"]}, "row 1 .* names no subject"),
+        ({"weight": [1, 2]}, "unknown column"),
+        ({"side": ["x", "r"], "subject_id": ["a", "b"]}, "side 'x'"),
+    ):
+        pd.DataFrame(rows | change).to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(InputError, match=match) as err:
+            read_trials(tmp_path / "bad.csv")
+        assert "\n" not in str(err.value)
