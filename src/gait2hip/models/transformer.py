@@ -22,6 +22,13 @@ from torch.nn import functional as F
 from gait2hip.models.dropout import cheap_masks, dropout_add, relu_dropout, softmax_dropout
 from gait2hip.models.heads import InputFeatures, OutputHead
 from gait2hip.models.registry import ModelConfig, register_model
+from gait2hip.models.switch import Switch
+
+#: On: evaluation (and training without the compiled dropouts) runs PyTorch's encoder layers.
+#: Within ``TORCH_ENCODER.off()`` every forward runs the layers as written out here, whose
+#: attention is two matrix products: what ``torch.func.vmap`` maps over stacked models without
+#: a per-model loop (PyTorch's fused attention has no batching rule; gait2hip.training.batched).
+TORCH_ENCODER = Switch()
 
 
 @dataclass
@@ -66,19 +73,23 @@ class TransformerModel(nn.Module):
         mask = None
         if self.config.causal:
             mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device)
-        if self.training and self.config.dropout > 0 and cheap_masks(h):
+        written_out = not TORCH_ENCODER.on
+        if written_out or (self.training and self.config.dropout > 0 and cheap_masks(h)):
             for layer in self.encoder.layers:
-                h = _train_layer(layer, h, mask)
+                h = _train_layer(layer, h, mask, self.training)
         else:
             h = self.encoder(h, mask=mask, is_causal=self.config.causal)
         return self.head(h)
 
 
 def _train_layer(
-    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor | None
+    layer: nn.TransformerEncoderLayer,
+    x: torch.Tensor,
+    mask: torch.Tensor | None,
+    training: bool = True,
 ) -> torch.Tensor:
-    """``layer``'s training forward (post-norm, ReLU, batch first), its dropouts drawn by
-    :func:`gait2hip.models.dropout.dropout`."""
+    """``layer``'s forward (post-norm, ReLU, batch first), its dropouts (``training``) drawn
+    by :func:`gait2hip.models.dropout.dropout`."""
     attn = layer.self_attn
     b, t, d = x.shape
     heads = attn.num_heads
@@ -89,9 +100,9 @@ def _train_layer(
     scores = torch.matmul(q * (d // heads) ** -0.5, k.transpose(-2, -1))
     if mask is not None:
         scores = scores + mask
-    weights = softmax_dropout(scores, attn.dropout, True)
+    weights = softmax_dropout(scores, attn.dropout, training)
     a = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, d)
     a = attn.out_proj(a)
-    x = layer.norm1(dropout_add(a, x, layer.dropout1.p, True))
-    hidden = relu_dropout(layer.linear1(x), layer.dropout.p, True)
-    return layer.norm2(dropout_add(layer.linear2(hidden), x, layer.dropout2.p, True))
+    x = layer.norm1(dropout_add(a, x, layer.dropout1.p, training))
+    hidden = relu_dropout(layer.linear1(x), layer.dropout.p, training)
+    return layer.norm2(dropout_add(layer.linear2(hidden), x, layer.dropout2.p, training))
