@@ -5,13 +5,15 @@
 #
 # Runs from the repository root with PyTorch (CUDA) already installed and the code on
 # PYTHONPATH=src (nothing is installed); ends within ~9.5 minutes (its steps' time limits
-# add up to 560 s); writes under $OUT:
+# add up to 570 s); writes under $OUT:
 #   env.txt        GPU, driver, torch and CUDA versions
 #   tests.txt      the CUDA tests (fit on the GPU follows the CPU; the parallel scan on the
 #                  GPU equals the reference)
 #   scan.md        bench_scan.py --device cuda: the per-step loop against the parallel scan
 #   speed.md       bench_speed.py --device cuda: epoch per model, inference per cycle at
 #                  batch 1 and 8192
+#   batched.md     bench_batched_folds.py --device cuda: one epoch of the 5 folds as one
+#                  batched model against 5 separate fits (Transformer, Mamba)
 #   protocol.txt   the `paper` protocol (5 folds + final fit, every fit to the 300-epoch cap)
 #                  for the study's three models on 720 synthetic cycles, the three runs side
 #                  by side on the one GPU: wall seconds, or how far it got by the time limit
@@ -33,14 +35,18 @@ export GAIT2HIP_CACHE="$OUT/cache"
 'device', torch.cuda.get_device_name(0))"
 } > "$OUT/env.txt" 2>&1
 
-timeout 90 $PY -m pytest -q -p no:cacheprovider tests/test_protocol.py tests/test_models.py \
+timeout 70 $PY -m pytest -q -p no:cacheprovider tests/test_protocol.py tests/test_models.py \
+  tests/test_batched.py \
   -k "gpu or cuda" > "$OUT/tests.txt" 2>&1 || echo "exit $?" >> "$OUT/tests.txt"
 
 timeout 90 $PY benchmarks/bench_scan.py --device "$DEVICE" --repeats 5 > "$OUT/scan.md" 2>&1 \
   || echo "exit $?" >> "$OUT/scan.md"
 
-timeout 140 $PY benchmarks/bench_speed.py --device "$DEVICE" --rounds 2 --inference-batch 8192 \
+timeout 120 $PY benchmarks/bench_speed.py --device "$DEVICE" --rounds 2 --inference-batch 8192 \
   > "$OUT/speed.md" 2>&1 || echo "exit $?" >> "$OUT/speed.md"
+
+timeout 50 $PY benchmarks/bench_batched_folds.py --device "$DEVICE" --models transformer,mamba \
+  > "$OUT/batched.md" 2>&1 || echo "exit $?" >> "$OUT/batched.md"
 
 # the paper protocol to the epoch cap: early stopping off (patience above the cap)
 data="$OUT/synthetic"

@@ -76,3 +76,17 @@ def test_batched_folds_with_dropout_train_and_what_they_refuse():
         fit_folds([lstm, copy.deepcopy(lstm)], folds, cfg)
     with pytest.raises(ValueError, match="physics"):
         fit_folds(models, folds, TrainConfig(physics_weight=1.0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batched_folds_on_cuda_follow_the_cpu():
+    """On the GPU the batched folds reach the CPU's validation losses (float rounding apart)."""
+    cfg = TrainConfig(max_epochs=2, patience=5, batch_size=8, lr=3e-3)
+    folds = _folds((16, 20))
+    torch.manual_seed(0)
+    models = [create_model("transformer", in_dim=10, out_dim=3, dropout=0.0) for _ in folds]
+    on_gpu = [copy.deepcopy(m) for m in models]
+    cpu = fit_folds(models, folds, cfg)
+    gpu = fit_folds(on_gpu, folds, cfg, device="cuda")
+    for a, b in zip(cpu, gpu, strict=True):
+        np.testing.assert_allclose(a.val_loss, b.val_loss, rtol=1e-3)

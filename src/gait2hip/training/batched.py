@@ -96,32 +96,36 @@ def _fold_losses(pred, y, w, mask) -> torch.Tensor:
     return kept.sum(1) / mask.sum(1).clamp(min=1)
 
 
-def _adamw(params, grads, state, lr: float, cfg: TrainConfig, active: torch.Tensor) -> None:
-    """One AdamW step (PyTorch's single-tensor algorithm) for the folds ``active`` (K,) bool,
-    each with its own step count and gradient-norm clipping; the others left as they are."""
-    K = len(active)
+def _adamw(params, grads, state, lr: float, cfg: TrainConfig, active: Sequence[bool]) -> None:
+    """One AdamW step (PyTorch's single-tensor algorithm) for the ``active`` folds, each with
+    its own step count and gradient-norm clipping; the others left as they are. The step
+    counts live on the host, so a step waits for the device nowhere."""
+    K, dev = len(active), next(iter(params.values())).device
     if cfg.grad_clip > 0:
         sq = sum(g.reshape(K, -1).pow(2).sum(1) for g in grads.values())
         coef = (cfg.grad_clip / (sq.sqrt() + 1e-6)).clamp(max=1.0)
     else:
-        coef = torch.ones(K, device=active.device)
-    state["step"] += active.to(state["step"].dtype)
-    steps = state["step"].tolist()
+        coef = torch.ones(K, device=dev)
+    steps = state["step"]
+    for k, on in enumerate(active):
+        steps[k] += int(on)
     b1, b2 = BETAS
-    bc1 = torch.tensor([1 - b1**s if s else 1.0 for s in steps], device=active.device)
-    bc2_sqrt = torch.tensor([(1 - b2**s) ** 0.5 if s else 1.0 for s in steps], device=active.device)
+    host = [(1 - b1**s, (1 - b2**s) ** 0.5) if s else (1.0, 1.0) for s in steps]
+    step_size = torch.tensor([lr / c1 for c1, _ in host], device=dev)
+    bc2_sqrt = torch.tensor([c2 for _, c2 in host], device=dev)
+    on_mask = torch.tensor(list(active), device=dev)
     with torch.no_grad():
         for name, p in params.items():
             shape = (K,) + (1,) * (p.dim() - 1)
-            on = active.reshape(shape)
+            on = on_mask.reshape(shape)
             g = grads[name] * coef.reshape(shape).to(p.dtype)
             m, v = state["m"][name], state["v"][name]
             m_new = m.lerp(g, 1 - b1)
             v_new = v.mul(b2).addcmul(g, g, value=1 - b2)
             decayed = p.mul(1 - lr * cfg.weight_decay)
             denom = (v_new.sqrt() / bc2_sqrt.reshape(shape).to(p.dtype)).add(EPS)
-            step = (lr / bc1).reshape(shape).to(p.dtype)
-            p.copy_(torch.where(on, decayed - step * m_new / denom, p))
+            update = step_size.reshape(shape).to(p.dtype) * m_new / denom
+            p.copy_(torch.where(on, decayed - update, p))
             m.copy_(torch.where(on, m_new, m))
             v.copy_(torch.where(on, v_new, v))
 
@@ -165,7 +169,7 @@ def fit_folds(
         else None
     )
     state = {
-        "step": torch.zeros(K, dtype=torch.float64, device=dev),
+        "step": [0] * K,
         "m": {n: torch.zeros_like(p) for n, p in params.items()},
         "v": {n: torch.zeros_like(p) for n, p in params.items()},
     }
@@ -202,9 +206,10 @@ def fit_folds(
                 yb, _ = _padded(ys, rows, next(y for y in ys if y is not None))
                 losses = _fold_losses(forward(params, buffers, xb), yb, w, mask)
                 grads = torch.autograd.grad(losses.sum(), list(params.values()))
-                active = mask.sum(1) > 0
+                active = [x is not None for x in xs]
                 _adamw(params, dict(zip(params, grads, strict=True)), state, lr, cfg, active)
-                totals += losses.detach().to(totals.dtype) * mask.sum(1).to(totals.dtype)
+                counts = torch.tensor([0 if x is None else len(x) for x in xs], device=dev)
+                totals += losses.detach().to(totals.dtype) * counts.to(totals.dtype)
             if sched is not None:
                 holder.step()
                 sched.step()
