@@ -515,3 +515,27 @@ def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path, monkeypa
     benchmark(synthetic["moments"], cfg, tmp_path, show_progress=False)
     with np.load(unit / protocol.ENSEMBLE_FILE) as z:
         assert json.loads(str(z["checkpoints"]))[1][2] == (unit / "fold0.pt").stat().st_mtime_ns
+
+
+def test_batched_folds_give_the_folds_separate_fits_give(forces, tmp_path):
+    """`--batched-folds`: the Transformer's and Mamba's folds train as one model in one task
+    (marked so), the LSTM's fold by fold; without dropout every fold's best epoch and
+    validation losses are those of the run without it (float rounding apart), and the final
+    fits follow."""
+    from gait2hip.executor import Executor
+
+    cfg = tiny_config()
+    runs = {}
+    for batched in (False, True):
+        out = tmp_path / ("batched" if batched else "separate")
+        ex = Executor(show_progress=False, batched_folds=batched)
+        benchmark(forces, cfg, out, command="test", show_progress=False, executor=ex)
+        runs[batched] = out
+    for label in ("lstm-causal", "transformer-bidir", "mamba-causal"):
+        for k in range(cfg.n_folds):
+            a, b = (json.loads((runs[x] / "split42" / label / "seed2025" / f"fold{k}.json")
+                               .read_text()) for x in (False, True))  # fmt: skip
+            assert b.get("batched", False) == (label != "lstm-causal")
+            assert a["best_epoch"] == b["best_epoch"], (label, k)
+            np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-3, err_msg=label)
+        assert (runs[True] / "split42" / label / "seed2025" / "final.pt").exists()

@@ -141,6 +141,15 @@ DeviceOpt = Annotated[
         "processes share the GPU"
     ),
 ]
+BatchedFoldsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--batched-folds",
+        help="train each unit's cross-validation folds as one batched model in one task "
+        "(torch.func; for a GPU, slower on a CPU; Transformer and Mamba, the LSTM and "
+        "closed-form models train fold by fold; docs/speed.md, Batched folds)",
+    ),
+]
 
 WorkersOpt = Annotated[
     int,
@@ -163,6 +172,7 @@ class RunOptions:
     retries: int = 2
     cpus_per_task: int = 1
     device: str = "cpu"
+    batched_folds: bool = False
 
     def make_executor(self):
         return _executor(
@@ -173,6 +183,7 @@ class RunOptions:
             self.cpus_per_task,
             self.progress,
             self.device,
+            self.batched_folds,
         )
 
 
@@ -185,6 +196,7 @@ _RUN_OPTION_TYPES = {
     "retries": RetriesOpt,
     "cpus_per_task": CpusPerTaskOpt,
     "device": DeviceOpt,
+    "batched_folds": BatchedFoldsOpt,
 }
 
 
@@ -239,7 +251,14 @@ def _with_params(cfg, path: Path):
 
 
 def _executor(
-    kind: str, workers: int, address, retries: int, cpus: int, progress: bool, device: str = "cpu"
+    kind: str,
+    workers: int,
+    address,
+    retries: int,
+    cpus: int,
+    progress: bool,
+    device: str = "cpu",
+    batched_folds: bool = False,
 ):
     from gait2hip.executor import ExecutorError, make_executor
 
@@ -252,6 +271,7 @@ def _executor(
             cpus_per_task=cpus,
             show_progress=progress,
             device=device,
+            batched_folds=batched_folds,
         )
     except ExecutorError as err:
         _fail(err)

@@ -115,6 +115,8 @@ class Executor:
     cpus_per_task: int = 1
     show_progress: bool = True
     device: str = "cpu"
+    # train each unit's cross-validation folds as one batched model (gait2hip.training.batched)
+    batched_folds: bool = False
     _ray_started: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,13 +159,14 @@ class Executor:
         """Threads and device of a training task."""
         from gait2hip.runtime import TaskRuntime
 
-        return TaskRuntime(self.task_threads(), self.device)
+        return TaskRuntime(self.task_threads(), self.device, self.batched_folds)
 
     def describe(self) -> str:
         if self.kind == "ray":
             return f"ray ({self.address or 'fresh local instance'}, {self.cpus_per_task} CPU/task)"
         where = "this process" if self.inline else f"{self.workers} processes"
         on = "" if self.device == "cpu" else f", training on {self.device}"
+        on += ", folds batched" if self.batched_folds else ""
         return f"local ({where}{on})"
 
     # ------------------------------------------------------------------ running
@@ -433,6 +436,7 @@ def make_executor(
     cpus_per_task: int = 1,
     show_progress: bool = True,
     device: str = "cpu",
+    batched_folds: bool = False,
 ) -> Executor:
     """The executor the CLI options describe (``address`` defaults to $GAIT2HIP_RAY_ADDRESS)."""
     return Executor(
@@ -443,4 +447,5 @@ def make_executor(
         cpus_per_task=cpus_per_task,
         show_progress=show_progress,
         device=device,
+        batched_folds=batched_folds,
     )

@@ -15,10 +15,12 @@ _configured = False
 
 @dataclass(frozen=True)
 class TaskRuntime:
-    """How a training task runs: its torch threads and the device it trains on."""
+    """How a training task runs: its torch threads, the device it trains on, and whether a
+    unit's cross-validation folds train as one batched model (gait2hip.training.batched)."""
 
     threads: int
     device: str = "cpu"
+    batched_folds: bool = False
 
 
 def resolve_device(name: str) -> str:

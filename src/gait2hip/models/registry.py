@@ -57,6 +57,11 @@ def _lookup(name: str) -> tuple[type[ModelConfig], type[nn.Module]]:
         ) from None
 
 
+def model_class(name: str) -> type[nn.Module]:
+    """The registered model class of ``name``."""
+    return _lookup(name)[1]
+
+
 def default_config(name: str, **overrides: Any) -> ModelConfig:
     """The model's reference-size config, with ``overrides`` applied (unknown keys raise)."""
     config_cls, _ = _lookup(name)

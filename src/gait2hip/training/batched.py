@@ -57,9 +57,11 @@ class Fold:
     seed: int
 
 
-def batchable(model: nn.Module) -> bool:
-    """Whether :func:`fit_folds` can train folds of ``model`` at once."""
-    return not solved_in_closed_form(model) and not isinstance(model, LSTMModel)
+def batchable(model: nn.Module | type[nn.Module]) -> bool:
+    """Whether :func:`fit_folds` can train folds of ``model`` (or a model of that class) at
+    once."""
+    cls = model if isinstance(model, type) else type(model)
+    return not solved_in_closed_form(cls) and not issubclass(cls, LSTMModel)
 
 
 @contextlib.contextmanager
@@ -139,12 +141,14 @@ def fit_folds(
     device: str = "cpu",
     on_epoch: Callable[[int, list[float], list[float | None]], None] | None = None,
     val_batch: int = 256,
+    keep_start: bool = False,
 ) -> list[FitResult]:
     """Train ``models`` (one per fold, one architecture and config, :func:`batchable`) on
     their ``folds`` at once, in place, with early stopping as
     :func:`gait2hip.training.loop.fit` does with validation data; each model is left at its
     best epoch, on the CPU. ``on_epoch(epoch, train_losses, val_losses)`` after every epoch
-    (None for a fold stopped before it)."""
+    (None for a fold stopped before it). ``keep_start``: the starting weights compete in
+    early stopping as epoch 0, as in ``fit``."""
     if len(models) != len(folds) or not models:
         raise ValueError("give one model per fold")
     if not all(batchable(m) for m in models):
@@ -179,6 +183,13 @@ def fit_folds(
     since = [0] * K
     running = [True] * K
     with _mappable(base):
+        if keep_start:
+            base.eval()
+            with torch.no_grad():
+                start = _val_losses(forward, params, buffers, val, w, val_batch)
+            for k, r in enumerate(results):
+                r.best_val_loss = start[k]
+                best[k] = {n: t[k].detach().clone() for n, t in (params | buffers).items()}
         for epoch in range(1, cfg.max_epochs + 1):
             lr = holder.param_groups[0]["lr"]
             base.train()

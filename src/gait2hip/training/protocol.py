@@ -43,8 +43,9 @@ from gait2hip.data.splits import (
 from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration, member_predictions
 from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
-from gait2hip.models import count_parameters, create_model
+from gait2hip.models import count_parameters, create_model, model_class
 from gait2hip.runtime import TaskRuntime
+from gait2hip.training.batched import Fold, batchable, fit_folds
 from gait2hip.training.calibrate import calibrate
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.config import BenchmarkConfig, ModelSpec
@@ -86,6 +87,37 @@ class UnitResult:
         return f"{self.spec.label} [{self.part}]" if self.part else self.spec.label
 
 
+def _starting_model(ds: GaitDataset, cfg: BenchmarkConfig, spec: ModelSpec, seed: int, train):
+    """A fit's model before training, its input scaler, and the published weights it starts
+    from (None: a random initialisation drawn after ``torch.manual_seed(seed)``)."""
+    torch.manual_seed(seed)
+    start = None
+    if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
+        start = initial_model(cfg.init, spec.name, cfg.target)
+        extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
+        if extra:  # they start with zero weight, z-scored with this fit's training data
+            start = start.with_extra_inputs(extra, ds.X[train][..., len(start.in_cols) :])
+        return copy.deepcopy(start.model), start.scaler, start
+    scaler = InputScaler.fit(ds.X[train])
+    model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))
+    return model, scaler, None
+
+
+def _trained(ds: GaitDataset, cfg: BenchmarkConfig, model, scaler, start) -> TrainedModel:
+    """A fitted ``model`` as a :class:`TrainedModel` (averaged with its published start
+    weights where the profile's ``wise_alpha`` says so)."""
+    if start is not None and cfg.train.wise_alpha < 1:
+        interpolate_weights(model, start.model, cfg.train.wise_alpha)
+    return TrainedModel(
+        model=model,
+        scaler=scaler,
+        in_cols=ds.in_cols,
+        out_cols=ds.out_cols,
+        target=cfg.target,
+        meta={},
+    )
+
+
 def _fold_fit(
     ds: GaitDataset,
     cfg: BenchmarkConfig,
@@ -99,17 +131,7 @@ def _fold_fit(
 ) -> tuple[TrainedModel, FitResult, float]:
     Y = ds.Y_per_kg
     physics = cfg.train.physics_weight > 0
-    torch.manual_seed(seed)
-    start = None
-    if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
-        start = initial_model(cfg.init, spec.name, cfg.target)
-        extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
-        if extra:  # they start with zero weight, z-scored with this fit's training data
-            start = start.with_extra_inputs(extra, ds.X[train][..., len(start.in_cols) :])
-        model, scaler = copy.deepcopy(start.model), start.scaler
-    else:
-        scaler = InputScaler.fit(ds.X[train])
-        model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))
+    model, scaler, start = _starting_model(ds, cfg, spec, seed, train)
     t0 = time.perf_counter()
     result = fit(
         model,
@@ -127,17 +149,7 @@ def _fold_fit(
         device=device,
         keep_start=bool(cfg.init),
     )
-    if start is not None and cfg.train.wise_alpha < 1:
-        interpolate_weights(model, start.model, cfg.train.wise_alpha)
-    trained = TrainedModel(
-        model=model,
-        scaler=scaler,
-        in_cols=ds.in_cols,
-        out_cols=ds.out_cols,
-        target=cfg.target,
-        meta={},
-    )
-    return trained, result, time.perf_counter() - t0
+    return _trained(ds, cfg, model, scaler, start), result, time.perf_counter() - t0
 
 
 def interpolate_weights(model: torch.nn.Module, start: torch.nn.Module, alpha: float) -> None:
@@ -427,16 +439,30 @@ def fold_tasks(
     rt: TaskRuntime,
     name: str,
 ) -> list[Task]:
-    """One :func:`fold_task` per (train, validation) fold, done when its files exist."""
+    """One :func:`fold_task` per (train, validation) fold, done when its files exist; with
+    ``rt.batched_folds`` and a model that can be batched (:func:`batches_folds`), one
+    :func:`batched_folds_task` for them all."""
+    outputs = [(unit_dir / f"fold{k}.json", unit_dir / f"fold{k}.pt") for k in range(len(folds))]
+    if rt.batched_folds and batches_folds(cfg, spec):
+        args = (ref, cfg, spec, seed, split_seed, folds, test, unit_dir, rt)
+        return [Task(f"{name} folds", batched_folds_task, args, sum(outputs, ()))]
     return [
         Task(
             f"{name} fold {k}",
             fold_task,
             (ref, cfg, spec, seed, split_seed, k, train, val, test, unit_dir, rt),
-            (unit_dir / f"fold{k}.json", unit_dir / f"fold{k}.pt"),
+            outputs[k],
         )
         for k, (train, val) in enumerate(folds)
     ]
+
+
+def batches_folds(cfg: BenchmarkConfig, spec: ModelSpec) -> bool:
+    """Whether ``spec``'s folds can train as one batched model (not the LSTM, a closed-form
+    model or a fit with the physics term)."""
+    if cfg.train.physics_weight > 0:
+        return False
+    return batchable(model_class(spec.name))
 
 
 def fold_task(
@@ -456,12 +482,70 @@ def fold_task(
     fold{k}.json (last, as the done marker) in ``unit_dir``."""
     runtime.configure(rt.threads)
     ds = load_data(ref)
-    name = f"{spec.label} split{split_seed} seed{seed} fold {k}"
-    assert_no_leak(ds.subject_id[train], ds.subject_id[val], name)
-    assert_no_leak(ds.subject_id[train], ds.subject_id[test], name)
+    _check_fold(ds, spec, seed, split_seed, k, train, val, test)
     trained, res, secs = _fold_fit(
         ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs), rt.device
     )
+    return _write_fold(ds, cfg, spec, seed, split_seed, k, train, val, trained, res, secs,
+                       unit_dir, rt)  # fmt: skip
+
+
+def batched_folds_task(
+    ref: DataRef,
+    cfg: BenchmarkConfig,
+    spec: ModelSpec,
+    seed: int,
+    split_seed: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    test: np.ndarray,
+    unit_dir: Path,
+    rt: TaskRuntime,
+) -> list[dict[str, Any]]:
+    """Every cross-validation fold of a unit at once (:func:`gait2hip.training.batched.
+    fit_folds`), each started as :func:`fold_task` starts it; writes the same files."""
+    runtime.configure(rt.threads)
+    ds = load_data(ref)
+    starts, data = [], []
+    for k, (train, val) in enumerate(folds):
+        _check_fold(ds, spec, seed, split_seed, k, train, val, test)
+        model, scaler, start = _starting_model(ds, cfg, spec, seed, train)
+        starts.append((model, scaler, start))
+        data.append(Fold(scaler.transform(ds.X[train]), ds.Y_per_kg[train],
+                         scaler.transform(ds.X[val]), ds.Y_per_kg[val], seed))  # fmt: skip
+    total = cfg.train.max_epochs
+
+    def on_epoch(epoch: int, train_loss: list[float], val_loss: list[float | None]) -> None:
+        running = sum(v is not None for v in val_loss)
+        report(epoch, total, f"{running} of {len(folds)} folds training")
+
+    t0 = time.perf_counter()
+    results = fit_folds(
+        [m for m, _, _ in starts],
+        data,
+        cfg.train,
+        parts=list(target_parts(get_target(cfg.target)).values()),
+        device=rt.device,
+        on_epoch=on_epoch,
+        keep_start=bool(cfg.init),
+    )
+    secs = (time.perf_counter() - t0) / len(folds)  # each fold's share of the batched fit
+    return [
+        _write_fold(ds, cfg, spec, seed, split_seed, k, train, val,
+                    _trained(ds, cfg, *starts[k]), results[k], secs, unit_dir, rt)
+        for k, (train, val) in enumerate(folds)
+    ]  # fmt: skip
+
+
+def _check_fold(ds, spec, seed, split_seed, k, train, val, test) -> None:
+    name = f"{spec.label} split{split_seed} seed{seed} fold {k}"
+    assert_no_leak(ds.subject_id[train], ds.subject_id[val], name)
+    assert_no_leak(ds.subject_id[train], ds.subject_id[test], name)
+
+
+def _write_fold(
+    ds, cfg, spec, seed, split_seed, k, train, val, trained, res, secs, unit_dir, rt
+) -> dict[str, Any]:
+    """fold{k}.pt, then fold{k}.json (the done marker) in ``unit_dir``."""
     trained.meta = _model_meta(ds, cfg, spec, split_seed, seed, train, f"fold {k}")
     trained.save(unit_dir / f"fold{k}.pt")  # an ensemble member for prediction
     info = {
@@ -477,6 +561,8 @@ def fold_task(
         "device": rt.device,
         "val_subjects": sorted(set(ds.subject_id[val].tolist())),
     }
+    if rt.batched_folds and batches_folds(cfg, spec):
+        info["batched"] = True  # trained with the unit's other folds as one model
     write_json(unit_dir / f"fold{k}.json", info)
     return info
 
