@@ -17,12 +17,15 @@
 #   protocol.txt   the `paper` protocol (5 folds + final fit, every fit to the 300-epoch cap)
 #                  for the study's three models on 720 synthetic cycles, the three runs side
 #                  by side on the one GPU: wall seconds, or how far it got by the time limit
+#                  (PROTOCOL_BATCHED=1: with --batched-folds, the Transformer's and Mamba's
+#                  folds as one model each)
 # Each step's failure is recorded and the next runs.
 set -uo pipefail
 OUT=${OUT:-runs/gpu-check}
 PY=${PYTHON:-python3}
 PROTOCOL_LIMIT=${PROTOCOL_LIMIT:-240}  # seconds for the whole protocol
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of the script's plumbing on a CPU
+PROTOCOL_BATCHED=${PROTOCOL_BATCHED:-0}
 mkdir -p "$OUT"
 export PYTHONPATH=src
 # the host-side CPU kernels are not needed here: skip their one-minute build
@@ -59,6 +62,7 @@ for model in lstm transformer mamba; do
   timeout "$PROTOCOL_LIMIT" $PY -m gait2hip.cli benchmark --data "$data/synthetic_MF.npz" \
     --target forces --profile paper --models "$model" --params "$OUT/no_early_stop.json" \
     --device "$DEVICE" --workers 2 --no-progress --out "$OUT/protocol/$model" \
+    $( [ "$PROTOCOL_BATCHED" = 1 ] && echo --batched-folds ) \
     > "$OUT/protocol_$model.log" 2>&1 &
   pids+=($!)
 done
