@@ -214,6 +214,7 @@ def test_a_trials_table_is_read_or_refused_in_one_line(tmp_path):
         ({"subject_id": [None, None], "subject": [None, "p.osim"]}, "row 1 .* names no subject"),
         ({"weight": [1, 2]}, "unknown column"),
         ({"side": ["x", "r"], "subject_id": ["a", "b"]}, "side 'x'"),
+        ({"mass_kg": ["70 kg", None]}, "mass_kg '70 kg' is not a number"),
     ):
         pd.DataFrame(rows | change).to_csv(tmp_path / "bad.csv", index=False)
         with pytest.raises(InputError, match=match) as err:

@@ -87,6 +87,14 @@ def read_trials(path: str | Path | pd.DataFrame) -> pd.DataFrame:
         side = _cell(r, "side") or "both"
         if side not in SIDES:
             raise InputError(f"{source}: row {i + 1}: side {side!r}; use r, l or both")
+        for col, unit in (("mass_kg", "kg"), ("height_m", "m")):
+            value = _cell(r, col)
+            try:
+                float("nan" if value is None else value)
+            except ValueError:
+                raise InputError(
+                    f"{source}: row {i + 1}: {col} {value!r} is not a number; give it in {unit}"
+                ) from None
         ids.append(sid)
         sides.append(side)
     return df.assign(subject_id=ids, side=sides)
