@@ -149,7 +149,8 @@ class LabCorrection:
         return out
 
     def apply(self, result: TargetResult) -> TargetResult:
-        """``result`` (hip moments per kg) with the offset added and the interval widened."""
+        """``result`` (hip moments per kg) corrected: ``gain`` x its mean + ``offset``, its sd
+        times ``sd_scale``."""
         dofs = tuple(dof_name(c) for c in result.cols)
         if dofs != self.dofs:
             raise LabCorrectionError(
