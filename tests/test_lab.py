@@ -49,6 +49,10 @@ def test_a_lab_wide_offset_is_learnt_and_applied(tmp_path):
     assert v["rmse_corrected"] < 0.03 < 0.15 < v["rmse_model"]  # 0.3 on one DOF of three
     assert v["coverage_model"] < 0.7 < 0.85 < v["coverage_corrected"]  # flexion all outside
     assert not fit.warnings()
+    with_heights = fit_lab_correction(pred, sd, measured, subjects, trials, cols=COLS,
+                                      model="m", heights="all")  # fmt: skip
+    assert "has none" in with_heights.height_warning(False)
+    assert with_heights.height_warning(True) is None and fit.height_warning(False) is None
     from gait2hip.inference.result import TargetResult
 
     result = TargetResult(target="moments", cols=COLS, mean=pred[:2], sd=sd[:2],
@@ -170,6 +174,10 @@ def test_adapt_and_predict_with_the_lab_correction(labelled_trial, tmp_path):
     assert fixed.id_agreement.coverage >= 0.8 and fixed.lab_correction == str(out)
     assert fixed.id_agreement.rmse[0] < 0.5 * plain.id_agreement.rmse[0]
     assert any("corrected for this lab" in n for n in fixed.notes)
+    # fitted without heights: a trial predicted with one is warned about, one without is not
+    assert fit.heights == "none" and not any("body height" in w for w in fixed.warnings)
+    tall = gait2hip.predict(ik, lab_correction=out, height_m=1.8, **common)
+    assert any("fitted on trials predicted without a body height" in w for w in tall.warnings)
     assert not any("disagree with this trial's own inverse dynamics" in w
                    for w in fixed.warnings)  # fmt: skip
     np.testing.assert_allclose(

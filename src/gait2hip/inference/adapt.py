@@ -128,7 +128,7 @@ def adapt(
         inverse_dynamics=True,
     )
     means, sds, measured, subjects, trial_ids, rows = [], [], [], [], [], []
-    label, cols = None, ()
+    label, cols, heights = None, (), []
     for _, r in df.iterrows():
         mass, height = _cell(r, "mass_kg"), _cell(r, "height_m")
         flips = tuple(f.strip() for f in (_cell(r, "flip_sign") or "").split(";") if f.strip())
@@ -157,6 +157,7 @@ def adapt(
                 m, t = pred.measured_moments, pred.targets["moments"]
                 covered = np.isfinite(m).all(axis=(1, 2))
                 label, cols = t.model, t.cols
+                heights.append(pred.height_m is not None)
                 means.append(t.mean[covered])
                 sds.append(t.sd[covered])
                 measured.append(m[covered])
@@ -185,5 +186,6 @@ def adapt(
         model=label,
         interval=interval,
         sources=tuple(sorted(set(trial_ids))),
+        heights="all" if all(heights) else "none" if not any(heights) else "some",
     )
     return correction, table

@@ -643,6 +643,8 @@ def predict(
         targets["moments"] = correction.apply(targets["moments"])
         notes.append(correction.note())
         warnings += [f"lab correction: {w}" for w in correction.warnings()]
+        if (unlike := correction.height_warning(height_m is not None)) is not None:
+            warnings.append(f"lab correction: {unlike}")
     agreement = None
     if id_series is not None and measured is not None and "moments" in targets:
         if not np.isfinite(measured).all(axis=(1, 2)).any():

@@ -109,6 +109,10 @@ class LabCorrection:
     interval: float = DEFAULT_INTERVAL
     validation: dict[str, float] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    # whether the lab's trials were predicted with the body height known: "all", "none",
+    # "some" (the height scales the moments and steers the blend, so predict should know it
+    # as adapt did), or "" where not recorded
+    heights: str = ""
     file: str = ""  # where it was loaded from ("" for one made in this process)
 
     def __repr__(self) -> str:
@@ -147,6 +151,23 @@ class LabCorrection:
                 "nothing to the lab's average curve)"
             )
         return out
+
+    def height_warning(self, height_known: bool) -> str | None:
+        """A warning where a trial is predicted with the body height known (or not) unlike
+        the lab's trials the correction was fitted on."""
+        if self.heights == "all" and not height_known:
+            return (
+                "fitted on trials predicted with the body height known, and this one has none: "
+                "give the height (--height, or the scaled .osim as --subject), or the corrected "
+                "moments are not those it was fitted for"
+            )
+        if self.heights == "none" and height_known:
+            return (
+                "fitted on trials predicted without a body height, and this one has one: "
+                "predict it as the lab's trials were (no --height), or fit the correction "
+                "again with the heights"
+            )
+        return None
 
     def apply(self, result: TargetResult) -> TargetResult:
         """``result`` (hip moments per kg) corrected: ``gain`` x its mean + ``offset``, its sd
@@ -191,6 +212,7 @@ class LabCorrection:
             "unit": self.unit,
             "validation": self.validation,
             "sources": list(self.sources),
+            "heights": self.heights,
             "offset_nm_per_kg": self.offset.T.round(6).tolist(),
             "lab_mean_nm_per_kg": self.lab_mean.T.round(6).tolist(),
             "model_mean_nm_per_kg": self.model_mean.T.round(6).tolist(),
@@ -235,6 +257,7 @@ class LabCorrection:
                 interval=float(d["interval"]),
                 validation={k: float(v) for k, v in d["validation"].items()},
                 sources=tuple(d.get("sources", ())),
+                heights=str(d.get("heights", "")),
                 file=str(path),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -269,6 +292,7 @@ def fit_lab_correction(
     model: str,
     interval: float = DEFAULT_INTERVAL,
     sources: tuple[str, ...] = (),
+    heights: str = "",
 ) -> LabCorrection:
     """The lab correction of predictions ``pred`` (N, T, K; their sd ``sd``) against the
     same cycles' inverse dynamics ``measured`` (per kg), the cycles of ``subjects`` and
@@ -344,4 +368,5 @@ def fit_lab_correction(
         interval=interval,
         validation=validation,
         sources=sources,
+        heights=heights,
     )
