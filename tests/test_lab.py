@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import gait2hip
@@ -190,6 +191,19 @@ def test_adapt_and_predict_with_the_lab_correction(labelled_trial, tmp_path):
                               str(spec.mass_kg), "--lab-correction", str(out), "--out",
                               str(tmp_path / "cli")])  # fmt: skip
     assert res.exit_code == 0 and "corrected for this lab" in res.output, res.output
+    # the same label with other weights: refused
+    from gait2hip.inference.predictor import default_model_dir, find_predictors
+
+    fresh = find_predictors(default_model_dir(), inverse_dynamics=True)["moments"]
+    assert fit.model_fingerprint == fresh.fingerprint  # the weights, loaded again
+    touched = find_predictors(default_model_dir())["moments"]
+    with torch.no_grad():
+        next(touched.members[-1].model.parameters()).add_(1e-3)
+    assert touched.fingerprint != fresh.fingerprint  # one weight moved
+    retrained = json.loads(out.read_text()) | {"model_fingerprint": "0" * 16}
+    (tmp_path / "retrained.json").write_text(json.dumps(retrained))
+    with pytest.raises(LabCorrectionError, match="the same label, other weights"):
+        gait2hip.predict(ik, lab_correction=tmp_path / "retrained.json", **common)
     # for another model: refused, naming the model it was fitted for
     other = json.loads(out.read_text()) | {"model": "lstm-causal"}
     (tmp_path / "other.json").write_text(json.dumps(other))

@@ -128,7 +128,7 @@ def adapt(
         inverse_dynamics=True,
     )
     means, sds, measured, subjects, trial_ids, rows = [], [], [], [], [], []
-    label, cols, heights = None, (), []
+    label, cols, heights, fingerprint = None, (), [], ""
     for _, r in df.iterrows():
         mass, height = _cell(r, "mass_kg"), _cell(r, "height_m")
         flips = tuple(f.strip() for f in (_cell(r, "flip_sign") or "").split(";") if f.strip())
@@ -156,7 +156,7 @@ def adapt(
                     raise InputError(f"{angles}: give the body mass (mass_kg or a subject file)")
                 m, t = pred.measured_moments, pred.targets["moments"]
                 covered = np.isfinite(m).all(axis=(1, 2))
-                label, cols = t.model, t.cols
+                label, cols, fingerprint = t.model, t.cols, t.model_fingerprint
                 heights.append(pred.height_m is not None)
                 means.append(t.mean[covered])
                 sds.append(t.sd[covered])
@@ -187,5 +187,6 @@ def adapt(
         interval=interval,
         sources=tuple(sorted(set(trial_ids))),
         heights="all" if all(heights) else "none" if not any(heights) else "some",
+        model_fingerprint=fingerprint,
     )
     return correction, table

@@ -230,6 +230,7 @@ def _target_results(
             pace_percentile=p.pace_percentile,
             broad_weight=p.broad_weight,
             widening=p.widening,
+            model_fingerprint=pred.fingerprint,
         )
     return out
 
@@ -634,11 +635,15 @@ def predict(
                 f"{where}: a lab correction corrects hip moments, and the model given predicts "
                 "none; give a moments model (the default predicts them)"
             )
-        if targets["moments"].model != correction.model:
+        moments = targets["moments"]
+        if moments.model != correction.model or (
+            correction.model_fingerprint
+            and correction.model_fingerprint != moments.model_fingerprint
+        ):
+            other = "" if moments.model != correction.model else " (the same label, other weights)"
             raise LabCorrectionError(
-                f"{where}: fitted for the model {correction.model}, not "
-                f"{targets['moments'].model}; predict with that model, or fit one for this "
-                "(gait2hip adapt)"
+                f"{where}: fitted for the model {correction.model}, not {moments.model}"
+                f"{other}; predict with that model, or fit one for this (gait2hip adapt)"
             )
         targets["moments"] = correction.apply(targets["moments"])
         notes.append(correction.note())

@@ -113,6 +113,8 @@ class LabCorrection:
     # "some" (the height scales the moments and steers the blend, so predict should know it
     # as adapt did), or "" where not recorded
     heights: str = ""
+    # the weights it was fitted for (Predictor.fingerprint; "" where not recorded)
+    model_fingerprint: str = ""
     file: str = ""  # where it was loaded from ("" for one made in this process)
 
     def __repr__(self) -> str:
@@ -213,6 +215,7 @@ class LabCorrection:
             "validation": self.validation,
             "sources": list(self.sources),
             "heights": self.heights,
+            "model_fingerprint": self.model_fingerprint,
             "offset_nm_per_kg": self.offset.T.round(6).tolist(),
             "lab_mean_nm_per_kg": self.lab_mean.T.round(6).tolist(),
             "model_mean_nm_per_kg": self.model_mean.T.round(6).tolist(),
@@ -258,6 +261,7 @@ class LabCorrection:
                 validation={k: float(v) for k, v in d["validation"].items()},
                 sources=tuple(d.get("sources", ())),
                 heights=str(d.get("heights", "")),
+                model_fingerprint=str(d.get("model_fingerprint", "")),
                 file=str(path),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -293,6 +297,7 @@ def fit_lab_correction(
     interval: float = DEFAULT_INTERVAL,
     sources: tuple[str, ...] = (),
     heights: str = "",
+    model_fingerprint: str = "",
 ) -> LabCorrection:
     """The lab correction of predictions ``pred`` (N, T, K; their sd ``sd``) against the
     same cycles' inverse dynamics ``measured`` (per kg), the cycles of ``subjects`` and
@@ -369,4 +374,5 @@ def fit_lab_correction(
         validation=validation,
         sources=sources,
         heights=heights,
+        model_fingerprint=model_fingerprint,
     )

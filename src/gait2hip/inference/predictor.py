@@ -16,6 +16,8 @@ walking data of another lab when it has been built (:func:`published_predictors`
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -179,6 +181,17 @@ class Predictor:
         # models of one architecture, e.g. fine-tuned and published, counted)
         counts = Counter(_arch_label(m) for m in self.members)
         return " + ".join(a if n == 1 else f"{a} ({n} averaged)" for a, n in counts.items())
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A hash of every member's weights (and the broad model's): two predictors that
+        predict alike share it, whatever folder they were loaded from."""
+        h = hashlib.sha256(self.label.encode())
+        for member in [*self.members, *(self.broad.members if self.broad else [])]:
+            for name, value in member.model.state_dict().items():
+                h.update(name.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
     def predict(
         self,

@@ -46,6 +46,8 @@ class TargetResult:
     broad_weight: np.ndarray | None = None  # (n,)
     # per cycle, the factor on the sd under shift (None: not widened; calibration.py)
     widening: np.ndarray | None = None  # (n,)
+    # a hash of the weights that predicted it (Predictor.fingerprint; "" where not known)
+    model_fingerprint: str = ""
 
     @property
     def unit(self) -> str:
