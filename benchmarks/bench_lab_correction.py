@@ -70,9 +70,8 @@ def draw(c: Cycles, mean, sd, lab: np.ndarray, other: np.ndarray, trials, model:
     fit = fit_lab_correction(mean[lab], sd[lab], c.y[lab], c.subject[lab], trials[lab],
                              cols=COLS, model=model)  # fmt: skip
     y, s = c.y[other], c.subject[other]
-    offset = resample_cycles(fit.offset[None], c.y.shape[1])[0]
     zero = scores(y, mean[other], sd[other], s)
-    corr = scores(y, fit.gain * mean[other] + offset, sd[other] * fit.sd_scale, s)
+    corr = scores(y, fit.correct(mean[other]), sd[other] * fit.sd_scale, s)
     curve = np.stack([c.y[lab & (c.subject == u)].mean(0) for u in np.unique(c.subject[lab])])
     curve = scores(y, np.broadcast_to(curve.mean(0), y.shape), None, s)
     return {

@@ -1204,9 +1204,10 @@ def adapt(
     )
     try:
         with bar:
-            task = bar.add_task("", total=trial_sides(read_trials(trials)))
+            rows = read_trials(trials)  # paths resolved against the table's folder
+            task = bar.add_task("", total=trial_sides(rows))
             correction, table = run_adapt(
-                trials,
+                rows,
                 model=model or None,
                 architecture=architecture,
                 ensemble=not no_ensemble,

@@ -48,7 +48,7 @@ class TrialRow(NamedTuple):
 
 def _cell(row: pd.Series, name: str) -> str | None:
     value = row.get(name)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or pd.isna(value):
         return None
     text = str(value).strip()
     return text or None

@@ -43,7 +43,7 @@ from gait2hip.gait.signal import lowpass_angles, resample
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, OOD_WARN_PERCENTILE
 from gait2hip.inference.events import CycleWindow, find_strikes, segment
 from gait2hip.inference.inputs import MAX_GAP_S, InputError, read_angles, read_series
-from gait2hip.inference.lab import LabCorrection, LabCorrectionError
+from gait2hip.inference.lab import LabCorrection, LabCorrectionError, dof_name
 from gait2hip.inference.predictor import (
     FLAT_NOTE,
     ModelNotFoundError,
@@ -337,7 +337,7 @@ def id_agreement(moments: TargetResult, measured: np.ndarray, interval: float) -
     per_dof = per_channel_metrics(y, moments.mean[covered], moments.cols)
     return IdAgreement(
         cycles=int(covered.sum()),
-        dofs=tuple(c.removeprefix("hip_").split("_")[0] for c in moments.cols),
+        dofs=tuple(dof_name(c) for c in moments.cols),
         r2=tuple(per_dof.r2.astype(float)),
         rmse=tuple(per_dof.rmse.astype(float)),
         coverage=float(((y >= lo) & (y <= hi)).mean()),
@@ -645,7 +645,7 @@ def predict(
                 f"{where}: fitted for the model {correction.model}, not {moments.model}"
                 f"{other}; predict with that model, or fit one for this (gait2hip adapt)"
             )
-        targets["moments"] = correction.apply(targets["moments"])
+        targets["moments"] = correction.apply(moments)
         notes.append(correction.note())
         warnings += [f"lab correction: {w}" for w in correction.warnings()]
         if (unlike := correction.height_warning(height_m is not None)) is not None:

@@ -34,6 +34,7 @@ import numpy as np
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, z_value
 from gait2hip.io.atomic import write_json
+from gait2hip.training.metrics import subject_mean_metrics
 
 if TYPE_CHECKING:
     from gait2hip.inference.result import TargetResult
@@ -79,23 +80,21 @@ def _scale_for(residual: np.ndarray, sd: np.ndarray, interval: float) -> float:
 
 
 def _rmse(a: np.ndarray, b: np.ndarray, units: np.ndarray) -> float:
-    """Unit-mean RMSE (each unit weighing the same)."""
-    return float(np.mean([np.sqrt(np.mean((a[units == u] - b[units == u]) ** 2))
-                          for u in np.unique(units)]))  # fmt: skip
+    """Unit-mean RMSE (each unit weighing the same; the study's subject-mean RMSE)."""
+    return subject_mean_metrics(a, b, units)["rmse"]
 
 
 @dataclass(frozen=True)
 class LabCorrection:
     """A lab's correction of one model's hip moments (Nm/kg, the model's cycle frames): a
-    cycle's prediction p becomes ``gain`` x p + ``offset`` (T, K; the module's formula with
-    ``shrink`` α and ``gain`` β, so ``offset`` = α·ȳ + (1 - α - β)·p̄), and the interval's sd
-    is multiplied by ``sd_scale``. ``validation``: leave-one-``unit``-out over the lab's trials
+    cycle's prediction p becomes the module's formula with ``shrink`` α and ``gain`` β
+    (:meth:`correct`; ``gain`` x p + :attr:`offset`), and the interval's sd is multiplied by
+    ``sd_scale``. ``validation``: leave-one-``unit``-out over the lab's trials
     (unit-mean RMSE in Nm/kg of the model as it is, corrected, and the lab's mean curve; the
     interval's coverage before and after). ``lab_mean`` and ``model_mean`` (T, K): ȳ and p̄,
     the lab's measured and the model's predicted mean curves over the lab's cycles."""
 
     dofs: tuple[str, ...]
-    offset: np.ndarray
     lab_mean: np.ndarray
     model_mean: np.ndarray
     shrink: float
@@ -123,6 +122,18 @@ class LabCorrection:
             f"{self.cycles} cycles; {self.weights()}, interval x{self.sd_scale:.2f}; "
             f"{self.summary()})"
         )
+
+    @property
+    def offset(self) -> np.ndarray:
+        """(T, K): what :meth:`correct` adds to ``gain`` x the prediction, α·ȳ + (1 - α - β)·p̄."""
+        return self.correct(np.zeros_like(self.lab_mean)[None])[0]
+
+    def correct(self, mean: np.ndarray) -> np.ndarray:
+        """Predictions ``mean`` (N, T, K; any number of frames T) corrected:
+        β·(p - p̄) + α·ȳ + (1 - α)·p̄, the curves resampled to T."""
+        lab_mean, model_mean = (resample_cycles(c[None], mean.shape[1])[0]
+                                for c in (self.lab_mean, self.model_mean))  # fmt: skip
+        return _combine(mean, lab_mean, model_mean, self.shrink, self.gain)
 
     def weights(self) -> str:
         return f"lab mean x{self.shrink:g}, model's variation x{self.gain:g}"
@@ -172,7 +183,7 @@ class LabCorrection:
         return None
 
     def apply(self, result: TargetResult) -> TargetResult:
-        """``result`` (hip moments per kg) corrected: ``gain`` x its mean + ``offset``, its sd
+        """``result`` (hip moments per kg) corrected: its mean by :meth:`correct`, its sd
         times ``sd_scale``."""
         dofs = tuple(dof_name(c) for c in result.cols)
         if dofs != self.dofs:
@@ -180,8 +191,7 @@ class LabCorrection:
                 f"the lab correction is for the hip moments {list(self.dofs)}, the model "
                 f"predicts {list(dofs)}: fit it for this model (gait2hip adapt)"
             )
-        offset = resample_cycles(self.offset[None], result.mean.shape[1])[0]
-        return replace(result, mean=self.gain * result.mean + offset, sd=result.sd * self.sd_scale)
+        return replace(result, mean=self.correct(result.mean), sd=result.sd * self.sd_scale)
 
     def note(self) -> str:
         return (
@@ -216,7 +226,6 @@ class LabCorrection:
             "sources": list(self.sources),
             "heights": self.heights,
             "model_fingerprint": self.model_fingerprint,
-            "offset_nm_per_kg": self.offset.T.round(6).tolist(),
             "lab_mean_nm_per_kg": self.lab_mean.T.round(6).tolist(),
             "model_mean_nm_per_kg": self.model_mean.T.round(6).tolist(),
         }
@@ -244,7 +253,7 @@ class LabCorrection:
             dofs = tuple(str(x) for x in d["dofs"])
             curves = {
                 name: np.asarray(d[f"{name}_nm_per_kg"], dtype=float).T
-                for name in ("offset", "lab_mean", "model_mean")
+                for name in ("lab_mean", "model_mean")
             }
             out = cls(
                 dofs=dofs,
@@ -359,7 +368,6 @@ def fit_lab_correction(
     lab_mean, model_mean = _lab_mean(measured, units), _lab_mean(pred, units)
     return LabCorrection(
         dofs=tuple(dof_name(c) for c in cols),
-        offset=_combine(np.zeros_like(lab_mean), lab_mean, model_mean, shrink, gain),
         lab_mean=lab_mean,
         model_mean=model_mean,
         shrink=shrink,

@@ -161,8 +161,8 @@ def plot_lab_correction(correction, path: str | Path | None = None):
     saved, else the figure."""
     n = len(correction.dofs)
     fig, axes = subplots(1, n, figsize=(3.3 * n, 2.6), squeeze=False, layout="constrained")
-    x = np.linspace(0, 100, correction.offset.shape[0])
-    corrected = correction.gain * correction.model_mean + correction.offset
+    x = np.linspace(0, 100, correction.lab_mean.shape[0])
+    corrected = correction.correct(correction.model_mean[None])[0]
     for j, ax in enumerate(axes[0]):
         ax.plot(x, correction.lab_mean[:, j], color="k", lw=1.6, label="lab's inverse dynamics")
         ax.plot(x, correction.model_mean[:, j], color="tab:blue", lw=1.2, label="model")

@@ -91,7 +91,6 @@ def _starting_model(ds: GaitDataset, cfg: BenchmarkConfig, spec: ModelSpec, seed
     """A fit's model before training, its input scaler, and the published weights it starts
     from (None: a random initialisation drawn after ``torch.manual_seed(seed)``)."""
     torch.manual_seed(seed)
-    start = None
     if cfg.init:  # the published weights and their input scaler (fitted on the study's data)
         start = initial_model(cfg.init, spec.name, cfg.target)
         extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
@@ -531,7 +530,7 @@ def batched_folds_task(
     secs = (time.perf_counter() - t0) / len(folds)  # each fold's share of the batched fit
     return [
         _write_fold(ds, cfg, spec, seed, split_seed, k, train, val,
-                    _trained(ds, cfg, *starts[k]), results[k], secs, unit_dir, rt)
+                    _trained(ds, cfg, *starts[k]), results[k], secs, unit_dir, rt, batched=True)
         for k, (train, val) in enumerate(folds)
     ]  # fmt: skip
 
@@ -543,7 +542,20 @@ def _check_fold(ds, spec, seed, split_seed, k, train, val, test) -> None:
 
 
 def _write_fold(
-    ds, cfg, spec, seed, split_seed, k, train, val, trained, res, secs, unit_dir, rt
+    ds,
+    cfg,
+    spec,
+    seed,
+    split_seed,
+    k,
+    train,
+    val,
+    trained,
+    res,
+    secs,
+    unit_dir,
+    rt,
+    batched: bool = False,
 ) -> dict[str, Any]:
     """fold{k}.pt, then fold{k}.json (the done marker) in ``unit_dir``."""
     trained.meta = _model_meta(ds, cfg, spec, split_seed, seed, train, f"fold {k}")
@@ -561,7 +573,7 @@ def _write_fold(
         "device": rt.device,
         "val_subjects": sorted(set(ds.subject_id[val].tolist())),
     }
-    if rt.batched_folds and batches_folds(cfg, spec):
+    if batched:
         info["batched"] = True  # trained with the unit's other folds as one model
     write_json(unit_dir / f"fold{k}.json", info)
     return info
