@@ -15,7 +15,11 @@ widens, and the 90 % interval score before and after (:func:`interval_score`: th
 misses it saves). For the record it also gives the ``r0`` each running speed alone would
 ask for, and with ``--score-path R0,R0,...`` each source's interval score along those r0. A
 target without a held-out population (the forces: the cohort has hip moments
-only) takes ``--r0`` fitted elsewhere.
+only) takes ``--r0`` fitted elsewhere, or is fitted on running itself (``--fit`` naming the
+running speeds): then the table "leave one out" gives, per fitted source, the ``r0`` the
+others ask for and that source's coverage and interval score with it, a test on a held-out
+condition. ``--target forces-id`` is the forces model that takes the trial's inverse
+dynamics (the datasets' hip moments as its further inputs).
 
 ``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
 units of other split seeds (as benchmarks/bench_blend.py builds them: its own model
@@ -47,7 +51,7 @@ from transfer_runs import (
     subject_r2_of,
 )
 
-from gait2hip.conventions import get_target
+from gait2hip.conventions import STATIC_INPUTS, get_target
 from gait2hip.data.cohort import load_cohort
 from gait2hip.data.splits import holdout_subjects
 from gait2hip.gait.signal import resample_cycles
@@ -66,21 +70,28 @@ from gait2hip.report.summary import markdown_table
 
 FIT = ("cohort SB", "cohort TD", "in-lab")
 OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
+#: the shipped models' labels, by the folder they ship in (forces-id: forces, from the angles
+#: and the trial's inverse dynamics)
+LABELLED = {"moments": "moments", "forces": "forces", "forces-id": "forces"}
 
 
 def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cycles]:
     """The model's held-out subjects (its split seed's), the cohort's groups (hip moments
-    only) and running, with the ``target``'s labels."""
-    path = LABELS[target][0]
-    ds = read_npz(path, expected_out=get_target(target))
+    only) and running, with the ``target``'s labels: the angles, and the hip moments of the
+    cycles' inverse dynamics where the model takes them."""
+    labels = LABELLED[target]
+    path = LABELS[labels][0]
+    ds = read_npz(path, expected_out=get_target(labels))
+    cols = [c for c in pred.in_cols if c not in STATIC_INPUTS]
+    X = ds.select_inputs(cols).X
     test = np.zeros(len(ds.X), bool)
     test[holdout_subjects(ds.subject_id, seed=split_seed).test] = True
     dur = ds.cycle_durations()
-    out = {"in-lab": Cycles(ds.X[test], ds.Y_per_kg[test], ds.height_m[test],
+    out = {"in-lab": Cycles(X[test], ds.Y_per_kg[test], ds.height_m[test],
                             ds.subject_id[test], None if dur is None else dur[test])}  # fmt: skip
     if target == "moments":
         out |= cohort_sources(ds, load_cohort("spina_bifida_lee").with_contralateral())
-    return out | running_sources(ds.in_cols, target)
+    return out | running_sources(cols, labels)
 
 
 def scored(pred: Predictor, c: Cycles) -> dict:
@@ -130,6 +141,35 @@ def conditions(rows: dict[str, dict], names) -> list[tuple]:
     return [tuple(rows[n][k] for k in ("y", "mean", "sd", "ratio")) for n in names]
 
 
+def fitted_r0(rows: dict[str, dict], names) -> float:
+    """r0 fitted on the sources ``names``, to 3 decimals rounded down (so they keep their
+    coverage)."""
+    return float(np.floor(fit_far_widening(conditions(rows, names)) * 1e3) / 1e3)
+
+
+def span(values: pd.Series, digits: int = 2) -> str:
+    """``lo-hi`` of ``values`` (one value where they round alike)."""
+    lo, hi = f"{values.min():.{digits}f}", f"{values.max():.{digits}f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def leave_one_out(rows: dict[str, dict], fit: list[str]) -> pd.DataFrame:
+    """Per source of ``fit``, r0 fitted on the others and that source's 90 % coverage and
+    interval score without and with it: the widening tested on a condition it was not
+    fitted on."""
+    out = []
+    for name in fit:
+        r0 = fitted_r0(rows, [n for n in fit if n != name])
+        before, after = rows_of(rows[name], r0, rows[name])
+        out.append({"held out": name, "r0 of the others": r0, "cycles widened": after["widened"],
+                    "90 % coverage before": round(before["coverage_90"], 3),
+                    "after": round(after["coverage_90"], 3),
+                    "90 % interval score before": round(before["interval_score_90"], 3),
+                    "after ": round(after["interval_score_90"], 3),
+                    "width x": round(after["width_90"] / before["width_90"], 2)})  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def upsert(path: str, df: pd.DataFrame, target: str) -> None:
     """Write ``df`` (this target's rows) to ``path``, keeping the other targets' rows there."""
     if Path(path).is_file():
@@ -140,7 +180,7 @@ def upsert(path: str, df: pd.DataFrame, target: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--target", default="moments", choices=sorted(LABELS))
+    ap.add_argument("--target", default="moments", choices=sorted(LABELLED))
     ap.add_argument("--model", type=Path, help="default: the shipped default's of --target")
     ap.add_argument("--split-seed", type=int, default=21, help="the model's split seed")
     ap.add_argument("--fit", default=",".join(FIT), help="the sources r0 is fitted on")
@@ -167,15 +207,27 @@ def main() -> None:
     if args.r0:
         r0, fitted_on = float(args.r0[0]), args.r0[1]
     else:
-        # up to 3 decimals, rounded down so the fitted sources keep their coverage
-        r0 = float(np.floor(fit_far_widening(conditions(rows, fit)) * 1e3) / 1e3)
-        fitted_on = (f"{', '.join(fit)} (split seed {args.split_seed}'s; its models learnt "
-                     "from none of them)")  # fmt: skip
+        r0 = fitted_r0(rows, fit)
+        if all(n.startswith("hamner") for n in fit):
+            speeds = [n.split()[1] for n in fit]
+            fitted_on = (f"Hamner's running at {', '.join(speeds)} m/s (another lab; the "
+                         "model learnt from no running)")  # fmt: skip
+        else:
+            fitted_on = (f"{', '.join(fit)} (split seed {args.split_seed}'s; its models learnt "
+                         "from none of them)")  # fmt: skip
+        if len(fit) > 1:
+            loo = leave_one_out(rows, fit)
+            print("leave one out: r0 fitted on the other sources, tested on the one held out\n")
+            print(markdown_table(loo) + "\n")
+            r0s = span(loo["r0 of the others"], 3)
+            fitted_on += (f"; each held out in turn, r0 fitted on the others ({r0s}) gives it "
+                          f"90 % coverage {span(loo['after'])} "
+                          f"({span(loo['90 % coverage before'])} unwidened)")  # fmt: skip
     print(f"\n{args.target}: r0 {r0:.3f} ({'fitted ' if fit else ''}on {fitted_on})\n")
     running = [n for n in rows if n.startswith("hamner")]
     alone = pd.DataFrame([{"source": n, "r0 it alone asks for":
                            round(fit_far_widening(conditions(rows, [n])), 3)}
-                          for n in [*fit, *running]])  # fmt: skip
+                          for n in dict.fromkeys([*fit, *running])])  # fmt: skip
     print(markdown_table(alone))
     if args.score_path:
         print("\n90 % interval score of the model's sources by r0 (–: no widening)\n")

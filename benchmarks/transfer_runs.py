@@ -12,7 +12,7 @@ import pandas as pd
 
 from gait2hip.conventions import get_target
 from gait2hip.data.cohort import load_cohort
-from gait2hip.data.dataset import input_columns_for, with_static_channels
+from gait2hip.data.dataset import with_static_channels
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.inference.predictor import Predictor, load_predictor
 from gait2hip.io.npz import read_npz
@@ -128,7 +128,7 @@ def running_sources(in_cols, target: str = "moments") -> dict[str, Cycles]:
     the ``target``'s labels."""
     path = LABELS[target][1]
     ds = read_npz(path, expected_out=get_target(target))
-    X = ds.X[..., input_columns_for(in_cols, ds.in_cols, path)]
+    X = ds.select_inputs(in_cols).X  # the angles, and a hip moment of ID where named
     dur = ds.cycle_durations()
     out = {}
     for speed in sorted(set(ds.speed_label.tolist())):

@@ -547,9 +547,18 @@ FAR_LINE = "- widening far out:"
 def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str:
     """The card's line for the ``target``'s widening far out (bench_far_widening.py's fit
     and long tables): the rule, where it was fitted and the coverage it gives the running
-    rows, which took no part in it."""
+    rows (a test where they took no part in the fit; where they did, ``fitted_on`` holds the
+    test, each speed held out in turn)."""
     df = pd.read_csv(long)
     run = df[df["source"].str.startswith("hamner") & (df["target"] == target)]
+    fitted = run["fitted_on"].astype(bool).any()
+    own = df[(df["set"] == "the model") & (df["source"] == "in-lab") & (df["target"] == target)]
+    before, after = (own[own["far"].astype(bool) == f].iloc[0] for f in (False, True))
+    in_lab = (
+        f"; on its held-out test subjects it widens {after['widened']:.0%} of the cycles (90 % "
+        f"coverage {before['coverage_90']:.3f} -> {after['coverage_90']:.3f}, mean width "
+        f"x{after['width_90'] / before['width_90']:.2f})"
+    )
     by = run.groupby(["set", "far"], sort=False)
     lo, hi = by.min().unstack("far"), by.max().unstack("far")
 
@@ -567,8 +576,9 @@ def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str
         f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow about "
         f"in proportion to the distance); {r0:.3f} is the largest distance that brings each of "
         f"these to 90 % coverage: {fitted_on} (`benchmarks/bench_far_widening.py`); the "
-        f"running speeds, which took no part in it (range over speeds and splits; subject R², "
-        f"90 % coverage without and with it): {rows}"
+        f"running speeds, {'which it was fitted on' if fitted else 'which took no part in it'} "
+        f"(range over speeds and splits; subject R², 90 % coverage without and with it): {rows}"
+        f"{in_lab}"
     )
 
 
@@ -610,33 +620,41 @@ def end_of_first_list(lines: list[str]) -> int:
 RUNNING_LINE = "- running (outside its validity):"
 
 
-def running_line(long: pd.DataFrame, target: str) -> str | None:
+def running_line(long: pd.DataFrame, target: str, far: bool = False) -> str | None:
     """The card's line for how the shipped ``target`` model does on the bundled running
-    (bench_far_widening.py's long table, its ``the model`` rows without the widening far
-    out): ranges over the running speeds. None when the table has no such rows."""
-    run = long[
+    (bench_far_widening.py's long table, its ``the model`` rows; with the widening far out
+    where the model carries one, ``far``): ranges over the running speeds. None when the
+    table has no such rows."""
+    every = long[
         (long["set"] == "the model")
         & (long["target"] == target)
         & long["source"].str.startswith("hamner")
-        & ~long["far"].astype(bool)
     ]
+    run, widened = (every[every["far"].astype(bool) == f] for f in (False, True))
     if run.empty:
         return None
 
-    def span(col: str, digits: int = 2) -> str:
-        lo, hi = run[col].min(), run[col].max()
+    def span(col: str, digits: int = 2, rows: pd.DataFrame = run) -> str:
+        lo, hi = rows[col].min(), rows[col].max()
         return (
             f"{lo:.{digits}f}-{hi:.{digits}f}"
             if f"{lo:.{digits}f}" != f"{hi:.{digits}f}"
             else f"{lo:.{digits}f}"
         )
 
+    coverage = f"{span('coverage_90')} of the frames"
+    if far:
+        fitted = "fitted on them" if widened["fitted_on"].astype(bool).any() else "fitted elsewhere"
+        coverage = (
+            f"{span('coverage_90', rows=widened)} of the frames with the widening far out "
+            f"({fitted}; {span('coverage_90')} without)"
+        )
     speeds = sorted(float(x.split()[1]) for x in run["source"])
     return (
         f"{RUNNING_LINE} on Hamner's running at {speeds[0]:g}-{speeds[-1]:g} m/s "
         f"({int(run['cycles'].sum())} cycles, knees in the study's convention) this model "
-        f"reaches subject-mean R² {span('r2')}, its 90 % interval covers {span('coverage_90')} "
-        f"of the frames, and `predict` flags every cycle (OOD AUROC against the in-lab test "
+        f"reaches subject-mean R² {span('r2')}, its 90 % interval covers {coverage}, "
+        f"and `predict` flags every cycle (OOD AUROC against the in-lab test "
         f"cycles {span('auroc', 3)}; median OOD score {span('ratio_median', 1)} times the warning "
         "level's) (`benchmarks/bench_far_widening.py`, docs/transfer_results.md)"
     )
@@ -652,7 +670,8 @@ def ship_running(dest: Path, longs: list[Path]) -> None:
     long = pd.concat([pd.read_csv(p) for p in longs], ignore_index=True)
     targets = sorted(set(long["target"]))
     for target in targets:
-        line = running_line(long, target)
+        far = Calibration.load(dest / target / CALIBRATION_FILE).far_widening > 0
+        line = running_line(long, target, far)
         if line is None:
             sys.exit(f"{', '.join(map(str, longs))}: no running rows of a shipped {target} model")
         text = put_line(card, text, target, line, RUNNING_LINE, end_of_first_list)
