@@ -77,7 +77,8 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   ``r0`` times the warning level keep their interval. ``r0`` is fitted on held-out sources
   (:func:`fit_far_widening`: the largest that brings each one's cycles to the nominal
   coverage; benchmarks/bench_far_widening.py fits it on the cohort and tests it on running,
-  which takes no part in it).
+  which takes no part in it, or, for the forces models, which have no held-out population,
+  fits it on running and tests it with each running speed held out in turn).
 """
 
 from __future__ import annotations
