@@ -147,6 +147,29 @@ def test_bundled_spina_bifida_cohort(data_root):
     assert m[7, 0] < -0.4 and m[50, 0] > 0.4
 
 
+def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(data_root):
+    """--no-size-scaling drops the heights; the children's body masses then stand in for the
+    size check, as `predict --mass` without a height does (the shipped default)."""
+    from gait2hip.external.evaluate import cohort_inputs, find_units, predict_cohort
+    from gait2hip.inference.predictor import default_model_dir
+
+    if not (data_root / "spina_bifida_lee" / "cycles.npz").is_file():
+        pytest.skip("spina_bifida_lee not in the data folder")
+    cohort = load_cohort("spina_bifida_lee", data_root=data_root).with_contralateral()
+    cohort = cohort.without_heights()
+    unit = find_units(default_model_dir() / "moments")[0]
+    pred = unit.predictor
+    mean, sd, _ = predict_cohort(unit, cohort)
+    X = cohort_inputs(pred, cohort)
+    with_mass = pred.predict_cycles(X, cohort.height_m, None, cohort.mass_kg)
+    np.testing.assert_allclose(sd, resample_cycles(with_mass.sd, cohort.n_frames), rtol=1e-5)
+    np.testing.assert_allclose(mean, resample_cycles(with_mass.mean, cohort.n_frames), rtol=1e-5)
+    assert np.isfinite(with_mass.size_percentile).any()  # light children flagged by mass
+    without = pred.predict_cycles(X, cohort.height_m, None)
+    assert without.size_percentile is None or not np.isfinite(without.size_percentile).any()
+    assert not np.allclose(with_mass.sd, without.sd)
+
+
 # ------------------------------------------------------------------------------- splits
 
 

@@ -174,7 +174,8 @@ def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
     interval sd and the sd without the between-population part
     (:meth:`Predictor.predict_within`), at the cohort's frames."""
     pred = unit.predictor
-    out = predict_at(pred, cohort_inputs(pred, cohort), cohort.height_m, unit.channels)
+    X = cohort_inputs(pred, cohort)
+    out = predict_at(pred, X, cohort.height_m, unit.channels, mass_kg=cohort.mass_kg)
     return tuple(resample_cycles(a, cohort.n_frames) for a in out)
 
 
@@ -198,10 +199,13 @@ def predict_at(
     height_m: np.ndarray | None,
     channels: list[int],
     durations: np.ndarray | None = None,
+    mass_kg: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Per-kg predictions, interval sd and within-population sd of ``channels`` for cycles in
-    the model's inputs (of the given durations, s, where known)."""
-    return tuple(a[..., channels] for a in pred.predict_within(X, height_m, durations))
+    the model's inputs (of the given durations, s, and body masses, kg, where known: the mass
+    stands in for the size check where the height is not given, as in ``predict``)."""
+    out = pred.predict_within(X, height_m, durations, mass_kg)
+    return tuple(a[..., channels] for a in out)
 
 
 def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
@@ -354,7 +358,7 @@ def zero_shot(
         )
         if ood is not None:
             cyc["ood_score"], cyc["ood_percentile"] = ood
-            size = pred.calibration.size_percentile(heights)
+            size = pred.calibration.size_percentile(heights, cohort.mass_kg)
             cyc["size_percentile"] = np.nan if size is None else size
         cycles.append(cyc)
         if healthy:

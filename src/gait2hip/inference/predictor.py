@@ -213,10 +213,13 @@ class Predictor:
         X_deg: np.ndarray,
         height_m: float | np.ndarray | None = None,
         durations: np.ndarray | None = None,
+        mass_kg: float | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`predict`: mean, total sd and the sd without the between-population part
-        or the widening under shift (the within-population interval), from one pass."""
-        p = self.predict_cycles(X_deg, height_m, durations)
+        or the widening under shift (the within-population interval), from one pass; the body
+        mass (kg) stands in for the size check where the height is not given, as in
+        :meth:`predict_cycles`."""
+        p = self.predict_cycles(X_deg, height_m, durations, mass_kg)
         return p.mean, p.sd, p.within_sd
 
     def shift_percentile(
