@@ -750,6 +750,18 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
         "disagree with this trial's own inverse dynamics" in w for w in informed.warnings
     )
     assert any("against the trial's inverse dynamics over 1 cycle(s)" in n for n in informed.notes)
+    # the figure draws the trial's own hip moments on the moments' panels, in one legend
+    from gait2hip.report.figures import ID_LABEL, plot_prediction
+
+    fig = plot_prediction(informed)
+    drawn = [ax for ax in fig.axes if ID_LABEL in [ln.get_label() for ln in ax.lines]]
+    assert len(drawn) == 3 and all("moment" in ax.get_title() for ax in drawn)
+    line = next(ln for ln in drawn[0].lines if ln.get_label() == ID_LABEL)
+    np.testing.assert_allclose(line.get_ydata(), informed.measured_moments[0, :, 0], rtol=1e-6)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert ID_LABEL in legend and "predicted mean" in legend
+    assert all(ID_LABEL not in [ln.get_label() for ln in ax.lines] for ax in fig.axes
+               if "moment" not in ax.get_title())  # fmt: skip
     shifted = table.assign(hip_flexion_r_moment=table.hip_flexion_r_moment + 0.4 * spec.mass_kg)
     for model in (None, default_model_dir() / "moments"):
         off = gait2hip.predict(ik, inverse_dynamics=shifted, model=model, **common)

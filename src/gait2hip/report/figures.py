@@ -97,10 +97,15 @@ def plot_comparison(head: pd.DataFrame, unit: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+#: The legend of the trial's own inverse-dynamics hip moments in a prediction's figure.
+ID_LABEL = "inverse dynamics (mean)"
+
+
 def plot_prediction(pred, path: str | Path | None = None):
     """Figure of a :class:`gait2hip.inference.result.Prediction` (see its ``plot``): one
-    panel per channel of every target over the gait cycle. Returns the path when saved,
-    else the figure."""
+    panel per channel of every target over the gait cycle; where the trial's own inverse
+    dynamics was given, its mean hip moments over the cycles it covers on the moments'
+    panels. Returns the path when saved, else the figure."""
     panels = [(t, j) for t in pred.targets.values() for j in range(len(t.cols))]
     ncol = 5 if len(panels) > 6 else 3
     nrow = int(np.ceil(len(panels) / ncol))
@@ -109,6 +114,10 @@ def plot_prediction(pred, path: str | Path | None = None):
     )
     pct_label = f"{round(100 * pred.interval)}% interval"
     flags = pred.ood_flags
+    measured = pred.measured_moments  # the trial's own inverse dynamics, where given
+    if measured is not None:
+        covered = np.isfinite(measured).all(axis=(1, 2))
+        measured = measured[covered].mean(0) if covered.any() else None
     for i, ax in enumerate(axes.ravel()):
         if i >= len(panels):
             ax.axis("off")
@@ -137,12 +146,19 @@ def plot_prediction(pred, path: str | Path | None = None):
             label=pct_label,
         )
         ax.plot(x, t.mean[..., j].mean(0), color="tab:red", lw=1.4, label="predicted mean")
+        if t.target == "moments" and measured is not None:
+            ax.plot(x, measured[:, j], color="black", lw=1.2, ls="--", label=ID_LABEL)
         # each panel names its own unit (a row may mix forces and moments) and sign
         ax.set_title(channel_label(t.cols[j], t.unit), fontsize=8)
         ax.tick_params(labelsize=7)
         if i >= len(panels) - ncol:
             ax.set_xlabel("gait cycle (%)", fontsize=8)
-    axes.ravel()[0].legend(fontsize=6, frameon=False)
+    # one legend for every panel's entries (the inverse dynamics' are on the moments' panels)
+    entries = {}
+    for ax in axes.ravel():
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    axes.ravel()[0].legend(entries.values(), entries.keys(), fontsize=6, frameon=False)
     n_ood = int(flags.sum())
     side = "right" if pred.side == "r" else "left"
     title = f"{pred.label or Path(pred.source).name}, {side} hip: {len(pred.kept)} cycles"
