@@ -264,6 +264,9 @@ def test_sto_outputs_load_in_opensim(synthetic, predictors, tmp_path):
         "hip_rotation_r_moment",
     ]
     assert table.getNumRows() == len(pred.to_dataframe())
+    assert ("flagged_cycles=" in (tmp_path / "trial_moments.sto").read_text()) == bool(
+        (pred.ood_flags | pred.pace_flags).any()
+    )
     forces = osim.TimeSeriesTable(str(tmp_path / "trial_forces.sto"))
     col = forces.getDependentColumn("iliopsoas_r").to_numpy()
     np.testing.assert_allclose(col, pred.to_dataframe()["iliopsoas_r_N"], rtol=1e-6, atol=1e-6)
@@ -597,6 +600,9 @@ def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
     assert len(kept) == 7 and set(kept.strike_sources) <= {"grf/grf", "grf/kinematics"}
     table = osim.TimeSeriesTable(str(tmp_path / "Run_3_r_forces.sto"))
     assert table.getNumColumns() == 14
+    # the files say which cycles were flagged (running: all of them), OpenSim reads past it
+    header = (tmp_path / "Run_3_r_forces.sto").read_text().split("endheader")[0]
+    assert "flagged_cycles=7 of 7 cycles (" in header and "unlike the training data" in header
     frame = pd.read_csv(tmp_path / "Run_3_r.csv")
     mass = float(frame["glmed_r_N"].iloc[10] / frame["glmed_r_N_per_kg"].iloc[10])
     assert 50 < mass < 100  # from the scaled model's bodies

@@ -172,6 +172,20 @@ class Prediction:
         (pace percentile above the warning level)."""
         return self._flags("pace_percentile")
 
+    def flagged_note(self) -> str | None:
+        """The kept cycles unlike the training data (OOD or pace flags), by time, in one line
+        (what a file that travels without the console's warnings says); None when none is."""
+        flags, pace = self.ood_flags, self.pace_flags
+        either = flags | pace
+        if not either.any():
+            return None
+        spans = [f"{c.t0:.3f}-{c.t1:.3f}" for c, f in zip(self.kept, either, strict=True) if f]
+        why = [w for w, f in (("kinematics", flags), ("pace", pace)) if f.any()]
+        return (
+            f"{len(spans)} of {len(self.kept)} cycles ({', '.join(spans)} s) unlike the training "
+            f"data ({' and '.join(why)}): treat them with caution; the cycles csv has each check"
+        )
+
     # ------------------------------------------------------------------ tables
     def cycles_table(self) -> pd.DataFrame:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
@@ -306,6 +320,8 @@ class Prediction:
                     if self.height_estimated
                     else ""
                 )
+            if (flagged := self.flagged_note()) is not None:
+                header["flagged_cycles"] = flagged
             paths.append(
                 write_motion(
                     path, data, in_degrees=False, name=f"{stem}_{name}", extra_header=header
