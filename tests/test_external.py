@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,27 @@ def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(da
     without = pred.predict_cycles(X, cohort.height_m, None)
     assert without.size_percentile is None or not np.isfinite(without.size_percentile).any()
     assert not np.allclose(with_mass.sd, without.sd)
+    # its healthy comparison reads the dataset it names where build-dataset writes it
+    from gait2hip.external.evaluate import healthy_test
+    from gait2hip.settings import dataset_file
+
+    if dataset_file("schreiber2019", "moments").is_file():
+        assert len(healthy_test(pred).X) == 16
+
+
+def test_a_shipped_models_dataset_is_found_where_build_dataset_writes_it(tmp_path, monkeypatch):
+    """The shipped default names its training dataset by file name only; the healthy
+    comparison finds it where `gait2hip build-dataset` writes it."""
+    from gait2hip.settings import find_dataset
+
+    monkeypatch.setenv("GAIT2HIP_CACHE", str(tmp_path))
+    built = tmp_path / "datasets" / "lab_a" / "lab_a_JM.npz"
+    assert find_dataset("lab_a_JM.npz") == Path("lab_a_JM.npz")  # not built: as given
+    built.parent.mkdir(parents=True)
+    built.write_bytes(b"")
+    assert find_dataset("lab_a_JM.npz") == built
+    assert find_dataset("elsewhere/lab_a_JM.npz") == Path("elsewhere/lab_a_JM.npz")
+    assert find_dataset("lab_a.npz") == Path("lab_a.npz")
 
 
 # ------------------------------------------------------------------------------- splits

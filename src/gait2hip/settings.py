@@ -45,3 +45,19 @@ def dataset_file(name: str, target: str, folder: Path | None = None) -> Path:
     """The NPZ of ``target`` (forces or moments) of built dataset ``name``, in ``folder``
     (default :func:`dataset_dir`)."""
     return (folder or dataset_dir(name)) / f"{name}_{DATASET_SUFFIX[target]}.npz"
+
+
+def find_dataset(path: str | Path) -> Path:
+    """A model's training dataset as its checkpoint names it: the path where it is a file,
+    else, for a bare built-dataset file name (``<name>_MF.npz``, as the shipped default
+    records it), that file where ``gait2hip build-dataset`` writes it (:func:`dataset_dir`);
+    else ``path`` as given."""
+    path = Path(path)
+    if path.is_file() or path.parent != Path("."):
+        return path
+    name, sep, suffix = path.stem.rpartition("_")
+    if sep and path.suffix == ".npz" and suffix in DATASET_SUFFIX.values():
+        built = dataset_dir(name) / path.name
+        if built.is_file():
+            return built
+    return path

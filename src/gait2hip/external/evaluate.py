@@ -229,9 +229,10 @@ def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest
     """Read the unit's training dataset (from its checkpoint, or ``data``) and keep its test
     subjects."""
     from gait2hip.io.npz import read_npz
+    from gait2hip.settings import find_dataset
 
     meta = pred.final.meta
-    path = Path(data or meta.get("dataset", ""))
+    path = Path(data) if data else find_dataset(meta.get("dataset", ""))
     if not path.is_file():
         raise DataError(
             f"{path}: the healthy dataset this model was trained on is not there; pass it "
