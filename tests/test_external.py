@@ -158,7 +158,8 @@ def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(da
         pytest.skip("spina_bifida_lee not in the data folder")
     cohort = load_cohort("spina_bifida_lee", data_root=data_root).with_contralateral()
     cohort = cohort.without_heights()
-    unit = find_units(default_model_dir() / "moments")[0]
+    (unit,) = find_units("default", "moments")  # the shipped default's, by name
+    assert unit.predictor.source == find_units(default_model_dir() / "moments")[0].predictor.source
     pred = unit.predictor
     mean, sd, _ = predict_cohort(unit, cohort)
     X = cohort_inputs(pred, cohort)

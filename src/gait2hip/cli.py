@@ -829,8 +829,9 @@ def evaluate_external(
         typer.Option(
             "--models",
             help="run folder(s) of models trained on healthy data (repeatable), e.g. "
-            "runs/moments-quick-ipsilateral, or gait2hip60[:lstm|transformer|mamba] (the "
-            "study's published models; plain gait2hip60: all three)",
+            "runs/moments-quick-ipsilateral, default (the model predict uses when none is "
+            "given), or gait2hip60[:lstm|transformer|mamba] (the study's published models; "
+            "plain gait2hip60: all three)",
         ),
     ],
     cohort: Annotated[

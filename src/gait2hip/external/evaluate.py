@@ -38,6 +38,7 @@ from gait2hip.inference.calibration import (
 from gait2hip.inference.predictor import (
     ModelNotFoundError,
     Predictor,
+    default_model_dir,
     load_predictor,
     published_predictors,
     run_folders,
@@ -103,16 +104,23 @@ class EvalUnit:
         return {"model": self.label, "split_seed": self.split_seed, "seed": self.seed}
 
 
+#: The name that stands for the shipped default model (of the target evaluated).
+DEFAULT = "default"
+
+
 def find_units(
     paths: str | Path | Sequence[str | Path], target: str | None = None
 ) -> list[EvalUnit]:
-    """Every trained unit in run folders / folders of runs / unit folders / checkpoints,
-    optionally only those with ``target`` outputs (models of it, and joint models evaluated on
-    their ``target`` part)."""
+    """Every trained unit in run folders / folders of runs / unit folders / checkpoints
+    (:data:`DEFAULT`: the shipped default's model of ``target``, moments if none), optionally
+    only those with ``target`` outputs (models of it, and joint models evaluated on their
+    ``target`` part)."""
     if isinstance(paths, str | Path):
         paths = [paths]
     units: list[EvalUnit] = []
     for raw in paths:
+        if str(raw) == DEFAULT:  # the shipped default's model of the target
+            raw = default_model_dir() / (target or "moments")
         arch = parse_published(str(raw))
         if arch is not None:  # the study's models: all three for plain "gait2hip60"
             archs = list(ARCHITECTURES) if str(raw).lower() == PUBLISHED else [arch]
