@@ -119,6 +119,9 @@ def test_benchmark_executor_options(tmp_path, monkeypatch):
     res = runner.invoke(app, [*base, "--device", "cuda", "--out", str(tmp_path / "gpu")])
     assert res.exit_code == 2 and "sees no CUDA GPU" in res.output, res.output
     assert not (tmp_path / "gpu").exists()
+    res = runner.invoke(app, [*base, "--precision", "half", "--out", str(tmp_path / "half")])
+    assert res.exit_code == 2 and "unknown precision 'half'" in res.output, res.output
+    assert not (tmp_path / "half").exists()
 
 
 def test_move_aside_keeps_the_old_run(tmp_path):
@@ -183,7 +186,10 @@ def test_training_commands_share_one_set_of_run_options(monkeypatch):
     assert seen["run"] == cli.RunOptions(threads=1, progress=False, workers=3)
     for command in ("benchmark", "tune", "compare", "transfer"):
         text = CliRunner().invoke(cli.app, [command, "--help"], terminal_width=200).output
-        assert all(f"--{o}" in text for o in ("workers", "executor", "cpus-per-task", "device"))
+        assert all(
+            f"--{o}" in text
+            for o in ("workers", "executor", "cpus-per-task", "device", "precision")
+        )
     # the wrapped commands still fail with one line before any work
     res = CliRunner().invoke(cli.app, ["transfer", "--zero-shot-data", "nope", "--workers", "2"])
     assert res.exit_code == 2 and "--zero-shot-data: unknown 'nope'" in res.output

@@ -179,6 +179,15 @@ def test_device_is_checked_and_resolved(monkeypatch):
     assert Executor(kind="ray", device="auto").device == "cpu"
 
 
+def test_precision_is_checked_and_reaches_the_tasks():
+    assert Executor().task_runtime().precision == "float32"
+    bf16 = Executor(precision="BF16")
+    assert bf16.precision == "bfloat16" and bf16.task_runtime().precision == "bfloat16"
+    assert "bfloat16 autocast" in bf16.describe()
+    with pytest.raises(ExecutorError, match="unknown precision 'half'; choose float32 or bf"):
+        Executor(precision="half")
+
+
 def test_machine_summary_names_the_cpu(tmp_path):
     from gait2hip.runtime import machine_summary
 

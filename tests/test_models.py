@@ -474,3 +474,24 @@ def test_inference_never_waits_for_the_kernel_to_be_built(monkeypatch, tmp_path)
         assert len(builds) == 1
     finally:
         scan_kernel.kernel.cache_clear()
+
+
+def test_scan_and_its_convolution_run_in_float32_under_a_bfloat16_autocast():
+    """A bfloat16 autocast's narrower inputs reach Mamba's convolution and scan cast up: the
+    outputs are float32 and equal to the scan of the same values given in float32."""
+    from gait2hip.models.scan import at_least_float32, causal_conv_silu, selective_scan
+
+    g = torch.Generator().manual_seed(3)
+    b, length, e, n = 2, 20, 8, 4
+    u = torch.randn(b, length, e, generator=g).bfloat16()
+    delta = torch.rand(b, length, e, generator=g).bfloat16()
+    A = -torch.rand(e, n, generator=g) - 0.5
+    Bm, Cm = (torch.randn(b, length, n, generator=g).bfloat16() for _ in range(2))
+    y = selective_scan(u, delta, A, Bm, Cm)
+    assert y.dtype == torch.float32
+    want = selective_scan(*(t.float() for t in (u, delta, A, Bm, Cm)))
+    torch.testing.assert_close(y, want)
+    w, bias = torch.randn(e, 1, 4, generator=g), torch.randn(e, generator=g)
+    assert causal_conv_silu(u, w, bias).dtype == torch.float32
+    x64 = torch.zeros(2, dtype=torch.float64)
+    assert at_least_float32(x64, u)[0] is x64 and at_least_float32(u)[0].dtype == torch.float32

@@ -150,6 +150,13 @@ BatchedFoldsOpt = Annotated[
         "closed-form models train fold by fold; docs/speed.md, Batched folds)",
     ),
 ]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option(
+        help="training precision: float32 (default) or bf16 (bfloat16 autocast of the forward "
+        "pass and loss; weights, optimiser and the validation loss in float32; docs/speed.md)",
+    ),
+]
 
 WorkersOpt = Annotated[
     int,
@@ -173,6 +180,7 @@ class RunOptions:
     cpus_per_task: int = 1
     device: str = "cpu"
     batched_folds: bool = False
+    precision: str = "float32"
 
     def make_executor(self):
         return _executor(
@@ -184,6 +192,7 @@ class RunOptions:
             self.progress,
             self.device,
             self.batched_folds,
+            self.precision,
         )
 
 
@@ -197,6 +206,7 @@ _RUN_OPTION_TYPES = {
     "cpus_per_task": CpusPerTaskOpt,
     "device": DeviceOpt,
     "batched_folds": BatchedFoldsOpt,
+    "precision": PrecisionOpt,
 }
 
 
@@ -259,6 +269,7 @@ def _executor(
     progress: bool,
     device: str = "cpu",
     batched_folds: bool = False,
+    precision: str = "float32",
 ):
     from gait2hip.executor import ExecutorError, make_executor
 
@@ -272,6 +283,7 @@ def _executor(
             show_progress=progress,
             device=device,
             batched_folds=batched_folds,
+            precision=precision,
         )
     except ExecutorError as err:
         _fail(err)

@@ -117,6 +117,8 @@ class Executor:
     device: str = "cpu"
     # train each unit's cross-validation folds as one batched model (gait2hip.training.batched)
     batched_folds: bool = False
+    # the training step's precision (gait2hip.runtime.PRECISIONS)
+    precision: str = "float32"
     _ray_started: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +141,12 @@ class Executor:
                 f"for --device {self.device} use --executor local with --workers N, whose "
                 "processes share the GPU"
             )
+        from gait2hip.runtime import resolve_precision
+
+        try:
+            self.precision = resolve_precision(self.precision)
+        except ValueError as err:
+            raise ExecutorError(str(err)) from err
         if self.kind == "ray":
             _import_ray()  # fail now, with the install hint, not after the first phase
 
@@ -159,7 +167,7 @@ class Executor:
         """Threads and device of a training task."""
         from gait2hip.runtime import TaskRuntime
 
-        return TaskRuntime(self.task_threads(), self.device, self.batched_folds)
+        return TaskRuntime(self.task_threads(), self.device, self.batched_folds, self.precision)
 
     def describe(self) -> str:
         if self.kind == "ray":
@@ -167,6 +175,7 @@ class Executor:
         where = "this process" if self.inline else f"{self.workers} processes"
         on = "" if self.device == "cpu" else f", training on {self.device}"
         on += ", folds batched" if self.batched_folds else ""
+        on += f", {self.precision} autocast" if self.precision != "float32" else ""
         return f"local ({where}{on})"
 
     # ------------------------------------------------------------------ running
@@ -437,6 +446,7 @@ def make_executor(
     show_progress: bool = True,
     device: str = "cpu",
     batched_folds: bool = False,
+    precision: str = "float32",
 ) -> Executor:
     """The executor the CLI options describe (``address`` defaults to $GAIT2HIP_RAY_ADDRESS)."""
     return Executor(
@@ -448,4 +458,5 @@ def make_executor(
         show_progress=show_progress,
         device=device,
         batched_folds=batched_folds,
+        precision=precision,
     )

@@ -15,12 +15,41 @@ _configured = False
 
 @dataclass(frozen=True)
 class TaskRuntime:
-    """How a training task runs: its torch threads, the device it trains on, and whether a
-    unit's cross-validation folds train as one batched model (gait2hip.training.batched)."""
+    """How a training task runs: its torch threads, the device it trains on, whether a
+    unit's cross-validation folds train as one batched model (gait2hip.training.batched),
+    and the training step's precision."""
 
     threads: int
     device: str = "cpu"
     batched_folds: bool = False
+    # the training step's precision (:data:`PRECISIONS`; bfloat16: under autocast)
+    precision: str = "float32"
+
+
+#: Training precisions: float32 (the default), or bfloat16 autocast of the forward pass and
+#: loss (weights, gradients, optimiser and the validation loss that picks epochs in float32;
+#: Mamba's convolution and scan in float32 inside it).
+PRECISIONS = ("float32", "bfloat16")
+
+
+def resolve_precision(name: str) -> str:
+    """A checked training precision of :data:`PRECISIONS` (``bf16`` for bfloat16)."""
+    key = {"bf16": "bfloat16", "fp32": "float32"}.get(name.strip().lower(), name.strip().lower())
+    if key not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; choose float32 or bfloat16 (bf16)")
+    return key
+
+
+def autocast(device: str, precision: str):
+    """The context a training step's forward pass and loss run in: bfloat16 autocast on the
+    device's type for ``bfloat16``, nothing for ``float32``."""
+    import contextlib
+
+    import torch
+
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def resolve_device(name: str) -> str:

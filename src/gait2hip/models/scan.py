@@ -45,6 +45,15 @@ CHUNK = 16
 NO_GRAD_ELEMENTS = 1 << 27
 
 
+def at_least_float32(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``tensors`` with those in a floating type narrower than float32 (bfloat16, float16:
+    from an autocast's matrix products) cast to float32; float32 and float64 as they are."""
+    return tuple(
+        t.float() if t.is_floating_point() and torch.finfo(t.dtype).bits < 32 else t
+        for t in tensors
+    )
+
+
 def _needs_grad(*tensors: torch.Tensor) -> bool:
     """Whether autograd will want gradients of an op on ``tensors``."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -291,7 +300,9 @@ def _conv_layout(x, weight, bias):
 def causal_conv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """SiLU of the causal depthwise convolution of ``x`` (B, L, E) with a depthwise Conv1d's
     ``weight`` (E, 1, K) and ``bias`` (E,): the input of a Mamba branch's scan, in the scan's
-    layout. Compiled on the CPU like the scan (no transposes); PyTorch's conv1d elsewhere."""
+    layout. Compiled on the CPU like the scan (no transposes); PyTorch's conv1d elsewhere.
+    In float32 at least (:func:`at_least_float32`), under a bfloat16 autocast too."""
+    x, weight, bias = at_least_float32(x, weight, bias)
     needs_grad = _needs_grad(x, weight, bias)
     if compiled_available(x, weight, bias, compile=needs_grad):
         if needs_grad:
@@ -310,6 +321,10 @@ def selective_scan(
     Cm: torch.Tensor,
     impl: str = "fused",
 ) -> torch.Tensor:
+    """Mamba's selective scan by ``impl`` (:data:`SCANS`), in float32 at least (the
+    recurrence's decays compound over the cycle's frames; a bfloat16 autocast's inputs are
+    cast up, :func:`at_least_float32`)."""
+    u, delta, A, Bm, Cm = at_least_float32(u, delta, A, Bm, Cm)
     if impl == "fused":
         return scan_fused(u, delta, A, Bm, Cm)
     if impl == "parallel":

@@ -5,6 +5,7 @@ models' internals."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from gait2hip.models import solved_in_closed_form
+from gait2hip.runtime import autocast
 from gait2hip.training.config import TrainConfig
 
 
@@ -144,6 +146,7 @@ def fit(
     parts: Sequence[Sequence[int]] | None = None,
     device: str = "cpu",
     keep_start: bool = False,
+    precision: str = "float32",
 ) -> FitResult:
     """Train in place. With validation data: early stopping (``cfg.patience``, at most
     ``cfg.max_epochs``), and the model is left at its best epoch. Without: exactly
@@ -158,6 +161,9 @@ def fit(
     on CUDA); the model is left on the CPU.
     ``keep_start``: the starting weights (pretrained ones) compete in early stopping as
     epoch 0, so a fit that only makes them worse on the validation data keeps them.
+    ``precision``: ``bfloat16`` runs each step's forward pass and loss under bfloat16
+    autocast (:func:`gait2hip.runtime.autocast`); the weights, gradients, optimiser and the
+    validation loss stay float32.
     """
     if solved_in_closed_form(model):
         return _fit_path(model, X, Y, cfg, X_val, Y_val, epochs, on_epoch, parts)
@@ -169,6 +175,7 @@ def fit(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     dev = torch.device(device)
+    amp = functools.partial(autocast, device, precision)
     w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts)).to(dev)
     model.to(dev)
     opt = torch.optim.AdamW(
@@ -210,7 +217,8 @@ def fit(
                 batch = time_warp(batch, cfg.time_warp, gen)
             xb, yb = batch[:2]
             batch_physics = None if Pt is None else (batch[2], batch[3])
-            loss = _loss(model(xb), yb, w, batch_physics, lam)
+            with amp():
+                loss = _loss(model(xb).float(), yb, w, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -126,7 +126,7 @@ def _fold_fit(
     val: np.ndarray | None,
     epochs: int | None,
     on_epoch,
-    device: str = "cpu",
+    rt: TaskRuntime | None = None,
 ) -> tuple[TrainedModel, FitResult, float]:
     Y = ds.Y_per_kg
     physics = cfg.train.physics_weight > 0
@@ -145,8 +145,9 @@ def _fold_fit(
         physics=physics_arrays(ds, train) if physics else None,
         physics_val=physics_arrays(ds, val) if physics and val is not None else None,
         parts=list(target_parts(get_target(cfg.target)).values()),
-        device=device,
+        device="cpu" if rt is None else rt.device,
         keep_start=bool(cfg.init),
+        precision="float32" if rt is None else rt.precision,
     )
     return _trained(ds, cfg, model, scaler, start), result, time.perf_counter() - t0
 
@@ -483,7 +484,7 @@ def fold_task(
     ds = load_data(ref)
     _check_fold(ds, spec, seed, split_seed, k, train, val, test)
     trained, res, secs = _fold_fit(
-        ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs), rt.device
+        ds, cfg, spec, seed, train, val, None, _epoch_reporter(cfg.train.max_epochs), rt
     )
     return _write_fold(ds, cfg, spec, seed, split_seed, k, train, val, trained, res, secs,
                        unit_dir, rt)  # fmt: skip
@@ -526,6 +527,7 @@ def batched_folds_task(
         device=rt.device,
         on_epoch=on_epoch,
         keep_start=bool(cfg.init),
+        precision=rt.precision,
     )
     secs = (time.perf_counter() - t0) / len(folds)  # each fold's share of the batched fit
     return [
@@ -575,6 +577,8 @@ def _write_fold(
     }
     if batched:
         info["batched"] = True  # trained with the unit's other folds as one model
+    if rt.precision != "float32":
+        info["precision"] = rt.precision
     write_json(unit_dir / f"fold{k}.json", info)
     return info
 
@@ -615,7 +619,7 @@ def final_task(
     if not (ckpt_path.exists() and pred_path.exists() and info_path.exists()):
         assert_no_leak(ds.subject_id[pool], ds.subject_id[test], f"{name} final")
         trained, _, secs = _fold_fit(
-            ds, cfg, spec, seed, pool, None, final_epochs, _epoch_reporter(final_epochs), rt.device
+            ds, cfg, spec, seed, pool, None, final_epochs, _epoch_reporter(final_epochs), rt
         )
         n_params = count_parameters(trained.model)
         trained.meta = {
@@ -654,6 +658,7 @@ def final_task(
                 ),
                 "inference_ms_per_cycle": infer_ms,
                 "device": rt.device,  # of the training; inference ran on the CPU
+                **({} if rt.precision == "float32" else {"precision": rt.precision}),
             },
         )
     cal_path = unit_dir / CALIBRATION_FILE
