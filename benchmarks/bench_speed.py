@@ -14,8 +14,9 @@ round (median and range): the ratios the speed targets are set in.
 
     python benchmarks/bench_speed.py [--threads 2] [--rounds 3] [--models lstm,transformer,mamba]
     python benchmarks/bench_speed.py --device cuda --inference-batch 8192   # on a GPU
-    python benchmarks/bench_speed.py --bf16    # the same under bfloat16 autocast (not used
-                                               # by gait2hip; see docs/speed.md)
+    python benchmarks/bench_speed.py --precision bf16   # training as `--precision bf16`
+                                               # trains (bfloat16 autocast of the step),
+                                               # inference under bfloat16 autocast
     python benchmarks/bench_speed.py --plain-pytorch   # the models as PyTorch alone runs
                                                # them: its dropout masks and Transformer layers,
                                                # the PyTorch Mamba scan (the defaults: cheaper
@@ -44,15 +45,21 @@ from gait2hip.training.loop import fit, predict_array
 
 
 def time_epoch(
-    name: str, causal: bool, X: np.ndarray, Y: np.ndarray, epochs: int, device: str = "cpu"
+    name: str,
+    causal: bool,
+    X: np.ndarray,
+    Y: np.ndarray,
+    epochs: int,
+    device: str = "cpu",
+    precision: str = "float32",
 ) -> float:
-    """Seconds per training epoch (fit leaves the model on the CPU: the time includes moving
-    it there and back once)."""
+    """Seconds per training epoch at ``precision`` (fit leaves the model on the CPU: the
+    time includes moving it there and back once)."""
     model = create_model(name, causal=causal, out_dim=Y.shape[-1])
     cfg = TrainConfig()
-    fit(model, X[:64], Y[:64], cfg, seed=0, epochs=1, device=device)  # warm-up
+    fit(model, X[:64], Y[:64], cfg, seed=0, epochs=1, device=device, precision=precision)
     t0 = time.perf_counter()
-    fit(model, X, Y, cfg, seed=0, epochs=epochs, device=device)
+    fit(model, X, Y, cfg, seed=0, epochs=epochs, device=device, precision=precision)
     return (time.perf_counter() - t0) / epochs
 
 
@@ -119,7 +126,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--inference-batch", type=int, default=256)
     ap.add_argument(
-        "--bf16", action="store_true", help="run training and inference under bf16 autocast"
+        "--precision",
+        default="float32",
+        help="float32, or bf16: training as `--precision bf16` trains, inference under "
+        "bfloat16 autocast",
     )
     ap.add_argument(
         "--plain-pytorch",
@@ -128,18 +138,20 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    def precision() -> contextlib.ExitStack:
-        """The autocast and dropout settings asked for, entered afresh for each model."""
+    prec = runtime.resolve_precision(args.precision)
+
+    def settings(inference: bool = False) -> contextlib.ExitStack:
+        """The dropout and scan settings asked for (and for inference the autocast: training
+        takes the precision itself), entered afresh for each model."""
         stack = contextlib.ExitStack()
-        if args.bf16:
-            stack.enter_context(torch.autocast(dev.type, dtype=torch.bfloat16))
+        if inference:
+            stack.enter_context(runtime.autocast(args.device, prec))
         if args.plain_pytorch:
             stack.enter_context(torch_dropout())
             stack.enter_context(pytorch_scan())
         return stack
 
     runtime.configure(args.threads, tune_malloc=not args.no_malloc_tuning)
-    dev = torch.device(args.device)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.trials, 180, 10)).astype(np.float32)
     Y = rng.normal(size=(args.trials, 180, 14)).astype(np.float32)
@@ -147,7 +159,7 @@ def main() -> None:
         f"# {runtime.device_summary(args.device)}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
         f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
-        f"{', bf16 autocast' if args.bf16 else ''}"
+        f"{', bfloat16 autocast' if prec != 'float32' else ''}"
         f"{', plain PyTorch' if args.plain_pytorch else ''}"
     )
     peak = sgemm_rate(device=args.device)
@@ -156,9 +168,9 @@ def main() -> None:
     epochs_s: dict[tuple[str, str], list[float]] = {u: [] for u in units}
     for r in range(args.rounds):
         for name, variant in units[:: -1 if r % 2 else 1]:
-            with precision():
+            with settings():
                 epochs_s[name, variant].append(
-                    time_epoch(name, variant == "causal", X, Y, args.epochs, args.device)
+                    time_epoch(name, variant == "causal", X, Y, args.epochs, args.device, prec)
                 )
     base = epochs_s.get(("lstm", "causal"))
     print(
@@ -170,7 +182,7 @@ def main() -> None:
     for name, variant in units:
         causal = variant == "causal"
         n = count_parameters(create_model(name, causal=causal))
-        with precision():
+        with settings(inference=True):
             b1 = time_inference(name, causal, 1, 180, 20, args.device)
             b_big = time_inference(name, causal, args.inference_batch, 180, 2, args.device)
         ep = float(np.median(epochs_s[name, variant]))

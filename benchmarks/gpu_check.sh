@@ -19,6 +19,8 @@
 #                  by side on the one GPU: wall seconds, or how far it got by the time limit
 #                  (PROTOCOL_BATCHED=1: with --batched-folds, the Transformer's and Mamba's
 #                  folds as one model each)
+# PRECISION=bf16: speed.md and the protocol under `--precision bf16` (bfloat16 autocast of
+# the training step; the default float32).
 # Each step's failure is recorded and the next runs.
 set -uo pipefail
 OUT=${OUT:-runs/gpu-check}
@@ -26,6 +28,7 @@ PY=${PYTHON:-python3}
 PROTOCOL_LIMIT=${PROTOCOL_LIMIT:-240}  # seconds for the whole protocol
 DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of the script's plumbing on a CPU
 PROTOCOL_BATCHED=${PROTOCOL_BATCHED:-0}
+PRECISION=${PRECISION:-float32}
 mkdir -p "$OUT"
 export PYTHONPATH=src
 # the host-side CPU kernels are not needed here: skip their one-minute build
@@ -46,7 +49,7 @@ timeout 90 $PY benchmarks/bench_scan.py --device "$DEVICE" --repeats 5 > "$OUT/s
   || echo "exit $?" >> "$OUT/scan.md"
 
 timeout 120 $PY benchmarks/bench_speed.py --device "$DEVICE" --rounds 2 --inference-batch 8192 \
-  > "$OUT/speed.md" 2>&1 || echo "exit $?" >> "$OUT/speed.md"
+  --precision "$PRECISION" > "$OUT/speed.md" 2>&1 || echo "exit $?" >> "$OUT/speed.md"
 
 timeout 50 $PY benchmarks/bench_batched_folds.py --device "$DEVICE" --models transformer,mamba \
   > "$OUT/batched.md" 2>&1 || echo "exit $?" >> "$OUT/batched.md"
@@ -61,7 +64,8 @@ pids=()
 for model in lstm transformer mamba; do
   timeout "$PROTOCOL_LIMIT" $PY -m gait2hip.cli benchmark --data "$data/synthetic_MF.npz" \
     --target forces --profile paper --models "$model" --params "$OUT/no_early_stop.json" \
-    --device "$DEVICE" --workers 2 --no-progress --out "$OUT/protocol/$model" \
+    --device "$DEVICE" --precision "$PRECISION" --workers 2 --no-progress \
+    --out "$OUT/protocol/$model" \
     $( [ "$PROTOCOL_BATCHED" = 1 ] && echo --batched-folds ) \
     > "$OUT/protocol_$model.log" 2>&1 &
   pids+=($!)
