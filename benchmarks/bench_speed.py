@@ -14,9 +14,9 @@ round (median and range): the ratios the speed targets are set in.
 
     python benchmarks/bench_speed.py [--threads 2] [--rounds 3] [--models lstm,transformer,mamba]
     python benchmarks/bench_speed.py --device cuda --inference-batch 8192   # on a GPU
-    python benchmarks/bench_speed.py --precision bf16   # training as `--precision bf16`
-                                               # trains (bfloat16 autocast of the step),
-                                               # inference under bfloat16 autocast
+    python benchmarks/bench_speed.py --precision float32,bf16   # both side by side: training
+                                               # as `--precision bf16` trains (bfloat16
+                                               # autocast of the step), inference under it
     python benchmarks/bench_speed.py --plain-pytorch   # the models as PyTorch alone runs
                                                # them: its dropout masks and Transformer layers,
                                                # the PyTorch Mamba scan (the defaults: cheaper
@@ -128,8 +128,9 @@ def main() -> None:
     ap.add_argument(
         "--precision",
         default="float32",
-        help="float32, or bf16: training as `--precision bf16` trains, inference under "
-        "bfloat16 autocast",
+        help="comma list of float32 and bf16: training as `--precision` trains (bf16: "
+        "bfloat16 autocast of the step), inference under the same autocast; several are timed "
+        "side by side in every round",
     )
     ap.add_argument(
         "--plain-pytorch",
@@ -138,9 +139,9 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    prec = runtime.resolve_precision(args.precision)
+    precisions = [runtime.resolve_precision(p) for p in args.precision.split(",") if p.strip()]
 
-    def settings(inference: bool = False) -> contextlib.ExitStack:
+    def settings(prec: str = "float32", inference: bool = False) -> contextlib.ExitStack:
         """The dropout and scan settings asked for (and for inference the autocast: training
         takes the precision itself), entered afresh for each model."""
         stack = contextlib.ExitStack()
@@ -158,55 +159,78 @@ def main() -> None:
     print(
         f"# {runtime.device_summary(args.device)}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {args.trials} trials x 180 x 10, "
-        f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}"
-        f"{', bfloat16 autocast' if prec != 'float32' else ''}"
+        f"malloc tuning {'off' if args.no_malloc_tuning else 'on'}, "
+        f"precision {', '.join(precisions)}"
         f"{', plain PyTorch' if args.plain_pytorch else ''}"
     )
     peak = sgemm_rate(device=args.device)
     print(f"# float32 sgemm 2048x2048: {peak / 1e9:.0f} GFLOP/s")
-    units = [(name, v) for name in args.models.split(",") for v in args.variants.split(",")]
-    epochs_s: dict[tuple[str, str], list[float]] = {u: [] for u in units}
+    units = [
+        (name, v, p)
+        for name in args.models.split(",")
+        for v in args.variants.split(",")
+        for p in precisions
+    ]
+    epochs_s: dict[tuple[str, str, str], list[float]] = {u: [] for u in units}
     for r in range(args.rounds):
-        for name, variant in units[:: -1 if r % 2 else 1]:
+        for name, variant, prec in units[:: -1 if r % 2 else 1]:
             with settings():
-                epochs_s[name, variant].append(
+                epochs_s[name, variant, prec].append(
                     time_epoch(name, variant == "causal", X, Y, args.epochs, args.device, prec)
                 )
-    base = epochs_s.get(("lstm", "causal"))
     print(
-        "| model | direction | params | s / epoch | x LSTM causal | ms / cycle (batch 1) "
-        f"| ms / cycle (batch {args.inference_batch}) | GFLOP / epoch | GFLOP/s (% of sgemm) |"
+        "| model | direction | precision | params | s / epoch | x LSTM causal | x float32 "
+        f"| ms / cycle (batch 1) | ms / cycle (batch {args.inference_batch}) | GFLOP / epoch "
+        "| GFLOP/s (% of sgemm) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    total = 0.0
-    for name, variant in units:
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def against(mine: list[float], base: list[float] | None) -> str:
+        """Median (range) of ``mine`` over ``base`` round by round."""
+        if base is None:
+            return "-"
+        ratios = [a / b for a, b in zip(mine, base, strict=True)]
+        return f"{np.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+    total = {p: 0.0 for p in precisions}
+    for name, variant, prec in units:
         causal = variant == "causal"
         n = count_parameters(create_model(name, causal=causal))
-        with settings(inference=True):
+        with settings(prec, inference=True):
             b1 = time_inference(name, causal, 1, 180, 20, args.device)
             b_big = time_inference(name, causal, args.inference_batch, 180, 2, args.device)
-        ep = float(np.median(epochs_s[name, variant]))
-        mine = epochs_s[name, variant]
-        ratios = [] if base is None else [a / b for a, b in zip(mine, base, strict=True)]
-        ratio = f"{np.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if ratios else "-"
+        mine = epochs_s[name, variant, prec]
+        ep = float(np.median(mine))
+        lstm = against(mine, epochs_s.get(("lstm", "causal", prec)))
+        fp32 = against(mine, epochs_s.get((name, variant, "float32")))
         work = train_flops(name, causal) * args.trials
         rate = work / ep
-        total += work
+        total[prec] += work
         print(
-            f"| {name} | {variant} | {n:,} | {ep:.2f} | {ratio} | {b1:.2f} | {b_big:.3f} "
-            f"| {work / 1e9:.0f} | {rate / 1e9:.0f} ({100 * rate / peak:.0f} %) |",
+            f"| {name} | {variant} | {prec} | {n:,} | {ep:.2f} | {lstm} | {fp32} | {b1:.2f} "
+            f"| {b_big:.3f} | {work / 1e9:.0f} | {rate / 1e9:.0f} ({100 * rate / peak:.0f} %) |",
             flush=True,
         )
     # the paper profile at its cap, in epochs of all the trials: 5 folds x 300 epochs of
     # training on 4/5 of the 80 % pool plus a validation pass on the other 1/5 (forward only,
     # ~1/3 of a training step's work), then the final fit of 300 epochs on the pool
     epochs = 5 * 300 * (0.8 * 0.8 + 0.8 * 0.2 / 3) + 300 * 0.8
+    work = next(iter(total.values()))
     print(
         f"# paper profile, every model above, every fold at 300 epochs: {epochs:.0f} epochs of "
-        f"{args.trials} trials, {total * epochs / 1e12:.0f} TFLOP of matrix multiplies: "
-        f"{total * epochs / 3600 / 1e9:.0f} GFLOP/s needed for 60 min, "
-        f"{total * epochs / peak / 3600:.1f} h at the sgemm rate"
+        f"{args.trials} trials, {work * epochs / 1e12:.0f} TFLOP of matrix multiplies: "
+        f"{work * epochs / 3600 / 1e9:.0f} GFLOP/s needed for 60 min, "
+        f"{work * epochs / peak / 3600:.1f} h at the sgemm rate"
     )
+    study = [("lstm", "causal"), ("transformer", "bidir"), ("mamba", "causal")]
+    for prec in precisions:
+        if all((m, v, prec) in epochs_s for m, v in study):
+            per_epoch = sum(float(np.median(epochs_s[m, v, prec])) for m, v in study)
+            print(
+                f"# the study's three models (LSTM causal, Transformer bidirectional, Mamba "
+                f"causal), {prec}: {per_epoch:.2f} s per epoch of the three, the paper profile "
+                f"at the cap {per_epoch * epochs / 3600:.2f} h in one process"
+            )
 
 
 if __name__ == "__main__":
