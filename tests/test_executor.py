@@ -186,6 +186,8 @@ def test_precision_is_checked_and_reaches_the_tasks():
     assert "bfloat16 autocast" in bf16.describe()
     with pytest.raises(ExecutorError, match="unknown precision 'half'; choose float32 or bf"):
         Executor(precision="half")
+    with pytest.raises(ExecutorError, match="--batched-folds trains in float32 only"):
+        Executor(precision="bf16", batched_folds=True)
 
 
 def test_machine_summary_names_the_cpu(tmp_path):

@@ -147,6 +147,12 @@ class Executor:
             self.precision = resolve_precision(self.precision)
         except ValueError as err:
             raise ExecutorError(str(err)) from err
+        if self.batched_folds and self.precision != "float32":
+            raise ExecutorError(
+                f"--batched-folds trains in float32 only (an autocast does not reach the "
+                f"operations torch.func.vmap maps); drop --precision {self.precision} or "
+                "--batched-folds"
+            )
         if self.kind == "ray":
             _import_ray()  # fail now, with the install hint, not after the first phase
 

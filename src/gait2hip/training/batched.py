@@ -38,7 +38,6 @@ from gait2hip.models.dropout import torch_dropout
 from gait2hip.models.lstm import LSTMModel
 from gait2hip.models.scan_kernel import KERNEL
 from gait2hip.models.transformer import TORCH_ENCODER
-from gait2hip.runtime import autocast
 from gait2hip.training.config import TrainConfig
 from gait2hip.training.loop import FitResult, channel_weights, time_warp
 
@@ -143,14 +142,16 @@ def fit_folds(
     on_epoch: Callable[[int, list[float], list[float | None]], None] | None = None,
     val_batch: int = 256,
     keep_start: bool = False,
-    precision: str = "float32",
 ) -> list[FitResult]:
     """Train ``models`` (one per fold, one architecture and config, :func:`batchable`) on
     their ``folds`` at once, in place, with early stopping as
     :func:`gait2hip.training.loop.fit` does with validation data; each model is left at its
     best epoch, on the CPU. ``on_epoch(epoch, train_losses, val_losses)`` after every epoch
     (None for a fold stopped before it). ``keep_start``: the starting weights compete in
-    early stopping as epoch 0, and ``precision`` is the training step's, as in ``fit``."""
+    early stopping as epoch 0, as in ``fit``. In float32 only: an autocast does not reach
+    the operations ``torch.func.vmap`` maps (measured: a mapped linear layer's output stays
+    float32 under a bfloat16 autocast), so the executor refuses ``--precision bf16`` with
+    batched folds."""
     if len(models) != len(folds) or not models:
         raise ValueError("give one model per fold")
     if not all(batchable(m) for m in models):
@@ -217,8 +218,7 @@ def fit_folds(
                 rows = max(len(x) for x in xs if x is not None)
                 xb, mask = _padded(xs, rows, real)
                 yb, _ = _padded(ys, rows, next(y for y in ys if y is not None))
-                with autocast(device, precision):
-                    losses = _fold_losses(forward(params, buffers, xb).float(), yb, w, mask)
+                losses = _fold_losses(forward(params, buffers, xb), yb, w, mask)
                 grads = torch.autograd.grad(losses.sum(), list(params.values()))
                 active = [x is not None for x in xs]
                 _adamw(params, dict(zip(params, grads, strict=True)), state, lr, cfg, active)

@@ -527,7 +527,6 @@ def batched_folds_task(
         device=rt.device,
         on_epoch=on_epoch,
         keep_start=bool(cfg.init),
-        precision=rt.precision,
     )
     secs = (time.perf_counter() - t0) / len(folds)  # each fold's share of the batched fit
     return [
