@@ -20,7 +20,8 @@
 #                  (PROTOCOL_BATCHED=1: with --batched-folds, the Transformer's and Mamba's
 #                  folds as one model each)
 # PRECISION=bf16: speed.md and the protocol under `--precision bf16` (bfloat16 autocast of
-# the training step; the default float32).
+# the training step; the default float32; not with PROTOCOL_BATCHED=1, which trains in
+# float32 only and is refused with it).
 # Each step's failure is recorded and the next runs.
 set -uo pipefail
 OUT=${OUT:-runs/gpu-check}
