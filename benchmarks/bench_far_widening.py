@@ -19,7 +19,9 @@ only) takes ``--r0`` fitted elsewhere, or is fitted on running itself (``--fit``
 running speeds): then the table "leave one out" gives, per fitted source, the ``r0`` the
 others ask for and that source's coverage and interval score with it, a test on a held-out
 condition. ``--target forces-id`` is the forces model that takes the trial's inverse
-dynamics (the datasets' hip moments as its further inputs).
+dynamics (the datasets' hip moments as its further inputs); for it the report adds the factor
+the widening would put on the cohort's children given their hip moments (no forces labels
+there, so no coverage).
 
 ``--set RUNS TUNED_RUNS SPLITS`` (repeatable) tests the same ``r0`` on the shipped blend's
 units of other split seeds (as benchmarks/bench_blend.py builds them: its own model
@@ -51,7 +53,7 @@ from transfer_runs import (
     subject_r2_of,
 )
 
-from gait2hip.conventions import STATIC_INPUTS, get_target
+from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, get_target
 from gait2hip.data.cohort import load_cohort
 from gait2hip.data.splits import holdout_subjects
 from gait2hip.gait.signal import resample_cycles
@@ -66,7 +68,7 @@ from gait2hip.inference.calibration import (
 )
 from gait2hip.inference.predictor import Predictor, default_model_dir, load_predictor
 from gait2hip.io.npz import read_npz
-from gait2hip.report.summary import markdown_table
+from gait2hip.report.summary import markdown_table, span
 
 FIT = ("cohort SB", "cohort TD", "in-lab")
 OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
@@ -92,6 +94,28 @@ def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cy
     if target == "moments":
         out |= cohort_sources(ds, load_cohort("spina_bifida_lee").with_contralateral())
     return out | running_sources(cols, labels)
+
+
+def cohort_widening(pred: Predictor, r0: float) -> pd.DataFrame:
+    """For a model that reads the hip moments of inverse dynamics (``forces-id``): per group
+    of the bundled cohort, given its angles (the other leg assumed) and its hip moments, how
+    far its cycles lie (OOD ratio) and the factor the widening far out from ``r0`` puts on
+    their sd (the cohort has no forces labels: no coverage)."""
+    cohort = load_cohort("spina_bifida_lee").with_contralateral()
+    at = cohort.resampled(pred.n_frames)
+    ref, moments = at.reference("moments"), get_target("moments").cols
+    angle = list(at.angle_cols).index
+    X = np.stack([ref[..., moments.index(c)] if c in SERIES_INPUTS else at.angles[..., angle(c)]
+                  for c in pred.in_cols], -1)  # fmt: skip
+    ood = pred.ood_scores(X.astype(np.float32))
+    ratio = ood[0] / pred.calibration.ood_threshold
+    factor = distance_factor(ratio, r0)
+    return pd.DataFrame([{"group": g, "cycles": int(k.sum()),
+                          "OOD ratio median": round(float(np.median(ratio[k])), 2),
+                          "cycles widened": round(float(np.mean(ratio[k] > r0)), 3),
+                          "factor median": round(float(np.median(factor[k])), 2),
+                          "factor max": round(float(np.max(factor[k])), 2)}
+                         for g in cohort.groups for k in [cohort.group == g]])  # fmt: skip
 
 
 def scored(pred: Predictor, c: Cycles) -> dict:
@@ -145,12 +169,6 @@ def fitted_r0(rows: dict[str, dict], names) -> float:
     """r0 fitted on the sources ``names``, to 3 decimals rounded down (so they keep their
     coverage)."""
     return float(np.floor(fit_far_widening(conditions(rows, names)) * 1e3) / 1e3)
-
-
-def span(values: pd.Series, digits: int = 2) -> str:
-    """``lo-hi`` of ``values`` (one value where they round alike)."""
-    lo, hi = f"{values.min():.{digits}f}", f"{values.max():.{digits}f}"
-    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def leave_one_out(rows: dict[str, dict], fit: list[str]) -> pd.DataFrame:
@@ -229,6 +247,9 @@ def main() -> None:
                            round(fit_far_widening(conditions(rows, [n])), 3)}
                           for n in dict.fromkeys([*fit, *running])])  # fmt: skip
     print(markdown_table(alone))
+    if any(c in SERIES_INPUTS for c in pred.in_cols):
+        print("\nthe cohort given its hip moments: the factor on the sd far out\n")
+        print(markdown_table(cohort_widening(pred, r0)))
     if args.score_path:
         print("\n90 % interval score of the model's sources by r0 (–: no widening)\n")
         print(markdown_table(score_path(rows, [float(x) for x in args.score_path.split(",")])))

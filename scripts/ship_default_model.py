@@ -75,7 +75,7 @@ from gait2hip.inference.predictor import (
 from gait2hip.io.atomic import write_json
 from gait2hip.io.npz import read_npz
 from gait2hip.models import solved_in_closed_form
-from gait2hip.report.summary import and_join, fmt
+from gait2hip.report.summary import and_join, fmt, span
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
 from gait2hip.training.published import PUBLISHED, load_anchor, published_dir
@@ -562,13 +562,13 @@ def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str
     by = run.groupby(["set", "far"], sort=False)
     lo, hi = by.min().unstack("far"), by.max().unstack("far")
 
-    def span(col: str, s: str, far: bool) -> str:
+    def between(col: str, s: str, far: bool) -> str:
         return f"{lo.loc[s, (col, far)]:.2f}-{hi.loc[s, (col, far)]:.2f}"
 
     rows = "; ".join(
         f"{'this model' if s == 'the model' else f'split seeds {s}'} R² "
-        f"{span('r2', s, False)}, coverage {span('coverage_90', s, False)} -> "
-        f"{span('coverage_90', s, True)}"
+        f"{between('r2', s, False)}, coverage {between('coverage_90', s, False)} -> "
+        f"{between('coverage_90', s, True)}"
         for s in lo.index
     )
     return (
@@ -634,28 +634,23 @@ def running_line(long: pd.DataFrame, target: str, far: bool = False) -> str | No
     if run.empty:
         return None
 
-    def span(col: str, digits: int = 2, rows: pd.DataFrame = run) -> str:
-        lo, hi = rows[col].min(), rows[col].max()
-        return (
-            f"{lo:.{digits}f}-{hi:.{digits}f}"
-            if f"{lo:.{digits}f}" != f"{hi:.{digits}f}"
-            else f"{lo:.{digits}f}"
-        )
+    def of(col: str, digits: int = 2, rows: pd.DataFrame = run) -> str:
+        return span(rows[col], digits)
 
-    coverage = f"{span('coverage_90')} of the frames"
+    coverage = f"{of('coverage_90')} of the frames"
     if far:
         fitted = "fitted on them" if widened["fitted_on"].astype(bool).any() else "fitted elsewhere"
         coverage = (
-            f"{span('coverage_90', rows=widened)} of the frames with the widening far out "
-            f"({fitted}; {span('coverage_90')} without)"
+            f"{of('coverage_90', rows=widened)} of the frames with the widening far out "
+            f"({fitted}; {of('coverage_90')} without)"
         )
     speeds = sorted(float(x.split()[1]) for x in run["source"])
     return (
         f"{RUNNING_LINE} on Hamner's running at {speeds[0]:g}-{speeds[-1]:g} m/s "
         f"({int(run['cycles'].sum())} cycles, knees in the study's convention) this model "
-        f"reaches subject-mean R² {span('r2')}, its 90 % interval covers {coverage}, "
+        f"reaches subject-mean R² {of('r2')}, its 90 % interval covers {coverage}, "
         f"and `predict` flags every cycle (OOD AUROC against the in-lab test "
-        f"cycles {span('auroc', 3)}; median OOD score {span('ratio_median', 1)} times the warning "
+        f"cycles {of('auroc', 3)}; median OOD score {of('ratio_median', 1)} times the warning "
         "level's) (`benchmarks/bench_far_widening.py`, docs/transfer_results.md)"
     )
 

@@ -25,6 +25,12 @@ def fmt(x: float, digits: int = 3) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
+def span(values, digits: int = 2) -> str:
+    """``lo-hi`` of ``values`` to ``digits`` decimals (one value where both round alike)."""
+    lo, hi = f"{np.nanmin(values):.{digits}f}", f"{np.nanmax(values):.{digits}f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def and_join(items) -> str:
     """``a``, ``a and b``, ``a, b and c``: a list in prose."""
     items = list(items)

@@ -5,7 +5,6 @@ models' internals."""
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -175,7 +174,6 @@ def fit(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     dev = torch.device(device)
-    amp = functools.partial(autocast, device, precision)
     w = torch.from_numpy(channel_weights(Y, cfg.loss_weighting, parts)).to(dev)
     model.to(dev)
     opt = torch.optim.AdamW(
@@ -217,7 +215,7 @@ def fit(
                 batch = time_warp(batch, cfg.time_warp, gen)
             xb, yb = batch[:2]
             batch_physics = None if Pt is None else (batch[2], batch[3])
-            with amp():
+            with autocast(device, precision):
                 loss = _loss(model(xb).float(), yb, w, batch_physics, lam)
             loss.backward()
             if cfg.grad_clip > 0:

@@ -126,7 +126,7 @@ def _fold_fit(
     val: np.ndarray | None,
     epochs: int | None,
     on_epoch,
-    rt: TaskRuntime | None = None,
+    rt: TaskRuntime,
 ) -> tuple[TrainedModel, FitResult, float]:
     Y = ds.Y_per_kg
     physics = cfg.train.physics_weight > 0
@@ -145,9 +145,9 @@ def _fold_fit(
         physics=physics_arrays(ds, train) if physics else None,
         physics_val=physics_arrays(ds, val) if physics and val is not None else None,
         parts=list(target_parts(get_target(cfg.target)).values()),
-        device="cpu" if rt is None else rt.device,
+        device=rt.device,
         keep_start=bool(cfg.init),
-        precision="float32" if rt is None else rt.precision,
+        precision=rt.precision,
     )
     return _trained(ds, cfg, model, scaler, start), result, time.perf_counter() - t0
 
