@@ -8,7 +8,7 @@ rounds (medians):
 
 - ``batched``: :func:`gait2hip.training.batched.fit_folds`, the K folds as one model mapped
   with ``torch.func.vmap`` (PyTorch's dropout, the Transformer's layers written out, Mamba's
-  parallel scan);
+  parallel scan; the LSTM's recurrence as one block-diagonal LSTM);
 - ``separate, same layers``: K calls of :func:`gait2hip.training.loop.fit` under the same
   switches (what batching is to be compared with, op for op);
 - ``separate, gait2hip's path``: K calls of ``fit`` as the protocol runs them (the compiled
@@ -40,6 +40,7 @@ from gait2hip.training.loop import fit
 
 #: The study's models' directions (docs/speed.md); Mamba's scan as vmap can map it.
 SPECS = {
+    "lstm": {"causal": True},
     "transformer": {"causal": False},
     "mamba": {"causal": True, "scan": "parallel"},
 }

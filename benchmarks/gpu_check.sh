@@ -13,12 +13,12 @@
 #   speed.md       bench_speed.py --device cuda: epoch per model, inference per cycle at
 #                  batch 1 and 8192
 #   batched.md     bench_batched_folds.py --device cuda: one epoch of the 5 folds as one
-#                  batched model against 5 separate fits (Transformer, Mamba)
+#                  batched model against 5 separate fits (LSTM, Transformer, Mamba)
 #   protocol.txt   the `paper` protocol (5 folds + final fit, every fit to the 300-epoch cap)
 #                  for the study's three models on 720 synthetic cycles, the three runs side
 #                  by side on the one GPU: wall seconds, or how far it got by the time limit
-#                  (PROTOCOL_BATCHED=1: with --batched-folds, the Transformer's and Mamba's
-#                  folds as one model each)
+#                  (PROTOCOL_BATCHED=1: with --batched-folds, each model's folds as one
+#                  model)
 # PRECISION=bf16: speed.md and the protocol under `--precision bf16` (bfloat16 autocast of
 # the training step; the default float32; not with PROTOCOL_BATCHED=1, which trains in
 # float32 only and is refused with it).
@@ -52,7 +52,7 @@ timeout 90 $PY benchmarks/bench_scan.py --device "$DEVICE" --repeats 5 > "$OUT/s
 timeout 120 $PY benchmarks/bench_speed.py --device "$DEVICE" --rounds 2 --inference-batch 8192 \
   --precision "$PRECISION" > "$OUT/speed.md" 2>&1 || echo "exit $?" >> "$OUT/speed.md"
 
-timeout 50 $PY benchmarks/bench_batched_folds.py --device "$DEVICE" --models transformer,mamba \
+timeout 50 $PY benchmarks/bench_batched_folds.py --device "$DEVICE" --models lstm,transformer,mamba \
   > "$OUT/batched.md" 2>&1 || echo "exit $?" >> "$OUT/batched.md"
 
 # the paper protocol to the epoch cap: early stopping off (patience above the cap)

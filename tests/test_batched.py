@@ -33,6 +33,8 @@ def _folds(sizes, frames=30, seed=0):
     [
         ("transformer", {"causal": False, "dropout": 0.0}),
         ("mamba", {"scan": "parallel", "d_model": 32, "d_state": 8}),
+        ("lstm", {"causal": True, "hidden": 12, "layers": 2}),
+        ("lstm", {"causal": False, "hidden": 12, "layers": 2}),
     ],
 )
 def test_batched_folds_equal_separate_fits(name, overrides):
@@ -63,30 +65,34 @@ def test_batched_folds_equal_separate_fits(name, overrides):
 
 
 def test_batched_folds_with_dropout_train_and_what_they_refuse():
-    """With dropout (masks drawn under vmap) the folds train; the LSTM, a closed-form model and
-    the physics term are refused, with why."""
+    """With dropout (masks drawn under vmap, and the LSTM's between its layers) the folds
+    train; a closed-form model and the physics term are refused, with why."""
     cfg = TrainConfig(max_epochs=2, patience=5, batch_size=8, lr=3e-3)
     folds = _folds((16, 16))
     models = [create_model("transformer", in_dim=10, out_dim=3, causal=True) for _ in folds]
-    results = fit_folds(models, folds, cfg)
-    assert all(np.isfinite(r.val_loss).all() and r.epochs_run == 2 for r in results)
-    lstm = create_model("lstm", in_dim=10, out_dim=3)
-    assert not batchable(lstm) and batchable(models[0])
+    lstms = [create_model("lstm", in_dim=10, out_dim=3, hidden=8, dropout=0.3) for _ in folds]
+    for group in (models, lstms):
+        results = fit_folds(group, folds, cfg)
+        assert all(np.isfinite(r.val_loss).all() and r.epochs_run == 2 for r in results)
+    ridge = create_model("phaselinear", in_dim=10, out_dim=3)
+    assert not batchable(ridge) and batchable(models[0]) and batchable(lstms[0])
     with pytest.raises(ValueError, match="cannot be trained as batched folds"):
-        fit_folds([lstm, copy.deepcopy(lstm)], folds, cfg)
+        fit_folds([ridge, copy.deepcopy(ridge)], folds, cfg)
     with pytest.raises(ValueError, match="physics"):
         fit_folds(models, folds, TrainConfig(physics_weight=1.0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_batched_folds_on_cuda_follow_the_cpu():
-    """On the GPU the batched folds reach the CPU's validation losses (float rounding apart)."""
+    """On the GPU the batched folds reach the CPU's validation losses (float rounding apart),
+    the Transformer's and the LSTM's."""
     cfg = TrainConfig(max_epochs=2, patience=5, batch_size=8, lr=3e-3)
     folds = _folds((16, 20))
-    torch.manual_seed(0)
-    models = [create_model("transformer", in_dim=10, out_dim=3, dropout=0.0) for _ in folds]
-    on_gpu = [copy.deepcopy(m) for m in models]
-    cpu = fit_folds(models, folds, cfg)
-    gpu = fit_folds(on_gpu, folds, cfg, device="cuda")
-    for a, b in zip(cpu, gpu, strict=True):
-        np.testing.assert_allclose(a.val_loss, b.val_loss, rtol=1e-3)
+    for name in ("transformer", "lstm"):  # the LSTM's block-diagonal recurrence on cuDNN
+        torch.manual_seed(0)
+        models = [create_model(name, in_dim=10, out_dim=3, dropout=0.0) for _ in folds]
+        on_gpu = [copy.deepcopy(m) for m in models]
+        cpu = fit_folds(models, folds, cfg)
+        gpu = fit_folds(on_gpu, folds, cfg, device="cuda")
+        for a, b in zip(cpu, gpu, strict=True):
+            np.testing.assert_allclose(a.val_loss, b.val_loss, rtol=1e-3, err_msg=name)

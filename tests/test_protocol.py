@@ -518,10 +518,9 @@ def test_summaries_score_the_ensemble_predict_uses(synthetic, tmp_path, monkeypa
 
 
 def test_batched_folds_give_the_folds_separate_fits_give(forces, tmp_path):
-    """`--batched-folds`: the Transformer's and Mamba's folds train as one model in one task
-    (marked so), the LSTM's fold by fold; without dropout every fold's best epoch and
-    validation losses are those of the run without it (float rounding apart), and the final
-    fits follow."""
+    """`--batched-folds`: each architecture's folds train as one model in one task (marked
+    so); without dropout every fold's best epoch and validation losses are those of the run
+    without it (float rounding apart), and the final fits follow."""
     from gait2hip.executor import Executor
 
     cfg = tiny_config()
@@ -535,7 +534,7 @@ def test_batched_folds_give_the_folds_separate_fits_give(forces, tmp_path):
         for k in range(cfg.n_folds):
             a, b = (json.loads((runs[x] / "split42" / label / "seed2025" / f"fold{k}.json")
                                .read_text()) for x in (False, True))  # fmt: skip
-            assert b.get("batched", False) == (label != "lstm-causal")
+            assert b["batched"] and "batched" not in a
             assert a["best_epoch"] == b["best_epoch"], (label, k)
             np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-3, err_msg=label)
         assert (runs[True] / "split42" / label / "seed2025" / "final.pt").exists()

@@ -146,8 +146,8 @@ BatchedFoldsOpt = Annotated[
     typer.Option(
         "--batched-folds",
         help="train each unit's cross-validation folds as one batched model in one task "
-        "(torch.func; for a GPU, slower on a CPU; Transformer and Mamba, the LSTM and "
-        "closed-form models train fold by fold; docs/speed.md, Batched folds)",
+        "(torch.func; for a GPU, slower on a CPU; closed-form models train fold by fold; "
+        "docs/speed.md, Batched folds)",
     ),
 ]
 PrecisionOpt = Annotated[

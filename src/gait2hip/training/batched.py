@@ -18,7 +18,9 @@ The point is the GPU, where one process fills the device with K folds' work inst
 processes each leaving it idle (issue: tiny kernels, a host sync per step). On the CPU it
 runs PyTorch's own layers (``vmap`` cannot map gait2hip's compiled dropout and scan kernels),
 which are slower there than the compiled ones (docs/speed.md). The LSTM cannot be mapped
-(PyTorch has no batching rule for ``aten::lstm``): :func:`batchable` says which models can.
+(PyTorch has no batching rule for ``aten::lstm``): its K folds run as one LSTM whose weights
+are theirs on the diagonal blocks (:func:`gait2hip.models.lstm.stacked_lstm`), its input
+features and read-out mapped. :func:`batchable` says which models can be batched.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from gait2hip.models import solved_in_closed_form
 from gait2hip.models.dropout import torch_dropout
-from gait2hip.models.lstm import LSTMModel
+from gait2hip.models.lstm import LSTMModel, stacked_lstm
 from gait2hip.models.scan_kernel import KERNEL
 from gait2hip.models.transformer import TORCH_ENCODER
 from gait2hip.training.config import TrainConfig
@@ -61,7 +63,32 @@ def batchable(model: nn.Module | type[nn.Module]) -> bool:
     """Whether :func:`fit_folds` can train folds of ``model`` (or a model of that class) at
     once."""
     cls = model if isinstance(model, type) else type(model)
-    return not solved_in_closed_form(cls) and not issubclass(cls, LSTMModel)
+    return not solved_in_closed_form(cls)
+
+
+def _mapped(module: nn.Module) -> Callable:
+    """``module``'s forward mapped over a leading fold dimension of its stacked parameters,
+    buffers and input."""
+    return vmap(lambda p, b, x: functional_call(module, (p, b), (x,)), randomness="different")
+
+
+def _within(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {n.removeprefix(prefix): t for n, t in tensors.items() if n.startswith(prefix)}
+
+
+def _batched_forward(base: nn.Module) -> Callable:
+    """``forward(params, buffers, x)``: the K folds' predictions (K, B, T, out) for their
+    (K, B, T, in) inputs; the LSTM's recurrence as one block-diagonal LSTM, the rest mapped."""
+    if not isinstance(base, LSTMModel):
+        return _mapped(base)
+    features, head = _mapped(base.features), _mapped(base.head)
+
+    def forward(params, buffers, x):
+        f = features(_within("features.", params), _within("features.", buffers), x)
+        h = stacked_lstm(_within("rnn.", params), f, base.rnn, base.training)
+        return head(_within("head.", params), _within("head.", buffers), h)
+
+    return forward
 
 
 @contextlib.contextmanager
@@ -180,7 +207,7 @@ def fit_folds(
         "m": {n: torch.zeros_like(p) for n, p in params.items()},
         "v": {n: torch.zeros_like(p) for n, p in params.items()},
     }
-    forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
+    forward = _batched_forward(base)
     results = [FitResult(epochs_run=0, best_epoch=0, best_val_loss=None) for _ in folds]
     best = [None] * K
     since = [0] * K

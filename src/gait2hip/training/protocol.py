@@ -458,8 +458,8 @@ def fold_tasks(
 
 
 def batches_folds(cfg: BenchmarkConfig, spec: ModelSpec) -> bool:
-    """Whether ``spec``'s folds can train as one batched model (not the LSTM, a closed-form
-    model or a fit with the physics term)."""
+    """Whether ``spec``'s folds can train as one batched model (not a closed-form model or a
+    fit with the physics term)."""
     if cfg.train.physics_weight > 0:
         return False
     return batchable(model_class(spec.name))
