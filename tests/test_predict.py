@@ -881,6 +881,7 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, m
     )
     assert len(part.kept) == 2
     assert sum("outside the inverse dynamics" in w for w in part.warnings) == 2
+    assert all("without --inverse-dynamics" in w for w in part.warnings if "outside" in w)
     with pytest.raises(InputError, match="outside the inverse dynamics"):
         gait2hip.predict(
             df, mass_kg=mass, strikes=strikes, inverse_dynamics=short[:200], predictors=predictors

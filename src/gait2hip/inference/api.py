@@ -347,7 +347,8 @@ def id_agreement(moments: TargetResult, measured: np.ndarray, interval: float) -
 def _outside(windows: Sequence[CycleWindow], series: _Series) -> list[CycleWindow]:
     """``windows`` with the complete cycles the ID results do not cover rejected, saying so."""
     why = f"outside the inverse dynamics of {series.source} ({series.time[0]:.3f}-"
-    why += f"{series.time[-1]:.3f} s), which the model takes as inputs"
+    why += f"{series.time[-1]:.3f} s), which a model given takes as inputs (without "
+    why += "--inverse-dynamics, a model of the angles alone predicts it, hip moments included)"
     return [
         replace(w, status="rejected", reason=why)
         if w.status == "ok" and not series.covers(w)
