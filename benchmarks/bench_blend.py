@@ -24,6 +24,9 @@ broad model's alone in every variant, as gait2hip predicts it. Variants of the s
 - `step95/ood1.5+size/keep-fast`: as `step95/ood1.5+size`, and a cycle faster than the
   training walks (the pace check flags it on the fast side) stays with the fine-tuned model
   unless the size check flags the body (`BlendRule.keep_fast`).
+- `step95/ood1.5+size/keep-fast0`: as `step95/ood1.5+size/keep-fast`, every cycle shorter than
+  the training median kept, also those the pace check does not flag
+  (`BlendRule.keep_fast_from` 0).
 
 Per source, subject-mean R² (study definition; moments scaled to each subject's height),
 the 90 % interval's coverage, the mean broad share and the AUROC of the shift percentile
@@ -66,7 +69,8 @@ VARIANTS = {
         name: (lambda rule: lambda cal, p, d: dataclasses.replace(cal, blend=rule).blend_share(
             p.checks, p.ood[0], d))(BlendRule.parse(name))
         for name in ("step95", "ramp80-95", BlendRule().name, "step95/ood+size",
-                     "step95/ood1.5+size", "step95/ood1.5+size/keep-fast")
+                     "step95/ood1.5+size", "step95/ood1.5+size/keep-fast",
+                     "step95/ood1.5+size/keep-fast0")
     },
 }  # fmt: skip
 

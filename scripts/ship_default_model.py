@@ -61,6 +61,7 @@ from gait2hip.inference.calibration import (
     BLEND_TO,
     CALIBRATION_FILE,
     MEMBERS_DIR,
+    OOD_WARN_PERCENTILE,
     SHIFT_CHECKS,
     BlendRule,
     Calibration,
@@ -434,11 +435,20 @@ def blend_rule(variant: str, own: tuple[str, ...], broad: tuple[str, ...]) -> st
         "interval holds both and their disagreement"
     )
     if rule.keep_fast:
+        fast = (
+            "a cycle faster than the training walks (its duration flagged by the pace check on "
+            "the fast side, e.g. running)"
+            if rule.keep_fast_from >= OOD_WARN_PERCENTILE
+            else "a cycle faster than the median training walk (shorter than the training "
+            "cycles' median duration: running, also at the pace of fast walkers)"
+            if rule.keep_fast_from <= 0
+            else f"a cycle shorter than the training cycles' median duration and beyond the "
+            f"{rule.keep_fast_from:g}th pace percentile"
+        )
         text += (
-            "; a cycle faster than the training walks (its duration flagged by the pace check "
-            "on the fast side, e.g. running) stays with the model above, which takes the "
-            "duration, unless the size check flags the body (a child with such cycles whose "
-            "height is not given and whose mass does not flag them would stay with it too)"
+            f"; {fast} stays with the model above, which takes the duration, unless the size "
+            "check flags the body (a child with such cycles whose height is not given and "
+            "whose mass does not flag them would stay with it too)"
         )
     missing = [c for c in own if c not in broad]
     if missing:

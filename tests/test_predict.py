@@ -1691,6 +1691,23 @@ def test_broad_model_takes_over_for_walkers_unlike_the_training(runs, synthetic,
         keep_pred.broad_weight(X_far, None, mixed_pace), np.where(np.arange(n) % 2 == 0, 0, before)
     )
     np.testing.assert_allclose(keep_pred.broad_weight(X_far, np.full(n, 1.1), fast), 1.0)
+    # keep-fast0: every cycle shorter than the training median, also those the pace check
+    # does not flag (the pace of fast walkers), which /keep-fast leaves to the OOD check
+    keep0 = dataclasses.replace(keep, keep_fast_from=0.0)
+    assert keep0.name == "step95/ood1.5+size/keep-fast0" and BlendRule.parse(keep0.name) == keep0
+    assert BlendRule.parse("step95/ood1.5+size/keep-fast95") == keep
+    cal0 = dataclasses.replace(cal, blend=keep0)
+    assert Calibration.load(cal0.save(tmp_path / "keep0.npz")).blend == keep0
+    keep0_pred = dataclasses.replace(pred, calibration=cal0)
+    brisk = np.full(n, np.median(durs) - 0.02)  # faster than the median, within the paces
+    assert not keep_pred.calibration.faster_than_training(brisk, np.full(n, 10.0)).any()
+    np.testing.assert_allclose(keep_pred.broad_weight(X_far, None, brisk), before)
+    np.testing.assert_allclose(keep0_pred.broad_weight(X_far, None, brisk), 0.0)
+    for other in (slow, np.full(n, np.median(durs) + 0.02), None):
+        np.testing.assert_allclose(keep0_pred.broad_weight(X_far, None, other), before)
+    np.testing.assert_allclose(keep0_pred.broad_weight(X_far, np.full(n, 1.1), brisk), 1.0)
+    with pytest.raises(ValueError, match="percentile"):
+        dataclasses.replace(keep, keep_fast_from=100.0)
     # without a height, a body mass lighter than the training subjects' (beyond the 95th
     # percentile of their spread, one-sided) stands in for the size check: a child's goes to
     # the broad model; a heavy or typical mass leaves the size unknown; a given height wins;

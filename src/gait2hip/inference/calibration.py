@@ -130,8 +130,10 @@ def shift_of(
     return out
 
 
-#: The suffix of a :class:`BlendRule`'s name that keeps cycles faster than every training
-#: pace with the model tuned to the training subjects (:attr:`BlendRule.keep_fast`).
+#: The suffix of a :class:`BlendRule`'s name that keeps cycles faster than the training
+#: walks with the model tuned to the training subjects (:attr:`BlendRule.keep_fast`), followed
+#: by the pace percentile it keeps them from where that is not the warning level
+#: (``/keep-fast0``).
 KEEP_FAST = "/keep-fast"
 
 
@@ -167,13 +169,20 @@ class BlendRule:
     moments of a walk (running: docs/transfer_results.md, "Which model running should go
     to"). Its risk: a child of unknown height and mass (or a mass that does not flag them)
     whose cycles are faster than the training adults' stays with the model tuned to those
-    adults. It needs the size check."""
+    adults. It needs the size check.
+
+    ``keep_fast_from``: the pace percentile beyond which a cycle shorter than the training
+    median is kept; the warning level by default, 0 (``/keep-fast0``) keeps every cycle
+    faster than the median training walk (the running cycles at the pace of fast walkers,
+    which the OOD check hands to the broad model: docs/transfer_results.md, "Running at the
+    pace of fast walkers"), widening the risk above to every child faster than that."""
 
     lo: float = BLEND_FROM
     hi: float = BLEND_TO
     checks: tuple[str, ...] = SHIFT_CHECKS
     ood_factor: float = 1.0
     keep_fast: bool = False
+    keep_fast_from: float = OOD_WARN_PERCENTILE
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.checks if c not in SHIFT_CHECKS]
@@ -188,6 +197,8 @@ class BlendRule:
             )
         if self.keep_fast and "size" not in self.checks:
             raise ValueError("blend keep-fast: with the size check")
+        if not 0 <= self.keep_fast_from < 100:
+            raise ValueError(f"blend keep-fast from {self.keep_fast_from}: a percentile 0-100")
         canonical = tuple(c for c in SHIFT_CHECKS if c in self.checks)
         object.__setattr__(self, "checks", canonical)  # frozen: set once, in one order
 
@@ -198,14 +209,20 @@ class BlendRule:
             return rule
         far = f"ood{self.ood_factor:g}" if self.ood_factor != 1.0 else "ood"
         name = rule + "/" + "+".join(far if c == "ood" else c for c in self.checks)
-        return name + KEEP_FAST if self.keep_fast else name
+        if not self.keep_fast:
+            return name
+        from_ = "" if self.keep_fast_from == OOD_WARN_PERCENTILE else f"{self.keep_fast_from:g}"
+        return name + KEEP_FAST + from_
 
     @classmethod
     def parse(cls, name: str) -> BlendRule:
         """The rule of a :attr:`name` (``ramp50-95``, ``step95``, ``step95/ood+size``,
-        ``step95/ood1.5+size``, ``step95/ood1.5+size/keep-fast``)."""
-        keep_fast = name.endswith(KEEP_FAST) and name.count("/") == 2
-        rule, sep, checks = name.removesuffix(KEEP_FAST if keep_fast else "").partition("/")
+        ``step95/ood1.5+size``, ``step95/ood1.5+size/keep-fast``,
+        ``step95/ood1.5+size/keep-fast0``)."""
+        head, _, last = name.rpartition("/")
+        keep_fast = name.count("/") == 2 and last.startswith(KEEP_FAST[1:])
+        keep_from = last.removeprefix(KEEP_FAST[1:]) if keep_fast else ""
+        rule, sep, checks = (head if keep_fast else name).partition("/")
         try:
             if rule.startswith("step"):
                 lo = hi = float(rule[4:])
@@ -218,13 +235,15 @@ class BlendRule:
                 if c.startswith("ood") and c != "ood":
                     c, factor = "ood", float(c[3:])
                 names.append(c)
-            return cls(lo, hi, tuple(names), factor, keep_fast)
+            keep_fast_from = float(keep_from) if keep_from else OOD_WARN_PERCENTILE
+            return cls(lo, hi, tuple(names), factor, keep_fast, keep_fast_from)
         except ValueError:
             raise ValueError(
                 f"unknown blend rule {name!r}: rampLO-HI or stepP (e.g. ramp50-95, step95), "
                 f"optionally /CHECK+CHECK of {'+'.join(SHIFT_CHECKS)} (e.g. step95/ood+size; "
                 "oodF heeds OOD scores beyond F times the warning level's, e.g. ood1.5), "
-                f"then optionally {KEEP_FAST} (e.g. step95/ood1.5+size{KEEP_FAST})"
+                f"then optionally {KEEP_FAST} or {KEEP_FAST}P from pace percentile P (e.g. "
+                f"step95/ood1.5+size{KEEP_FAST}, step95/ood1.5+size{KEEP_FAST}0)"
             ) from None
 
     def weight(self, percentiles: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
@@ -530,15 +549,21 @@ class Calibration:
         return np.where(light & (pct > OOD_WARN_PERCENTILE), pct, np.nan)
 
     def faster_than_training(
-        self, durations: np.ndarray | None, pace_percentile: np.ndarray | None
+        self,
+        durations: np.ndarray | None,
+        pace_percentile: np.ndarray | None,
+        beyond: float = OOD_WARN_PERCENTILE,
     ) -> np.ndarray | None:
-        """Per cycle, whether the pace check flags it on the fast side: its duration (s)
-        shorter than the training cycles' median and its pace percentile beyond
-        :data:`OOD_WARN_PERCENTILE`; None without durations on either side."""
+        """Per cycle, whether it is faster than the training walks: its duration (s) shorter
+        than the training cycles' median and its pace percentile beyond ``beyond`` (the
+        warning level: the pace check flags it on the fast side; 0: every cycle shorter than
+        the median); None without durations on either side."""
         if durations is None or pace_percentile is None or not len(self.durations):
             return None
         short = np.asarray(durations, float) < np.median(self.durations)
-        return short & (np.nan_to_num(np.asarray(pace_percentile, float)) > OOD_WARN_PERCENTILE)
+        if beyond <= 0:
+            return short
+        return short & (np.nan_to_num(np.asarray(pace_percentile, float)) > beyond)
 
     def blend_share(
         self,
@@ -558,7 +583,7 @@ class Calibration:
             ood = np.where(np.isfinite(np.asarray(size, float)), scaled, percentiles["ood"])
             percentiles = {**percentiles, "ood": ood}
         w = rule.weight(percentiles)
-        fast = self.faster_than_training(durations, percentiles.get("pace"))
+        fast = self.faster_than_training(durations, percentiles.get("pace"), rule.keep_fast_from)
         if not rule.keep_fast or w is None or fast is None:
             return w
         big = np.zeros(len(w), bool) if size is None else np.nan_to_num(size) > OOD_WARN_PERCENTILE
@@ -650,6 +675,7 @@ class Calibration:
             "blend_checks": np.array(self.blend.checks),
             "blend_ood_factor": np.array(self.blend.ood_factor),
             "blend_keep_fast": np.array(self.blend.keep_fast),
+            "blend_keep_fast_from": np.array(self.blend.keep_fast_from),
         }
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -702,6 +728,11 @@ class Calibration:
                     else SHIFT_CHECKS,
                     float(z["blend_ood_factor"]) if "blend_ood_factor" in z else 1.0,
                     bool(z["blend_keep_fast"]) if "blend_keep_fast" in z else False,
+                    (
+                        float(z["blend_keep_fast_from"])
+                        if "blend_keep_fast_from" in z
+                        else OOD_WARN_PERCENTILE
+                    ),
                 ),
             )
 
