@@ -684,6 +684,8 @@ def ship_running(dest: Path, longs: list[Path]) -> None:
 
 
 RULE_CHANGE = "Rule since "
+#: How the paragraph of a rule change reads once a later change replaced its rule.
+EARLIER_RULE = "Rule before that: "
 
 
 def rule_change_table(longs: list[Path], label: str, old: str, new: str) -> list[str]:
@@ -719,9 +721,10 @@ def rule_change_table(longs: list[Path], label: str, old: str, new: str) -> list
 
 def ship_blend_rule(dest: Path, new: str, old: str, longs: list[Path], why: str) -> None:
     """Set the share rule of the shipped target that has a broad model to ``new`` (replacing
-    ``old``, under which its card's blend tables were measured), rewrite its card's blend
-    line and put before those tables a paragraph comparing the two rules on bench_blend.py's
-    long tables ``longs`` (replacing the paragraph a previous run wrote)."""
+    ``old``), rewrite its card's blend line and put before its blend tables a paragraph
+    comparing the two rules on bench_blend.py's long tables ``longs``. A paragraph of an
+    earlier change to ``old`` stays below it (it names the rule the tables were measured
+    under); one that set ``new`` is replaced (a run repeated)."""
     card = dest / MODEL_CARD
     targets = [f.name for f in sorted(dest.iterdir()) if (f / BROAD_DIR / "final.pt").is_file()]
     if len(targets) != 1:
@@ -740,20 +743,34 @@ def ship_blend_rule(dest: Path, new: str, old: str, longs: list[Path], why: str)
     section = text[start:end]
     label = section.split(": ", 1)[1].split(" ", 1)[0]  # "## <target>: <label> (...": its units'
     table = rule_change_table(longs, label, old, new)  # refuses before anything is written
-    if RULE_CHANGE in section:  # a previous run's paragraph and table
-        i = section.index(RULE_CHANGE)
-        j = section.index("\nTransfer (", i)
+    mine = f"{RULE_CHANGE}`{new}` "
+    if mine in section:  # this change's paragraph and table, from a previous run
+        i = section.index(mine)
+        nxt = [section.find(m, i) for m in ("\n" + EARLIER_RULE, "\nTransfer (")]
+        j = min(k for k in nxt if k >= 0)
         section = section[:i] + section[j + 1 :]
+    earlier = f"{RULE_CHANGE}`{old}` "
+    if earlier in section:  # the change to the rule replaced now: kept, below this one
+        section = section.replace(earlier, f"{EARLIER_RULE}`{old}` ", 1)
+    if f"{EARLIER_RULE}`{old}` " in section:
+        measured = f", which replaced `{old}` (below)"
+    else:
+        measured = f"; the tables below were measured under `{old}`, which it replaced"
+    faster = (
+        "faster than the training walks"
+        if rule.keep_fast_from >= OOD_WARN_PERCENTILE
+        else "faster than the median training walk"
+    )
     paragraph = [
-        f"{RULE_CHANGE}`{new}` ({why}); the tables below were measured under `{old}`, which it "
-        "replaced. The two differ only on cycles faster than the training walks (never the "
-        "cohort's, which have no cycle times).",
+        f"{RULE_CHANGE}`{new}` ({why}){measured}. The two differ only on cycles {faster} "
+        "(never the cohort's, which have no cycle times).",
         "",
         *table,
         "",
         "",
     ]
-    k = section.index("Transfer (")
+    at = [section.find(m) for m in (EARLIER_RULE, "Transfer (")]
+    k = min(i for i in at if i >= 0)
     section = section[:k] + "\n".join(paragraph) + section[k:]
     set_calibration(folder, blend=rule)
     card.write_text(text[:start] + section + text[end:])

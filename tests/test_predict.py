@@ -1117,6 +1117,32 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     )
     assert card.index("Rule since ") < card.index("Transfer (") < card.index("| in-lab | 0.500 |")
     assert card.index("- blend (") < card.index("- widening under shift")
+    # a later change (keep-fast -> keep-fast0), set twice: its paragraph first, the earlier
+    # change's kept below it as what came before, naming the rule the tables were measured under
+    newer = "step95/ood1.5+size/keep-fast0"
+    kf0 = tmp_path / "blend_kf0.csv"
+    pd.DataFrame([{"model": "lstm-causal", "variant": v, "split": sp, "source": src,
+                   "r2": r2 + (0.05 if v == newer else 0), "coverage_90": 0.8,
+                   "broad_share": 0.5} for v in (new, newer) for sp in (36, 37)
+                  for src, r2 in (("in-lab", 0.9), ("hamner2013 2.0 m/s", 0.3))]
+                 ).to_csv(kf0, index=False)  # fmt: skip
+    change = ["--blend-rule", newer, new, "--blend-rows", str(kf0), "--blend-why", "another"]
+    for _ in range(2):
+        subprocess.run([*cmd, *change], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert load_predictor(shipped / "moments").calibration.blend == BlendRule.parse(newer)
+    assert card.count("- blend (") == 1 and f"- blend (`{newer}`)" in card
+    assert "faster than the median training walk" in card and card.count("Rule since ") == 1
+    assert f"Rule since `{newer}` (another), which replaced `{new}` (below)" in card
+    assert card.count(f"Rule before that: `{new}` (a test); the tables below were measured "
+                      f"under `{old_rule}`") == 1  # fmt: skip
+    assert (
+        card.index("Rule since ")
+        < card.index("On split seeds 36, 37 ")
+        < card.index("Rule before that: ")
+        < card.index("On split seeds 34, 35 ")
+        < card.index("Transfer (")
+    )
 
     # the training subjects' masses, set in every shipped calibration from the datasets its
     # model names; refused for data that are not its training data
