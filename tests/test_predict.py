@@ -608,7 +608,7 @@ def test_cli_predict_on_a_bundled_ik_file(data_root, runs, tmp_path):
     assert 50 < mass < 100  # from the scaled model's bodies
     assert (tmp_path / "Run_3_r.png").exists()
     # the shipped default: these running cycles, faster than every training walk, stay with
-    # its duration-aware own model (blend rule /keep-fast), though flagged
+    # its duration-aware own model (blend rule /keep-fast0), though flagged
     default = [a for a in args if a not in ("--model", str(runs))]
     res = runner.invoke(app, [*default[:3], str(tmp_path / "default"), *default[4:]])
     assert res.exit_code == 0 and "blended with" in res.output, res.output
