@@ -34,7 +34,9 @@ against the in-lab test cycles (how well the checks together tell the cohort and
 cycles, which the in-lab models predict, from the in-lab ones); in-lab,
 each is paired with the `recipe` model of the same split subject by subject (bootstrap 95 %
 CI over the held-out (split, subject) pairs). The running rows (`--running`, hamner2013, no
-heights) took no part in choosing. Means over split seeds.
+heights) took no part in choosing. Means over split seeds. ``--no-heights`` predicts every
+source as for a walker whose height is not given (the share's OOD check then at the warning
+level, no size check from a height; the recipe's rows it is paired with keep their heights).
 
     .venv/bin/python benchmarks/bench_blend.py --splits 21,22,23 --running \
         [--csv long.csv --paired-csv paired.csv]
@@ -97,6 +99,12 @@ def main() -> None:
                     "published weights as they are)")  # fmt: skip
     ap.add_argument("--broad-model", help="their unit label when not --models' (e.g. an "
                     "average of `gait2hip average`)")  # fmt: skip
+    ap.add_argument(
+        "--no-heights",
+        action="store_true",
+        help="predict every source as for a walker of unknown height (no size check from a "
+        "height: the OOD check at the warning level; the own model's reference walker)",
+    )
     ap.add_argument("--csv", help="also write the long table here")
     ap.add_argument("--paired-csv", help="and the in-lab pairing with the recipe here")
     ap.add_argument("--shift-csv", help="and the shift percentile's AUROCs here")
@@ -108,6 +116,8 @@ def main() -> None:
                         args.tuned_model, args.running, args.broad_runs,
                         args.broad_profile, args.broad_model)  # fmt: skip
     for model, split, base, name, c, blended in blends:
+        if args.no_heights:
+            c = c._replace(height_m=np.full(len(c.height_m), np.nan))
         tuned, broad = dataclasses.replace(blended, broad=None), blended.broad
         X = model_inputs(blended, c)
         # a cycle lacking an input only the tuned model takes is the broad model's alone
