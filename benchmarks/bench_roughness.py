@@ -1,0 +1,90 @@
+"""Frame-to-frame jitter of the shipped models' predictions, and what a low-pass along the
+gait cycle would do to it (docs/predict_results.md, "Jitter from frame to frame").
+
+For the shipped default's hip-moment and muscle-force models (their split seed's held-out
+subjects, and Hamner's running at each speed, which no model learnt), per averaged member and
+for the members' mean (the model's own prediction, before any blend): the roughness of the
+predicted curves (the mean absolute second difference along the cycle's frames, in the
+target's units per kg) against the labels', the RMSE against the labels, and the RMSE after a
+zero-phase low-pass of the prediction along the cycle (2nd-order Butterworth, forward and
+backward, at ``--harmonics`` cycles per gait cycle; none of the labels' content lies near
+it: they come from kinematics low-passed at 6 Hz in time, a few harmonics per cycle), and
+how far the same filter moves the labels themselves (what it would cost a prediction that
+were exact). Nothing is changed in the models; no training.
+
+    .venv/bin/python benchmarks/bench_roughness.py [--harmonics 30,20] [--csv out.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from bench_far_widening import model_sources
+from scipy.signal import butter, filtfilt
+from transfer_runs import model_inputs
+
+from gait2hip.gait.signal import resample_cycles
+from gait2hip.inference.calibration import member_predictions
+from gait2hip.inference.predictor import default_model_dir, load_predictor
+from gait2hip.report.summary import markdown_table
+
+
+def roughness(curves: np.ndarray) -> float:
+    """Mean absolute second difference along the frames (axis 1) of (N, T, K) curves."""
+    return float(np.abs(np.diff(curves, 2, axis=1)).mean())
+
+
+def lowpass(curves: np.ndarray, harmonics: float) -> np.ndarray:
+    """(N, T, K) curves low-passed along the frames at ``harmonics`` cycles per gait cycle
+    (zero-phase 2nd-order Butterworth; the cycle's ends padded by odd reflection)."""
+    b, a = butter(2, harmonics / (curves.shape[1] / 2))
+    return filtfilt(b, a, curves, axis=1, padtype="odd")
+
+
+def rmse(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((resample_cycles(pred, y.shape[1]) - y) ** 2)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--harmonics", default="30,20", help="comma list of low-pass cut-offs")
+    ap.add_argument("--split-seed", type=int, default=21, help="the shipped models' split")
+    ap.add_argument("--csv", help="also write the table here")
+    args = ap.parse_args()
+    cuts = [float(h) for h in args.harmonics.split(",")]
+    rows = []
+    for target in ("moments", "forces"):
+        pred = load_predictor(default_model_dir() / target)
+        for source, c in model_sources(pred, args.split_seed, target).items():
+            if c.durations is None:  # the cohort: no durations for the duration members
+                continue
+            X = model_inputs(pred, c)
+            preds = member_predictions(pred.members, X)
+            scaled = [p * m.size_factors(c.height_m, len(p))
+                      for m, p in zip(pred.members, preds, strict=True)]  # fmt: skip
+            curves = {type(m.model).__name__.removesuffix("Model").lower(): p
+                      for m, p in zip(pred.members, scaled, strict=True)}  # fmt: skip
+            curves["mean of the members"] = np.mean(scaled, axis=0)
+            frames = preds.shape[2]  # roughness compared at the models' frames
+            base = {"target": target, "source": source, "cycles": len(c.y),
+                    "labels' roughness": roughness(resample_cycles(c.y, frames))}  # fmt: skip
+            for name, p in curves.items():
+                row = {**base, "prediction": name, "roughness": roughness(p), "rmse": rmse(p, c.y)}
+                for h in cuts:
+                    row[f"rmse low-passed at {h:g}"] = rmse(lowpass(p, h), c.y)
+                    row[f"labels moved at {h:g}"] = rmse(lowpass(c.y, h), c.y)
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    for h in cuts:
+        change = table[f"rmse low-passed at {h:g}"] / table["rmse"] - 1
+        table[f"rmse change at {h:g}"] = [f"{v:+.1%}" for v in change]
+    shown = table.drop(columns=[c for c in table if c.startswith("rmse low-passed")])
+    print(markdown_table(shown.round(4)))
+
+
+if __name__ == "__main__":
+    main()
