@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,7 @@ from gait2hip.inference.calibration import (
     DEFAULT_INTERVAL,
     auroc,
     distance_factor,
+    fit_far_slope,
     fit_far_widening,
     interval_score,
     mean_interval_width,
@@ -75,6 +77,22 @@ OWN = "phaselinear-causal+lstm-causal+transformer-bidir"
 #: the shipped models' labels, by the folder they ship in (forces-id: forces, from the angles
 #: and the trial's inverse dynamics)
 LABELLED = {"moments": "moments", "forces": "forces", "forces-id": "forces"}
+
+
+class Far(NamedTuple):
+    """A widening far out: from ``start`` times the warning level's OOD score, with
+    ``slope`` (0: the form ``max(1, ratio / start)``; calibration.distance_factor)."""
+
+    start: float
+    slope: float = 0.0
+
+    def factor(self, ratio: np.ndarray) -> np.ndarray:
+        return distance_factor(ratio, self.start, self.slope)
+
+    def __str__(self) -> str:
+        return (
+            f"slope {self.slope:.3f} from {self.start:g}" if self.slope else f"r0 {self.start:.3f}"
+        )
 
 
 def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cycles]:
@@ -96,11 +114,12 @@ def model_sources(pred: Predictor, split_seed: int, target: str) -> dict[str, Cy
     return out | running_sources(cols, labels)
 
 
-def cohort_widening(pred: Predictor, r0: float) -> pd.DataFrame:
+def cohort_widening(pred: Predictor, far: Far) -> pd.DataFrame:
     """For a model that reads the hip moments of inverse dynamics (``forces-id``): per group
     of the bundled cohort, given its angles (the other leg assumed) and its hip moments, how
-    far its cycles lie (OOD ratio) and the factor the widening far out from ``r0`` puts on
-    their sd (the cohort has no forces labels: no coverage)."""
+    far its cycles lie (OOD ratio) and the factor the widening far out ``far`` puts on their
+    sd (the cohort has no forces labels: no coverage)."""
+    r0 = far.start
     cohort = load_cohort("spina_bifida_lee").with_contralateral()
     at = cohort.resampled(pred.n_frames)
     ref, moments = at.reference("moments"), get_target("moments").cols
@@ -109,7 +128,7 @@ def cohort_widening(pred: Predictor, r0: float) -> pd.DataFrame:
                   for c in pred.in_cols], -1)  # fmt: skip
     ood = pred.ood_scores(X.astype(np.float32))
     ratio = ood[0] / pred.calibration.ood_threshold
-    factor = distance_factor(ratio, r0)
+    factor = far.factor(ratio)
     return pd.DataFrame([{"group": g, "cycles": int(k.sum()),
                           "OOD ratio median": round(float(np.median(ratio[k])), 2),
                           "cycles widened": round(float(np.mean(ratio[k] > r0)), 3),
@@ -129,18 +148,18 @@ def scored(pred: Predictor, c: Cycles) -> dict:
             "r2": subject_r2_of(c, p.mean).mean()}  # fmt: skip
 
 
-def rows_of(r: dict, r0: float, in_lab: dict, **keys) -> list[dict]:
+def rows_of(r: dict, far: Far, in_lab: dict, **keys) -> list[dict]:
     """The source's rows before and after the widening far out: its subject R², how its OOD
     ratios compare with the held-out subjects' (``in_lab``: AUROC), coverage and width."""
     out = []
     auc = auroc(r["ratio"], in_lab["ratio"]) if r is not in_lab else float("nan")
-    for far in (False, True):
-        f = distance_factor(r["ratio"], r0) if far else None
+    for on in (False, True):
+        f = far.factor(r["ratio"]) if on else None
         sd = r["sd"] if f is None else r["sd"] * f[:, None, None]
-        out.append({**keys, "far": far, "cycles": len(r["y"]), "r2": r["r2"], "auroc": auc,
+        out.append({**keys, "far": on, "cycles": len(r["y"]), "r2": r["r2"], "auroc": auc,
                     "ratio_median": float(np.median(r["ratio"])),
                     "ratio_max": float(np.max(r["ratio"])),
-                    "widened": float(np.mean(r["ratio"] > r0)) if far else 0.0,
+                    "widened": float(np.mean(r["ratio"] > far.start)) if on else 0.0,
                     "coverage_90": float(pooled_coverage(r["y"], r["mean"], sd,
                                                          (DEFAULT_INTERVAL,))[0]),
                     "width_90": mean_interval_width(sd),
@@ -165,21 +184,29 @@ def conditions(rows: dict[str, dict], names) -> list[tuple]:
     return [tuple(rows[n][k] for k in ("y", "mean", "sd", "ratio")) for n in names]
 
 
-def fitted_r0(rows: dict[str, dict], names) -> float:
-    """r0 fitted on the sources ``names``, to 3 decimals rounded down (so they keep their
-    coverage)."""
-    return float(np.floor(fit_far_widening(conditions(rows, names)) * 1e3) / 1e3)
+def fitted(rows: dict[str, dict], names, start: float | None = None) -> Far:
+    """The widening fitted on the sources ``names``: r0 (``start`` None), to 3 decimals
+    rounded down, or the slope from ``start``, rounded up (so they keep their coverage)."""
+    if start is None:
+        return Far(float(np.floor(fit_far_widening(conditions(rows, names)) * 1e3) / 1e3))
+    return Far(start, float(np.ceil(fit_far_slope(conditions(rows, names), start) * 1e3) / 1e3))
 
 
-def leave_one_out(rows: dict[str, dict], fit: list[str]) -> pd.DataFrame:
-    """Per source of ``fit``, r0 fitted on the others and that source's 90 % coverage and
-    interval score without and with it: the widening tested on a condition it was not
-    fitted on."""
+def what(start: float | None) -> str:
+    return "r0" if start is None else "slope"
+
+
+def leave_one_out(rows: dict[str, dict], fit: list[str], start: float | None) -> pd.DataFrame:
+    """Per source of ``fit``, the widening fitted on the others (r0, or the slope from
+    ``start``) and that source's 90 % coverage and interval score without and with it: the
+    widening tested on a condition it was not fitted on."""
     out = []
     for name in fit:
-        r0 = fitted_r0(rows, [n for n in fit if n != name])
-        before, after = rows_of(rows[name], r0, rows[name])
-        out.append({"held out": name, "r0 of the others": r0, "cycles widened": after["widened"],
+        far = fitted(rows, [n for n in fit if n != name], start)
+        before, after = rows_of(rows[name], far, rows[name])
+        value = far.start if start is None else far.slope
+        out.append({"held out": name, f"{what(start)} of the others": value,
+                    "cycles widened": after["widened"],
                     "90 % coverage before": round(before["coverage_90"], 3),
                     "after": round(after["coverage_90"], 3),
                     "90 % interval score before": round(before["interval_score_90"], 3),
@@ -202,6 +229,8 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="default: the shipped default's of --target")
     ap.add_argument("--split-seed", type=int, default=21, help="the model's split seed")
     ap.add_argument("--fit", default=",".join(FIT), help="the sources r0 is fitted on")
+    ap.add_argument("--start", type=float, help="fit the slope of a widening from this many "
+                    "times the warning level's OOD score (e.g. 1) instead of r0")  # fmt: skip
     ap.add_argument("--r0", nargs=2, metavar=("R0", "FITTED_ON"),
                     help="take this r0 (fitted elsewhere, e.g. the moments model's, for a "
                     "target without a held-out population) instead of fitting it")  # fmt: skip
@@ -216,16 +245,16 @@ def main() -> None:
     ap.add_argument("--score-path", help="comma list of r0: the model's 90 %% interval score "
                     "per source for each (where each source's score is lowest)")  # fmt: skip
     ap.add_argument("--csv", help="also write the long table here (other targets' rows kept)")
-    ap.add_argument("--fit-csv", help="and r0 here (scripts/ship_default_model.py)")
+    ap.add_argument("--fit-csv", help="and the widening here (scripts/ship_default_model.py)")
     args = ap.parse_args()
     pred = load_predictor(args.model or default_model_dir() / args.target)
     srcs = model_sources(pred, args.split_seed, args.target)
     rows = {name: scored(pred, c) for name, c in srcs.items()}
     fit = [] if args.r0 else args.fit.split(",")
     if args.r0:
-        r0, fitted_on = float(args.r0[0]), args.r0[1]
+        far, fitted_on = Far(float(args.r0[0])), args.r0[1]
     else:
-        r0 = fitted_r0(rows, fit)
+        far = fitted(rows, fit, args.start)
         if all(n.startswith("hamner") for n in fit):
             speeds = [n.split()[1] for n in fit]
             fitted_on = (f"Hamner's running at {', '.join(speeds)} m/s (another lab; the "
@@ -234,28 +263,33 @@ def main() -> None:
             fitted_on = (f"{', '.join(fit)} (split seed {args.split_seed}'s; its models learnt "
                          "from none of them)")  # fmt: skip
         if len(fit) > 1:
-            loo = leave_one_out(rows, fit)
-            print("leave one out: r0 fitted on the other sources, tested on the one held out\n")
+            loo = leave_one_out(rows, fit, args.start)
+            name = what(args.start)
+            print(f"leave one out: {name} fitted on the other sources, tested on the one held "
+                  "out\n")  # fmt: skip
             print(markdown_table(loo) + "\n")
-            r0s = span(loo["r0 of the others"], 3)
-            fitted_on += (f"; each held out in turn, r0 fitted on the others ({r0s}) gives it "
+            values = span(loo[f"{name} of the others"], 3)
+            fitted_on += (f"; each held out in turn, {name} fitted on the others ({values}) "
+                          "gives it "
                           f"90 % coverage {span(loo['after'])} "
                           f"({span(loo['90 % coverage before'])} unwidened)")  # fmt: skip
-    print(f"\n{args.target}: r0 {r0:.3f} ({'fitted ' if fit else ''}on {fitted_on})\n")
+    print(f"\n{args.target}: {far} ({'fitted ' if fit else ''}on {fitted_on})\n")
     running = [n for n in rows if n.startswith("hamner")]
-    alone = pd.DataFrame([{"source": n, "r0 it alone asks for":
-                           round(fit_far_widening(conditions(rows, [n])), 3)}
+    asks = (lambda c: fit_far_widening(c)) if args.start is None else (
+        lambda c: fit_far_slope(c, args.start))  # fmt: skip
+    alone = pd.DataFrame([{"source": n, f"{what(args.start)} it alone asks for":
+                           round(asks(conditions(rows, [n])), 3)}
                           for n in dict.fromkeys([*fit, *running])])  # fmt: skip
     print(markdown_table(alone))
     if any(c in SERIES_INPUTS for c in pred.in_cols):
         print("\nthe cohort given its hip moments: the factor on the sd far out\n")
-        print(markdown_table(cohort_widening(pred, r0)))
+        print(markdown_table(cohort_widening(pred, far)))
     if args.score_path:
         print("\n90 % interval score of the model's sources by r0 (–: no widening)\n")
         print(markdown_table(score_path(rows, [float(x) for x in args.score_path.split(",")])))
     long = []
     for name, r in rows.items():
-        long += rows_of(r, r0, rows["in-lab"], set="the model", split=args.split_seed,
+        long += rows_of(r, far, rows["in-lab"], set="the model", split=args.split_seed,
                         source=name, fitted_on=name in fit)  # fmt: skip
     ship = pred.calibration
     in_lab: dict[str, dict] = {}
@@ -268,14 +302,14 @@ def main() -> None:
                                       shift_widening=ship.shift_widening)  # fmt: skip
             r = scored(dataclasses.replace(blended, calibration=cal), c)
             in_lab[split] = in_lab.get(split, r)  # each split's sources start with in-lab
-            long += rows_of(r, r0, in_lab[split], set=splits, split=split, source=name,
+            long += rows_of(r, far, in_lab[split], set=splits, split=split, source=name,
                             fitted_on=False)  # fmt: skip
     df = pd.DataFrame(long).assign(target=args.target)
     if args.csv:
         upsert(args.csv, df, args.target)
     if args.fit_csv:
-        fitted = pd.DataFrame([{"target": args.target, "r0": r0, "fitted_on": fitted_on}])
-        upsert(args.fit_csv, fitted, args.target)
+        row = {"target": args.target, "r0": far.start, "slope": far.slope, "fitted_on": fitted_on}
+        upsert(args.fit_csv, pd.DataFrame([row]), args.target)
     means = df.groupby(["set", "source", "far"], sort=False).agg(
         cycles=("cycles", "sum"), r2=("r2", "mean"), auroc=("auroc", "mean"),
         ratio_median=("ratio_median", "mean"),

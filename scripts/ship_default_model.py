@@ -554,11 +554,14 @@ def put_line(card: Path, text: str, target: str, line: str, prefix: str, after) 
 FAR_LINE = "- widening far out:"
 
 
-def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str:
+def far_widening_line(
+    target: str, r0: float, fitted_on: str, long: Path, slope: float = 0.0
+) -> str:
     """The card's line for the ``target``'s widening far out (bench_far_widening.py's fit
     and long tables): the rule, where it was fitted and the coverage it gives the running
     rows (a test where they took no part in the fit; where they did, ``fitted_on`` holds the
-    test, each speed held out in turn)."""
+    test, each speed held out in turn). ``slope``: the widening grows from ``r0`` at that
+    rate (0: in proportion to the distance, from ``r0``)."""
     df = pd.read_csv(long)
     run = df[df["source"].str.startswith("hamner") & (df["target"] == target)]
     fitted = run["fitted_on"].astype(bool).any()
@@ -581,11 +584,20 @@ def far_widening_line(target: str, r0: float, fitted_on: str, long: Path) -> str
         f"{between('coverage_90', s, True)}"
         for s in lo.index
     )
+    fit = (
+        f"beyond {r0:g} times the warning level's OOD score the interval's sd is further "
+        f"multiplied by 1 + {slope:.3f} x (the cycle's OOD score over the warning level's - "
+        f"{r0:g}) (errors grow with the distance, and a cycle within the warning level keeps "
+        f"its interval); {slope:.3f} is the smallest slope that brings each of these to 90 % "
+        "coverage"
+        if slope
+        else f"beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
+        f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow "
+        f"about in proportion to the distance); {r0:.3f} is the largest distance that brings "
+        "each of these to 90 % coverage"
+    )
     return (
-        f"{FAR_LINE} beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
-        f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow about "
-        f"in proportion to the distance); {r0:.3f} is the largest distance that brings each of "
-        f"these to 90 % coverage: {fitted_on} (`benchmarks/bench_far_widening.py`); the "
+        f"{FAR_LINE} {fit}: {fitted_on} (`benchmarks/bench_far_widening.py`); the "
         f"running speeds, {'which it was fitted on' if fitted else 'which took no part in it'} "
         f"(range over speeds and splits; subject R², 90 % coverage without and with it): {rows}"
         f"{in_lab}"
@@ -602,8 +614,11 @@ def ship_far_widening(dest: Path, fit: Path, long: Path) -> None:
         folder = dest / str(row.target)
         if not (folder / CALIBRATION_FILE).is_file():
             sys.exit(f"{fit}: no shipped {row.target} model in {dest}")
-        set_calibration(folder, far_widening=float(row.r0), far_widening_source=str(row.fitted_on))
-        line = far_widening_line(str(row.target), float(row.r0), str(row.fitted_on), long)
+        slope = float(getattr(row, "slope", 0.0))
+        slope = 0.0 if np.isnan(slope) else slope  # fits from before the slope form
+        set_calibration(folder, far_widening=float(row.r0), far_widening_slope=slope,
+                        far_widening_source=str(row.fitted_on))  # fmt: skip
+        line = far_widening_line(str(row.target), float(row.r0), str(row.fitted_on), long, slope)
         text = put_line(card, text, str(row.target), line, FAR_LINE, after_shift_widening)
     card.write_text(text)
 

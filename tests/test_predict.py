@@ -1077,6 +1077,18 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     factor = np.broadcast_to(np.maximum(1, ratio / 1.3)[:, None, None], p.sd.shape)
     assert (factor > 1).any()
     np.testing.assert_allclose(p.sd / before.sd, factor, rtol=1e-5)
+    # a widening with a slope from the warning level (the fit table's slope column)
+    pd.DataFrame([{"target": "moments", "r0": 1.0, "slope": 0.5, "fitted_on": "running"}]).to_csv(
+        fit, index=False
+    )
+    subprocess.run([*cmd, "--far-widening", str(fit), str(far_long)], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- widening far out:") == 1 and "multiplied by 1 + 0.500 x" in card
+    pred = load_predictor(shipped / "moments")
+    assert (pred.calibration.far_widening, pred.calibration.far_widening_slope) == (1.0, 0.5)
+    p = pred.predict_cycles(synthetic["moments"].X[:4] * 3)
+    factor = np.broadcast_to((1 + 0.5 * np.maximum(0, ratio - 1))[:, None, None], p.sd.shape)
+    np.testing.assert_allclose(p.sd / before.sd, factor, rtol=1e-5)
 
     # the running lines from the same table, set twice: one line per target, after its
     # section's own list (not its broad model's); the tables lose their running rows
@@ -1846,6 +1858,33 @@ def test_fit_far_widening_by_hand():
     near = np.array([0.5, 1.0, r0, 1.5 * r0])
     np.testing.assert_allclose(distance_factor(near, r0), [1, 1, 1, 1.5])
     assert distance_factor(near, 0.0) is None and distance_factor(None, r0) is None
+    np.testing.assert_allclose(distance_factor(near, r0, 1 / r0), distance_factor(near, r0))
+
+
+def test_fit_far_slope_by_hand():
+    """The slope from the warning level is the exact smallest whose factor 1 + s x (ratio -
+    start) brings every held-out condition to the nominal coverage; 0 when already there;
+    inf when the misses lie within the start; cycles within it never widened."""
+    from gait2hip.inference.calibration import distance_factor, fit_far_slope, pooled_coverage
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(400, 50, 2)) * 2.0  # errors twice the sd: coverage 0.59
+    mean, sd = np.zeros_like(y), np.ones_like(y)
+    far = np.full(len(y), 3.0)  # three times the warning level's score
+    s = fit_far_slope([(y, mean, sd, far)])
+    assert 0.45 < s < 0.55  # needs the sd x ~2: 1 + s x (3 - 1)
+
+    def cover(k):
+        f = distance_factor(far, 1.0, k)[:, None, None]
+        return pooled_coverage(y, mean, sd * f, (0.9,))[0]
+
+    assert cover(s) >= 0.9 > cover(s * 0.999)
+    assert fit_far_slope([(y / 10, mean, sd, far)]) == 0.0
+    assert fit_far_slope([(y, mean, sd, np.full(len(y), 0.8))]) == np.inf
+    # the larger of two conditions; one twice as far beyond the start asks for half the slope
+    assert fit_far_slope([(y, mean, sd, far), (y, mean, sd, 1 + 2 * (far - 1))]) == s
+    assert fit_far_slope([(y, mean, sd, 1 + 2 * (far - 1))]) == pytest.approx(s / 2)
+    np.testing.assert_allclose(distance_factor(np.array([0.5, 1.0, 2.0]), 1.0, 0.5), [1, 1, 1.5])
 
 
 def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
@@ -1897,6 +1936,13 @@ def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):
     np.testing.assert_allclose(p.sd[len(X) :], q.sd[len(X) :] * ratio[len(X) :, None, None],
                                rtol=1e-5)  # fmt: skip
     np.testing.assert_allclose(p.mean, q.mean)
+    # with a slope: the sd x (1 + slope x (ratio - r0)) beyond r0; saved and loaded
+    cal.far_widening_slope = 0.25
+    cal.save(unit / "calibration.npz")
+    assert Calibration.load(unit / "calibration.npz").summary()["far_widening_slope"] == 0.25
+    sloped = load_predictor(unit, ensemble=False).predict_cycles(X_far, kid)
+    np.testing.assert_allclose(sloped.widening, 1.5 * (1 + 0.25 * np.maximum(0, ratio - 1)),
+                               rtol=1e-6)  # fmt: skip
 
 
 def test_broad_model_of_fewer_inputs_predicts_where_they_are_unknown(runs, synthetic, tmp_path):

@@ -78,7 +78,11 @@ cross-validation fold and a final model on the whole pool. Used together at pred
   (:func:`fit_far_widening`: the largest that brings each one's cycles to the nominal
   coverage; benchmarks/bench_far_widening.py fits it on the cohort and tests it on running,
   which takes no part in it, or, for the forces models, which have no held-out population,
-  fits it on running and tests it with each running speed held out in turn).
+  fits it on running and tests it with each running speed held out in turn). A calibration
+  may instead carry a slope ``far_widening_slope`` (``s``): the sd is then multiplied by
+  ``1 + s · max(0, ratio - r0)``, growing from ``r0`` (e.g. the warning level itself, 1) at
+  the rate the held-out sources ask for (:func:`fit_far_slope`: the smallest such); the form
+  above is the slope ``1 / r0``.
 """
 
 from __future__ import annotations
@@ -374,13 +378,20 @@ def widening_factor(shift_percentile: np.ndarray | None, beta: float) -> np.ndar
     return 1.0 + beta * blend_weight(shift_percentile)
 
 
-def distance_factor(ood_ratio: np.ndarray | None, far_from: float) -> np.ndarray | None:
+def distance_factor(
+    ood_ratio: np.ndarray | None, far_from: float, slope: float = 0.0
+) -> np.ndarray | None:
     """Per cycle, the factor on the interval's sd far out (module doc, "Widening far out"):
-    ``max(1, ood_ratio / far_from)``, ``ood_ratio`` the cycle's OOD score over the warning
-    level's; None when there is nothing to widen (no score, or ``far_from`` 0)."""
-    if ood_ratio is None or not far_from:
+    ``1 + slope · max(0, ood_ratio - far_from)``, ``ood_ratio`` the cycle's OOD score over
+    the warning level's; ``slope`` 0 stands for ``1 / far_from``, i.e. ``max(1, ood_ratio /
+    far_from)``. None when there is nothing to widen (no score, or ``far_from`` 0 with no
+    slope)."""
+    if ood_ratio is None or not (far_from or slope):
         return None
-    return np.maximum(1.0, np.asarray(ood_ratio, float) / far_from)
+    ratio = np.asarray(ood_ratio, float)
+    if not slope:
+        return np.maximum(1.0, ratio / far_from)
+    return 1.0 + slope * np.maximum(0.0, ratio - far_from)
 
 
 def fit_far_widening(
@@ -407,6 +418,43 @@ def fit_far_widening(
     return far
 
 
+def fit_far_slope(
+    conditions: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    far_from: float = 1.0,
+    coverage: float = DEFAULT_INTERVAL,
+) -> float:
+    """The smallest slope ``s`` of a widening far out from ``far_from`` times the warning
+    level (:func:`distance_factor` with a slope) that brings each held-out condition's cycles
+    to ``coverage`` of their frames and channels inside the widened interval: the largest
+    over ``conditions`` (labels, mean, sd, OOD ratio per cycle, as :func:`fit_far_widening`)
+    of each one's exact solution; inf when one cannot (its misses lie within ``far_from``)."""
+    return _smallest_gain(
+        [(y, mean, sd, np.maximum(0.0, np.asarray(ratio, float) - far_from))
+         for y, mean, sd, ratio in conditions],
+        coverage,
+    )  # fmt: skip
+
+
+def _smallest_gain(
+    conditions: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    coverage: float,
+) -> float:
+    """The smallest ``g`` such that an sd times ``1 + g · basis`` (basis (N,) per cycle, >= 0)
+    brings each condition (labels, mean, sd, basis) to ``coverage``: the largest over them of
+    each one's exact solution; 0 when they all reach it as they are, inf when one cannot."""
+    z = z_value(coverage)
+    gain = 0.0
+    for y, mean, sd, basis in conditions:
+        b = np.broadcast_to(np.asarray(basis, float).reshape(-1, *([1] * (y.ndim - 1))), y.shape)
+        ratio = np.abs(y - mean) / (z * np.broadcast_to(sd, y.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.where(ratio <= 1, 0.0, np.where(b > 0, (ratio - 1) / b, np.inf))
+        need = np.sort(need.ravel())
+        k = int(np.ceil(coverage * len(need))) - 1  # the frames inside must be >= coverage
+        gain = max(gain, float(need[max(k, 0)]))
+    return gain
+
+
 def fit_widening(
     conditions: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     coverage: float = DEFAULT_INTERVAL,
@@ -417,17 +465,9 @@ def fit_widening(
     (N, T, K), mean, sd, shift percentile (N,)), its cycles predicted by models that did not
     learn from it. 0 when they all reach it unwidened; inf when one cannot (its misses lie
     where the ramp is 0)."""
-    z = z_value(coverage)
-    beta = 0.0
-    for y, mean, sd, pct in conditions:
-        ramp = np.broadcast_to(blend_weight(pct).reshape(-1, *([1] * (y.ndim - 1))), y.shape)
-        ratio = np.abs(y - mean) / (z * np.broadcast_to(sd, y.shape))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            need = np.where(ratio <= 1, 0.0, np.where(ramp > 0, (ratio - 1) / ramp, np.inf))
-        need = np.sort(need.ravel())
-        k = int(np.ceil(coverage * len(need))) - 1  # the frames inside must be >= coverage
-        beta = max(beta, float(need[max(k, 0)]))
-    return beta
+    return _smallest_gain(
+        [(y, mean, sd, blend_weight(pct)) for y, mean, sd, pct in conditions], coverage
+    )
 
 
 def mean_interval_width(sd: np.ndarray, coverage: float = DEFAULT_INTERVAL) -> float:
@@ -504,6 +544,7 @@ class Calibration:
     shift_widening_source: str = ""
     # the widening far out (module doc; r0, 0: none) and where it was fitted ("": nowhere)
     far_widening: float = 0.0
+    far_widening_slope: float = 0.0  # 0: 1 / far_widening (distance_factor)
     far_widening_source: str = ""
     # with a broad model, its share rule
     blend: BlendRule = field(default_factory=BlendRule)
@@ -601,7 +642,7 @@ class Calibration:
             f
             for f in (
                 widening_factor(shift_percentile, self.shift_widening),
-                distance_factor(ratio, self.far_widening),
+                distance_factor(ratio, self.far_widening, self.far_widening_slope),
             )
             if f is not None
         ]
@@ -635,6 +676,7 @@ class Calibration:
             "shift_widening": self.shift_widening,
             "shift_widening_source": self.shift_widening_source,
             "far_widening": self.far_widening,
+            "far_widening_slope": self.far_widening_slope,
             "far_widening_source": self.far_widening_source,
             "blend": self.blend.name,
             "test_rmse_ensemble_mean": float(np.mean(self.test_rmse_ensemble)),
@@ -670,6 +712,7 @@ class Calibration:
             "shift_widening": np.array(self.shift_widening),
             "shift_widening_source": np.array(self.shift_widening_source),
             "far_widening": np.array(self.far_widening),
+            "far_widening_slope": np.array(self.far_widening_slope),
             "far_widening_source": np.array(self.far_widening_source),
             "blend": np.array([self.blend.lo, self.blend.hi]),
             "blend_checks": np.array(self.blend.checks),
@@ -718,6 +761,9 @@ class Calibration:
                     str(z["shift_widening_source"]) if "shift_widening_source" in z else ""
                 ),
                 far_widening=float(z["far_widening"]) if "far_widening" in z else 0.0,
+                far_widening_slope=(
+                    float(z["far_widening_slope"]) if "far_widening_slope" in z else 0.0
+                ),
                 far_widening_source=(
                     str(z["far_widening_source"]) if "far_widening_source" in z else ""
                 ),
