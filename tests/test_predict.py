@@ -1109,17 +1109,20 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
 
     # a new share rule for the shipped blend, compared with the one it replaces on
     # bench_blend.py's tables; set twice: one blend line, one paragraph, before the tables
+    def change_rule(new: str, old: str, splits, gain: float, running: str, why: str) -> str:
+        rows = tmp_path / f"blend_{new.rsplit('/', 1)[-1]}.csv"
+        pd.DataFrame([{"model": "lstm-causal", "variant": v, "split": sp, "source": src,
+                       "r2": r2 + (gain if v == new else 0), "coverage_90": 0.8,
+                       "broad_share": 0.5} for v in (old, new) for sp in splits
+                      for src, r2 in (("in-lab", 0.9), (running, 0.3))]
+                     ).to_csv(rows, index=False)  # fmt: skip
+        change = ["--blend-rule", new, old, "--blend-rows", str(rows), "--blend-why", why]
+        for _ in range(2):
+            subprocess.run([*cmd, *change], check=True)
+        return (shipped / "MODEL_CARD.md").read_text()
+
     new, old_rule = "step95/ood1.5+size/keep-fast", "step95/ood1.5+size"
-    kf = tmp_path / "blend_kf.csv"
-    pd.DataFrame([{"model": "lstm-causal", "variant": v, "split": sp, "source": src,
-                   "r2": r2 + (0.1 if v == new else 0), "coverage_90": 0.8, "broad_share": 0.5}
-                  for v in (old_rule, new) for sp in (34, 35)
-                  for src, r2 in (("in-lab", 0.9), ("hamner2013 4.0 m/s", 0.3))]
-                 ).to_csv(kf, index=False)  # fmt: skip
-    change = ["--blend-rule", new, old_rule, "--blend-rows", str(kf), "--blend-why", "a test"]
-    for _ in range(2):
-        subprocess.run([*cmd, *change], check=True)
-    card = (shipped / "MODEL_CARD.md").read_text()
+    card = change_rule(new, old_rule, (34, 35), 0.1, "hamner2013 4.0 m/s", "a test")
     assert load_predictor(shipped / "moments").calibration.blend == BlendRule.parse(new)
     assert card.count("- blend (") == 1 and f"- blend (`{new}`)" in card
     assert "stays with the model above" in card and card.count("Rule since ") == 1
@@ -1132,16 +1135,7 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     # a later change (keep-fast -> keep-fast0), set twice: its paragraph first, the earlier
     # change's kept below it as what came before, naming the rule the tables were measured under
     newer = "step95/ood1.5+size/keep-fast0"
-    kf0 = tmp_path / "blend_kf0.csv"
-    pd.DataFrame([{"model": "lstm-causal", "variant": v, "split": sp, "source": src,
-                   "r2": r2 + (0.05 if v == newer else 0), "coverage_90": 0.8,
-                   "broad_share": 0.5} for v in (new, newer) for sp in (36, 37)
-                  for src, r2 in (("in-lab", 0.9), ("hamner2013 2.0 m/s", 0.3))]
-                 ).to_csv(kf0, index=False)  # fmt: skip
-    change = ["--blend-rule", newer, new, "--blend-rows", str(kf0), "--blend-why", "another"]
-    for _ in range(2):
-        subprocess.run([*cmd, *change], check=True)
-    card = (shipped / "MODEL_CARD.md").read_text()
+    card = change_rule(newer, new, (36, 37), 0.05, "hamner2013 2.0 m/s", "another")
     assert load_predictor(shipped / "moments").calibration.blend == BlendRule.parse(newer)
     assert card.count("- blend (") == 1 and f"- blend (`{newer}`)" in card
     assert "faster than the median training walk" in card and card.count("Rule since ") == 1
