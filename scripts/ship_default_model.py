@@ -584,13 +584,12 @@ def far_widening_line(
         f"{between('coverage_90', s, True)}"
         for s in lo.index
     )
-    where = "the warning level's OOD score" if r0 == 1 else f"{r0:g} times the warning level's"
+    level = "the warning level" if r0 == 1 else f"{r0:g} times the warning level"
     fit = (
-        f"beyond {where} the interval's sd is further "
-        f"multiplied by 1 + {slope:.3f} x (the cycle's OOD score over the warning level's - "
-        f"{r0:g}) (errors grow with the distance, and a cycle within the warning level keeps "
-        f"its interval); {slope:.3f} is the smallest slope that brings each of these to 90 % "
-        "coverage"
+        f"beyond {level}'s OOD score the interval's sd is further multiplied by 1 + "
+        f"{slope:.3f} x (the cycle's OOD score over the warning level's - {r0:g}) (errors grow "
+        f"with the distance, and a cycle within {level} keeps its interval); {slope:.3f} is "
+        "the smallest slope that brings each of these to 90 % coverage"
         if slope
         else f"beyond {r0:.3f} times the warning level's OOD score the interval's sd is "
         f"further multiplied by the cycle's OOD score over {r0:.3f} times it (errors grow "
