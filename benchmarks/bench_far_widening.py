@@ -231,6 +231,8 @@ def main() -> None:
     ap.add_argument("--fit", default=",".join(FIT), help="the sources r0 is fitted on")
     ap.add_argument("--start", type=float, help="fit the slope of a widening from this many "
                     "times the warning level's OOD score (e.g. 1) instead of r0")  # fmt: skip
+    ap.add_argument("--slope", type=float, default=0.0, help="with --r0: a widening from R0 "
+                    "with this slope (fitted elsewhere) instead of the form r0")  # fmt: skip
     ap.add_argument("--r0", nargs=2, metavar=("R0", "FITTED_ON"),
                     help="take this r0 (fitted elsewhere, e.g. the moments model's, for a "
                     "target without a held-out population) instead of fitting it")  # fmt: skip
@@ -252,7 +254,7 @@ def main() -> None:
     rows = {name: scored(pred, c) for name, c in srcs.items()}
     fit = [] if args.r0 else args.fit.split(",")
     if args.r0:
-        far, fitted_on = Far(float(args.r0[0])), args.r0[1]
+        far, fitted_on = Far(float(args.r0[0]), args.slope), args.r0[1]
     else:
         far = fitted(rows, fit, args.start)
         if all(n.startswith("hamner") for n in fit):
