@@ -1879,6 +1879,7 @@ def test_fit_far_slope_by_hand():
     assert fit_far_slope([(y, mean, sd, far), (y, mean, sd, 1 + 2 * (far - 1))]) == s
     assert fit_far_slope([(y, mean, sd, 1 + 2 * (far - 1))]) == pytest.approx(s / 2)
     np.testing.assert_allclose(distance_factor(np.array([0.5, 1.0, 2.0]), 1.0, 0.5), [1, 1, 1.5])
+    assert distance_factor(np.array([2.0]), 0.0, 0.5) is None  # far_widening 0: switched off
 
 
 def test_interval_widens_under_shift_as_calibrated(runs, synthetic, tmp_path):

@@ -384,9 +384,9 @@ def distance_factor(
     """Per cycle, the factor on the interval's sd far out (module doc, "Widening far out"):
     ``1 + slope · max(0, ood_ratio - far_from)``, ``ood_ratio`` the cycle's OOD score over
     the warning level's; ``slope`` 0 stands for ``1 / far_from``, i.e. ``max(1, ood_ratio /
-    far_from)``. None when there is nothing to widen (no score, or ``far_from`` 0 with no
-    slope)."""
-    if ood_ratio is None or not (far_from or slope):
+    far_from)``. None when there is nothing to widen (no score, or ``far_from`` 0: no
+    widening far out, whatever the slope, as :attr:`Calibration.far_widening` 0 means)."""
+    if ood_ratio is None or not far_from:
         return None
     ratio = np.asarray(ood_ratio, float)
     if not slope:
