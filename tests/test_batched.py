@@ -32,6 +32,7 @@ def _folds(sizes, frames=30, seed=0):
     "name, overrides",
     [
         ("transformer", {"causal": False, "dropout": 0.0}),
+        ("transformer", {"causal": False, "dropout": 0.0, "output_lowpass": 5.0}),
         ("mamba", {"scan": "parallel", "d_model": 32, "d_state": 8}),
         ("lstm", {"causal": True, "hidden": 12, "layers": 2}),
         ("lstm", {"causal": False, "hidden": 12, "layers": 2}),

@@ -495,3 +495,80 @@ def test_scan_and_its_convolution_run_in_float32_under_a_bfloat16_autocast():
     assert causal_conv_silu(u, w, bias).dtype == torch.float32
     x64 = torch.zeros(2, dtype=torch.float64)
     assert at_least_float32(x64, u)[0] is x64 and at_least_float32(u)[0].dtype == torch.float32
+
+
+def test_lowpass_operator_is_the_filter():
+    """The matrix that applies the low-pass inside a model equals gait2hip.gait.signal's
+    filter (its padding and initial conditions included) on any series."""
+    import numpy as np
+
+    from gait2hip.gait.signal import lowpass, lowpass_operator
+
+    x = np.random.default_rng(0).normal(size=(60, 3)).cumsum(0)
+    m = lowpass_operator(60, 60, 8)
+    np.testing.assert_allclose(m @ x, lowpass(x, 60, 8), atol=1e-12)
+    assert not np.allclose(m @ x, x)  # it filters
+
+
+def test_transformer_output_lowpass():
+    """``output_lowpass`` low-passes the read-out along the cycle: the same weights (no new
+    parameters), the output the filter of the plain model's; smoother; it travels in the
+    checkpoint, old configs without it load as the study's architecture; refused where
+    causal. with_config / TrainedModel.with_output_lowpass switch it on a trained model."""
+    import numpy as np
+
+    from gait2hip.gait.signal import lowpass
+    from gait2hip.models import with_config
+
+    plain = small("transformer", False).eval()
+    smooth = with_config(plain, output_lowpass=6.0)
+    assert smooth.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(3, T, 10)
+    with torch.no_grad():
+        a, b = plain(x).numpy(), smooth(x).numpy()
+    want = np.moveaxis(lowpass(np.moveaxis(a, 1, 0), T, 6.0), 0, 1)
+    np.testing.assert_allclose(b, want, atol=1e-5)
+    rough = lambda y: np.abs(np.diff(y, 2, axis=1)).mean()  # noqa: E731
+    assert rough(b) < rough(a) / 2
+    with pytest.raises(ValueError, match="causal Transformer cannot"):
+        small("transformer", True, output_lowpass=6.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        small("transformer", False, output_lowpass=-1.0)
+    # trains: gradients reach every weight through the filter
+    smooth.train()
+    smooth(x).pow(2).mean().backward()
+    assert all(p.grad is not None for p in smooth.parameters())
+    # a trained model: switched on and off, the other architectures left as they are
+    scaler = InputScaler.fit(x.numpy())
+    cols = tuple(f"in{i}" for i in range(10)), tuple(f"out{i}" for i in range(5))
+    trained = TrainedModel(plain, scaler, *cols, "moments", {})
+    on = trained.with_output_lowpass(6.0)
+    assert (trained.output_lowpass, on.output_lowpass) == (0.0, 6.0)
+    np.testing.assert_allclose(on.with_output_lowpass(0).predict_reference(x.numpy()),
+                               trained.predict_reference(x.numpy()))  # fmt: skip
+    causal = TrainedModel(small("transformer", True).eval(), scaler, *cols, "moments", {})
+    lstm = TrainedModel(small("lstm", False).eval(), scaler, *cols, "moments", {})
+    assert causal.output_lowpass is None and causal.with_output_lowpass(6.0) is causal
+    assert lstm.output_lowpass is None and lstm.with_output_lowpass(6.0) is lstm
+
+
+def test_transformer_output_lowpass_checkpoint(tmp_path):
+    import numpy as np
+
+    from gait2hip.models import config_dict, model_from_config
+
+    model = small("transformer", False, output_lowpass=6.0).eval()
+    scaler = InputScaler.fit(torch.randn(4, T, 10).numpy())
+    cols = tuple(f"in{i}" for i in range(10)), tuple(f"out{i}" for i in range(5))
+    path = TrainedModel(model, scaler, *cols, "forces", {}).save(tmp_path / "m.pt")
+    assert TrainedModel.load(path).output_lowpass == 6.0
+    # a checkpoint from before the option: its config has no such field
+    old = config_dict(small("transformer", False))
+    del old["output_lowpass"]
+    assert model_from_config("transformer", old).config.output_lowpass == 0.0
+    x = torch.randn(2, T, 10).numpy()
+    loaded = TrainedModel.load(path)
+    np.testing.assert_allclose(
+        loaded.predict_reference(x),
+        TrainedModel(model, scaler, *cols, "forces", {}).predict_reference(x),
+    )

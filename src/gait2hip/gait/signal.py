@@ -26,6 +26,15 @@ def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, order: int = 2) -> 
     return filtfilt(b, a, x, axis=0)
 
 
+def lowpass_operator(n: int, rate_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
+    """(n, n) matrix ``M`` with ``M @ x == lowpass(x, rate_hz, cutoff_hz, order)`` for any
+    series ``x`` of ``n`` samples along axis 0: :func:`lowpass` is linear (its padding and
+    initial conditions included), so its columns are its responses to the unit impulses. What
+    applies the same filter inside a model, where a fixed matrix product is differentiable and
+    runs on any device."""
+    return np.ascontiguousarray(lowpass(np.eye(n), rate_hz, cutoff_hz, order))
+
+
 def lowpass_angles(
     time: np.ndarray, values: np.ndarray, cutoff_hz: float = ANGLE_LOWPASS_HZ
 ) -> np.ndarray:

@@ -12,6 +12,7 @@ from gait2hip.models.registry import (
     model_from_config,
     register_model,
     solved_in_closed_form,
+    with_config,
     with_extra_inputs,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "model_from_config",
     "register_model",
     "solved_in_closed_form",
+    "with_config",
     "with_extra_inputs",
 ]

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gait2hip.gait.signal import lowpass_operator
+
 
 class InputFeatures(nn.Module):
     """The (normalised) inputs, optionally followed by their rate of change per gait cycle.
@@ -55,24 +57,67 @@ def bound_leading(y: torch.Tensor, n: int, fn) -> torch.Tensor:
     return torch.cat([fn(y[..., :n]), y[..., n:]], dim=-1)
 
 
+class FrameLowpass(nn.Module):
+    """Zero-phase low-pass along the frames of (batch, frames, channels) at ``harmonics``
+    cycles per gait cycle (the frames spanning one cycle): the same filter as
+    :func:`gait2hip.gait.signal.lowpass` with the cycle's frame count as its rate, applied as a
+    fixed matrix (:func:`~gait2hip.gait.signal.lowpass_operator`; no parameters, nothing in
+    the state dict). It reads later frames: for models that see the whole cycle."""
+
+    def __init__(self, harmonics: float) -> None:
+        super().__init__()
+        if harmonics <= 0:
+            raise ValueError(f"a low-pass needs harmonics > 0, got {harmonics}")
+        self.harmonics = harmonics
+        self._operators: dict[tuple, torch.Tensor] = {}
+
+    def operator(self, frames: int, like: torch.Tensor) -> torch.Tensor:
+        key = (frames, like.device, like.dtype)
+        if key not in self._operators:
+            m = lowpass_operator(frames, frames, self.harmonics)
+            self._operators[key] = torch.as_tensor(m, dtype=like.dtype, device=like.device)
+        return self._operators[key]
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("st,btk->bsk", self.operator(y.shape[1], y), y)
+
+
 class OutputHead(nn.Module):
     """Per-frame linear read-out; softplus makes outputs non-negative when asked (the first
-    ``n_nonnegative`` of them, or all when 0)."""
+    ``n_nonnegative`` of them, or all when 0); with ``lowpass`` (cycles per gait cycle, 0:
+    none) the read-out is low-passed along the frames first (:class:`FrameLowpass`), so the
+    curves carry no frame-to-frame jitter the labels do not have."""
 
     def __init__(
-        self, d_model: int, out_dim: int, nonnegative: bool = False, n_nonnegative: int = 0
+        self,
+        d_model: int,
+        out_dim: int,
+        nonnegative: bool = False,
+        n_nonnegative: int = 0,
+        lowpass: float = 0.0,
     ) -> None:
         super().__init__()
         self.proj = nn.Linear(d_model, out_dim)
         self.n_nonnegative = nonnegative_count(out_dim, nonnegative, n_nonnegative)
+        self.lowpass = FrameLowpass(lowpass) if lowpass > 0 else None
 
     @classmethod
     def for_config(cls, d_model: int, config) -> OutputHead:
-        """The head a model's config asks for (``out_dim``, ``nonnegative[_outputs]``)."""
-        return cls(d_model, config.out_dim, config.nonnegative, config.nonnegative_outputs)
+        """The head a model's config asks for (``out_dim``, ``nonnegative[_outputs]``, and
+        ``output_lowpass`` where the architecture has it)."""
+        return cls(
+            d_model,
+            config.out_dim,
+            config.nonnegative,
+            config.nonnegative_outputs,
+            getattr(config, "output_lowpass", 0.0),
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return bound_leading(self.proj(h), self.n_nonnegative, F.softplus)
+        y = self.proj(h)
+        if self.lowpass is not None:
+            y = self.lowpass(y)
+        return bound_leading(y, self.n_nonnegative, F.softplus)
 
 
 class OutputSubset(nn.Module):

@@ -101,6 +101,18 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def with_config(model: nn.Module, **changes: Any) -> nn.Module:
+    """A copy of ``model`` with the config fields ``changes`` and the same weights, for fields
+    that change what the model computes but none of its parameters (e.g. the Transformer's
+    ``output_lowpass``); refused where the parameters would differ."""
+    other = model_from_config(model.model_name, replace(model.config, **changes))
+    own, new = model.state_dict(), other.state_dict()
+    if {k: v.shape for k, v in own.items()} != {k: v.shape for k, v in new.items()}:
+        raise ValueError(f"{model.model_name}: {sorted(changes)} would change its parameters")
+    other.load_state_dict(own)
+    return other.train(model.training)
+
+
 def with_extra_inputs(model: nn.Module, extra: int) -> nn.Module:
     """A copy of ``model`` that takes ``extra`` more input channels (appended after its own)
     and ignores them to start with: every weight is copied, and the one input weight that

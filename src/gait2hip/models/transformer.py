@@ -9,6 +9,13 @@ attention output, feed-forward hidden and output) draw their masks the cheaper w
 PyTorch's path draws one random number per element, which was a fifth of a training step
 (docs/speed.md). Without dropout both paths give the same numbers to float rounding
 (tests/test_models.py).
+
+The learned positional table gives every frame a row of its own, and the outputs jitter from
+frame to frame as no label does (the study's published Transformer too;
+docs/predict_results.md). ``output_lowpass`` (cycles per gait cycle; 0, the study's
+architecture: none) low-passes the read-out along the cycle with a fixed zero-phase filter
+(:class:`~gait2hip.models.heads.FrameLowpass`), in training and prediction alike; it adds no
+parameter, so a trained model can take it (``TrainedModel.with_output_lowpass``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,20 @@ class TransformerConfig(ModelConfig):
     ff: int = 256
     dropout: float = 0.1
     max_len: int = 500  # rows of the learned positional table (500 matches the ~332k count)
+    # > 0: the read-out low-passed along the cycle at this many cycles per gait cycle
+    # (gait2hip.models.heads.FrameLowpass): the learned table gives each frame a row of its
+    # own, which shows as frame-to-frame jitter in the outputs (docs/predict_results.md);
+    # zero-phase, so for the bidirectional model only. 0: the study's architecture
+    output_lowpass: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.output_lowpass < 0:
+            raise ValueError(f"output_lowpass must be >= 0, got {self.output_lowpass}")
+        if self.output_lowpass and self.causal:
+            raise ValueError(
+                "output_lowpass filters along the whole cycle (zero-phase), so frame t would "
+                "see later frames: a causal Transformer cannot have it"
+            )
 
 
 @register_model("transformer", TransformerConfig)

@@ -5,7 +5,7 @@ code)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from torch import nn
 from gait2hip.conventions import CYCLE_FRAMES, FORCE_COLS, REFERENCE_HEIGHT_KEY, size_factors
 from gait2hip.data.dataset import input_columns_for
 from gait2hip.io.atomic import atomic_path
-from gait2hip.models import config_dict, model_from_config, with_extra_inputs
+from gait2hip.models import config_dict, model_from_config, with_config, with_extra_inputs
 from gait2hip.training.loop import predict_array
 from gait2hip.training.normalize import InputScaler
 
@@ -72,6 +72,24 @@ class TrainedModel:
             target=self.target,
             meta=dict(self.meta),
         )
+
+    @property
+    def output_lowpass(self) -> float | None:
+        """Cycles per gait cycle its read-out is low-passed at (0: not), None for a model that
+        cannot be (one without the option, or a causal one: the filter reads later frames)."""
+        config = self.model.config
+        if not hasattr(config, "output_lowpass") or config.causal:
+            return None
+        return float(config.output_lowpass)
+
+    def with_output_lowpass(self, harmonics: float) -> TrainedModel:
+        """This model with its read-out low-passed along the cycle at ``harmonics`` cycles per
+        gait cycle (0: not; :class:`~gait2hip.models.heads.FrameLowpass`), the same weights;
+        itself where it cannot be (:attr:`output_lowpass` None)."""
+        if self.output_lowpass is None:
+            return self
+        model = with_config(self.model, output_lowpass=float(harmonics))
+        return replace(self, model=model, meta=dict(self.meta))
 
     def predict_per_kg(self, X_deg: np.ndarray, height_m=None) -> np.ndarray:
         """(N, T, C) angles in degrees, C = ``in_cols`` in order -> (N, T, K) targets per kg
