@@ -17,7 +17,10 @@ transfer tables; ``--blend-rule NEW OLD`` changes the broad model's share rule a
 the card how the two compare (bench_blend.py's long tables, ``--blend-rows``). Given alone
 (no ``--unit``), each does so in the shipped default as it is, as does
 ``--training-masses DATA`` (the training subjects' body masses, for the size check where a
-height is not given, from the datasets in DATA):
+height is not given, from the datasets in DATA) and ``--output-lowpass H LONG`` (every shipped
+model that can be, the Transformers, anchors included, low-passed along the cycle at H cycles
+per gait cycle: their ``output_lowpass``, gait2hip.models.heads.FrameLowpass; its card line
+from benchmarks/bench_roughness.py's ``--model-csv``, measured with and without it):
 
     .venv/bin/python scripts/ship_default_model.py --far-widening \
         runs/bench_far_widening_fit.csv runs/bench_far_widening.csv
@@ -26,6 +29,8 @@ height is not given, from the datasets in DATA):
     .venv/bin/python scripts/ship_default_model.py --blend-rule \
         step95/ood1.5+size/keep-fast step95/ood1.5+size --blend-rows runs/bench_blend3435.csv \
         --blend-why "its test fixed in advance"
+    .venv/bin/python scripts/ship_default_model.py --output-lowpass 30 \
+        runs/bench_roughness_model.csv
 
 A unit of `gait2hip average` (the final models of several architectures, its others in
 ``members/``) ships with its members; its card section names each. ``--keep`` ships only the
@@ -54,7 +59,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, is_angle
+from gait2hip.conventions import SERIES_INPUTS, STATIC_INPUTS, get_target, is_angle
 from gait2hip.inference.calibration import (
     ANCHOR_FILE,
     BLEND_FROM,
@@ -847,6 +852,85 @@ def ship_training_masses(dest: Path, data: Path) -> None:
     card.write_text(text)
 
 
+LOWPASS_LINE = "- output low-pass:"
+
+
+def lowpass_line(target: str, harmonics: float, changed: list[str], long: Path, unit: str) -> str:
+    """The card's line for the ``target``'s output low-pass at ``harmonics`` (the models it
+    was set on, ``changed``), from bench_roughness.py's ``--model-csv`` ``long``: its rows
+    with and without it (the curves in ``unit``)."""
+    rows = pd.read_csv(long)
+    rows = rows[rows["target"] == target]
+    off, on = (rows[np.isclose(rows["output low-pass"], h)] for h in (0.0, harmonics))
+    if off.empty or on.empty:
+        sys.exit(f"{long}: no {target} rows with output low-pass 0 and {harmonics:g}")
+
+    def arrow(col: str, source, digits: int = 3) -> str:
+        a, b = (r.loc[source(r["source"]), col] for r in (off, on))
+        return f"{span(a, digits)} -> {span(b, digits)}"
+
+    lab = lambda s: s == "in-lab"  # noqa: E731
+    running = lambda s: s.str.startswith("hamner")  # noqa: E731
+    text = (
+        f"{LOWPASS_LINE} {and_join(changed)} low-passed along the cycle at {harmonics:g} cycles "
+        "per gait cycle (a zero-phase Butterworth, gait2hip.models.heads.FrameLowpass; set "
+        "after training: a Transformer's learned per-frame positions give its curves a "
+        "frame-to-frame jitter no label has; docs/predict_results.md); on its held-out test "
+        "subjects (without -> with it) the roughness of the predicted curves (mean absolute "
+        f"second difference, {unit} per frame) {arrow('roughness mean', lab)}, of the "
+        f"interval's sd {arrow('roughness sd', lab)}, subject-mean R² {arrow('r2', lab)}, 90 % "
+        f"coverage {arrow('coverage_90', lab)}"
+    )
+    if running(rows["source"]).any():
+        text += (
+            f"; on running (range over speeds) roughness {arrow('roughness mean', running)}, "
+            f"R² {arrow('r2', running)}, 90 % coverage {arrow('coverage_90', running)}"
+        )
+    return text + (
+        " (`benchmarks/bench_roughness.py`); the card's other figures were measured without it"
+    )
+
+
+def role_words(role: Path, name: str) -> str:
+    """The card's words for a shipped checkpoint of architecture ``name`` at ``role`` (its
+    path in the target's folder, no suffix)."""
+    if role.parts[0] == BROAD_DIR:
+        return "its broad model's " + role_words(Path(*role.parts[1:]), name).removeprefix("its ")
+    if role.parts[0] == MEMBERS_DIR:
+        return f"its {name} member"
+    if role.name == ANCHOR_FILE.removesuffix(".pt"):
+        return f"its anchor (the study's published {name}, whose disagreement is in the interval)"
+    return f"its final model ({name})"
+
+
+def after_weights(lines: list[str]) -> int:
+    """The section's first ``- weights:`` line (its own model's, not its broad model's)."""
+    return line_starting(lines, "- weights:") or end_of_first_list(lines)
+
+
+def ship_output_lowpass(dest: Path, harmonics: float, long: Path) -> None:
+    """Low-pass every shipped model that can be (:meth:`TrainedModel.with_output_lowpass`:
+    final, members, anchor and broad model alike, as
+    :meth:`~gait2hip.inference.predictor.Predictor.with_output_lowpass` does) at
+    ``harmonics`` cycles per gait cycle, and put each changed target's line in its card
+    section after its weights (replacing the line a previous run wrote)."""
+    card = dest / MODEL_CARD
+    text = card.read_text()
+    for folder in sorted(p.parent for p in dest.glob(f"*/{CALIBRATION_FILE}")):
+        changed = []
+        for path in sorted(folder.glob("**/*.pt")):
+            model = TrainedModel.load(path)
+            if model.output_lowpass is None:
+                continue
+            model.with_output_lowpass(harmonics).save(path)
+            changed.append(role_words(path.relative_to(folder).with_suffix(""), model.name))
+        if changed:
+            unit = get_target(TrainedModel.load(folder / "final.pt").target).train_unit
+            line = lowpass_line(folder.name, harmonics, changed, long, unit)
+            text = put_line(card, text, folder.name, line, LOWPASS_LINE, after_weights)
+    card.write_text(text)
+
+
 def set_calibration(folder: Path, **fields) -> None:
     """Set fields of the shipped calibration (calibration.npz and .json): its widening under
     shift, its blend rule."""
@@ -954,6 +1038,13 @@ def main() -> None:
         help="bench_blend.py's long tables holding both rules' rows (with --blend-rule)",
     )
     parser.add_argument("--blend-why", default="", help="why the rule changed (words for the card)")
+    parser.add_argument(
+        "--output-lowpass",
+        nargs=2,
+        metavar=("HARMONICS", "LONG"),
+        help="without --unit: low-pass every shipped model that can be along the cycle at "
+        "HARMONICS cycles per gait cycle; its card line from bench_roughness.py's --model-csv",
+    )
     parser.add_argument("--command", default="", help="the command that trained the units")
     parser.add_argument(
         "--keep",
@@ -964,10 +1055,11 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.unit:
-        if not (args.far_widening or args.running or args.blend_rule or args.training_masses):
+        alone = (args.far_widening, args.running, args.blend_rule, args.training_masses)
+        if not any(alone) and not args.output_lowpass:
             parser.error(
-                "give --unit (one per target), or --far-widening, --running, --blend-rule or "
-                "--training-masses alone"
+                "give --unit (one per target), or --far-widening, --running, --blend-rule, "
+                "--training-masses or --output-lowpass alone"
             )
         if args.training_masses:
             ship_training_masses(args.dest, args.training_masses)
@@ -983,6 +1075,10 @@ def main() -> None:
         if args.running:
             ship_running(args.dest, args.running)
             print(f"set the running lines in {args.dest / MODEL_CARD}")
+        if args.output_lowpass:
+            harmonics, long = float(args.output_lowpass[0]), Path(args.output_lowpass[1])
+            ship_output_lowpass(args.dest, harmonics, long)
+            print(f"set the output low-pass at {harmonics:g} in {args.dest}")
         return
     tables = [pd.read_csv(t / "transfer_table.csv") for t in args.transfer]
     dest = args.dest

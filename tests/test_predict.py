@@ -1191,6 +1191,68 @@ def test_default_model_is_the_shipped_one(synthetic, runs, tmp_path, monkeypatch
     assert "| running 4.0 m/s (hamner2013) |" in (shipped / "MODEL_CARD.md").read_text()
 
 
+def test_output_lowpass_set_in_the_shipped_default(synthetic, runs, tmp_path):
+    """scripts/ship_default_model.py --output-lowpass: every shipped model that can be (a
+    Transformer member, the anchor) low-passed along the cycle, the others as they were; the
+    default then predicts as Predictor.with_output_lowpass does; its card line (from
+    bench_roughness.py's model table) once per changed target, after its weights, set twice."""
+    import subprocess
+    import sys
+
+    from gait2hip.inference.calibration import Calibration
+    from gait2hip.models import create_model
+
+    shipped = tmp_path / "default_model"
+    units = [str(u) for u in sorted(runs.glob("*/split*/*/seed*"))]
+    script = Path(__file__).parents[1] / "scripts" / "ship_default_model.py"
+    cmd = [sys.executable, str(script), "--dest", str(shipped)]
+    subprocess.run([*cmd, *(a for u in units for a in ("--unit", u))], check=True)
+    folder = shipped / "moments"
+    final = TrainedModel.load(folder / "final.pt")
+    for path in (folder / "members" / "transformer-bidir.pt", folder / "anchor.pt"):
+        net = create_model("transformer", causal=False, in_dim=len(final.in_cols),
+                           out_dim=len(final.out_cols), d_model=16, ff=32, heads=2)  # fmt: skip
+        path.parent.mkdir(exist_ok=True)
+        dataclasses.replace(final, model=net.eval()).save(path)
+    cal = Calibration.load(folder / "calibration.npz")
+    dataclasses.replace(cal, anchor="gait2hip60:transformer", anchor_factor=1.0).save(
+        folder / "calibration.npz"
+    )
+    before = load_predictor(folder)
+    assert before.anchor is not None and len(before.members) == 2
+    X = synthetic["moments"].X[:5]
+    want = before.with_output_lowpass(8.0).predict_cycles(X)
+    long = tmp_path / "roughness.csv"
+    pd.DataFrame([{"target": "moments", "source": src, "output low-pass": h, "r2": 0.9 - h / 1000,
+                   "coverage_90": 0.95, "roughness mean": 0.02 - h / 1000,
+                   "roughness sd": 0.01 - h / 1000}
+                  for src in ("in-lab", "hamner2013 2.0 m/s") for h in (0.0, 8.0)]
+                 ).to_csv(long, index=False)  # fmt: skip
+    for _ in range(2):
+        subprocess.run([*cmd, "--output-lowpass", "8", str(long)], check=True)
+    after = load_predictor(folder)
+    assert [m.output_lowpass for m in after.members] == [None, 8.0]
+    assert after.anchor.model.output_lowpass == 8.0 and after.fingerprint == (
+        before.with_output_lowpass(8.0).fingerprint
+    )
+    got = after.predict_cycles(X)
+    np.testing.assert_allclose(got.mean, want.mean, atol=1e-6)
+    np.testing.assert_allclose(got.sd, want.sd, atol=1e-6)
+    assert not np.allclose(got.mean, before.predict_cycles(X).mean, atol=1e-6)
+    assert TrainedModel.load(shipped / "forces" / "final.pt").output_lowpass is None
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- output low-pass:") == 1
+    moments = card[card.index("## moments") :].split("\n## ")[0]
+    assert moments.index("- weights:") < moments.index("- output low-pass:")
+    assert (
+        "its anchor (the study's published transformer, whose disagreement is in the interval) "
+        "and its transformer member low-passed along the cycle at 8 cycles per gait cycle" in card
+    )
+    assert "(mean absolute second difference, Nm/kg per frame) 0.020 -> 0.012" in card
+    assert "of the interval's sd 0.010 -> 0.002, subject-mean R² 0.900 -> 0.892" in card
+    assert "on running (range over speeds) roughness 0.020 -> 0.012" in card
+
+
 # ----------------------------------------------------------------------------- body size
 
 

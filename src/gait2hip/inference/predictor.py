@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,6 +43,7 @@ from gait2hip.inference.calibration import (
     mixture,
     shift_of,
 )
+from gait2hip.models import config_dict
 from gait2hip.training.checkpoint import TrainedModel, average_refusal
 from gait2hip.training.metrics import MIN_SKILL, skill_vs_mean_curve
 from gait2hip.training.published import (
@@ -184,14 +185,32 @@ class Predictor:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """A hash of every member's weights (and the broad model's): two predictors that
-        predict alike share it, whatever folder they were loaded from."""
+        """A hash of every member's weights and model config (and the broad model's): two
+        predictors that predict alike share it, whatever folder they were loaded from."""
         h = hashlib.sha256(self.label.encode())
         for member in [*self.members, *(self.broad.members if self.broad else [])]:
+            h.update(json.dumps(config_dict(member.model), sort_keys=True).encode())
             for name, value in member.model.state_dict().items():
                 h.update(name.encode())
                 h.update(value.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
+
+    def with_output_lowpass(self, harmonics: float) -> Predictor:
+        """This predictor with every model that can be low-passed along the cycle at
+        ``harmonics`` cycles per gait cycle (0: none;
+        :meth:`~gait2hip.training.checkpoint.TrainedModel.with_output_lowpass`) so: its
+        members, its broad model's, and its anchor, the study's model its interval compares
+        with (a published Transformer's frame-to-frame jitter is no disagreement between
+        populations); the rest as they are."""
+        anchor = self.anchor
+        if anchor is not None:
+            anchor = replace(anchor, model=anchor.model.with_output_lowpass(harmonics))
+        return replace(
+            self,
+            members=[m.with_output_lowpass(harmonics) for m in self.members],
+            anchor=anchor,
+            broad=None if self.broad is None else self.broad.with_output_lowpass(harmonics),
+        )
 
     def predict(
         self,
