@@ -1235,6 +1235,7 @@ def test_output_lowpass_set_in_the_shipped_default(synthetic, runs, tmp_path):
     assert after.anchor.model.output_lowpass == 8.0 and after.fingerprint == (
         before.with_output_lowpass(8.0).fingerprint
     )
+    assert after.fingerprint != before.fingerprint  # the same weights predicting otherwise
     got = after.predict_cycles(X)
     np.testing.assert_allclose(got.mean, want.mean, atol=1e-6)
     np.testing.assert_allclose(got.sd, want.sd, atol=1e-6)

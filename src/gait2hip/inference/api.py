@@ -641,7 +641,11 @@ def predict(
             correction.model_fingerprint
             and correction.model_fingerprint != moments.model_fingerprint
         ):
-            other = "" if moments.model != correction.model else " (the same label, other weights)"
+            other = (
+                ""
+                if moments.model != correction.model
+                else " (the same label, other weights or settings)"
+            )
             raise LabCorrectionError(
                 f"{where}: fitted for the model {correction.model}, not {moments.model}"
                 f"{other}; predict with that model, or fit one for this (gait2hip adapt)"
