@@ -670,6 +670,30 @@ def test_a_childs_scaled_model_tells_its_size(labelled_trial, data_root, osim, t
     assert not any("body height" in w for w in adult.warnings), adult.warnings
 
 
+def test_merge_cycles_by_hand():
+    """Two models' results of one target, merged in cycle order: each cycle's rows from the
+    model that predicted it, a per-cycle field only one of them has NaN on the other's cycles,
+    each cycle's model named; other channels or counts refused."""
+    from gait2hip.inference.result import TargetResult, merge_cycles
+
+    def result(n, value, model, broad=None):
+        a = np.full((n, 5, 2), value, np.float32)
+        return TargetResult("forces", ("a_r", "b_r"), a, a / 10, a / 20, model, model, True,
+                            ood_percentile=np.full(n, value), broad_weight=broad)  # fmt: skip
+
+    a, b = result(2, 1.0, "with ID"), result(3, 2.0, "angles", broad=np.array([0.1, 0.2, 0.3]))
+    in_a = np.array([False, True, False, True, False])
+    m = merge_cycles(a, b, in_a)
+    assert m.mean.dtype == np.float32 and m.mean[:, 0, 0].tolist() == [2, 1, 2, 1, 2]
+    assert m.sd[:, 0, 0].tolist() == pytest.approx([0.2, 0.1, 0.2, 0.1, 0.2])
+    assert m.ood_percentile.tolist() == [2, 1, 2, 1, 2]
+    np.testing.assert_allclose(m.broad_weight, [0.1, np.nan, 0.2, np.nan, 0.3])
+    assert m.widening is None and m.cycle_models == ("angles", "with ID") * 2 + ("angles",)
+    assert m.model == "with ID (cycles [1, 3]) and angles (cycles [0, 2, 4])"
+    with pytest.raises(ValueError, match="cycle counts"):
+        merge_cycles(a, b, in_a[:4])
+
+
 def test_id_agreement_by_hand():
     """R² and RMSE per degree of freedom over the covered cycles' frames, the share of those
     frames inside the interval; a cycle the inverse dynamics does not cover (NaN) is left out."""
@@ -949,6 +973,39 @@ def test_inverse_dynamics_moments_train_and_predict(synthetic, runs, tmp_path, m
     both = [runs / "forces", tmp_path / "run"]
     assert find_predictors(both, inverse_dynamics=True)["forces"].in_cols == cols
     assert find_predictors(both)["forces"].in_cols == INPUT_COLS
+    # beside a model of the angles alone (as the shipped forces and forces-id are), the cycles
+    # the ID results do not cover are that model's and the others the ID model's, in cycle
+    # order; the cycles table names each cycle's model
+    pair = find_predictors(both, inverse_dynamics=True)
+    angles_model = pair["forces"].without_id
+    assert angles_model is not None and angles_model.in_cols == INPUT_COLS
+    assert find_predictors(both)["forces"].without_id is None
+    mixed = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, inverse_dynamics=short, predictors=pair
+    )
+    assert len(mixed.kept) == 4 and not any("outside the inverse" in w for w in mixed.warnings)
+    assert sum("lie outside the inverse dynamics" in n for n in mixed.notes) == 1
+    table = mixed.cycles_table().dropna(subset=["cycle"])
+    assert table["model_forces"].tolist() == [pair["forces"].label] * 2 + [angles_model.label] * 2
+    with_id = {"forces": dataclasses.replace(pair["forces"], without_id=None)}
+    by_id = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, inverse_dynamics=id_file, predictors=with_id
+    )
+    by_angles = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, predictors={"forces": angles_model}
+    )
+    got, ood = mixed.targets["forces"].mean, mixed.targets["forces"].ood_percentile
+    np.testing.assert_allclose(got[:2], by_id.targets["forces"].mean[:2], atol=1e-4)
+    np.testing.assert_allclose(got[2:], by_angles.targets["forces"].mean[2:], atol=1e-4)
+    np.testing.assert_allclose(ood[2:], by_angles.targets["forces"].ood_percentile[2:])
+    assert "(cycles [0, 1]) and " in mixed.targets["forces"].model
+    # none covered: the angles' model for every cycle
+    none = gait2hip.predict(
+        df, mass_kg=mass, strikes=strikes, inverse_dynamics=short[:200], predictors=pair
+    )
+    np.testing.assert_allclose(
+        none.targets["forces"].mean, by_angles.targets["forces"].mean, atol=1e-4
+    )
     with pytest.raises(ValueError, match="two models for 'forces'"):
         find_predictors([runs / "forces", runs / "forces"])
     subprocess.run([*cmd, "--keep", "--unit", str(mine[0])], check=True)

@@ -1126,6 +1126,11 @@ def predict(
                 ""
                 if p.broad is None
                 else f" (blended with {p.broad.source} for cycles unlike its training data)"
+            )
+            + (
+                ""
+                if p.without_id is None
+                else f"; cycles outside the inverse dynamics: {p.without_id.source}"
             ),
             soft_wrap=True,
         )

@@ -52,7 +52,7 @@ from gait2hip.inference.predictor import (
     find_predictors,
     flat,
 )
-from gait2hip.inference.result import IdAgreement, Prediction, TargetResult
+from gait2hip.inference.result import IdAgreement, Prediction, TargetResult, merge_cycles
 from gait2hip.io.osim import OsimModel, leg_length_m, read_osim
 from gait2hip.training.metrics import per_channel_metrics
 
@@ -233,6 +233,36 @@ def _target_results(
             model_fingerprint=pred.fingerprint,
         )
     return out
+
+
+def _cycle_results(
+    pred: Predictor,
+    fallback: Predictor | None,
+    covered: np.ndarray | None,
+    X: np.ndarray,
+    in_cols: Sequence[str],
+    side: str,
+    height_m: float | None,
+    durations: np.ndarray | None,
+    mass_kg: float | None,
+    source: str,
+) -> dict[str, TargetResult]:
+    """:func:`_target_results` of ``pred`` for the cycles ``X`` (in ``in_cols``); with a
+    ``fallback`` (``pred``'s model of the angles alone) the cycles not ``covered`` by the
+    trial's inverse dynamics are the fallback's, merged in cycle order (:func:`merge_cycles`)."""
+
+    def of(p: Predictor, rows: np.ndarray) -> dict[str, TargetResult]:
+        Xp = X[rows][..., input_columns_for(p.in_cols, in_cols, source)]
+        d = None if durations is None else durations[rows]
+        return _target_results(p, Xp, side, height_m, d, mass_kg)
+
+    every = np.ones(len(X), bool)
+    if fallback is None or covered is None or covered.all():
+        return of(pred, every)
+    if not covered.any():
+        return of(fallback, every)
+    own, other = of(pred, covered), of(fallback, ~covered)
+    return {part: merge_cycles(own[part], other[part], covered) for part in own}
 
 
 def _cycles_from_npz(path: Path, in_cols: Sequence[str]):
@@ -474,7 +504,10 @@ def predict(
         )
     first = next(iter(predictors.values()))
     angle_cols = tuple(c for c in first.in_cols if is_angle(c))
-    for p in predictors.values():
+    # a model that reads the trial's inverse dynamics predicts the cycles they cover; the
+    # same target's model of the angles alone, found beside it, the others
+    fallbacks = {t: p.without_id for t, p in predictors.items() if p.without_id is not None}
+    for p in [*predictors.values(), *fallbacks.values()]:
         if tuple(c for c in p.in_cols if is_angle(c)) != angle_cols or (
             p.n_frames != first.n_frames
         ):
@@ -485,8 +518,11 @@ def predict(
     # their hip-moment series come from the trial's inverse dynamics, their per-cycle scalars
     # (body height, cycle duration) from the subject and cycles
     series = [c for c in SERIES_INPUTS if any(c in p.in_cols for p in predictors.values())]
-    static = [c for c in STATIC_INPUTS if any(c in p.in_cols for p in predictors.values())]
-    required = {c for p in predictors.values() for c in p.required_inputs}
+    every = [*predictors.values(), *fallbacks.values()]
+    static = [c for c in STATIC_INPUTS if any(c in p.in_cols for p in every)]
+    required = {c for p in every for c in p.required_inputs}
+    # what a cycle cannot be predicted without, whichever model predicts it
+    needed = {c for t, p in predictors.items() if t not in fallbacks for c in p.required_inputs}
     in_cols = (*angle_cols, *series, *static)
     file_cols = [c if side == "r" else mirror_name(c) for c in angle_cols]
     warnings: list[str] = []
@@ -574,7 +610,7 @@ def predict(
                 "docs/predict.md"
             )
         windows = segment(trial, found)
-        if id_series is not None and set(series) & required:
+        if id_series is not None and set(series) & needed:
             windows = _outside(windows, id_series)
         ok = [w for w in windows if w.status == "ok"]
         if not ok:
@@ -607,7 +643,11 @@ def predict(
         Xp = X[..., [list(read).index(c) for c in checked]]
         _check_conventions(Xp, p, [read[c] for c in checked], source, model_flips, subject)
     X = _with_static(X, static, durations, height_m, source, required)
-    if series and not np.isfinite(X[..., in_cols.index(series[0])]).all():
+    # (a cycle outside them that a model of the angles alone predicts is said below)
+    sit_out = [
+        t for t, p in predictors.items() if t not in fallbacks and set(series) & set(p.in_cols)
+    ]
+    if sit_out and not np.isfinite(X[..., in_cols.index(series[0])]).all():
         notes.append(
             "no inverse-dynamics hip moments given: the averaged architectures that take them "
             "sit out"
@@ -619,10 +659,22 @@ def predict(
                 "the models that take it predict from their broad model alone, or from "
                 "their averaged architectures that do not take it"
             )
+    # the kept cycles the trial's inverse dynamics cover (None: none given)
+    covered = None if measured is None else np.isfinite(measured).all(axis=(1, 2))
     targets: dict[str, TargetResult] = {}
-    for p in predictors.values():
-        Xp = X[..., input_columns_for(p.in_cols, in_cols, source)]
-        for part, result in _target_results(p, Xp, side, height_m, durations, mass_kg).items():
+    for name, p in predictors.items():
+        results = _cycle_results(
+            p, fallbacks.get(name), covered, X, in_cols, side, height_m, durations, mass_kg, source
+        )
+        if name in fallbacks and covered is not None and not covered.all():
+            notes.append(
+                f"{name}: {int((~covered).sum())} of {len(covered)} cycles (cycles "
+                f"{np.flatnonzero(~covered).tolist()}) lie outside the inverse dynamics of "
+                f"{id_series.source} ({id_series.time[0]:.3f}-{id_series.time[-1]:.3f} s): "
+                f"{fallbacks[name].label} predicts them from the angles, {p.label} the others "
+                "with their hip moments (the cycles csv names each cycle's model)"
+            )
+        for part, result in results.items():
             if part in targets:
                 raise InputError(
                     f"two models predict {part}: {targets[part].model_source} and {p.source}; "

@@ -89,13 +89,15 @@ def unit_name(final: TrainedModel) -> str:
 
 def _for_inputs(a: Predictor, b: Predictor, inverse_dynamics: bool) -> Predictor:
     """Of two models of one target, the one that reads the inverse-dynamics hip moments when
-    the trial's are given (``inverse_dynamics``), else the one that does not; two of the
-    same kind are refused in one line."""
+    the trial's are given (``inverse_dynamics``; the other as its :attr:`Predictor.without_id`,
+    for the cycles they do not cover), else the one that does not; two of the same kind are
+    refused in one line."""
     if reads_inverse_dynamics(a) == reads_inverse_dynamics(b):
         raise ValueError(
             f"two models for {a.target!r}: {a.source} and {b.source}; pass one model per target"
         )
-    return a if reads_inverse_dynamics(a) == inverse_dynamics else b
+    with_id, angles = (a, b) if reads_inverse_dynamics(a) else (b, a)
+    return replace(with_id, without_id=angles) if inverse_dynamics else angles
 
 
 #: The bundled walking dataset the published models are calibrated on (another lab's
@@ -144,6 +146,10 @@ class Predictor:
     # a broader model of the same target and inputs, blended in per cycle as the cycle is
     # unlike this one's training data (calibration.py, "Blend with a broad model")
     broad: Predictor | None = None
+    # for a model that reads the trial's inverse-dynamics hip moments: the same target's model
+    # of the angles alone (found beside it, e.g. the shipped forces beside forces-id), which
+    # predicts the cycles the trial's inverse dynamics do not cover
+    without_id: Predictor | None = None
 
     @property
     def final(self) -> TrainedModel:
@@ -210,6 +216,9 @@ class Predictor:
             members=[m.with_output_lowpass(harmonics) for m in self.members],
             anchor=anchor,
             broad=None if self.broad is None else self.broad.with_output_lowpass(harmonics),
+            without_id=None
+            if self.without_id is None
+            else self.without_id.with_output_lowpass(harmonics),
         )
 
     def predict(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class TargetResult:
     widening: np.ndarray | None = None  # (n,)
     # a hash of the weights that predicted it (Predictor.fingerprint; "" where not known)
     model_fingerprint: str = ""
+    # per cycle, the model that predicted it, where two did (merge_cycles; None: ``model``)
+    cycle_models: tuple[str, ...] | None = None
 
     @property
     def unit(self) -> str:
@@ -67,6 +69,54 @@ class TargetResult:
         if get_target(self.target).nonnegative:  # muscle forces cannot be negative
             lo = np.maximum(lo, 0.0)
         return lo, self.mean + half
+
+
+#: A TargetResult's fields with one value (or array) per cycle, first axis.
+PER_CYCLE = (
+    "mean",
+    "sd",
+    "ensemble_sd",
+    "ood_score",
+    "ood_percentile",
+    "pace_percentile",
+    "broad_weight",
+    "widening",
+)
+
+
+def merge_cycles(a: TargetResult, b: TargetResult, in_a: np.ndarray) -> TargetResult:
+    """One target's results for the kept cycles, the cycles ``in_a`` (bool, one per kept
+    cycle) from ``a`` and the others from ``b`` (two models of the target, e.g. one that reads
+    the trial's inverse dynamics for the cycles they cover and one of the angles alone for the
+    rest), in cycle order; a per-cycle field one of them lacks is NaN on its cycles, and
+    :attr:`TargetResult.cycle_models` names each cycle's model. Band, columns and unit are
+    ``a``'s (models of one target learnt from the same data)."""
+    in_a = np.asarray(in_a, bool)
+    if a.cols != b.cols or len(a.mean) != in_a.sum() or len(b.mean) != (~in_a).sum():
+        raise ValueError("merge_cycles: results of other channels or cycle counts")
+
+    def rows(name: str):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None and y is None:
+            return None
+        like = x if x is not None else y
+        out = np.full((len(in_a), *np.shape(like)[1:]), np.nan, np.result_type(like, float))
+        if x is not None:
+            out[in_a] = x
+        if y is not None:
+            out[~in_a] = y
+        return out.astype(like.dtype) if name in ("mean", "sd", "ensemble_sd") else out
+
+    idx = lambda k: np.flatnonzero(k).tolist()  # noqa: E731
+    return replace(
+        a,
+        **{name: rows(name) for name in PER_CYCLE},
+        model=f"{a.model} (cycles {idx(in_a)}) and {b.model} (cycles {idx(~in_a)})",
+        model_source=f"{a.model_source}; {b.model_source}",
+        calibrated=a.calibrated and b.calibrated,
+        model_fingerprint=f"{a.model_fingerprint}+{b.model_fingerprint}",
+        cycle_models=tuple(a.model if k else b.model for k in in_a),
+    )
 
 
 @dataclass(frozen=True)
@@ -190,7 +240,8 @@ class Prediction:
     def cycles_table(self) -> pd.DataFrame:
         """One row per cycle window: times, status, reason, and for kept cycles the OOD
         percentile per target, the mean ensemble spread, for a blended model the broad
-        model's share, and where the interval is widened under shift its factor."""
+        model's share, where the interval is widened under shift its factor, and where two
+        models predicted a target (:func:`merge_cycles`) the cycle's."""
         rows, k = [], 0
         flags, pace = self.ood_flags, self.pace_flags
         for c in self.cycles:
@@ -214,6 +265,8 @@ class Prediction:
                         row[f"broad_weight_{name}"] = float(t.broad_weight[k])
                     if t.widening is not None:
                         row[f"interval_widening_{name}"] = float(t.widening[k])
+                    if t.cycle_models is not None:
+                        row[f"model_{name}"] = t.cycle_models[k]
                 row["ood_flag"] = bool(flags[k])
                 row["pace_flag"] = bool(pace[k])
                 k += 1
