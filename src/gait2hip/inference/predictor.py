@@ -205,9 +205,9 @@ class Predictor:
         """This predictor with every model that can be low-passed along the cycle at
         ``harmonics`` cycles per gait cycle (0: none;
         :meth:`~gait2hip.training.checkpoint.TrainedModel.with_output_lowpass`) so: its
-        members, its broad model's, and its anchor, the study's model its interval compares
-        with (a published Transformer's frame-to-frame jitter is no disagreement between
-        populations); the rest as they are."""
+        members, those of its broad model and of its :attr:`without_id`, and its anchor, the
+        study's model its interval compares with (a published Transformer's frame-to-frame
+        jitter is no disagreement between populations); the rest as they are."""
         anchor = self.anchor
         if anchor is not None:
             anchor = replace(anchor, model=anchor.model.with_output_lowpass(harmonics))
