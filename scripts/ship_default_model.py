@@ -84,7 +84,7 @@ from gait2hip.models import solved_in_closed_form
 from gait2hip.report.summary import and_join, fmt, span
 from gait2hip.training.checkpoint import TrainedModel
 from gait2hip.training.metrics import MIN_SKILL
-from gait2hip.training.published import PUBLISHED, load_anchor, published_dir
+from gait2hip.training.published import PUBLISHED, load_anchor, low_passed_as, published_dir
 
 FILES = ("final.pt", "calibration.npz", "calibration.json", "final.json")
 
@@ -951,6 +951,7 @@ def ship_unit(unit: Path, folder: Path, same_anchor: str = "") -> Calibration:
     cal = Calibration.load(unit / CALIBRATION_FILE)
     if cal.anchor and cal.anchor != same_anchor:  # the model it compares with travels with it
         anchor = load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
+        anchor = low_passed_as(anchor, [final, *members_of(unit)])  # as calibrated
         if anchor is None:
             sys.exit(f"{unit}: its anchor {cal.anchor} is not in $GAIT2HIP_DATA")
         anchor.model.save(folder / ANCHOR_FILE)

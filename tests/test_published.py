@@ -357,6 +357,40 @@ def test_wise_profile_is_the_average_of_published_and_fine_tuned_weights(synthet
         _init_config("recipe", train_overrides={"wise_alpha": 0.5})
 
 
+@needs_published
+def test_finetune_with_an_output_lowpass(synthetic, tmp_path):
+    """model_overrides reach a model started from the published weights where they change
+    none of its parameters (the Transformer's output_lowpass): every fold and the final model
+    carry it, and the anchor its interval is calibrated and predicted with is low-passed alike
+    (one rule, published.low_passed_as); a setting that would change the weights is refused."""
+    from gait2hip.executor import TaskFailures
+    from gait2hip.pipelines.benchmark import benchmark
+    from gait2hip.training.checkpoint import TrainedModel
+    from gait2hip.training.config import make_config
+
+    ds = _resampled(synthetic["moments"], 180)
+    short = {"max_epochs": 2, "patience": 2}
+    cfg = make_config("moments", ["transformer"], "gait2hip60-finetune", n_bootstrap=50,
+                      train_overrides=short)  # fmt: skip
+    cfg = dataclasses.replace(
+        cfg, n_folds=2, model_overrides={"transformer": {"output_lowpass": 30.0}}
+    )
+    benchmark(ds, cfg, tmp_path, show_progress=False)
+    unit = tmp_path / "split42" / "transformer-bidir" / "seed2025"
+    final = TrainedModel.load(unit / "final.pt")
+    assert [TrainedModel.load(unit / n).output_lowpass for n in ("fold0.pt", "final.pt")] == [
+        30.0,
+        30.0,
+    ]
+    assert published.anchor_for(final).model.output_lowpass == 30.0
+    assert load_predictor(unit).anchor.model.output_lowpass == 30.0
+    # without a low-pass, the anchor keeps the published model's read-out
+    assert published.anchor_for(final.with_output_lowpass(0)).model.output_lowpass == 0.0
+    bad = dataclasses.replace(cfg, model_overrides={"transformer": {"d_model": 64}})
+    with pytest.raises(TaskFailures, match="would change its parameters"):
+        benchmark(ds, bad, tmp_path / "bad", show_progress=False)
+
+
 @pytest.mark.parametrize("arch", ["lstm", "transformer", "mamba"])
 def test_extra_inputs_start_ignored(arch):
     """A model widened to more inputs predicts exactly as before until trained: its one input

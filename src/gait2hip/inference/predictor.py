@@ -52,6 +52,7 @@ from gait2hip.training.published import (
     available_published,
     load_anchor,
     load_published,
+    low_passed_as,
     parse_published,
     published_path,
 )
@@ -505,7 +506,7 @@ def _load_unit(unit: Path, ensemble: bool, anchor_dir: Path | None = None) -> Pr
     cal_path = unit / CALIBRATION_FILE
     cal = Calibration.load(cal_path) if cal_path.is_file() else None
     dirs = (unit,) if anchor_dir is None else (unit, anchor_dir)
-    pred = Predictor(members, cal, unit, _unit_metrics(unit), _anchor(cal, final, *dirs))
+    pred = Predictor(members, cal, unit, _unit_metrics(unit), _anchor(cal, members, *dirs))
     if (unit / BROAD_DIR / "final.pt").is_file():
         pred.broad = _load_unit(unit / BROAD_DIR, ensemble, anchor_dir=unit)
         check_broad(pred, pred.broad)
@@ -568,13 +569,15 @@ def check_broad(pred: Predictor, broad: Predictor) -> None:
         )
 
 
-def _anchor(cal: Calibration | None, final: TrainedModel, *dirs: Path) -> Anchor | None:
+def _anchor(cal: Calibration | None, members: Sequence[TrainedModel], *dirs: Path) -> Anchor | None:
     """The anchor the calibration names (see :func:`load_anchor`), from the first of ``dirs``
-    that holds a copy."""
+    that holds a copy, its read-out low-passed as the member of its architecture has it
+    (:func:`~gait2hip.training.published.low_passed_as`, as calibration had it)."""
     if cal is None or not cal.anchor:
         return None
     unit = next((d for d in dirs if (d / ANCHOR_FILE).is_file()), dirs[0])
-    return load_anchor(cal.anchor, cal.anchor_factor, final.target, unit)
+    anchor = load_anchor(cal.anchor, cal.anchor_factor, members[0].target, unit)
+    return low_passed_as(anchor, members)
 
 
 def unit_folders(run: Path) -> list[Path]:
@@ -607,7 +610,7 @@ def load_predictor(path: str | Path, *, model: str | None = None, ensemble: bool
         trained = TrainedModel.load(path)
         cal_path = path.parent / CALIBRATION_FILE
         cal = Calibration.load(cal_path) if path.name == "final.pt" and cal_path.is_file() else None
-        anchor = _anchor(cal, trained, path.parent)
+        anchor = _anchor(cal, [trained], path.parent)
         return Predictor([trained], cal, path, _unit_metrics(path.parent), anchor)
     if (path / "final.pt").is_file():
         return _load_unit(path, ensemble)

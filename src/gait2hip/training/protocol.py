@@ -23,7 +23,7 @@ import functools
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ from gait2hip.data.splits import (
 from gait2hip.executor import Executor, Task, TaskFailures, report
 from gait2hip.inference.calibration import CALIBRATION_FILE, Calibration, member_predictions
 from gait2hip.io.atomic import atomic_path, finite_json, number, write_json
-from gait2hip.models import count_parameters, create_model, model_class
+from gait2hip.models import count_parameters, create_model, model_class, with_config
 from gait2hip.runtime import TaskRuntime
 from gait2hip.training.batched import Fold, batchable, fit_folds
 from gait2hip.training.calibrate import calibrate
@@ -96,6 +96,9 @@ def _starting_model(ds: GaitDataset, cfg: BenchmarkConfig, spec: ModelSpec, seed
         extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
         if extra:  # they start with zero weight, z-scored with this fit's training data
             start = start.with_extra_inputs(extra, ds.X[train][..., len(start.in_cols) :])
+        settings = cfg.model_overrides.get(spec.name, {})
+        if settings:  # those that change no parameter of the published model (output_lowpass)
+            start = replace(start, model=with_config(start.model, **settings))
         return copy.deepcopy(start.model), start.scaler, start
     scaler = InputScaler.fit(ds.X[train])
     model = create_model(spec.name, **cfg.model_config(spec, len(ds.in_cols), len(ds.out_cols)))

@@ -26,6 +26,7 @@ Layouts (checked with ``load_state_dict(strict=True)``):
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +288,24 @@ def anchor_for(model: TrainedModel) -> Anchor | None:
         return None
     if model.n_frames != other.n_frames:
         return None  # cycles of another length: the two do not predict the same thing
-    return Anchor(other, f"{PUBLISHED}:{model.name}", 1.0 / wise_alpha(model))
+    return low_passed_as(
+        Anchor(other, f"{PUBLISHED}:{model.name}", 1.0 / wise_alpha(model)), [model]
+    )
+
+
+def low_passed_as(anchor: Anchor | None, models) -> Anchor | None:
+    """``anchor`` with its read-out low-passed along the cycle as the model of its
+    architecture among ``models`` has it (:attr:`TrainedModel.output_lowpass`; unchanged where
+    none of them has one): the disagreement that widens an interval compares the two models'
+    curves, not a published Transformer's frame-to-frame jitter. One rule for calibration
+    (:func:`anchor_for`) and prediction (the predictor's anchor)."""
+    if anchor is None:
+        return None
+    own = next((m for m in models if m.name == anchor.model.name), None)
+    harmonics = None if own is None else own.output_lowpass
+    if not harmonics:
+        return anchor
+    return replace(anchor, model=anchor.model.with_output_lowpass(harmonics))
 
 
 def load_anchor(name: str, factor: float, target: str, unit: Path | None = None) -> Anchor | None:
