@@ -362,8 +362,8 @@ def test_finetune_with_an_output_lowpass(synthetic, tmp_path):
     """model_overrides reach a model started from the published weights where they change
     none of its parameters (the Transformer's output_lowpass): every fold and the final model
     carry it, and the anchor its interval is calibrated and predicted with is low-passed alike
-    (one rule, published.low_passed_as); a setting that would change the weights is refused."""
-    from gait2hip.executor import TaskFailures
+    (one rule, published.low_passed_as); the published model's own settings (sizes, dropout)
+    do not apply."""
     from gait2hip.pipelines.benchmark import benchmark
     from gait2hip.training.checkpoint import TrainedModel
     from gait2hip.training.config import make_config
@@ -386,9 +386,14 @@ def test_finetune_with_an_output_lowpass(synthetic, tmp_path):
     assert load_predictor(unit).anchor.model.output_lowpass == 30.0
     # without a low-pass, the anchor keeps the published model's read-out
     assert published.anchor_for(final.with_output_lowpass(0)).model.output_lowpass == 0.0
-    bad = dataclasses.replace(cfg, model_overrides={"transformer": {"d_model": 64}})
-    with pytest.raises(TaskFailures, match="would change its parameters"):
-        benchmark(ds, bad, tmp_path / "bad", show_progress=False)
+    # the published model's own settings (a profile's sizes and dropout, as `--profile quick
+    # --init gait2hip60` has them) do not apply; the output low-pass does
+    sized = {"transformer": {"d_model": 64, "dropout": 0.0, "output_lowpass": 20.0}}
+    benchmark(ds, dataclasses.replace(cfg, model_overrides=sized), tmp_path / "sized",
+              show_progress=False)  # fmt: skip
+    other = TrainedModel.load(tmp_path / "sized" / unit.relative_to(tmp_path) / "final.pt")
+    assert (other.model.config.d_model, other.model.config.dropout) == (128, 0.1)
+    assert other.output_lowpass == 20.0
 
 
 @pytest.mark.parametrize("arch", ["lstm", "transformer", "mamba"])

@@ -87,6 +87,12 @@ class UnitResult:
         return f"{self.spec.label} [{self.part}]" if self.part else self.spec.label
 
 
+#: The ``model_overrides`` a model started from the published weights takes: settings that
+#: change none of its weights. The others (sizes, dropout) are the published model's own, as
+#: the study trained it (a profile's small sizes do not apply).
+PUBLISHED_SETTINGS = ("output_lowpass",)
+
+
 def _starting_model(ds: GaitDataset, cfg: BenchmarkConfig, spec: ModelSpec, seed: int, train):
     """A fit's model before training, its input scaler, and the published weights it starts
     from (None: a random initialisation drawn after ``torch.manual_seed(seed)``)."""
@@ -96,8 +102,9 @@ def _starting_model(ds: GaitDataset, cfg: BenchmarkConfig, spec: ModelSpec, seed
         extra = ds.in_cols[len(start.in_cols) :]  # per-cycle inputs it never had (config.py)
         if extra:  # they start with zero weight, z-scored with this fit's training data
             start = start.with_extra_inputs(extra, ds.X[train][..., len(start.in_cols) :])
-        settings = cfg.model_overrides.get(spec.name, {})
-        if settings:  # those that change no parameter of the published model (output_lowpass)
+        settings = {k: v for k, v in cfg.model_overrides.get(spec.name, {}).items()
+                    if k in PUBLISHED_SETTINGS}  # fmt: skip
+        if settings:
             start = replace(start, model=with_config(start.model, **settings))
         return copy.deepcopy(start.model), start.scaler, start
     scaler = InputScaler.fit(ds.X[train])
