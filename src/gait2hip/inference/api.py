@@ -507,7 +507,8 @@ def predict(
     # a model that reads the trial's inverse dynamics predicts the cycles they cover; the
     # same target's model of the angles alone, found beside it, the others
     fallbacks = {t: p.without_id for t, p in predictors.items() if p.without_id is not None}
-    for p in [*predictors.values(), *fallbacks.values()]:
+    every = [*predictors.values(), *fallbacks.values()]
+    for p in every:
         if tuple(c for c in p.in_cols if is_angle(c)) != angle_cols or (
             p.n_frames != first.n_frames
         ):
@@ -518,7 +519,6 @@ def predict(
     # their hip-moment series come from the trial's inverse dynamics, their per-cycle scalars
     # (body height, cycle duration) from the subject and cycles
     series = [c for c in SERIES_INPUTS if any(c in p.in_cols for p in predictors.values())]
-    every = [*predictors.values(), *fallbacks.values()]
     static = [c for c in STATIC_INPUTS if any(c in p.in_cols for p in every)]
     required = {c for p in every for c in p.required_inputs}
     # what a cycle cannot be predicted without, whichever model predicts it
@@ -709,7 +709,7 @@ def predict(
             warnings.append(f"lab correction: {unlike}")
     agreement = None
     if id_series is not None and measured is not None and "moments" in targets:
-        if not np.isfinite(measured).all(axis=(1, 2)).any():
+        if not covered.any():
             notes.append(
                 f"{id_series.source} covers none of the kept cycles: the predicted hip moments "
                 "are not checked against it"

@@ -99,13 +99,13 @@ def merge_cycles(a: TargetResult, b: TargetResult, in_a: np.ndarray) -> TargetRe
         x, y = getattr(a, name), getattr(b, name)
         if x is None and y is None:
             return None
-        like = x if x is not None else y
-        out = np.full((len(in_a), *np.shape(like)[1:]), np.nan, np.result_type(like, float))
+        like = x if x is not None else y  # every per-cycle field is floating point
+        out = np.full((len(in_a), *np.shape(like)[1:]), np.nan, like.dtype)
         if x is not None:
             out[in_a] = x
         if y is not None:
             out[~in_a] = y
-        return out.astype(like.dtype) if name in ("mean", "sd", "ensemble_sd") else out
+        return out
 
     idx = lambda k: np.flatnonzero(k).tolist()  # noqa: E731
     return replace(
