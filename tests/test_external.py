@@ -161,7 +161,8 @@ def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(da
     (unit,) = find_units("default", "moments")  # the shipped default's, by name
     assert unit.predictor.source == find_units(default_model_dir() / "moments")[0].predictor.source
     pred = unit.predictor
-    mean, sd, _ = predict_cohort(unit, cohort)
+    mean, sd, _, broad = predict_cohort(unit, cohort)
+    assert (broad == 1.0).all()  # no cycle times: the broad model's alone
     X = cohort_inputs(pred, cohort)
     with_mass = pred.predict_cycles(X, cohort.height_m, None, cohort.mass_kg)
     np.testing.assert_allclose(sd, resample_cycles(with_mass.sd, cohort.n_frames), rtol=1e-5)
@@ -447,3 +448,128 @@ def test_zero_shot_rows_measure_models_against_the_training_mean_curve(
         np.broadcast_to(curve, (int(m.sum()), *curve.shape[1:])), cohort.subject[m],
     )  # fmt: skip
     assert row["skill_vs_mean_curve"] == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------------------ cycle durations
+
+
+def test_cohort_durations_are_read_from_npz_and_csv_and_checked(synthetic, tmp_path):
+    arrays = cohort_arrays(synthetic["moments"])
+    n = len(arrays["subject"])
+    durations = np.linspace(0.8, 1.3, n)
+    cohort = read_cohort_npz(
+        save_npz(tmp_path / "c.npz", {**arrays, "cycle_duration_s": durations})
+    )
+    np.testing.assert_allclose(cohort.duration_s, durations)
+    assert "cycle durations known for" in cohort.describe()
+    assert not np.isfinite(read_cohort_npz(save_npz(tmp_path / "n.npz", arrays)).duration_s).any()
+    # the CSV's column, one value per cycle on every frame
+    t = arrays["angles"].shape[1]
+    rows = {
+        "subject": np.repeat(arrays["subject"], t),
+        "cycle": np.repeat(np.arange(n), t),
+        "cycle_duration_s": np.repeat(durations, t),
+        **{c: arrays["angles"][:, :, j].ravel() for j, c in enumerate(arrays["angle_channels"])},
+    }
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    np.testing.assert_allclose(read_cohort_csv(tmp_path / "c.csv").duration_s, durations)
+    # milliseconds, or a whole trial's time, are refused naming the file and the fix
+    bad = {**arrays, "cycle_duration_s": durations * 1000}
+    with pytest.raises(DataError, match=r"bad\.npz: cycle_duration_s .* in seconds"):
+        read_cohort_npz(save_npz(tmp_path / "bad.npz", bad))
+
+
+@pytest.fixture(scope="module")
+def duration_run(tmp_path_factory, synthetic):
+    """A tiny LSTM of the ipsilateral angles and the cycle's duration (no broad model)."""
+    from gait2hip.conventions import resolve_inputs
+
+    out = tmp_path_factory.mktemp("dur")
+    ds = synthetic["moments"]
+    t0 = np.arange(len(ds), dtype=float) * 3.0
+    durations = np.random.default_rng(0).uniform(0.9, 1.3, len(ds))
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + durations})
+    cfg = make_config(
+        "moments",
+        ["lstm"],
+        "quick",
+        train_overrides={"max_epochs": 3, "patience": 2, "lr": 3e-3},
+        n_bootstrap=20,
+        inputs=resolve_inputs("ipsilateral,cycle_duration_s"),
+    )
+    cfg = dataclasses.replace(cfg, model_overrides=TINY, n_folds=2)
+    benchmark(ds, cfg, out / "run", show_progress=False)
+    return out / "run"
+
+
+def test_assumed_durations_reach_a_model_of_them_as_a_timed_trial_gives_them(
+    duration_run, synthetic, tmp_path
+):
+    """A cohort without cycle times: a model that needs them is refused, naming
+    --assume-durations; with seconds or froude it predicts as `predict` would from those
+    durations, said as an assumption; the cohort's own durations win where it has them."""
+    from gait2hip.conventions import froude_durations
+    from gait2hip.external.evaluate import FROUDE, cohort_inputs, cycle_durations
+
+    arrays = cohort_arrays(synthetic["moments"])
+    n = len(arrays["subject"])
+    heights = np.linspace(1.2, 1.8, n)
+    cohort = read_cohort_npz(save_npz(tmp_path / "k.npz", {**arrays, "height_m": heights}))
+    (unit,) = find_units(duration_run, "moments")
+    pred = unit.predictor
+    with pytest.raises(DataError, match=r"k\.npz: lstm-causal takes \['cycle_duration_s'\].*"
+                       "--assume-durations"):  # fmt: skip
+        zero_shot([unit], cohort, healthy=False, n_boot=10)
+    zs = zero_shot([unit], cohort, healthy=False, n_boot=10, assume_durations=1.2)
+    assert (zs.cycles["cycle_duration_s"] == 1.2).all()
+    assert any("ASSUMED" in note and f"{n} of {n} cycles" in note for note in zs.notes)
+    X = cohort_inputs(pred, cohort, np.full(n, 1.2))
+    assert (X[..., pred.in_cols.index("cycle_duration_s")] == np.float32(1.2)).all()
+    direct = pred.predict_cycles(X, heights, np.full(n, 1.2), cohort.mass_kg).mean
+    np.testing.assert_allclose(
+        zs.predictions[unit.key], resample_cycles(direct, cohort.n_frames)[..., unit.channels],
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    slow = zero_shot([unit], cohort, healthy=False, n_boot=10, assume_durations=2.0)
+    assert not np.allclose(slow.predictions[unit.key], zs.predictions[unit.key])  # read
+    # froude: the median training cycle's duration, scaled to each height
+    cal = pred.calibration
+    expected = froude_durations(heights, np.median(cal.heights), np.median(cal.durations))
+    np.testing.assert_allclose(cycle_durations(pred, cohort, FROUDE), expected)
+    assert expected[0] < expected[-1]  # shorter legs, shorter cycles
+    # the cohort's own durations are used where it has them, the assumption elsewhere
+    own = np.where(np.arange(n) < n // 2, 1.05, np.nan)
+    timed = read_cohort_npz(
+        save_npz(tmp_path / "t.npz", {**arrays, "height_m": heights, "cycle_duration_s": own})
+    )
+    np.testing.assert_allclose(
+        cycle_durations(pred, timed, 1.2), np.where(np.isfinite(own), 1.05, 1.2)
+    )
+    part = zero_shot([unit], timed, healthy=False, n_boot=10, assume_durations=1.2)
+    assert any(f"{n - n // 2} of {n} cycles" in note for note in part.notes)
+
+
+def test_the_default_on_the_cohort_with_assumed_durations_blends_as_for_timed_trials(data_root):
+    """Without cycle times the default's broad model predicts every cohort cycle; with
+    durations assumed, its own model takes the cycles its checks do not hand over, as for a
+    timed trial given to `predict` (the broad share per cycle, as the predictor gives it)."""
+    from gait2hip.external.evaluate import FROUDE, cohort_inputs, cycle_durations
+
+    if not (data_root / "spina_bifida_lee" / "cycles.npz").is_file():
+        pytest.skip("spina_bifida_lee not in the data folder")
+    cohort = load_cohort("spina_bifida_lee", data_root=data_root).with_contralateral()
+    units = find_units("default", "moments")
+    pred = units[0].predictor
+    untimed = zero_shot(units, cohort, healthy=False, n_boot=10)
+    assert (untimed.cycles["broad_weight"] == 1.0).all()
+    assert (untimed.summary["broad_share"] == 1.0).all()
+    zs = zero_shot(units, cohort, healthy=False, n_boot=10, assume_durations=FROUDE)
+    durations = cycle_durations(pred, cohort, FROUDE)
+    X = cohort_inputs(pred, cohort, durations)
+    weight = pred.broad_weight(X, cohort.height_m, durations, cohort.mass_kg)
+    np.testing.assert_allclose(zs.cycles["broad_weight"], weight)
+    assert 0 < weight.mean() < 1
+    direct = pred.predict_cycles(X, cohort.height_m, durations, cohort.mass_kg).mean
+    np.testing.assert_allclose(
+        zs.predictions[units[0].key], resample_cycles(direct, cohort.n_frames), rtol=1e-5
+    )

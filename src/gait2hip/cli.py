@@ -888,6 +888,16 @@ def evaluate_external(
             "height"
         ),
     ] = True,
+    assume_durations: Annotated[
+        str | None,
+        typer.Option(
+            help="cycles without a duration (cycle_duration_s; the bundled cohort has none): "
+            "assume one, as a timed trial gives `predict`, for models that read it (the "
+            "default's own model and its pace check): seconds, or froude (the pace of the "
+            "model's median training cycle, scaled to each body height); reported as an "
+            "assumption"
+        ),
+    ] = None,
     few_shot: Annotated[bool, typer.Option(help="run the few-shot adaptation")] = True,
     k: Annotated[str, typer.Option(help="few-shot: adaptation subjects per draw, comma list")] = (
         "1,2,4,8"
@@ -920,6 +930,7 @@ def evaluate_external(
             data = data.with_contralateral()
         if not size_scaling:
             data = data.without_heights()
+        durations = _assumed_durations(assume_durations)
         cfg = (
             FewShotConfig(
                 ks=_csv_ints(k),
@@ -948,6 +959,7 @@ def evaluate_external(
             healthy_data=healthy_data,
             few_shot_cfg=cfg,
             n_boot=n_bootstrap,
+            assume_durations=durations,
             command=command,
             show_progress=progress,
         )
@@ -956,6 +968,25 @@ def evaluate_external(
     text = summary.read_text()
     _log(text.split("## Domain shift")[0])
     console.print(f"[green]results:[/green] {out}")
+
+
+def _assumed_durations(value: str | None) -> str | float | None:
+    """``--assume-durations``: froude or seconds (0.4-2.5, a stride's plausible range)."""
+    from gait2hip.external.evaluate import FROUDE
+    from gait2hip.gait.events import STRIDE_RANGE_S
+
+    if value is None or value.strip().lower() == FROUDE:
+        return None if value is None else FROUDE
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    lo, hi = STRIDE_RANGE_S
+    if not lo <= seconds <= hi:
+        raise ValueError(
+            f"--assume-durations {value!r}: {FROUDE}, or a cycle's duration in s ({lo}-{hi})"
+        )
+    return seconds
 
 
 @app.command("architectures")

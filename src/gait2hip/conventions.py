@@ -261,6 +261,19 @@ def size_factors(
     return f
 
 
+def froude_durations(
+    height_m: float | Sequence[float] | np.ndarray,
+    reference_height_m: float,
+    reference_duration_s: float,
+) -> np.ndarray:
+    """Gait-cycle durations (s) of walkers of ``height_m`` at the same dimensionless pace
+    (equal Froude number) as a ``reference_height_m``-tall walker whose cycle lasts
+    ``reference_duration_s``: time scales with sqrt(leg length / g), leg length with body
+    height (Hof 1996), so T = T_ref * sqrt(H / H_ref); NaN where the height is unknown."""
+    h = np.asarray(height_m, dtype=np.float64)
+    return reference_duration_s * np.sqrt(h / float(reference_height_m))
+
+
 # --------------------------------------------------------------------------- labelling
 
 #: Hip-moment columns of OpenSim's inverse dynamics output, per side.

@@ -16,7 +16,9 @@ File formats (``docs/external.md`` documents them with examples):
   frames, in order.
 
 A body height per cycle (NPZ ``height_m`` or ``height_cm``, (N,)) makes models scale their
-hip moments to it (:func:`gait2hip.conventions.size_factors`).
+hip moments to it (:func:`gait2hip.conventions.size_factors`). A duration per cycle (NPZ or
+CSV ``cycle_duration_s``, heel strike to heel strike in s) is read by models that take it
+and by their pace check, as `predict` reads a timed trial's.
 
 Channel names are gait2hip's (``hip_flexion_r``, ``hip_flexion_r_moment``, ``glmed_r``) or
 side-less (``hip_flexion``, ``hip_flexion_moment``, ``glmed``): a side-less name is the
@@ -44,6 +46,7 @@ from gait2hip.data.dataset import (
     _decode,
     order_columns,
 )
+from gait2hip.gait.events import STRIDE_RANGE_S
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.io.storage import StorageFormatError
 from gait2hip.io.tables import read_table
@@ -64,6 +67,8 @@ RESERVED = {"angles", "angle_channels", "subject", "group", "mass_kg"} | {
 MIN_FRAMES = 10
 #: Per-cycle body-height columns (NPZ keys / CSV columns) and their factor to metres.
 HEIGHT_COLS: dict[str, float] = {"height_m": 1.0, "height_cm": 0.01}
+#: The per-cycle duration column (NPZ key / CSV column): heel strike to heel strike, s.
+DURATION_COL = "cycle_duration_s"
 
 
 def _strip_side(name: str) -> str:
@@ -180,6 +185,7 @@ class Cohort:
             source=source,
         )
         cohort.height_m  # noqa: B018 (refuses implausible heights now, naming the file)
+        cohort.duration_s  # noqa: B018 (and durations)
         return cohort
 
     # ---------------------------------------------------------------- views
@@ -214,6 +220,24 @@ class Cohort:
                     )
                 return h
         return np.full(len(self), np.nan)
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        """(N,) each cycle's duration in s (heel strike to heel strike) from the metadata
+        column ``cycle_duration_s``; NaN where unknown (the cycles were time-normalised
+        without it). Models that take a cycle's duration read it."""
+        if DURATION_COL not in self.meta:
+            return np.full(len(self), np.nan)
+        d = pd.to_numeric(self.meta[DURATION_COL], errors="coerce").to_numpy(float)
+        lo, hi = STRIDE_RANGE_S
+        bad = np.isfinite(d) & ((d < lo) | (d > hi))
+        if bad.any():
+            raise DataError(
+                f"{self.source}: {DURATION_COL} of cycles {np.flatnonzero(bad)[:5].tolist()} "
+                f"is outside {lo}-{hi} s; give each cycle's duration, heel strike to heel "
+                "strike of the same foot, in seconds"
+            )
+        return d
 
     def without_heights(self) -> Cohort:
         """The cohort with its body heights dropped (predictions for the models' reference
@@ -306,6 +330,16 @@ class Cohort:
             "moments scaled to it (Hof 1996)"
         )
 
+    def _durations_note(self) -> str:
+        durations = self.duration_s
+        known = int(np.isfinite(durations).sum())
+        if not known:
+            return "; no cycle durations"
+        return (
+            f"; cycle durations known for {known} of {len(self)} cycles "
+            f"({np.nanmin(durations):.2f}-{np.nanmax(durations):.2f} s)"
+        )
+
     def describe(self) -> str:
         per_group = ", ".join(
             f"{g}: {int((self.group == g).sum())} cycles of {len(self.subjects(g))} subjects"
@@ -315,6 +349,7 @@ class Cohort:
             f"{self.name}: {len(self)} cycles, {self.n_frames} frames, angles "
             f"{list(self.angle_cols)}, references {list(self.targets) or 'none'} ({per_group})"
             + self._heights_note()
+            + self._durations_note()
             + (
                 f"; ASSUMED (not measured): {', '.join(self.assumed)} = the other leg half a "
                 "cycle later (symmetric gait)"
@@ -482,7 +517,9 @@ def read_cohort_csv(
         group=first["group"].astype(str).to_numpy() if "group" in per_cycle_cols else None,
         mass_kg=first["mass_kg"].to_numpy(float) if "mass_kg" in per_cycle_cols else None,
         targets=targets,
-        meta=first[["cycle", *[c for c in HEIGHT_COLS if c in df.columns]]].reset_index(drop=True),
+        meta=first[
+            ["cycle", *[c for c in (*HEIGHT_COLS, DURATION_COL) if c in df.columns]]
+        ].reset_index(drop=True),
         name=name or path.stem,
         source=str(path),
     )

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gait2hip.conventions import get_target, is_angle, target_parts
+from gait2hip.conventions import froude_durations, get_target, is_angle, target_parts
 from gait2hip.data.cohort import Cohort
 from gait2hip.data.dataset import DataError, input_columns_for
 from gait2hip.gait.signal import resample_cycles
@@ -156,16 +156,66 @@ def find_units(
     return units
 
 
-def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
-    """Refuse, in one line, models that take angles the cohort lacks, naming the ways out."""
+#: ``assume_durations`` of :func:`zero_shot`: each cycle's duration at the pace of the
+#: model's median training cycle, scaled to the cycle's body height at equal Froude number
+#: (:func:`~gait2hip.conventions.froude_durations`).
+FROUDE = "froude"
+
+
+def cycle_durations(
+    pred: Predictor, cohort: Cohort, assume: str | float | None = None
+) -> np.ndarray | None:
+    """(N,) each cohort cycle's duration (s) as ``pred`` reads it: the cohort's own where it
+    gives them; elsewhere, as ``assume`` says: seconds for every cycle, or :data:`FROUDE`
+    (those of the model's median training cycle, scaled to each body height; NaN where the
+    height is unknown). None where nothing is known, or the model neither takes durations
+    nor checks the pace (no training durations)."""
+    own = cohort.duration_s
+    cal = pred.calibration
+    if cal is None or not len(cal.durations):
+        return None
+    unknown = ~np.isfinite(own)
+    if assume is not None and unknown.any():
+        if assume == FROUDE:
+            if not len(cal.heights):
+                raise DataError(
+                    f"{pred.source}: no training heights to scale its walkers' pace from; "
+                    "assume the durations in seconds instead"
+                )
+            if not np.isfinite(cohort.height_m[unknown]).any():
+                raise DataError(
+                    f"{cohort.source}: durations by {FROUDE} scale a pace to each body height, "
+                    "which the cohort does not give for its cycles without durations (or "
+                    "--no-size-scaling dropped); assume the durations in seconds instead"
+                )
+            guess = froude_durations(
+                cohort.height_m, float(np.median(cal.heights)), float(np.median(cal.durations))
+            )
+        else:
+            guess = np.full(len(cohort), float(assume))
+        own = np.where(unknown, guess, own)
+    return own if np.isfinite(own).any() else None
+
+
+def check_inputs(
+    units: Sequence[EvalUnit], cohort: Cohort, assume_durations: str | float | None = None
+) -> None:
+    """Refuse, in one line, models that take inputs the cohort lacks, naming the ways out."""
     for unit in units:
         pred = unit.predictor
-        static = [c for c in pred.required_inputs if not is_angle(c)]
+        given = _static_inputs(pred, cohort, assume_durations)
+        static = [
+            c
+            for c in pred.required_inputs
+            if not is_angle(c) and (given.get(c) is None or not np.isfinite(given[c]).all())
+        ]
         if static:
             raise DataError(
                 f"{cohort.source}: {unit.label} takes {static} besides the angles, which the "
-                "cohort does not give; use a model of the angles alone (or one with a broad "
-                "model of them, as the default: its broad model then predicts the cohort alone)"
+                "cohort does not give for every cycle; give them (cycle_duration_s, height_m), "
+                "assume the durations (--assume-durations), or use a model of the angles alone "
+                "(or one with a broad model of them, as the default: its broad model then "
+                "predicts the cycles without them alone)"
             )
         missing = [c for c in pred.in_cols if is_angle(c) and c not in cohort.angle_cols]
         if missing:
@@ -177,27 +227,52 @@ def check_inputs(units: Sequence[EvalUnit], cohort: Cohort) -> None:
             )
 
 
-def predict_cohort(unit: EvalUnit, cohort: Cohort) -> tuple[np.ndarray, ...]:
-    """The final model's per-kg predictions of the unit's target for every cohort cycle, their
-    interval sd and the sd without the between-population part
-    (:meth:`Predictor.predict_within`), at the cohort's frames."""
+def predict_cohort(
+    unit: EvalUnit, cohort: Cohort, durations: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The final model's per-kg predictions of the unit's target for every cohort cycle (of
+    ``durations``, s, where known: :func:`cycle_durations`), their interval sd and the sd
+    without the between-population part (:meth:`Predictor.predict_within`), at the cohort's
+    frames; and the broad model's share per cycle (None without a broad model)."""
     pred = unit.predictor
-    X = cohort_inputs(pred, cohort)
-    out = predict_at(pred, X, cohort.height_m, unit.channels, mass_kg=cohort.mass_kg)
-    return tuple(resample_cycles(a, cohort.n_frames) for a in out)
+    X = cohort_inputs(pred, cohort, durations)
+    p = pred.predict_cycles(X, cohort.height_m, durations, cohort.mass_kg)
+    ch = unit.channels
+    mean, sd, within = (
+        resample_cycles(a[..., ch], cohort.n_frames) for a in (p.mean, p.sd, p.within_sd)
+    )
+    return mean, sd, within, p.broad_weight
 
 
-def cohort_inputs(pred: Predictor, cohort: Cohort) -> np.ndarray:
-    """The cohort's cycles at the model's frames in its inputs: its angles by name, NaN for
-    inputs the cohort does not give (a cycle's duration: the blend's broad model
-    then predicts alone, :attr:`Predictor.required_inputs`)."""
+def _static_inputs(
+    pred: Predictor, cohort: Cohort, assume_durations: str | float | None = None
+) -> dict[str, np.ndarray | None]:
+    """The per-cycle scalar inputs the cohort gives ``pred`` (None where it gives none)."""
+    height = cohort.height_m
+    return {
+        "cycle_duration_s": cycle_durations(pred, cohort, assume_durations),
+        "body_height_m": height if np.isfinite(height).any() else None,
+    }
+
+
+def cohort_inputs(
+    pred: Predictor, cohort: Cohort, durations: np.ndarray | None = None
+) -> np.ndarray:
+    """The cohort's cycles at the model's frames in its inputs: its angles by name, its body
+    heights and the cycles' ``durations`` (s) where the model takes them, NaN for inputs the
+    cohort does not give (a cycle without its duration: the blend's broad model then
+    predicts it alone, :attr:`Predictor.required_inputs`)."""
     at_model = cohort.resampled(pred.n_frames)
     have = [c for c in pred.in_cols if is_angle(c)]
     X = at_model.angles[..., input_columns_for(have, at_model.angle_cols, cohort.source)]
     if len(have) == len(pred.in_cols):
         return X
+    given = {**_static_inputs(pred, cohort), "cycle_duration_s": durations}
     out = np.full((*X.shape[:2], len(pred.in_cols)), np.nan, dtype=np.float32)
     out[..., [pred.in_cols.index(c) for c in have]] = X
+    for c, values in given.items():
+        if c in pred.in_cols and values is not None:
+            out[..., pred.in_cols.index(c)] = np.asarray(values, np.float32)[:, None]
     return out
 
 
@@ -216,9 +291,11 @@ def predict_at(
     return tuple(a[..., channels] for a in out)
 
 
-def cohort_ood(pred: Predictor, cohort: Cohort) -> tuple[np.ndarray, np.ndarray] | None:
+def cohort_ood(
+    pred: Predictor, cohort: Cohort, durations: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """OOD score and percentile per cohort cycle (None for an uncalibrated model)."""
-    return pred.ood_scores(pred.filled_inputs(cohort_inputs(pred, cohort))[0])
+    return pred.ood_scores(pred.filled_inputs(cohort_inputs(pred, cohort, durations))[0])
 
 
 @dataclass
@@ -333,9 +410,12 @@ def zero_shot(
     healthy_data: str | Path | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    assume_durations: str | float | None = None,
 ) -> ZeroShot:
-    """Evaluate every unit on every cohort group (and its healthy test subjects)."""
-    check_inputs(units, cohort)
+    """Evaluate every unit on every cohort group (and its healthy test subjects); cycles
+    without a duration get the one ``assume_durations`` says (:func:`cycle_durations`), as a
+    timed trial would give `predict`, and each unit's notes say so."""
+    check_inputs(units, cohort, assume_durations)
     rows, channels, subjects, cycles = [], [], [], []
     out = ZeroShot(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     for unit in units:
@@ -344,16 +424,26 @@ def zero_shot(
             raise DataError(f"{pred.source}: outputs {pred.out_cols} are not the study's")
         target, ch = get_target(unit.target), unit.channels
         y_true = cohort.reference(unit.target)
-        y_pred, sd, sd_within = predict_cohort(unit, cohort)
+        durations = cycle_durations(pred, cohort, assume_durations)
+        assumed = ~np.isfinite(cohort.duration_s) & np.isfinite(
+            np.nan if durations is None else durations
+        )
+        if assumed.any():
+            out.notes.append(
+                f"{unit.key}: cycle durations ASSUMED (not measured) for {int(assumed.sum())} "
+                f"of {len(cohort)} cycles ({assume_durations}: "
+                f"{np.min(durations[assumed]):.2f}-{np.max(durations[assumed]):.2f} s)"
+            )
+        y_pred, sd, sd_within, broad = predict_cohort(unit, cohort, durations)
         out.predictions[unit.key] = y_pred
-        ood = cohort_ood(pred, cohort)
+        ood = cohort_ood(pred, cohort, durations)
         if pred.calibration is not None:
             out.ood_reference[(unit.label, unit.split_seed, unit.seed)] = (
                 pred.calibration.ood_reference_scores
             )
         heights = cohort.height_m
         sets = [
-            (g, cohort.group == g, y_true, y_pred, sd, sd_within, cohort.subject, heights)
+            (g, cohort.group == g, y_true, y_pred, sd, sd_within, cohort.subject, heights, broad)
             for g in cohort.groups
         ]
         cyc = pd.DataFrame(
@@ -363,6 +453,8 @@ def zero_shot(
                 "subject": cohort.subject,
                 "cycle": np.arange(len(cohort)),
                 "rmse": per_cycle_rmse(y_true, y_pred),
+                "cycle_duration_s": np.nan if durations is None else durations,
+                "broad_weight": np.nan if broad is None else broad,
             }
         )
         if ood is not None:
@@ -378,7 +470,8 @@ def zero_shot(
             else:
                 hp, hsd, hsd_within = predict_at(pred, h.X, h.height_m, ch, h.durations)
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
-                sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m))
+                hb = pred.broad_weight(h.X, h.height_m, h.durations)
+                sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m, hb))
                 hc = pd.DataFrame(
                     {
                         **unit.ids(),
@@ -391,7 +484,7 @@ def zero_shot(
                 if pred.calibration is not None:
                     hc["ood_score"], hc["ood_percentile"] = pred.ood_scores(h.X)
                 cycles.append(hc)
-        for group, m, yt, yp, s, s_within, subj, hm in sets:
+        for group, m, yt, yp, s, s_within, subj, hm, bw in sets:
             res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
                            n_boot=n_boot, seed=seed)  # fmt: skip
             ids = {**unit.ids(), "group": group}
@@ -407,6 +500,8 @@ def zero_shot(
                     "coverage_90_within": interval_coverage(pred, yt[m], yp[m], s_within[m]),
                     "interval_width_90": interval_width(pred, s[m]),
                     "interval_width_90_within": interval_width(pred, s_within[m]),
+                    # the broad model's mean share of the cycles (NaN without one)
+                    "broad_share": np.nan if bw is None else float(np.mean(bw[m])),
                     "skill_vs_mean_curve": mean_curve_skill(pred, ch, yt[m], yp[m], subj[m], hm[m]),
                     # how well the size check tells these subjects' heights from the training
                     # subjects' (NaN without heights on either side)

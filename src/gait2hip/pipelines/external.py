@@ -47,6 +47,7 @@ def evaluate_external(
     healthy_data: str | Path | None = None,
     few_shot_cfg: FewShotConfig | None = None,
     n_boot: int = 2000,
+    assume_durations: str | float | None = None,
     command: str = "",
     show_progress: bool = True,
 ) -> Path:
@@ -59,7 +60,14 @@ def evaluate_external(
     if few_shot_cfg is not None:
         few_shot_cfg.check(cohort)
     units = find_units(models, target)
-    zs = zero_shot(units, cohort, healthy=healthy, healthy_data=healthy_data, n_boot=n_boot)
+    zs = zero_shot(
+        units,
+        cohort,
+        healthy=healthy,
+        healthy_data=healthy_data,
+        n_boot=n_boot,
+        assume_durations=assume_durations,
+    )
     shift = domain_shift_table(zs.cycles, zs.ood_reference)
     _write_csv(out_dir / "zero_shot.csv", zs.summary)
     _write_csv(out_dir / "zero_shot_per_channel.csv", zs.per_channel)

@@ -35,6 +35,7 @@ def summary_markdown(cohort, units, zs, shift, curve, first_k, fcfg, tgt, comman
             **{f"R² {c}": z[f"r2_{c}"] for c in tgt.cols},
             "90% interval coverage": z["coverage_90"],
             "within-population interval": z["coverage_90_within"],
+            **({"broad share": z["broad_share"]} if z["broad_share"].notna().any() else {}),
         }
     )
     inputs = sorted({input_set_name(x.predictor.in_cols) for x in units})
