@@ -195,3 +195,22 @@ def test_training_commands_share_one_set_of_run_options(monkeypatch):
     assert res.exit_code == 2 and "--zero-shot-data: unknown 'nope'" in res.output
     res = CliRunner().invoke(cli.app, ["tune", "--data", "missing.npz", "--no-progress"])
     assert res.exit_code != 0 and "missing.npz" in res.output and "Traceback" not in res.output
+
+
+def test_a_path_the_file_system_refuses_is_one_line_naming_it(tmp_path, capsys):
+    """`--out` at a file (or under one): one line naming the path and the fix, exit 2, no
+    traceback (the installed command is cli.main)."""
+    import pytest
+
+    in_the_way = tmp_path / "results"
+    in_the_way.write_text("")
+    for out in (in_the_way, in_the_way / "sub"):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["demo-data", "--out", str(out), "--subjects", "4"])
+        assert exited.value.code == 2
+        said = capsys.readouterr().out
+        assert f"{out}: a file stands where a folder is needed" in said and "--out" in said
+        assert "Traceback" not in said
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["demo-data", "--out", str(tmp_path / "fine"), "--subjects", "4"])
+    assert exited.value.code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import inspect
 import shlex
@@ -1290,8 +1291,35 @@ def adapt(
     )
 
 
-def main() -> None:  # pragma: no cover
-    app()
+#: What to do where the file system refuses a path, by errno.
+_OS_FIXES: dict[int, str] = {
+    errno.EEXIST: "a file stands where a folder is needed; give another path (e.g. --out) or "
+    "move the file",
+    errno.ENOTDIR: "a file stands where a folder is needed; give another path (e.g. --out) or "
+    "move the file",
+    errno.EISDIR: "a folder stands where a file is needed; give a file's path",
+    errno.EACCES: "permission denied; give a path you may write to (e.g. --out) or change its "
+    "permissions",
+    errno.EPERM: "not permitted; give a path you may write to (e.g. --out) or change its "
+    "permissions",
+    errno.EROFS: "a read-only file system; write elsewhere (e.g. --out)",
+    errno.ENOSPC: "no space left on the device; free some, or write elsewhere (e.g. --out)",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``gait2hip`` command (:data:`app`): a path the file system refuses (a file where a
+    folder is needed, no permission, a full disk) is told in one line naming it and the fix,
+    instead of a traceback."""
+    try:
+        app(args=argv)
+    except OSError as err:
+        fix = _OS_FIXES.get(err.errno or 0)
+        if err.filename is None or fix is None:
+            raise
+        console.print("[red]error:[/red]", end=" ")
+        _log(f"{err.filename}: {fix}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
