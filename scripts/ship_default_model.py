@@ -703,6 +703,72 @@ def ship_running(dest: Path, longs: list[Path]) -> None:
     card.write_text("\n".join(x for x in text.split("\n") if not x.startswith("| hamner")))
 
 
+TIMED_COHORT_LINE = "- children with timed trials:"
+
+
+def timed_cohort_line(folders: list[Path]) -> tuple[str, str]:
+    """The target and the card's line for the shipped default on the bundled cohort with its
+    cycles' durations assumed, as a timed trial gives them (``gait2hip evaluate-external
+    --models default ... --assume-durations D``, its output ``folders``: with and without the
+    body heights): the cohort's files have none, so its rows in the card's tables are the
+    broad model's alone."""
+    runs = []
+    for folder in folders:
+        meta = json.loads((folder / "results.json").read_text())
+        if meta.get("assume_durations") is None:
+            sys.exit(f"{folder}: no durations assumed; run evaluate-external --assume-durations")
+        z = pd.read_csv(folder / "zero_shot.csv")
+        z = z[z["group"] != "healthy held-out"].assign(
+            assumed=str(meta["assume_durations"]), heights=meta["body_heights"]
+        )
+        runs.append((meta["target"], meta["command"], z))
+    targets = {t for t, _, _ in runs}
+    if len(targets) != 1:
+        sys.exit(f"{', '.join(map(str, folders))}: one target's runs, not {sorted(targets)}")
+    rows = pd.concat([z for _, _, z in runs], ignore_index=True)
+
+    def part(heights: bool) -> str:
+        sub = rows[rows["heights"] == heights]
+        if sub.empty:
+            return ""
+        groups = []
+        for g, gr in sub.groupby("group"):
+            froude = gr[gr["assumed"] == "froude"]["subject_r2"]
+            at = f" ({fmt(froude.iloc[0])} at froude)" if len(froude) else ""
+            groups.append(
+                f"{g} R² {span(gr['subject_r2'], 2)}{at}, broad share {span(gr['broad_share'], 2)}"
+            )
+        seconds = sorted(float(a) for a in set(sub["assumed"]) if a != "froude")
+        said = ", ".join(f"{x:g}" for x in seconds) + " s" if seconds else ""
+        froude_too = "froude" if (sub["assumed"] == "froude").any() else ""
+        said = and_join([x for x in (said, froude_too) if x])
+        return (
+            f"{'with the body heights' if heights else 'with the body masses alone'} "
+            f"(durations {said}): {'; '.join(groups)}; 90 % coverage "
+            f"{span(sub['coverage_90'], 2)}"
+        )
+
+    parts = [p for p in (part(True), part(False)) if p]
+    command = runs[0][1] or "gait2hip evaluate-external --models default --assume-durations D"
+    return targets.pop(), (
+        f"{TIMED_COHORT_LINE} the cohort's files carry no cycle times, so its rows in the "
+        "tables below are the broad model's alone; a timed trial gives `predict` its cycles' "
+        "durations, and the model above then keeps the children its checks do not hand over. "
+        f"With the durations assumed: {'; '.join(parts)} (froude: the median training cycle's "
+        f"duration scaled to each child's height; `{command}` and the like; "
+        "docs/external_results.md)"
+    )
+
+
+def ship_timed_cohort(dest: Path, folders: list[Path]) -> None:
+    """Put the line of :func:`timed_cohort_line` at the end of its target's card list,
+    replacing the line a previous run wrote."""
+    card = dest / MODEL_CARD
+    target, line = timed_cohort_line(folders)
+    card.write_text(put_line(card, card.read_text(), target, line, TIMED_COHORT_LINE,
+                             end_of_first_list))  # fmt: skip
+
+
 RULE_CHANGE = "Rule since "
 #: How the paragraph of a rule change reads once a later change replaced its rule.
 EARLIER_RULE = "Rule before that: "
@@ -1017,6 +1083,14 @@ def main() -> None:
         "the shipped default as it is",
     )
     parser.add_argument(
+        "--timed-cohort",
+        type=Path,
+        nargs="+",
+        metavar="FOLDER",
+        help="without --unit: `gait2hip evaluate-external --models default ... "
+        "--assume-durations D` output folders: the card's line on the cohort as timed trials",
+    )
+    parser.add_argument(
         "--training-masses",
         type=Path,
         metavar="DATA",
@@ -1057,10 +1131,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.unit:
         alone = (args.far_widening, args.running, args.blend_rule, args.training_masses)
-        if not any(alone) and not args.output_lowpass:
+        if not any(alone) and not args.output_lowpass and not args.timed_cohort:
             parser.error(
                 "give --unit (one per target), or --far-widening, --running, --blend-rule, "
-                "--training-masses or --output-lowpass alone"
+                "--training-masses, --output-lowpass or --timed-cohort alone"
             )
         if args.training_masses:
             ship_training_masses(args.dest, args.training_masses)
@@ -1076,6 +1150,9 @@ def main() -> None:
         if args.running:
             ship_running(args.dest, args.running)
             print(f"set the running lines in {args.dest / MODEL_CARD}")
+        if args.timed_cohort:
+            ship_timed_cohort(args.dest, args.timed_cohort)
+            print(f"set the timed cohort's line in {args.dest / MODEL_CARD}")
         if args.output_lowpass:
             harmonics, long = float(args.output_lowpass[0]), Path(args.output_lowpass[1])
             ship_output_lowpass(args.dest, harmonics, long)

@@ -1311,6 +1311,47 @@ def test_output_lowpass_set_in_the_shipped_default(synthetic, runs, tmp_path):
     assert "on running (range over speeds) roughness 0.020 -> 0.012" in card
 
 
+def test_timed_cohort_line_in_the_shipped_default(runs, tmp_path):
+    """scripts/ship_default_model.py --timed-cohort: evaluate-external's folders with the
+    cohort's durations assumed (with the heights and with the masses alone) -> one card line in
+    the target's section, after its list's other lines, replaced when set again; a folder
+    without an assumption is refused."""
+    import json
+    import subprocess
+    import sys
+
+    shipped = tmp_path / "default_model"
+    units = [str(u) for u in sorted(runs.glob("*/split*/*/seed*"))]
+    script = Path(__file__).parents[1] / "scripts" / "ship_default_model.py"
+    cmd = [sys.executable, str(script), "--dest", str(shipped)]
+    subprocess.run([*cmd, *(a for u in units for a in ("--unit", u))], check=True)
+    folders = []
+    for i, (assumed, heights) in enumerate([("froude", True), (0.9, True), (1.1, False)]):
+        folder = tmp_path / f"ext{i}"
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({
+            "command": "gait2hip evaluate-external --models default", "target": "moments",
+            "assume_durations": assumed, "body_heights": heights}))  # fmt: skip
+        pd.DataFrame([{"group": g, "subject_r2": r2 + i / 100, "coverage_90": 0.9,
+                       "broad_share": 0.8 - i / 10}
+                      for g, r2 in (("SB", 0.4), ("TD", 0.7), ("healthy held-out", 0.9))]
+                     ).to_csv(folder / "zero_shot.csv", index=False)  # fmt: skip
+        folders.append(str(folder))
+    for _ in range(2):
+        subprocess.run([*cmd, "--timed-cohort", *folders], check=True)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert card.count("- children with timed trials:") == 1
+    moments = card[card.index("## moments") :].split("\n## ")[0]
+    lines = [x for x in moments.split("\n") if x.startswith("- ")]
+    assert lines[-1].startswith("- children with timed trials:")
+    assert "with the body heights (durations 0.9 s and froude): SB R² 0.40-0.41 (0.400 at " in card
+    assert "TD R² 0.70-0.71 (0.700 at froude), broad share 0.70-0.80" in card
+    assert "with the body masses alone (durations 1.1 s): SB R² 0.42, broad share 0.60" in card
+    (tmp_path / "ext0" / "results.json").write_text(json.dumps({"assume_durations": None}))
+    res = subprocess.run([*cmd, "--timed-cohort", folders[0]], capture_output=True, text=True)
+    assert res.returncode != 0 and "no durations assumed" in res.stderr
+
+
 # ----------------------------------------------------------------------------- body size
 
 
@@ -1324,6 +1365,14 @@ def test_size_factors_scale_moments_only():
     np.testing.assert_allclose(f[1:, 0], 1.0)  # unknown height: the reference walker
     assert (size_factors(cols, None, 2, 1.75) == 1).all()
     assert (size_factors(cols, 1.4, 2, None) == 1).all()  # a model without a reference
+
+
+def test_froude_durations_scale_with_the_square_root_of_height():
+    from gait2hip.conventions import froude_durations
+
+    d = froude_durations(np.array([1.75, 1.75 / 4, np.nan]), 1.75, 1.1)
+    np.testing.assert_allclose(d[:2], [1.1, 0.55])  # a quarter the height: half the time
+    assert np.isnan(d[2])
 
 
 def test_models_record_the_training_subjects_mean_height(runs, synthetic):

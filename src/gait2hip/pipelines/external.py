@@ -152,6 +152,11 @@ def evaluate_external(
         out_dir / "results.json",
         {
             "cohort": cohort.describe(),
+            "command": command,
+            "target": target,
+            # what cycles without their duration were given (None: nothing assumed)
+            "assume_durations": assume_durations,
+            "body_heights": bool(np.isfinite(cohort.height_m).any()),
             "models": [u.key for u in units],
             "zero_shot": zs.summary.to_dict(orient="records"),
             "domain_shift": shift.to_dict(orient="records"),
