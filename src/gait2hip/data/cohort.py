@@ -319,25 +319,14 @@ class Cohort:
             assumed=self.assumed + tuple(missing),
         )
 
-    def _heights_note(self) -> str:
-        heights = self.height_m
-        known = int(np.isfinite(heights).sum())
+    def _known_note(self, values: np.ndarray, what: str, unit: str, none: str) -> str:
+        """``; <what> known for k of N cycles (lo-hi unit)``, or ``none`` where none is."""
+        known = int(np.isfinite(values).sum())
         if not known:
-            return "; no body heights: hip moments predicted for the models' reference height"
+            return none
         return (
-            f"; body height known for {known} of {len(self)} cycles "
-            f"({np.nanmin(heights):.2f}-{np.nanmax(heights):.2f} m): predicted hip "
-            "moments scaled to it (Hof 1996)"
-        )
-
-    def _durations_note(self) -> str:
-        durations = self.duration_s
-        known = int(np.isfinite(durations).sum())
-        if not known:
-            return "; no cycle durations"
-        return (
-            f"; cycle durations known for {known} of {len(self)} cycles "
-            f"({np.nanmin(durations):.2f}-{np.nanmax(durations):.2f} s)"
+            f"; {what} known for {known} of {len(self)} cycles "
+            f"({np.nanmin(values):.2f}-{np.nanmax(values):.2f} {unit})"
         )
 
     def describe(self) -> str:
@@ -348,8 +337,18 @@ class Cohort:
         return (
             f"{self.name}: {len(self)} cycles, {self.n_frames} frames, angles "
             f"{list(self.angle_cols)}, references {list(self.targets) or 'none'} ({per_group})"
-            + self._heights_note()
-            + self._durations_note()
+            + self._known_note(
+                self.height_m,
+                "body height",
+                "m",
+                "; no body heights: hip moments predicted for the models' reference height",
+            )
+            + (
+                ": predicted hip moments scaled to it (Hof 1996)"
+                if np.isfinite(self.height_m).any()
+                else ""
+            )
+            + self._known_note(self.duration_s, "cycle durations", "s", "; no cycle durations")
             + (
                 f"; ASSUMED (not measured): {', '.join(self.assumed)} = the other leg half a "
                 "cycle later (symmetric gait)"
