@@ -547,6 +547,14 @@ def test_assumed_durations_reach_a_model_of_them_as_a_timed_trial_gives_them(
     )
     part = zero_shot([unit], timed, healthy=False, n_boot=10, assume_durations=1.2)
     assert any(f"{n - n // 2} of {n} cycles" in note for note in part.notes)
+    # few-shot fine-tunes it on the same durations: at a zero learning rate, the zero-shot
+    from gait2hip.external.few_shot import few_shot
+
+    cfg = FewShotConfig(ks=(1,), draws=1, groups=("PAT",), finetune_epochs=1, finetune_lr=0.0,
+                        scratch_epochs=1)  # fmt: skip
+    draws = few_shot([unit], cohort, zs.predictions, cfg, assume_durations=1.2)
+    by = draws.set_index("method")["subject_rmse"]
+    assert by["fine-tune"] == pytest.approx(by["zero-shot"], rel=1e-5)
 
 
 def test_the_default_on_the_cohort_with_assumed_durations_blends_as_for_timed_trials(data_root):

@@ -203,7 +203,7 @@ def check_inputs(
     """Refuse, in one line, models that take inputs the cohort lacks, naming the ways out."""
     for unit in units:
         pred = unit.predictor
-        given = _static_inputs(pred, cohort, assume_durations)
+        given = _static_inputs(cohort, cycle_durations(pred, cohort, assume_durations))
         static = [
             c
             for c in pred.required_inputs
@@ -244,13 +244,12 @@ def predict_cohort(
     return mean, sd, within, p.broad_weight
 
 
-def _static_inputs(
-    pred: Predictor, cohort: Cohort, assume_durations: str | float | None = None
-) -> dict[str, np.ndarray | None]:
-    """The per-cycle scalar inputs the cohort gives ``pred`` (None where it gives none)."""
+def _static_inputs(cohort: Cohort, durations: np.ndarray | None) -> dict[str, np.ndarray | None]:
+    """The per-cycle scalar inputs the cohort gives a model: its cycles' ``durations``
+    (:func:`cycle_durations`) and its body heights (None where it gives none)."""
     height = cohort.height_m
     return {
-        "cycle_duration_s": cycle_durations(pred, cohort, assume_durations),
+        "cycle_duration_s": durations,
         "body_height_m": height if np.isfinite(height).any() else None,
     }
 
@@ -267,7 +266,7 @@ def cohort_inputs(
     X = at_model.angles[..., input_columns_for(have, at_model.angle_cols, cohort.source)]
     if len(have) == len(pred.in_cols):
         return X
-    given = {**_static_inputs(pred, cohort), "cycle_duration_s": durations}
+    given = _static_inputs(cohort, durations)
     out = np.full((*X.shape[:2], len(pred.in_cols)), np.nan, dtype=np.float32)
     out[..., [pred.in_cols.index(c) for c in have]] = X
     for c, values in given.items():

@@ -29,9 +29,8 @@ import torch
 from scipy.stats import t as student_t
 
 from gait2hip.data.cohort import Cohort
-from gait2hip.data.dataset import input_columns_for
 from gait2hip.data.splits import few_shot_splits
-from gait2hip.external.evaluate import EvalUnit
+from gait2hip.external.evaluate import EvalUnit, cohort_inputs, cycle_durations
 from gait2hip.gait.signal import resample_cycles
 from gait2hip.models import config_dict, model_from_config
 from gait2hip.models.heads import OutputSubset
@@ -98,9 +97,12 @@ def few_shot(
     zero_shot_predictions: dict[str, np.ndarray],
     cfg: FewShotConfig,
     on_fit: Callable[[str], None] | None = None,
+    assume_durations: str | float | None = None,
 ) -> pd.DataFrame:
     """One row per unit, group, k, draw and method: subject-mean and pooled metrics on the
-    draw's test subjects (per kg, at the cohort's frames)."""
+    draw's test subjects (per kg, at the cohort's frames); a model that takes the cycle's
+    duration reads the one the zero-shot evaluation gave it (``assume_durations``,
+    :func:`~gait2hip.external.evaluate.cycle_durations`)."""
     cfg.check(cohort)
     rows = []
     for unit in units:
@@ -111,8 +113,7 @@ def few_shot(
             pred = pred.broad
         final = pred.final
         at_model = cohort.resampled(pred.n_frames)
-        idx = input_columns_for(final.in_cols, cohort.angle_cols, cohort.source)
-        X_all = at_model.angles[..., idx]
+        X_all = cohort_inputs(pred, cohort, cycle_durations(pred, cohort, assume_durations))
         Y_all = at_model.reference(unit.target)  # training targets at the model's frames
         ref = cohort.reference(unit.target)  # test references at the cohort's own frames
         zs = zero_shot_predictions[unit.key]

@@ -139,7 +139,9 @@ def evaluate_external(
             def on_fit(what: str) -> None:
                 progress.update(task, advance=1, description=what)
 
-            draws = few_shot(adapt_units, cohort, zs.predictions, few_shot_cfg, on_fit)
+            draws = few_shot(
+                adapt_units, cohort, zs.predictions, few_shot_cfg, on_fit, assume_durations
+            )
         curve = learning_curve(draws)
         first_k = first_k_beating(curve)
         _write_csv(out_dir / "few_shot_draws.csv", draws)
