@@ -731,6 +731,8 @@ def test_shipped_forces_model_with_the_trials_inverse_dynamics(labelled_trial):
     informed = gait2hip.predict(ik, inverse_dynamics=id_sto, **common)
     plain = gait2hip.predict(ik, **common)
     assert any("hip moments written are predicted" in n for n in informed.notes)
+    # no height: the blend's size check knows only a light body mass, said
+    assert any("no body height given" in n and "size check" in n for n in plain.notes)
     forces = informed.targets["forces"]
     assert Path(forces.model_source) == default_model_dir() / "forces-id"
     assert Path(plain.targets["forces"].model_source) == default_model_dir() / "forces"
@@ -1395,6 +1397,7 @@ def test_predict_scales_moments_intervals_and_band_to_body_height(synthetic, pre
     ref = predictors["moments"].reference_height_m
     base = gait2hip.predict(df, strikes=strikes, predictors=predictors)
     assert any("no body height given" in n for n in base.notes)
+    assert not any("size check" in n for n in base.notes)  # no broad model to hand over to
     short = gait2hip.predict(df, strikes=strikes, predictors=predictors, height_m=ref * 0.8)
     assert any("scaled to body height" in n for n in short.notes)
     m0, m1 = base.targets["moments"], short.targets["moments"]

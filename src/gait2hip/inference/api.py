@@ -814,12 +814,20 @@ def predict(
         {p.reference_height_m for p in predictors.values() if _scales_moments(p)} - {None}
     )
     if height_m is None and refs:
+        blended = any(p.broad is not None for p in predictors.values())
         notes.append(
             f"no body height given: hip moments are those of a {_heights(refs)} m "
             "walker; give the height (--height in m; height_m in Python), or the subject's "
             "scaled .osim (--subject) for the height its leg length stands for, to scale them "
             "to the subject's size (Hof 1996), which matters for children and short or tall "
             "adults"
+            + (
+                "; without it the size check, which hands a child to the broad model, knows "
+                "only a light body mass, and a child it misses gets the model tuned to the "
+                'training adults (docs/external_results.md, "As timed trials")'
+                if blended
+                else ""
+            )
         )
     elif refs:
         notes.append(
