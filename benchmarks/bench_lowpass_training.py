@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_roughness import roughness
 
 from gait2hip.conventions import get_target
 from gait2hip.inference.calibration import DEFAULT_INTERVAL, interval_score, pooled_coverage
@@ -84,7 +85,7 @@ def main() -> None:
                 "r2": per["r2"].mean(), "rmse": per["rmse"].mean(),
                 "coverage_90": float(pooled_coverage(y, out.mean, out.sd, (DEFAULT_INTERVAL,))[0]),
                 "interval_score": interval_score(y, out.mean, out.sd),
-                "roughness": float(np.abs(np.diff(out.mean, 2, axis=1)).mean()),
+                "roughness": roughness(out.mean),
             })  # fmt: skip
         after, with_ = list(r2)[1:]
         paired.append(r2[with_] - r2[after])

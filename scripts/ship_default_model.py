@@ -1130,8 +1130,9 @@ def main() -> None:
     parser.add_argument("--dest", type=Path, default=default_model_dir(), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.unit:
-        alone = (args.far_widening, args.running, args.blend_rule, args.training_masses)
-        if not any(alone) and not args.output_lowpass and not args.timed_cohort:
+        alone = (args.far_widening, args.running, args.blend_rule, args.training_masses,
+                 args.output_lowpass, args.timed_cohort)  # fmt: skip
+        if not any(alone):
             parser.error(
                 "give --unit (one per target), or --far-widening, --running, --blend-rule, "
                 "--training-masses, --output-lowpass or --timed-cohort alone"

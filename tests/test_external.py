@@ -161,8 +161,8 @@ def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(da
     (unit,) = find_units("default", "moments")  # the shipped default's, by name
     assert unit.predictor.source == find_units(default_model_dir() / "moments")[0].predictor.source
     pred = unit.predictor
-    mean, sd, _, broad = predict_cohort(unit, cohort)
-    assert (broad == 1.0).all()  # no cycle times: the broad model's alone
+    mean, sd, _, checks = predict_cohort(unit, cohort)
+    assert (checks.broad_weight == 1.0).all()  # no cycle times: the broad model's alone
     X = cohort_inputs(pred, cohort)
     with_mass = pred.predict_cycles(X, cohort.height_m, None, cohort.mass_kg)
     np.testing.assert_allclose(sd, resample_cycles(with_mass.sd, cohort.n_frames), rtol=1e-5)

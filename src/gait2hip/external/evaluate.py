@@ -36,6 +36,7 @@ from gait2hip.inference.calibration import (
     spread_auroc,
 )
 from gait2hip.inference.predictor import (
+    CyclePrediction,
     ModelNotFoundError,
     Predictor,
     default_model_dir,
@@ -229,19 +230,16 @@ def check_inputs(
 
 def predict_cohort(
     unit: EvalUnit, cohort: Cohort, durations: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, CyclePrediction]:
     """The final model's per-kg predictions of the unit's target for every cohort cycle (of
     ``durations``, s, where known: :func:`cycle_durations`), their interval sd and the sd
-    without the between-population part (:meth:`Predictor.predict_within`), at the cohort's
-    frames; and the broad model's share per cycle (None without a broad model)."""
+    without the between-population part, at the cohort's frames; and the prediction's
+    per-cycle checks (:func:`predict_at`)."""
     pred = unit.predictor
     X = cohort_inputs(pred, cohort, durations)
-    p = pred.predict_cycles(X, cohort.height_m, durations, cohort.mass_kg)
-    ch = unit.channels
-    mean, sd, within = (
-        resample_cycles(a[..., ch], cohort.n_frames) for a in (p.mean, p.sd, p.within_sd)
-    )
-    return mean, sd, within, p.broad_weight
+    *out, checks = predict_at(pred, X, cohort.height_m, unit.channels, durations, cohort.mass_kg)
+    mean, sd, within = (resample_cycles(a, cohort.n_frames) for a in out)
+    return mean, sd, within, checks
 
 
 def _static_inputs(cohort: Cohort, durations: np.ndarray | None) -> dict[str, np.ndarray | None]:
@@ -282,19 +280,13 @@ def predict_at(
     channels: list[int],
     durations: np.ndarray | None = None,
     mass_kg: np.ndarray | None = None,
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, CyclePrediction]:
     """Per-kg predictions, interval sd and within-population sd of ``channels`` for cycles in
     the model's inputs (of the given durations, s, and body masses, kg, where known: the mass
-    stands in for the size check where the height is not given, as in ``predict``)."""
-    out = pred.predict_within(X, height_m, durations, mass_kg)
-    return tuple(a[..., channels] for a in out)
-
-
-def cohort_ood(
-    pred: Predictor, cohort: Cohort, durations: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """OOD score and percentile per cohort cycle (None for an uncalibrated model)."""
-    return pred.ood_scores(pred.filled_inputs(cohort_inputs(pred, cohort, durations))[0])
+    stands in for the size check where the height is not given, as in ``predict``), and the
+    one pass's per-cycle checks (OOD score and percentile, the broad model's share)."""
+    p = pred.predict_cycles(X, height_m, durations, mass_kg)
+    return p.mean[..., channels], p.sd[..., channels], p.within_sd[..., channels], p
 
 
 @dataclass
@@ -433,9 +425,9 @@ def zero_shot(
                 f"of {len(cohort)} cycles ({assume_durations}: "
                 f"{np.min(durations[assumed]):.2f}-{np.max(durations[assumed]):.2f} s)"
             )
-        y_pred, sd, sd_within, broad = predict_cohort(unit, cohort, durations)
+        y_pred, sd, sd_within, checks = predict_cohort(unit, cohort, durations)
         out.predictions[unit.key] = y_pred
-        ood = cohort_ood(pred, cohort, durations)
+        ood, broad = checks.ood, checks.broad_weight
         if pred.calibration is not None:
             out.ood_reference[(unit.label, unit.split_seed, unit.seed)] = (
                 pred.calibration.ood_reference_scores
@@ -467,9 +459,9 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, hsd, hsd_within = predict_at(pred, h.X, h.height_m, ch, h.durations)
+                hp, hsd, hsd_within, hchecks = predict_at(pred, h.X, h.height_m, ch, h.durations)
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
-                hb = pred.broad_weight(h.X, h.height_m, h.durations)
+                hb = hchecks.broad_weight
                 sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m, hb))
                 hc = pd.DataFrame(
                     {
@@ -480,8 +472,8 @@ def zero_shot(
                         "rmse": per_cycle_rmse(ht, hp),
                     }
                 )
-                if pred.calibration is not None:
-                    hc["ood_score"], hc["ood_percentile"] = pred.ood_scores(h.X)
+                if hchecks.ood is not None:  # calibrated
+                    hc["ood_score"], hc["ood_percentile"] = hchecks.ood
                 cycles.append(hc)
         for group, m, yt, yp, s, s_within, subj, hm, bw in sets:
             res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
