@@ -82,17 +82,22 @@ def test_unknown_zero_shot_data_is_refused_before_any_work():
 
 def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, tmp_path):
     """A profile whose models take the cycle's duration gets no cohort rows (the cohort has
-    no cycle times), said in one line, instead of failing the whole table."""
+    no cycle times), said in one line, instead of failing the whole table; with durations
+    assumed it gets them (said in the report), and a labelled dataset predicted zero-shot
+    gives its own durations (the pace check's AUROC then measured; none for assumed ones)."""
     import dataclasses
 
     from gait2hip.conventions import resolve_inputs
+    from gait2hip.data.cohort import Cohort
+    from gait2hip.data.dataset import DataError
     from gait2hip.pipelines.benchmark import benchmark
-    from gait2hip.pipelines.transfer import _cohort_rows
+    from gait2hip.pipelines.transfer import _assumed, _cohort_rows
     from tests.test_protocol import tiny_config
 
     ds = synthetic["moments"]
     t0 = np.arange(len(ds), dtype=float) * 2.0
-    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + 1.1})
+    duration = np.random.default_rng(0).uniform(1.0, 1.2, len(ds))
+    ds = dataclasses.replace(ds, extra={**ds.extra, "cycle_t0": t0, "cycle_t1": t0 + duration})
     cfg = dataclasses.replace(
         tiny_config(models=("lstm",)),
         target="moments",
@@ -105,6 +110,22 @@ def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, 
     rows = _cohort_rows(cohort.with_contralateral(), {"dur": [tmp_path / "run"]}, "moments", 10,
                         said.append)  # fmt: skip
     assert rows.empty and "dur takes ['cycle_duration_s']" in said[0], said
+    assert "--assume-durations" in said[0]
+    kids = cohort.with_contralateral()
+    rows = _cohort_rows(kids, {"dur": [tmp_path / "run"]}, "moments", 10, said.append, 1.1)
+    assert list(rows["source"]) == ["kids CTL", "kids PAT"] and len(said) == 1
+    assert rows["subject_r2"].notna().all() and rows["pace_auroc"].isna().all()
+    assert _assumed(kids, 1.1).startswith("; cycle durations ASSUMED (not measured)")
+    assert _assumed(kids, None) == ""
+    with pytest.raises(DataError, match="durations by froude scale a pace to each body height"):
+        run_transfer(TransferSetting(), tmp_path / "none.npz", kids, tmp_path / "t",
+                     assume_durations="froude")  # refused before anything is read or trained
+    # a labelled dataset gives its own durations: rows without assuming any
+    other = Cohort.from_dataset(ds.subset(np.arange(12)), "lab2")
+    np.testing.assert_allclose(other.duration_s, duration[:12], rtol=1e-6)
+    rows = _cohort_rows(other, {"dur": [tmp_path / "run"]}, "moments", 10, said.append)
+    assert len(rows) == len(other.groups) and rows["pace_auroc"].between(0, 1).all()
+    assert _assumed(other, "froude") == ""
 
 
 def test_gait2hip_average_on_a_transfer_folder_writes_its_table(synthetic, tmp_path):

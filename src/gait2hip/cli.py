@@ -643,7 +643,7 @@ def transfer(
             "published models as they are (gait2hip60), fine-tuned (gait2hip60-finetune), "
             "fine-tuned then averaged with them (gait2hip60-wise); also e.g. "
             "gait2hip60-finetune-duration (fine-tuned with the cycle's duration as an input; "
-            "no cohort rows: the bundled cohort has no durations)"
+            "cohort rows only with --assume-durations: the bundled cohort has no durations)"
         ),
     ] = "recipe,gait2hip60,gait2hip60-finetune,gait2hip60-wise",
     models: Annotated[str, typer.Option(help="architectures, comma list")] = (
@@ -665,6 +665,14 @@ def transfer(
             "condition (hamner2013: running at 2-5 m/s in another lab); comma list"
         ),
     ] = "",
+    assume_durations: Annotated[
+        str | None,
+        typer.Option(
+            help="the cohort's cycles without a duration: assume one for models that read it "
+            "or check the pace, seconds or froude (as for evaluate-external); reported as an "
+            "assumption"
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="output folder (default runs/transfer)")] = None,
     n_bootstrap: int = 2000,
     *,
@@ -690,6 +698,7 @@ def transfer(
         )
         setting.comparison()  # refuses unknown profiles early
         data = None if cohort in (None, "none") else load_cohort(cohort)
+        durations = _assumed_durations(assume_durations)
     except (ValueError, FileNotFoundError) as err:
         _fail(err)
     out = out or settings.runs_dir() / "transfer"
@@ -712,6 +721,7 @@ def transfer(
                 n_boot=n_bootstrap,
                 log=_log,
                 zero_shot_data=others,
+                assume_durations=durations,
             )
     except (ValueError, RuntimeError, FileNotFoundError, SourceError, DataError) as err:
         _fail(err)

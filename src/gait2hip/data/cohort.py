@@ -280,10 +280,14 @@ class Cohort:
     @classmethod
     def from_dataset(cls, ds: GaitDataset, name: str) -> Cohort:
         """A labelled dataset in the study's format (``gait2hip build-dataset``) as a cohort:
-        its conditions (``speed_label``) are the groups, with its body heights and its labels
-        per kg as the reference."""
+        its conditions (``speed_label``) are the groups, with its body heights, its cycles'
+        durations where it carries their times, and its labels per kg as the reference."""
         if ds.target is None:
             raise DataError(f"{ds.source}: outputs {list(ds.out_cols)} are no known target")
+        meta = {"height_m": ds.height_m}
+        durations = ds.cycle_durations()
+        if durations is not None:
+            meta[DURATION_COL] = durations
         return cls.from_arrays(
             ds.X,
             ds.in_cols,
@@ -291,7 +295,7 @@ class Cohort:
             group=ds.speed_label,
             mass_kg=ds.weight_kg,
             targets={ds.target.name: (ds.Y_per_kg, ds.out_cols, ds.target.train_unit)},
-            meta=pd.DataFrame({"height_m": ds.height_m}),
+            meta=pd.DataFrame(meta),
             name=name,
             source=ds.source,
         )

@@ -163,6 +163,18 @@ def find_units(
 FROUDE = "froude"
 
 
+def check_assumable(cohort: Cohort, assume: str | float | None) -> None:
+    """Refuse durations by :data:`FROUDE` for a cohort without the body heights of any of
+    its cycles that lack a duration (nothing to scale the pace to)."""
+    unknown = ~np.isfinite(cohort.duration_s)
+    if assume == FROUDE and unknown.any() and not np.isfinite(cohort.height_m[unknown]).any():
+        raise DataError(
+            f"{cohort.source}: durations by {FROUDE} scale a pace to each body height, "
+            "which the cohort does not give for its cycles without durations (or "
+            "--no-size-scaling dropped); assume the durations in seconds instead"
+        )
+
+
 def cycle_durations(
     pred: Predictor, cohort: Cohort, assume: str | float | None = None
 ) -> np.ndarray | None:
@@ -183,12 +195,7 @@ def cycle_durations(
                     f"{pred.source}: no training heights to scale its walkers' pace from; "
                     "assume the durations in seconds instead"
                 )
-            if not np.isfinite(cohort.height_m[unknown]).any():
-                raise DataError(
-                    f"{cohort.source}: durations by {FROUDE} scale a pace to each body height, "
-                    "which the cohort does not give for its cycles without durations (or "
-                    "--no-size-scaling dropped); assume the durations in seconds instead"
-                )
+            check_assumable(cohort, assume)
             guess = froude_durations(
                 cohort.height_m, float(np.median(cal.heights)), float(np.median(cal.durations))
             )
@@ -198,18 +205,27 @@ def cycle_durations(
     return own if np.isfinite(own).any() else None
 
 
+def lacking_inputs(
+    pred: Predictor, cohort: Cohort, assume_durations: str | float | None = None
+) -> list[str]:
+    """The per-cycle inputs besides the angles that ``pred`` needs (its broad model aside)
+    and the cohort does not give for every cycle, durations assumed as ``assume_durations``
+    says (:func:`cycle_durations`)."""
+    given = _static_inputs(cohort, cycle_durations(pred, cohort, assume_durations))
+    return [
+        c
+        for c in pred.required_inputs
+        if not is_angle(c) and (given.get(c) is None or not np.isfinite(given[c]).all())
+    ]
+
+
 def check_inputs(
     units: Sequence[EvalUnit], cohort: Cohort, assume_durations: str | float | None = None
 ) -> None:
     """Refuse, in one line, models that take inputs the cohort lacks, naming the ways out."""
     for unit in units:
         pred = unit.predictor
-        given = _static_inputs(cohort, cycle_durations(pred, cohort, assume_durations))
-        static = [
-            c
-            for c in pred.required_inputs
-            if not is_angle(c) and (given.get(c) is None or not np.isfinite(given[c]).all())
-        ]
+        static = lacking_inputs(pred, cohort, assume_durations)
         if static:
             raise DataError(
                 f"{cohort.source}: {unit.label} takes {static} besides the angles, which the "

@@ -31,10 +31,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gait2hip.conventions import get_target, input_set_name, is_angle
+from gait2hip.conventions import get_target, input_set_name
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
-from gait2hip.external.evaluate import domain_shift_table, find_units, zero_shot
+from gait2hip.external.evaluate import (
+    EvalUnit,
+    check_assumable,
+    domain_shift_table,
+    find_units,
+    lacking_inputs,
+    zero_shot,
+)
+from gait2hip.inference.calibration import spread_auroc
 from gait2hip.io.atomic import write_text
 from gait2hip.pipelines.compare import (
     CompareSetting,
@@ -121,31 +129,60 @@ def _cohort_rows(
     target: str,
     n_boot: int,
     log: Callable[[str], None] = print,
+    assume_durations: str | float | None = None,
 ) -> pd.DataFrame:
     """The in-lab units of every profile zero-shot on each cohort group (none for a profile
-    whose models take inputs besides the angles, which the cohort does not give, e.g. the
-    cycle's duration)."""
+    whose models take inputs besides the angles which the cohort does not give, e.g. the
+    cycle's duration unless ``assume_durations`` gives it: :func:`zero_shot`)."""
     rows = []
     for profile, dirs in folders.items():
         done = [d for d in dirs if (d / "summary.csv").exists()]
         if not done:
             continue
         units = find_units(done, target)
-        lacking = sorted({c for u in units for c in u.predictor.required_inputs if not is_angle(c)})
+        lacking = sorted({c for u in units for c in lacking_inputs(u.predictor, cohort,
+                                                                   assume_durations)})  # fmt: skip
         if lacking:
-            log(f"transfer: {profile} takes {lacking}, which {cohort.name} does not give; no rows")
+            log(
+                f"transfer: {profile} takes {lacking}, which {cohort.name} does not give; no "
+                "rows" + ("" if assume_durations is not None else " (--assume-durations?)")
+            )
             continue
-        zs = zero_shot(units, cohort, healthy=False, n_boot=n_boot)
+        zs = zero_shot(
+            units, cohort, healthy=False, n_boot=n_boot, assume_durations=assume_durations
+        )
         shift = domain_shift_table(zs.cycles, zs.ood_reference)
         # uncalibrated units have no OOD score, so no row in the shift table
         keys = ["model", "split_seed", "seed", "group"]
         auroc = shift.set_index(keys)["auroc_vs_unseen_healthy"] if not shift.empty else pd.Series()
         table = zs.summary.copy()
         table["ood_auroc"] = [auroc.get(tuple(k), np.nan) for k in table[keys].to_numpy()]
+        checks = _check_aurocs(units, cohort)
+        for col in ("pace_auroc", "size_auroc"):
+            table[col] = [checks.get(tuple(k), {}).get(col, np.nan) for k in table[keys].to_numpy()]
         table["profile"] = profile
         table["source"] = [f"{cohort.name} {g}" for g in table["group"]]
         rows.append(table)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _check_aurocs(units: Sequence[EvalUnit], cohort: Cohort) -> dict[tuple, dict[str, float]]:
+    """Per unit and cohort group, how well the pace and size checks tell the group's cycles
+    from the training cycles (:func:`~gait2hip.inference.calibration.spread_auroc` of their
+    measured durations and body heights; NaN where the cohort gives none: an assumed duration
+    tells nothing)."""
+    out = {}
+    for unit in units:
+        cal = unit.predictor.calibration
+        if cal is None:
+            continue
+        for g in cohort.groups:
+            at = cohort.group == g
+            out[(unit.label, unit.split_seed, unit.seed, g)] = {
+                "pace_auroc": spread_auroc(cohort.duration_s[at], cal.durations),
+                "size_auroc": spread_auroc(cohort.height_m[at], cal.heights),
+            }
+    return out
 
 
 def run_transfer(
@@ -160,14 +197,19 @@ def run_transfer(
     n_boot: int = 2000,
     log: Callable[[str], None] = print,
     zero_shot_data: dict[str, Path] | None = None,
+    assume_durations: str | float | None = None,
 ) -> Path:
     """Run (or resume) every source's runs on the built dataset ``data`` (an NPZ of the
-    setting's target), evaluate the in-lab units on ``cohort`` (one leg: the other assumed)
-    and on each of ``zero_shot_data`` (name -> built NPZ of the target, :func:`build`), and
-    write ``transfer.md`` / ``transfer.csv`` and the figure into ``out``."""
+    setting's target), evaluate the in-lab units on ``cohort`` (one leg: the other assumed;
+    its cycles without a duration given one as ``assume_durations`` says, for the models
+    that read it: :func:`~gait2hip.external.evaluate.cycle_durations`) and on each of
+    ``zero_shot_data`` (name -> built NPZ of the target, :func:`build`; their own cycle
+    durations), and write ``transfer.md`` / ``transfer.csv`` and the figure into ``out``."""
     from gait2hip.io.npz import read_npz
 
     out = Path(out)
+    if cohort is not None:
+        check_assumable(cohort, assume_durations)  # before any training
     ds = read_npz(data, expected_out=get_target(setting.target))
     conditions = sorted(set(ds.speed_label.tolist()))
     frames, in_lab = [], {}
@@ -195,7 +237,7 @@ def run_transfer(
     if cohort is not None:
         log(f"transfer: the in-lab models on {cohort.name} ({len(cohort)} cycles)")
         cohort = cohort.with_contralateral()  # the other leg assumed where it is missing
-        frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot, log))
+        frames.append(_cohort_rows(cohort, in_lab, setting.target, n_boot, log, assume_durations))
     for name, path in (zero_shot_data or {}).items():
         other = Cohort.from_dataset(read_npz(path, expected_out=get_target(setting.target)), name)
         log(f"transfer: the in-lab models on {name} ({len(other)} cycles)")
@@ -207,8 +249,24 @@ def run_transfer(
         get_target(setting.target),
         out,
         command=command,
-        cohort=None if cohort is None else cohort.describe(),
+        cohort=None if cohort is None else cohort.describe() + _assumed(cohort, assume_durations),
         describe=ds.describe() + _profile_inputs(setting, tuple(ds.in_cols)),
+    )
+
+
+def _assumed(cohort: Cohort, assume_durations: str | float | None) -> str:
+    """The report's note on the cycle durations assumed for ``cohort`` (none where it gives
+    every cycle's or nothing is assumed)."""
+    if assume_durations is None or np.isfinite(cohort.duration_s).all():
+        return ""
+    how = (
+        f"{assume_durations} s each"
+        if not isinstance(assume_durations, str)
+        else f"{assume_durations}: the model's median training cycle scaled to each body height"
+    )
+    return (
+        f"; cycle durations ASSUMED (not measured) where it gives none, for the models that read "
+        f"them or check the pace ({how})"
     )
 
 

@@ -129,8 +129,9 @@ def write_transfer_report(
   only), and the width ratio of the two (docs/transfer.md, intervals). OOD AUROC: how well
   the out-of-distribution score tells the test cycles from unseen cycles of the training
   population (~0.5 in-lab, the higher the better under a shift); pace AUROC: the same for
-  the pace check (cycle durations; the cohort has none, so no value there); size AUROC: the
-  same for the size check (body heights against the training subjects'); skill vs mean
+  the pace check (measured cycle durations against the training cycles'; none where the data
+  give none or they were assumed); size AUROC: the same for the size check (body heights
+  against the training subjects'); skill vs mean
   curve: 1 - subject RMSE / that of the training data's mean curve predicted for every cycle
   (0: no better than ignoring the angles)
 
