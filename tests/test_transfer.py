@@ -118,8 +118,13 @@ def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, 
     assert _assumed(kids, 1.1).startswith("; cycle durations ASSUMED (not measured)")
     assert _assumed(kids, None) == ""
     with pytest.raises(DataError, match="durations by froude scale a pace to each body height"):
-        run_transfer(TransferSetting(), tmp_path / "none.npz", kids, tmp_path / "t",
-                     assume_durations="froude")  # refused before anything is read or trained
+        run_transfer(
+            TransferSetting(),
+            tmp_path / "none.npz",
+            kids,
+            tmp_path / "t",
+            assume_durations="froude",
+        )  # refused before anything is read or trained
     # a labelled dataset gives its own durations: rows without assuming any
     other = Cohort.from_dataset(ds.subset(np.arange(12)), "lab2")
     np.testing.assert_allclose(other.duration_s, duration[:12], rtol=1e-6)

@@ -448,11 +448,12 @@ def zero_shot(
             out.ood_reference[(unit.label, unit.split_seed, unit.seed)] = (
                 pred.calibration.ood_reference_scores
             )
-        heights = cohort.height_m
+        heights, measured = cohort.height_m, cohort.duration_s  # not the assumed durations
         sets = [
-            (g, cohort.group == g, y_true, y_pred, sd, sd_within, cohort.subject, heights, broad)
+            (g, cohort.group == g, y_true, y_pred, sd, sd_within, cohort.subject, heights, broad,
+             measured)
             for g in cohort.groups
-        ]
+        ]  # fmt: skip
         cyc = pd.DataFrame(
             {
                 **unit.ids(),
@@ -477,8 +478,10 @@ def zero_shot(
             else:
                 hp, hsd, hsd_within, hchecks = predict_at(pred, h.X, h.height_m, ch, h.durations)
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
-                hb = hchecks.broad_weight
-                sets.append((HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m, hb))
+                hb, hd = hchecks.broad_weight, _or_nan(h.durations, len(h.X))
+                sets.append(
+                    (HEALTHY, every, ht, hp, hsd, hsd_within, h.subject, h.height_m, hb, hd)
+                )
                 hc = pd.DataFrame(
                     {
                         **unit.ids(),
@@ -491,7 +494,7 @@ def zero_shot(
                 if hchecks.ood is not None:  # calibrated
                     hc["ood_score"], hc["ood_percentile"] = hchecks.ood
                 cycles.append(hc)
-        for group, m, yt, yp, s, s_within, subj, hm, bw in sets:
+        for group, m, yt, yp, s, s_within, subj, hm, bw, dur in sets:
             res = evaluate(yt[m], yp[m], subj[m], np.full(int(m.sum()), group), target.cols,
                            n_boot=n_boot, seed=seed)  # fmt: skip
             ids = {**unit.ids(), "group": group}
@@ -510,13 +513,10 @@ def zero_shot(
                     # the broad model's mean share of the cycles (NaN without one)
                     "broad_share": np.nan if bw is None else float(np.mean(bw[m])),
                     "skill_vs_mean_curve": mean_curve_skill(pred, ch, yt[m], yp[m], subj[m], hm[m]),
-                    # how well the size check tells these subjects' heights from the training
-                    # subjects' (NaN without heights on either side)
-                    "size_auroc": (
-                        np.nan
-                        if pred.calibration is None
-                        else spread_auroc(hm[m], pred.calibration.heights)
-                    ),
+                    # how well the size and pace checks tell these subjects' heights and
+                    # measured cycle durations from the training subjects' and cycles' (NaN
+                    # without them on either side)
+                    **_check_aurocs(pred, hm[m], dur[m]),
                     **{f"r2_{c}": r for c, r in zip(pc["channel"], pc["r2"], strict=True)},
                 }
             )
@@ -527,6 +527,22 @@ def zero_shot(
     out.per_subject = pd.concat(subjects, ignore_index=True)
     out.cycles = pd.concat(cycles, ignore_index=True)
     return out
+
+
+def _or_nan(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan) if values is None else np.asarray(values, float)
+
+
+def _check_aurocs(pred: Predictor, heights: np.ndarray, durations: np.ndarray) -> dict[str, float]:
+    """The size and pace checks' AUROC (:func:`spread_auroc`) for cycles of ``heights`` (m)
+    and measured ``durations`` (s) against the training data (NaN uncalibrated)."""
+    cal = pred.calibration
+    if cal is None:
+        return {"size_auroc": np.nan, "pace_auroc": np.nan}
+    return {
+        "size_auroc": spread_auroc(heights, cal.heights),
+        "pace_auroc": spread_auroc(durations, cal.durations),
+    }
 
 
 def domain_shift_table(

@@ -35,14 +35,12 @@ from gait2hip.conventions import get_target, input_set_name
 from gait2hip.data.cohort import Cohort
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import (
-    EvalUnit,
     check_assumable,
     domain_shift_table,
     find_units,
     lacking_inputs,
     zero_shot,
 )
-from gait2hip.inference.calibration import spread_auroc
 from gait2hip.io.atomic import write_text
 from gait2hip.pipelines.compare import (
     CompareSetting,
@@ -157,32 +155,10 @@ def _cohort_rows(
         auroc = shift.set_index(keys)["auroc_vs_unseen_healthy"] if not shift.empty else pd.Series()
         table = zs.summary.copy()
         table["ood_auroc"] = [auroc.get(tuple(k), np.nan) for k in table[keys].to_numpy()]
-        checks = _check_aurocs(units, cohort)
-        for col in ("pace_auroc", "size_auroc"):
-            table[col] = [checks.get(tuple(k), {}).get(col, np.nan) for k in table[keys].to_numpy()]
         table["profile"] = profile
         table["source"] = [f"{cohort.name} {g}" for g in table["group"]]
         rows.append(table)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-
-
-def _check_aurocs(units: Sequence[EvalUnit], cohort: Cohort) -> dict[tuple, dict[str, float]]:
-    """Per unit and cohort group, how well the pace and size checks tell the group's cycles
-    from the training cycles (:func:`~gait2hip.inference.calibration.spread_auroc` of their
-    measured durations and body heights; NaN where the cohort gives none: an assumed duration
-    tells nothing)."""
-    out = {}
-    for unit in units:
-        cal = unit.predictor.calibration
-        if cal is None:
-            continue
-        for g in cohort.groups:
-            at = cohort.group == g
-            out[(unit.label, unit.split_seed, unit.seed, g)] = {
-                "pace_auroc": spread_auroc(cohort.duration_s[at], cal.durations),
-                "size_auroc": spread_auroc(cohort.height_m[at], cal.heights),
-            }
-    return out
 
 
 def run_transfer(
