@@ -176,7 +176,9 @@ def test_cohort_without_heights_is_size_checked_by_its_masses_as_predict_does(da
     from gait2hip.settings import dataset_file
 
     if dataset_file("schreiber2019", "moments").is_file():
-        assert len(healthy_test(pred).X) == 16
+        h = healthy_test(pred)
+        assert len(h.X) == 16 and h.mass_kg.shape == (16,)  # the size check's stand-in too
+        assert ((h.mass_kg > 40) & (h.mass_kg < 100)).all()
 
 
 def test_a_shipped_models_dataset_is_found_where_build_dataset_writes_it(tmp_path, monkeypatch):

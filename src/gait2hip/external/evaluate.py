@@ -315,6 +315,7 @@ class HealthyTest:
     source: str
     height_m: np.ndarray
     durations: np.ndarray | None = None  # (N,) s, where the dataset knows them
+    mass_kg: np.ndarray | None = None  # (N,) kg: the size check's stand-in without heights
 
 
 def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest:
@@ -342,6 +343,7 @@ def healthy_test(pred: Predictor, data: str | Path | None = None) -> HealthyTest
         str(path),
         ds.height_m[test],
         None if durations is None else durations[test],
+        ds.weight_kg[test],
     )
 
 
@@ -476,7 +478,9 @@ def zero_shot(
             except DataError as err:
                 out.notes.append(f"{unit.key}: no healthy comparison ({err})")
             else:
-                hp, hsd, hsd_within, hchecks = predict_at(pred, h.X, h.height_m, ch, h.durations)
+                hp, hsd, hsd_within, hchecks = predict_at(
+                    pred, h.X, h.height_m, ch, h.durations, h.mass_kg
+                )
                 ht, every = h.y_true[..., ch], np.ones(len(h.X), bool)
                 hb, hd = hchecks.broad_weight, _or_nan(h.durations, len(h.X))
                 sets.append(
