@@ -110,12 +110,15 @@ def test_cohort_rows_skip_a_profile_that_takes_what_the_cohort_lacks(synthetic, 
     rows = _cohort_rows(cohort.with_contralateral(), {"dur": [tmp_path / "run"]}, "moments", 10,
                         said.append)  # fmt: skip
     assert rows.empty and "dur takes ['cycle_duration_s']" in said[0], said
-    assert "--assume-durations" in said[0]
+    assert "(--assume-durations gives durations)" in said[0]
     kids = cohort.with_contralateral()
     rows = _cohort_rows(kids, {"dur": [tmp_path / "run"]}, "moments", 10, said.append, 1.1)
     assert list(rows["source"]) == ["kids CTL", "kids PAT"] and len(said) == 1
     assert rows["subject_r2"].notna().all() and rows["pace_auroc"].isna().all()
     assert _assumed(kids, 1.1).startswith("; cycle durations ASSUMED (not measured)")
+    # durations it cannot assume (froude without heights): that profile's rows, not the table
+    rows = _cohort_rows(kids, {"dur": [tmp_path / "run"]}, "moments", 10, said.append, "froude")
+    assert rows.empty and "durations by froude scale a pace" in said[-1], said
     assert _assumed(kids, None) == ""
     with pytest.raises(DataError, match="durations by froude scale a pace to each body height"):
         run_transfer(

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from gait2hip.conventions import get_target, input_set_name
-from gait2hip.data.cohort import Cohort
+from gait2hip.data.cohort import DURATION_COL, Cohort
+from gait2hip.data.dataset import DataError
 from gait2hip.executor import Executor
 from gait2hip.external.evaluate import (
     check_assumable,
@@ -138,12 +139,18 @@ def _cohort_rows(
         if not done:
             continue
         units = find_units(done, target)
-        lacking = sorted({c for u in units for c in lacking_inputs(u.predictor, cohort,
-                                                                   assume_durations)})  # fmt: skip
+        try:
+            lacking = sorted(
+                {c for u in units for c in lacking_inputs(u.predictor, cohort, assume_durations)}
+            )
+        except DataError as err:  # durations it cannot assume (after hours of training)
+            log(f"transfer: {profile}: {err}; no rows")
+            continue
         if lacking:
+            hint = assume_durations is None and DURATION_COL in lacking
             log(
                 f"transfer: {profile} takes {lacking}, which {cohort.name} does not give; no "
-                "rows" + ("" if assume_durations is not None else " (--assume-durations?)")
+                "rows" + (" (--assume-durations gives durations)" if hint else "")
             )
             continue
         zs = zero_shot(
