@@ -359,6 +359,8 @@ def test_subject_model_tells_the_knee_convention(synthetic, predictors, tmp_path
     )
     assert read.mass_kg == 72.0
     assert any("negated because gait2392.osim flexes the knee negative" in n for n in read.notes)
+    # another model family than the labels': the note says the interval may not hold the gap
+    assert any("--inverse-dynamics checks a trial against its own" in n for n in read.notes)
     np.testing.assert_allclose(read.targets["forces"].mean, plain.targets["forces"].mean, atol=1e-6)
     # the user's own flip agrees with the model's: negated once
     both = gait2hip.predict(
@@ -370,7 +372,7 @@ def test_subject_model_tells_the_knee_convention(synthetic, predictors, tmp_path
     )
     np.testing.assert_allclose(both.targets["forces"].mean, plain.targets["forces"].mean, atol=1e-6)
     same = gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=positive)
-    assert not any("negated" in n for n in same.notes)
+    assert not any("negated" in n or "inverse-dynamics checks" in n for n in same.notes)
     with pytest.raises(InputError, match=r"gait2392\.osim flexes the knee negative .*--mass"):
         gait2hip.predict(df, strikes=strikes, predictors=predictors, subject=negative)
     with pytest.raises(InputError, match=r"--subject model\.osim"):

@@ -595,7 +595,11 @@ def predict(
             trial.angles[model_flips] = -trial.angles[model_flips]
             notes.append(
                 f"{', '.join(model_flips)}: negated because {Path(subject).name} flexes the knee "
-                "negative and the models learnt it flexion positive"
+                "negative and the models learnt it flexion positive; they learnt their hip "
+                "moments from another model's inverse dynamics (Rajagopal 2016, one lab), which "
+                "can differ from this model's for the same angles by more than the interval "
+                "allows (OpenSim's gait2392 example walker, docs/predict.md); "
+                "--inverse-dynamics checks a trial against its own"
             )
         found = find_strikes(trial, side, strikes=strikes, grf=grf, c3d=c3d)
         if any(s == "kinematics" for _, s in found):
