@@ -182,6 +182,8 @@ def test_time_errors_name_rows(synthetic, tmp_path):
         read_angles(tmp_path / "x.xlsx", INPUT_COLS)
     with pytest.raises(FileNotFoundError, match="not found"):
         read_angles(tmp_path / "missing.mot", INPUT_COLS)
+    with pytest.raises(FileNotFoundError, match=r"a folder, not an angle file; give its trial"):
+        read_angles(tmp_path, INPUT_COLS)
 
 
 def test_nan_gaps_short_filled_long_reject_their_cycle(synthetic, predictors):

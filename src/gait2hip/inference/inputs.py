@@ -80,6 +80,10 @@ def _load_table(
     if isinstance(source, pd.DataFrame):
         return source.copy(), None, "<DataFrame>"
     path = Path(source)
+    if path.is_dir():
+        raise FileNotFoundError(
+            f"{path}: a folder, not an {what} file; give its trial files (e.g. {path}/*.mot)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {what} file not found")
     suffix = path.suffix.lower()
