@@ -182,7 +182,9 @@ def test_time_errors_name_rows(synthetic, tmp_path):
         read_angles(tmp_path / "x.xlsx", INPUT_COLS)
     with pytest.raises(FileNotFoundError, match="not found"):
         read_angles(tmp_path / "missing.mot", INPUT_COLS)
-    with pytest.raises(FileNotFoundError, match=r"a folder, not an angle file; give its trial"):
+    with pytest.raises(
+        FileNotFoundError, match=r"a folder, not an angle file; give the file\(s\) in it"
+    ):
         read_angles(tmp_path, INPUT_COLS)
 
 

@@ -53,6 +53,7 @@ from gait2hip.inference.predictor import (
     flat,
 )
 from gait2hip.inference.result import IdAgreement, Prediction, TargetResult, merge_cycles
+from gait2hip.io.files import existing_file
 from gait2hip.io.osim import OsimModel, leg_length_m, read_osim
 from gait2hip.training.metrics import per_channel_metrics
 
@@ -69,9 +70,7 @@ def read_subject(path: str | Path) -> tuple[float | None, float | None]:
     """Body mass (kg) and height (m) from a subject file: ``.json`` (``mass_kg``,
     ``height_m``), a one-row ``.csv`` with those columns, or a scaled OpenSim ``.osim``
     (mass = sum of its bodies' masses; no height; its knee convention: :func:`_osim_subject`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: subject file not found")
+    path = existing_file(path, "subject")
     suffix = path.suffix.lower()
     if suffix == ".osim":
         return _osim_subject(path).mass_kg, None
@@ -98,8 +97,7 @@ def _osim_subject(subject: str | Path | None) -> OsimModel | None:
     convention: the file's is checked, not known."""
     if subject is None or Path(subject).suffix.lower() != ".osim":
         return None
-    if not Path(subject).is_file():
-        raise FileNotFoundError(f"{subject}: subject file not found")
+    existing_file(subject, "subject")
     try:
         return read_osim(subject)
     except ValueError as err:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from gait2hip.conventions import RADIAN_SUSPECT_MAX_ABS
 from gait2hip.data.dataset import DataError, _closest
+from gait2hip.io.files import existing_file
 from gait2hip.io.storage import StorageFormatError, read_motion
 from gait2hip.io.tables import TABLE_SUFFIXES, read_table
 
@@ -79,13 +80,7 @@ def _load_table(
     """The raw table, what the file says about degrees (None: unknown), and its name."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), None, "<DataFrame>"
-    path = Path(source)
-    if path.is_dir():
-        raise FileNotFoundError(
-            f"{path}: a folder, not an {what} file; give its trial files (e.g. {path}/*.mot)"
-        )
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: {what} file not found")
+    path = existing_file(source, what)
     suffix = path.suffix.lower()
     if suffix in (".mot", ".sto"):
         try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gait2hip.io.files import existing_file
+
 
 @dataclass(frozen=True)
 class GaitEvent:
@@ -72,9 +74,7 @@ def read_c3d(path: str | Path, *, force_plates: bool = True) -> C3DData:
     """Read markers, events and (optionally) force-plate data from a ``.c3d`` with ezc3d."""
     import ezc3d
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: c3d file not found")
+    path = existing_file(path, "c3d")
     c = ezc3d.c3d(str(path), extract_forceplat_data=force_plates)
     params = c["parameters"]
     rate = float(np.asarray(_param(params, "POINT", "RATE", [np.nan]))[0])

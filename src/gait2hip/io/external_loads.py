@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gait2hip.io.atomic import write_text
+from gait2hip.io.files import existing_file
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,7 @@ def _text(el: ET.Element, tag: str, default: str = "") -> str:
 
 
 def read_external_loads(path: str | Path) -> ExternalLoadsSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: ExternalLoads file not found")
+    path = existing_file(path, "ExternalLoads")
     root = ET.parse(path).getroot()
     loads = root if root.tag == "ExternalLoads" else root.find("ExternalLoads")
     if loads is None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gait2hip.io.files import existing_file
+
 
 @dataclass(frozen=True)
 class OsimModel:
@@ -47,9 +49,7 @@ class OsimModel:
 def read_osim(path: str | Path) -> OsimModel:
     """Parse an OpenSim model file; a one-line ``ValueError`` naming the file when it is not
     one (not XML, or no bodies with mass)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: OpenSim model file not found")
+    path = existing_file(path, "OpenSim model")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:

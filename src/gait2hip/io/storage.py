@@ -19,6 +19,7 @@ import pandas as pd
 
 from gait2hip.conventions import RADIAN_SUSPECT_MAX_ABS
 from gait2hip.io.atomic import atomic_path
+from gait2hip.io.files import existing_file
 
 
 class StorageFormatError(ValueError):
@@ -81,9 +82,7 @@ def _numbers(line: str) -> bool:
 
 def read_motion(path: str | Path) -> MotionTable:
     """Read an OpenSim ``.mot``/``.sto`` (versions 1 and 3, SIMM-style legacy headers)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: motion file not found")
+    path = existing_file(path, "motion")
     head, body = _split_header(path)
     header: dict[str, str] = {}
     for line in head:
@@ -198,9 +197,7 @@ class MarkerTable:
 
 def read_trc(path: str | Path) -> MarkerTable:
     """Read a ``.trc`` marker file (tab separated, 5 header lines)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: marker file not found")
+    path = existing_file(path, "marker")
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     if len(lines) < 6 or not lines[0].startswith("PathFileType"):
         raise StorageFormatError(f"{path}: not a .trc file (first line should be PathFileType)")
