@@ -9,7 +9,11 @@ so this shows it: the bundled walking cycles (schreiber2019, every subject: the 
 from most of them, so this is the shape of the response, not its accuracy) predicted with their
 durations scaled by each factor, the mean over cycles of the peak hip flexion moment (largest
 value of the cycle, Nm/kg; the positive direction of `hip_flexion_r_moment`) and of the peak
-extension moment (smallest), beside the labels' own change from comfortable to fast walking.
+extension moment (smallest), beside the labels' own change from comfortable to fast walking
+and what the study's published models (learnt from another lab's 60 adults at three cadences,
+never from these cycles; for their 1.70 m reference walker, about these subjects' median
+height) predict for the same cycles, and the bundled children's cohort's own labels (another
+lab): where other labs' hip flexion moments lie against ours.
 
     .venv/bin/python benchmarks/bench_pace_response.py [--scales 0.7,1,1.3,2] \
         [--csv runs/bench_pace.csv --labels-csv runs/bench_pace_labels.csv]
@@ -24,10 +28,12 @@ import numpy as np
 import pandas as pd
 
 from gait2hip.conventions import get_target
+from gait2hip.data.cohort import load_cohort
 from gait2hip.data.dataset import with_static_channels
-from gait2hip.inference.predictor import default_model_dir, load_predictor
+from gait2hip.inference.predictor import default_model_dir, load_predictor, published_predictors
 from gait2hip.io.npz import read_npz
 from gait2hip.report.summary import markdown_table
+from gait2hip.training.published import ARCHITECTURES
 
 DATA = ".cache/datasets/schreiber2019/schreiber2019_JM.npz"
 DURATION = "cycle_duration_s"
@@ -75,18 +81,36 @@ def main() -> None:
         table.to_csv(args.csv, index=False)
     print(f"\nthe shipped default on the {len(ds)} bundled walking cycles, durations scaled\n")
     print(markdown_table(table.round(3)))
+    published = {}
+    for arch in ARCHITECTURES:
+        pub = published_predictors(arch, ["moments"])["moments"]
+        published[arch] = pub.predict(ds.select_inputs(pub.in_cols).X, None)[0]
     labels = [
         {"condition": c, "cycles": int(k.sum()),
          "median duration s": float(np.median(durations[k])),
-         "flexion peak": peaks(ds.Y_per_kg[k])[0], "extension peak": peaks(ds.Y_per_kg[k])[1]}
+         "flexion peak": peaks(ds.Y_per_kg[k])[0], "extension peak": peaks(ds.Y_per_kg[k])[1],
+         **{f"{what} peak, gait2hip60:{arch}": peaks(y[k])[i]
+            for arch, y in published.items() for i, what in enumerate(("flexion", "extension"))}}
         for c in sorted(set(ds.speed_label.tolist()))
         for k in [ds.speed_label == c]
     ]  # fmt: skip
     labels = pd.DataFrame(labels)
     if args.labels_csv:
         labels.to_csv(args.labels_csv, index=False)
-    print("\nthe labels (OpenSim inverse dynamics), per walking speed\n")
+    print(
+        "\nthe labels (OpenSim inverse dynamics), per walking speed, and the study's published "
+        "models on the same cycles\n"
+    )
     print(markdown_table(labels.round(3)))
+    cohort = load_cohort("spina_bifida_lee")
+    y = cohort.reference("moments")
+    kids = pd.DataFrame(
+        [{"group": g, "cycles": int(k.sum()), "flexion peak": peaks(y[k])[0],
+          "extension peak": peaks(y[k])[1]}
+         for g in cohort.groups for k in [cohort.group == g]]
+    )  # fmt: skip
+    print(f"\n{cohort.name}'s labels (another lab's children; RRA), per group\n")
+    print(markdown_table(kids.round(3)))
 
 
 if __name__ == "__main__":
