@@ -46,6 +46,20 @@ def test_read_motion_errors_name_the_file(tmp_path):
         read_motion(tmp_path / "missing.mot")
 
 
+def test_a_folder_where_a_file_is_needed_is_named_as_one(tmp_path):
+    """Every reader of an input file says a folder is a folder (with the fix), not missing."""
+    from gait2hip.io.c3d import read_c3d
+    from gait2hip.io.osim import read_osim
+
+    readers = {"motion": read_motion, "marker": read_trc, "ExternalLoads": read_external_loads,
+               "OpenSim model": read_osim, "c3d": read_c3d}  # fmt: skip
+    for what, read in readers.items():
+        with pytest.raises(FileNotFoundError, match=f"a folder, not an? {what} file; give the"):
+            read(tmp_path)
+        with pytest.raises(FileNotFoundError, match=f"{what} file not found"):
+            read(tmp_path / "missing.x")
+
+
 def test_opensim_reads_what_we_write(tmp_path, osim):
     data = pd.DataFrame({"time": np.arange(4) * 0.01, "a": [1.0, 2, 3, 4], "b": 0.5})
     path = write_motion(tmp_path / "x.sto", data, in_degrees=False)
