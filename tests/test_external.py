@@ -66,6 +66,12 @@ def test_npz_cohort_maps_side_less_names_and_units(synthetic, tmp_path):
     absolute["moment_unit"] = np.array("N·m")
     again = read_cohort_npz(save_npz(tmp_path / "abs.npz", absolute))
     np.testing.assert_allclose(again.reference("moments"), cohort.reference("moments"), rtol=1e-5)
+    # a folder given as the cohort file is named as one; a missing file as missing
+    for read in (load_cohort, read_cohort_npz, read_cohort_csv):
+        with pytest.raises(DataError, match="a folder, not a cohort file; give the file"):
+            read(tmp_path)
+    with pytest.raises(DataError, match="cohort file not found"):
+        read_cohort_csv(tmp_path / "missing.csv")
     with pytest.raises(DataError, match="no reference forces"):
         cohort.reference("forces")
     res = cohort.resampled(60)

@@ -48,6 +48,7 @@ from gait2hip.data.dataset import (
 )
 from gait2hip.gait.events import STRIDE_RANGE_S
 from gait2hip.gait.signal import resample_cycles
+from gait2hip.io.files import existing_file
 from gait2hip.io.storage import StorageFormatError
 from gait2hip.io.tables import read_table
 
@@ -410,6 +411,15 @@ def _target_per_kg(
 # ----------------------------------------------------------------------- readers
 
 
+def _cohort_file(path: str | Path) -> Path:
+    """``path`` when it is a file; else the one-line error of
+    :func:`~gait2hip.io.files.existing_file` as a :class:`DataError`."""
+    try:
+        return existing_file(path, "cohort")
+    except FileNotFoundError as err:
+        raise DataError(str(err)) from None
+
+
 def read_cohort_npz(
     path: str | Path,
     *,
@@ -418,9 +428,7 @@ def read_cohort_npz(
     force_unit: str | None = None,
 ) -> Cohort:
     """Load a cohort NPZ (module doc); ``*_unit`` options override or supply the units."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: cohort file not found")
+    path = _cohort_file(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -470,9 +478,7 @@ def read_cohort_csv(
     force_unit: str | None = None,
 ) -> Cohort:
     """Load a long CSV cohort: one row per frame (module doc)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: cohort file not found")
+    path = _cohort_file(path)
     try:
         df = read_table(path, "one row per frame: subject, cycle, then the channels")
     except StorageFormatError as err:
