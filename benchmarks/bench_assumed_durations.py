@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_pace_response import DURATION, peaks
 
 from gait2hip.data.cohort import load_cohort
 from gait2hip.external.evaluate import FROUDE, cycle_durations, find_units, predict_cohort
 from gait2hip.report.summary import markdown_table
-
-DURATION = "cycle_duration_s"
 
 
 def main() -> None:
@@ -52,8 +51,8 @@ def main() -> None:
                     "model": unit.label, "split": unit.split_seed, "assumed": assume, "group": g,
                     "durations s": f"{d[k].min():.2f}-{d[k].max():.2f}",
                     "median duration s": float(np.median(d[k])),
-                    "flexion peak, predicted": float(mean[k][..., 0].max(axis=1).mean()),
-                    "flexion peak, labels": float(y[k][..., 0].max(axis=1).mean()),
+                    "flexion peak, predicted": peaks(mean[k])[0],
+                    "flexion peak, labels": peaks(y[k])[0],
                 })  # fmt: skip
     table = pd.DataFrame(rows)
     if args.csv:
